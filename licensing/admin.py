@@ -1,0 +1,264 @@
+"""Support staff's tools: find a license by number, customer or either Installation ID, see its
+history, revoke, reissue and correct. Every action goes through licensing.services (audited)
+and is permission-checked."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from . import services
+from .models import Activation, AuditEvent, License, Membership, Organization
+from .throttle import client_ip
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+    list_display = ["name", "created_at"]
+    inlines = [MembershipInline]
+
+
+class ActivationInline(admin.TabularInline):
+    model = Activation
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["serial", "installation_id", "mirrored_installation_id", "issued_at", "issued_by",
+              "revoked_at", "revoked_reason"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AuditInline(admin.TabularInline):
+    model = AuditEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "actor", "action", "object_repr", "details", "ip_address"]
+    readonly_fields = fields
+    verbose_name_plural = "history"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ActivatedFilter(admin.SimpleListFilter):
+    title = "activation"
+    parameter_name = "activated"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Activated"), ("no", "Not activated")]
+
+    def queryset(self, request, queryset):
+        live = Q(activations__revoked_at__isnull=True) & Q(activations__isnull=False)
+        if self.value() == "yes":
+            return queryset.filter(live).distinct()
+        if self.value() == "no":
+            return queryset.exclude(live)
+        return queryset
+
+
+@admin.register(License)
+class LicenseAdmin(admin.ModelAdmin):
+    list_display = ["number", "organization", "kind", "status", "seats", "maintenance_end"]
+    list_filter = ["kind", "status", "maintenance_end", ActivatedFilter]
+    search_fields = [
+        "number",
+        "organization__name",
+        "activations__installation_id",
+        "activations__mirrored_installation_id",
+    ]
+    autocomplete_fields = ["organization"]
+    inlines = [ActivationInline, AuditInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        # People paste IDs in any form: search also for the canonical form.
+        import tmslicense
+
+        for normalize in (tmslicense.normalize_installation_id, tmslicense.normalize_license_number):
+            try:
+                search_term = normalize(search_term)
+                break
+            except tmslicense.InvalidIdentifier:
+                continue
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The number and kind of an issued license are part of its files: fixed once saved.
+        return ["number", "kind", "organization", "created_at"] if obj else ["created_at"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.audit(
+            actor=request.user,
+            action="license_change" if change else "license_create",
+            license=obj,
+            obj=obj,
+            ip=client_ip(request),
+            details={"changed": form.changed_data},
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ActivationActionForm(forms.Form):
+    reason = forms.CharField(max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    installation_id = forms.CharField(label="Corrected Installation ID", required=False)
+    mirrored_installation_id = forms.CharField(label="Corrected Mirrored Installation ID",
+                                               required=False)
+
+
+@admin.register(Activation)
+class ActivationAdmin(admin.ModelAdmin):
+    list_display = ["serial", "license", "installation_id", "mirrored_installation_id",
+                    "issued_at", "state"]
+    list_filter = ["license__kind", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["serial", "license__number", "installation_id", "mirrored_installation_id",
+                     "license__organization__name"]
+    readonly_fields = ["license", "installation_id", "mirrored_installation_id", "serial", "kid",
+                       "license_file", "issued_at", "issued_by", "revoked_at", "revoked_reason",
+                       "revoked_by", "actions_links"]
+    fields = readonly_fields
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return "live" if obj.is_live else "revoked"
+
+    @admin.display(description="support actions")
+    def actions_links(self, obj):
+        if not obj.is_live:
+            return "–"
+        return format_html(
+            '<a class="button" href="{}">Revoke</a> <a class="button" href="{}">Reissue</a> '
+            '<a class="button" href="{}">Correct an Installation ID</a>',
+            reverse("admin:licensing_activation_revoke", args=[obj.pk]),
+            reverse("admin:licensing_activation_reissue", args=[obj.pk]),
+            reverse("admin:licensing_activation_correct", args=[obj.pk]),
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/revoke/", view(self.revoke_view), name="licensing_activation_revoke"),
+            path("<int:pk>/reissue/", view(self.reissue_view),
+                 name="licensing_activation_reissue"),
+            path("<int:pk>/correct/", view(self.correct_view),
+                 name="licensing_activation_correct"),
+            *super().get_urls(),
+        ]
+
+    def _action_page(self, request, pk, *, permission, title, fields, run):
+        if not request.user.has_perm(f"licensing.{permission}"):
+            raise PermissionDenied
+        activation = get_object_or_404(Activation.objects.select_related("license"), pk=pk)
+        form = ActivationActionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = run(activation, form.cleaned_data)
+            except services.ActivationError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                self.message_user(request, result, messages.SUCCESS)
+                return redirect("admin:licensing_license_change", activation.license_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "activation": activation,
+            "form": form,
+            "fields": fields,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/licensing/activation_action.html", context)
+
+    def revoke_view(self, request, pk):
+        def run(activation, data):
+            services.revoke(activation=activation, reason=data["reason"], actor=request.user,
+                            ip=client_ip(request))
+            return f"Activation {activation.serial} revoked."
+
+        return self._action_page(request, pk, permission="revoke_activation",
+                                 title="Revoke activation", fields=["reason"], run=run)
+
+    def reissue_view(self, request, pk):
+        def run(activation, data):
+            new = services.reissue(activation=activation, actor=request.user,
+                                   ip=client_ip(request))
+            return f"Reissued as {new.serial}; {activation.serial} is revoked."
+
+        return self._action_page(request, pk, permission="reissue_activation",
+                                 title="Reissue license file", fields=[], run=run)
+
+    def correct_view(self, request, pk):
+        def run(activation, data):
+            new = services.reissue(
+                activation=activation,
+                installation_id=data["installation_id"] or activation.installation_id,
+                mirrored_installation_id=(
+                    data["mirrored_installation_id"] or activation.mirrored_installation_id
+                ),
+                reason=data["reason"],
+                actor=request.user,
+                ip=client_ip(request),
+            )
+            return f"Corrected and reissued as {new.serial}; {activation.serial} is revoked."
+
+        return self._action_page(
+            request, pk, permission="reissue_activation", title="Correct an Installation ID",
+            fields=["installation_id", "mirrored_installation_id", "reason"], run=run,
+        )
+
+    @admin.action(description="Revoke selected activations", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        # Revocation needs a reason, given on each activation's own page.
+        ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
+        if len(ids) != 1:
+            self.message_user(request, "Revoke one live activation at a time (a reason is needed).",
+                              messages.WARNING)
+            return None
+        return redirect("admin:licensing_activation_revoke", ids[0])
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("licensing.revoke_activation")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "object_repr", "ip_address"]
+    list_filter = ["action"]
+    search_fields = ["object_repr", "license__number", "actor__username"]
+    readonly_fields = ["created_at", "actor", "action", "license", "object_repr", "details",
+                       "ip_address"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,124 @@
+"""Forms of the activation wizard. Field checks come from tmslicense's normalizers; the
+licensing rules come from licensing.services, turned into field errors here."""
+
+from __future__ import annotations
+
+from crispy_forms.helper import FormHelper
+from django import forms
+
+import tmslicense
+
+from . import services, throttle
+
+ID_WIDGET = forms.TextInput(
+    attrs={
+        "autocomplete": "off",
+        "autocapitalize": "characters",
+        "spellcheck": "false",
+        "placeholder": "XXXX-XXXX-XXXX-XXXX-XXXX",
+        "class": "font-monospace",
+    }
+)
+
+
+def _normalized(normalize, value):
+    try:
+        return normalize(value)
+    except tmslicense.InvalidIdentifier as error:
+        raise forms.ValidationError(error.message, code=error.code) from None
+
+
+class _Form(forms.Form):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+
+class LicenseStepForm(_Form):
+    license_number = forms.CharField(
+        label="License Number",
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "placeholder": "TM-XXXX-XXXX-XXXX",
+                   "class": "font-monospace", "autofocus": True}
+        ),
+        help_text="As printed on your license certificate.",
+    )
+    installation_id = forms.CharField(
+        label="Installation ID",
+        max_length=60,
+        widget=ID_WIDGET,
+        help_text="Shown at the bottom of the Licensing window of the (primary) ThinManager "
+        "Server.",
+    )
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.license = None
+
+    def clean_license_number(self):
+        return _normalized(tmslicense.normalize_license_number, self.cleaned_data["license_number"])
+
+    def clean_installation_id(self):
+        return _normalized(tmslicense.normalize_installation_id, self.cleaned_data["installation_id"])
+
+    def clean(self):
+        cleaned = super().clean()
+        number = cleaned.get("license_number")
+        if not number:
+            return cleaned
+        blocked = throttle.seconds_blocked(self.request)
+        if blocked:
+            raise forms.ValidationError(
+                "Too many license numbers were not found. For your security, try again in "
+                f"{max(1, blocked // 60)} minute(s), or contact support.",
+                code="rate_limited",
+            )
+        try:
+            self.license = services.find_license(user=self.request.user, number=number)
+        except services.LicenseNotFound as error:
+            throttle.record_failure(self.request)
+            self.add_error("license_number", error.message)
+            return cleaned
+        try:
+            services.check_activatable(self.license)
+        except services.ActivationError as error:
+            self.add_error(error.field, error.message)
+        cleaned["license"] = self.license
+        return cleaned
+
+
+class MirroredStepForm(_Form):
+    mirrored_installation_id = forms.CharField(
+        label="Mirrored Installation ID",
+        max_length=60,
+        widget=ID_WIDGET,
+        help_text="The Installation ID of the secondary ThinManager Server, from its Licensing "
+        "window.",
+    )
+
+    def __init__(self, *args, license=None, installation_id="", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.license = license
+        self.installation_id = installation_id
+
+    def clean_mirrored_installation_id(self):
+        try:
+            ids = services.installation_ids(
+                self.license, self.installation_id, self.cleaned_data["mirrored_installation_id"]
+            )
+        except services.InvalidInstallationIds as error:
+            raise forms.ValidationError(error.message, code="invalid") from None
+        return ids[1]
+
+
+class ReasonForm(forms.Form):
+    """Admin actions that need a reason (revoke, correct an Installation ID)."""
+
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
+    installation_id = forms.CharField(label="Installation ID", max_length=60, required=False)
+    mirrored_installation_id = forms.CharField(
+        label="Mirrored Installation ID", max_length=60, required=False
+    )

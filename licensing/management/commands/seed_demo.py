@@ -1,0 +1,71 @@
+"""Demo data for a first look: idempotent, safe to run on every start of ``make run``."""
+
+from datetime import date, timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from licensing.models import Kind, License, Membership, Organization
+from tmslicense.ids import INSTALLATION_ID, LICENSE_NUMBER
+
+DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - a documented demo login, local only
+
+# Readable demo identifiers: chosen symbols plus their check character ("O" reads as zero).
+LICENSES = [
+    # (number symbols, kind, edition, seats)
+    ("DEMO0000001", Kind.STANDARD, "Standard", 10),
+    ("DEMO0000002", Kind.MIRRORED, "Premium", 25),
+    ("DEMO0000003", Kind.ENTERPRISE, "Enterprise", 50),
+]
+OTHER_LICENSE = "0THER000001"
+SAMPLE_IDS = ["DEMO000000000000001", "DEMO000000000000002"]
+
+
+class Command(BaseCommand):
+    help = "Create a demo organization, customer and support users, and licenses of every kind."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        User = get_user_model()
+        org, _ = Organization.objects.get_or_create(name="Demo Plant Inc.")
+        other, _ = Organization.objects.get_or_create(name="Other Plant Ltd.")
+        customer = self._user(User, "demo", "demo@example.com")
+        Membership.objects.get_or_create(user=customer, defaults={"organization": org})
+        support = self._user(User, "support", "support@example.com", staff=True)
+        support.groups.add(Group.objects.get(name="support"))
+
+        for i, (stem, kind, edition, seats) in enumerate(LICENSES):
+            number = LICENSE_NUMBER.complete(stem)
+            License.objects.get_or_create(
+                number=number,
+                defaults=dict(
+                    organization=org, kind=kind, edition=edition, seats=seats,
+                    features=["relevance", "multimonitor"] if i else [],
+                    maintenance_end=date.today() + timedelta(days=365),
+                ),
+            )
+        License.objects.get_or_create(
+            number=LICENSE_NUMBER.complete(OTHER_LICENSE),
+            defaults=dict(organization=other, kind=Kind.STANDARD, seats=5,
+                          maintenance_end=date.today() + timedelta(days=30)),
+        )
+        ids = [INSTALLATION_ID.complete(stem) for stem in SAMPLE_IDS]
+
+        self.stdout.write("Demo data is ready.")
+        self.stdout.write(f"  Customer login: demo / {DEMO_PASSWORD}")
+        self.stdout.write(f"  Support login:  support / {DEMO_PASSWORD} (Django admin at /admin/)")
+        for lic in License.objects.filter(organization=org):
+            self.stdout.write(f"  {lic.get_kind_display():<30} {lic.number}")
+        self.stdout.write(f"  Sample Installation IDs: {ids[0]} (primary), {ids[1]} (secondary)")
+
+    def _user(self, User, username, email, staff=False):
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"email": email, "is_staff": staff}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        return user
+

@@ -1,0 +1,215 @@
+"""Customers, licenses, activations and the audit trail, with their invariants in the database."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+import tmslicense
+
+# Canonical forms, as produced by tmslicense's normalizers (the check character is
+# verified there; the database keeps anything non-canonical out).
+_SYMBOL = "[0-9A-HJKMNP-TV-Z]"
+INSTALLATION_ID_RE = rf"^{_SYMBOL}{{4}}(-{_SYMBOL}{{4}}){{4}}$"
+LICENSE_NUMBER_RE = rf"^TM-{_SYMBOL}{{4}}(-{_SYMBOL}{{4}}){{2}}$"
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    """A customer user belongs to exactly one organization and sees only its licenses."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+
+    def __str__(self):
+        return f"{self.user} @ {self.organization}"
+
+
+class Kind(models.TextChoices):
+    STANDARD = tmslicense.Kind.STANDARD.value, "Standard"
+    MIRRORED = tmslicense.Kind.MIRRORED.value, "Mirrored"
+    ENTERPRISE = tmslicense.Kind.ENTERPRISE.value, "Enterprise (full redundancy)"
+
+
+class LicenseQuerySet(models.QuerySet):
+    def for_user(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(organization__memberships__user=user)
+
+
+class License(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    number = models.CharField(max_length=17, unique=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="licenses"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    product = models.CharField(max_length=100, default="ThinManager")
+    edition = models.CharField(max_length=100, default="Standard")
+    seats = models.PositiveIntegerField()
+    features = models.JSONField(default=list, blank=True)
+    maintenance_end = models.DateField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = LicenseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(number__regex=LICENSE_NUMBER_RE), name="license_number_canonical"
+            ),
+            models.CheckConstraint(condition=Q(seats__gte=0), name="license_seats_not_negative"),
+            models.CheckConstraint(
+                condition=Q(kind__in=Kind.values), name="license_kind_known"
+            ),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def tms_kind(self) -> tmslicense.Kind:
+        return tmslicense.Kind(self.kind)
+
+    @property
+    def needs_mirrored_installation_id(self) -> bool:
+        return self.tms_kind.needs_mirrored_installation_id
+
+    @property
+    def live_activation(self) -> Activation | None:
+        return self.activations.filter(revoked_at__isnull=True).first()
+
+    def clean(self):
+        try:
+            self.number = tmslicense.normalize_license_number(self.number)
+        except tmslicense.InvalidLicenseNumber as error:
+            raise ValidationError({"number": error.message}) from None
+
+
+class ActivationQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class Activation(models.Model):
+    """One issue of a license file, bound to one or two Installation IDs."""
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="activations")
+    installation_id = models.CharField("Installation ID", max_length=24)
+    mirrored_installation_id = models.CharField(
+        "Mirrored Installation ID", max_length=24, blank=True, default=""
+    )
+    serial = models.CharField(max_length=40, unique=True)
+    kid = models.CharField("signing key id", max_length=32)
+    license_file = models.TextField()
+    issued_at = models.DateTimeField(default=timezone.now)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=300, blank=True, default="")
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = ActivationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        permissions = [
+            ("revoke_activation", "Can revoke an activation"),
+            ("reissue_activation", "Can reissue an activation or correct its Installation IDs"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license"],
+                condition=Q(revoked_at__isnull=True),
+                name="one_live_activation_per_license",
+            ),
+            models.CheckConstraint(
+                condition=~Q(installation_id=F("mirrored_installation_id")),
+                name="activation_installation_ids_differ",
+            ),
+            models.CheckConstraint(
+                condition=Q(installation_id__regex=INSTALLATION_ID_RE),
+                name="activation_installation_id_canonical",
+            ),
+            models.CheckConstraint(
+                condition=Q(mirrored_installation_id="")
+                | Q(mirrored_installation_id__regex=INSTALLATION_ID_RE),
+                name="activation_mirrored_installation_id_canonical",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True, revoked_reason="")
+                | (Q(revoked_at__isnull=False) & ~Q(revoked_reason="")),
+                name="activation_revocation_has_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.license.number} / {self.serial}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def installation_ids(self) -> tuple[str, ...]:
+        return tuple(i for i in (self.installation_id, self.mirrored_installation_id) if i)
+
+    @property
+    def servers(self) -> list[tuple[str, str]]:
+        """(Installation ID, role) of each server, primary first: the license's Location."""
+        roles = self.license.tms_kind.server_roles
+        return [(i, r.value) for i, r in zip(self.installation_ids, roles, strict=False)]
+
+    @property
+    def filename(self) -> str:
+        return f"{self.license.number}.lic"
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when and from where. Written by the services, never edited."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=40)
+    license = models.ForeignKey(
+        License, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    object_repr = models.CharField(max_length=200)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"

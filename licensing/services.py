@@ -1,0 +1,254 @@
+"""The use cases of the licensing site: one function each, one transaction each.
+
+Views, the wizard, admin actions and management commands all call these; no rule is written
+twice. Domain errors carry the message to show and, where it belongs to a form field, the field.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+import tmslicense
+
+from . import signing
+from .models import Activation, AuditEvent, License
+
+
+class ActivationError(Exception):
+    """A request the licensing rules refuse; ``str(error)`` is the message for the customer."""
+
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if field is not None:
+            self.field = field
+
+
+class LicenseNotFound(ActivationError):
+    field = "license_number"
+
+
+class LicenseNotActivatable(ActivationError):
+    field = "license_number"
+
+
+class AlreadyActivated(ActivationError):
+    """The license is live for other Installation IDs."""
+
+
+class InvalidInstallationIds(ActivationError):
+    pass
+
+
+HELP = "To move the license to other servers, contact support with your license number."
+
+
+def find_license(*, user, number: str) -> License:
+    """The license with this number in the user's organization.
+
+    A number that does not exist and one of another organization give the same answer, so
+    the site reveals nothing about other customers' licenses.
+    """
+    canonical = tmslicense.normalize_license_number(number)
+    lic = License.objects.for_user(user).select_related("organization").filter(number=canonical)
+    found = lic.first()
+    if found is None:
+        raise LicenseNotFound(
+            f"No license {canonical} was found for your organization. "
+            "Check the number on your license certificate."
+        )
+    return found
+
+
+def check_activatable(lic: License, *, now=None) -> None:
+    now = now or timezone.now()
+    if lic.status != License.Status.ACTIVE:
+        raise LicenseNotActivatable(f"License {lic.number} is suspended. {HELP}")
+    if lic.expires_at is not None and lic.expires_at <= now:
+        raise LicenseNotActivatable(
+            f"License {lic.number} expired on {lic.expires_at:%Y-%m-%d}. {HELP}"
+        )
+
+
+def installation_ids(lic: License, installation_id: str, mirrored_installation_id: str = ""):
+    """Canonical Installation IDs for this license's kind, primary first; refuses bad sets."""
+    primary = _normalize(installation_id, "installation_id")
+    if not lic.needs_mirrored_installation_id:
+        if mirrored_installation_id:
+            raise InvalidInstallationIds(
+                f"A {lic.get_kind_display().lower()} license is bound to one server only.",
+                field="mirrored_installation_id",
+            )
+        return (primary,)
+    if not mirrored_installation_id:
+        raise InvalidInstallationIds(
+            "Enter the Mirrored Installation ID of the secondary ThinManager Server.",
+            field="mirrored_installation_id",
+        )
+    mirror = _normalize(mirrored_installation_id, "mirrored_installation_id")
+    if mirror == primary:
+        raise InvalidInstallationIds(
+            "The Mirrored Installation ID must be the ID of the secondary ThinManager Server; "
+            "it is the same as the first Installation ID.",
+            field="mirrored_installation_id",
+        )
+    return (primary, mirror)
+
+
+def _normalize(text: str, field: str) -> str:
+    try:
+        return tmslicense.normalize_installation_id(text)
+    except tmslicense.InvalidInstallationId as error:
+        raise InvalidInstallationIds(error.message, field=field) from None
+
+
+@transaction.atomic
+def activate(
+    *, license: License, installation_id: str, mirrored_installation_id: str = "", actor, ip=None
+) -> tuple[Activation, bool]:
+    """Activate a license for one or two servers; returns (activation, created).
+
+    Activating again with the same Installation IDs returns the live activation (a
+    re-download); other IDs while one is live are refused. The license row is locked, so
+    of two simultaneous activations exactly one wins.
+    """
+    lic = License.objects.select_for_update().select_related("organization").get(pk=license.pk)
+    ids = installation_ids(lic, installation_id, mirrored_installation_id)
+    check_activatable(lic)
+    live = lic.activations.live().first()
+    if live is not None:
+        if live.installation_ids == ids:
+            return live, False
+        raise AlreadyActivated(_already_activated_message(live))
+    try:
+        with transaction.atomic():
+            activation = _issue(lic, ids, actor=actor, ip=ip, action="activate")
+    except IntegrityError:
+        # Only reachable where the database cannot lock the row (SQLite): the unique
+        # "one live activation" constraint is the last line of defence.
+        live = lic.activations.live().first()
+        if live is not None and live.installation_ids == ids:
+            return live, False
+        raise AlreadyActivated(
+            _already_activated_message(live) if live else f"License {lic.number} is busy."
+        ) from None
+    return activation, True
+
+
+def _already_activated_message(live: Activation) -> str:
+    ids = " and ".join(live.installation_ids)
+    return (
+        f"License {live.license.number} is already activated for Installation ID {ids}. "
+        f"To download its file again, enter the same Installation ID(s). {HELP}"
+    )
+
+
+def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activation:
+    now = timezone.now()
+    serial = secrets.token_hex(8).upper()
+    tms = tmslicense.License.create(
+        serial=serial,
+        license_number=lic.number,
+        kind=lic.kind,
+        installation_ids=ids,
+        product=lic.product,
+        edition=lic.edition,
+        seats=lic.seats,
+        features=lic.features,
+        customer=lic.organization.name,
+        issued_at=now,
+        maintenance_end=lic.maintenance_end,
+        expires_at=lic.expires_at,
+    )
+    text, kid = signing.sign(tms)
+    activation = Activation.objects.create(
+        license=lic,
+        installation_id=ids[0],
+        mirrored_installation_id=ids[1] if len(ids) > 1 else "",
+        serial=serial,
+        kid=kid,
+        license_file=text,
+        issued_at=tms.issued_at,
+        issued_by=actor,
+    )
+    audit(
+        actor=actor,
+        action=action,
+        license=lic,
+        obj=activation,
+        ip=ip,
+        details={"serial": serial, "installation_ids": list(ids), **(details or {})},
+    )
+    return activation
+
+
+@transaction.atomic
+def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation:
+    """Revoke a live activation; the license can then be activated again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ActivationError("Give a reason for the revocation.", field="reason")
+    License.objects.select_for_update().get(pk=activation.license_id)
+    act = Activation.objects.select_for_update().select_related("license").get(pk=activation.pk)
+    if not act.is_live:
+        raise ActivationError(f"Activation {act.serial} is already revoked.")
+    act.revoked_at = timezone.now()
+    act.revoked_reason = reason[:300]
+    act.revoked_by = actor
+    act.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
+    audit(actor=actor, action="revoke", license=act.license, obj=act, ip=ip,
+          details={"serial": act.serial, "reason": act.revoked_reason})
+    return act
+
+
+@transaction.atomic
+def reissue(
+    *, activation: Activation, actor, ip=None, installation_id: str = "",
+    mirrored_installation_id: str = "", reason: str = "",
+) -> Activation:
+    """Replace a live activation by a new file (new serial).
+
+    With no IDs given, the same Installation IDs are kept (a reissue); with IDs, a mistyped
+    Installation ID is corrected (``reason`` required).
+    """
+    lic = License.objects.select_for_update().select_related("organization").get(
+        pk=activation.license_id
+    )
+    old = Activation.objects.select_for_update().get(pk=activation.pk)
+    if not old.is_live:
+        raise ActivationError(f"Activation {old.serial} is revoked; only a live one is reissued.")
+    if installation_id:
+        ids = installation_ids(lic, installation_id, mirrored_installation_id)
+        if ids == old.installation_ids:
+            raise InvalidInstallationIds(
+                "The corrected Installation IDs are the same as the current ones.",
+                field="installation_id",
+            )
+        action, why = "correct_installation_id", (reason or "").strip()
+        if not why:
+            raise ActivationError("Give a reason for the correction.", field="reason")
+    else:
+        ids, action, why = old.installation_ids, "reissue", "Reissued"
+    old.revoked_at = timezone.now()
+    old.revoked_reason = why[:300]
+    old.revoked_by = actor
+    old.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
+    return _issue(lic, ids, actor=actor, ip=ip, action=action,
+                  details={"replaces": old.serial, "previous_installation_ids":
+                           list(old.installation_ids), "reason": why})
+
+
+def audit(*, actor, action: str, license: License | None, obj, ip=None, details=None):
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        action=action,
+        license=license,
+        object_repr=str(obj)[:200],
+        details=details or {},
+        ip_address=ip or None,
+    )

@@ -1,0 +1,78 @@
+"""The portal's signing key: read from the PEM file named by LICENSE_SIGNING_KEY_FILE.
+
+The private key stays in this module: it is never logged, never put in an exception message,
+never served. Everything else only gets the public keyring.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+import tmslicense
+
+
+def sign(lic: tmslicense.License) -> tuple[str, str]:
+    """Sign a license; returns (license file text, key id)."""
+    key, kid = _signing_key(*_key_file_identity())
+    return tmslicense.sign_license(lic, key, kid), kid
+
+
+def current_kid() -> str:
+    return _signing_key(*_key_file_identity())[1]
+
+
+def public_keyring() -> tmslicense.Keyring:
+    """The keys a TMS should trust: the current one plus any kept after a rotation."""
+    key, _ = _signing_key(*_key_file_identity())
+    keys = [key.public_key()]
+    if settings.LICENSE_EXTRA_KEYRING_FILE:
+        extra = tmslicense.Keyring.load(settings.LICENSE_EXTRA_KEYRING_FILE)
+        keys.extend(extra.values())
+    return tmslicense.Keyring(keys)
+
+
+def create_key_file(path: Path) -> Ed25519PrivateKey:
+    """Write a new private key to ``path`` (owner-readable only); refuses to overwrite."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    return key
+
+
+def _key_file_identity() -> tuple[str, float]:
+    path = Path(settings.LICENSE_SIGNING_KEY_FILE)
+    try:
+        return str(path), path.stat().st_mtime
+    except OSError:
+        raise ImproperlyConfigured(
+            f"LICENSE_SIGNING_KEY_FILE: no signing key at {path}. "
+            "Create one with: python manage.py create_signing_key"
+        ) from None
+
+
+@lru_cache(maxsize=4)
+def _signing_key(path: str, mtime: float) -> tuple[Ed25519PrivateKey, str]:
+    # Cached per (path, mtime): replacing the key file rotates the key without a restart.
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        raise ImproperlyConfigured(
+            f"LICENSE_SIGNING_KEY_FILE: {path} is not a readable, unencrypted PEM private key."
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ImproperlyConfigured(f"LICENSE_SIGNING_KEY_FILE: {path} is not an Ed25519 key.")
+    return key, tmslicense.key_id(key)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "licensing"
+
+urlpatterns = [
+    path("licenses/", views.license_list, name="license_list"),
+    path("licenses/<str:number>/", views.license_detail, name="license_detail"),
+    path("licenses/<str:number>/download/", views.download, name="download"),
+    path("activate/", views.ActivateLicenseView.as_view(), name="activate"),
+]

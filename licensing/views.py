@@ -1,0 +1,125 @@
+"""Thin views: read input, call licensing.services, render or redirect."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+from formtools.wizard.views import SessionWizardView
+
+from . import services, signing
+from .forms import LicenseStepForm, MirroredStepForm
+from .models import Activation, License
+from .throttle import client_ip
+
+
+def get_license_for_user(user, number: str) -> License:
+    """The organization's license by number, or 404 for anyone else's (or none)."""
+    return get_object_or_404(
+        License.objects.for_user(user).select_related("organization"), number=number
+    )
+
+
+def home(request):
+    return redirect("licensing:license_list" if request.user.is_authenticated else "login")
+
+
+@login_required
+def license_list(request):
+    licenses = License.objects.for_user(request.user).prefetch_related(
+        Prefetch("activations", queryset=Activation.objects.live(), to_attr="live_activations")
+    )
+    return render(request, "licensing/license_list.html", {"licenses": licenses})
+
+
+@login_required
+def license_detail(request, number):
+    lic = get_license_for_user(request.user, number)
+    activations = lic.activations.select_related("issued_by")
+    live = next((a for a in activations if a.is_live), None)
+    return render(
+        request,
+        "licensing/license_detail.html",
+        {"license": lic, "activations": activations, "live": live},
+    )
+
+
+@login_required
+@require_GET
+def download(request, number):
+    lic = get_license_for_user(request.user, number)
+    activation = get_object_or_404(lic.activations.live())
+    response = HttpResponse(activation.license_file, content_type="application/x-tms-license")
+    response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def keyring_json(request):
+    """The public keys a TMS trusts (never the private key)."""
+    return HttpResponse(signing.public_keyring().to_json(), content_type="application/json")
+
+
+def _needs_mirrored_step(wizard) -> bool:
+    data = wizard.get_cleaned_data_for_step("license")
+    # Until the license is known, the flow may have two steps.
+    return data is None or data["license"].needs_mirrored_installation_id
+
+
+class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
+    form_list = [("license", LicenseStepForm), ("mirrored", MirroredStepForm)]
+    condition_dict = {"mirrored": _needs_mirrored_step}
+    template_name = "licensing/activate.html"
+
+    def get_form_kwargs(self, step=None):
+        if step == "license":
+            return {"request": self.request}
+        data = self.get_cleaned_data_for_step("license") or {}
+        return {
+            "license": data.get("license"),
+            "installation_id": data.get("installation_id", ""),
+        }
+
+    def get_context_data(self, form, **kwargs):
+        context = super().get_context_data(form=form, **kwargs)
+        if self.steps.current == "mirrored":
+            context["license"] = form.license
+            context["installation_id"] = form.installation_id
+        return context
+
+    def done(self, form_list, form_dict, **kwargs):
+        first = form_dict["license"].cleaned_data
+        second = form_dict["mirrored"].cleaned_data if "mirrored" in form_dict else {}
+        try:
+            activation, created = services.activate(
+                license=first["license"],
+                installation_id=first["installation_id"],
+                mirrored_installation_id=second.get("mirrored_installation_id", ""),
+                actor=self.request.user,
+                ip=client_ip(self.request),
+            )
+        except services.ActivationError as error:
+            # Lost a race or the license changed meanwhile: start over at step 1, with why.
+            self.storage.current_step = "license"
+            form = self.get_form(step="license", data=self.storage.get_step_data("license"))
+            form.is_valid()
+            form.add_error(None, error.message)
+            return self.render(form)
+        if created:
+            messages.success(
+                self.request,
+                f"License {activation.license.number} is activated. Download the license file "
+                "and add it on the ThinManager Server.",
+            )
+        else:
+            messages.info(
+                self.request,
+                f"License {activation.license.number} was already activated for these servers; "
+                "here is its license file again.",
+            )
+        return redirect("licensing:license_detail", number=activation.license.number)

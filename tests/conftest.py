@@ -1,0 +1,43 @@
+"""Shared fixtures. Services (PostgreSQL, Redis, Chromium, a Celery worker) are used for real
+when present; a test that needs an absent one skips with the reason, or fails when
+REQUIRE_SERVICES=1 (as in CI)."""
+
+import os
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django's live server then sees
+# an "async context". The flag tells Django that this is deliberate.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip (or, under REQUIRE_SERVICES=1, fail) when a service a test needs is absent."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1 demands it)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def signing_key_file(tmp_path_factory):
+    from licensing import signing
+
+    path = tmp_path_factory.mktemp("keys") / "signing-key.pem"
+    signing.create_key_file(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _signing_key(signing_key_file, settings):
+    settings.LICENSE_SIGNING_KEY_FILE = signing_key_file
+
+
+@pytest.fixture
+def keyring(signing_key_file):
+    from licensing import signing
+
+    return signing.public_keyring()

@@ -1,0 +1,70 @@
+"""tmslicense: what a ThinManager Server embeds to verify license files and gate its features.
+
+Standard library and ``cryptography`` only; no Django. See docs/tmslicense.md.
+"""
+
+from .errors import (
+    BadSignature,
+    FileTooLarge,
+    InvalidPayload,
+    LicenseError,
+    LicenseExpired,
+    LicenseNotYetValid,
+    LicenseRevoked,
+    MalformedFile,
+    NotForThisServer,
+    UnknownKey,
+    UnsupportedAlgorithm,
+)
+from .fileformat import CLOCK_TOLERANCE, MAX_FILE_SIZE, read_envelope, sign_license, verify_license
+from .gating import THINSERVER_DATA_REFUSED, Action, Capabilities, capabilities
+from .ids import (
+    InvalidIdentifier,
+    InvalidInstallationId,
+    InvalidLicenseNumber,
+    load_or_create_installation_id,
+    new_installation_id,
+    new_license_number,
+    normalize_installation_id,
+    normalize_license_number,
+)
+from .keyring import Keyring, KeyringError, key_id
+from .model import Kind, License, Role, Server
+
+__all__ = [
+    "Action",
+    "BadSignature",
+    "CLOCK_TOLERANCE",
+    "Capabilities",
+    "FileTooLarge",
+    "InvalidIdentifier",
+    "InvalidInstallationId",
+    "InvalidLicenseNumber",
+    "InvalidPayload",
+    "Keyring",
+    "KeyringError",
+    "Kind",
+    "License",
+    "LicenseError",
+    "LicenseExpired",
+    "LicenseNotYetValid",
+    "LicenseRevoked",
+    "MAX_FILE_SIZE",
+    "MalformedFile",
+    "NotForThisServer",
+    "Role",
+    "Server",
+    "THINSERVER_DATA_REFUSED",
+    "UnknownKey",
+    "UnsupportedAlgorithm",
+    "capabilities",
+    "key_id",
+    "load_or_create_installation_id",
+    "new_installation_id",
+    "new_license_number",
+    "normalize_installation_id",
+    "normalize_license_number",
+    "read_envelope",
+    "sign_license",
+    "verify_license",
+]

@@ -1,0 +1,193 @@
+"""``python -m tmslicense``: what a TMS operator runs to identify, license and check a server.
+
+Exit codes: 0 success or allowed, 1 refused (a license error or an action not allowed),
+2 wrong usage or an unreadable keyring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import store
+from .errors import LicenseError
+from .fileformat import MAX_FILE_SIZE, verify_license
+from .gating import Action, Capabilities, capabilities
+from .ids import InvalidIdentifier, load_or_create_installation_id, normalize_installation_id
+from .keyring import Keyring, KeyringError
+from .model import License
+
+DEFAULT_DATA_DIR = "tms-data"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    data_dir = Path(args.data_dir)
+    try:
+        return args.handler(args, data_dir)
+    except (KeyringError, InvalidIdentifier) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except LicenseError as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tmslicense",
+        description="Identify this ThinManager Server, import license files and check them.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("TMS_DATA_DIR", DEFAULT_DATA_DIR),
+        help="this server's data folder (default: $TMS_DATA_DIR, else ./tms-data)",
+    )
+    parser.add_argument(
+        "--keyring",
+        default=os.environ.get("TMS_KEYRING"),
+        help="trusted public keys (default: $TMS_KEYRING, else DATA_DIR/keyring.json)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("id", help="print this installation's ID (created on first use)")
+    command = commands.add_parser("import", help="verify a license file and install it")
+    command.add_argument("file")
+    commands.add_parser("status", help="the Licensing window as text")
+    command = commands.add_parser("check", help="exit 0 if this server may do ACTION, else 1")
+    command.add_argument("action", choices=[a.value for a in Action])
+    command = commands.add_parser("verify", help="verify a license file without installing it")
+    command.add_argument("file")
+    command.add_argument("--json", action="store_true", help="print the license as JSON")
+    command.add_argument(
+        "--installation-id", help="check the file for this ID instead of this server's"
+    )
+    for name, handler in [
+        ("id", _id),
+        ("import", _import),
+        ("status", _status),
+        ("check", _check),
+        ("verify", _verify),
+    ]:
+        commands.choices[name].set_defaults(handler=handler)
+    return parser
+
+
+def _keyring(args, data_dir: Path) -> Keyring:
+    return Keyring.load(args.keyring or data_dir / "keyring.json")
+
+
+def _read(path: str) -> str | bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_FILE_SIZE + 1)
+    except OSError as error:
+        raise LicenseError(f"Cannot read {path}: {error.strerror}.") from None
+
+
+def _id(args, data_dir: Path) -> int:
+    print(load_or_create_installation_id(data_dir))
+    return 0
+
+
+def _import(args, data_dir: Path) -> int:
+    keyring = _keyring(args, data_dir)
+    this = load_or_create_installation_id(data_dir)
+    data = _read(args.file)
+    lic = verify_license(data, keyring, this, revoked=store.revoked_serials(data_dir))
+    valid, _ = _valid(data_dir, keyring, this)
+    current = next((v for v, _ in valid if v.license_number == lic.license_number), None)
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    path = store.install(data_dir, lic, text, current)
+    print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {lic.serial}.")
+    print(f"Stored as {path}.")
+    return 0
+
+
+def _valid(data_dir: Path, keyring: Keyring, this: str):
+    """The installed licenses that verify now, and the refused ones with their reason."""
+    valid: list[tuple[License, Path]] = []
+    refused: list[tuple[Path, str]] = []
+    revoked = store.revoked_serials(data_dir)
+    for item in store.installed(data_dir):
+        try:
+            valid.append((verify_license(item.text, keyring, this, revoked=revoked), item.path))
+        except LicenseError as error:
+            refused.append((item.path, str(error)))
+    return valid, refused
+
+
+def _capabilities(args, data_dir: Path) -> tuple[Capabilities, list[tuple[Path, str]]]:
+    this = load_or_create_installation_id(data_dir)
+    valid, refused = _valid(data_dir, _keyring(args, data_dir), this)
+    return capabilities([lic for lic, _ in valid], this), refused
+
+
+def _status(args, data_dir: Path) -> int:
+    caps, refused = _capabilities(args, data_dir)
+    print("ThinManager Licensing")
+    print(f"Installation ID: {caps.installation_id}")
+    partners = sorted(
+        {i for lic in caps.licenses for i in lic.installation_ids} - {caps.installation_id}
+    )
+    for partner in partners:
+        print(f"Synchronized ThinManager Server: {partner}")
+    print()
+    if not caps.licenses:
+        print("No valid license is installed.")
+    for lic in caps.licenses:
+        print(f"License {lic.license_number}  {lic.kind.value}")
+        print(f"  Product:          {lic.product} {lic.edition}")
+        print(f"  Seats:            {lic.seats}")
+        print(f"  Features:         {', '.join(lic.features) or '-'}")
+        print(f"  Customer:         {lic.customer}")
+        print(f"  Serial:           {lic.serial}")
+        print(f"  Maintenance end:  {lic.maintenance_end.isoformat()}")
+        expires = f"{lic.expires_at:%Y-%m-%d %H:%M} UTC" if lic.expires_at else "never"
+        print(f"  Expires:          {expires}")
+        location = ", ".join(
+            f"{s.installation_id} ({s.role.value}"
+            + (", this server)" if s.installation_id == caps.installation_id else ")")
+            for s in lic.servers
+        )
+        print(f"  Location:         {location}")
+    for path, reason in refused:
+        print(f"Not used: {path.name}: {reason}")
+    print()
+    role = caps.role.value if caps.role else "unlicensed"
+    print(f"This server: {role}, {caps.seats} seat(s)")
+    for action in Action:
+        message = caps.message(action)
+        print(f"  {action.value:<22} {'allowed' if message is None else 'refused: ' + message}")
+    return 0
+
+
+def _check(args, data_dir: Path) -> int:
+    caps, _ = _capabilities(args, data_dir)
+    message = caps.message(args.action)
+    if message is None:
+        print(f"{args.action}: allowed")
+        return 0
+    print(message, file=sys.stderr)
+    return 1
+
+
+def _verify(args, data_dir: Path) -> int:
+    keyring = _keyring(args, data_dir)
+    if args.installation_id:
+        this = normalize_installation_id(args.installation_id)
+    else:
+        this = load_or_create_installation_id(data_dir)
+    lic = verify_license(_read(args.file), keyring, this, revoked=store.revoked_serials(data_dir))
+    if args.json:
+        print(json.dumps(lic.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        ids = " and ".join(lic.installation_ids)
+        print(f"Valid: license {lic.license_number} ({lic.kind.value}) for {ids}.")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Every reason a license file is refused: one class each, with a message a person understands."""
+
+from __future__ import annotations
+
+
+class LicenseError(Exception):
+    """Base class: the license file cannot be used. ``str(error)`` is the message to show."""
+
+    code = "invalid"
+
+
+class FileTooLarge(LicenseError):
+    code = "too_large"
+
+
+class MalformedFile(LicenseError):
+    """Not a license file: the armor, base64 or envelope is damaged."""
+
+    code = "malformed"
+
+
+class UnsupportedAlgorithm(LicenseError):
+    code = "unsupported_alg"
+
+
+class UnknownKey(LicenseError):
+    """Signed with a key this server does not trust (not in its keyring)."""
+
+    code = "unknown_kid"
+
+
+class BadSignature(LicenseError):
+    """The signature does not match: the file was changed or not issued by the license site."""
+
+    code = "bad_signature"
+
+
+class InvalidPayload(LicenseError):
+    """The signed content is not exactly the expected schema."""
+
+    code = "invalid_payload"
+
+
+class NotForThisServer(LicenseError):
+    """The file was issued for other Installation IDs."""
+
+    code = "wrong_installation"
+
+
+class LicenseExpired(LicenseError):
+    code = "expired"
+
+
+class LicenseNotYetValid(LicenseError):
+    code = "not_yet_valid"
+
+
+class LicenseRevoked(LicenseError):
+    code = "revoked"

@@ -1,0 +1,205 @@
+"""The license file: armored, base64 JSON envelope around an Ed25519-signed payload.
+
+::
+
+    -----BEGIN TMS LICENSE FILE-----
+    base64 of {"alg": "ed25519", "kid": KEY_ID, "payload": BASE64, "sig": BASE64}
+    -----END TMS LICENSE FILE-----
+
+The signature is plain Ed25519 over the exact payload bytes, so standard tools can check it
+(``openssl pkeyutl -verify -rawin``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .errors import (
+    BadSignature,
+    FileTooLarge,
+    LicenseExpired,
+    LicenseNotYetValid,
+    LicenseRevoked,
+    MalformedFile,
+    NotForThisServer,
+    UnknownKey,
+    UnsupportedAlgorithm,
+)
+from .ids import InvalidIdentifier, normalize_installation_id
+from .model import License
+
+__all__ = ["MAX_FILE_SIZE", "CLOCK_TOLERANCE", "sign_license", "verify_license", "read_envelope"]
+
+BEGIN = "-----BEGIN TMS LICENSE FILE-----"
+END = "-----END TMS LICENSE FILE-----"
+MAX_FILE_SIZE = 64 * 1024
+# A TMS on a plant network often has a clock that is off; a file issued "in the future" by
+# less than this is still accepted.
+CLOCK_TOLERANCE = timedelta(days=1)
+_ARMOR = re.compile(re.escape(BEGIN) + r"(.*?)" + re.escape(END), re.DOTALL)
+_ENVELOPE_KEYS = {"alg", "kid", "payload", "sig"}
+
+
+def sign_license(payload: License | Mapping, private_key: Ed25519PrivateKey, kid: str) -> str:
+    """Sign a license and return the armored file text (the issuer's side).
+
+    ``payload`` is a :class:`License` or its dict form; either way it passes the same
+    checks a TMS applies, so the site cannot issue a file that a TMS refuses.
+
+    >>> text = sign_license(lic, private_key, key_id(private_key))  # doctest: +SKIP
+    >>> text.splitlines()[0]  # doctest: +SKIP
+    '-----BEGIN TMS LICENSE FILE-----'
+    """
+    lic = payload if isinstance(payload, License) else License.from_dict(dict(payload))
+    data = lic.to_payload()
+    envelope = {
+        "alg": "ed25519",
+        "kid": kid,
+        "payload": base64.b64encode(data).decode("ascii"),
+        "sig": base64.b64encode(private_key.sign(data)).decode("ascii"),
+    }
+    body = base64.b64encode(
+        json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
+    ).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([BEGIN, *lines, END]) + "\n"
+
+
+def read_envelope(text: str | bytes) -> dict:
+    """Unarmor a license file and return its envelope, checking only its form (no signature)."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_FILE_SIZE:
+            raise _too_large(len(text))
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedFile("This is not a license file: it is not text.") from None
+    if not isinstance(text, str):
+        raise MalformedFile("A license file must be given as text.")
+    if len(text) > MAX_FILE_SIZE:
+        raise _too_large(len(text))
+    match = _ARMOR.search(text)
+    if match is None:
+        raise MalformedFile(
+            "This is not a license file: the lines -----BEGIN TMS LICENSE FILE----- "
+            "and -----END TMS LICENSE FILE----- were not found."
+        )
+    # Mail programs re-wrap lines, add CRs and trailing spaces: all white space is dropped.
+    body = "".join(match.group(1).split())
+    try:
+        raw = base64.b64decode(body, validate=True)
+        envelope = json.loads(raw.decode("utf-8"), object_pairs_hook=_strict_object)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise MalformedFile(
+            "The license file is damaged: its text between the BEGIN and END lines "
+            "cannot be read. Download it again."
+        ) from None
+    if not isinstance(envelope, dict) or set(envelope) != _ENVELOPE_KEYS:
+        raise MalformedFile("The license file is damaged: its envelope has the wrong fields.")
+    if not all(isinstance(envelope[k], str) for k in _ENVELOPE_KEYS):
+        raise MalformedFile("The license file is damaged: its envelope has the wrong types.")
+    return envelope
+
+
+def verify_license(
+    text: str | bytes,
+    keyring: Mapping[str, Ed25519PublicKey],
+    installation_id: str | None,
+    *,
+    now: datetime | None = None,
+    revoked: Collection[str] = (),
+) -> License:
+    """Verify a license file for this server and return the :class:`License` it carries.
+
+    Refuses, each with its own :class:`~tmslicense.LicenseError` subclass: a file too
+    large, bad armor or base64, an unknown ``alg`` or ``kid``, a bad signature, a payload
+    that is not exactly the schema, a revoked serial, a file not issued for
+    ``installation_id`` (``None`` skips only that check), an expired or not-yet-valid file.
+
+    >>> lic = verify_license(text, keyring, "FJHZ-2SJ0-1JBD-ZWX4-QW7N")  # doctest: +SKIP
+    >>> lic.kind  # doctest: +SKIP
+    <Kind.MIRRORED: 'mirrored'>
+    """
+    envelope = read_envelope(text)
+    if envelope["alg"] != "ed25519":
+        raise UnsupportedAlgorithm(
+            f"The license file is signed with {envelope['alg']!r}, which this ThinManager "
+            "Server does not support (only ed25519)."
+        )
+    key = keyring.get(envelope["kid"])
+    if key is None:
+        raise UnknownKey(
+            f"The license file is signed with key {envelope['kid']!r}, which this server does "
+            "not trust. Update the keyring from the license site, or download the file again."
+        )
+    try:
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        signature = base64.b64decode(envelope["sig"], validate=True)
+    except binascii.Error:
+        raise MalformedFile("The license file is damaged: its content cannot be read.") from None
+    try:
+        key.verify(signature, payload)
+    except InvalidSignature:
+        raise BadSignature(
+            "The license file's signature does not match: the file was changed after it was "
+            "issued. Download it again from the license site."
+        ) from None
+    lic = License.from_payload(payload)
+    if lic.serial in revoked:
+        raise LicenseRevoked(
+            f"License file {lic.serial} for {lic.license_number} has been revoked. "
+            "Download the current file from the license site."
+        )
+    if installation_id is not None:
+        _check_server(lic, installation_id)
+    _check_dates(lic, now or datetime.now(UTC))
+    return lic
+
+
+def _check_server(lic: License, installation_id: str) -> None:
+    try:
+        this = normalize_installation_id(installation_id)
+    except InvalidIdentifier as error:
+        raise NotForThisServer(f"This server's Installation ID is not valid: {error}") from None
+    if lic.server(this) is None:
+        ids = " and ".join(lic.installation_ids)
+        raise NotForThisServer(
+            f"License {lic.license_number} was issued for Installation ID {ids}, "
+            f"not for this server ({this})."
+        )
+
+
+def _check_dates(lic: License, now: datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError("now must carry a time zone")
+    if lic.issued_at - CLOCK_TOLERANCE > now:
+        raise LicenseNotYetValid(
+            f"License {lic.license_number} is valid from {lic.issued_at:%Y-%m-%d %H:%M} UTC, "
+            f"but this server's clock says {now:%Y-%m-%d %H:%M} UTC. Check the clock."
+        )
+    if lic.expires_at is not None and now >= lic.expires_at:
+        raise LicenseExpired(
+            f"License {lic.license_number} expired on {lic.expires_at:%Y-%m-%d %H:%M} UTC."
+        )
+
+
+def _too_large(size: int) -> FileTooLarge:
+    return FileTooLarge(
+        f"This file is {size:,} bytes; a license file is at most {MAX_FILE_SIZE:,}. "
+        "Choose the .lic file downloaded from the license site."
+    )
+
+
+def _strict_object(pairs):
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise MalformedFile("The license file is damaged: a field of its envelope appears twice.")
+    return dict(pairs)

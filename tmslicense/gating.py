@@ -1,0 +1,123 @@
+"""What a ThinManager Server may do, given the licenses it holds (the seed's rules)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .ids import normalize_installation_id
+from .model import License, Role
+
+__all__ = ["Action", "Capabilities", "capabilities", "THINSERVER_DATA_REFUSED"]
+
+THINSERVER_DATA_REFUSED = "ThinManager is not allowed to display the ThinServer data"
+
+
+class Action(enum.StrEnum):
+    SERVE_CLIENTS = "serve-clients"
+    RUN_CONSOLE = "run-console"
+    CHANGE_CONFIG = "change-config"
+    SHOW_THINSERVER_DATA = "show-thinserver-data"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this server may do, and for each refused action the message to show.
+
+    >>> caps = capabilities([mirrored_license], mirror_id)  # doctest: +SKIP
+    >>> caps.serve_clients, caps.change_config  # doctest: +SKIP
+    (True, False)
+    >>> caps.message(Action.SHOW_THINSERVER_DATA)  # doctest: +SKIP
+    'ThinManager is not allowed to display the ThinServer data'
+    """
+
+    installation_id: str
+    role: Role | None
+    seats: int
+    features: frozenset[str]
+    licenses: tuple[License, ...]
+    ignored: tuple[tuple[License, str], ...]
+    refusals: Mapping[Action, str] = field(default_factory=dict)
+
+    def allows(self, action: Action | str) -> bool:
+        return Action(action) not in self.refusals
+
+    def message(self, action: Action | str) -> str | None:
+        """Why ``action`` is refused, or None when it is allowed."""
+        return self.refusals.get(Action(action))
+
+    @property
+    def serve_clients(self) -> bool:
+        return self.allows(Action.SERVE_CLIENTS)
+
+    @property
+    def run_console(self) -> bool:
+        return self.allows(Action.RUN_CONSOLE)
+
+    @property
+    def change_config(self) -> bool:
+        return self.allows(Action.CHANGE_CONFIG)
+
+    @property
+    def show_thinserver_data(self) -> bool:
+        return self.allows(Action.SHOW_THINSERVER_DATA)
+
+
+def capabilities(licenses: Iterable[License], installation_id: str) -> Capabilities:
+    """Decide what the server ``installation_id`` may do with these verified licenses.
+
+    A primary or redundant (enterprise) server does everything; a mirrored secondary only
+    serves thin-client boots; a server on no license does nothing. Seats and features add up
+    over every license bound to this server; a license for other servers is ignored with a
+    reason.
+    """
+    this = normalize_installation_id(installation_id)
+    applying: list[License] = []
+    ignored: list[tuple[License, str]] = []
+    roles: set[Role] = set()
+    for lic in licenses:
+        server = lic.server(this)
+        if server is None:
+            ids = " and ".join(lic.installation_ids)
+            ignored.append((lic, f"issued for {ids}, not for this server"))
+            continue
+        applying.append(lic)
+        roles.add(server.role)
+
+    full = roles & {Role.PRIMARY, Role.REDUNDANT}
+    if full:
+        role = Role.PRIMARY if Role.PRIMARY in full else Role.REDUNDANT
+        refusals: dict[Action, str] = {}
+    elif roles:
+        role = Role.MIRROR
+        mirrored = next(lic for lic in applying if lic.server(this).role is Role.MIRROR)
+        primary = mirrored.servers[0].installation_id
+        refusals = {
+            Action.RUN_CONSOLE: (
+                "This is a mirrored ThinManager Server: the ThinManager interface runs only on "
+                f"the primary ThinManager Server ({primary})."
+            ),
+            Action.CHANGE_CONFIG: (
+                "The configuration cannot be changed on a mirrored ThinManager Server; change it "
+                f"on the primary ThinManager Server ({primary})."
+            ),
+            Action.SHOW_THINSERVER_DATA: THINSERVER_DATA_REFUSED,
+        }
+    else:
+        role = None
+        reason = (
+            f"No valid license for this ThinManager Server (Installation ID {this}). "
+            "Activate a license for this Installation ID and import the license file."
+        )
+        refusals = {action: reason for action in Action}
+
+    return Capabilities(
+        installation_id=this,
+        role=role,
+        seats=sum(lic.seats for lic in applying),
+        features=frozenset(f for lic in applying for f in lic.features),
+        licenses=tuple(applying),
+        ignored=tuple(ignored),
+        refusals=refusals,
+    )

@@ -1,0 +1,223 @@
+"""Installation IDs and license numbers: grouped Crockford base32 with a check character.
+
+People read these aloud and type them, so input is forgiving (case, ``O``/``I``/``L``,
+spaces and dashes) and every single wrong character and every swap of two neighbouring
+characters is caught before anything is looked up.
+
+The check character ``c`` makes ``w1*v1 + w2*v2 + ... + wn*vn + c == 0`` in GF(32), with
+``wi = alpha**i`` for a generator ``alpha``. All weights are non-zero (a substitution changes
+the sum) and neighbouring weights differ, the check character's weight 1 included (a swap of
+two different neighbours changes the sum by ``(wi + wj) * (x + y) != 0``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+__all__ = [
+    "InvalidIdentifier",
+    "InvalidInstallationId",
+    "InvalidLicenseNumber",
+    "load_or_create_installation_id",
+    "new_installation_id",
+    "new_license_number",
+    "normalize_installation_id",
+    "normalize_license_number",
+]
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
+_FOLD = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_IGNORED = " -\t"
+
+# GF(2^5) with the primitive polynomial x^5 + x^2 + 1; alpha = x = 2.
+_EXP = [0] * 62
+_value = 1
+for _i in range(31):
+    _EXP[_i] = _EXP[_i + 31] = _value
+    _value <<= 1
+    if _value & 0b100000:
+        _value ^= 0b100101
+_LOG = {v: i for i, v in enumerate(_EXP[:31])}
+
+
+def _mul(a: int, b: int) -> int:
+    if a == 0 or b == 0:
+        return 0
+    return _EXP[_LOG[a] + _LOG[b]]
+
+
+def _check_value(values: list[int]) -> int:
+    total = 0
+    for position, value in enumerate(values, start=1):
+        total ^= _mul(_EXP[position % 31], value)
+    return total
+
+
+class InvalidIdentifier(ValueError):
+    """An Installation ID or license number that is malformed or mistyped."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, *, code: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class InvalidInstallationId(InvalidIdentifier):
+    """Raised by :func:`normalize_installation_id`."""
+
+
+class InvalidLicenseNumber(InvalidIdentifier):
+    """Raised by :func:`normalize_license_number`."""
+
+
+class _Scheme:
+    def __init__(self, *, noun: str, prefix: str, data_length: int, group: int, error):
+        self.noun = noun
+        self.prefix = prefix
+        self.data_length = data_length
+        self.length = data_length + 1
+        self.group = group
+        self.error = error
+
+    def format(self, symbols: str) -> str:
+        groups = [symbols[i : i + self.group] for i in range(0, len(symbols), self.group)]
+        return self.prefix + "-".join(groups)
+
+    def from_bits(self, data: bytes) -> str:
+        number = int.from_bytes(data, "big") >> (len(data) * 8 - 5 * self.data_length)
+        values = [(number >> (5 * i)) & 31 for i in reversed(range(self.data_length))]
+        return self.complete("".join(ALPHABET[v] for v in values))
+
+    def complete(self, symbols: str) -> str:
+        """Add the check character to ``data_length`` symbols (for chosen, readable IDs)."""
+        symbols = symbols.upper().replace("-", "").translate(_FOLD)
+        if len(symbols) != self.data_length or any(ch not in _VALUE for ch in symbols):
+            raise self.error(f"{self.data_length} symbols are needed.", code="length")
+        return self.format(symbols + ALPHABET[_check_value([_VALUE[c] for c in symbols])])
+
+    def normalize(self, text: object) -> str:
+        if not isinstance(text, str):
+            raise self.error(f"The {self.noun} must be text.", code="type")
+        cleaned = "".join(ch for ch in text.strip().upper() if ch not in _IGNORED)
+        prefix = self.prefix.rstrip("-")
+        if prefix and cleaned.startswith(prefix) and len(cleaned) == self.length + len(prefix):
+            cleaned = cleaned[len(prefix) :]
+        cleaned = cleaned.translate(_FOLD)
+        if not cleaned:
+            raise self.error(f"Enter the {self.noun}.", code="required")
+        bad = sorted({ch for ch in cleaned if ch not in _VALUE})
+        if bad:
+            shown = ", ".join(repr(ch) for ch in bad)
+            raise self.error(
+                f"The {self.noun} contains characters that are never used in it: {shown}. "
+                f"It uses only digits and the letters A-Z without I, L, O and U.",
+                code="characters",
+            )
+        if len(cleaned) != self.length:
+            raise self.error(
+                f"The {self.noun} has {self.length} characters; {len(cleaned)} were entered. "
+                f"It looks like {self.example()}.",
+                code="length",
+            )
+        values = [_VALUE[ch] for ch in cleaned]
+        if _check_value(values[:-1]) != values[-1]:
+            raise self.error(
+                f"This {self.noun} contains a typo: check each character and try again.",
+                code="checksum",
+            )
+        return self.format(cleaned)
+
+    def example(self) -> str:
+        return self.format("X" * self.length)
+
+
+INSTALLATION_ID = _Scheme(
+    noun="Installation ID", prefix="", data_length=19, group=4, error=InvalidInstallationId
+)
+LICENSE_NUMBER = _Scheme(
+    noun="license number", prefix="TM-", data_length=11, group=4, error=InvalidLicenseNumber
+)
+
+
+def normalize_installation_id(text: str) -> str:
+    """Return the canonical grouped form of an Installation ID typed by a person.
+
+    >>> normalize_installation_id("m1t8 ...")  # doctest: +SKIP
+    'M1T8-...'
+
+    Raises :class:`InvalidInstallationId` with a message saying what is wrong
+    (unused characters, wrong length, or a typo caught by the check character).
+    """
+    return INSTALLATION_ID.normalize(text)
+
+
+def normalize_license_number(text: str) -> str:
+    """Return the canonical form ``TM-XXXX-XXXX-XXXX`` of a license number.
+
+    The ``TM`` prefix may be left out. Raises :class:`InvalidLicenseNumber`.
+    """
+    return LICENSE_NUMBER.normalize(text)
+
+
+def installation_id_from_secret(secret: bytes) -> str:
+    """The Installation ID that belongs to an installation's secret (stable, one-way)."""
+    return INSTALLATION_ID.from_bits(hashlib.sha256(b"tms-installation-id\0" + secret).digest())
+
+
+def new_installation_id() -> str:
+    """A fresh random Installation ID, for example ``'7K3M-Q9XA-2B4C-D5EF-GH6J'``."""
+    return installation_id_from_secret(secrets.token_bytes(32))
+
+
+def new_license_number() -> str:
+    """A fresh random license number, for example ``'TM-4Q7Z-M2KD-8RWA'``."""
+    return LICENSE_NUMBER.from_bits(secrets.token_bytes(8))
+
+
+SECRET_FILE = "installation.secret"  # noqa: S105 (a file name, not a secret)
+
+
+def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
+    """This installation's ID, made once from a random secret kept in ``data_dir``.
+
+    The first call creates ``data_dir/installation.secret`` (readable by the owner only);
+    every later call derives the same ID from it.
+
+    >>> first = load_or_create_installation_id(tmp_path)  # doctest: +SKIP
+    >>> first == load_or_create_installation_id(tmp_path)  # doctest: +SKIP
+    True
+    """
+    path = Path(data_dir) / SECRET_FILE
+    try:
+        secret = bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = secrets.token_bytes(32)
+        temporary = path.with_name(f".{SECRET_FILE}.{os.getpid()}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(candidate.hex() + "\n")
+        try:
+            # link() refuses to overwrite: when two processes race, the first secret wins.
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+        secret = bytes.fromhex(path.read_text().strip())
+    except ValueError as error:
+        raise InvalidInstallationId(
+            f"The installation secret {path} is damaged; restore it from a backup.",
+            code="secret",
+        ) from error
+    if len(secret) != 32:
+        raise InvalidInstallationId(
+            f"The installation secret {path} is damaged; restore it from a backup.", code="secret"
+        )
+    return installation_id_from_secret(secret)

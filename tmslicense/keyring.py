@@ -1,0 +1,108 @@
+"""Trusted public keys by key id, so the license site can rotate its signing key."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+__all__ = ["Keyring", "KeyringError", "key_id"]
+
+
+class KeyringError(ValueError):
+    """The keyring file cannot be read."""
+
+
+def _raw(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    """The key id of a key pair: 16 hex digits of SHA-256 over the raw public key.
+
+    >>> key_id(Ed25519PrivateKey.generate())  # doctest: +SKIP
+    '3f9c0a61d2e4b7a8'
+    """
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return hashlib.sha256(_raw(public)).hexdigest()[:16]
+
+
+class Keyring(Mapping[str, Ed25519PublicKey]):
+    """An immutable set of trusted Ed25519 public keys, looked up by ``kid``.
+
+    The file form (also served by the portal at ``/keyring.json``)::
+
+        {"keys": [{"kid": "3f9c0a61d2e4b7a8", "alg": "ed25519", "public_key": "<base64 32 bytes>"}]}
+
+    >>> ring = Keyring([private_key.public_key()])  # doctest: +SKIP
+    >>> Keyring.from_json(ring.to_json()) == ring  # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, keys: Iterable[Ed25519PublicKey] = ()):
+        self._keys = {key_id(k): k for k in keys}
+
+    def __getitem__(self, kid: str) -> Ed25519PublicKey:
+        return self._keys[kid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Keyring):
+            return NotImplemented
+        return {k: _raw(v) for k, v in self._keys.items()} == {
+            k: _raw(v) for k, v in other._keys.items()
+        }
+
+    __hash__ = None
+
+    def to_json(self) -> str:
+        keys = [
+            {"kid": kid, "alg": "ed25519", "public_key": base64.b64encode(_raw(k)).decode()}
+            for kid, k in sorted(self._keys.items())
+        ]
+        return json.dumps({"keys": keys}, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Keyring:
+        try:
+            data = json.loads(text)
+            entries = data["keys"]
+            keys = []
+            for entry in entries:
+                if entry.get("alg") != "ed25519":
+                    raise KeyringError(f"Keyring entry {entry.get('kid')!r}: only ed25519 keys.")
+                raw = base64.b64decode(entry["public_key"], validate=True)
+                key = Ed25519PublicKey.from_public_bytes(raw)
+                if "kid" in entry and entry["kid"] != key_id(key):
+                    raise KeyringError(
+                        f"Keyring entry {entry['kid']!r} does not match its public key."
+                    )
+                keys.append(key)
+        except KeyringError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise KeyringError(f"The keyring is not valid ({error}).") from None
+        return cls(keys)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Keyring:
+        """Read a keyring file; raises :class:`KeyringError` with the path in the message."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise KeyringError(f"Cannot read the keyring {path}: {error.strerror}.") from None
+        try:
+            return cls.from_json(text)
+        except KeyringError as error:
+            raise KeyringError(f"{path}: {error}") from None

@@ -1,0 +1,328 @@
+"""The typed license value and its strict JSON schema (the payload that is signed)."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from .errors import InvalidPayload
+from .ids import InvalidIdentifier, normalize_installation_id, normalize_license_number
+
+FORMAT = "tms-license"
+VERSION = 1
+
+
+class Kind(enum.StrEnum):
+    STANDARD = "standard"
+    MIRRORED = "mirrored"
+    ENTERPRISE = "enterprise"
+
+    @property
+    def server_roles(self) -> tuple[Role, ...]:
+        """The roles of the servers a license of this kind is bound to, in order."""
+        return {
+            Kind.STANDARD: (Role.PRIMARY,),
+            Kind.MIRRORED: (Role.PRIMARY, Role.MIRROR),
+            Kind.ENTERPRISE: (Role.PRIMARY, Role.REDUNDANT),
+        }[self]
+
+    @property
+    def needs_mirrored_installation_id(self) -> bool:
+        return len(self.server_roles) == 2
+
+
+class Role(enum.StrEnum):
+    PRIMARY = "primary"
+    MIRROR = "mirror"
+    REDUNDANT = "redundant"
+
+
+@dataclass(frozen=True)
+class Server:
+    installation_id: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class License:
+    """A license as the TMS sees it: what was signed, parsed and checked.
+
+    >>> lic = License.create(kind="mirrored", installation_ids=[a, b], ...)  # doctest: +SKIP
+    >>> [s.role.value for s in lic.servers]  # doctest: +SKIP
+    ['primary', 'mirror']
+    """
+
+    serial: str
+    license_number: str
+    kind: Kind
+    product: str
+    edition: str
+    seats: int
+    features: tuple[str, ...]
+    servers: tuple[Server, ...]
+    customer: str
+    issued_at: datetime
+    maintenance_end: date
+    expires_at: datetime | None = None
+
+    def __post_init__(self):
+        # One validation path: whatever builds a License (the portal, a parser, a test)
+        # gets the same checks that a TMS applies to a signed payload.
+        _validate(self)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        serial: str,
+        license_number: str,
+        kind: Kind | str,
+        installation_ids: list[str] | tuple[str, ...],
+        product: str,
+        edition: str,
+        seats: int,
+        features=(),
+        customer: str,
+        issued_at: datetime,
+        maintenance_end: date,
+        expires_at: datetime | None = None,
+    ) -> License:
+        """Build a license, giving the servers their roles from the kind (primary first)."""
+        kind = _enum(Kind, kind, "kind")
+        if len(installation_ids) != len(kind.server_roles):
+            raise InvalidPayload(
+                f"A {kind.value} license is bound to {len(kind.server_roles)} Installation ID(s); "
+                f"{len(installation_ids)} given."
+            )
+        servers = tuple(
+            Server(_installation_id(i), role)
+            for i, role in zip(installation_ids, kind.server_roles, strict=True)
+        )
+        return cls(
+            serial=serial,
+            license_number=license_number,
+            kind=kind,
+            product=product,
+            edition=edition,
+            seats=seats,
+            features=tuple(features),
+            servers=servers,
+            customer=customer,
+            # The file carries whole seconds; dropping the rest here keeps round trips exact.
+            issued_at=issued_at.replace(microsecond=0),
+            maintenance_end=maintenance_end,
+            expires_at=expires_at.replace(microsecond=0) if expires_at else None,
+        )
+
+    @property
+    def installation_ids(self) -> tuple[str, ...]:
+        return tuple(s.installation_id for s in self.servers)
+
+    def server(self, installation_id: str) -> Server | None:
+        """This license's entry for a server, or None when the license is not bound to it."""
+        for server in self.servers:
+            if server.installation_id == installation_id:
+                return server
+        return None
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "serial": self.serial,
+            "license_number": self.license_number,
+            "kind": self.kind.value,
+            "product": self.product,
+            "edition": self.edition,
+            "seats": self.seats,
+            "features": list(self.features),
+            "servers": [
+                {"installation_id": s.installation_id, "role": s.role.value} for s in self.servers
+            ],
+            "customer": self.customer,
+            "issued_at": _format_datetime(self.issued_at),
+            "maintenance_end": self.maintenance_end.isoformat(),
+            "expires_at": _format_datetime(self.expires_at) if self.expires_at else None,
+        }
+
+    def to_payload(self) -> bytes:
+        """The exact bytes that are signed: compact JSON, keys sorted, UTF-8."""
+        return json.dumps(
+            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> License:
+        """Parse signed payload bytes, refusing anything but exactly the expected schema."""
+        try:
+            data = json.loads(
+                payload.decode("utf-8"),
+                object_pairs_hook=_no_duplicate_keys,
+                parse_constant=_no_constant,
+            )
+        except InvalidPayload:
+            raise
+        except (UnicodeDecodeError, ValueError) as error:
+            raise InvalidPayload(f"The license content is not valid JSON ({error}).") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: object) -> License:
+        if not isinstance(data, dict):
+            raise InvalidPayload("The license content must be a JSON object.")
+        missing = sorted(set(_FIELDS) - set(data))
+        extra = sorted(set(data) - set(_FIELDS))
+        if missing:
+            raise InvalidPayload(f"The license content lacks the field(s): {', '.join(missing)}.")
+        if extra:
+            raise InvalidPayload(f"The license content has unknown field(s): {', '.join(extra)}.")
+        for name, expected in _FIELDS.items():
+            if not _is(data[name], expected):
+                raise InvalidPayload(f"The license field {name!r} has the wrong type.")
+        if data["format"] != FORMAT or data["version"] != VERSION:
+            raise InvalidPayload(
+                f"This is not a version {VERSION} TMS license "
+                f"(format {data['format']!r}, version {data['version']!r})."
+            )
+        servers = []
+        for entry in data["servers"]:
+            if not isinstance(entry, dict) or set(entry) != {"installation_id", "role"}:
+                raise InvalidPayload("Each server must have exactly an installation_id and a role.")
+            if not isinstance(entry["installation_id"], str):
+                raise InvalidPayload("The license field 'installation_id' has the wrong type.")
+            servers.append(Server(entry["installation_id"], _enum(Role, entry["role"], "role")))
+        if not all(isinstance(f, str) for f in data["features"]):
+            raise InvalidPayload("The license field 'features' must be a list of text.")
+        return cls(
+            serial=data["serial"],
+            license_number=data["license_number"],
+            kind=_enum(Kind, data["kind"], "kind"),
+            product=data["product"],
+            edition=data["edition"],
+            seats=data["seats"],
+            features=tuple(data["features"]),
+            servers=tuple(servers),
+            customer=data["customer"],
+            issued_at=_parse_datetime(data["issued_at"], "issued_at"),
+            maintenance_end=_parse_date(data["maintenance_end"]),
+            expires_at=(
+                _parse_datetime(data["expires_at"], "expires_at") if data["expires_at"] else None
+            ),
+        )
+
+
+_FIELDS = {
+    "format": str,
+    "version": int,
+    "serial": str,
+    "license_number": str,
+    "kind": str,
+    "product": str,
+    "edition": str,
+    "seats": int,
+    "features": list,
+    "servers": list,
+    "customer": str,
+    "issued_at": str,
+    "maintenance_end": str,
+    "expires_at": (str, type(None)),
+}
+
+
+def _is(value, expected) -> bool:
+    # bool is an int in Python, but `"seats": true` is not a seat count.
+    return isinstance(value, expected) and not isinstance(value, bool)
+
+
+def _validate(lic: License) -> None:
+    for name in ("serial", "product", "edition", "customer"):
+        value = getattr(lic, name)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidPayload(f"The license field {name!r} must be non-empty text.")
+    if not isinstance(lic.kind, Kind):
+        raise InvalidPayload("The license kind must be a Kind.")
+    try:
+        canonical = normalize_license_number(lic.license_number)
+    except InvalidIdentifier as error:
+        raise InvalidPayload(f"Bad license number in the license: {error}") from None
+    if canonical != lic.license_number:
+        raise InvalidPayload("The license number in the license is not in canonical form.")
+    if not _is(lic.seats, int) or lic.seats < 0:
+        raise InvalidPayload("The seat count must be a whole number, zero or more.")
+    if len(set(lic.features)) != len(lic.features):
+        raise InvalidPayload("The license lists a feature twice.")
+    roles = tuple(s.role for s in lic.servers)
+    if roles != lic.kind.server_roles:
+        expected = ", ".join(r.value for r in lic.kind.server_roles)
+        raise InvalidPayload(f"A {lic.kind.value} license must name its servers as: {expected}.")
+    for server in lic.servers:
+        if _installation_id(server.installation_id) != server.installation_id:
+            raise InvalidPayload("An Installation ID in the license is not in canonical form.")
+    if len(set(lic.installation_ids)) != len(lic.installation_ids):
+        raise InvalidPayload("The two servers of a license must have different Installation IDs.")
+    for name in ("issued_at", "expires_at"):
+        value = getattr(lic, name)
+        if value is not None and (
+            not isinstance(value, datetime) or value.tzinfo is None or value.microsecond
+        ):
+            raise InvalidPayload(
+                f"The license field {name!r} must be a time in whole seconds with a time zone."
+            )
+    if type(lic.maintenance_end) is not date:
+        raise InvalidPayload("The license field 'maintenance_end' must be a date.")
+    if lic.expires_at is not None and lic.expires_at <= lic.issued_at:
+        raise InvalidPayload("The license expires before it was issued.")
+
+
+def _installation_id(text: str) -> str:
+    try:
+        return normalize_installation_id(text)
+    except InvalidIdentifier as error:
+        raise InvalidPayload(f"Bad Installation ID in the license: {error}") from None
+
+
+def _enum(cls, value, name):
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        raise InvalidPayload(f"Unknown {name} {value!r} (expected one of: {allowed}).") from None
+
+
+def _no_duplicate_keys(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidPayload(f"The field {key!r} appears twice in the license.")
+        result[key] = value
+    return result
+
+
+def _no_constant(name):
+    raise InvalidPayload(f"The license contains {name}, which is not allowed in JSON.")
+
+
+def _format_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_datetime(text: str, name: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise InvalidPayload(
+            f"The license field {name!r} is not a UTC time like 2026-01-31T12:00:00Z."
+        ) from None
+
+
+def _parse_date(text: str) -> date:
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidPayload(
+            "The license field 'maintenance_end' is not a date like 2027-01-31."
+        ) from None

@@ -1,0 +1,72 @@
+"""The TMS data folder: this installation's secret, its keyring and its imported licenses.
+
+::
+
+    DATA_DIR/installation.secret    made once; the Installation ID is derived from it
+    DATA_DIR/keyring.json           trusted public keys of the license site (default keyring)
+    DATA_DIR/licenses/TM-....lic    one file per license number, the newest issue
+    DATA_DIR/revoked.txt            optional: revoked serials, one per line
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LicenseError
+from .model import License
+
+
+@dataclass(frozen=True)
+class Installed:
+    path: Path
+    text: str
+
+
+def licenses_dir(data_dir: Path) -> Path:
+    return data_dir / "licenses"
+
+
+def installed(data_dir: Path) -> list[Installed]:
+    folder = licenses_dir(data_dir)
+    if not folder.is_dir():
+        return []
+    return [
+        Installed(path, path.read_text(encoding="utf-8", errors="replace"))
+        for path in sorted(folder.glob("*.lic"))
+    ]
+
+
+def revoked_serials(data_dir: Path) -> frozenset[str]:
+    try:
+        lines = (data_dir / "revoked.txt").read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return frozenset()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def install(data_dir: Path, lic: License, text: str, current: License | None) -> Path:
+    """Store a verified license file, replacing an older issue of the same license number.
+
+    The file is written to a temporary name and renamed, so a crash leaves either the old
+    file or the new one, never half of one.
+    """
+    if current is not None and current.issued_at > lic.issued_at:
+        raise LicenseError(
+            f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
+            f"{current.issued_at:%Y-%m-%d}) is already installed; nothing was changed."
+        )
+    folder = licenses_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{lic.license_number}.lic"
+    temporary = folder / f".{lic.license_number}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
