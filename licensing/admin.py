@@ -36,8 +36,15 @@ class ActivationInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["serial", "installation_id", "mirrored_installation_id", "issued_at", "issued_by",
-              "revoked_at", "revoked_reason"]
+    fields = [
+        "serial",
+        "installation_id",
+        "mirrored_installation_id",
+        "issued_at",
+        "issued_by",
+        "revoked_at",
+        "revoked_reason",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -89,7 +96,10 @@ class LicenseAdmin(admin.ModelAdmin):
         # People paste IDs in any form: search also for the canonical form.
         import tmslicense
 
-        for normalize in (tmslicense.normalize_installation_id, tmslicense.normalize_license_number):
+        for normalize in (
+            tmslicense.normalize_installation_id,
+            tmslicense.normalize_license_number,
+        ):
             try:
                 search_term = normalize(search_term)
                 break
@@ -117,22 +127,47 @@ class LicenseAdmin(admin.ModelAdmin):
 
 
 class ActivationActionForm(forms.Form):
-    reason = forms.CharField(max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(
+        max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
     installation_id = forms.CharField(label="Corrected Installation ID", required=False)
-    mirrored_installation_id = forms.CharField(label="Corrected Mirrored Installation ID",
-                                               required=False)
+    mirrored_installation_id = forms.CharField(
+        label="Corrected Mirrored Installation ID", required=False
+    )
 
 
 @admin.register(Activation)
 class ActivationAdmin(admin.ModelAdmin):
-    list_display = ["serial", "license", "installation_id", "mirrored_installation_id",
-                    "issued_at", "state"]
+    list_display = [
+        "serial",
+        "license",
+        "installation_id",
+        "mirrored_installation_id",
+        "issued_at",
+        "state",
+    ]
     list_filter = ["license__kind", ("revoked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["serial", "license__number", "installation_id", "mirrored_installation_id",
-                     "license__organization__name"]
-    readonly_fields = ["license", "installation_id", "mirrored_installation_id", "serial", "kid",
-                       "license_file", "issued_at", "issued_by", "revoked_at", "revoked_reason",
-                       "revoked_by", "actions_links"]
+    search_fields = [
+        "serial",
+        "license__number",
+        "installation_id",
+        "mirrored_installation_id",
+        "license__organization__name",
+    ]
+    readonly_fields = [
+        "license",
+        "installation_id",
+        "mirrored_installation_id",
+        "serial",
+        "kid",
+        "license_file",
+        "issued_at",
+        "issued_by",
+        "revoked_at",
+        "revoked_reason",
+        "revoked_by",
+        "actions_links",
+    ]
     fields = readonly_fields
     actions = ["revoke_selected"]
 
@@ -165,10 +200,8 @@ class ActivationAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path("<int:pk>/revoke/", view(self.revoke_view), name="licensing_activation_revoke"),
-            path("<int:pk>/reissue/", view(self.reissue_view),
-                 name="licensing_activation_reissue"),
-            path("<int:pk>/correct/", view(self.correct_view),
-                 name="licensing_activation_correct"),
+            path("<int:pk>/reissue/", view(self.reissue_view), name="licensing_activation_reissue"),
+            path("<int:pk>/correct/", view(self.correct_view), name="licensing_activation_correct"),
             *super().get_urls(),
         ]
 
@@ -197,21 +230,36 @@ class ActivationAdmin(admin.ModelAdmin):
 
     def revoke_view(self, request, pk):
         def run(activation, data):
-            services.revoke(activation=activation, reason=data["reason"], actor=request.user,
-                            ip=client_ip(request))
+            services.revoke(
+                activation=activation,
+                reason=data["reason"],
+                actor=request.user,
+                ip=client_ip(request),
+            )
             return f"Activation {activation.serial} revoked."
 
-        return self._action_page(request, pk, permission="revoke_activation",
-                                 title="Revoke activation", fields=["reason"], run=run)
+        return self._action_page(
+            request,
+            pk,
+            permission="revoke_activation",
+            title="Revoke activation",
+            fields=["reason"],
+            run=run,
+        )
 
     def reissue_view(self, request, pk):
         def run(activation, data):
-            new = services.reissue(activation=activation, actor=request.user,
-                                   ip=client_ip(request))
+            new = services.reissue(activation=activation, actor=request.user, ip=client_ip(request))
             return f"Reissued as {new.serial}; {activation.serial} is revoked."
 
-        return self._action_page(request, pk, permission="reissue_activation",
-                                 title="Reissue license file", fields=[], run=run)
+        return self._action_page(
+            request,
+            pk,
+            permission="reissue_activation",
+            title="Reissue license file",
+            fields=[],
+            run=run,
+        )
 
     def correct_view(self, request, pk):
         def run(activation, data):
@@ -228,8 +276,12 @@ class ActivationAdmin(admin.ModelAdmin):
             return f"Corrected and reissued as {new.serial}; {activation.serial} is revoked."
 
         return self._action_page(
-            request, pk, permission="reissue_activation", title="Correct an Installation ID",
-            fields=["installation_id", "mirrored_installation_id", "reason"], run=run,
+            request,
+            pk,
+            permission="reissue_activation",
+            title="Correct an Installation ID",
+            fields=["installation_id", "mirrored_installation_id", "reason"],
+            run=run,
         )
 
     @admin.action(description="Revoke selected activations", permissions=["revoke"])
@@ -237,8 +289,11 @@ class ActivationAdmin(admin.ModelAdmin):
         # Revocation needs a reason, given on each activation's own page.
         ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
         if len(ids) != 1:
-            self.message_user(request, "Revoke one live activation at a time (a reason is needed).",
-                              messages.WARNING)
+            self.message_user(
+                request,
+                "Revoke one live activation at a time (a reason is needed).",
+                messages.WARNING,
+            )
             return None
         return redirect("admin:licensing_activation_revoke", ids[0])
 
@@ -251,8 +306,15 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["created_at", "actor", "action", "object_repr", "ip_address"]
     list_filter = ["action"]
     search_fields = ["object_repr", "license__number", "actor__username"]
-    readonly_fields = ["created_at", "actor", "action", "license", "object_repr", "details",
-                       "ip_address"]
+    readonly_fields = [
+        "created_at",
+        "actor",
+        "action",
+        "license",
+        "object_repr",
+        "details",
+        "ip_address",
+    ]
 
     def has_add_permission(self, request):
         return False

@@ -40,8 +40,12 @@ class LicenseStepForm(_Form):
         label="License Number",
         max_length=40,
         widget=forms.TextInput(
-            attrs={"autocomplete": "off", "placeholder": "TM-XXXX-XXXX-XXXX",
-                   "class": "font-monospace", "autofocus": True}
+            attrs={
+                "autocomplete": "off",
+                "placeholder": "TM-XXXX-XXXX-XXXX",
+                "class": "font-monospace",
+                "autofocus": True,
+            }
         ),
         help_text="As printed on your license certificate.",
     )
@@ -62,7 +66,9 @@ class LicenseStepForm(_Form):
         return _normalized(tmslicense.normalize_license_number, self.cleaned_data["license_number"])
 
     def clean_installation_id(self):
-        return _normalized(tmslicense.normalize_installation_id, self.cleaned_data["installation_id"])
+        return _normalized(
+            tmslicense.normalize_installation_id, self.cleaned_data["installation_id"]
+        )
 
     def clean(self):
         cleaned = super().clean()

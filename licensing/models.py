@@ -83,9 +83,7 @@ class License(models.Model):
                 condition=Q(number__regex=LICENSE_NUMBER_RE), name="license_number_canonical"
             ),
             models.CheckConstraint(condition=Q(seats__gte=0), name="license_seats_not_negative"),
-            models.CheckConstraint(
-                condition=Q(kind__in=Kind.values), name="license_kind_known"
-            ),
+            models.CheckConstraint(condition=Q(kind__in=Kind.values), name="license_kind_known"),
         ]
 
     def __str__(self):
@@ -133,7 +131,10 @@ class Activation(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=300, blank=True, default="")
     revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
 

@@ -201,23 +201,36 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
     act.revoked_reason = reason[:300]
     act.revoked_by = actor
     act.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
-    audit(actor=actor, action="revoke", license=act.license, obj=act, ip=ip,
-          details={"serial": act.serial, "reason": act.revoked_reason})
+    audit(
+        actor=actor,
+        action="revoke",
+        license=act.license,
+        obj=act,
+        ip=ip,
+        details={"serial": act.serial, "reason": act.revoked_reason},
+    )
     return act
 
 
 @transaction.atomic
 def reissue(
-    *, activation: Activation, actor, ip=None, installation_id: str = "",
-    mirrored_installation_id: str = "", reason: str = "",
+    *,
+    activation: Activation,
+    actor,
+    ip=None,
+    installation_id: str = "",
+    mirrored_installation_id: str = "",
+    reason: str = "",
 ) -> Activation:
     """Replace a live activation by a new file (new serial).
 
     With no IDs given, the same Installation IDs are kept (a reissue); with IDs, a mistyped
     Installation ID is corrected (``reason`` required).
     """
-    lic = License.objects.select_for_update().select_related("organization").get(
-        pk=activation.license_id
+    lic = (
+        License.objects.select_for_update()
+        .select_related("organization")
+        .get(pk=activation.license_id)
     )
     old = Activation.objects.select_for_update().get(pk=activation.pk)
     if not old.is_live:
@@ -238,9 +251,18 @@ def reissue(
     old.revoked_reason = why[:300]
     old.revoked_by = actor
     old.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
-    return _issue(lic, ids, actor=actor, ip=ip, action=action,
-                  details={"replaces": old.serial, "previous_installation_ids":
-                           list(old.installation_ids), "reason": why})
+    return _issue(
+        lic,
+        ids,
+        actor=actor,
+        ip=ip,
+        action=action,
+        details={
+            "replaces": old.serial,
+            "previous_installation_ids": list(old.installation_ids),
+            "reason": why,
+        },
+    )
 
 
 def audit(*, actor, action: str, license: License | None, obj, ip=None, details=None):

@@ -36,6 +36,15 @@ def _signing_key(signing_key_file, settings):
     settings.LICENSE_SIGNING_KEY_FILE = signing_key_file
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Rate-limit counters must not leak from one test into the next. (CI keeps the cache in
+    # its own Redis database, CACHE_URL, so this never touches the broker's queues.)
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def keyring(signing_key_file):
     from licensing import signing

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,96 +15,270 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='License',
+            name="License",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=17, unique=True)),
-                ('kind', models.CharField(choices=[('standard', 'Standard'), ('mirrored', 'Mirrored'), ('enterprise', 'Enterprise (full redundancy)')], max_length=12)),
-                ('product', models.CharField(default='ThinManager', max_length=100)),
-                ('edition', models.CharField(default='Standard', max_length=100)),
-                ('seats', models.PositiveIntegerField()),
-                ('features', models.JSONField(blank=True, default=list)),
-                ('maintenance_end', models.DateField()),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('suspended', 'Suspended')], default='active', max_length=12)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=17, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("standard", "Standard"),
+                            ("mirrored", "Mirrored"),
+                            ("enterprise", "Enterprise (full redundancy)"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("product", models.CharField(default="ThinManager", max_length=100)),
+                ("edition", models.CharField(default="Standard", max_length=100)),
+                ("seats", models.PositiveIntegerField()),
+                ("features", models.JSONField(blank=True, default=list)),
+                ("maintenance_end", models.DateField()),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("suspended", "Suspended")],
+                        default="active",
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('action', models.CharField(max_length=40)),
-                ('object_repr', models.CharField(max_length=200)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('license', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='licensing.license')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("action", models.CharField(max_length=40)),
+                ("object_repr", models.CharField(max_length=200)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "license",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to="licensing.license",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='membership', to=settings.AUTH_USER_MODEL)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='licensing.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="membership",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="licensing.organization",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='license',
-            name='organization',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='licenses', to='licensing.organization'),
+            model_name="license",
+            name="organization",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="licenses",
+                to="licensing.organization",
+            ),
         ),
         migrations.CreateModel(
-            name='Activation',
+            name="Activation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('installation_id', models.CharField(max_length=24, verbose_name='Installation ID')),
-                ('mirrored_installation_id', models.CharField(blank=True, default='', max_length=24, verbose_name='Mirrored Installation ID')),
-                ('serial', models.CharField(max_length=40, unique=True)),
-                ('kid', models.CharField(max_length=32, verbose_name='signing key id')),
-                ('license_file', models.TextField()),
-                ('issued_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_reason', models.CharField(blank=True, default='', max_length=300)),
-                ('issued_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('revoked_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('license', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='activations', to='licensing.license')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "installation_id",
+                    models.CharField(max_length=24, verbose_name="Installation ID"),
+                ),
+                (
+                    "mirrored_installation_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        max_length=24,
+                        verbose_name="Mirrored Installation ID",
+                    ),
+                ),
+                ("serial", models.CharField(max_length=40, unique=True)),
+                ("kid", models.CharField(max_length=32, verbose_name="signing key id")),
+                ("license_file", models.TextField()),
+                ("issued_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_reason", models.CharField(blank=True, default="", max_length=300)),
+                (
+                    "issued_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "revoked_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "license",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="activations",
+                        to="licensing.license",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-issued_at', '-id'],
-                'permissions': [('revoke_activation', 'Can revoke an activation'), ('reissue_activation', 'Can reissue an activation or correct its Installation IDs')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('revoked_at__isnull', True)), fields=('license',), name='one_live_activation_per_license'), models.CheckConstraint(condition=models.Q(('installation_id', models.F('mirrored_installation_id')), _negated=True), name='activation_installation_ids_differ'), models.CheckConstraint(condition=models.Q(('installation_id__regex', '^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){4}$')), name='activation_installation_id_canonical'), models.CheckConstraint(condition=models.Q(('mirrored_installation_id', ''), ('mirrored_installation_id__regex', '^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){4}$'), _connector='OR'), name='activation_mirrored_installation_id_canonical'), models.CheckConstraint(condition=models.Q(models.Q(('revoked_at__isnull', True), ('revoked_reason', '')), models.Q(('revoked_at__isnull', False), models.Q(('revoked_reason', ''), _negated=True)), _connector='OR'), name='activation_revocation_has_reason')],
+                "ordering": ["-issued_at", "-id"],
+                "permissions": [
+                    ("revoke_activation", "Can revoke an activation"),
+                    (
+                        "reissue_activation",
+                        "Can reissue an activation or correct its Installation IDs",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("revoked_at__isnull", True)),
+                        fields=("license",),
+                        name="one_live_activation_per_license",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("installation_id", models.F("mirrored_installation_id")), _negated=True
+                        ),
+                        name="activation_installation_ids_differ",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "installation_id__regex",
+                                "^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){4}$",
+                            )
+                        ),
+                        name="activation_installation_id_canonical",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("mirrored_installation_id", ""),
+                            (
+                                "mirrored_installation_id__regex",
+                                "^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){4}$",
+                            ),
+                            _connector="OR",
+                        ),
+                        name="activation_mirrored_installation_id_canonical",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("revoked_at__isnull", True), ("revoked_reason", "")),
+                            models.Q(
+                                ("revoked_at__isnull", False),
+                                models.Q(("revoked_reason", ""), _negated=True),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="activation_revocation_has_reason",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='license',
-            constraint=models.CheckConstraint(condition=models.Q(('number__regex', '^TM-[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){2}$')), name='license_number_canonical'),
+            model_name="license",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("number__regex", "^TM-[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){2}$")
+                ),
+                name="license_number_canonical",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='license',
-            constraint=models.CheckConstraint(condition=models.Q(('seats__gte', 0)), name='license_seats_not_negative'),
+            model_name="license",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("seats__gte", 0)), name="license_seats_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='license',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['standard', 'mirrored', 'enterprise'])), name='license_kind_known'),
+            model_name="license",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("kind__in", ["standard", "mirrored", "enterprise"])),
+                name="license_kind_known",
+            ),
         ),
     ]

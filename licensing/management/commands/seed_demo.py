@@ -41,15 +41,22 @@ class Command(BaseCommand):
             License.objects.get_or_create(
                 number=number,
                 defaults=dict(
-                    organization=org, kind=kind, edition=edition, seats=seats,
+                    organization=org,
+                    kind=kind,
+                    edition=edition,
+                    seats=seats,
                     features=["relevance", "multimonitor"] if i else [],
                     maintenance_end=date.today() + timedelta(days=365),
                 ),
             )
         License.objects.get_or_create(
             number=LICENSE_NUMBER.complete(OTHER_LICENSE),
-            defaults=dict(organization=other, kind=Kind.STANDARD, seats=5,
-                          maintenance_end=date.today() + timedelta(days=30)),
+            defaults=dict(
+                organization=other,
+                kind=Kind.STANDARD,
+                seats=5,
+                maintenance_end=date.today() + timedelta(days=30),
+            ),
         )
         ids = [INSTALLATION_ID.complete(stem) for stem in SAMPLE_IDS]
 
@@ -68,4 +75,3 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save()
         return user
-

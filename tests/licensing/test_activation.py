@@ -1,0 +1,195 @@
+"""The activation flow through the wizard: one step for standard, two for mirrored and
+enterprise, a signed file bound to the IDs, and nothing written on bad input."""
+
+import pytest
+
+import tmslicense
+from licensing.models import Activation, AuditEvent
+from tests.licensing.wizard import step1, step2
+
+
+@pytest.fixture
+def ids():
+    return tmslicense.new_installation_id(), tmslicense.new_installation_id()
+
+
+def _download(client, lic):
+    response = client.get(f"/licenses/{lic.number}/download/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="{lic.number}.lic"'
+    return response.content
+
+
+def test_activation_requires_login(client, db):
+    response = client.get("/activate/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_standard_license_finishes_after_step_one(customer_client, make_license, ids, keyring):
+    lic = make_license("standard")
+    response = step1(customer_client, lic.number.lower().replace("-", " "), ids[0].lower())
+    assert response.status_code == 302
+    assert response["Location"] == f"/licenses/{lic.number}/"
+    verified = tmslicense.verify_license(_download(customer_client, lic), keyring, ids[0])
+    assert verified.kind is tmslicense.Kind.STANDARD
+    assert verified.installation_ids == (ids[0],)
+    assert verified.customer == "Acme Packaging"
+    assert AuditEvent.objects.filter(action="activate", license=lic).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "second_role"), [("mirrored", "mirror"), ("enterprise", "redundant")]
+)
+def test_mirrored_and_enterprise_licenses_ask_for_mirrored_installation_id(
+    customer_client, make_license, ids, keyring, kind, second_role
+):
+    lic = make_license(kind)
+    response = step1(customer_client, lic.number, ids[0])
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Step 2 of 2" in page
+    assert "Mirrored Installation ID" in page
+    assert not Activation.objects.exists()
+
+    response = step2(customer_client, ids[1])
+    assert response.status_code == 302
+    text = _download(customer_client, lic)
+    for installation_id in ids:
+        verified = tmslicense.verify_license(text, keyring, installation_id)
+        assert [(s.installation_id, s.role.value) for s in verified.servers] == [
+            (ids[0], "primary"),
+            (ids[1], second_role),
+        ]
+    detail = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert ids[0] in detail and ids[1] in detail
+    assert "primary" in detail and second_role in detail
+
+
+def test_mirrored_installation_id_must_differ(customer_client, make_license, ids):
+    lic = make_license("mirrored")
+    step1(customer_client, lic.number, ids[0])
+    response = step2(customer_client, ids[0])
+    assert response.status_code == 200
+    assert (
+        "secondary ThinManager Server"
+        in response.context["form"].errors["mirrored_installation_id"][0]
+    )
+    assert not Activation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("number", "installation_id", "field", "words"),
+    [
+        ("", "VALID", "license_number", "required"),
+        ("TM-XXXX", "VALID", "license_number", "characters"),
+        ("TYPO", "VALID", "license_number", "typo"),
+        ("NUMBER", "", "installation_id", "required"),
+        ("NUMBER", "AAAA-BBBB", "installation_id", "20 characters"),
+        ("NUMBER", "UUUU-UUUU-UUUU-UUUU-UUUU", "installation_id", "never used"),
+        ("NUMBER", "TYPO", "installation_id", "typo"),
+    ],
+)
+def test_bad_input_gets_a_message_beside_the_field_and_writes_nothing(
+    customer_client, make_license, ids, number, installation_id, field, words
+):
+    lic = make_license("standard")
+    valid_id = ids[0]
+    typo = lambda s: s[:-1] + ("0" if s[-1] != "0" else "1")  # noqa: E731
+    number = {"NUMBER": lic.number, "TYPO": typo(lic.number)}.get(number, number)
+    installation_id = {"VALID": valid_id, "TYPO": typo(valid_id)}.get(
+        installation_id, installation_id
+    )
+    response = step1(customer_client, number, installation_id)
+    assert response.status_code == 200
+    errors = response.context["form"].errors[field]
+    assert any(words in error for error in errors), errors
+    assert not Activation.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_unknown_and_foreign_numbers_get_the_same_message(
+    customer_client, make_license, other_customer, ids
+):
+    from tests.factories import LicenseFactory
+
+    foreign = LicenseFactory(organization=other_customer.membership.organization)
+    unknown = tmslicense.new_license_number()
+    messages = []
+    for number in (foreign.number, unknown):
+        response = step1(customer_client, number, ids[0])
+        error = response.context["form"].errors["license_number"][0]
+        messages.append(error.replace(number, "<n>"))
+    assert messages[0] == messages[1]
+    assert "No license" in messages[0]
+    assert not Activation.objects.exists()
+
+
+def test_activating_again_with_the_same_ids_is_a_redownload(customer_client, make_license, ids):
+    lic = make_license("mirrored")
+    step1(customer_client, lic.number, ids[0])
+    step2(customer_client, ids[1])
+    first = Activation.objects.get()
+    step1(customer_client, lic.number, ids[0])
+    response = step2(customer_client, ids[1])
+    assert response.status_code == 302
+    assert list(Activation.objects.all()) == [first]
+    assert AuditEvent.objects.filter(action="activate").count() == 1
+
+
+def test_other_ids_while_live_are_refused_with_how_to_get_help(customer_client, make_license, ids):
+    lic = make_license("standard")
+    step1(customer_client, lic.number, ids[0])
+    response = step1(customer_client, lic.number, tmslicense.new_installation_id())
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "already activated" in page
+    assert "contact support" in page
+    assert Activation.objects.count() == 1
+
+
+def test_suspended_license_is_refused(customer_client, make_license, ids):
+    lic = make_license("standard", status="suspended")
+    response = step1(customer_client, lic.number, ids[0])
+    assert "suspended" in response.context["form"].errors["license_number"][0]
+    assert not Activation.objects.exists()
+
+
+def test_user_without_organization_finds_no_license(client, make_license, ids):
+    from tests.factories import UserFactory
+
+    lic = make_license("standard")
+    client.force_login(UserFactory())
+    response = step1(client, lic.number, ids[0])
+    assert "No license" in response.context["form"].errors["license_number"][0]
+    assert not Activation.objects.exists()
+
+
+def test_failed_lookups_are_rate_limited(customer_client, make_license, ids, settings):
+    settings.ACTIVATION_FAILURE_LIMIT = 3
+    lic = make_license("standard")
+    for _ in range(3):
+        response = step1(customer_client, tmslicense.new_license_number(), ids[0])
+        assert "No license" in response.context["form"].errors["license_number"][0]
+    response = step1(customer_client, lic.number, ids[0])
+    assert "Too many license numbers" in response.content.decode()
+    assert not Activation.objects.exists()
+
+
+def test_successful_lookups_are_not_counted(customer_client, make_license, settings):
+    settings.ACTIVATION_FAILURE_LIMIT = 2
+    licenses = [make_license("standard") for _ in range(3)]
+    for lic in licenses:
+        response = step1(customer_client, lic.number, tmslicense.new_installation_id())
+        assert response.status_code == 302
+    assert Activation.objects.count() == 3
+
+
+def test_forms_are_csrf_protected(client, customer, make_license, ids):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(customer)
+    lic = make_license("standard")
+    assert step1(strict, lic.number, ids[0]).status_code == 403
+    assert not Activation.objects.exists()

@@ -1,0 +1,81 @@
+"""Twenty people activate the same license at the same moment, on a real PostgreSQL."""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+import tmslicense
+from licensing.models import Activation, AuditEvent
+from tests.conftest import require
+from tests.licensing.wizard import step1
+
+THREADS = 20
+
+
+@pytest.fixture
+def postgres(transactional_db):
+    require(
+        connection.vendor == "postgresql",
+        "concurrency needs PostgreSQL row locks: set DATABASE_URL=postgresql://...",
+    )
+
+
+def test_twenty_simultaneous_activations_give_exactly_one(postgres, customer, make_license):
+    lic = make_license("standard")
+    barrier = threading.Barrier(THREADS)
+    results: list[tuple[int, str]] = []
+    errors: list[BaseException] = []
+
+    def activate():
+        client = Client()
+        client.force_login(customer)
+        installation_id = tmslicense.new_installation_id()
+        try:
+            barrier.wait(timeout=30)
+            response = step1(client, lic.number, installation_id)
+            results.append((response.status_code, response.content.decode()))
+        except BaseException as error:  # a 500 raises here: collect it, fail below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=activate) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not errors, errors
+    assert len(results) == THREADS
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] * (THREADS - 1) + [302]
+    refusals = [body for status, body in results if status == 200]
+    assert all("already activated" in body and "contact support" in body for body in refusals)
+    assert Activation.objects.filter(license=lic).count() == 1
+    assert AuditEvent.objects.filter(license=lic, action="activate").count() == 1
+
+
+def test_simultaneous_same_ids_all_get_the_one_file(postgres, customer, make_license):
+    lic = make_license("standard")
+    installation_id = tmslicense.new_installation_id()
+    barrier = threading.Barrier(8)
+    statuses: list[int] = []
+
+    def activate():
+        client = Client()
+        client.force_login(customer)
+        try:
+            barrier.wait(timeout=30)
+            statuses.append(step1(client, lic.number, installation_id).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=activate) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert statuses == [302] * 8
+    assert Activation.objects.filter(license=lic).count() == 1

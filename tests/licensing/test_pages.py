@@ -1,0 +1,97 @@
+"""My licenses, a license's page, the download and the keyring: each organization sees only
+its own licenses; anything else is a 404, never a hint."""
+
+import pytest
+
+import tmslicense
+from licensing import services
+from tests.factories import LicenseFactory
+
+
+@pytest.fixture
+def activated(make_license, customer):
+    lic = make_license("mirrored")
+    ids = (tmslicense.new_installation_id(), tmslicense.new_installation_id())
+    activation, _ = services.activate(
+        license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+    )
+    return activation
+
+
+@pytest.fixture
+def foreign(other_customer):
+    lic = LicenseFactory(organization=other_customer.membership.organization)
+    services.activate(
+        license=lic, installation_id=tmslicense.new_installation_id(), actor=other_customer
+    )
+    return lic
+
+
+def test_license_list_shows_only_the_organizations_licenses(customer_client, activated, foreign):
+    page = customer_client.get("/licenses/").content.decode()
+    assert activated.license.number in page
+    assert activated.installation_id in page and activated.mirrored_installation_id in page
+    assert foreign.number not in page
+
+
+@pytest.mark.parametrize("suffix", ["", "download/"])
+def test_another_organizations_license_is_a_404(customer_client, foreign, suffix):
+    response = customer_client.get(f"/licenses/{foreign.number}/{suffix}")
+    assert response.status_code == 404
+    assert foreign.number not in response.content.decode()
+
+
+@pytest.mark.parametrize("suffix", ["", "download/"])
+def test_a_nonexistent_license_is_the_same_404(customer_client, db, suffix):
+    response = customer_client.get(f"/licenses/{tmslicense.new_license_number()}/{suffix}")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["/licenses/", "/activate/", "/licenses/TM-X/", "/licenses/TM-X/download/"]
+)
+def test_pages_require_login(client, db, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_license_page_shows_both_servers_serial_and_history(customer_client, activated, customer):
+    services.reissue(activation=activated, actor=customer)
+    page = customer_client.get(f"/licenses/{activated.license.number}/").content.decode()
+    live = activated.license.live_activation
+    assert live.serial in page and activated.serial in page
+    assert "revoked" in page
+    assert "Download license file" in page
+    assert page.count(activated.mirrored_installation_id) >= 2
+
+
+def test_download_gives_only_the_current_file(customer_client, activated, customer, keyring):
+    new = services.reissue(activation=activated, actor=customer)
+    response = customer_client.get(f"/licenses/{activated.license.number}/download/")
+    assert response["Cache-Control"] == "no-store"
+    lic = tmslicense.verify_license(response.content, keyring, activated.installation_id)
+    assert lic.serial == new.serial
+
+
+def test_download_of_unactivated_license_is_404(customer_client, make_license):
+    lic = make_license("standard")
+    assert customer_client.get(f"/licenses/{lic.number}/download/").status_code == 404
+
+
+def test_keyring_serves_public_keys_only(client, db, signing_key_file):
+    response = client.get("/keyring.json")
+    assert response["Content-Type"] == "application/json"
+    keyring = tmslicense.Keyring.from_json(response.content)
+    assert len(keyring) == 1
+    body = response.content.decode()
+    assert "PRIVATE" not in body
+    assert signing_key_file.read_text().splitlines()[1] not in body
+
+
+def test_staff_without_organization_sees_no_customer_license(client, activated):
+    from tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    assert client.get(f"/licenses/{activated.license.number}/").status_code == 404

@@ -1,0 +1,158 @@
+"""Support operations and database invariants."""
+
+import logging
+
+import pytest
+from django.db import IntegrityError, transaction
+
+import tmslicense
+from licensing import services
+from licensing.models import Activation, AuditEvent
+
+
+@pytest.fixture
+def ids():
+    return tmslicense.new_installation_id(), tmslicense.new_installation_id()
+
+
+@pytest.fixture
+def live(make_license, customer, ids):
+    activation, created = services.activate(
+        license=make_license("mirrored"),
+        installation_id=ids[0],
+        mirrored_installation_id=ids[1],
+        actor=customer,
+        ip="10.0.0.7",
+    )
+    assert created
+    return activation
+
+
+def test_activation_is_audited_with_actor_and_ip(live, customer):
+    event = AuditEvent.objects.get(action="activate")
+    assert event.actor == customer
+    assert event.ip_address == "10.0.0.7"
+    assert event.details["serial"] == live.serial
+
+
+def test_revoke_needs_a_reason_and_frees_the_license(live, customer, ids):
+    with pytest.raises(services.ActivationError, match="reason"):
+        services.revoke(activation=live, reason="  ", actor=customer)
+    live.refresh_from_db()
+    assert live.is_live
+    services.revoke(activation=live, reason="Server replaced", actor=customer)
+    live.refresh_from_db()
+    assert not live.is_live and live.revoked_reason == "Server replaced"
+    other = tmslicense.new_installation_id()
+    activation, created = services.activate(
+        license=live.license,
+        installation_id=other,
+        mirrored_installation_id=ids[1],
+        actor=customer,
+    )
+    assert created and activation.installation_ids == (other, ids[1])
+
+
+def test_reissue_keeps_ids_with_a_new_serial(live, customer, keyring, ids):
+    new = services.reissue(activation=live, actor=customer)
+    live.refresh_from_db()
+    assert not live.is_live
+    assert new.serial != live.serial and new.installation_ids == ids
+    lic = tmslicense.verify_license(new.license_file, keyring, ids[1])
+    assert lic.serial == new.serial
+    assert AuditEvent.objects.get(action="reissue").details["replaces"] == live.serial
+
+
+def test_correcting_a_mistyped_installation_id_revokes_and_reissues(live, customer, keyring, ids):
+    fixed = tmslicense.new_installation_id()
+    with pytest.raises(services.ActivationError, match="reason"):
+        services.reissue(
+            activation=live,
+            installation_id=fixed,
+            mirrored_installation_id=ids[1],
+            actor=customer,
+        )
+    new = services.reissue(
+        activation=live,
+        installation_id=fixed,
+        mirrored_installation_id=ids[1],
+        reason="Customer typed the primary ID wrong",
+        actor=customer,
+    )
+    assert new.installation_ids == (fixed, ids[1])
+    with pytest.raises(tmslicense.NotForThisServer):
+        tmslicense.verify_license(new.license_file, keyring, ids[0])
+    event = AuditEvent.objects.get(action="correct_installation_id")
+    assert event.details["previous_installation_ids"] == list(ids)
+
+
+def test_correction_refuses_bad_ids_and_writes_nothing(live, customer, ids):
+    before = list(Activation.objects.values_list("serial", "revoked_at"))
+    for bad in ["NOT-AN-ID", ids[1]]:
+        with pytest.raises(services.InvalidInstallationIds):
+            services.reissue(
+                activation=live,
+                installation_id=bad,
+                mirrored_installation_id=ids[1],
+                reason="x",
+                actor=customer,
+            )
+    assert list(Activation.objects.values_list("serial", "revoked_at")) == before
+
+
+def test_database_allows_one_live_activation_per_license(live):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Activation.objects.create(
+            license=live.license,
+            installation_id=tmslicense.new_installation_id(),
+            serial="DUPLICATE",
+            kid="k",
+            license_file="x",
+        )
+
+
+@pytest.mark.parametrize("case", ["same ids", "lower-case primary", "lower-case mirror"])
+def test_database_keeps_installation_ids_canonical_and_different(live, case):
+    canonical = tmslicense.new_installation_id()
+    primary, mirror = {
+        "same ids": (canonical, canonical),
+        "lower-case primary": (canonical.lower(), ""),
+        "lower-case mirror": (canonical, tmslicense.new_installation_id().lower()),
+    }[case]
+    services.revoke(activation=live, reason="test", actor=None)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Activation.objects.create(
+            license=live.license,
+            installation_id=primary,
+            mirrored_installation_id=mirror,
+            serial="BAD",
+            kid="k",
+            license_file="x",
+        )
+
+
+def test_signing_key_never_reaches_the_logs(make_license, customer, signing_key_file, caplog):
+    caplog.set_level(logging.DEBUG)
+    services.activate(
+        license=make_license("standard"),
+        installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    secret_line = signing_key_file.read_text().splitlines()[1]
+    assert secret_line not in caplog.text
+    assert "PRIVATE KEY" not in caplog.text
+
+
+def test_missing_signing_key_is_a_clear_error_that_writes_nothing(
+    make_license, customer, settings, tmp_path
+):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "absent.pem"
+    with pytest.raises(ImproperlyConfigured, match="create_signing_key"):
+        services.activate(
+            license=make_license("standard"),
+            installation_id=tmslicense.new_installation_id(),
+            actor=customer,
+        )
+    assert not Activation.objects.exists() and not AuditEvent.objects.exists()
