@@ -209,7 +209,7 @@ class ActivationAdmin(admin.ModelAdmin):
         if not request.user.has_perm(f"licensing.{permission}"):
             raise PermissionDenied
         activation = get_object_or_404(Activation.objects.select_related("license"), pk=pk)
-        form = ActivationActionForm(request.POST or None)
+        form = ActivationActionForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 result = run(activation, form.cleaned_data)

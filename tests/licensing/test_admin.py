@@ -1,0 +1,164 @@
+"""Support staff in the Django admin: search, history, and audited, permission-checked actions."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+import tmslicense
+from licensing import services
+from licensing.models import Activation, AuditEvent
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def support(db):
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name="support"))
+    return user
+
+
+@pytest.fixture
+def support_client(client, support):
+    client.force_login(support)
+    return client
+
+
+@pytest.fixture
+def live(make_license, customer):
+    activation, _ = services.activate(
+        license=make_license("mirrored"),
+        installation_id=tmslicense.new_installation_id(),
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    return activation
+
+
+def test_support_group_has_exactly_the_permissions_it_needs(db):
+    codenames = set(
+        Group.objects.get(name="support").permissions.values_list("codename", flat=True)
+    )
+    assert {
+        "view_license",
+        "change_license",
+        "revoke_activation",
+        "reissue_activation",
+        "view_auditevent",
+    } <= codenames
+    assert not {c for c in codenames if c.startswith("delete_")}
+    assert "add_activation" not in codenames and "change_activation" not in codenames
+    assert not {c for c in codenames if c.endswith("_user") or c.endswith("_group")}
+
+
+@pytest.mark.parametrize("which", ["installation_id", "mirrored_installation_id", "number"])
+def test_support_finds_a_license_by_either_installation_id_or_number(
+    support_client, live, make_license, which
+):
+    make_license("standard")  # another license that must not match
+    term = live.license.number if which == "number" else getattr(live, which)
+    response = support_client.get(
+        "/admin/licensing/license/", {"q": term.lower().replace("-", " ")}
+    )
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [live.license]
+
+
+def test_license_page_shows_activation_history_inline(support_client, live):
+    page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert live.serial in body and live.mirrored_installation_id in body
+
+
+def test_issued_files_are_read_only(support_client, live):
+    response = support_client.post(
+        f"/admin/licensing/activation/{live.pk}/change/", {"license_file": "tampered"}
+    )
+    assert response.status_code == 403
+    live.refresh_from_db()
+    assert live.license_file.startswith("-----BEGIN TMS LICENSE FILE-----")
+
+
+def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
+    url = f"/admin/licensing/activation/{live.pk}/revoke/"
+    assert support_client.get(url).status_code == 200
+    response = support_client.post(url, {"reason": ""})
+    assert response.status_code == 200
+    assert "reason" in response.content.decode()
+    live.refresh_from_db()
+    assert live.is_live
+
+    response = support_client.post(url, {"reason": "Hardware returned"}, REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 302
+    live.refresh_from_db()
+    assert not live.is_live and live.revoked_by == support
+    event = AuditEvent.objects.get(action="revoke")
+    assert event.actor == support and event.ip_address == "10.1.2.3"
+
+
+def test_reissue_and_correct_are_audited(support_client, support, live, keyring):
+    support_client.post(f"/admin/licensing/activation/{live.pk}/reissue/", {})
+    reissued = live.license.live_activation
+    assert reissued.serial != live.serial
+
+    fixed = tmslicense.new_installation_id()
+    response = support_client.post(
+        f"/admin/licensing/activation/{reissued.pk}/correct/",
+        {"mirrored_installation_id": fixed.lower(), "reason": "Typo in the secondary ID"},
+    )
+    assert response.status_code == 302
+    corrected = live.license.live_activation
+    assert corrected.installation_ids == (live.installation_id, fixed)
+    tmslicense.verify_license(corrected.license_file, keyring, fixed)
+    actions = list(AuditEvent.objects.filter(actor=support).values_list("action", flat=True))
+    assert sorted(actions) == ["correct_installation_id", "reissue"]
+
+
+def test_correct_with_a_mistyped_id_writes_nothing(support_client, live):
+    bad = live.installation_id[:-1] + ("0" if live.installation_id[-1] != "0" else "1")
+    response = support_client.post(
+        f"/admin/licensing/activation/{live.pk}/correct/",
+        {"installation_id": bad, "reason": "fix"},
+    )
+    assert response.status_code == 200
+    assert "typo" in response.content.decode()
+    assert Activation.objects.count() == 1 and live.license.live_activation == live
+
+
+def test_staff_without_the_permission_cannot_revoke(client, live):
+    clerk = UserFactory(is_staff=True)
+    client.force_login(clerk)
+    response = client.post(f"/admin/licensing/activation/{live.pk}/revoke/", {"reason": "x"})
+    assert response.status_code == 403
+    live.refresh_from_db()
+    assert live.is_live
+
+
+def test_customer_cannot_reach_the_admin(customer_client, live):
+    response = customer_client.get(f"/admin/licensing/activation/{live.pk}/revoke/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_license_changes_are_audited(support_client, support, live):
+    lic = live.license
+    response = support_client.post(
+        f"/admin/licensing/license/{lic.pk}/change/",
+        {
+            "product": lic.product,
+            "edition": lic.edition,
+            "seats": 40,
+            "features": '["relevance"]',
+            "maintenance_end": "2030-01-31",
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "status": "suspended",
+            "activations-TOTAL_FORMS": 0,
+            "activations-INITIAL_FORMS": 0,
+            "audit_events-TOTAL_FORMS": 0,
+            "audit_events-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = AuditEvent.objects.get(action="license_change")
+    assert event.actor == support
+    assert set(event.details["changed"]) >= {"seats", "status", "maintenance_end"}
