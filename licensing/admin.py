@@ -13,8 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import services
-from .models import Activation, AuditEvent, License, Membership, Organization
+from . import outbox, services
+from .models import Activation, AuditEvent, License, Membership, Organization, OutboxMessage
 from .throttle import client_ip
 
 
@@ -324,3 +324,48 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "subject", "status", "attempts", "sent_at", "last_error"]
+    list_filter = ["status"]
+    search_fields = ["subject", "key", "license__number"]
+    readonly_fields = [
+        "key",
+        "license",
+        "recipients",
+        "subject",
+        "body",
+        "attachment_name",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "queued_at",
+        "next_attempt_at",
+        "sent_at",
+    ]
+    exclude = ["attachment"]
+    actions = ["send_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send the selected messages again", permissions=["change"])
+    def send_again(self, request, queryset):
+        messages_ = list(queryset.exclude(status=OutboxMessage.Status.SENT))
+        for message in messages_:
+            outbox.retry_now(message)
+            services.audit(
+                actor=request.user,
+                action="outbox_retry",
+                license=message.license,
+                obj=message,
+                ip=client_ip(request),
+                details={"key": message.key},
+            )
+        self.message_user(request, f"{len(messages_)} message(s) queued again.")

@@ -7,14 +7,15 @@ twice. Domain errors carry the message to show and, where it belongs to a form f
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import tmslicense
 
-from . import signing
-from .models import Activation, AuditEvent, License
+from . import outbox, signing
+from .models import Activation, AuditEvent, License, Membership
 
 
 class ActivationError(Exception):
@@ -184,7 +185,54 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
         ip=ip,
         details={"serial": serial, "installation_ids": list(ids), **(details or {})},
     )
+    outbox.queue(
+        key=f"activation:{serial}",
+        license=lic,
+        recipients=_contacts(lic),
+        subject=f"License file for {lic.number} ({lic.get_kind_display()})",
+        template="email/activation.txt",
+        context={"license": lic, "activation": activation},
+        attachment_name=activation.filename,
+        attachment=text,
+    )
     return activation
+
+
+def _contacts(lic: License) -> list[str]:
+    """Who hears about a license: the e-mail addresses of its organization's members."""
+    return list(
+        Membership.objects.filter(organization_id=lic.organization_id)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
+
+
+REMINDER_DAYS = (30, 7)
+
+
+@transaction.atomic
+def queue_maintenance_reminders(*, today=None) -> int:
+    """Queue the reminders due today: 30 and 7 days before a license's maintenance end, each
+    once per license, threshold and end date (a day missed by the scheduler is caught up)."""
+    today = today or timezone.localdate()
+    count = 0
+    for lic in License.objects.filter(
+        status=License.Status.ACTIVE,
+        maintenance_end__gte=today,
+        maintenance_end__lte=today + timedelta(days=max(REMINDER_DAYS)),
+    ).select_related("organization"):
+        days_left = (lic.maintenance_end - today).days
+        threshold = min(d for d in REMINDER_DAYS if days_left <= d)
+        message = outbox.queue(
+            key=f"reminder:{lic.number}:{threshold}:{lic.maintenance_end.isoformat()}",
+            license=lic,
+            recipients=_contacts(lic),
+            subject=f"Maintenance for license {lic.number} ends on {lic.maintenance_end:%Y-%m-%d}",
+            template="email/maintenance_reminder.txt",
+            context={"license": lic, "days_left": days_left},
+        )
+        count += message is not None
+    return count
 
 
 @transaction.atomic

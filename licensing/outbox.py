@@ -1,0 +1,175 @@
+"""The transactional outbox: e-mails are rows first, sent by a worker after commit.
+
+- ``queue()`` writes the row inside the caller's transaction and, after commit, asks Celery
+  to deliver it. If the broker is down then, nothing is lost: ``sweep()`` (Celery beat, every
+  two minutes) re-queues every pending row that is due.
+- ``deliver()`` sends a message at most once: it locks the row, skips it unless it is still
+  pending, sends, and marks it sent in the same transaction. A worker killed mid-send leaves
+  the row pending (its transaction rolls back) for the next attempt.
+- A message that keeps failing is marked failed after ``MAX_ATTEMPTS`` and shown to support.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+# A pending row queued longer ago than this is presumed lost by the broker and re-queued.
+REQUEUE_AFTER = timedelta(minutes=3)
+# A retry scheduled by the broker may arrive slightly before its row's next_attempt_at.
+EARLY = timedelta(seconds=5)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before attempt ``attempts + 1``: 1, 2, 4, 8 ... minutes, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+def queue(
+    *,
+    key: str,
+    recipients,
+    subject: str,
+    template: str,
+    context: dict,
+    license=None,
+    attachment_name: str = "",
+    attachment: str = "",
+) -> OutboxMessage | None:
+    """Write a message in the current transaction; it is handed to Celery after commit.
+
+    The same ``key`` never writes a second message (returns None then).
+    """
+    recipients = sorted({r for r in recipients if r})
+    if not recipients:
+        return None
+    message, created = OutboxMessage.objects.get_or_create(
+        key=key,
+        defaults=dict(
+            license=license,
+            recipients=recipients,
+            subject=subject,
+            body=render_to_string(template, context),
+            attachment_name=attachment_name,
+            attachment=attachment,
+        ),
+    )
+    if not created:
+        return None
+    transaction.on_commit(lambda: enqueue(message.pk))
+    return message
+
+
+def enqueue(message_id: int) -> bool:
+    """Hand a message to the broker; False (and logged) when the broker is unreachable."""
+    from .tasks import deliver_message
+
+    try:
+        deliver_message.delay(message_id)
+    except Exception:  # noqa: BLE001 - broker down: the sweep will queue it again
+        log.warning("broker unreachable; outbox message %s waits for the sweep", message_id)
+        return False
+    OutboxMessage.objects.filter(pk=message_id).update(queued_at=timezone.now())
+    return True
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, message_id: int, retry_in: timedelta | None):
+        super().__init__(f"outbox message {message_id} not delivered")
+        self.retry_in = retry_in
+
+
+def deliver(message_id: int) -> bool:
+    """Send one message if it is still pending; True when this call sent it.
+
+    Raises :class:`DeliveryFailed` (with the back-off) when sending failed.
+    """
+    error = None
+    with transaction.atomic():
+        message = (
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(
+                pk=message_id,
+                status=OutboxMessage.Status.PENDING,
+                next_attempt_at__lte=timezone.now() + EARLY,
+            )
+            .first()
+        )
+        if message is None:
+            # Sent already, failed for good, backing off, or being sent by another worker.
+            return False
+        try:
+            _email(message).send()
+        except Exception as exc:  # noqa: BLE001 - any transport error counts as an attempt
+            error = exc
+        else:
+            message.status = OutboxMessage.Status.SENT
+            message.sent_at = timezone.now()
+            message.attempts += 1
+            message.last_error = ""
+            message.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+            return True
+    return _record_failure(message_id, error)
+
+
+def _record_failure(message_id: int, error: Exception) -> bool:
+    with transaction.atomic():
+        message = OutboxMessage.objects.select_for_update().get(pk=message_id)
+        message.attempts += 1
+        message.last_error = f"{type(error).__name__}: {error}"[:2000]
+        retry_in = None
+        if message.attempts >= MAX_ATTEMPTS:
+            message.status = OutboxMessage.Status.FAILED
+        else:
+            retry_in = backoff(message.attempts)
+            message.next_attempt_at = timezone.now() + retry_in
+        message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+    log.warning(
+        "outbox message %s: attempt %s failed: %s", message_id, message.attempts, message.last_error
+    )
+    raise DeliveryFailed(message_id, retry_in)
+
+
+def sweep(*, now=None) -> int:
+    """Re-queue every pending message that is due and not recently queued; returns how many."""
+    now = now or timezone.now()
+    due = OutboxMessage.objects.filter(
+        status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now
+    ).exclude(queued_at__gt=now - REQUEUE_AFTER)
+    return sum(enqueue(message_id) for message_id in due.values_list("pk", flat=True))
+
+
+def retry_now(message: OutboxMessage) -> None:
+    """Support's "send again": a failed or waiting message becomes due at once."""
+    OutboxMessage.objects.filter(pk=message.pk).exclude(status=OutboxMessage.Status.SENT).update(
+        status=OutboxMessage.Status.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        queued_at=None,
+    )
+    transaction.on_commit(lambda: enqueue(message.pk))
+
+
+def _email(message: OutboxMessage) -> EmailMessage:
+    email = EmailMessage(
+        subject=message.subject,
+        body=message.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=message.recipients,
+        # A stable Message-ID lets mail systems drop a copy should one ever be sent twice.
+        headers={"Message-ID": f"<outbox-{message.pk}-{message.key.replace(':', '.')}@tms>"},
+    )
+    if message.attachment_name:
+        email.attach(message.attachment_name, message.attachment, "application/x-tms-license")
+    return email

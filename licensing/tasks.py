@@ -1,0 +1,25 @@
+"""Celery tasks: thin wrappers around licensing.outbox and licensing.services."""
+
+from celery import shared_task
+
+from . import outbox, services
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def deliver_message(self, message_id: int) -> bool:
+    try:
+        return outbox.deliver(message_id)
+    except outbox.DeliveryFailed as failure:
+        if failure.retry_in is None or self.request.is_eager:
+            return False  # failed for good, or in-process: the sweep retries
+        raise self.retry(countdown=failure.retry_in.total_seconds()) from None
+
+
+@shared_task
+def sweep_outbox() -> int:
+    return outbox.sweep()
+
+
+@shared_task
+def send_maintenance_reminders() -> int:
+    return services.queue_maintenance_reminders()

@@ -1,0 +1,158 @@
+"""The outbox in-process: written with the activation, sent once, retried, failed visibly."""
+
+from datetime import date, timedelta
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+import tmslicense
+from licensing import outbox, services
+from licensing.models import OutboxMessage
+
+
+@pytest.fixture
+def activate(make_license, customer):
+    def run(kind="mirrored", **kwargs):
+        lic = make_license(kind, **kwargs)
+        ids = [tmslicense.new_installation_id() for _ in range(2 if kind != "standard" else 1)]
+        activation, _ = services.activate(
+            license=lic,
+            installation_id=ids[0],
+            mirrored_installation_id=ids[1] if len(ids) > 1 else "",
+            actor=customer,
+        )
+        return activation
+
+    return run
+
+
+def test_activation_writes_its_email_in_the_same_transaction(activate, customer):
+    activation = activate()
+    message = OutboxMessage.objects.get()
+    assert message.key == f"activation:{activation.serial}"
+    assert message.recipients == [customer.email]
+    assert activation.installation_id in message.body
+    assert activation.mirrored_installation_id in message.body
+    assert message.attachment == activation.license_file
+
+
+def test_a_failed_activation_writes_no_email(make_license, customer, settings, tmp_path):
+    settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "missing.pem"
+    with pytest.raises(Exception, match="signing key"):
+        services.activate(
+            license=make_license("standard"),
+            installation_id=tmslicense.new_installation_id(),
+            actor=customer,
+        )
+    assert not OutboxMessage.objects.exists()
+
+
+def test_email_is_queued_only_after_commit(activate, django_capture_on_commit_callbacks):
+    with mock.patch("licensing.tasks.deliver_message.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            activate()
+        delay.assert_not_called()
+        for callback in callbacks:
+            callback()
+        delay.assert_called_once_with(OutboxMessage.objects.get().pk)
+
+
+def test_delivery_sends_once_with_the_file_attached(activate, keyring):
+    activation = activate()
+    message = OutboxMessage.objects.get()
+    assert outbox.deliver(message.pk) is True
+    assert outbox.deliver(message.pk) is False  # the task ran twice: still one e-mail
+    assert len(mail.outbox) == 1
+    sent = mail.outbox[0]
+    name, content, mimetype = sent.attachments[0]
+    assert name == f"{activation.license.number}.lic"
+    tmslicense.verify_license(content, keyring, activation.mirrored_installation_id)
+    message.refresh_from_db()
+    assert message.status == "sent" and message.sent_at and message.attempts == 1
+
+
+def test_failures_back_off_then_mark_the_message_failed(activate):
+    activate()
+    message = OutboxMessage.objects.get()
+    with mock.patch("django.core.mail.EmailMessage.send", side_effect=OSError("SMTP down")):
+        for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
+            OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+            with pytest.raises(outbox.DeliveryFailed) as failure:
+                outbox.deliver(message.pk)
+            message.refresh_from_db()
+            assert message.attempts == attempt
+            assert "SMTP down" in message.last_error
+    assert failure.value.retry_in is None
+    assert message.status == "failed"
+    assert not mail.outbox
+
+
+def test_a_backing_off_message_is_not_sent_early(activate):
+    activate()
+    message = OutboxMessage.objects.get()
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
+    assert outbox.deliver(message.pk) is False
+    assert not mail.outbox
+
+
+def test_sweep_requeues_due_messages_not_recently_queued(db):
+    now = timezone.now()
+
+    def make(key, **kwargs):
+        return OutboxMessage.objects.create(
+            key=key, recipients=["a@example.com"], subject=key, body="x", **kwargs
+        )
+
+    lost = make("lost", queued_at=now - timedelta(minutes=10))
+    never = make("never")
+    fresh = make("fresh", queued_at=now - timedelta(seconds=30))
+    later = make("later", next_attempt_at=now + timedelta(minutes=5))
+    make("sent", status="sent", sent_at=now)
+    with mock.patch("licensing.tasks.deliver_message.delay") as delay:
+        assert outbox.sweep(now=timezone.now()) == 2
+    assert sorted(c.args[0] for c in delay.call_args_list) == sorted([lost.pk, never.pk])
+    assert {fresh.pk, later.pk}.isdisjoint(c.args[0] for c in delay.call_args_list)
+
+
+def test_sweep_with_the_broker_down_keeps_the_messages(activate):
+    activate()
+    with mock.patch("licensing.tasks.deliver_message.delay", side_effect=ConnectionError):
+        assert outbox.sweep(now=timezone.now() + timedelta(hours=1)) == 0
+    assert OutboxMessage.objects.get().status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("days", "threshold"), [(45, None), (30, 30), (20, 30), (7, 7), (1, 7), (-1, None)]
+)
+def test_maintenance_reminders_at_30_and_7_days(make_license, customer, days, threshold):
+    today = date(2027, 3, 1)
+    lic = make_license("standard", maintenance_end=today + timedelta(days=days))
+    assert services.queue_maintenance_reminders(today=today) == (1 if threshold else 0)
+    if threshold:
+        message = OutboxMessage.objects.get()
+        assert message.key == f"reminder:{lic.number}:{threshold}:{lic.maintenance_end}"
+        assert message.recipients == [customer.email]
+    # The next daily run within the same threshold writes nothing more.
+    assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 0
+
+
+def test_each_reminder_is_sent_once_per_license_and_threshold(make_license, customer):
+    end = date(2027, 6, 30)
+    make_license("standard", maintenance_end=end)
+    sent = [
+        services.queue_maintenance_reminders(today=end - timedelta(days=d))
+        for d in range(40, -2, -1)
+    ]
+    assert sum(sent) == 2
+    keys = sorted(OutboxMessage.objects.values_list("key", flat=True))
+    assert [k.split(":")[2] for k in keys] == ["30", "7"]
+
+
+def test_healthz_reports_database_and_broker(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "in-process"}
