@@ -4,7 +4,6 @@
 activation and download still work and e-mail waits in the outbox.
 """
 
-from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -22,7 +21,7 @@ def _database() -> str:
 
 
 def _broker() -> str:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if app.conf.task_always_eager:
         return "in-process"
     try:
         with app.connection_for_write() as conn:

@@ -78,7 +78,9 @@ def enqueue(message_id: int) -> bool:
     try:
         deliver_message.delay(message_id)
     except Exception:  # noqa: BLE001 - broker down: the sweep will queue it again
-        log.warning("broker unreachable; outbox message %s waits for the sweep", message_id)
+        log.warning(
+            "broker unreachable; outbox message %s waits for the sweep", message_id, exc_info=True
+        )
         return False
     OutboxMessage.objects.filter(pk=message_id).update(queued_at=timezone.now())
     return True
