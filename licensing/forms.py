@@ -75,18 +75,13 @@ class LicenseStepForm(_Form):
         number = cleaned.get("license_number")
         if not number:
             return cleaned
-        blocked = throttle.seconds_blocked(self.request)
-        if blocked:
-            raise forms.ValidationError(
-                "Too many license numbers were not found. For your security, try again in "
-                f"{max(1, blocked // 60)} minute(s), or contact support.",
-                code="rate_limited",
-            )
-        try:
-            self.license = services.find_license(user=self.request.user, number=number)
-        except services.LicenseNotFound as error:
-            throttle.record_failure(self.request)
-            self.add_error("license_number", error.message)
+        # The wizard validates step 1 up to three times in one request; look up only once.
+        found = self.request.__dict__.setdefault("_licenses_found", {})
+        if number not in found:
+            found[number] = self._look_up(number)
+        self.license, field, error = found[number]
+        if error:
+            self.add_error(field, error)
             return cleaned
         try:
             services.check_activatable(self.license)
@@ -94,6 +89,21 @@ class LicenseStepForm(_Form):
             self.add_error(error.field, error.message)
         cleaned["license"] = self.license
         return cleaned
+
+    def _look_up(self, number):
+        """(license, field, error): failed look-ups count towards the guessing limit."""
+        blocked = throttle.seconds_blocked(self.request)
+        if blocked:
+            message = (
+                "Too many license numbers were not found. For your security, try again in "
+                f"{max(1, blocked // 60)} minute(s), or contact support."
+            )
+            return None, None, forms.ValidationError(message, code="rate_limited")
+        try:
+            return services.find_license(user=self.request.user, number=number), None, None
+        except services.LicenseNotFound as error:
+            throttle.record_failure(self.request)
+            return None, "license_number", forms.ValidationError(error.message, code="not_found")
 
 
 class MirroredStepForm(_Form):

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -54,19 +54,21 @@ def queue(
     recipients = sorted({r for r in recipients if r})
     if not recipients:
         return None
-    message, created = OutboxMessage.objects.get_or_create(
-        key=key,
-        defaults=dict(
-            license=license,
-            recipients=recipients,
-            subject=subject,
-            body=render_to_string(template, context),
-            attachment_name=attachment_name,
-            attachment=attachment,
-        ),
-    )
-    if not created:
-        return None
+    try:
+        with transaction.atomic():
+            message = OutboxMessage.objects.create(
+                key=key,
+                license=license,
+                recipients=recipients,
+                subject=subject,
+                body=render_to_string(template, context),
+                attachment_name=attachment_name,
+                attachment=attachment,
+                # Handed to the broker at commit; enqueue() clears this if that fails.
+                queued_at=timezone.now(),
+            )
+    except IntegrityError:
+        return None  # this event's message exists already
     transaction.on_commit(lambda: enqueue(message.pk))
     return message
 
@@ -81,8 +83,8 @@ def enqueue(message_id: int) -> bool:
         log.warning(
             "broker unreachable; outbox message %s waits for the sweep", message_id, exc_info=True
         )
+        OutboxMessage.objects.filter(pk=message_id).update(queued_at=None)
         return False
-    OutboxMessage.objects.filter(pk=message_id).update(queued_at=timezone.now())
     return True
 
 
@@ -149,7 +151,9 @@ def sweep(*, now=None) -> int:
     due = OutboxMessage.objects.filter(
         status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now
     ).exclude(queued_at__gt=now - REQUEUE_AFTER)
-    return sum(enqueue(message_id) for message_id in due.values_list("pk", flat=True))
+    queued = [pk for pk in due.values_list("pk", flat=True) if enqueue(pk)]
+    OutboxMessage.objects.filter(pk__in=queued).update(queued_at=now)
+    return len(queued)
 
 
 def retry_now(message: OutboxMessage) -> None:

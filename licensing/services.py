@@ -121,24 +121,18 @@ def activate(
     lic = License.objects.select_for_update().select_related("organization").get(pk=license.pk)
     ids = installation_ids(lic, installation_id, mirrored_installation_id)
     check_activatable(lic)
-    live = lic.activations.live().first()
-    if live is not None:
-        if live.installation_ids == ids:
-            return live, False
-        raise AlreadyActivated(_already_activated_message(live))
     try:
+        # The "one live activation per license" constraint decides; a live activation is
+        # looked up only when it says no (a re-download, or other IDs).
         with transaction.atomic():
-            activation = _issue(lic, ids, actor=actor, ip=ip, action="activate")
+            return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
     except IntegrityError:
-        # Only reachable where the database cannot lock the row (SQLite): the unique
-        # "one live activation" constraint is the last line of defence.
         live = lic.activations.live().first()
-        if live is not None and live.installation_ids == ids:
-            return live, False
-        raise AlreadyActivated(
-            _already_activated_message(live) if live else f"License {lic.number} is busy."
-        ) from None
-    return activation, True
+    if live is not None and live.installation_ids == ids:
+        return live, False
+    raise AlreadyActivated(
+        _already_activated_message(live) if live else f"License {lic.number} is busy; try again."
+    )
 
 
 def _already_activated_message(live: Activation) -> str:
