@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -49,26 +49,22 @@ def queue(
 ) -> OutboxMessage | None:
     """Write a message in the current transaction; it is handed to Celery after commit.
 
-    The same ``key`` never writes a second message (returns None then).
+    ``key`` names the event; the database refuses a second message for it.
     """
     recipients = sorted({r for r in recipients if r})
     if not recipients:
         return None
-    try:
-        with transaction.atomic():
-            message = OutboxMessage.objects.create(
-                key=key,
-                license=license,
-                recipients=recipients,
-                subject=subject,
-                body=render_to_string(template, context),
-                attachment_name=attachment_name,
-                attachment=attachment,
-                # Handed to the broker at commit; enqueue() clears this if that fails.
-                queued_at=timezone.now(),
-            )
-    except IntegrityError:
-        return None  # this event's message exists already
+    message = OutboxMessage.objects.create(
+        key=key,
+        license=license,
+        recipients=recipients,
+        subject=subject,
+        body=render_to_string(template, context),
+        attachment_name=attachment_name,
+        attachment=attachment,
+        # Handed to the broker at commit; enqueue() clears this if that fails.
+        queued_at=timezone.now(),
+    )
     transaction.on_commit(lambda: enqueue(message.pk))
     return message
 

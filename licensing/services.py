@@ -15,7 +15,7 @@ from django.utils import timezone
 import tmslicense
 
 from . import outbox, signing
-from .models import Activation, AuditEvent, License, Membership
+from .models import Activation, AuditEvent, License, Membership, OutboxMessage
 
 
 class ActivationError(Exception):
@@ -108,7 +108,6 @@ def _normalize(text: str, field: str) -> str:
         raise InvalidInstallationIds(error.message, field=field) from None
 
 
-@transaction.atomic
 def activate(
     *, license: License, installation_id: str, mirrored_installation_id: str = "", actor, ip=None
 ) -> tuple[Activation, bool]:
@@ -118,21 +117,28 @@ def activate(
     re-download); other IDs while one is live are refused. The license row is locked, so
     of two simultaneous activations exactly one wins.
     """
-    lic = License.objects.select_for_update().select_related("organization").get(pk=license.pk)
-    ids = installation_ids(lic, installation_id, mirrored_installation_id)
-    check_activatable(lic)
     try:
-        # The "one live activation per license" constraint decides; a live activation is
-        # looked up only when it says no (a re-download, or other IDs).
-        with transaction.atomic():
-            return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
+        return _activate_locked(license, installation_id, mirrored_installation_id, actor, ip)
     except IntegrityError:
-        live = lic.activations.live().first()
+        # The "one live activation per license" constraint said no, and the transaction
+        # rolled back: this is a re-download, or other IDs while one is live.
+        pass
+    lic = License.objects.select_related("organization").get(pk=license.pk)
+    ids = installation_ids(lic, installation_id, mirrored_installation_id)
+    live = lic.activations.live().first()
     if live is not None and live.installation_ids == ids:
         return live, False
     raise AlreadyActivated(
         _already_activated_message(live) if live else f"License {lic.number} is busy; try again."
     )
+
+
+@transaction.atomic
+def _activate_locked(license, installation_id, mirrored_installation_id, actor, ip):
+    lic = License.objects.select_for_update().select_related("organization").get(pk=license.pk)
+    ids = installation_ids(lic, installation_id, mirrored_installation_id)
+    check_activatable(lic)
+    return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
 
 
 def _already_activated_message(live: Activation) -> str:
@@ -217,8 +223,11 @@ def queue_maintenance_reminders(*, today=None) -> int:
     ).select_related("organization"):
         days_left = (lic.maintenance_end - today).days
         threshold = min(d for d in REMINDER_DAYS if days_left <= d)
+        key = f"reminder:{lic.number}:{threshold}:{lic.maintenance_end.isoformat()}"
+        if OutboxMessage.objects.filter(key=key).exists():
+            continue
         message = outbox.queue(
-            key=f"reminder:{lic.number}:{threshold}:{lic.maintenance_end.isoformat()}",
+            key=key,
             license=lic,
             recipients=_contacts(lic),
             subject=f"Maintenance for license {lic.number} ends on {lic.maintenance_end:%Y-%m-%d}",
