@@ -13,6 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+import tmslicense
+
 from . import outbox, services
 from .models import Activation, AuditEvent, License, Membership, Organization, OutboxMessage
 from .throttle import client_ip
@@ -93,9 +95,7 @@ class LicenseAdmin(admin.ModelAdmin):
     inlines = [ActivationInline, AuditInline]
 
     def get_search_results(self, request, queryset, search_term):
-        # People paste IDs in any form: search also for the canonical form.
-        import tmslicense
-
+        # People paste IDs in any form: search for the canonical form.
         for normalize in (
             tmslicense.normalize_installation_id,
             tmslicense.normalize_license_number,

@@ -128,13 +128,3 @@ class MirroredStepForm(_Form):
         except services.InvalidInstallationIds as error:
             raise forms.ValidationError(error.message, code="invalid") from None
         return ids[1]
-
-
-class ReasonForm(forms.Form):
-    """Admin actions that need a reason (revoke, correct an Installation ID)."""
-
-    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
-    installation_id = forms.CharField(label="Installation ID", max_length=60, required=False)
-    mirrored_installation_id = forms.CharField(
-        label="Mirrored Installation ID", max_length=60, required=False
-    )

@@ -162,3 +162,29 @@ def test_license_changes_are_audited(support_client, support, live):
     event = AuditEvent.objects.get(action="license_change")
     assert event.actor == support
     assert set(event.details["changed"]) >= {"seats", "status", "maintenance_end"}
+
+
+def test_support_sees_failed_email_and_sends_it_again(
+    support_client, support, live, django_capture_on_commit_callbacks
+):
+    from unittest import mock
+
+    from licensing.models import OutboxMessage
+
+    message = OutboxMessage.objects.get()
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status="failed", attempts=6, last_error="SMTPServerDisconnected"
+    )
+    page = support_client.get("/admin/licensing/outboxmessage/", {"status__exact": "failed"})
+    assert "SMTPServerDisconnected" in page.content.decode()
+    with mock.patch("licensing.tasks.deliver_message.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = support_client.post(
+                "/admin/licensing/outboxmessage/",
+                {"action": "send_again", "_selected_action": [message.pk]},
+            )
+    assert response.status_code == 302
+    message.refresh_from_db()
+    assert message.status == "pending" and message.attempts == 0
+    delay.assert_called_once_with(message.pk)
+    assert AuditEvent.objects.get(action="outbox_retry").actor == support
