@@ -177,12 +177,14 @@ def test_support_sees_failed_email_and_sends_it_again(
     )
     page = support_client.get("/admin/licensing/outboxmessage/", {"status__exact": "failed"})
     assert "SMTPServerDisconnected" in page.content.decode()
-    with mock.patch("licensing.tasks.deliver_message.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = support_client.post(
-                "/admin/licensing/outboxmessage/",
-                {"action": "send_again", "_selected_action": [message.pk]},
-            )
+    with (
+        mock.patch("licensing.tasks.deliver_message.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = support_client.post(
+            "/admin/licensing/outboxmessage/",
+            {"action": "send_again", "_selected_action": [message.pk]},
+        )
     assert response.status_code == 302
     message.refresh_from_db()
     assert message.status == "pending" and message.attempts == 0
