@@ -1,0 +1,239 @@
+"""`python -m tmslicense` as a TMS operator uses it: id, import, status, check, verify."""
+
+import json
+import subprocess
+import sys
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+
+import tmslicense
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Tms:
+    """One ThinManager Server: its own data folder, trusting the site's keyring."""
+
+    def __init__(self, folder: Path, keyring: tmslicense.Keyring):
+        folder.mkdir(parents=True)
+        self.data = folder / "data"
+        self.keyring = folder / "keyring.json"
+        self.keyring.write_text(keyring.to_json())
+        self.installation_id = self.run("id").stdout.strip()
+
+    def run(self, *args):
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tmslicense",
+                "--data-dir",
+                str(self.data),
+                "--keyring",
+                str(self.keyring),
+                *args,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def snapshot(self):
+        return {
+            p.relative_to(self.data): p.read_bytes()
+            for p in sorted(self.data.rglob("*"))
+            if p.is_file()
+        }
+
+
+@pytest.fixture
+def pair(tmp_path, keyring):
+    return Tms(tmp_path / "a", keyring), Tms(tmp_path / "b", keyring)
+
+
+def _file(tmp_path, text, name="license.lic"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_id_is_created_once_and_stable(pair):
+    tms, _ = pair
+    assert tmslicense.normalize_installation_id(tms.installation_id) == tms.installation_id
+    assert tms.run("id").stdout.strip() == tms.installation_id
+
+
+def test_import_stores_a_good_file_and_status_shows_both_servers(
+    pair, make_license, sign, tmp_path
+):
+    primary, mirror = pair
+    lic = _recent(
+        make_license, kind="mirrored", ids=[primary.installation_id, mirror.installation_id]
+    )
+    path = _file(tmp_path, sign(lic))
+    for tms in pair:
+        result = tms.run("import", path)
+        assert result.returncode == 0, result.stderr
+        assert lic.license_number in result.stdout
+
+    status = mirror.run("status").stdout
+    assert f"Installation ID: {mirror.installation_id}" in status
+    assert f"Synchronized ThinManager Server: {primary.installation_id}" in status
+    location = next(line for line in status.splitlines() if "Location:" in line)
+    assert primary.installation_id in location and mirror.installation_id in location
+    assert "(primary)" in location and "(mirror, this server)" in location
+    assert "mirrored" in status and "Seats:            25" in status
+    assert "Maintenance end:  2027-11-30" in status
+    assert "ThinManager is not allowed to display the ThinServer data" in status
+
+
+def _recent(make_license, **kwargs):
+    from datetime import datetime
+
+    return make_license(issued_at=datetime.now(UTC).replace(microsecond=0), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kind", "index", "console", "thinserver"),
+    [
+        ("standard", 0, 0, 0),
+        ("standard", None, 1, 1),
+        ("mirrored", 0, 0, 0),
+        ("mirrored", 1, 1, 1),
+        ("enterprise", 0, 0, 0),
+        ("enterprise", 1, 0, 0),
+        ("enterprise", None, 1, 1),
+    ],
+)
+def test_check_through_the_command_line(
+    pair, make_license, sign, tmp_path, kind, index, console, thinserver
+):
+    this, other = pair
+    ids = [this.installation_id, other.installation_id]
+    if index == 1:
+        ids.reverse()
+    if kind == "standard":
+        ids = ids[:1]
+    if index is None:
+        ids = [tmslicense.new_installation_id() for _ in ids]
+    lic = _recent(make_license, kind=kind, ids=ids)
+    imported = this.run("import", _file(tmp_path, sign(lic)))
+    assert imported.returncode == (1 if index is None else 0), imported.stderr
+    assert this.run("check", "serve-clients").returncode == (1 if index is None else 0)
+    result = this.run("check", "run-console")
+    assert result.returncode == console
+    result = this.run("check", "show-thinserver-data")
+    assert result.returncode == thinserver
+    if kind == "mirrored" and index == 1:
+        assert result.stderr.strip() == "ThinManager is not allowed to display the ThinServer data"
+    if index is None:
+        assert "No valid license" in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["foreign", "tampered", "garbage", "missing", "huge"])
+def test_a_bad_import_stores_and_replaces_nothing(pair, make_license, sign, tmp_path, damage):
+    tms, _ = pair
+    good = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    assert tms.run("import", _file(tmp_path, sign(good), "good.lic")).returncode == 0
+    before = tms.snapshot()
+
+    if damage == "foreign":
+        text = sign(_recent(make_license, kind="standard"))
+    elif damage == "tampered":
+        lines = sign(
+            _recent(
+                make_license,
+                kind="standard",
+                ids=[tms.installation_id],
+                license_number=good.license_number,
+            )
+        ).splitlines()
+        lines[3] = lines[3][:-2] + ("AA" if lines[3][-2:] != "AA" else "BB")
+        text = "\n".join(lines)
+    elif damage == "garbage":
+        text = "this is not a license"
+    elif damage == "huge":
+        text = "x" * (tmslicense.MAX_FILE_SIZE + 10)
+    path = str(tmp_path / "absent.lic") if damage == "missing" else _file(tmp_path, text, "bad.lic")
+
+    result = tms.run("import", path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("refused: ")
+    assert tms.snapshot() == before
+
+
+def test_an_older_issue_does_not_replace_a_newer_one(pair, make_license, sign, tmp_path):
+    from datetime import timedelta
+
+    tms, _ = pair
+    newer = _recent(make_license, kind="standard", ids=[tms.installation_id], serial="NEWER")
+    older = tmslicense.License.create(
+        **{
+            **_create_args(newer),
+            "serial": "OLDER",
+            "issued_at": newer.issued_at - timedelta(days=3),
+        }
+    )
+    assert tms.run("import", _file(tmp_path, sign(newer), "n.lic")).returncode == 0
+    before = tms.snapshot()
+    result = tms.run("import", _file(tmp_path, sign(older), "o.lic"))
+    assert result.returncode == 1 and "newer file" in result.stderr
+    assert tms.snapshot() == before
+
+
+def _create_args(lic):
+    return dict(
+        serial=lic.serial,
+        license_number=lic.license_number,
+        kind=lic.kind,
+        installation_ids=list(lic.installation_ids),
+        product=lic.product,
+        edition=lic.edition,
+        seats=lic.seats,
+        features=lic.features,
+        customer=lic.customer,
+        issued_at=lic.issued_at,
+        maintenance_end=lic.maintenance_end,
+        expires_at=lic.expires_at,
+    )
+
+
+def test_verify_json_prints_the_license(pair, make_license, sign, tmp_path):
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    result = tms.run("verify", _file(tmp_path, sign(lic)), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == lic.to_dict()
+    other = tms.run(
+        "verify", _file(tmp_path, sign(lic)), "--installation-id", tmslicense.new_installation_id()
+    )
+    assert other.returncode == 1 and "not for this server" in other.stderr
+
+
+def test_missing_keyring_is_a_usage_error(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tmslicense",
+            "--data-dir",
+            str(tmp_path),
+            "--keyring",
+            str(tmp_path / "nope.json"),
+            "status",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Cannot read the keyring" in result.stderr
+
+
+def test_unknown_action_is_a_usage_error(pair):
+    tms, _ = pair
+    assert tms.run("check", "fly").returncode == 2

@@ -1,0 +1,262 @@
+"""Signing and verification: round trips, and one error class per refusal."""
+
+import json
+
+import pytest
+
+import tmslicense
+from tests.tmslicense.conftest import NOW, later
+from tests.tmslicense.envelope import armor, envelope, signed_file
+
+
+@pytest.mark.parametrize(
+    ("kind", "roles"),
+    [
+        ("standard", ["primary"]),
+        ("mirrored", ["primary", "mirror"]),
+        ("enterprise", ["primary", "redundant"]),
+    ],
+)
+def test_round_trip_for_every_kind_on_each_bound_server(make_license, sign, keyring, kind, roles):
+    lic = make_license(kind)
+    text = sign(lic)
+    assert text.startswith("-----BEGIN TMS LICENSE FILE-----\n")
+    for installation_id in lic.installation_ids:
+        verified = tmslicense.verify_license(text, keyring, installation_id, now=NOW)
+        assert verified == lic
+        assert [s.role.value for s in verified.servers] == roles
+
+
+def test_installation_id_may_be_given_in_any_typed_form(make_license, sign, keyring):
+    lic = make_license("standard")
+    typed = lic.installation_ids[0].lower().replace("-", " ")
+    assert tmslicense.verify_license(sign(lic), keyring, typed, now=NOW) == lic
+
+
+def test_file_for_server_a_is_refused_on_server_b(make_license, sign, keyring):
+    lic = make_license("mirrored")
+    other = tmslicense.new_installation_id()
+    with pytest.raises(tmslicense.NotForThisServer) as error:
+        tmslicense.verify_license(sign(lic), keyring, other, now=NOW)
+    assert other in str(error.value)
+    assert lic.installation_ids[0] in str(error.value)
+
+
+def test_expired_file_is_refused(make_license, sign, keyring):
+    lic = make_license("standard", expires_at=later(30))
+    text = sign(lic)
+    tmslicense.verify_license(text, keyring, lic.installation_ids[0], now=later(29))
+    with pytest.raises(tmslicense.LicenseExpired, match="expired"):
+        tmslicense.verify_license(text, keyring, lic.installation_ids[0], now=later(30))
+
+
+def test_not_yet_valid_file_is_refused_beyond_the_clock_tolerance(make_license, sign, keyring):
+    lic = make_license("standard")
+    text = sign(lic)
+    slightly_early = NOW - tmslicense.CLOCK_TOLERANCE
+    tmslicense.verify_license(text, keyring, lic.installation_ids[0], now=slightly_early)
+    with pytest.raises(tmslicense.LicenseNotYetValid, match="clock"):
+        tmslicense.verify_license(text, keyring, lic.installation_ids[0], now=later(-2))
+
+
+def test_unknown_kid_is_refused(make_license, sign):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    lic = make_license("standard")
+    stranger = tmslicense.Keyring([Ed25519PrivateKey.generate().public_key()])
+    with pytest.raises(tmslicense.UnknownKey, match="does not trust"):
+        tmslicense.verify_license(sign(lic), stranger, lic.installation_ids[0], now=NOW)
+
+
+def test_unknown_alg_is_refused(make_license, private_key, kid, keyring):
+    lic = make_license("standard")
+    text = signed_file(lic.to_payload(), private_key, kid, alg="rsa-pss")
+    with pytest.raises(tmslicense.UnsupportedAlgorithm, match="rsa-pss"):
+        tmslicense.verify_license(text, keyring, lic.installation_ids[0], now=NOW)
+
+
+def test_signature_of_another_payload_is_refused(make_license, private_key, kid, keyring):
+    lic = make_license("standard")
+    forged = armor(envelope(lic.to_payload(), private_key.sign(b"something else"), kid=kid))
+    with pytest.raises(tmslicense.BadSignature, match="changed"):
+        tmslicense.verify_license(forged, keyring, lic.installation_ids[0], now=NOW)
+
+
+def test_revoked_serial_is_refused(make_license, sign, keyring):
+    lic = make_license("standard")
+    with pytest.raises(tmslicense.LicenseRevoked, match="revoked"):
+        tmslicense.verify_license(
+            sign(lic), keyring, lic.installation_ids[0], now=NOW, revoked={lic.serial}
+        )
+
+
+def _payload_dict(lic):
+    return lic.to_dict()
+
+
+def _refused_payload(raw: bytes, private_key, kid, keyring, installation_id):
+    text = signed_file(raw, private_key, kid)
+    with pytest.raises(tmslicense.InvalidPayload) as error:
+        tmslicense.verify_license(text, keyring, installation_id, now=NOW)
+    assert str(error.value)
+    return str(error.value)
+
+
+def test_duplicate_json_keys_in_the_payload_are_refused(make_license, private_key, kid, keyring):
+    lic = make_license("standard")
+    raw = lic.to_payload()
+    duplicated = raw[:-1] + b',"seats":9999}'
+    message = _refused_payload(duplicated, private_key, kid, keyring, lic.installation_ids[0])
+    assert "twice" in message
+
+
+def test_duplicate_json_keys_in_the_envelope_are_refused(make_license, private_key, kid, keyring):
+    lic = make_license("standard")
+    good = envelope(lic.to_payload(), private_key.sign(lic.to_payload()), kid=kid)
+    doubled = good[:-1] + b', "kid": "other"}'
+    with pytest.raises(tmslicense.MalformedFile, match="twice"):
+        tmslicense.verify_license(armor(doubled), keyring, lic.installation_ids[0], now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda d: d.update(extra="x"), "unknown field"),
+        (lambda d: d.pop("seats"), "lacks"),
+        (lambda d: d.pop("expires_at"), "lacks"),
+        (lambda d: d.update(seats=True), "wrong type"),
+        (lambda d: d.update(seats="25"), "wrong type"),
+        (lambda d: d.update(seats=25.0), "wrong type"),
+        (lambda d: d.update(seats=-1), "zero or more"),
+        (lambda d: d.update(features="relevance"), "wrong type"),
+        (lambda d: d.update(features=[1]), "list of text"),
+        (lambda d: d.update(kind="gold"), "Unknown kind"),
+        (lambda d: d.update(version=2), "version"),
+        (lambda d: d.update(format="other"), "not a version"),
+        (lambda d: d.update(issued_at="yesterday"), "UTC time"),
+        (lambda d: d.update(maintenance_end="2027-1-1"), "date like"),
+        (
+            lambda d: d["servers"][0].update(
+                installation_id=d["servers"][0]["installation_id"].lower()
+            ),
+            "canonical",
+        ),
+        (lambda d: d["servers"][1].update(role="redundant"), "must name its servers"),
+        (
+            lambda d: d["servers"][1].update(installation_id=d["servers"][0]["installation_id"]),
+            "different",
+        ),
+        (lambda d: d["servers"].pop(), "must name its servers"),
+        (lambda d: d["servers"][0].update(extra=1), "exactly"),
+        (lambda d: d.update(license_number="TM-AAAA-AAAA-AAAA"), "license number"),
+        (lambda d: d.update(customer=""), "non-empty"),
+    ],
+)
+def test_payload_that_is_not_exactly_the_schema_is_refused(
+    make_license, private_key, kid, keyring, change, words
+):
+    lic = make_license("mirrored")
+    data = _payload_dict(lic)
+    change(data)
+    raw = json.dumps(data).encode()
+    message = _refused_payload(raw, private_key, kid, keyring, lic.installation_ids[0])
+    assert words in message
+
+
+def test_payload_that_is_not_json_is_refused(make_license, private_key, kid, keyring):
+    lic = make_license("standard")
+    for raw in [b"\xff\xfe", b"[1, 2]", b'{"seats": NaN}', b"not json"]:
+        _refused_payload(raw, private_key, kid, keyring, lic.installation_ids[0])
+
+
+@pytest.mark.parametrize("size_kind", ["text", "bytes"])
+def test_file_over_the_size_limit_is_refused_before_parsing(make_license, sign, keyring, size_kind):
+    lic = make_license("standard")
+    text = sign(lic) + " " * tmslicense.MAX_FILE_SIZE
+    data = text if size_kind == "text" else text.encode()
+    with pytest.raises(tmslicense.FileTooLarge, match="at most"):
+        tmslicense.verify_license(data, keyring, lic.installation_ids[0], now=NOW)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "hello",
+        "-----BEGIN TMS LICENSE FILE-----\n-----END TMS LICENSE FILE-----",
+        "-----BEGIN TMS LICENSE FILE-----\n!!!not base64!!!\n-----END TMS LICENSE FILE-----",
+        "-----BEGIN TMS LICENSE FILE-----\naGVsbG8=\n-----END TMS LICENSE FILE-----",
+        "-----BEGIN TMS LICENSE FILE-----\nW10=\n-----END TMS LICENSE FILE-----",
+    ],
+)
+def test_bad_armor_or_base64_is_refused(keyring, text):
+    with pytest.raises(tmslicense.MalformedFile):
+        tmslicense.verify_license(text, keyring, tmslicense.new_installation_id(), now=NOW)
+
+
+def test_non_utf8_bytes_are_refused(keyring):
+    with pytest.raises(tmslicense.MalformedFile, match="not text"):
+        tmslicense.verify_license(b"\xff" * 10, keyring, None, now=NOW)
+
+
+def test_harmless_transport_damage_is_accepted(make_license, sign, keyring):
+    lic = make_license("enterprise")
+    text = sign(lic)
+    body = "".join(text.splitlines()[1:-1])
+    rewrapped = "\r\n".join(
+        ["Dear customer, your file:", "", "-----BEGIN TMS LICENSE FILE-----   "]
+        + [body[i : i + 76] + "  " for i in range(0, len(body), 76)]
+        + ["-----END TMS LICENSE FILE-----", "", "Regards"]
+    )
+    for installation_id in lic.installation_ids:
+        assert tmslicense.verify_license(rewrapped, keyring, installation_id, now=NOW) == lic
+
+
+def test_every_error_is_a_license_error_with_a_code():
+    classes = [
+        tmslicense.FileTooLarge,
+        tmslicense.MalformedFile,
+        tmslicense.UnsupportedAlgorithm,
+        tmslicense.UnknownKey,
+        tmslicense.BadSignature,
+        tmslicense.InvalidPayload,
+        tmslicense.NotForThisServer,
+        tmslicense.LicenseExpired,
+        tmslicense.LicenseNotYetValid,
+        tmslicense.LicenseRevoked,
+    ]
+    codes = {cls.code for cls in classes}
+    assert len(codes) == len(classes)
+    assert all(issubclass(cls, tmslicense.LicenseError) for cls in classes)
+
+
+def test_sign_refuses_a_payload_the_tms_would_refuse(private_key, kid):
+    with pytest.raises(tmslicense.InvalidPayload):
+        tmslicense.sign_license({"seats": 1}, private_key, kid)
+
+
+def test_keyring_round_trips_and_refuses_a_mismatched_kid(private_key, keyring, tmp_path):
+    path = tmp_path / "keyring.json"
+    path.write_text(keyring.to_json())
+    assert tmslicense.Keyring.load(path) == keyring
+    data = json.loads(keyring.to_json())
+    data["keys"][0]["kid"] = "0000000000000000"
+    with pytest.raises(tmslicense.KeyringError, match="does not match"):
+        tmslicense.Keyring.from_json(json.dumps(data))
+    with pytest.raises(tmslicense.KeyringError, match="Cannot read"):
+        tmslicense.Keyring.load(tmp_path / "absent.json")
+
+
+def test_importing_tmslicense_does_not_import_django():
+    import subprocess
+    import sys
+
+    code = "import sys, tmslicense; print('django' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=__import__("pathlib").Path(__file__).resolve().parents[2],
+    )
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,80 @@
+"""What a ThinManager Server may do: the full table of kind x role x not-on-license."""
+
+import pytest
+
+import tmslicense
+from tmslicense import Action
+
+ALL = list(Action)
+MIRROR_REFUSED = {Action.RUN_CONSOLE, Action.CHANGE_CONFIG, Action.SHOW_THINSERVER_DATA}
+
+# (kind, server index or None for a server not on the license) -> refused actions
+TABLE = [
+    ("standard", 0, set()),
+    ("standard", None, set(ALL)),
+    ("mirrored", 0, set()),
+    ("mirrored", 1, MIRROR_REFUSED),
+    ("mirrored", None, set(ALL)),
+    ("enterprise", 0, set()),
+    ("enterprise", 1, set()),
+    ("enterprise", None, set(ALL)),
+]
+
+
+@pytest.mark.parametrize(("kind", "index", "refused"), TABLE)
+def test_capability_table(make_license, kind, index, refused):
+    lic = make_license(kind)
+    server = lic.installation_ids[index] if index is not None else tmslicense.new_installation_id()
+    caps = tmslicense.capabilities([lic], server)
+    assert {a for a in ALL if not caps.allows(a)} == refused
+    assert caps.serve_clients == (Action.SERVE_CLIENTS not in refused)
+    assert caps.run_console == (Action.RUN_CONSOLE not in refused)
+    assert caps.change_config == (Action.CHANGE_CONFIG not in refused)
+    assert caps.show_thinserver_data == (Action.SHOW_THINSERVER_DATA not in refused)
+    for action in ALL:
+        assert (caps.message(action) is None) == (action not in refused)
+    if index is None:
+        assert caps.role is None and caps.seats == 0
+        assert server in caps.message(Action.SERVE_CLIENTS)
+        assert len(caps.ignored) == 1 and "not for this server" in caps.ignored[0][1]
+    else:
+        assert caps.role is lic.servers[index].role
+        assert caps.seats == lic.seats
+
+
+def test_mirrored_secondary_shows_the_thinserver_message(make_license):
+    lic = make_license("mirrored")
+    caps = tmslicense.capabilities([lic], lic.installation_ids[1])
+    assert caps.message(Action.SHOW_THINSERVER_DATA) == (
+        "ThinManager is not allowed to display the ThinServer data"
+    )
+    assert lic.installation_ids[0] in caps.message(Action.CHANGE_CONFIG)
+    assert caps.serve_clients
+
+
+def test_no_license_at_all_refuses_everything_with_the_reason():
+    server = tmslicense.new_installation_id()
+    caps = tmslicense.capabilities([], server)
+    assert not any(caps.allows(a) for a in ALL)
+    assert "No valid license" in caps.message(Action.RUN_CONSOLE)
+
+
+def test_seats_and_features_add_up_and_foreign_files_are_ignored(make_license):
+    base = make_license("standard", seats=10, features=["relevance"])
+    this = base.installation_ids[0]
+    addon = make_license("standard", ids=[this], seats=5, features=["multimonitor"])
+    foreign = make_license("standard", seats=100)
+    caps = tmslicense.capabilities([base, addon, foreign], this)
+    assert caps.seats == 15
+    assert caps.features == {"relevance", "multimonitor"}
+    assert caps.licenses == (base, addon)
+    assert [lic for lic, _ in caps.ignored] == [foreign]
+
+
+def test_a_full_license_wins_over_a_mirror_role(make_license):
+    mirrored = make_license("mirrored")
+    secondary = mirrored.installation_ids[1]
+    own = make_license("standard", ids=[secondary])
+    caps = tmslicense.capabilities([mirrored, own], secondary)
+    assert caps.role is tmslicense.Role.PRIMARY
+    assert caps.show_thinserver_data
