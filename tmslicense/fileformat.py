@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -44,7 +43,6 @@ MAX_FILE_SIZE = 64 * 1024
 # A TMS on a plant network often has a clock that is off; a file issued "in the future" by
 # less than this is still accepted.
 CLOCK_TOLERANCE = timedelta(days=1)
-_ARMOR = re.compile(re.escape(BEGIN) + r"(.*?)" + re.escape(END), re.DOTALL)
 _ENVELOPE_KEYS = {"alg", "kid", "payload", "sig"}
 
 
@@ -86,17 +84,18 @@ def read_envelope(text: str | bytes) -> dict:
         raise MalformedFile("A license file must be given as text.")
     if len(text) > MAX_FILE_SIZE:
         raise _too_large(len(text))
-    match = _ARMOR.search(text)
-    if match is None:
+    begin = text.find(BEGIN)
+    end = text.find(END, begin + len(BEGIN)) if begin >= 0 else -1
+    if end < 0:
         raise MalformedFile(
             "This is not a license file: the lines -----BEGIN TMS LICENSE FILE----- "
             "and -----END TMS LICENSE FILE----- were not found."
         )
     # Mail programs re-wrap lines, add CRs and trailing spaces: all white space is dropped.
-    body = "".join(match.group(1).split())
+    body = "".join(text[begin + len(BEGIN) : end].split())
     try:
-        raw = base64.b64decode(body, validate=True)
-        envelope = json.loads(raw.decode("utf-8"), object_pairs_hook=_strict_object)
+        raw = _b64decode(body)
+        envelope = _ENVELOPE_DECODER.decode(raw.decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise MalformedFile(
             "The license file is damaged: its text between the BEGIN and END lines "
@@ -104,7 +103,13 @@ def read_envelope(text: str | bytes) -> dict:
         ) from None
     if not isinstance(envelope, dict) or set(envelope) != _ENVELOPE_KEYS:
         raise MalformedFile("The license file is damaged: its envelope has the wrong fields.")
-    if not all(isinstance(envelope[k], str) for k in _ENVELOPE_KEYS):
+    if not (
+        type(envelope["alg"])
+        is type(envelope["kid"])
+        is type(envelope["payload"])
+        is type(envelope["sig"])
+        is str
+    ):
         raise MalformedFile("The license file is damaged: its envelope has the wrong types.")
     return envelope
 
@@ -141,8 +146,8 @@ def verify_license(
             "not trust. Update the keyring from the license site, or download the file again."
         )
     try:
-        payload = base64.b64decode(envelope["payload"], validate=True)
-        signature = base64.b64decode(envelope["sig"], validate=True)
+        payload = _b64decode(envelope["payload"])
+        signature = _b64decode(envelope["sig"])
     except binascii.Error:
         raise MalformedFile("The license file is damaged: its content cannot be read.") from None
     try:
@@ -165,6 +170,8 @@ def verify_license(
 
 
 def _check_server(lic: License, installation_id: str) -> None:
+    if installation_id in lic.installation_ids:
+        return  # the signed IDs are canonical and checked: an exact match is this server
     try:
         this = normalize_installation_id(installation_id)
     except InvalidIdentifier as error:
@@ -191,6 +198,15 @@ def _check_dates(lic: License, now: datetime) -> None:
         )
 
 
+def _b64decode(text: str) -> bytes:
+    """Strict base64 (no stray characters, correct padding); raises binascii.Error."""
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise binascii.Error("not base64") from None
+    return binascii.a2b_base64(data, strict_mode=True)
+
+
 def _too_large(size: int) -> FileTooLarge:
     return FileTooLarge(
         f"This file is {size:,} bytes; a license file is at most {MAX_FILE_SIZE:,}. "
@@ -199,7 +215,10 @@ def _too_large(size: int) -> FileTooLarge:
 
 
 def _strict_object(pairs):
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
+    result = dict(pairs)
+    if len(result) != len(pairs):
         raise MalformedFile("The license file is damaged: a field of its envelope appears twice.")
-    return dict(pairs)
+    return result
+
+
+_ENVELOPE_DECODER = json.JSONDecoder(object_pairs_hook=_strict_object)

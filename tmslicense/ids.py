@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -50,10 +51,14 @@ def _mul(a: int, b: int) -> int:
     return _EXP[_LOG[a] + _LOG[b]]
 
 
-def _check_value(values: list[int]) -> int:
+# _WEIGHTED[i][symbol] = alpha**(i+1) * value(symbol): a check is a few lookups and XORs.
+_WEIGHTED = [{ch: _mul(_EXP[(i + 1) % 31], v) for ch, v in _VALUE.items()} for i in range(30)]
+
+
+def _check_value(symbols: str) -> int:
     total = 0
-    for position, value in enumerate(values, start=1):
-        total ^= _mul(_EXP[position % 31], value)
+    for table, ch in zip(_WEIGHTED, symbols, strict=False):
+        total ^= table[ch]
     return total
 
 
@@ -84,6 +89,12 @@ class _Scheme:
         self.length = data_length + 1
         self.group = group
         self.error = error
+        symbol = "[0-9A-HJKMNP-TV-Z]"
+        groups, rest = divmod(self.length, group)
+        pattern = "-".join(
+            [f"{symbol}{{{group}}}"] * groups + ([f"{symbol}{{{rest}}}"] if rest else [])
+        )
+        self.canonical = re.compile(re.escape(prefix) + pattern)
 
     def format(self, symbols: str) -> str:
         groups = [symbols[i : i + self.group] for i in range(0, len(symbols), self.group)]
@@ -99,11 +110,16 @@ class _Scheme:
         symbols = symbols.upper().replace("-", "").translate(_FOLD)
         if len(symbols) != self.data_length or any(ch not in _VALUE for ch in symbols):
             raise self.error(f"{self.data_length} symbols are needed.", code="length")
-        return self.format(symbols + ALPHABET[_check_value([_VALUE[c] for c in symbols])])
+        return self.format(symbols + ALPHABET[_check_value(symbols)])
 
     def normalize(self, text: object) -> str:
         if not isinstance(text, str):
             raise self.error(f"The {self.noun} must be text.", code="type")
+        if self.canonical.fullmatch(text):
+            # Already in canonical form (every stored or signed ID is): only the check.
+            symbols = text[len(self.prefix) :].replace("-", "")
+            if _check_value(symbols[:-1]) == _VALUE[symbols[-1]]:
+                return text
         cleaned = "".join(ch for ch in text.strip().upper() if ch not in _IGNORED)
         prefix = self.prefix.rstrip("-")
         if prefix and cleaned.startswith(prefix) and len(cleaned) == self.length + len(prefix):
@@ -125,8 +141,7 @@ class _Scheme:
                 f"It looks like {self.example()}.",
                 code="length",
             )
-        values = [_VALUE[ch] for ch in cleaned]
-        if _check_value(values[:-1]) != values[-1]:
+        if _check_value(cleaned[:-1]) != _VALUE[cleaned[-1]]:
             raise self.error(
                 f"This {self.noun} contains a typo: check each character and try again.",
                 code="checksum",

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 __all__ = ["Keyring", "KeyringError", "key_id"]
 
@@ -20,7 +19,7 @@ class KeyringError(ValueError):
 
 
 def _raw(public_key: Ed25519PublicKey) -> bytes:
-    return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return public_key.public_bytes_raw()
 
 
 def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -22,11 +23,7 @@ class Kind(enum.StrEnum):
     @property
     def server_roles(self) -> tuple[Role, ...]:
         """The roles of the servers a license of this kind is bound to, in order."""
-        return {
-            Kind.STANDARD: (Role.PRIMARY,),
-            Kind.MIRRORED: (Role.PRIMARY, Role.MIRROR),
-            Kind.ENTERPRISE: (Role.PRIMARY, Role.REDUNDANT),
-        }[self]
+        return _SERVER_ROLES[self]
 
     @property
     def needs_mirrored_installation_id(self) -> bool:
@@ -39,13 +36,20 @@ class Role(enum.StrEnum):
     REDUNDANT = "redundant"
 
 
-@dataclass(frozen=True)
+_SERVER_ROLES = {
+    Kind.STANDARD: (Role.PRIMARY,),
+    Kind.MIRRORED: (Role.PRIMARY, Role.MIRROR),
+    Kind.ENTERPRISE: (Role.PRIMARY, Role.REDUNDANT),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Server:
     installation_id: str
     role: Role
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class License:
     """A license as the TMS sees it: what was signed, parsed and checked.
 
@@ -157,11 +161,7 @@ class License:
     def from_payload(cls, payload: bytes) -> License:
         """Parse signed payload bytes, refusing anything but exactly the expected schema."""
         try:
-            data = json.loads(
-                payload.decode("utf-8"),
-                object_pairs_hook=_no_duplicate_keys,
-                parse_constant=_no_constant,
-            )
+            data = _PAYLOAD_DECODER.decode(payload.decode("utf-8"))
         except InvalidPayload:
             raise
         except (UnicodeDecodeError, ValueError) as error:
@@ -172,14 +172,16 @@ class License:
     def from_dict(cls, data: object) -> License:
         if not isinstance(data, dict):
             raise InvalidPayload("The license content must be a JSON object.")
-        missing = sorted(set(_FIELDS) - set(data))
-        extra = sorted(set(data) - set(_FIELDS))
-        if missing:
-            raise InvalidPayload(f"The license content lacks the field(s): {', '.join(missing)}.")
-        if extra:
+        if data.keys() != _FIELDS.keys():
+            missing = sorted(_FIELDS.keys() - data.keys())
+            extra = sorted(data.keys() - _FIELDS.keys())
+            if missing:
+                raise InvalidPayload(
+                    f"The license content lacks the field(s): {', '.join(missing)}."
+                )
             raise InvalidPayload(f"The license content has unknown field(s): {', '.join(extra)}.")
         for name, expected in _FIELDS.items():
-            if not _is(data[name], expected):
+            if type(data[name]) not in expected:
                 raise InvalidPayload(f"The license field {name!r} has the wrong type.")
         if data["format"] != FORMAT or data["version"] != VERSION:
             raise InvalidPayload(
@@ -188,7 +190,7 @@ class License:
             )
         servers = []
         for entry in data["servers"]:
-            if not isinstance(entry, dict) or set(entry) != {"installation_id", "role"}:
+            if type(entry) is not dict or entry.keys() != _SERVER_KEYS:
                 raise InvalidPayload("Each server must have exactly an installation_id and a role.")
             if not isinstance(entry["installation_id"], str):
                 raise InvalidPayload("The license field 'installation_id' has the wrong type.")
@@ -213,27 +215,24 @@ class License:
         )
 
 
+_SERVER_KEYS = {"installation_id", "role"}
+# Exact JSON types: type() rather than isinstance(), so that `"seats": true` is no count.
 _FIELDS = {
-    "format": str,
-    "version": int,
-    "serial": str,
-    "license_number": str,
-    "kind": str,
-    "product": str,
-    "edition": str,
-    "seats": int,
-    "features": list,
-    "servers": list,
-    "customer": str,
-    "issued_at": str,
-    "maintenance_end": str,
-    "expires_at": (str, type(None)),
+    "format": {str},
+    "version": {int},
+    "serial": {str},
+    "license_number": {str},
+    "kind": {str},
+    "product": {str},
+    "edition": {str},
+    "seats": {int},
+    "features": {list},
+    "servers": {list},
+    "customer": {str},
+    "issued_at": {str},
+    "maintenance_end": {str},
+    "expires_at": {str, type(None)},
 }
-
-
-def _is(value, expected) -> bool:
-    # bool is an int in Python, but `"seats": true` is not a seat count.
-    return isinstance(value, expected) and not isinstance(value, bool)
 
 
 def _validate(lic: License) -> None:
@@ -249,7 +248,7 @@ def _validate(lic: License) -> None:
         raise InvalidPayload(f"Bad license number in the license: {error}") from None
     if canonical != lic.license_number:
         raise InvalidPayload("The license number in the license is not in canonical form.")
-    if not _is(lic.seats, int) or lic.seats < 0:
+    if type(lic.seats) is not int or lic.seats < 0:
         raise InvalidPayload("The seat count must be a whole number, zero or more.")
     if len(set(lic.features)) != len(lic.features):
         raise InvalidPayload("The license lists a feature twice.")
@@ -284,19 +283,19 @@ def _installation_id(text: str) -> str:
 
 
 def _enum(cls, value, name):
-    try:
-        return cls(value)
-    except ValueError:
+    member = cls._value2member_map_.get(value) if isinstance(value, str) else None
+    if member is None:
         allowed = ", ".join(m.value for m in cls)
-        raise InvalidPayload(f"Unknown {name} {value!r} (expected one of: {allowed}).") from None
+        raise InvalidPayload(f"Unknown {name} {value!r} (expected one of: {allowed}).")
+    return member
 
 
 def _no_duplicate_keys(pairs):
-    result = {}
-    for key, value in pairs:
-        if key in result:
-            raise InvalidPayload(f"The field {key!r} appears twice in the license.")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise InvalidPayload(f"The field {twice!r} appears twice in the license.")
     return result
 
 
@@ -304,13 +303,23 @@ def _no_constant(name):
     raise InvalidPayload(f"The license contains {name}, which is not allowed in JSON.")
 
 
+_PAYLOAD_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant
+)
+
+
 def _format_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
 def _parse_datetime(text: str, name: str) -> datetime:
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if not _UTC_TIME.fullmatch(text):
+            raise ValueError(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise InvalidPayload(
             f"The license field {name!r} is not a UTC time like 2026-01-31T12:00:00Z."

@@ -260,3 +260,11 @@ def test_importing_tmslicense_does_not_import_django():
         cwd=__import__("pathlib").Path(__file__).resolve().parents[2],
     )
     assert result.stdout.strip() == "False"
+
+
+def test_non_ascii_in_the_envelope_fields_is_refused(keyring, kid):
+    for field in ("payload", "sig"):
+        data = {"alg": "ed25519", "kid": kid, "payload": "AAAA", "sig": "AAAA"}
+        data[field] = "é" * 8
+        with pytest.raises(tmslicense.MalformedFile):
+            tmslicense.verify_license(armor(json.dumps(data).encode()), keyring, None, now=NOW)
