@@ -1,0 +1,175 @@
+"""A plant engineer activates licenses in a real browser and the TMS accepts the file."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+import tmslicense
+from licensing.models import Activation
+from tests.factories import PASSWORD, LicenseFactory, OrganizationFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def engineer(transactional_db):
+    return UserFactory(organization=OrganizationFactory(name="Acme Packaging"))
+
+
+def license_of(user, kind):
+    return LicenseFactory(organization=user.membership.organization, kind=kind)
+
+
+def log_in(page, user):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="My licenses")).to_be_visible()
+
+
+def step_one(page, number, installation_id):
+    page.get_by_role("link", name="Activate License").first.click()
+    expect(page.locator("#step")).to_have_text("Step 1 of 2")
+    page.get_by_label("License Number").fill(number)
+    page.get_by_label("Installation ID").fill(installation_id)
+    page.get_by_role("button", name="Submit").click()
+
+
+def download(page, tmp_path):
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download license file").click()
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    return path
+
+
+def test_standard_license_activates_in_one_step_and_the_file_verifies(
+    page, engineer, keyring, tmp_path
+):
+    lic = license_of(engineer, "standard")
+    server = tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number.lower(), server.lower().replace("-", " "))
+
+    expect(page.get_by_role("heading", name=f"License {lic.number}")).to_be_visible()
+    current = page.locator("#current-file")
+    expect(current).to_contain_text(server)
+    expect(current).to_contain_text("primary")
+    serial = page.locator("#serial").inner_text()
+
+    path = download(page, tmp_path)
+    assert path.name == f"{lic.number}.lic"
+    verified = tmslicense.verify_license(path.read_text(), keyring, server)
+    assert verified.serial == serial and verified.kind is tmslicense.Kind.STANDARD
+
+
+@pytest.mark.parametrize(
+    ("kind", "role", "explains"),
+    [
+        ("mirrored", "mirror", "does not run the ThinManager interface"),
+        ("enterprise", "redundant", "fully redundant"),
+    ],
+)
+def test_two_server_license_asks_for_the_mirrored_installation_id(
+    page, engineer, keyring, tmp_path, kind, role, explains
+):
+    lic = license_of(engineer, kind)
+    primary, secondary = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number, primary)
+
+    expect(page.locator("#step")).to_have_text("Step 2 of 2")
+    expect(page.get_by_text(explains)).to_be_visible()
+    page.get_by_label("Mirrored Installation ID").fill(secondary)
+    page.get_by_role("button", name="Submit").click()
+
+    current = page.locator("#current-file")
+    expect(current).to_contain_text(primary)
+    expect(current).to_contain_text(secondary)
+    expect(current).to_contain_text(role)
+    text = download(page, tmp_path).read_text()
+    licenses = [tmslicense.verify_license(text, keyring, i) for i in (primary, secondary)]
+    assert licenses[0] == licenses[1]
+    assert [(s.installation_id, s.role.value) for s in licenses[0].servers] == [
+        (primary, "primary"),
+        (secondary, role),
+    ]
+    primary_caps = tmslicense.capabilities(licenses, primary)
+    secondary_caps = tmslicense.capabilities(licenses, secondary)
+    assert primary_caps.show_thinserver_data and primary_caps.change_config
+    if kind == "mirrored":
+        assert secondary_caps.serve_clients and not secondary_caps.change_config
+        assert secondary_caps.message("show-thinserver-data") == (
+            "ThinManager is not allowed to display the ThinServer data"
+        )
+    else:
+        assert secondary_caps.show_thinserver_data and secondary_caps.change_config
+
+
+def test_a_typo_in_the_installation_id_is_shown_beside_the_field(page, engineer):
+    lic = license_of(engineer, "standard")
+    good = tmslicense.new_installation_id()
+    typo = good[:-1] + ("0" if good[-1] != "0" else "1")
+    log_in(page, engineer)
+    step_one(page, lic.number, typo)
+
+    field = page.get_by_label("Installation ID")
+    expect(field).to_have_class(re.compile(r"\bis-invalid\b"))
+    expect(page.locator("#div_id_license-installation_id")).to_contain_text("typo")
+    assert not Activation.objects.exists()
+
+
+def test_same_mirrored_installation_id_is_refused_beside_the_field(page, engineer):
+    lic = license_of(engineer, "mirrored")
+    server = tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number, server)
+    page.get_by_label("Mirrored Installation ID").fill(server)
+    page.get_by_role("button", name="Submit").click()
+
+    expect(page.get_by_label("Mirrored Installation ID")).to_have_class(
+        re.compile(r"\bis-invalid\b")
+    )
+    expect(page.locator("#div_id_mirrored-mirrored_installation_id")).to_contain_text(
+        "secondary ThinManager Server"
+    )
+    assert not Activation.objects.exists()
+
+
+def test_foreign_and_unknown_numbers_look_the_same(page, engineer):
+    foreign = LicenseFactory(organization=OrganizationFactory(name="Rival Foods"))
+    log_in(page, engineer)
+    seen = []
+    for number in (foreign.number, tmslicense.new_license_number()):
+        step_one(page, number, tmslicense.new_installation_id())
+        error = page.locator("#div_id_license-license_number .invalid-feedback")
+        expect(error).to_be_visible()
+        seen.append(error.inner_text().replace(number, "<number>"))
+    assert seen[0] == seen[1]
+    assert not Activation.objects.exists()
+
+
+def test_again_with_same_ids_is_a_redownload_and_other_ids_are_refused(page, engineer):
+    lic = license_of(engineer, "standard")
+    server = tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number, server)
+    first = page.locator("#serial").inner_text()
+
+    step_one(page, lic.number, server)
+    expect(page.get_by_role("alert")).to_contain_text("already activated for these servers")
+    assert page.locator("#serial").inner_text() == first
+
+    step_one(page, lic.number, tmslicense.new_installation_id())
+    expect(page.locator("main form")).to_contain_text("contact support")
+    assert Activation.objects.count() == 1
+
+
+def test_license_list_fits_a_phone(page, engineer):
+    license_of(engineer, "mirrored")
+    page.set_viewport_size({"width": 375, "height": 740})
+    log_in(page, engineer)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    expect(page.get_by_role("button", name="Toggle navigation")).to_be_visible()
