@@ -1,0 +1,237 @@
+"""The deployment: production settings pass Django's deploy checks, docker-compose.yml is
+sound, and its production gunicorn command serves a whole activation against PostgreSQL
+(run directly here: no container engine is needed)."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+import tmslicense
+from tests.conftest import require
+from tests.integration.conftest import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def production_env(tmp_path, **overrides) -> dict:
+    """The environment of .env.example, as a production host would have it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    key_file = tmp_path / "signing-key.pem"
+    if not key_file.exists():
+        manage("create_signing_key", "--path", str(key_file), env=env)
+    env.update(
+        SECRET_KEY=secrets.token_urlsafe(60),
+        LICENSE_SIGNING_KEY_FILE=str(key_file),
+        VAR_DIR=str(tmp_path / "var"),
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        # The commands of docker-compose.yml (gunicorn, celery) from this environment.
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    env.pop("REDIS_URL", None)
+    env.pop("CACHE_URL", None)
+    env.update(overrides)
+    return env
+
+
+def manage(*args, env) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_production_settings_pass_the_deploy_checks(tmp_path):
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert "no issues" in result.stdout
+
+
+def test_env_example_lists_every_setting_the_portal_reads():
+    settings = (ROOT / "portal" / "settings.py").read_text()
+    gunicorn = (ROOT / "portal" / "gunicorn.conf.py").read_text()
+    read = set(re.findall(r'(?:environ\.get|env\w+)\(\s*"([A-Z_]+)"', settings + gunicorn))
+    listed = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read - listed == set()
+
+
+def test_compose_runs_web_worker_beat_and_a_one_shot_migration():
+    services = COMPOSE["services"]
+    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= services.keys()
+    assert "--appendonly" in services["redis"]["command"]
+    for name in ("postgres", "redis"):
+        assert services[name]["healthcheck"]["test"]
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+        assert "container_name" not in services[name]  # they scale out
+        assert services[name]["secrets"] == ["signing-key"]
+        assert services[name]["environment"]["LICENSE_SIGNING_KEY_FILE"] == (
+            "/run/secrets/signing-key"
+        )
+    assert services["web"]["command"][0] == "gunicorn"
+    assert services["worker"]["command"][:4] == ["celery", "-A", "portal", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "portal", "beat"]
+    assert set(COMPOSE["volumes"]) == {"pgdata", "redisdata"}
+
+
+@pytest.fixture
+def fresh_postgres():
+    """A new, empty PostgreSQL database for the server under test, dropped afterwards."""
+    url = os.environ.get("DATABASE_URL", "")
+    require(url.startswith("postgres"), "the gunicorn test needs PostgreSQL: set DATABASE_URL")
+    import psycopg
+
+    name = f"deploy_{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urllib.parse.urlsplit(url)
+    yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Browser:
+    """A stdlib HTTP client with cookies and CSRF, as a browser would post forms."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()
+        )
+
+    def get(self, path):
+        return self.opener.open(self.base + path, timeout=10)
+
+    def post(self, path, data):
+        token = next(c.value for c in self.jar if c.name == "csrftoken")
+        body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **data}).encode()
+        request = urllib.request.Request(
+            self.base + path, data=body, headers={"Referer": self.base + path}
+        )
+        try:
+            return self.opener.open(request, timeout=30)
+        except urllib.error.HTTPError as error:
+            return error
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_production_gunicorn_serves_an_activation_on_postgres(tmp_path, fresh_postgres):
+    port = free_port()
+    env = production_env(
+        tmp_path,
+        DATABASE_URL=fresh_postgres,
+        ALLOWED_HOSTS="127.0.0.1",
+        CSRF_TRUSTED_ORIGINS=f"http://127.0.0.1:{port}",
+        SECURE_SSL_REDIRECT="false",  # plain http on loopback; TLS is the proxy's
+        SECURE_COOKIES="false",
+        STATIC_ROOT=str(tmp_path / "static"),
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="2",
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+    )
+    manage("migrate", "--noinput", env=env)
+    manage("collectstatic", "--noinput", env=env)
+    number, server = tmslicense.new_license_number(), tmslicense.new_installation_id()
+    manage("shell", "-c", SEED.format(number=number), env=env)
+
+    command = shlex.join(COMPOSE["services"]["web"]["command"])
+    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        COMPOSE["services"]["web"]["command"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _up(base) or process.poll() is not None, 60, command)
+        assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+
+        health = urllib.request.urlopen(base + "/healthz", timeout=10)
+        assert health.status == 200
+
+        browser = Browser(base)
+        page = browser.get("/accounts/login/").read().decode()
+        css = re.search(
+            r'href="(/static/vendor/bootstrap/bootstrap\.min\.[0-9a-f]{12}\.css)"', page
+        )
+        assert css, "hashed static file names are served"
+        assert browser.get(css.group(1)).status == 200
+
+        response = browser.post(
+            "/accounts/login/", {"username": "plant", "password": "pw-0-plant-7"}
+        )
+        assert response.status == 302, response.read()[:500]
+        browser.get("/activate/")
+        response = browser.post(
+            "/activate/",
+            {
+                "activate_license_view-current_step": "license",
+                "license-license_number": number,
+                "license-installation_id": server,
+            },
+        )
+        assert response.status == 302, response.read()[:2000]
+        assert response.headers["Location"] == f"/licenses/{number}/"
+
+        download = browser.get(f"/licenses/{number}/download/")
+        assert download.headers["Content-Disposition"] == f'attachment; filename="{number}.lic"'
+        text = download.read().decode()
+        keyring = tmslicense.Keyring.from_json(browser.get("/keyring.json").read())
+        assert tmslicense.verify_license(text, keyring, server).license_number == number
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
+
+
+def _up(base: str) -> bool:
+    try:
+        return urllib.request.urlopen(base + "/healthz", timeout=2).status == 200
+    except OSError:
+        return False
+
+
+SEED = """
+from datetime import date
+from django.contrib.auth import get_user_model
+from licensing.models import License, Membership, Organization
+org = Organization.objects.create(name="Deploy Plant")
+user = get_user_model().objects.create_user("plant", "plant@example.com", "pw-0-plant-7")
+Membership.objects.create(user=user, organization=org)
+License.objects.create(number="{number}", organization=org, kind="standard", seats=5,
+                       maintenance_end=date(2030, 1, 1))
+"""
