@@ -48,7 +48,7 @@ def import_time(module: str, runs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--import-runs", type=int, default=15)
     args = parser.parse_args()

@@ -16,6 +16,8 @@ import hashlib
 import os
 import re
 import secrets
+from functools import reduce
+from operator import xor
 from pathlib import Path
 
 __all__ = [
@@ -56,10 +58,7 @@ _WEIGHTED = [{ch: _mul(_EXP[(i + 1) % 31], v) for ch, v in _VALUE.items()} for i
 
 
 def _check_value(symbols: str) -> int:
-    total = 0
-    for table, ch in zip(_WEIGHTED, symbols, strict=False):
-        total ^= table[ch]
-    return total
+    return reduce(xor, map(dict.__getitem__, _WEIGHTED, symbols), 0)
 
 
 class InvalidIdentifier(ValueError):
@@ -115,11 +114,8 @@ class _Scheme:
     def normalize(self, text: object) -> str:
         if not isinstance(text, str):
             raise self.error(f"The {self.noun} must be text.", code="type")
-        if self.canonical.fullmatch(text):
-            # Already in canonical form (every stored or signed ID is): only the check.
-            symbols = text[len(self.prefix) :].replace("-", "")
-            if _check_value(symbols[:-1]) == _VALUE[symbols[-1]]:
-                return text
+        if self.is_canonical(text):
+            return text
         cleaned = "".join(ch for ch in text.strip().upper() if ch not in _IGNORED)
         prefix = self.prefix.rstrip("-")
         if prefix and cleaned.startswith(prefix) and len(cleaned) == self.length + len(prefix):
@@ -147,6 +143,13 @@ class _Scheme:
                 code="checksum",
             )
         return self.format(cleaned)
+
+    def is_canonical(self, text: str) -> bool:
+        """Exactly the canonical grouped form, with a right check character."""
+        if not self.canonical.fullmatch(text):
+            return False
+        symbols = text[len(self.prefix) :].replace("-", "")
+        return _check_value(symbols[:-1]) == _VALUE[symbols[-1]]
 
     def example(self) -> str:
         return self.format("X" * self.length)

@@ -50,6 +50,9 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
     def __getitem__(self, kid: str) -> Ed25519PublicKey:
         return self._keys[kid]
 
+    def get(self, kid, default=None):
+        return self._keys.get(kid, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
 

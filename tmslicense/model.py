@@ -7,9 +7,10 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from .errors import InvalidPayload
-from .ids import InvalidIdentifier, normalize_installation_id, normalize_license_number
+from .ids import INSTALLATION_ID, LICENSE_NUMBER, InvalidIdentifier, normalize_installation_id
 
 FORMAT = "tms-license"
 VERSION = 1
@@ -43,8 +44,7 @@ _SERVER_ROLES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Server:
+class Server(NamedTuple):
     installation_id: str
     role: Role
 
@@ -195,7 +195,7 @@ class License:
             if not isinstance(entry["installation_id"], str):
                 raise InvalidPayload("The license field 'installation_id' has the wrong type.")
             servers.append(Server(entry["installation_id"], _enum(Role, entry["role"], "role")))
-        if not all(isinstance(f, str) for f in data["features"]):
+        if any(type(f) is not str for f in data["features"]):
             raise InvalidPayload("The license field 'features' must be a list of text.")
         return cls(
             serial=data["serial"],
@@ -242,24 +242,28 @@ def _validate(lic: License) -> None:
             raise InvalidPayload(f"The license field {name!r} must be non-empty text.")
     if not isinstance(lic.kind, Kind):
         raise InvalidPayload("The license kind must be a Kind.")
-    try:
-        canonical = normalize_license_number(lic.license_number)
-    except InvalidIdentifier as error:
-        raise InvalidPayload(f"Bad license number in the license: {error}") from None
-    if canonical != lic.license_number:
-        raise InvalidPayload("The license number in the license is not in canonical form.")
+    if not (
+        isinstance(lic.license_number, str) and LICENSE_NUMBER.is_canonical(lic.license_number)
+    ):
+        raise InvalidPayload(
+            f"The license number {lic.license_number!r} in the license is not a canonical, "
+            "valid license number."
+        )
     if type(lic.seats) is not int or lic.seats < 0:
         raise InvalidPayload("The seat count must be a whole number, zero or more.")
     if len(set(lic.features)) != len(lic.features):
         raise InvalidPayload("The license lists a feature twice.")
-    roles = tuple(s.role for s in lic.servers)
-    if roles != lic.kind.server_roles:
+    if tuple(s.role for s in lic.servers) != lic.kind.server_roles:
         expected = ", ".join(r.value for r in lic.kind.server_roles)
         raise InvalidPayload(f"A {lic.kind.value} license must name its servers as: {expected}.")
-    for server in lic.servers:
-        if _installation_id(server.installation_id) != server.installation_id:
-            raise InvalidPayload("An Installation ID in the license is not in canonical form.")
-    if len(set(lic.installation_ids)) != len(lic.installation_ids):
+    ids = lic.installation_ids
+    for installation_id in ids:
+        if not (isinstance(installation_id, str) and INSTALLATION_ID.is_canonical(installation_id)):
+            raise InvalidPayload(
+                f"The Installation ID {installation_id!r} in the license is not a canonical, "
+                "valid Installation ID."
+            )
+    if len(set(ids)) != len(ids):
         raise InvalidPayload("The two servers of a license must have different Installation IDs.")
     for name in ("issued_at", "expires_at"):
         value = getattr(lic, name)
