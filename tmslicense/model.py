@@ -122,7 +122,7 @@ class License:
 
     @property
     def installation_ids(self) -> tuple[str, ...]:
-        return tuple(s.installation_id for s in self.servers)
+        return tuple([s.installation_id for s in self.servers])
 
     def server(self, installation_id: str) -> Server | None:
         """This license's entry for a server, or None when the license is not bound to it."""
@@ -253,7 +253,7 @@ def _validate(lic: License) -> None:
         raise InvalidPayload("The seat count must be a whole number, zero or more.")
     if len(set(lic.features)) != len(lic.features):
         raise InvalidPayload("The license lists a feature twice.")
-    if tuple(s.role for s in lic.servers) != lic.kind.server_roles:
+    if tuple([s.role for s in lic.servers]) != lic.kind.server_roles:
         expected = ", ".join(r.value for r in lic.kind.server_roles)
         raise InvalidPayload(f"A {lic.kind.value} license must name its servers as: {expected}.")
     ids = lic.installation_ids
