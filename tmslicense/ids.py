@@ -94,6 +94,16 @@ class _Scheme:
             [f"{symbol}{{{group}}}"] * groups + ([f"{symbol}{{{rest}}}"] if rest else [])
         )
         self.canonical = re.compile(re.escape(prefix) + pattern)
+        # One table per character of the canonical form: the prefix and dashes weigh nothing,
+        # data symbols their weight, the check character itself; a valid ID sums to zero.
+        tables, k = [], 0
+        for ch in self.format("X" * self.length):
+            if ch == "X":
+                tables.append(_WEIGHTED[k] if k < data_length else _VALUE)
+                k += 1
+            else:
+                tables.append({ch: 0})
+        self._canonical_tables = tables
 
     def format(self, symbols: str) -> str:
         groups = [symbols[i : i + self.group] for i in range(0, len(symbols), self.group)]
@@ -146,10 +156,9 @@ class _Scheme:
 
     def is_canonical(self, text: str) -> bool:
         """Exactly the canonical grouped form, with a right check character."""
-        if not self.canonical.fullmatch(text):
-            return False
-        symbols = text[len(self.prefix) :].replace("-", "")
-        return _check_value(symbols[:-1]) == _VALUE[symbols[-1]]
+        return bool(self.canonical.fullmatch(text)) and not reduce(
+            xor, map(dict.__getitem__, self._canonical_tables, text)
+        )
 
     def example(self) -> str:
         return self.format("X" * self.length)
