@@ -12,13 +12,12 @@ two different neighbours changes the sum by ``(wi + wj) * (x + y) != 0``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import secrets
 from functools import reduce
 from operator import xor
-from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
 
 __all__ = [
     "InvalidIdentifier",
@@ -194,17 +193,19 @@ def normalize_license_number(text: str) -> str:
 
 def installation_id_from_secret(secret: bytes) -> str:
     """The Installation ID that belongs to an installation's secret (stable, one-way)."""
-    return INSTALLATION_ID.from_bits(hashlib.sha256(b"tms-installation-id\0" + secret).digest())
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(b"tms-installation-id\0" + secret)
+    return INSTALLATION_ID.from_bits(digest.finalize())
 
 
 def new_installation_id() -> str:
     """A fresh random Installation ID, for example ``'7K3M-Q9XA-2B4C-D5EF-GH6J'``."""
-    return installation_id_from_secret(secrets.token_bytes(32))
+    return installation_id_from_secret(os.urandom(32))
 
 
 def new_license_number() -> str:
     """A fresh random license number, for example ``'TM-4Q7Z-M2KD-8RWA'``."""
-    return LICENSE_NUMBER.from_bits(secrets.token_bytes(8))
+    return LICENSE_NUMBER.from_bits(os.urandom(8))
 
 
 SECRET_FILE = "installation.secret"  # noqa: S105 (a file name, not a secret)
@@ -220,13 +221,13 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
     >>> first == load_or_create_installation_id(tmp_path)  # doctest: +SKIP
     True
     """
-    path = Path(data_dir) / SECRET_FILE
+    path = os.path.join(data_dir, SECRET_FILE)
     try:
-        secret = bytes.fromhex(path.read_text().strip())
+        secret = bytes.fromhex(_read(path))
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        candidate = secrets.token_bytes(32)
-        temporary = path.with_name(f".{SECRET_FILE}.{os.getpid()}")
+        os.makedirs(data_dir, exist_ok=True)
+        candidate = os.urandom(32)
+        temporary = os.path.join(data_dir, f".{SECRET_FILE}.{os.getpid()}")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(candidate.hex() + "\n")
@@ -237,7 +238,7 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
             pass
         finally:
             os.unlink(temporary)
-        secret = bytes.fromhex(path.read_text().strip())
+        secret = bytes.fromhex(_read(path))
     except ValueError as error:
         raise InvalidInstallationId(
             f"The installation secret {path} is damaged; restore it from a backup.",
@@ -248,3 +249,8 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
             f"The installation secret {path} is damaged; restore it from a backup.", code="secret"
         )
     return installation_id_from_secret(secret)
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as handle:
+        return handle.read().strip()

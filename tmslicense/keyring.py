@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 __all__ = ["Keyring", "KeyringError", "key_id"]
@@ -29,7 +28,9 @@ def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
     '3f9c0a61d2e4b7a8'
     """
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return hashlib.sha256(_raw(public)).hexdigest()[:16]
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(_raw(public))
+    return digest.finalize().hex()[:16]
 
 
 class Keyring(Mapping[str, Ed25519PublicKey]):
@@ -101,7 +102,8 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
     def load(cls, path: str | os.PathLike) -> Keyring:
         """Read a keyring file; raises :class:`KeyringError` with the path in the message."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
         except OSError as error:
             raise KeyringError(f"Cannot read the keyring {path}: {error.strerror}.") from None
         try:
