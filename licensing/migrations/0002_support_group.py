@@ -12,6 +12,8 @@ SUPPORT_PERMISSIONS = {
         "revoke_activation",
         "reissue_activation",
         "view_auditevent",
+        "view_outboxmessage",
+        "change_outboxmessage",
     ],
 }
 
