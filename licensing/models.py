@@ -183,6 +183,13 @@ class Activation(models.Model):
     def installation_ids(self) -> tuple[str, ...]:
         return tuple(i for i in (self.installation_id, self.mirrored_installation_id) if i)
 
+    def revoke(self, *, reason: str, by) -> None:
+        """Mark revoked (callers lock the row and audit: see licensing.services)."""
+        self.revoked_at = timezone.now()
+        self.revoked_reason = reason[:300]
+        self.revoked_by = by
+        self.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
+
     @property
     def servers(self) -> list[tuple[str, str]]:
         """(Installation ID, role) of each server, primary first: the license's Location."""

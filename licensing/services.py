@@ -248,10 +248,7 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
     act = Activation.objects.select_for_update().select_related("license").get(pk=activation.pk)
     if not act.is_live:
         raise ActivationError(f"Activation {act.serial} is already revoked.")
-    act.revoked_at = timezone.now()
-    act.revoked_reason = reason[:300]
-    act.revoked_by = actor
-    act.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
+    act.revoke(reason=reason, by=actor)
     audit(
         actor=actor,
         action="revoke",
@@ -298,10 +295,7 @@ def reissue(
             raise ActivationError("Give a reason for the correction.", field="reason")
     else:
         ids, action, why = old.installation_ids, "reissue", "Reissued"
-    old.revoked_at = timezone.now()
-    old.revoked_reason = why[:300]
-    old.revoked_by = actor
-    old.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
+    old.revoke(reason=why, by=actor)
     return _issue(
         lic,
         ids,

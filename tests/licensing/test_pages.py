@@ -95,3 +95,15 @@ def test_staff_without_organization_sees_no_customer_license(client, activated):
     staff = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(staff)
     assert client.get(f"/licenses/{activated.license.number}/").status_code == 404
+
+
+def test_password_reset_sends_a_link_by_email(client, customer):
+    from django.core import mail
+
+    response = client.post("/accounts/password_reset/", {"email": customer.email})
+    assert response.status_code == 302
+    (message,) = mail.outbox
+    assert customer.email in message.to
+    link = next(line for line in message.body.splitlines() if "/accounts/reset/" in line)
+    page = client.get(link.strip().removeprefix("http://testserver"), follow=True)
+    assert "Choose a new password" in page.content.decode()
