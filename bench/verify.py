@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,10 +58,16 @@ def main() -> None:
     keyring = tmslicense.Keyring([public])
     ids = [tmslicense.new_installation_id(), tmslicense.new_installation_id()]
     lic = tmslicense.License.create(
-        serial="9F3C0A61D2E4B7A8", license_number=tmslicense.new_license_number(),
-        kind="mirrored", installation_ids=ids, product="ThinManager", edition="Premium",
-        seats=25, features=["relevance", "multimonitor", "mobile"],
-        customer="Acme Packaging Inc.", issued_at=datetime.now(timezone.utc),
+        serial="9F3C0A61D2E4B7A8",
+        license_number=tmslicense.new_license_number(),
+        kind="mirrored",
+        installation_ids=ids,
+        product="ThinManager",
+        edition="Premium",
+        seats=25,
+        features=["relevance", "multimonitor", "mobile"],
+        customer="Acme Packaging Inc.",
+        issued_at=datetime.now(UTC),
         maintenance_end=date(2027, 12, 31),
     )
     text = tmslicense.sign_license(lic, key, tmslicense.key_id(key))
@@ -84,9 +90,9 @@ def main() -> None:
     o, f = statistics.median(ours_t) * 1e6, statistics.median(floor_t) * 1e6
 
     imp_ours = import_time("tmslicense", args.import_runs) * 1e3
-    imp_floor = import_time(
-        "cryptography.hazmat.primitives.asymmetric.ed25519", args.import_runs
-    ) * 1e3
+    imp_floor = (
+        import_time("cryptography.hazmat.primitives.asymmetric.ed25519", args.import_runs) * 1e3
+    )
 
     print(f"file: {len(text)} bytes, mirrored, two servers; rounds {args.rounds} x {args.batch}")
     print(f"verify_license                 median {o:8.1f} us")
