@@ -26,8 +26,41 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """Writes an audit event for every save made in the admin, with what changed."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        name = obj._meta.model_name
+        services.audit(
+            actor=request.user,
+            action=f"{name}_change" if change else f"{name}_create",
+            license=obj if isinstance(obj, License) else None,
+            obj=obj,
+            ip=client_ip(request),
+            details={"changed": form.changed_data},
+        )
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        changes = {
+            "added": [str(o) for o in formset.new_objects],
+            "changed": [str(o) for o, _ in formset.changed_objects],
+            "deleted": [str(o) for o in formset.deleted_objects],
+        }
+        if any(changes.values()):
+            services.audit(
+                actor=request.user,
+                action=f"{formset.model._meta.model_name}_change",
+                license=form.instance if isinstance(form.instance, License) else None,
+                obj=form.instance,
+                ip=client_ip(request),
+                details=changes,
+            )
+
+
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdmin):
     search_fields = ["name"]
     list_display = ["name", "created_at"]
     inlines = [MembershipInline]
@@ -82,7 +115,7 @@ class ActivatedFilter(admin.SimpleListFilter):
 
 
 @admin.register(License)
-class LicenseAdmin(admin.ModelAdmin):
+class LicenseAdmin(AuditedAdmin):
     list_display = ["number", "organization", "kind", "status", "seats", "maintenance_end"]
     list_filter = ["kind", "status", "maintenance_end", ActivatedFilter]
     search_fields = [
@@ -110,17 +143,6 @@ class LicenseAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The number and kind of an issued license are part of its files: fixed once saved.
         return ["number", "kind", "organization", "created_at"] if obj else ["created_at"]
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        services.audit(
-            actor=request.user,
-            action="license_change" if change else "license_create",
-            license=obj,
-            obj=obj,
-            ip=client_ip(request),
-            details={"changed": form.changed_data},
-        )
 
     def has_delete_permission(self, request, obj=None):
         return False

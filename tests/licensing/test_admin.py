@@ -190,3 +190,24 @@ def test_support_sees_failed_email_and_sends_it_again(
     assert message.status == "pending" and message.attempts == 0
     delay.assert_called_once_with(message.pk)
     assert AuditEvent.objects.get(action="outbox_retry").actor == support
+
+
+def test_membership_changes_are_audited(admin_client, admin_user, organization):
+    newcomer = UserFactory()
+    response = admin_client.post(
+        f"/admin/licensing/organization/{organization.pk}/change/",
+        {
+            "name": organization.name,
+            "created_at_0": "2026-01-01",
+            "created_at_1": "00:00:00",
+            "memberships-TOTAL_FORMS": 1,
+            "memberships-INITIAL_FORMS": 0,
+            "memberships-0-user": newcomer.pk,
+            "memberships-0-organization": organization.pk,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert newcomer.membership.organization == organization
+    event = AuditEvent.objects.get(action="membership_change")
+    assert event.actor == admin_user
+    assert event.details["added"] == [str(newcomer.membership)]
