@@ -85,6 +85,8 @@ class LicenseStepForm(_Form):
             return cleaned
         try:
             services.check_activatable(self.license)
+            if cleaned.get("installation_id"):
+                services.check_first_installation_id(self.license, cleaned["installation_id"])
         except services.ActivationError as error:
             self.add_error(error.field, error.message)
         cleaned["license"] = self.license

@@ -76,6 +76,14 @@ def check_activatable(lic: License, *, now=None) -> None:
         )
 
 
+def check_first_installation_id(lic: License, installation_id: str) -> None:
+    """Early answer for step 1: a live activation for another primary server is refused now,
+    before the Mirrored Installation ID is asked for. (``activate`` decides in the end.)"""
+    live = lic.activations.live().first()
+    if live is not None and live.installation_id != installation_id:
+        raise AlreadyActivated(_already_activated_message(live))
+
+
 def installation_ids(lic: License, installation_id: str, mirrored_installation_id: str = ""):
     """Canonical Installation IDs for this license's kind, primary first; refuses bad sets."""
     primary = _normalize(installation_id, "installation_id")

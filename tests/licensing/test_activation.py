@@ -193,3 +193,16 @@ def test_forms_are_csrf_protected(client, customer, make_license, ids):
     lic = make_license("standard")
     assert step1(strict, lic.number, ids[0]).status_code == 403
     assert not Activation.objects.exists()
+
+
+def test_mirrored_license_live_for_another_primary_is_refused_at_step_one(
+    customer_client, make_license, ids
+):
+    lic = make_license("mirrored")
+    step1(customer_client, lic.number, ids[0])
+    step2(customer_client, ids[1])
+    response = step1(customer_client, lic.number, tmslicense.new_installation_id())
+    page = response.content.decode()
+    assert "Step 1 of 2" in page and "Mirrored Installation ID" not in page
+    assert "already activated" in page and "contact support" in page
+    assert Activation.objects.count() == 1
