@@ -75,24 +75,20 @@ class LicenseStepForm(_Form):
         number = cleaned.get("license_number")
         if not number:
             return cleaned
-        # The wizard validates step 1 up to three times in one request; look up only once.
+        # The wizard validates step 1 up to three times in one request: look up and check once,
+        # so that the answer cannot change half-way (another activation may commit meanwhile).
+        key = (number, cleaned.get("installation_id"))
         found = self.request.__dict__.setdefault("_licenses_found", {})
-        if number not in found:
-            found[number] = self._look_up(number)
-        self.license, field, error = found[number]
+        if key not in found:
+            found[key] = self._look_up(*key)
+        self.license, field, error = found[key]
         if error:
             self.add_error(field, error)
-            return cleaned
-        try:
-            services.check_activatable(self.license)
-            if cleaned.get("installation_id"):
-                services.check_first_installation_id(self.license, cleaned["installation_id"])
-        except services.ActivationError as error:
-            self.add_error(error.field, error.message)
-        cleaned["license"] = self.license
+        else:
+            cleaned["license"] = self.license
         return cleaned
 
-    def _look_up(self, number):
+    def _look_up(self, number, installation_id):
         """(license, field, error): failed look-ups count towards the guessing limit."""
         blocked = throttle.seconds_blocked(self.request)
         if blocked:
@@ -102,10 +98,17 @@ class LicenseStepForm(_Form):
             )
             return None, None, forms.ValidationError(message, code="rate_limited")
         try:
-            return services.find_license(user=self.request.user, number=number), None, None
+            lic = services.find_license(user=self.request.user, number=number)
         except services.LicenseNotFound as error:
             throttle.record_failure(self.request)
             return None, "license_number", forms.ValidationError(error.message, code="not_found")
+        try:
+            services.check_activatable(lic)
+            if installation_id:
+                services.check_first_installation_id(lic, installation_id)
+        except services.ActivationError as error:
+            return lic, error.field, forms.ValidationError(error.message)
+        return lic, None, None
 
 
 class MirroredStepForm(_Form):
