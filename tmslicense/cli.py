@@ -79,7 +79,7 @@ def _keyring(args, data_dir: Path) -> Keyring:
     return Keyring.load(args.keyring or data_dir / "keyring.json")
 
 
-def _read(path: str) -> str | bytes:
+def _read(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read(MAX_FILE_SIZE + 1)
@@ -98,9 +98,8 @@ def _import(args, data_dir: Path) -> int:
     data = _read(args.file)
     lic = verify_license(data, keyring, this, revoked=store.revoked_serials(data_dir))
     valid, _ = _valid(data_dir, keyring, this)
-    current = next((v for v, _ in valid if v.license_number == lic.license_number), None)
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
-    path = store.install(data_dir, lic, text, current)
+    current = next((v for v in valid if v.license_number == lic.license_number), None)
+    path = store.install(data_dir, lic, data.decode("utf-8"), current)
     print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {lic.serial}.")
     print(f"Stored as {path}.")
     return 0
@@ -108,12 +107,12 @@ def _import(args, data_dir: Path) -> int:
 
 def _valid(data_dir: Path, keyring: Keyring, this: str):
     """The installed licenses that verify now, and the refused ones with their reason."""
-    valid: list[tuple[License, Path]] = []
+    valid: list[License] = []
     refused: list[tuple[Path, str]] = []
     revoked = store.revoked_serials(data_dir)
     for item in store.installed(data_dir):
         try:
-            valid.append((verify_license(item.text, keyring, this, revoked=revoked), item.path))
+            valid.append(verify_license(item.text, keyring, this, revoked=revoked))
         except LicenseError as error:
             refused.append((item.path, str(error)))
     return valid, refused
@@ -122,7 +121,7 @@ def _valid(data_dir: Path, keyring: Keyring, this: str):
 def _capabilities(args, data_dir: Path) -> tuple[Capabilities, list[tuple[Path, str]]]:
     this = load_or_create_installation_id(data_dir)
     valid, refused = _valid(data_dir, _keyring(args, data_dir), this)
-    return capabilities([lic for lic, _ in valid], this), refused
+    return capabilities(valid, this), refused
 
 
 def _status(args, data_dir: Path) -> int:

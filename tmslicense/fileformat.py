@@ -187,6 +187,7 @@ def _check_server(lic: License, installation_id: str) -> None:
 def _check_dates(lic: License, now: datetime) -> None:
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
+    now = now.astimezone(UTC)
     if lic.issued_at - CLOCK_TOLERANCE > now:
         raise LicenseNotYetValid(
             f"License {lic.license_number} is valid from {lic.issued_at:%Y-%m-%d %H:%M} UTC, "

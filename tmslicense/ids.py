@@ -63,8 +63,6 @@ def _check_value(symbols: str) -> int:
 class InvalidIdentifier(ValueError):
     """An Installation ID or license number that is malformed or mistyped."""
 
-    code = "invalid"
-
     def __init__(self, message: str, *, code: str = "invalid"):
         super().__init__(message)
         self.message = message
@@ -146,12 +144,13 @@ class _Scheme:
                 f"It looks like {self.example()}.",
                 code="length",
             )
-        if _check_value(cleaned[:-1]) != _VALUE[cleaned[-1]]:
+        formatted = self.format(cleaned)
+        if not self.is_canonical(formatted):
             raise self.error(
                 f"This {self.noun} contains a typo: check each character and try again.",
                 code="checksum",
             )
-        return self.format(cleaned)
+        return formatted
 
     def is_canonical(self, text: str) -> bool:
         """Exactly the canonical grouped form, with a right check character."""
@@ -174,8 +173,8 @@ LICENSE_NUMBER = _Scheme(
 def normalize_installation_id(text: str) -> str:
     """Return the canonical grouped form of an Installation ID typed by a person.
 
-    >>> normalize_installation_id("m1t8 ...")  # doctest: +SKIP
-    'M1T8-...'
+    >>> normalize_installation_id("fjhz 2sjo 1jbd zwx4 qw7n")
+    'FJHZ-2SJ0-1JBD-ZWX4-QW7N'
 
     Raises :class:`InvalidInstallationId` with a message saying what is wrong
     (unused characters, wrong length, or a typo caught by the check character).
@@ -187,6 +186,9 @@ def normalize_license_number(text: str) -> str:
     """Return the canonical form ``TM-XXXX-XXXX-XXXX`` of a license number.
 
     The ``TM`` prefix may be left out. Raises :class:`InvalidLicenseNumber`.
+
+    >>> normalize_license_number("q6h8-j9se-5byj")
+    'TM-Q6H8-J9SE-5BYJ'
     """
     return LICENSE_NUMBER.normalize(text)
 

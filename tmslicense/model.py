@@ -192,8 +192,6 @@ class License:
         for entry in data["servers"]:
             if type(entry) is not dict or entry.keys() != _SERVER_KEYS:
                 raise InvalidPayload("Each server must have exactly an installation_id and a role.")
-            if not isinstance(entry["installation_id"], str):
-                raise InvalidPayload("The license field 'installation_id' has the wrong type.")
             servers.append(Server(entry["installation_id"], _enum(Role, entry["role"], "role")))
         if any(type(f) is not str for f in data["features"]):
             raise InvalidPayload("The license field 'features' must be a list of text.")
