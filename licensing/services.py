@@ -79,7 +79,7 @@ def check_activatable(lic: License, *, now=None) -> None:
 def check_first_installation_id(lic: License, installation_id: str) -> None:
     """Early answer for step 1: a live activation for another primary server is refused now,
     before the Mirrored Installation ID is asked for. (``activate`` decides in the end.)"""
-    live = lic.activations.live().first()
+    live = lic.live_activation
     if live is not None and live.installation_id != installation_id:
         raise AlreadyActivated(_already_activated_message(live))
 
@@ -133,7 +133,7 @@ def activate(
         pass
     lic = License.objects.select_related("organization").get(pk=license.pk)
     ids = installation_ids(lic, installation_id, mirrored_installation_id)
-    live = lic.activations.live().first()
+    live = lic.live_activation
     if live is not None and live.installation_ids == ids:
         return live, False
     raise AlreadyActivated(
