@@ -75,40 +75,29 @@ class LicenseStepForm(_Form):
         number = cleaned.get("license_number")
         if not number:
             return cleaned
-        # The wizard validates step 1 up to three times in one request: look up and check once,
-        # so that the answer cannot change half-way (another activation may commit meanwhile).
-        key = (number, cleaned.get("installation_id"))
-        found = self.request.__dict__.setdefault("_licenses_found", {})
-        if key not in found:
-            found[key] = self._look_up(*key)
-        self.license, field, error = found[key]
-        if error:
-            self.add_error(field, error)
-        else:
-            cleaned["license"] = self.license
-        return cleaned
-
-    def _look_up(self, number, installation_id):
-        """(license, field, error): failed look-ups count towards the guessing limit."""
         blocked = throttle.seconds_blocked(self.request)
         if blocked:
-            message = (
+            raise forms.ValidationError(
                 "Too many license numbers were not found. For your security, try again in "
-                f"{max(1, blocked // 60)} minute(s), or contact support."
+                f"{max(1, blocked // 60)} minute(s), or contact support.",
+                code="rate_limited",
             )
-            return None, None, forms.ValidationError(message, code="rate_limited")
         try:
-            lic = services.find_license(user=self.request.user, number=number)
+            self.license = services.find_license(user=self.request.user, number=number)
         except services.LicenseNotFound as error:
+            # Only failed look-ups count towards the guessing limit.
             throttle.record_failure(self.request)
-            return None, "license_number", forms.ValidationError(error.message, code="not_found")
+            self.add_error("license_number", forms.ValidationError(error.message, code="not_found"))
+            return cleaned
         try:
-            services.check_activatable(lic)
-            if installation_id:
-                services.check_first_installation_id(lic, installation_id)
+            services.check_activatable(self.license)
+            if cleaned.get("installation_id"):
+                services.check_first_installation_id(self.license, cleaned["installation_id"])
         except services.ActivationError as error:
-            return lic, error.field, forms.ValidationError(error.message)
-        return lic, None, None
+            self.add_error(error.field, error.message)
+            return cleaned
+        cleaned["license"] = self.license
+        return cleaned
 
 
 class MirroredStepForm(_Form):

@@ -56,14 +56,13 @@ def find_license(*, user, number: str) -> License:
     the site reveals nothing about other customers' licenses.
     """
     canonical = tmslicense.normalize_license_number(number)
-    lic = License.objects.for_user(user).select_related("organization").filter(number=canonical)
-    found = lic.first()
-    if found is None:
+    try:
+        return License.objects.for_user(user).select_related("organization").get(number=canonical)
+    except License.DoesNotExist:
         raise LicenseNotFound(
             f"No license {canonical} was found for your organization. "
             "Check the number on your license certificate."
-        )
-    return found
+        ) from None
 
 
 def check_activatable(lic: License, *, now=None) -> None:
@@ -77,8 +76,11 @@ def check_activatable(lic: License, *, now=None) -> None:
 
 
 def check_first_installation_id(lic: License, installation_id: str) -> None:
-    """Early answer for step 1: a live activation for another primary server is refused now,
-    before the Mirrored Installation ID is asked for. (``activate`` decides in the end.)"""
+    """Early answer for step 1 of a two-server license: a live activation for another primary
+    server is refused now, before the Mirrored Installation ID is asked for. A one-server
+    license has no step 2, so ``activate`` answers at once (it decides in the end anyway)."""
+    if not lic.needs_mirrored_installation_id:
+        return
     live = lic.live_activation
     if live is not None and live.installation_id != installation_id:
         raise AlreadyActivated(_already_activated_message(live))
@@ -143,10 +145,16 @@ def activate(
 
 @transaction.atomic
 def _activate_locked(license, installation_id, mirrored_installation_id, actor, ip):
-    lic = License.objects.select_for_update().select_related("organization").get(pk=license.pk)
+    lic = _locked_license(license.pk)
     ids = installation_ids(lic, installation_id, mirrored_installation_id)
     check_activatable(lic)
     return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
+
+
+def _locked_license(pk) -> License:
+    """The license, re-read with its row locked until the transaction ends (its organization
+    is read along, not locked: other licenses of the same customer are not held up)."""
+    return License.objects.select_for_update(of=("self",)).select_related("organization").get(pk=pk)
 
 
 def _already_activated_message(live: Activation) -> str:
@@ -158,6 +166,8 @@ def _already_activated_message(live: Activation) -> str:
 
 
 def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activation:
+    """Sign and record a file and queue its e-mail: to the customer who activated, or for a
+    file that support issued, to the organization's members."""
     now = timezone.now()
     serial = secrets.token_hex(8).upper()
     tms = tmslicense.License.create(
@@ -196,7 +206,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     outbox.queue(
         key=f"activation:{serial}",
         license=lic,
-        recipients=_contacts(lic),
+        recipients=[actor.email] if action == "activate" else _contacts(lic),
         subject=f"License file for {lic.number} ({lic.get_kind_display()})",
         template="email/activation.txt",
         context={"license": lic, "activation": activation},
@@ -252,7 +262,7 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
     reason = (reason or "").strip()
     if not reason:
         raise ActivationError("Give a reason for the revocation.", field="reason")
-    License.objects.select_for_update().get(pk=activation.license_id)
+    _locked_license(activation.license_id)
     act = Activation.objects.select_for_update().select_related("license").get(pk=activation.pk)
     if not act.is_live:
         raise ActivationError(f"Activation {act.serial} is already revoked.")
@@ -283,11 +293,7 @@ def reissue(
     With no IDs given, the same Installation IDs are kept (a reissue); with IDs, a mistyped
     Installation ID is corrected (``reason`` required).
     """
-    lic = (
-        License.objects.select_for_update()
-        .select_related("organization")
-        .get(pk=activation.license_id)
-    )
+    lic = _locked_license(activation.license_id)
     old = Activation.objects.select_for_update().get(pk=activation.pk)
     if not old.is_live:
         raise ActivationError(f"Activation {old.serial} is revoked; only a live one is reissued.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -9,6 +11,7 @@ from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
+from formtools.wizard.storage.session import SessionStorage
 from formtools.wizard.views import SessionWizardView
 
 from . import services, signing
@@ -66,15 +69,64 @@ def keyring_json(request):
 
 
 def _needs_mirrored_step(wizard) -> bool:
-    data = wizard.get_cleaned_data_for_step("license")
     # Until the license is known, the flow may have two steps.
+    if wizard.storage.get_step_data("license") is None:
+        return True
+    data = wizard.get_cleaned_data_for_step("license")
     return data is None or data["license"].needs_mirrored_installation_id
 
 
+class WizardSessionStorage(SessionStorage):
+    """formtools' session storage, except that the session is saved only when the wizard's
+    state changed. (formtools marks the session modified on every read, so each page of the
+    wizard cost a session write and a commit, even a one-step activation that ends where it
+    started.)"""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._loaded = copy.deepcopy(self.request.session[self.prefix])
+
+    def _get_data(self):
+        return self.request.session[self.prefix]
+
+    def _set_data(self, value):
+        # Replaced in place: whether this is a change is decided in update_response.
+        self.request.session.setdefault(self.prefix, {}).clear()
+        self.request.session[self.prefix].update(value)
+
+    data = property(_get_data, _set_data)
+
+    def update_response(self, response):
+        super().update_response(response)
+        if self.request.session[self.prefix] != self._loaded:
+            self.request.session.modified = True
+
+
 class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
+    storage_name = "licensing.views.WizardSessionStorage"
     form_list = [("license", LicenseStepForm), ("mirrored", MirroredStepForm)]
     condition_dict = {"mirrored": _needs_mirrored_step}
     template_name = "licensing/activate.html"
+
+    def get(self, request, *args, **kwargs):
+        # A fresh start. formtools also stores the first step as the current one; an empty
+        # state means the same, and keeps a fresh wizard's session unchanged (no write).
+        self.storage.reset()
+        return self.render(self.get_form())
+
+    def get_form(self, step=None, data=None, files=None):
+        """Each step's data is built into a form and validated once per request. formtools asks
+        for step 1 up to four times in one request (the step itself, step 2's condition, the
+        final re-validation); its answer must not change half-way, since another activation may
+        commit meanwhile."""
+        step = step or self.steps.current
+        if data is None:
+            return super().get_form(step, data, files)
+        key = (step, frozenset((name, tuple(values)) for name, values in data.lists()))
+        forms = self.__dict__.setdefault("_bound_forms", {})
+        if key not in forms:
+            forms[key] = super().get_form(step, data, files)
+        return forms[key]
 
     def get_form_kwargs(self, step=None):
         if step == "license":

@@ -2,6 +2,8 @@
 enterprise, a signed file bound to the IDs, and nothing written on bad input."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 import tmslicense
 from licensing.models import Activation, AuditEvent
@@ -206,3 +208,25 @@ def test_mirrored_license_live_for_another_primary_is_refused_at_step_one(
     assert "Step 1 of 2" in page and "Mirrored Installation ID" not in page
     assert "already activated" in page and "contact support" in page
     assert Activation.objects.count() == 1
+
+
+def _session_writes(queries):
+    return [q for q in queries if q["sql"].startswith('UPDATE "django_session"')]
+
+
+def test_the_session_is_written_only_when_the_wizard_state_changes(
+    customer_client, make_license, ids
+):
+    customer_client.get("/activate/")  # a first visit creates the wizard's state
+    standard, mirrored = make_license("standard"), make_license("mirrored")
+    with CaptureQueriesContext(connection) as fresh_page:
+        customer_client.get("/activate/")
+    with CaptureQueriesContext(connection) as one_step:
+        assert step1(customer_client, standard.number, ids[0]).status_code == 302
+    with CaptureQueriesContext(connection) as two_steps:
+        assert step1(customer_client, mirrored.number, ids[0]).status_code == 200
+        assert step2(customer_client, ids[1]).status_code == 302
+    assert _session_writes(fresh_page) == _session_writes(one_step) == []
+    # Step 1 of two stores the license number; the last step clears it again.
+    assert len(_session_writes(two_steps)) == 2
+    assert Activation.objects.count() == 2

@@ -10,6 +10,7 @@ from django.utils import timezone
 import tmslicense
 from licensing import outbox, services
 from licensing.models import OutboxMessage
+from tests.factories import UserFactory
 
 
 @pytest.fixture
@@ -28,14 +29,24 @@ def activate(make_license, customer):
     return run
 
 
-def test_activation_writes_its_email_in_the_same_transaction(activate, customer):
+def test_activation_writes_its_email_in_the_same_transaction(activate, customer, organization):
+    colleague = UserFactory(organization=organization)
     activation = activate()
     message = OutboxMessage.objects.get()
     assert message.key == f"activation:{activation.serial}"
-    assert message.recipients == [customer.email]
+    # The file goes to the customer who activated; colleagues see it in "My licenses".
+    assert message.recipients == [customer.email] != [colleague.email]
     assert activation.installation_id in message.body
     assert activation.mirrored_installation_id in message.body
     assert message.attachment == activation.license_file
+
+
+def test_a_file_reissued_by_support_is_mailed_to_the_organization(activate, customer, organization):
+    colleague = UserFactory(organization=organization)
+    support = UserFactory(organization=None, is_staff=True)
+    new = services.reissue(activation=activate(), actor=support)
+    message = OutboxMessage.objects.get(key=f"activation:{new.serial}")
+    assert message.recipients == sorted([customer.email, colleague.email])
 
 
 def test_a_failed_activation_writes_no_email(make_license, customer, settings, tmp_path):
