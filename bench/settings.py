@@ -11,3 +11,5 @@ CELERY_BROKER_URL = "memory://"
 CELERY_TASK_ALWAYS_EAGER = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ACTIVATION_FAILURE_LIMIT = 10**9
+# A database of its own, never the test suite's (PostgreSQL: created and dropped by the run).
+DATABASES["default"]["TEST"] = {"NAME": "test_bench_activation"}  # noqa: F405

@@ -91,8 +91,10 @@ class WizardSessionStorage(SessionStorage):
 
     def _set_data(self, value):
         # Replaced in place: whether this is a change is decided in update_response.
-        self.request.session.setdefault(self.prefix, {}).clear()
-        self.request.session[self.prefix].update(value)
+        state = self.request.session.setdefault(self.prefix, {})
+        if state is not value:
+            state.clear()
+            state.update(value)
 
     data = property(_get_data, _set_data)
 
@@ -156,7 +158,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
                 ip=client_ip(self.request),
             )
         except services.ActivationError as error:
-            # Lost a race or the license changed meanwhile: start over at step 1, with why.
+            # Live for other servers, or the license changed meanwhile: back to step 1, with why.
             self.storage.current_step = "license"
             form = self.get_form(step="license", data=self.storage.get_step_data("license"))
             form.is_valid()
