@@ -4,10 +4,11 @@ import re
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 import tmslicense
+from licensing import services
 from licensing.models import Activation, AuditEvent
 from tests.conftest import require
 from tests.licensing.wizard import step1
@@ -81,3 +82,37 @@ def test_simultaneous_same_ids_all_get_the_one_file(postgres, customer, make_lic
         thread.join(timeout=120)
     assert statuses == [302] * 8
     assert Activation.objects.filter(license=lic).count() == 1
+
+
+def test_a_locked_license_does_not_hold_up_the_customers_other_licenses(
+    postgres, customer, make_license
+):
+    held, other = make_license("standard"), make_license("standard")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():  # the activation's row lock lasts until this ends
+                services.activate(
+                    license=held, installation_id=tmslicense.new_installation_id(), actor=customer
+                )
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '3s'")  # waiting on a lock fails the test
+        activation, created = services.activate(
+            license=other, installation_id=tmslicense.new_installation_id(), actor=customer
+        )
+        assert created and activation.license == other
+    finally:
+        release.set()
+        holder.join(timeout=60)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
