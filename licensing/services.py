@@ -206,7 +206,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     outbox.queue(
         key=f"activation:{serial}",
         license=lic,
-        recipients=[actor.email] if action == "activate" else _contacts(lic),
+        recipients=[getattr(actor, "email", "")] if action == "activate" else _contacts(lic),
         subject=f"License file for {lic.number} ({lic.get_kind_display()})",
         template="email/activation.txt",
         context={"license": lic, "activation": activation},
