@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -33,7 +34,9 @@ from urllib.parse import urlencode, urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 WORK = Path(tempfile.mkdtemp(prefix="bench-activation-"))
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{WORK / 'bench.sqlite3'}")
+if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+    # Never a developer's own SQLite file: a throw-away one.
+    os.environ["DATABASE_URL"] = f"sqlite:///{WORK / 'bench.sqlite3'}"
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 os.environ["DATABASE_CONN_MAX_AGE"] = "60"
 os.environ["LICENSE_SIGNING_KEY_FILE"] = str(WORK / "signing-key.pem")
@@ -51,7 +54,7 @@ from django.test import Client  # noqa: E402
 
 import tmslicense  # noqa: E402
 from licensing import signing  # noqa: E402
-from licensing.models import License, Membership, Organization  # noqa: E402
+from licensing.models import Activation, License, Membership, Organization  # noqa: E402
 
 STEP = "activate_license_view-current_step"
 PASSWORD = "bench-password-not-secret"
@@ -64,7 +67,7 @@ class Browser:
         self.conn = HTTPConnection("127.0.0.1", port, timeout=30)
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, bytes]:
+    def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, bytes, str]:
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         body = None
         if form is not None:
@@ -82,16 +85,17 @@ class Browser:
         # A browser shows the "activated" message on the next page, which empties the
         # messages cookie; without that it would grow with every round.
         self.cookies.pop("messages", None)
-        return response.status, content
+        return response.status, content, response.getheader("Location", "")
 
-    def post(self, path: str, form: dict) -> int:
-        return self.request("POST", path, form)[0]
+    def post(self, path: str, form: dict) -> tuple[int, str]:
+        status, _, location = self.request("POST", path, form)
+        return status, location
 
     def login(self, username: str) -> None:
-        status, page = self.request("GET", "/accounts/login/")
+        status, page, _ = self.request("GET", "/accounts/login/")
         assert status == 200 and "csrftoken" in self.cookies, status
         assert re.search(rb'name="csrfmiddlewaretoken"', page)
-        status = self.post("/accounts/login/", {"username": username, "password": PASSWORD})
+        status, _ = self.post("/accounts/login/", {"username": username, "password": PASSWORD})
         assert status == 302, f"login failed: {status}"
 
 
@@ -102,10 +106,10 @@ class InProcess:
         self.client = Client(HTTP_HOST="127.0.0.1")
         self.client.force_login(user)
 
-    def post(self, path: str, form: dict) -> int:
-        status = self.client.post(path, form).status_code
+    def post(self, path: str, form: dict) -> tuple[int, str]:
+        response = self.client.post(path, form)
         self.client.cookies.pop("messages", None)
-        return status
+        return response.status_code, response.get("Location", "")
 
 
 def start_server(database_url: str) -> tuple[subprocess.Popen, int]:
@@ -143,9 +147,9 @@ def scenarios(client, numbers):
 
     def timed(path, form):
         start = time.perf_counter()
-        status = client.post(path, form)
+        status, location = client.post(path, form)
         elapsed = time.perf_counter() - start
-        assert status == 302, f"{path}: {status}"
+        assert status == 302 and location.startswith("/licenses/"), f"{path}: {status} {location}"
         return elapsed
 
     def standard():
@@ -156,7 +160,8 @@ def scenarios(client, numbers):
     def mirrored():
         number, (primary, secondary) = next(numbers["mirrored"])
         step1 = {STEP: "license", "license-license_number": number}
-        assert client.post("/activate/", {**step1, "license-installation_id": primary}) == 200
+        status, _ = client.post("/activate/", {**step1, "license-installation_id": primary})
+        assert status == 200, status
         step2 = {STEP: "mirrored", "mirrored-mirrored_installation_id": secondary}
         return timed("/activate/", step2)
 
@@ -178,25 +183,11 @@ def measure(runs: dict, rounds: int, warmup: int = 20) -> dict[str, float]:
     return {name: statistics.median(values) * 1e3 for name, values in times.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=300)
-    rounds = parser.parse_args().rounds
-
-    database_url = os.environ["DATABASE_URL"]
-    old_name = None
-    if connection.vendor == "postgresql":
-        old_name = connection.settings_dict["NAME"]
-        test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-        database_url = urlsplit(database_url)._replace(path=f"/{test_name}").geturl()
-    else:
-        call_command("migrate", verbosity=0)
-    signing.create_key_file(Path(os.environ["LICENSE_SIGNING_KEY_FILE"]))
-
+def make_data(per_kind: int):
+    """A customer and ``per_kind`` unactivated licenses of each kind, with fresh IDs."""
     user = get_user_model().objects.create_user("bench", "bench@example.com", PASSWORD)
     org = Organization.objects.create(name="Bench Plant")
     Membership.objects.create(user=user, organization=org)
-    per_kind = 2 * (rounds + 20)  # both clients
     licenses = {
         kind: License.objects.bulk_create(
             License(
@@ -211,25 +202,45 @@ def main() -> None:
         for kind in ("standard", "mirrored")
     }
     new_id = tmslicense.new_installation_id
-    numbers = {
+    return user, {
         "standard": iter([(lic.number, new_id()) for lic in licenses["standard"]]),
         "mirrored": iter([(lic.number, (new_id(), new_id())) for lic in licenses["mirrored"]]),
     }
 
-    server, port = start_server(database_url)
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=300)
+    rounds = parser.parse_args().rounds
+
+    database_url = os.environ["DATABASE_URL"]
+    old_name = server = None
     try:
+        if connection.vendor == "postgresql":
+            old_name = connection.settings_dict["NAME"]
+            test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+            database_url = urlsplit(database_url)._replace(path=f"/{test_name}").geturl()
+        else:
+            call_command("migrate", verbosity=0)
+        signing.create_key_file(Path(os.environ["LICENSE_SIGNING_KEY_FILE"]))
+        user, numbers = make_data(per_kind=2 * (rounds + 20))  # both clients
+        server, port = start_server(database_url)
         browser = Browser(port)
         browser.login(user.username)
         results = {
             "HTTP, gunicorn": measure(scenarios(browser, numbers), rounds),
             "in-process": measure(scenarios(InProcess(user), numbers), rounds),
         }
+        # Every timed activation made one: nothing was refused or skipped.
+        assert Activation.objects.count() == 2 * 2 * (rounds + 20)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
         connection.close()
         if old_name:
             connection.creation.destroy_test_db(old_name, verbosity=0)
+        shutil.rmtree(WORK, ignore_errors=True)  # the SQLite file and the signing key
 
     print(f"database: {connection.vendor}, rounds: {rounds}, medians in ms")
     print(f"{'through':16} {'floor':>7} {'standard':>9} {'ratio':>6} {'mirrored':>9} {'ratio':>6}")

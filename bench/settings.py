@@ -4,6 +4,8 @@ The e-mail task is published to an in-memory broker (nothing consumes it), and m
 would be sent stays in memory.
 """
 
+import os
+
 from portal.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
@@ -12,4 +14,4 @@ CELERY_TASK_ALWAYS_EAGER = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ACTIVATION_FAILURE_LIMIT = 10**9
 # A database of its own, never the test suite's (PostgreSQL: created and dropped by the run).
-DATABASES["default"]["TEST"] = {"NAME": "test_bench_activation"}  # noqa: F405
+DATABASES["default"]["TEST"] = {"NAME": f"test_bench_activation_{os.getpid()}"}  # noqa: F405
