@@ -49,17 +49,6 @@ def test_a_file_reissued_by_support_is_mailed_to_the_organization(activate, cust
     assert message.recipients == sorted([customer.email, colleague.email])
 
 
-def test_a_failed_activation_writes_no_email(make_license, customer, settings, tmp_path):
-    settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "missing.pem"
-    with pytest.raises(Exception, match="signing key"):
-        services.activate(
-            license=make_license("standard"),
-            installation_id=tmslicense.new_installation_id(),
-            actor=customer,
-        )
-    assert not OutboxMessage.objects.exists()
-
-
 def test_email_is_queued_only_after_commit(activate, django_capture_on_commit_callbacks):
     with mock.patch("licensing.tasks.deliver_message.delay") as delay:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 
 import tmslicense
 from licensing import services
-from licensing.models import Activation, AuditEvent
+from licensing.models import Activation, AuditEvent, OutboxMessage
 
 
 @pytest.fixture
@@ -156,3 +156,4 @@ def test_missing_signing_key_is_a_clear_error_that_writes_nothing(
             actor=customer,
         )
     assert not Activation.objects.exists() and not AuditEvent.objects.exists()
+    assert not OutboxMessage.objects.exists()
