@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 import tmslicense
@@ -127,20 +128,16 @@ def activate(
     re-download); other IDs while one is live are refused. The license row is locked, so
     of two simultaneous activations exactly one wins.
     """
-    try:
-        return _activate_locked(license, installation_id, mirrored_installation_id, actor, ip)
-    except IntegrityError:
-        # The "one live activation per license" constraint said no, and the transaction
-        # rolled back: this is a re-download, or other IDs while one is live.
-        pass
-    lic = License.objects.select_related("organization").get(pk=license.pk)
-    ids = installation_ids(lic, installation_id, mirrored_installation_id)
-    live = lic.live_activation
-    if live is not None and live.installation_ids == ids:
-        return live, False
-    raise AlreadyActivated(
-        _already_activated_message(live) if live else f"License {lic.number} is busy; try again."
-    )
+    for _attempt in range(2):
+        try:
+            return _activate_locked(license, installation_id, mirrored_installation_id, actor, ip)
+        except IntegrityError:
+            # Another activation committed while this one waited for the row's lock (its
+            # look-up could not see that one yet), or ran alongside it on SQLite, which locks
+            # no rows. The "one live activation per license" constraint refused this one and
+            # the transaction rolled back; once more, the other one is seen.
+            continue
+    raise AlreadyActivated(f"License {license.number} is busy; try again.")
 
 
 @transaction.atomic
@@ -148,13 +145,25 @@ def _activate_locked(license, installation_id, mirrored_installation_id, actor, 
     lic = _locked_license(license.pk)
     ids = installation_ids(lic, installation_id, mirrored_installation_id)
     check_activatable(lic)
+    if lic.live_activation_id is not None:
+        live = lic.activations.get(pk=lic.live_activation_id)
+        if live.installation_ids != ids:
+            raise AlreadyActivated(_already_activated_message(live))
+        return live, False
     return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
 
 
 def _locked_license(pk) -> License:
     """The license, re-read with its row locked until the transaction ends (its organization
-    is read along, not locked: other licenses of the same customer are not held up)."""
-    return License.objects.select_for_update(of=("self",)).select_related("organization").get(pk=pk)
+    is read along, not locked: other licenses of the same customer are not held up), and the
+    id of its live activation (``live_activation_id``, None when there is none)."""
+    live = Activation.objects.live().filter(license=OuterRef("pk")).values("pk")[:1]
+    return (
+        License.objects.select_for_update(of=("self",))
+        .select_related("organization")
+        .annotate(live_activation_id=Subquery(live))
+        .get(pk=pk)
+    )
 
 
 def _already_activated_message(live: Activation) -> str:

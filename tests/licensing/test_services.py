@@ -35,6 +35,29 @@ def test_activation_is_audited_with_actor_and_ip(live, customer):
     assert event.details["serial"] == live.serial
 
 
+def test_a_redownload_or_a_refusal_is_decided_before_signing(live, customer, ids, monkeypatch):
+    # Decided under the license's lock: no file is signed and no insert is tried (which
+    # would fail on the "one live activation" constraint and log an error in PostgreSQL).
+    signed = []
+    monkeypatch.setattr(services.signing, "sign", lambda lic: signed.append(lic))
+    again, created = services.activate(
+        license=live.license,
+        installation_id=ids[0],
+        mirrored_installation_id=ids[1],
+        actor=customer,
+    )
+    assert (again, created) == (live, False)
+    with pytest.raises(services.AlreadyActivated, match="already activated"):
+        services.activate(
+            license=live.license,
+            installation_id=tmslicense.new_installation_id(),
+            mirrored_installation_id=ids[1],
+            actor=customer,
+        )
+    assert signed == []
+    assert Activation.objects.get() == live
+
+
 def test_revoke_needs_a_reason_and_frees_the_license(live, customer, ids):
     with pytest.raises(services.ActivationError, match="reason"):
         services.revoke(activation=live, reason="  ", actor=customer)
