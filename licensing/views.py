@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+import secrets
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,7 +13,7 @@ from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
-from formtools.wizard.storage.session import SessionStorage
+from formtools.wizard.storage.base import BaseStorage
 from formtools.wizard.views import SessionWizardView
 
 from . import services, signing
@@ -76,32 +78,54 @@ def _needs_mirrored_step(wizard) -> bool:
     return data is None or data["license"].needs_mirrored_installation_id
 
 
-class WizardSessionStorage(SessionStorage):
-    """formtools' session storage, except that the session is saved only when the wizard's
-    state changed. (formtools marks the session modified on every read, so each page of the
-    wizard cost a session write and a commit, even a one-step activation that ends where it
-    started.)"""
+def _frozen(data) -> frozenset:
+    return frozenset((name, tuple(values)) for name, values in data.lists())
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._loaded = copy.deepcopy(self.request.session[self.prefix])
+
+class WizardSessionStorage(BaseStorage):
+    """formtools' wizard state, kept in the server-side session, one state per activation in
+    progress. Each page of the wizard carries its activation's ``run`` (a random id), so two
+    browser tabs activating two licenses do not mix: a Mirrored Installation ID typed in one
+    is never bound to the other's license. The session is saved only when a state changed
+    (formtools' own session storage saves it on every request)."""
+
+    RUN_FIELD = "wizard_run"
+    MAX_RUNS = 10  # activations left unfinished in one session; the oldest are dropped
+
+    def __init__(self, prefix, request=None, file_storage=None):
+        super().__init__(prefix, request, file_storage)
+        run = request.POST.get(self.RUN_FIELD, "") if request.method == "POST" else ""
+        self.run = run if re.fullmatch(r"[0-9a-f]{16}", run) else secrets.token_hex(8)
+        self.init_data()
+        self._empty = copy.deepcopy(self._state)
+        self._loaded = request.session.get(self.prefix, {}).get(self.run)
+        if self._loaded is not None:
+            self._state = copy.deepcopy(self._loaded)
+
+    @property
+    def is_new(self) -> bool:
+        """No state was kept for this run: a fresh start, or an expired or finished one."""
+        return self._loaded is None
 
     def _get_data(self):
-        return self.request.session[self.prefix]
+        return self._state
 
     def _set_data(self, value):
-        # Replaced in place: whether this is a change is decided in update_response.
-        state = self.request.session.setdefault(self.prefix, {})
-        if state is not value:
-            state.clear()
-            state.update(value)
+        self._state = value
 
     data = property(_get_data, _set_data)
 
     def update_response(self, response):
         super().update_response(response)
-        if self.request.session[self.prefix] != self._loaded:
-            self.request.session.modified = True
+        if self._state == (self._empty if self.is_new else self._loaded):
+            return
+        runs = self.request.session.get(self.prefix, {})
+        runs.pop(self.run, None)
+        if self._state != self._empty:
+            runs[self.run] = self._state  # the most recent last
+        for old in list(runs)[: -self.MAX_RUNS]:
+            del runs[old]
+        self.request.session[self.prefix] = runs
 
 
 class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
@@ -111,10 +135,29 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
     template_name = "licensing/activate.html"
 
     def get(self, request, *args, **kwargs):
-        # A fresh start. formtools also stores the first step as the current one; an empty
-        # state means the same, and keeps a fresh wizard's session unchanged (no write).
-        self.storage.reset()
+        # A fresh start: a new run, nothing stored (no session write) until step 1 is sent.
         return self.render(self.get_form())
+
+    def post(self, request, *args, **kwargs):
+        if self.storage.is_new and request.POST.get(f"{self.prefix}-current_step") == "mirrored":
+            # Step 2 of an activation the session no longer knows: sent already, or expired.
+            messages.warning(
+                request,
+                "That activation page had expired or was already sent. Enter the License "
+                "Number and Installation ID again.",
+            )
+            return self.render(self.get_form())
+        return super().post(request, *args, **kwargs)
+
+    def render(self, form=None, **kwargs):
+        if self.steps.current == "mirrored":
+            first = self.get_form("license", data=self.storage.get_step_data("license"))
+            if not first.is_valid():
+                # Step 2 stands on step 1's answer, which no longer holds (the license was
+                # suspended or activated elsewhere meanwhile): back to step 1, with why.
+                self.storage.current_step = "license"
+                form = first
+        return super().render(form, **kwargs)
 
     def get_form(self, step=None, data=None, files=None):
         """Each step's data is built into a form and validated once per request. formtools asks
@@ -124,7 +167,9 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         step = step or self.steps.current
         if data is None:
             return super().get_form(step, data, files)
-        key = (step, frozenset((name, tuple(values)) for name, values in data.lists()))
+        # Step 2's form is also built from step 1's answer.
+        first = self.storage.get_step_data("license") if step != "license" else None
+        key = (step, _frozen(data), first and _frozen(first))
         forms = self.__dict__.setdefault("_bound_forms", {})
         if key not in forms:
             forms[key] = super().get_form(step, data, files)
@@ -141,6 +186,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
 
     def get_context_data(self, form, **kwargs):
         context = super().get_context_data(form=form, **kwargs)
+        context["wizard_run"] = self.storage.run
         if self.steps.current == "mirrored":
             context["license"] = form.license
             context["installation_id"] = form.installation_id

@@ -217,7 +217,6 @@ def _session_writes(queries):
 def test_the_session_is_written_only_when_the_wizard_state_changes(
     customer_client, make_license, ids
 ):
-    customer_client.get("/activate/")  # a first visit creates the wizard's state
     standard, mirrored = make_license("standard"), make_license("mirrored")
     with CaptureQueriesContext(connection) as fresh_page:
         customer_client.get("/activate/")
@@ -230,3 +229,57 @@ def test_the_session_is_written_only_when_the_wizard_state_changes(
     # Step 1 of two stores the license number; the last step clears it again.
     assert len(_session_writes(two_steps)) == 2
     assert Activation.objects.count() == 2
+
+
+def test_two_tabs_activate_two_licenses_without_mixing_them(customer_client, make_license):
+    first, second = make_license("mirrored"), make_license("enterprise")
+    a = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    b = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    # Each tab opens the page (its own run), and both are at step 2 before either finishes.
+    step1(customer_client, first.number, a[0])
+    tab_a = customer_client.wizard_run
+    customer_client.wizard_run = ""
+    step1(customer_client, second.number, b[0])
+    tab_b = customer_client.wizard_run
+    assert tab_a != tab_b
+
+    customer_client.wizard_run = tab_a
+    assert step2(customer_client, a[1]).status_code == 302
+    customer_client.wizard_run = tab_b
+    assert step2(customer_client, b[1]).status_code == 302
+    assert Activation.objects.get(license=first).installation_ids == a
+    assert Activation.objects.get(license=second).installation_ids == b
+
+
+def test_step_two_goes_back_to_step_one_when_its_answer_no_longer_holds(
+    customer_client, make_license, ids
+):
+    lic = make_license("mirrored")
+    step1(customer_client, lic.number, ids[0])
+    lic.status = lic.Status.SUSPENDED  # by support, while the customer is at step 2
+    lic.save()
+    response = step2(customer_client, ids[1])
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Step 1 of 2" in page and "is suspended" in page
+    assert "Enter the Installation ID" not in page
+    assert not Activation.objects.exists()
+
+
+def test_a_step_two_sent_again_after_the_activation_is_refused_clearly(
+    customer_client, make_license, ids
+):
+    lic = make_license("mirrored")
+    step1(customer_client, lic.number, ids[0])
+    assert step2(customer_client, ids[1]).status_code == 302
+    response = step2(customer_client, tmslicense.new_installation_id())  # e.g. Back, resend
+    page = response.content.decode()
+    assert "expired or was already sent" in page and "Step 1 of 2" in page
+    assert Activation.objects.get().installation_ids == ids
+
+
+def test_unfinished_activations_kept_in_the_session_are_capped(customer_client, make_license):
+    for _ in range(12):
+        customer_client.wizard_run = ""  # a new tab each time
+        step1(customer_client, make_license("mirrored").number, tmslicense.new_installation_id())
+    assert len(customer_client.session["wizard_activate_license_view"]) == 10
