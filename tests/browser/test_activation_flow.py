@@ -108,6 +108,27 @@ def test_two_server_license_asks_for_the_mirrored_installation_id(
         assert secondary_caps.show_thinserver_data and secondary_caps.change_config
 
 
+def test_two_tabs_activate_two_mirrored_licenses_each_with_its_own_ids(page, engineer):
+    first, second = license_of(engineer, "mirrored"), license_of(engineer, "mirrored")
+    a = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    b = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    log_in(page, engineer)
+    other = page.context.new_page()  # a second tab, same login
+    other.goto("/licenses/")
+    step_one(page, first.number, a[0])
+    step_one(other, second.number, b[0])
+    expect(page.locator("#step")).to_have_text("Step 2 of 2")
+    expect(other.locator("#step")).to_have_text("Step 2 of 2")
+
+    for tab, license, ids in ((page, first, a), (other, second, b)):
+        tab.get_by_label("Mirrored Installation ID").fill(ids[1])
+        tab.get_by_role("button", name="Submit").click()
+        expect(tab.get_by_role("heading", name=f"License {license.number}")).to_be_visible()
+        expect(tab.locator("#current-file")).to_contain_text(ids[1])
+    assert Activation.objects.get(license=first).installation_ids == a
+    assert Activation.objects.get(license=second).installation_ids == b
+
+
 def test_a_typo_in_the_installation_id_is_shown_beside_the_field(page, engineer):
     lic = license_of(engineer, "standard")
     good = tmslicense.new_installation_id()
