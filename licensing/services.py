@@ -131,13 +131,22 @@ def activate(
     for _attempt in range(2):
         try:
             return _activate_locked(license, installation_id, mirrored_installation_id, actor, ip)
-        except IntegrityError:
-            # Another activation committed while this one waited for the row's lock (its
-            # look-up could not see that one yet), or ran alongside it on SQLite, which locks
-            # no rows. The "one live activation per license" constraint refused this one and
-            # the transaction rolled back; once more, the other one is seen.
-            continue
+        except IntegrityError as error:
+            if not _is_second_live_activation(error):
+                raise
+            # Another activation committed while this one waited for the row's lock (the
+            # locking statement's read of the live activation could not see it yet), or ran
+            # alongside it on SQLite, which locks no rows. The transaction rolled back; once
+            # more, the other one is seen and this is a re-download or a refusal.
     raise AlreadyActivated(f"License {license.number} is busy; try again.")
+
+
+def _is_second_live_activation(error: IntegrityError) -> bool:
+    # PostgreSQL names the constraint; SQLite names the column of its unique index.
+    return any(
+        name in str(error)
+        for name in ("one_live_activation_per_license", "licensing_activation.license_id")
+    )
 
 
 @transaction.atomic

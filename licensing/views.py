@@ -93,7 +93,7 @@ class WizardSessionStorage(BaseStorage):
     MAX_RUNS = 10  # activations left unfinished in one session; the oldest are dropped
 
     def __init__(self, prefix, request=None, file_storage=None):
-        super().__init__(prefix, request, file_storage)
+        super().__init__(f"{prefix}_runs", request, file_storage)
         run = request.POST.get(self.RUN_FIELD, "") if request.method == "POST" else ""
         self.run = run if re.fullmatch(r"[0-9a-f]{16}", run) else secrets.token_hex(8)
         self.init_data()

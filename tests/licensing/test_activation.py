@@ -278,8 +278,14 @@ def test_a_step_two_sent_again_after_the_activation_is_refused_clearly(
     assert Activation.objects.get().installation_ids == ids
 
 
-def test_unfinished_activations_kept_in_the_session_are_capped(customer_client, make_license):
+def test_unfinished_activations_kept_in_the_session_are_capped(customer_client, make_license, ids):
+    tabs = []
     for _ in range(12):
         customer_client.wizard_run = ""  # a new tab each time
         step1(customer_client, make_license("mirrored").number, tmslicense.new_installation_id())
-    assert len(customer_client.session["wizard_activate_license_view"]) == 10
+        tabs.append(customer_client.wizard_run)
+    assert list(customer_client.session["wizard_activate_license_view_runs"]) == tabs[2:]
+    customer_client.wizard_run = tabs[0]  # the oldest was dropped
+    assert "expired or was already sent" in step2(customer_client, ids[1]).content.decode()
+    customer_client.wizard_run = tabs[2]
+    assert step2(customer_client, ids[1]).status_code == 302

@@ -58,6 +58,18 @@ def test_a_redownload_or_a_refusal_is_decided_before_signing(live, customer, ids
     assert Activation.objects.get() == live
 
 
+def test_only_a_second_live_activation_is_taken_for_a_race(make_license, customer, monkeypatch):
+    # Another constraint's refusal is a fault to see, not "busy; try again".
+    monkeypatch.setattr(services.secrets, "token_hex", lambda n: "00" * n)  # one serial
+    services.activate(
+        license=make_license(), installation_id=tmslicense.new_installation_id(), actor=customer
+    )
+    with pytest.raises(IntegrityError, match="serial"):
+        services.activate(
+            license=make_license(), installation_id=tmslicense.new_installation_id(), actor=customer
+        )
+
+
 def test_revoke_needs_a_reason_and_frees_the_license(live, customer, ids):
     with pytest.raises(services.ActivationError, match="reason"):
         services.revoke(activation=live, reason="  ", actor=customer)
