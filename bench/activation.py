@@ -10,7 +10,8 @@ interleaved rounds, in one run:
     python bench/activation.py [--rounds 300]
 
 Uses DATABASE_URL when set (PostgreSQL, a throw-away test database), else a throw-away
-SQLite file. Prints medians and ratios; record them in docs/benchmarks.md.
+SQLite file; and REDIS_URL when set (production's broker and cache), else memory. Prints
+medians and ratios; record them in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ warnings.filterwarnings("ignore", "No directory at")  # WhiteNoise: static files
 
 django.setup()
 
+from celery import current_app  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -242,12 +245,19 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
+        if settings.REDIS_URL:  # the run's queue, with the tasks nobody took
+            with current_app.connection_for_write() as broker:
+                queue = current_app.amqp.queues[settings.CELERY_TASK_DEFAULT_QUEUE]
+                queue = queue(broker.default_channel)
+                queue.declare()  # makes the binding known to this connection, to be deleted
+                queue.delete()
         connection.close()
         if old_name:
             connection.creation.destroy_test_db(old_name, verbosity=0)
         shutil.rmtree(WORK, ignore_errors=True)  # the SQLite file and the signing key
 
-    print(f"database: {connection.vendor}, rounds: {rounds}, medians in ms")
+    redis = "Redis" if settings.REDIS_URL else "in memory"
+    print(f"database: {connection.vendor}, broker and cache: {redis}, rounds: {rounds}, ms")
     print(f"{'through':16} {'floor':>7} {'standard':>9} {'ratio':>6} {'mirrored':>9} {'ratio':>6}")
     for through, ms in results.items():
         print(

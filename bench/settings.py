@@ -1,6 +1,8 @@
 """The portal's own settings for the activation benchmark, plus the floor view's URL.
 
-The e-mail task is published to an in-memory broker (nothing consumes it), and mail that
+With REDIS_URL set, the e-mail task is published to Redis and the guessing limit is counted
+there, as in production, in a queue and under a key prefix of the run's own (no worker takes
+its tasks; the run deletes its queue at the end). Without it, both stay in memory. Mail that
 would be sent stays in memory.
 """
 
@@ -8,10 +10,15 @@ import os
 
 from portal.settings import *  # noqa: F403
 
+RUN = os.environ.setdefault("BENCH_RUN", f"bench-activation-{os.getpid()}")  # gunicorn's too
 ROOT_URLCONF = "bench.urls"
-CELERY_BROKER_URL = "memory://"
 CELERY_TASK_ALWAYS_EAGER = False
+if REDIS_URL:  # noqa: F405
+    CELERY_TASK_DEFAULT_QUEUE = RUN
+    CACHES["default"]["KEY_PREFIX"] = RUN  # noqa: F405
+else:
+    CELERY_BROKER_URL = "memory://"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ACTIVATION_FAILURE_LIMIT = 10**9
 # A database of its own, never the test suite's (PostgreSQL: created and dropped by the run).
-DATABASES["default"]["TEST"] = {"NAME": f"test_bench_activation_{os.getpid()}"}  # noqa: F405
+DATABASES["default"]["TEST"] = {"NAME": f"test_{RUN.replace('-', '_')}"}  # noqa: F405
