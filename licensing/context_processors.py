@@ -2,4 +2,5 @@ from django.conf import settings
 
 
 def site(request):
-    return {"site_name": settings.SITE_NAME}
+    # Not "site_name": Django's auth views put the request's host name under that name.
+    return {"site_title": settings.SITE_NAME}

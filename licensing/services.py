@@ -48,6 +48,7 @@ class InvalidInstallationIds(ActivationError):
 
 
 HELP = "To move the license to other servers, contact support with your license number."
+SUPPORT = "Contact support with your license number."
 
 
 def find_license(*, user, number: str) -> License:
@@ -69,10 +70,10 @@ def find_license(*, user, number: str) -> License:
 def check_activatable(lic: License, *, now=None) -> None:
     now = now or timezone.now()
     if lic.status != License.Status.ACTIVE:
-        raise LicenseNotActivatable(f"License {lic.number} is suspended. {HELP}")
+        raise LicenseNotActivatable(f"License {lic.number} is suspended. {SUPPORT}")
     if lic.expires_at is not None and lic.expires_at <= now:
         raise LicenseNotActivatable(
-            f"License {lic.number} expired on {lic.expires_at:%Y-%m-%d}. {HELP}"
+            f"License {lic.number} expired on {lic.expires_at:%Y-%m-%d}. {SUPPORT}"
         )
 
 
@@ -184,9 +185,12 @@ def _locked_license(pk) -> License:
 
 
 def _already_activated_message(live: Activation) -> str:
-    ids = " and ".join(live.installation_ids)
+    ids = live.installation_ids
+    servers = (
+        f"Installation IDs {ids[0]} and {ids[1]}" if len(ids) > 1 else f"Installation ID {ids[0]}"
+    )
     return (
-        f"License {live.license.number} is already activated for Installation ID {ids}. "
+        f"License {live.license.number} is already activated for {servers}. "
         f"To download its file again, enter the same Installation ID(s). {HELP}"
     )
 

@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from licensing import health, views
@@ -10,6 +12,12 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("keyring.json", views.keyring_json, name="keyring"),
     path("healthz", health.healthz, name="healthz"),
+    path(
+        "accounts/password_reset/",
+        # The e-mail names the site, not the host it was requested on.
+        auth_views.PasswordResetView.as_view(extra_email_context={"site_name": settings.SITE_NAME}),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("licensing.urls")),

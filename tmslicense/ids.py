@@ -123,10 +123,14 @@ class _Scheme:
             raise self.error(f"The {self.noun} must be text.", code="type")
         if self.is_canonical(text):
             return text
-        cleaned = "".join(ch for ch in text.strip().upper() if ch not in _IGNORED)
+        typed = text.strip().upper()
+        cleaned = "".join(ch for ch in typed if ch not in _IGNORED)
         prefix = self.prefix.rstrip("-")
-        if prefix and cleaned.startswith(prefix) and len(cleaned) == self.length + len(prefix):
-            cleaned = cleaned[len(prefix) :]
+        if prefix and cleaned.startswith(prefix):
+            # "TM" is the prefix when it is set apart ("TM-...") or the rest has the length.
+            set_apart = typed[len(prefix) : len(prefix) + 1] in _IGNORED
+            if set_apart or len(cleaned) == self.length + len(prefix):
+                cleaned = cleaned[len(prefix) :]
         cleaned = cleaned.translate(_FOLD)
         if not cleaned:
             raise self.error(f"Enter the {self.noun}.", code="required")
@@ -140,7 +144,8 @@ class _Scheme:
             )
         if len(cleaned) != self.length:
             raise self.error(
-                f"The {self.noun} has {self.length} characters; {len(cleaned)} were entered. "
+                f"The {self.noun} has {self.length} characters"
+                f"{f' after {self.prefix}' if self.prefix else ''}; {len(cleaned)} were entered. "
                 f"It looks like {self.example()}.",
                 code="length",
             )

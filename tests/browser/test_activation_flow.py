@@ -129,6 +129,18 @@ def test_two_tabs_activate_two_mirrored_licenses_each_with_its_own_ids(page, eng
     assert Activation.objects.get(license=second).installation_ids == b
 
 
+def test_enter_in_the_mirrored_installation_id_field_submits_step_two(page, engineer):
+    lic = license_of(engineer, "enterprise")
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number, ids[0])
+    expect(page.get_by_text("is an enterprise")).to_be_visible()
+    page.get_by_label("Mirrored Installation ID").fill(ids[1])
+    page.get_by_label("Mirrored Installation ID").press("Enter")
+    expect(page.get_by_role("heading", name=f"License {lic.number}")).to_be_visible()
+    assert Activation.objects.get().installation_ids == ids
+
+
 def test_a_typo_in_the_installation_id_is_shown_beside_the_field(page, engineer):
     lic = license_of(engineer, "standard")
     good = tmslicense.new_installation_id()

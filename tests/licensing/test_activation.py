@@ -206,7 +206,7 @@ def test_mirrored_license_live_for_another_primary_is_refused_at_step_one(
     response = step1(customer_client, lic.number, tmslicense.new_installation_id())
     page = response.content.decode()
     assert "Step 1 of 2" in page and "Mirrored Installation ID" not in page
-    assert "already activated" in page and "contact support" in page
+    assert "already activated for Installation IDs" in page and "contact support" in page
     assert Activation.objects.count() == 1
 
 

@@ -104,6 +104,17 @@ def test_password_reset_sends_a_link_by_email(client, customer):
     assert response.status_code == 302
     (message,) = mail.outbox
     assert customer.email in message.to
+    assert "ThinManager License Site" in message.subject + message.body
+    assert "testserver team" not in message.body
     link = next(line for line in message.body.splitlines() if "/accounts/reset/" in line)
     page = client.get(link.strip().removeprefix("http://testserver"), follow=True)
     assert "Choose a new password" in page.content.decode()
+
+
+def test_pages_name_the_site_not_the_host(client):
+    page = client.get("/accounts/login/").content.decode()
+    assert (
+        "<title>Log in · ThinManager License Site</title>" in page
+        or "ThinManager License Site</a>" in page
+    )
+    assert "testserver" not in page

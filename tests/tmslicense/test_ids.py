@@ -89,8 +89,15 @@ def test_clear_messages_for_malformed_ids(text, code, words):
 
 
 def test_an_installation_id_in_the_license_number_field_says_so():
-    with pytest.raises(tmslicense.InvalidLicenseNumber, match="12 characters; 20 were entered"):
+    with pytest.raises(
+        tmslicense.InvalidLicenseNumber, match="12 characters after TM-; 20 were entered"
+    ):
         tmslicense.normalize_license_number(tmslicense.new_installation_id())
+
+
+def test_a_short_license_number_counts_the_characters_after_the_prefix():
+    with pytest.raises(tmslicense.InvalidLicenseNumber, match="12 characters after TM-; 11 were"):
+        tmslicense.normalize_license_number("TM-DEM0-0000-01H")
 
 
 def test_installation_id_is_made_once_and_kept(tmp_path):
