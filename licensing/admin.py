@@ -140,6 +140,25 @@ class LicenseAdmin(AuditedAdmin):
                 continue
         return super().get_search_results(request, queryset, search_term)
 
+    # Written into every file issued for the license: a change reaches the servers only
+    # with a new file.
+    FILE_FIELDS = {"product", "edition", "seats", "features", "maintenance_end", "expires_at"}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        live = obj.live_activation if change and self.FILE_FIELDS & set(form.changed_data) else None
+        if live is not None:
+            url = reverse("admin:licensing_activation_reissue", args=[live.pk])
+            messages.warning(
+                request,
+                format_html(
+                    "The license file in use ({}) still has the old values. "
+                    '<a href="{}">Reissue it</a> so the servers get the change.',
+                    live.serial,
+                    url,
+                ),
+            )
+
     def get_readonly_fields(self, request, obj=None):
         # The number and kind of an issued license are part of its files: fixed once saved.
         return ["number", "kind", "organization", "created_at"] if obj else ["created_at"]

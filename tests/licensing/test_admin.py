@@ -162,6 +162,10 @@ def test_license_changes_are_audited(support_client, support, live):
     event = AuditEvent.objects.get(action="license_change")
     assert event.actor == support
     assert set(event.details["changed"]) >= {"seats", "status", "maintenance_end"}
+    # Seats and maintenance end are in the file the servers use: support is told to reissue.
+    page = support_client.get(response["Location"]).content.decode()
+    assert f"The license file in use ({live.serial}) still has the old values" in page
+    assert f"/admin/licensing/activation/{live.pk}/reissue/" in page
 
 
 def test_support_sees_failed_email_and_sends_it_again(
