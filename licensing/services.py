@@ -239,7 +239,11 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
         recipients=[getattr(actor, "email", "")] if action == "activate" else _contacts(lic),
         subject=f"License file for {lic.number} ({lic.get_kind_display()})",
         template="email/activation.txt",
-        context={"license": lic, "activation": activation},
+        context={
+            "license": lic,
+            "activation": activation,
+            "replaces": (details or {}).get("replaces"),
+        },
         attachment_name=activation.filename,
         attachment=text,
     )

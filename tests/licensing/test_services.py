@@ -93,6 +93,10 @@ def test_reissue_keeps_ids_with_a_new_serial(live, customer, keyring, ids):
     live.refresh_from_db()
     assert not live.is_live
     assert new.serial != live.serial and new.installation_ids == ids
+    first = OutboxMessage.objects.get(key=f"activation:{live.serial}").body
+    again = OutboxMessage.objects.get(key=f"activation:{new.serial}").body
+    assert "is activated" in first and "replaces" not in first
+    assert f"It replaces the file with serial {live.serial}" in again
     lic = tmslicense.verify_license(new.license_file, keyring, ids[1])
     assert lic.serial == new.serial
     assert AuditEvent.objects.get(action="reissue").details["replaces"] == live.serial
