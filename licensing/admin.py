@@ -114,21 +114,10 @@ class ActivatedFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.register(License)
-class LicenseAdmin(AuditedAdmin):
-    list_display = ["number", "organization", "kind", "status", "seats", "maintenance_end"]
-    list_filter = ["kind", "status", "maintenance_end", ActivatedFilter]
-    search_fields = [
-        "number",
-        "organization__name",
-        "activations__installation_id",
-        "activations__mirrored_installation_id",
-    ]
-    autocomplete_fields = ["organization"]
-    inlines = [ActivationInline, AuditInline]
+class CanonicalSearch:
+    """People paste Installation IDs and license numbers in any form: search the canonical one."""
 
     def get_search_results(self, request, queryset, search_term):
-        # People paste IDs in any form: search for the canonical form.
         for normalize in (
             tmslicense.normalize_installation_id,
             tmslicense.normalize_license_number,
@@ -139,6 +128,33 @@ class LicenseAdmin(AuditedAdmin):
             except tmslicense.InvalidIdentifier:
                 continue
         return super().get_search_results(request, queryset, search_term)
+
+
+class LiveFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "live"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Live"), ("no", "Revoked")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(revoked_at__isnull=self.value() == "yes")
+        return queryset
+
+
+@admin.register(License)
+class LicenseAdmin(CanonicalSearch, AuditedAdmin):
+    list_display = ["number", "organization", "kind", "status", "seats", "maintenance_end"]
+    list_filter = ["kind", "status", "maintenance_end", ActivatedFilter]
+    search_fields = [
+        "number",
+        "organization__name",
+        "activations__installation_id",
+        "activations__mirrored_installation_id",
+    ]
+    autocomplete_fields = ["organization"]
+    inlines = [ActivationInline, AuditInline]
 
     # Written into every file issued for the license: a change reaches the servers only
     # with a new file.
@@ -178,7 +194,7 @@ class ActivationActionForm(forms.Form):
 
 
 @admin.register(Activation)
-class ActivationAdmin(admin.ModelAdmin):
+class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
     list_display = [
         "serial",
         "license",
@@ -187,7 +203,7 @@ class ActivationAdmin(admin.ModelAdmin):
         "issued_at",
         "state",
     ]
-    list_filter = ["license__kind", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = ["license__kind", LiveFilter]
     search_fields = [
         "serial",
         "license__number",

@@ -62,6 +62,18 @@ def test_support_finds_a_license_by_either_installation_id_or_number(
     assert list(response.context["cl"].result_list) == [live.license]
 
 
+def test_activations_are_found_by_a_pasted_id_and_filtered_live_or_revoked(
+    support_client, live, customer
+):
+    pasted = live.mirrored_installation_id.lower().replace("-", "")
+    found = support_client.get("/admin/licensing/activation/", {"q": pasted})
+    assert list(found.context["cl"].result_list) == [live]
+    new = services.reissue(activation=live, actor=customer)
+    for value, expected in (("yes", [new]), ("no", [live])):
+        page = support_client.get("/admin/licensing/activation/", {"live": value})
+        assert list(page.context["cl"].result_list) == expected
+
+
 def test_license_page_shows_activation_history_inline(support_client, live):
     page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/")
     assert page.status_code == 200
