@@ -139,8 +139,9 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         return self.render(self.get_form())
 
     def post(self, request, *args, **kwargs):
-        if self.storage.is_new and request.POST.get(f"{self.prefix}-current_step") == "mirrored":
-            # Step 2 of an activation the session no longer knows: sent already, or expired.
+        sent_step = request.POST.get(f"{self.prefix}-current_step", self.steps.first)
+        if self.storage.is_new and sent_step != self.steps.first:
+            # A later step of an activation the session no longer knows: sent, or expired.
             messages.warning(
                 request,
                 "That activation page had expired or was already sent. Enter the License "
