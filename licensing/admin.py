@@ -79,6 +79,7 @@ class ActivationInline(admin.TabularInline):
         "issued_by",
         "revoked_at",
         "revoked_reason",
+        "replaced_by",
     ]
     readonly_fields = fields
 
@@ -223,6 +224,7 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
         "revoked_at",
         "revoked_reason",
         "revoked_by",
+        "replaced_by",
         "actions_links",
     ]
     fields = readonly_fields

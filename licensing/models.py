@@ -137,6 +137,15 @@ class Activation(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The file that support issued in this one's place (a reissue or a corrected ID).
+    replaced_by = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="replaces",
+    )
 
     objects = ActivationQuerySet.as_manager()
 

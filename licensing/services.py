@@ -344,7 +344,7 @@ def reissue(
     else:
         ids, action, why = old.installation_ids, "reissue", "Reissued"
     old.revoke(reason=why, by=actor)
-    return _issue(
+    new = _issue(
         lic,
         ids,
         actor=actor,
@@ -356,6 +356,9 @@ def reissue(
             "reason": why,
         },
     )
+    old.replaced_by = new
+    old.save(update_fields=["replaced_by"])
+    return new
 
 
 def audit(*, actor, action: str, license: License | None, obj, ip=None, details=None):

@@ -61,9 +61,51 @@ def test_license_page_shows_both_servers_serial_and_history(customer_client, act
     page = customer_client.get(f"/licenses/{activated.license.number}/").content.decode()
     live = activated.license.live_activation
     assert live.serial in page and activated.serial in page
-    assert "revoked" in page
+    assert f"replaced {live.issued_at:%Y-%m-%d} by" in page
     assert "Download license file" in page
     assert page.count(activated.mirrored_installation_id) >= 2
+
+
+def test_history_names_support_and_replacements_but_keeps_supports_notes(
+    customer_client, activated, customer, organization
+):
+    from tests.factories import UserFactory
+
+    colleague = UserFactory(organization=organization, username="colleague")
+    staff = UserFactory(is_staff=True, username="agent-smith")
+    corrected = services.reissue(
+        activation=activated,
+        actor=staff,
+        installation_id=activated.installation_id,
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        reason="Ticket 4711: customer swapped the NIC",
+    )
+    services.revoke(activation=corrected, reason="Internal: unpaid invoice 99", actor=staff)
+    lic = activated.license
+    again, _ = services.activate(
+        license=lic,
+        installation_id=tmslicense.new_installation_id(),
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        actor=colleague,
+    )
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    for internal in ("agent-smith", "Ticket 4711", "unpaid invoice"):
+        assert internal not in page
+    history = page[page.index("Activation history") :]
+    rows = history.split("<tr>")[2:]  # newest first
+    assert again.serial in rows[0] and activated.serial in rows[2]
+    assert rows[1].split("</td>")[0].endswith(corrected.serial)
+    assert "by colleague" in rows[0] and "current" in rows[0]
+    assert "by support" in rows[1] and "revoked by support" in rows[1]
+    assert "by you" in rows[2]
+    assert corrected.serial in rows[2] and "Installation ID corrected" in rows[2]
+
+
+def test_a_plain_reissue_is_shown_as_a_replacement(customer_client, activated, customer):
+    new = services.reissue(activation=activated, actor=customer)
+    page = customer_client.get(f"/licenses/{activated.license.number}/").content.decode()
+    row = page[page.index(activated.serial, page.index("Activation history")) :].split("</tr>")[0]
+    assert "replaced" in row and new.serial in row and "corrected" not in row
 
 
 def test_download_gives_only_the_current_file(customer_client, activated, customer, keyring):
