@@ -6,12 +6,14 @@ import copy
 import re
 import secrets
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Prefetch
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 from formtools.wizard.storage.base import BaseStorage
 from formtools.wizard.views import SessionWizardView
@@ -71,6 +73,12 @@ def download(request, number):
 def keyring_json(request):
     """The public keys a TMS trusts (never the private key)."""
     return HttpResponse(signing.public_keyring().to_json(), content_type="application/json")
+
+
+def server_error(request):
+    """The 500 page, named after the site; rendered without context processors or the
+    database, which may be what failed."""
+    return HttpResponseServerError(render_to_string("500.html", {"site_title": settings.SITE_NAME}))
 
 
 def _needs_mirrored_step(wizard) -> bool:

@@ -8,6 +8,8 @@ from licensing import health, views
 admin.site.site_header = "TMS licensing support"
 admin.site.site_title = "TMS licensing support"
 
+handler500 = views.server_error
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("keyring.json", views.keyring_json, name="keyring"),

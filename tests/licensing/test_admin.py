@@ -141,6 +141,7 @@ def test_staff_without_the_permission_cannot_revoke(client, live):
     client.force_login(clerk)
     response = client.post(f"/admin/licensing/activation/{live.pk}/revoke/", {"reason": "x"})
     assert response.status_code == 403
+    assert "Not allowed" in response.content.decode()  # the site's page, not a bare one
     live.refresh_from_db()
     assert live.is_live
 

@@ -160,3 +160,52 @@ def test_pages_name_the_site_not_the_host(client):
         or "ThinManager License Site</a>" in page
     )
     assert "testserver" not in page
+
+
+def test_a_404_is_the_sites_page_with_a_way_back(customer_client, foreign, settings):
+    page = customer_client.get(f"/licenses/{foreign.number}/").content.decode()
+    assert "Page not found" in page and settings.SITE_NAME in page
+    assert 'href="/licenses/"' in page
+
+
+def test_an_expired_form_says_so_and_writes_nothing(customer, make_license):
+    from django.test import Client
+
+    from licensing.models import Activation
+
+    lic = make_license("standard")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(customer)
+    response = client.post(
+        "/activate/",
+        {
+            "activate_license_view-current_step": "license",
+            "license-license_number": lic.number,
+            "license-installation_id": tmslicense.new_installation_id(),
+        },
+    )
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "This page had expired" in page and "reload the page" in page
+    assert not Activation.objects.exists()
+
+
+def test_a_server_error_is_the_sites_page(customer_client, monkeypatch, settings):
+    from licensing import signing
+
+    def broken():
+        raise RuntimeError("keyring unreadable")
+
+    monkeypatch.setattr(signing, "public_keyring", broken)
+    customer_client.raise_request_exception = False
+    response = customer_client.get("/keyring.json")
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "Something went wrong on our side" in page and settings.SITE_NAME in page
+    assert "keyring unreadable" not in page
+
+
+def test_a_bad_request_is_the_sites_page(client, db):
+    response = client.get("/accounts/login/", HTTP_HOST="not-this-site.example")
+    assert response.status_code == 400
+    assert "Bad request" in response.content.decode()
