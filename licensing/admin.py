@@ -4,6 +4,8 @@ and is permission-checked."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -11,6 +13,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 import tmslicense
@@ -115,6 +118,31 @@ class ActivatedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class MaintenanceFilter(admin.SimpleListFilter):
+    title = "maintenance end"
+    parameter_name = "maintenance"
+    WINDOWS = {"30": 30, "90": 90}
+
+    def lookups(self, request, model_admin):
+        return [
+            ("ended", "Ended"),
+            ("30", "Ends within 30 days"),
+            ("90", "Ends within 90 days"),
+            ("later", "Ends later"),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "ended":
+            return queryset.filter(maintenance_end__lt=today)
+        if self.value() in self.WINDOWS:
+            end = today + timedelta(days=self.WINDOWS[self.value()])
+            return queryset.filter(maintenance_end__gte=today, maintenance_end__lte=end)
+        if self.value() == "later":
+            return queryset.filter(maintenance_end__gt=today + timedelta(days=90))
+        return queryset
+
+
 class CanonicalSearch:
     """People paste Installation IDs and license numbers in any form: search the canonical one."""
 
@@ -147,7 +175,7 @@ class LiveFilter(admin.SimpleListFilter):
 @admin.register(License)
 class LicenseAdmin(CanonicalSearch, AuditedAdmin):
     list_display = ["number", "organization", "kind", "status", "seats", "maintenance_end"]
-    list_filter = ["kind", "status", "maintenance_end", ActivatedFilter]
+    list_filter = ["kind", "status", MaintenanceFilter, ActivatedFilter]
     search_fields = [
         "number",
         "organization__name",
@@ -264,10 +292,12 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _action_page(self, request, pk, *, permission, title, fields, run):
+    def _action_page(self, request, pk, *, permission, title, effect, fields, run):
         if not request.user.has_perm(f"licensing.{permission}"):
             raise PermissionDenied
-        activation = get_object_or_404(Activation.objects.select_related("license"), pk=pk)
+        activation = get_object_or_404(
+            Activation.objects.select_related("license__organization"), pk=pk
+        )
         form = ActivationActionForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -280,6 +310,7 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": title,
+            "effect": effect,
             "activation": activation,
             "form": form,
             "fields": fields,
@@ -302,6 +333,8 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             pk,
             permission="revoke_activation",
             title="Revoke activation",
+            effect="The license file stops being the current one and the license can be "
+            "activated again, for any servers. The reason stays with support.",
             fields=["reason"],
             run=run,
         )
@@ -316,6 +349,8 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             pk,
             permission="reissue_activation",
             title="Reissue license file",
+            effect="A new file with a new serial and the license's current values, for the same "
+            "servers, replaces this one. It is e-mailed to the organization's members.",
             fields=[],
             run=run,
         )
@@ -339,6 +374,8 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             pk,
             permission="reissue_activation",
             title="Correct an Installation ID",
+            effect="Fill in only the ID that was mistyped. A new file for the corrected IDs, "
+            "with a new serial, replaces this one and is e-mailed to the organization's members.",
             fields=["installation_id", "mirrored_installation_id", "reason"],
             run=run,
         )
@@ -389,7 +426,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 class OutboxMessageAdmin(admin.ModelAdmin):
     list_display = ["created_at", "subject", "status", "attempts", "sent_at", "last_error"]
     list_filter = ["status"]
-    search_fields = ["subject", "key", "license__number"]
+    search_fields = ["subject", "key", "license__number", "recipients"]
     readonly_fields = [
         "key",
         "license",

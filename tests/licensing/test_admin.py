@@ -92,7 +92,10 @@ def test_issued_files_are_read_only(support_client, live):
 
 def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
     url = f"/admin/licensing/activation/{live.pk}/revoke/"
-    assert support_client.get(url).status_code == 200
+    page = support_client.get(url).content.decode()
+    back = f'href="/admin/licensing/license/{live.license_id}/change/"'
+    assert page.count(back) == 2  # the breadcrumb to the license, and Cancel
+    assert "can be activated again" in page and live.license.organization.name in page
     response = support_client.post(url, {"reason": ""})
     assert response.status_code == 200
     assert "reason" in response.content.decode()
@@ -228,3 +231,32 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     event = AuditEvent.objects.get(action="membership_change")
     assert event.actor == admin_user
     assert event.details["added"] == [str(newcomer.membership)]
+
+
+def test_licenses_are_filtered_by_when_maintenance_ends(support_client, make_license):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    ended, soon, quarter, later = (
+        make_license(maintenance_end=today + timedelta(days=days)).number
+        for days in (-5, 10, 60, 200)
+    )
+    expected = {
+        "ended": {ended},
+        "30": {soon},
+        "90": {soon, quarter},
+        "later": {later},
+    }
+    for value, numbers in expected.items():
+        page = support_client.get("/admin/licensing/license/", {"maintenance": value})
+        shown = {n for n in (ended, soon, quarter, later) if n in page.content.decode()}
+        assert shown == numbers, value
+
+
+def test_outbox_is_found_by_recipient(support_client, live, customer):
+    url = "/admin/licensing/outboxmessage/"
+    assert live.license.number in support_client.get(url, {"q": customer.email}).content.decode()
+    page = support_client.get(url, {"q": "nobody@example.org"}).content.decode()
+    assert live.license.number not in page
