@@ -68,6 +68,25 @@ class OrganizationAdmin(AuditedAdmin):
     list_display = ["name", "created_at"]
     inlines = [MembershipInline]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "name" in form.changed_data:
+            # The customer's name is written into every file issued for its licenses.
+            live = Activation.objects.live().filter(license__organization=obj).count()
+            if live:
+                url = reverse("admin:licensing_license_changelist")
+                messages.warning(
+                    request,
+                    format_html(
+                        "{} license file(s) in use still name the customer as before. "
+                        '<a href="{}?organization__id__exact={}&amp;activated=yes">Reissue '
+                        "them</a> so the servers show the new name.",
+                        live,
+                        url,
+                        obj.pk,
+                    ),
+                )
+
 
 class ActivationInline(admin.TabularInline):
     model = Activation

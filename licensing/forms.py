@@ -78,8 +78,9 @@ class LicenseStepForm(_Form):
         blocked = throttle.seconds_blocked(self.request)
         if blocked:
             raise forms.ValidationError(
-                "Too many license numbers were not found. For your security, try again in "
-                f"{max(1, blocked // 60)} minute(s), or contact support.",
+                "Too many license numbers were not found. For your security, look-ups are "
+                f"paused: try again in {max(1, blocked // 60)} minute(s). Your organization's "
+                "licenses and their numbers are listed under My licenses.",
                 code="rate_limited",
             )
         try:

@@ -1,5 +1,7 @@
 """Support staff in the Django admin: search, history, and audited, permission-checked actions."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -260,3 +262,27 @@ def test_outbox_is_found_by_recipient(support_client, live, customer):
     assert live.license.number in support_client.get(url, {"q": customer.email}).content.decode()
     page = support_client.get(url, {"q": "nobody@example.org"}).content.decode()
     assert live.license.number not in page
+
+
+def test_renaming_an_organization_with_files_in_use_says_to_reissue(admin_client, live, customer):
+    organization = live.license.organization
+    membership = customer.membership
+    response = admin_client.post(
+        f"/admin/licensing/organization/{organization.pk}/change/",
+        {
+            "name": "Acme Packaging GmbH",
+            "created_at_0": "2026-01-01",
+            "created_at_1": "00:00:00",
+            "memberships-TOTAL_FORMS": 1,
+            "memberships-INITIAL_FORMS": 1,
+            "memberships-0-id": membership.pk,
+            "memberships-0-user": customer.pk,
+            "memberships-0-organization": organization.pk,
+        },
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "1 license file(s) in use still name the customer as before" in page
+    link = re.search(r'href="([^"]+)">Reissue them', page).group(1).replace("&amp;", "&")
+    listed = admin_client.get(link)
+    assert listed.status_code == 200 and live.license.number in listed.content.decode()
