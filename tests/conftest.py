@@ -22,6 +22,19 @@ def require(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_in_process():
+    """A test's tasks run in-process, never through the broker of the machine running the
+    tests: a worker of its own would take them and look for their rows in another database.
+    The integration tests point Celery at a Redis of their own (the ``broker`` fixture)."""
+    from portal.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved
+
+
 @pytest.fixture(scope="session")
 def signing_key_file(tmp_path_factory):
     from licensing import signing

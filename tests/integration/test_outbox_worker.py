@@ -60,9 +60,10 @@ def test_redis_down_activation_still_works_and_the_email_goes_out_once_later(
     make_worker, smtp_sink, broker, customer
 ):
     make_worker()
-    broker.stop()
     client = Client()
     client.force_login(customer)
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    broker.stop()
     lic = _license(customer)
     ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
     step1(client, lic.number, ids[0])
