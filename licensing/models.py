@@ -60,7 +60,8 @@ class License(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
 
-    number = models.CharField(max_length=17, unique=True)
+    # A fresh number is offered when support adds a license; one from an order can replace it.
+    number = models.CharField(max_length=17, unique=True, default=tmslicense.new_license_number)
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="licenses"
     )

@@ -286,3 +286,36 @@ def test_renaming_an_organization_with_files_in_use_says_to_reissue(admin_client
     link = re.search(r'href="([^"]+)">Reissue them', page).group(1).replace("&amp;", "&")
     listed = admin_client.get(link)
     assert listed.status_code == 200 and live.license.number in listed.content.decode()
+
+
+def test_adding_a_license_offers_a_fresh_number(admin_client, organization):
+    from licensing.models import License
+
+    page = admin_client.get("/admin/licensing/license/add/").content.decode()
+    offered = re.search(r'name="number" value="([^"]+)"', page).group(1)
+    assert tmslicense.normalize_license_number(offered) == offered
+    again = re.search(
+        r'name="number" value="([^"]+)"',
+        admin_client.get("/admin/licensing/license/add/").content.decode(),
+    ).group(1)
+    assert again != offered
+    response = admin_client.post(
+        "/admin/licensing/license/add/",
+        {
+            "number": offered.lower().replace("-", " "),  # as typed from an order: stored canonical
+            "organization": organization.pk,
+            "kind": "standard",
+            "product": "ThinManager",
+            "edition": "Standard",
+            "seats": 5,
+            "features": "[]",
+            "maintenance_end": "2030-01-31",
+            "status": "active",
+            "activations-TOTAL_FORMS": 0,
+            "activations-INITIAL_FORMS": 0,
+            "audit_events-TOTAL_FORMS": 0,
+            "audit_events-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert License.objects.get(number=offered).organization == organization
