@@ -153,6 +153,30 @@ def test_password_reset_sends_a_link_by_email(client, customer):
     assert "Choose a new password" in page.content.decode()
 
 
+def test_a_customer_changes_the_password_on_the_sites_pages(customer_client, customer):
+    from tests.factories import PASSWORD
+
+    page = customer_client.get("/licenses/").content.decode()
+    assert 'href="/accounts/password_change/"' in page
+    form = customer_client.get("/accounts/password_change/").content.decode()
+    assert "Change your password" in form and "admin" not in form.lower()
+    new = "Another-plant-password-9"
+    response = customer_client.post(
+        "/accounts/password_change/",
+        {"old_password": "wrong", "new_password1": new, "new_password2": new},
+    )
+    assert response.status_code == 200 and "incorrectly" in response.content.decode()
+    response = customer_client.post(
+        "/accounts/password_change/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+        follow=True,
+    )
+    assert "Your password was changed" in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.check_password(new)
+    assert customer_client.get("/licenses/").status_code == 200  # still logged in
+
+
 def test_pages_name_the_site_not_the_host(client):
     page = client.get("/accounts/login/").content.decode()
     assert (
