@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from crispy_forms.helper import FormHelper
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 
 import tmslicense
 
@@ -75,7 +77,7 @@ class LicenseStepForm(_Form):
         number = cleaned.get("license_number")
         if not number:
             return cleaned
-        blocked = throttle.seconds_blocked(self.request)
+        blocked = throttle.seconds_blocked(self.request, "lookup")
         if blocked:
             raise forms.ValidationError(
                 "Too many license numbers were not found. For your security, look-ups are "
@@ -87,7 +89,7 @@ class LicenseStepForm(_Form):
             self.license = services.find_license(user=self.request.user, number=number)
         except services.LicenseNotFound as error:
             # Only failed look-ups count towards the guessing limit.
-            throttle.record_failure(self.request)
+            throttle.record_failure(self.request, "lookup")
             self.add_error("license_number", forms.ValidationError(error.message, code="not_found"))
             return cleaned
         try:
@@ -123,3 +125,33 @@ class MirroredStepForm(_Form):
         except services.InvalidInstallationIds as error:
             raise forms.ValidationError(error.message, code="invalid") from None
         return ids[1]
+
+
+class ThrottledLogin:
+    """A log-in form that tries no password while this account, from this address, or this
+    address itself has failed too often (the site's and the admin's log-in)."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        blocked = throttle.seconds_blocked(self.request, "login", username)
+        if blocked:
+            raise forms.ValidationError(
+                "Too many failed log-ins. For your security, try again in "
+                f"{max(1, blocked // 60)} minute(s). If you forgot your password, reset it "
+                "by e-mail.",
+                code="rate_limited",
+            )
+        try:
+            return super().clean()
+        except forms.ValidationError as error:
+            if error.code == "invalid_login":
+                throttle.record_failure(self.request, "login", username)
+            raise
+
+
+class LoginForm(ThrottledLogin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLogin, AdminAuthenticationForm):
+    pass

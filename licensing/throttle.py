@@ -1,7 +1,8 @@
-"""Limits on guessing license numbers: failed look-ups counted per user and per IP address.
+"""Limits on guessing: failed license-number look-ups (per user and per IP address) and failed
+log-ins (per account from one address, and per address).
 
 Fixed windows in Django's cache (Redis in production, atomic increments). When the cache is
-unreachable the limit is not applied: activation must keep working while Redis is down.
+unreachable no limit is applied: the site must keep working while Redis is down.
 """
 
 from __future__ import annotations
@@ -21,33 +22,43 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _keys(request) -> list[str]:
-    window = settings.ACTIVATION_FAILURE_WINDOW
+def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], int]:
+    """The cache keys counting this request's failures in ``scope``, each with its limit, and
+    the window in seconds."""
+    ip = client_ip(request)
+    if scope == "lookup":
+        window, limit = settings.ACTIVATION_FAILURE_WINDOW, settings.ACTIVATION_FAILURE_LIMIT
+        subjects = {f"ip:{ip}": limit}
+        if request.user.is_authenticated:
+            subjects[f"user:{request.user.pk}"] = limit
+    else:  # "login": the account as typed, from this address; and the address
+        window = settings.LOGIN_FAILURE_WINDOW
+        subjects = {
+            f"account:{ip}:{username.strip().lower()}": settings.LOGIN_FAILURE_LIMIT,
+            f"ip:{ip}": settings.LOGIN_FAILURE_LIMIT_PER_IP,
+        }
     start = int(time.time()) // window * window
-    keys = [f"lookup-failures:ip:{client_ip(request)}:{start}"]
-    if request.user.is_authenticated:
-        keys.append(f"lookup-failures:user:{request.user.pk}:{start}")
-    return keys
+    return {f"{scope}-failures:{s}:{start}": n for s, n in subjects.items()}, window
 
 
-def seconds_blocked(request) -> int:
-    """Seconds until the next look-up is allowed, 0 when it is allowed now."""
+def seconds_blocked(request, scope: str, username: str = "") -> int:
+    """Seconds until the next try is allowed, 0 when it is allowed now."""
+    limits, window = _counters(request, scope, username)
     try:
-        counts = cache.get_many(_keys(request))
+        counts = cache.get_many(list(limits))
     except Exception:  # noqa: BLE001 - any cache outage: fail open, logged
-        log.warning("rate-limit cache unreachable; look-up not limited", exc_info=True)
+        log.warning("rate-limit cache unreachable; %s not limited", scope, exc_info=True)
         return 0
-    if any(count >= settings.ACTIVATION_FAILURE_LIMIT for count in counts.values()):
-        window = settings.ACTIVATION_FAILURE_WINDOW
+    if any(count >= limits[key] for key, count in counts.items()):
         return window - int(time.time()) % window
     return 0
 
 
-def record_failure(request) -> None:
-    window = settings.ACTIVATION_FAILURE_WINDOW
+def record_failure(request, scope: str, username: str = "") -> None:
+    limits, window = _counters(request, scope, username)
     try:
-        for key in _keys(request):
+        for key in limits:
             cache.add(key, 0, timeout=window + 60)
             cache.incr(key)
     except Exception:  # noqa: BLE001
-        log.warning("rate-limit cache unreachable; failure not counted", exc_info=True)
+        log.warning("rate-limit cache unreachable; %s failure not counted", scope, exc_info=True)

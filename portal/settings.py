@@ -181,6 +181,11 @@ LICENSE_EXTRA_KEYRING_FILE = os.environ.get("LICENSE_EXTRA_KEYRING_FILE", "")
 # ACTIVATION_FAILURE_WINDOW seconds.
 ACTIVATION_FAILURE_LIMIT = envint("ACTIVATION_FAILURE_LIMIT", 10)
 ACTIVATION_FAILURE_WINDOW = envint("ACTIVATION_FAILURE_WINDOW", 3600)
+# Failed log-ins allowed per account from one IP address, and per IP address (a plant's
+# users may share one), in a window of LOGIN_FAILURE_WINDOW seconds.
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_FAILURE_LIMIT_PER_IP = envint("LOGIN_FAILURE_LIMIT_PER_IP", 50)
+LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900)
 # Behind a reverse proxy: the request header that carries the client address
 # (e.g. HTTP_X_FORWARDED_FOR; its first address is used). Empty: REMOTE_ADDR.
 CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")

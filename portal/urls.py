@@ -4,9 +4,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from licensing import health, views
+from licensing.forms import AdminLoginForm, LoginForm
 
 admin.site.site_header = "TMS licensing support"
 admin.site.site_title = "TMS licensing support"
+admin.site.login_form = AdminLoginForm
 
 handler500 = views.server_error
 
@@ -14,6 +16,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("keyring.json", views.keyring_json, name="keyring"),
     path("healthz", health.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=LoginForm),
+        name="login",
+    ),
     path(
         "accounts/password_reset/",
         # The e-mail names the site, not the host it was requested on.

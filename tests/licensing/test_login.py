@@ -1,0 +1,55 @@
+"""Log-ins are limited like license-number look-ups: failures per account from one address,
+and per address, on the site's log-in and the admin's."""
+
+import pytest
+
+from tests.factories import PASSWORD, UserFactory
+
+
+@pytest.fixture
+def limits(settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    settings.LOGIN_FAILURE_LIMIT_PER_IP = 5
+    return settings
+
+
+def log_in(client, username, password, *, path="/accounts/login/", ip="10.0.0.1"):
+    return client.post(path, {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+def test_an_account_is_paused_after_failed_log_ins_from_one_address(client, customer, limits):
+    for _ in range(3):
+        response = log_in(client, customer.username, "wrong")
+        assert response.status_code == 200 and "_auth_user_id" not in client.session
+    response = log_in(client, customer.username.upper(), PASSWORD)  # even the right password
+    page = response.content.decode()
+    assert response.status_code == 200 and "Too many failed log-ins" in page
+    assert "_auth_user_id" not in client.session
+    # Elsewhere the account still logs in, and a colleague here too.
+    assert log_in(client, customer.username, PASSWORD, ip="10.0.0.2").status_code == 302
+    client.logout()
+    colleague = UserFactory(organization=customer.membership.organization)
+    assert log_in(client, colleague.username, PASSWORD).status_code == 302
+
+
+def test_an_address_is_paused_after_failed_log_ins_across_accounts(client, customer, limits):
+    for name in ("a", "b", "c", "d", "e"):
+        log_in(client, name, "wrong")
+    response = log_in(client, customer.username, PASSWORD)
+    assert "Too many failed log-ins" in response.content.decode()
+    assert log_in(client, customer.username, PASSWORD, ip="10.0.0.9").status_code == 302
+
+
+def test_successful_log_ins_are_not_counted(client, customer, limits):
+    for _ in range(5):
+        assert log_in(client, customer.username, PASSWORD).status_code == 302
+        client.logout()
+
+
+def test_the_admin_log_in_is_limited_too(client, db, limits):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    for _ in range(3):
+        log_in(client, staff.username, "wrong", path="/admin/login/")
+    response = log_in(client, staff.username, PASSWORD, path="/admin/login/")
+    assert response.status_code == 200 and "Too many failed log-ins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
