@@ -3,6 +3,8 @@ licensing rules come from licensing.services, turned into field errors here."""
 
 from __future__ import annotations
 
+import math
+
 from crispy_forms.helper import FormHelper
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -81,7 +83,7 @@ class LicenseStepForm(_Form):
         if blocked:
             raise forms.ValidationError(
                 "Too many license numbers were not found. For your security, look-ups are "
-                f"paused: try again in {max(1, blocked // 60)} minute(s). Your organization's "
+                f"paused: try again in {math.ceil(blocked / 60)} minute(s). Your organization's "
                 "licenses and their numbers are listed under My licenses.",
                 code="rate_limited",
             )
@@ -137,7 +139,7 @@ class ThrottledLogin:
         if blocked:
             raise forms.ValidationError(
                 "Too many failed log-ins. For your security, try again in "
-                f"{max(1, blocked // 60)} minute(s). If you forgot your password, reset it "
+                f"{math.ceil(blocked / 60)} minute(s). If you forgot your password, reset it "
                 "by e-mail.",
                 code="rate_limited",
             )

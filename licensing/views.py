@@ -46,15 +46,12 @@ def license_list(request):
 @login_required
 def license_detail(request, number):
     lic = get_license_for_user(request.user, number)
-    activations = lic.activations.select_related("issued_by", "replaced_by")
+    activations = lic.activations.select_related("issued_by", "replaced_by", "replaces")
     live = next((a for a in activations if a.is_live), None)
-    # Files issued by anyone outside the organization (support) are shown as support's, and
-    # support's reasons stay in the admin.
-    members = set(lic.organization.memberships.values_list("user_id", flat=True))
     return render(
         request,
         "licensing/license_detail.html",
-        {"license": lic, "activations": activations, "live": live, "members": members},
+        {"license": lic, "activations": activations, "live": live},
     )
 
 

@@ -214,18 +214,24 @@ OVERFLOWING = """() => {
 }"""
 
 
-def test_license_pages_fit_a_phone(page, engineer):
+def test_license_pages_fit_a_phone_a_tablet_and_a_desktop(page, engineer):
     lic = license_of(engineer, "mirrored")
+    license_of(engineer, "enterprise")
     page.set_viewport_size({"width": 360, "height": 740})
     log_in(page, engineer)
     step_one(page, lic.number, tmslicense.new_installation_id())
     page.get_by_label("Mirrored Installation ID").fill(tmslicense.new_installation_id())
     page.get_by_role("button", name="Submit").click()
     expect(page.locator("#serial")).to_be_visible()
-    assert page.evaluate(OVERFLOWING) == []
-    # On a phone each cell carries its column's name.
-    expect(page.locator("td[data-label=State]").first).to_be_visible()
-    page.goto("/licenses/")
-    assert page.evaluate(OVERFLOWING) == []
+    detail = page.url
+    for width in (360, 800, 1280):
+        page.set_viewport_size({"width": width, "height": 740})
+        for url in (detail, "/licenses/"):
+            page.goto(url)
+            assert page.evaluate(OVERFLOWING) == [], (width, url)
     expect(page.get_by_role("link", name=lic.number)).to_be_visible()
+    page.set_viewport_size({"width": 360, "height": 740})
     expect(page.get_by_role("button", name="Toggle navigation")).to_be_visible()
+    # On a phone each cell shows its column's name.
+    label = "window.getComputedStyle(document.querySelector('td[data-label]'), '::before').content"
+    assert page.evaluate(label) == '"License number"'

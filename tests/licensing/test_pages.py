@@ -1,6 +1,8 @@
 """My licenses, a license's page, the download and the keyring: each organization sees only
 its own licenses; anything else is a 404, never a hint."""
 
+import re
+
 import pytest
 
 import tmslicense
@@ -66,13 +68,35 @@ def test_license_page_shows_both_servers_serial_and_history(customer_client, act
     assert page.count(activated.mirrored_installation_id) >= 2
 
 
+def history(page: str) -> list[dict[str, str]]:
+    """The activation history's rows, newest first: {column: the cell's text}."""
+    table = page[page.index("Activation history") :]
+    return [
+        {
+            label: " ".join(re.sub(r"<[^>]+>", " ", cell).split())
+            for label, cell in re.findall(r'data-label="([^"]+)"[^>]*>(.*?)</td>', row, re.S)
+        }
+        for row in table.split("<tr>")[2:]
+    ]
+
+
 def test_history_names_support_and_replacements_but_keeps_supports_notes(
     customer_client, activated, customer, organization
 ):
     from tests.factories import UserFactory
 
+    # Support staff who also belong to the customer's organization stay "support".
+    staff = UserFactory(is_staff=True, username="agent-smith", organization=organization)
+    departed = UserFactory(organization=organization, username="departed")
     colleague = UserFactory(organization=organization, username="colleague")
-    staff = UserFactory(is_staff=True, username="agent-smith")
+    lic = activated.license
+
+    def activate(actor):
+        new_id = tmslicense.new_installation_id
+        return services.activate(
+            license=lic, installation_id=new_id(), mirrored_installation_id=new_id(), actor=actor
+        )[0]
+
     corrected = services.reissue(
         activation=activated,
         actor=staff,
@@ -81,31 +105,38 @@ def test_history_names_support_and_replacements_but_keeps_supports_notes(
         reason="Ticket 4711: customer swapped the NIC",
     )
     services.revoke(activation=corrected, reason="Internal: unpaid invoice 99", actor=staff)
-    lic = activated.license
-    again, _ = services.activate(
-        license=lic,
-        installation_id=tmslicense.new_installation_id(),
-        mirrored_installation_id=tmslicense.new_installation_id(),
-        actor=colleague,
-    )
+    by_departed = activate(departed)
+    services.revoke(activation=by_departed, reason="Moved", actor=staff)
+    departed.delete()
+    current = activate(colleague)
+
     page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
-    for internal in ("agent-smith", "Ticket 4711", "unpaid invoice"):
+    for internal in ("agent-smith", "Ticket 4711", "unpaid invoice", "Moved"):
         assert internal not in page
-    history = page[page.index("Activation history") :]
-    rows = history.split("<tr>")[2:]  # newest first
-    assert again.serial in rows[0] and activated.serial in rows[2]
-    assert rows[1].split("</td>")[0].endswith(corrected.serial)
-    assert "by colleague" in rows[0] and "current" in rows[0]
-    assert "by support" in rows[1] and "revoked by support" in rows[1]
-    assert "by you" in rows[2]
-    assert corrected.serial in rows[2] and "Installation ID corrected" in rows[2]
+    rows = history(page)
+    assert [row["Serial"] for row in rows] == [
+        current.serial,
+        by_departed.serial,
+        corrected.serial,
+        activated.serial,
+    ]
+    assert rows[0]["Issued"].endswith("by colleague") and rows[0]["State"] == "current"
+    assert "by" not in rows[1]["Issued"]  # its user was deleted
+    assert rows[1]["State"].startswith("revoked by support")
+    assert rows[2]["Issued"].endswith("by support")
+    assert rows[2]["State"].startswith("revoked by support")
+    assert rows[3]["Issued"].endswith("by you")
+    assert rows[3]["State"].startswith("replaced")
+    assert rows[3]["State"].endswith(f"by {corrected.serial} (Installation ID corrected)")
 
 
 def test_a_plain_reissue_is_shown_as_a_replacement(customer_client, activated, customer):
     new = services.reissue(activation=activated, actor=customer)
-    page = customer_client.get(f"/licenses/{activated.license.number}/").content.decode()
-    row = page[page.index(activated.serial, page.index("Activation history")) :].split("</tr>")[0]
-    assert "replaced" in row and new.serial in row and "corrected" not in row
+    (old,) = history(
+        customer_client.get(f"/licenses/{activated.license.number}/").content.decode()
+    )[1:]
+    assert old["Serial"] == activated.serial
+    assert old["State"].startswith("replaced") and old["State"].endswith(f"by {new.serial}")
 
 
 def test_download_gives_only_the_current_file(customer_client, activated, customer, keyring):

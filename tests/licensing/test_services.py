@@ -1,7 +1,6 @@
 """Support operations and database invariants."""
 
 import logging
-from importlib import import_module
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -102,20 +101,6 @@ def test_reissue_keeps_ids_with_a_new_serial(live, customer, keyring, ids):
     assert lic.serial == new.serial
     assert AuditEvent.objects.get(action="reissue").details["replaces"] == live.serial
     assert live.replaced_by == new
-
-
-def test_migration_links_earlier_replacements_from_the_audit(live, customer):
-    from django.apps import apps
-
-    link_replacements = import_module(
-        "licensing.migrations.0003_activation_replaced_by"
-    ).link_replacements
-    new = services.reissue(activation=live, actor=customer)
-    Activation.objects.update(replaced_by=None)
-    link_replacements(apps, None)
-    live.refresh_from_db()
-    assert live.replaced_by == new
-    assert Activation.objects.filter(replaced_by__isnull=False).count() == 1
 
 
 def test_correcting_a_mistyped_installation_id_revokes_and_reissues(live, customer, keyring, ids):
