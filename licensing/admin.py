@@ -158,7 +158,9 @@ class MaintenanceFilter(admin.SimpleListFilter):
             end = today + timedelta(days=self.WINDOWS[self.value()])
             return queryset.filter(maintenance_end__gte=today, maintenance_end__lte=end)
         if self.value() == "later":
-            return queryset.filter(maintenance_end__gt=today + timedelta(days=90))
+            return queryset.filter(
+                maintenance_end__gt=today + timedelta(days=max(self.WINDOWS.values()))
+            )
         return queryset
 
 
