@@ -190,6 +190,12 @@ class Activation(models.Model):
         return self.revoked_at is None
 
     @property
+    def is_replacement(self) -> bool:
+        """Issued in place of another file, which only support does (reissue or correction);
+        customers only activate."""
+        return hasattr(self, "replaces")
+
+    @property
     def installation_ids(self) -> tuple[str, ...]:
         return tuple(i for i in (self.installation_id, self.mirrored_installation_id) if i)
 
