@@ -105,6 +105,10 @@ class ActivationInline(admin.TabularInline):
     ]
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        return rows.select_related("license", "issued_by", "replaced_by__license")
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -116,6 +120,9 @@ class AuditInline(admin.TabularInline):
     fields = ["created_at", "actor", "action", "object_repr", "details", "ip_address"]
     readonly_fields = fields
     verbose_name_plural = "history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
 
     def has_add_permission(self, request, obj=None):
         return False

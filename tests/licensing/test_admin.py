@@ -4,6 +4,8 @@ import re
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 import tmslicense
 from licensing import services
@@ -81,6 +83,23 @@ def test_license_page_shows_activation_history_inline(support_client, live):
     assert page.status_code == 200
     body = page.content.decode()
     assert live.serial in body and live.mirrored_installation_id in body
+
+
+def test_license_page_reads_its_history_in_a_fixed_number_of_queries(
+    support_client, live, customer, django_assert_max_num_queries
+):
+    """Who issued each file, what replaced it and who acted in the history are read along
+    with the rows, not once per row."""
+    url = f"/admin/licensing/license/{live.license_id}/change/"
+    support_client.get(url)  # warm: content types, permissions
+    with CaptureQueriesContext(connection) as one:
+        support_client.get(url)
+    activation = live
+    for _ in range(5):
+        activation = services.reissue(activation=activation, actor=customer)
+    with django_assert_max_num_queries(len(one)):
+        page = support_client.get(url)
+    assert activation.serial in page.content.decode()
 
 
 def test_issued_files_are_read_only(support_client, live):
