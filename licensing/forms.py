@@ -61,9 +61,12 @@ class LicenseStepForm(_Form):
         "Server.",
     )
 
-    def __init__(self, *args, request=None, **kwargs):
+    def __init__(self, *args, request=None, limit_guessing=True, **kwargs):
+        """``limit_guessing``: the number was typed in this request. A number found in an
+        earlier step and checked again is no guess: it is neither limited nor counted."""
         super().__init__(*args, **kwargs)
         self.request = request
+        self.limit_guessing = limit_guessing
         self.license = None
 
     def clean_license_number(self):
@@ -79,7 +82,7 @@ class LicenseStepForm(_Form):
         number = cleaned.get("license_number")
         if not number:
             return cleaned
-        blocked = throttle.seconds_blocked(self.request, "lookup")
+        blocked = self.limit_guessing and throttle.seconds_blocked(self.request, "lookup")
         if blocked:
             raise forms.ValidationError(
                 "Too many license numbers were not found. For your security, look-ups are "
@@ -91,7 +94,8 @@ class LicenseStepForm(_Form):
             self.license = services.find_license(user=self.request.user, number=number)
         except services.LicenseNotFound as error:
             # Only failed look-ups count towards the guessing limit.
-            throttle.record_failure(self.request, "lookup")
+            if self.limit_guessing:
+                throttle.record_failure(self.request, "lookup")
             self.add_error("license_number", forms.ValidationError(error.message, code="not_found"))
             return cleaned
         try:

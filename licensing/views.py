@@ -186,7 +186,8 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
 
     def get_form_kwargs(self, step=None):
         if step == "license":
-            return {"request": self.request}
+            # Typed in this request only when step 1 is the step sent.
+            return {"request": self.request, "limit_guessing": self.steps.current == "license"}
         data = self.get_cleaned_data_for_step("license") or {}
         return {
             "license": data.get("license"),

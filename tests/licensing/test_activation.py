@@ -180,6 +180,25 @@ def test_failed_lookups_are_rate_limited(customer_client, make_license, ids, set
     assert not Activation.objects.exists()
 
 
+def test_a_license_found_in_step_one_is_finished_while_look_ups_are_paused(
+    customer_client, make_license, ids, settings, keyring
+):
+    """Step 2 checks step 1's number again; that is no guess, so a pause that began meanwhile
+    (here: wrong numbers typed in another tab) does not stop it."""
+    settings.ACTIVATION_FAILURE_LIMIT = 2
+    lic = make_license("mirrored")
+    step1(customer_client, lic.number, ids[0])
+    first_tab = customer_client.wizard_run
+    customer_client.wizard_run = ""
+    for _ in range(3):
+        step1(customer_client, tmslicense.new_license_number(), ids[0])
+    assert "Too many license numbers" in step1(customer_client, lic.number, ids[0]).content.decode()
+    customer_client.wizard_run = first_tab
+    assert step2(customer_client, ids[1]).status_code == 302
+    verified = tmslicense.verify_license(_download(customer_client, lic), keyring, ids[1])
+    assert verified.installation_ids == ids
+
+
 def test_successful_lookups_are_not_counted(customer_client, make_license, settings):
     settings.ACTIVATION_FAILURE_LIMIT = 2
     licenses = [make_license("standard") for _ in range(3)]
