@@ -27,10 +27,10 @@ def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], 
     the window in seconds."""
     ip = client_ip(request)
     if scope == "lookup":
-        window, limit = settings.ACTIVATION_FAILURE_WINDOW, settings.ACTIVATION_FAILURE_LIMIT
-        subjects = {f"ip:{ip}": limit}
+        window = settings.ACTIVATION_FAILURE_WINDOW
+        subjects = {f"ip:{ip}": settings.ACTIVATION_FAILURE_LIMIT_PER_IP}
         if request.user.is_authenticated:
-            subjects[f"user:{request.user.pk}"] = limit
+            subjects[f"user:{request.user.pk}"] = settings.ACTIVATION_FAILURE_LIMIT
     else:  # "login": the account as typed, from this address; and the address
         window = settings.LOGIN_FAILURE_WINDOW
         subjects = {

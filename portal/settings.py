@@ -177,9 +177,10 @@ LICENSE_SIGNING_KEY_FILE = Path(
 # Public keys a TMS should still trust after a key rotation (served in /keyring.json).
 LICENSE_EXTRA_KEYRING_FILE = os.environ.get("LICENSE_EXTRA_KEYRING_FILE", "")
 
-# Failed license-number look-ups allowed per user and per IP address in a window of
-# ACTIVATION_FAILURE_WINDOW seconds.
+# Failed license-number look-ups allowed per user, and per IP address (a plant's users may
+# share one), in a window of ACTIVATION_FAILURE_WINDOW seconds.
 ACTIVATION_FAILURE_LIMIT = envint("ACTIVATION_FAILURE_LIMIT", 10)
+ACTIVATION_FAILURE_LIMIT_PER_IP = envint("ACTIVATION_FAILURE_LIMIT_PER_IP", 50)
 ACTIVATION_FAILURE_WINDOW = envint("ACTIVATION_FAILURE_WINDOW", 3600)
 # Failed log-ins allowed per account from one IP address, and per IP address (a plant's
 # users may share one), in a window of LOGIN_FAILURE_WINDOW seconds.

@@ -3,10 +3,12 @@ enterprise, a signed file bound to the IDs, and nothing written on bad input."""
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 import tmslicense
 from licensing.models import Activation, AuditEvent
+from tests.factories import UserFactory
 from tests.licensing.wizard import step1, step2
 
 
@@ -180,6 +182,23 @@ def test_failed_lookups_are_rate_limited(customer_client, make_license, ids, set
     assert not Activation.objects.exists()
 
 
+def test_one_users_mistakes_do_not_pause_colleagues_on_the_same_address(
+    customer_client, organization, make_license, ids, settings
+):
+    settings.ACTIVATION_FAILURE_LIMIT, settings.ACTIVATION_FAILURE_LIMIT_PER_IP = 3, 5
+    colleague = Client()  # same address (the test client's), another user
+    colleague.force_login(UserFactory(organization=organization))
+    for _ in range(3):
+        step1(customer_client, tmslicense.new_license_number(), ids[0])
+    lic = make_license("standard")
+    assert "Too many" in step1(customer_client, lic.number, ids[0]).content.decode()
+    response = step1(colleague, tmslicense.new_license_number(), ids[0])
+    assert "No license" in response.context["form"].errors["license_number"][0]
+    step1(colleague, tmslicense.new_license_number(), ids[0])  # the address's fifth failure
+    assert "Too many" in step1(colleague, lic.number, ids[0]).content.decode()
+    assert not Activation.objects.exists()
+
+
 def test_a_license_found_in_step_one_is_finished_while_look_ups_are_paused(
     customer_client, make_license, ids, settings, keyring
 ):
@@ -209,8 +228,6 @@ def test_successful_lookups_are_not_counted(customer_client, make_license, setti
 
 
 def test_forms_are_csrf_protected(client, customer, make_license, ids):
-    from django.test import Client
-
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(customer)
     lic = make_license("standard")
