@@ -113,6 +113,9 @@ class ActivationQuerySet(models.QuerySet):
     def live(self):
         return self.filter(revoked_at__isnull=True)
 
+    def revoked(self):
+        return self.filter(revoked_at__isnull=False)
+
 
 class Activation(models.Model):
     """One issue of a license file, bound to one or two Installation IDs."""

@@ -72,6 +72,22 @@ def keyring_json(request):
     return HttpResponse(signing.public_keyring().to_json(), content_type="application/json")
 
 
+@require_GET
+def revoked_txt(request):
+    """The serials of every revoked license file, one per line, the oldest first: what a
+    ThinManager Server keeps as ``revoked.txt`` to refuse a file that was revoked or replaced."""
+    serials = (
+        Activation.objects.revoked().order_by("revoked_at", "pk").values_list("serial", flat=True)
+    )
+    header = f"# Revoked TMS license files (serials), {settings.SITE_NAME}\n"
+    response = HttpResponse(
+        header + "".join(f"{serial}\n" for serial in serials.iterator()),
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Cache-Control"] = "max-age=300"
+    return response
+
+
 def server_error(request):
     """The 500 page, named after the site; rendered without context processors or the
     database, which may be what failed."""

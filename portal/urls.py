@@ -15,6 +15,7 @@ handler500 = views.server_error
 urlpatterns = [
     path("", views.home, name="home"),
     path("keyring.json", views.keyring_json, name="keyring"),
+    path("revoked.txt", views.revoked_txt, name="revoked"),
     path("healthz", health.healthz, name="healthz"),
     path(
         "accounts/login/",

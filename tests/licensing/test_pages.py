@@ -8,6 +8,7 @@ import pytest
 import tmslicense
 from licensing import services
 from tests.factories import LicenseFactory
+from tmslicense import store
 
 
 @pytest.fixture
@@ -160,6 +161,25 @@ def test_keyring_serves_public_keys_only(client, db, signing_key_file):
     body = response.content.decode()
     assert "PRIVATE" not in body
     assert signing_key_file.read_text().splitlines()[1] not in body
+
+
+def test_revoked_list_makes_a_server_refuse_the_old_file(
+    client, activated, customer, keyring, tmp_path
+):
+    new = services.reissue(activation=activated, actor=customer)
+    response = client.get("/revoked.txt")  # public, like the keyring: serials only
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    body = response.content.decode()
+    assert activated.serial in body and new.serial not in body
+    assert activated.license.number not in body and activated.installation_id not in body
+    (tmp_path / "revoked.txt").write_bytes(response.content)  # as the server keeps it
+    revoked = store.revoked_serials(tmp_path)
+    assert revoked == {activated.serial}
+    with pytest.raises(tmslicense.LicenseRevoked):
+        tmslicense.verify_license(
+            activated.license_file, keyring, activated.installation_id, revoked=revoked
+        )
+    tmslicense.verify_license(new.license_file, keyring, new.installation_id, revoked=revoked)
 
 
 def test_staff_without_organization_sees_no_customer_license(client, activated):
