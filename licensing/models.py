@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 import tmslicense
 
@@ -101,6 +102,32 @@ class License(models.Model):
     @property
     def live_activation(self) -> Activation | None:
         return self.activations.filter(revoked_at__isnull=True).first()
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def state(self) -> str:
+        """What the customer sees: Suspended, Expired or Active."""
+        if self.status == self.Status.SUSPENDED:
+            return "Suspended"
+        return "Expired" if self.is_expired() else "Active"
+
+    def changes_since(self, activation: Activation) -> list[tuple[str, str, str]]:
+        """What changed after ``activation``'s file was issued, which the file (and so the
+        servers) still has the old way: (what, in the file, now)."""
+        issued = activation.issued_license
+        expires = self.expires_at and self.expires_at.replace(microsecond=0)
+        pairs = [
+            ("Product", issued.product, self.product),
+            ("Edition", issued.edition, self.edition),
+            ("Seats", issued.seats, self.seats),
+            ("Features", ", ".join(issued.features), ", ".join(self.features)),
+            ("Maintenance end", issued.maintenance_end, self.maintenance_end),
+            ("Expires", issued.expires_at, expires),
+            ("Customer name", issued.customer, self.organization.name),
+        ]
+        return [(what, _shown(old), _shown(new)) for what, old, new in pairs if old != new]
 
     def clean(self):
         try:
@@ -202,6 +229,11 @@ class Activation(models.Model):
     def installation_ids(self) -> tuple[str, ...]:
         return tuple(i for i in (self.installation_id, self.mirrored_installation_id) if i)
 
+    @cached_property
+    def issued_license(self) -> tmslicense.License:
+        """What the issued file says (read back from it; the site signed it)."""
+        return tmslicense.read_license(self.license_file)
+
     def revoke(self, *, reason: str, by) -> None:
         """Mark revoked (callers lock the row and audit: see licensing.services)."""
         self.revoked_at = timezone.now()
@@ -283,3 +315,11 @@ class OutboxMessage(models.Model):
 
     def __str__(self):
         return f"{self.subject} ({self.get_status_display()})"
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "never" if value is None else "none"
+    if hasattr(value, "strftime"):
+        return f"{value:%Y-%m-%d}"
+    return str(value)

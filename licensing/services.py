@@ -68,10 +68,10 @@ def find_license(*, user, number: str) -> License:
 
 
 def check_activatable(lic: License, *, now=None) -> None:
-    now = now or timezone.now()
+    """A suspended or expired license is neither activated nor downloaded."""
     if lic.status != License.Status.ACTIVE:
         raise LicenseNotActivatable(f"License {lic.number} is suspended. {SUPPORT}")
-    if lic.expires_at is not None and lic.expires_at <= now:
+    if lic.is_expired(now):
         raise LicenseNotActivatable(
             f"License {lic.number} expired on {lic.expires_at:%Y-%m-%d}. {SUPPORT}"
         )

@@ -43,6 +43,15 @@ def license_list(request):
     return render(request, "licensing/license_list.html", {"licenses": licenses})
 
 
+def _refusal(lic: License) -> str:
+    """Why the license's file may not be downloaded now ("" when it may)."""
+    try:
+        services.check_activatable(lic)
+    except services.ActivationError as error:
+        return error.message
+    return ""
+
+
 @login_required
 def license_detail(request, number):
     lic = get_license_for_user(request.user, number)
@@ -51,7 +60,13 @@ def license_detail(request, number):
     return render(
         request,
         "licensing/license_detail.html",
-        {"license": lic, "activations": activations, "live": live},
+        {
+            "license": lic,
+            "activations": activations,
+            "live": live,
+            "refusal": _refusal(lic),
+            "changes": lic.changes_since(live) if live else [],
+        },
     )
 
 
@@ -60,6 +75,9 @@ def license_detail(request, number):
 def download(request, number):
     lic = get_license_for_user(request.user, number)
     activation = get_object_or_404(lic.activations.live())
+    if refusal := _refusal(lic):
+        messages.error(request, refusal)
+        return redirect("licensing:license_detail", number=lic.number)
     response = HttpResponse(activation.license_file, content_type="application/x-tms-license")
     response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'
     response["Cache-Control"] = "no-store"

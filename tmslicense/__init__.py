@@ -16,7 +16,14 @@ from .errors import (
     UnknownKey,
     UnsupportedAlgorithm,
 )
-from .fileformat import CLOCK_TOLERANCE, MAX_FILE_SIZE, read_envelope, sign_license, verify_license
+from .fileformat import (
+    CLOCK_TOLERANCE,
+    MAX_FILE_SIZE,
+    read_envelope,
+    read_license,
+    sign_license,
+    verify_license,
+)
 from .gating import THINSERVER_DATA_REFUSED, Action, Capabilities, capabilities
 from .ids import (
     InvalidIdentifier,
@@ -65,6 +72,7 @@ __all__ = [
     "normalize_installation_id",
     "normalize_license_number",
     "read_envelope",
+    "read_license",
     "sign_license",
     "verify_license",
 ]

@@ -114,6 +114,18 @@ def read_envelope(text: str | bytes) -> dict:
     return envelope
 
 
+def read_license(text: str | bytes) -> License:
+    """The license a file carries, its signature NOT checked: for showing what a file says
+    (the license site's own pages), never for deciding what a server may do: that is
+    :func:`verify_license`."""
+    envelope = read_envelope(text)
+    try:
+        payload = _b64decode(envelope["payload"])
+    except binascii.Error:
+        raise MalformedFile("The license file is damaged: its content cannot be read.") from None
+    return License.from_payload(payload)
+
+
 def verify_license(
     text: str | bytes,
     keyring: Mapping[str, Ed25519PublicKey],

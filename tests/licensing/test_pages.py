@@ -2,11 +2,14 @@
 its own licenses; anything else is a 404, never a hint."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 import tmslicense
 from licensing import services
+from licensing.models import License
 from tests.factories import LicenseFactory
 from tmslicense import store
 
@@ -161,6 +164,41 @@ def test_keyring_serves_public_keys_only(client, db, signing_key_file):
     body = response.content.decode()
     assert "PRIVATE" not in body
     assert signing_key_file.read_text().splitlines()[1] not in body
+
+
+@pytest.mark.parametrize(
+    ("change", "state", "why"),
+    [
+        ({"status": "suspended"}, "Suspended", "is suspended"),
+        ({"expires_at": timezone.now() - timedelta(days=1)}, "Expired", "expired on"),
+    ],
+)
+def test_a_suspended_or_expired_license_says_so_and_offers_no_file(
+    customer_client, activated, change, state, why
+):
+    lic = activated.license
+    License.objects.filter(pk=lic.pk).update(**change)
+    listing = customer_client.get("/licenses/").content.decode()
+    assert state in listing and "Active" not in listing
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert why in page and "Contact support" in page
+    assert "/download/" not in page
+    response = customer_client.get(f"/licenses/{lic.number}/download/", follow=True)
+    assert response.redirect_chain == [(f"/licenses/{lic.number}/", 302)]
+    assert "BEGIN TMS LICENSE FILE" not in response.content.decode()
+    assert why in response.content.decode()  # the same answer as the wizard's re-download
+
+
+def test_license_page_says_what_the_file_in_use_has_the_old_way(customer_client, activated):
+    lic = activated.license
+    url = f"/licenses/{lic.number}/"
+    assert 'id="file-changes"' not in customer_client.get(url).content.decode()
+    License.objects.filter(pk=lic.pk).update(seats=lic.seats + 5, features=[])
+    page = customer_client.get(url).content.decode()
+    assert f"Seats: {lic.seats} in the file, {lic.seats + 5} now" in page
+    assert "Features: relevance in the file, none now" in page
+    assert "Maintenance end" not in page.split('id="file-changes"')[1].split("</div>")[0]
+    assert "/download/" in page  # still the current file, to download
 
 
 def test_revoked_list_makes_a_server_refuse_the_old_file(

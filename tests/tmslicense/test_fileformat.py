@@ -82,6 +82,16 @@ def test_signature_of_another_payload_is_refused(make_license, private_key, kid,
         tmslicense.verify_license(forged, keyring, lic.installation_ids[0], now=NOW)
 
 
+def test_read_license_shows_what_a_file_says_without_deciding_anything(
+    make_license, private_key, kid
+):
+    lic = make_license("mirrored")
+    forged = armor(envelope(lic.to_payload(), private_key.sign(b"something else"), kid=kid))
+    assert tmslicense.read_license(forged) == lic  # the signature is not its business
+    with pytest.raises(tmslicense.MalformedFile):
+        tmslicense.read_license("no license here")
+
+
 def test_revoked_serial_is_refused(make_license, sign, keyring):
     lic = make_license("standard")
     with pytest.raises(tmslicense.LicenseRevoked, match="revoked"):
