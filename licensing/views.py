@@ -255,10 +255,15 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             form.add_error(None, error.message)
             return self.render(form)
         if created:
+            where = (
+                "both ThinManager Servers"
+                if len(activation.installation_ids) > 1
+                else "the ThinManager Server"
+            )
             messages.success(
                 self.request,
                 f"License {activation.license.number} is activated. Download the license file "
-                "and add it on the ThinManager Server.",
+                f"and add it on {where}.",
             )
         else:
             messages.info(

@@ -2,6 +2,7 @@
 enterprise, a signed file bound to the IDs, and nothing written on bad input."""
 
 import pytest
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -58,6 +59,8 @@ def test_mirrored_and_enterprise_licenses_ask_for_mirrored_installation_id(
 
     response = step2(customer_client, ids[1])
     assert response.status_code == 302
+    [message] = get_messages(response.wsgi_request)
+    assert str(message).endswith("add it on both ThinManager Servers.")
     text = _download(customer_client, lic)
     for installation_id in ids:
         verified = tmslicense.verify_license(text, keyring, installation_id)
@@ -149,6 +152,7 @@ def test_other_ids_while_live_are_refused_with_how_to_get_help(customer_client, 
     page = response.content.decode()
     assert "already activated" in page
     assert "contact support" in page
+    assert "Step 1 of 2" in page  # as on the first visit, though the kind is known now
     assert Activation.objects.count() == 1
 
 
