@@ -20,7 +20,13 @@ LICENSES = [
     ("DEMO0000003", Kind.ENTERPRISE, "Enterprise", 50),
 ]
 OTHER_LICENSE = "0THER000001"
-SAMPLE_IDS = ["DEMO000000000000001", "DEMO000000000000002"]
+# Two servers to activate for, and two more to try a refusal, a correction or a second license.
+SAMPLE_IDS = [
+    "DEMO000000000000001",
+    "DEMO000000000000002",
+    "DEMO000000000000003",
+    "DEMO000000000000004",
+]
 
 
 class Command(BaseCommand):
@@ -65,7 +71,11 @@ class Command(BaseCommand):
         self.stdout.write(f"  Support login:  support / {DEMO_PASSWORD} (Django admin at /admin/)")
         for lic in License.objects.filter(organization=org):
             self.stdout.write(f"  {lic.get_kind_display():<30} {lic.number}")
+        other_number = LICENSE_NUMBER.complete(OTHER_LICENSE)
+        label = "Another customer's license"
+        self.stdout.write(f"  {label:<30} {other_number} (demo is told it does not exist)")
         self.stdout.write(f"  Sample Installation IDs: {ids[0]} (primary), {ids[1]} (secondary)")
+        self.stdout.write(f"                           {ids[2]}, {ids[3]} (other servers)")
 
     def _user(self, User, username, email, staff=False):
         user, created = User.objects.get_or_create(

@@ -1,0 +1,46 @@
+"""`manage.py seed_demo`: demo data for a first look, the same however often it runs."""
+
+import re
+from io import StringIO
+
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+import tmslicense
+from licensing.models import License, Membership, Organization
+from licensing.services import find_license
+
+
+def _seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_is_idempotent_and_prints_what_it_made(db):
+    first = _seed()
+    counts = (Organization.objects.count(), License.objects.count(), Membership.objects.count())
+    assert _seed() == first
+    assert counts == (
+        Organization.objects.count(),
+        License.objects.count(),
+        Membership.objects.count(),
+    )
+
+    demo = authenticate(username="demo", password="demo-password-1")
+    support = authenticate(username="support", password="demo-password-1")
+    assert demo is not None and support is not None and support.is_staff
+    assert support.has_perm("licensing.revoke_activation")
+    assert "demo / demo-password-1" in first and "support / demo-password-1" in first
+
+    printed = re.findall(r"TM-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", first)
+    own = [number for number in printed if number != printed[-1]]
+    assert {find_license(user=demo, number=n).kind for n in own} == {
+        "standard",
+        "mirrored",
+        "enterprise",
+    }
+    assert License.objects.get(number=printed[-1]).organization != demo.membership.organization
+    ids = re.findall(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}", first)
+    assert len(set(ids)) == 4
+    assert all(tmslicense.normalize_installation_id(i) == i for i in ids)
