@@ -1,7 +1,8 @@
 """Installation IDs and license numbers: grouped Crockford base32 with a check character.
 
-People read these aloud and type them, so input is forgiving (case, ``O``/``I``/``L``,
-spaces and dashes) and every single wrong character and every swap of two neighbouring
+People read these aloud, type them and paste them from certificates and e-mails, so input
+is forgiving (case, ``O``/``I``/``L``, spaces and dashes of any kind, invisible characters,
+full-width letters) and every single wrong character and every swap of two neighbouring
 characters is caught before anything is looked up.
 
 The check character ``c`` makes ``w1*v1 + w2*v2 + ... + wn*vn + c == 0`` in GF(32), with
@@ -33,7 +34,9 @@ __all__ = [
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 _FOLD = str.maketrans({"O": "0", "I": "1", "L": "1"})
-_IGNORED = " -\t"
+_IGNORED = " -\t\n\r\v\f"
+# Unicode calls these "symbols", not dashes; pasted text uses them as dashes all the same.
+_OTHER_DASHES = "\u2212"  # MINUS SIGN
 
 # GF(2^5) with the primitive polynomial x^5 + x^2 + 1; alpha = x = 2.
 _EXP = [0] * 62
@@ -123,30 +126,30 @@ class _Scheme:
             raise self.error(f"The {self.noun} must be text.", code="type")
         if self.is_canonical(text):
             return text
-        typed = text.strip().upper()
-        cleaned = "".join(ch for ch in typed if ch not in _IGNORED)
+        typed, cleaned = _typed(text)
         prefix = self.prefix.rstrip("-")
         if prefix and cleaned.startswith(prefix):
             # "TM" is the prefix when it is set apart ("TM-...") or the rest has the length.
             set_apart = typed[len(prefix) : len(prefix) + 1] in _IGNORED
             if set_apart or len(cleaned) == self.length + len(prefix):
                 cleaned = cleaned[len(prefix) :]
-        cleaned = cleaned.translate(_FOLD)
         if not cleaned:
             raise self.error(f"Enter the {self.noun}.", code="required")
         bad = sorted({ch for ch in cleaned if ch not in _VALUE})
         if bad:
-            shown = ", ".join(repr(ch) for ch in bad)
+            shown = ", ".join(map(_readable, bad))
             raise self.error(
                 f"The {self.noun} contains characters that are never used in it: {shown}. "
                 f"It uses only digits and the letters A-Z without I, L, O and U.",
                 code="characters",
             )
         if len(cleaned) != self.length:
+            # People count what they see, so the dashes of the example are left out here too.
+            after = f" after {self.prefix}," if self.prefix else ","
+            entered = "1 was" if len(cleaned) == 1 else f"{len(cleaned)} were"
             raise self.error(
-                f"The {self.noun} has {self.length} characters"
-                f"{f' after {self.prefix}' if self.prefix else ''}; {len(cleaned)} were entered. "
-                f"It looks like {self.example()}.",
+                f"The {self.noun} has {self.length} characters{after} not counting dashes; "
+                f"{entered} entered. It looks like {self.example()}.",
                 code="length",
             )
         formatted = self.format(cleaned)
@@ -166,6 +169,66 @@ class _Scheme:
     def example(self) -> str:
         return self.format("X" * self.length)
 
+    def is_entered_in_full(self, text: str) -> bool:
+        """``text`` is a valid one of these, prefix included: then it was surely meant as one.
+
+        Without the prefix a license number is no proof: one in 32 cut-short Installation IDs
+        of 12 characters would pass its check character.
+        """
+        cleaned = _typed(text)[1]
+        prefix = self.prefix.rstrip("-")
+        return cleaned.startswith(prefix) and self.is_canonical(self.format(cleaned[len(prefix) :]))
+
+
+def _typed(text: str) -> tuple[str, str]:
+    """``text`` upper-cased and stripped, and its symbols: without spaces and dashes, folded."""
+    typed = text.strip().upper() if text.isascii() else _plain(text).strip()
+    return typed, "".join(ch for ch in typed if ch not in _IGNORED).translate(_FOLD)
+
+
+def _plain(text: str) -> str:
+    r"""Pasted text in ASCII, upper-cased: dashes of any kind become ``-``, spaces of any kind
+    ``" "``; invisible format characters (zero-width spaces, soft hyphens, byte order marks) are
+    dropped; full-width and other compatibility forms of letters and digits become ASCII. Any
+    other character is kept as it is, to be named in the error.
+
+    >>> _plain("tm\u2013dem0\u00a0\uff10\u200b1")
+    'TM-DEM0 01'
+    """
+    # Imported here: only text with non-ASCII characters needs it, and importing tmslicense is
+    # part of a TMS's start-up (bench/verify.py measures it).
+    import unicodedata
+
+    plain = []
+    for ch in text:
+        if ch.isascii():
+            plain.append(ch.upper())
+        elif ch.isspace():
+            plain.append(" ")
+        elif ch in _OTHER_DASHES or unicodedata.category(ch) == "Pd":
+            plain.append("-")
+        elif unicodedata.category(ch) != "Cf":
+            folded = unicodedata.normalize("NFKC", ch).upper()
+            plain.append(folded if len(folded) == 1 and folded.isascii() else ch)
+    return "".join(plain)
+
+
+def _readable(ch: str) -> str:
+    r"""A wrong character as a person can tell it, never as a Python escape: ``'#'``,
+    ``'\u0410' (U+0410 CYRILLIC CAPITAL LETTER A)``, ``U+0007 (control character)``."""
+    import unicodedata  # see _plain
+
+    if ch.isascii() and ch.isprintable() and ch != "'":
+        return f"'{ch}'"
+    category = unicodedata.category(ch)
+    name = unicodedata.name(ch, "") or f"({_UNNAMED.get(category, 'unassigned character')})"
+    if ch.isprintable() and not category.startswith("M") and ch != "'":
+        return f"'{ch}' (U+{ord(ch):04X} {name})"
+    return f"U+{ord(ch):04X} {name}"
+
+
+_UNNAMED = {"Cc": "control character", "Co": "private-use character", "Cs": "broken character"}
+
 
 INSTALLATION_ID = _Scheme(
     noun="Installation ID", prefix="", data_length=19, group=4, error=InvalidInstallationId
@@ -184,7 +247,16 @@ def normalize_installation_id(text: str) -> str:
     Raises :class:`InvalidInstallationId` with a message saying what is wrong
     (unused characters, wrong length, or a typo caught by the check character).
     """
-    return INSTALLATION_ID.normalize(text)
+    try:
+        return INSTALLATION_ID.normalize(text)
+    except InvalidInstallationId as error:
+        if error.code == "length" and LICENSE_NUMBER.is_entered_in_full(text):
+            raise InvalidInstallationId(
+                "This is a license number, not an Installation ID. The Installation ID is shown "
+                "at the bottom of the Licensing window of the ThinManager Server.",
+                code="length",
+            ) from None
+        raise
 
 
 def normalize_license_number(text: str) -> str:
@@ -195,7 +267,16 @@ def normalize_license_number(text: str) -> str:
     >>> normalize_license_number("q6h8-j9se-5byj")
     'TM-Q6H8-J9SE-5BYJ'
     """
-    return LICENSE_NUMBER.normalize(text)
+    try:
+        return LICENSE_NUMBER.normalize(text)
+    except InvalidLicenseNumber as error:
+        if error.code == "length" and INSTALLATION_ID.is_entered_in_full(text):
+            raise InvalidLicenseNumber(
+                "This is an Installation ID, not a license number. The license number is on "
+                "your license certificate and starts with TM-.",
+                code="length",
+            ) from None
+        raise
 
 
 def installation_id_from_secret(secret: bytes) -> str:

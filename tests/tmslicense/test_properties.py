@@ -1,14 +1,17 @@
-"""Property-based tests: tampering never verifies, transport damage always does, and no
-input crashes the verifier."""
+"""Property-based tests: tampering never verifies, transport damage always does, no input
+crashes the verifier, and pasted or mistyped IDs get the canonical form or a readable message."""
 
 import base64
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tmslicense
 from tests.tmslicense.conftest import NOW
 from tests.tmslicense.envelope import BEGIN, END, armor, envelope
+from tests.tmslicense.test_ids import DASHES, INVISIBLE, SPACES
+from tmslicense.ids import ALPHABET, INSTALLATION_ID, LICENSE_NUMBER
 
 FAST = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -90,3 +93,57 @@ def test_normalizers_raise_only_their_own_error(text):
             normalize(text)
         except error as exc:
             assert exc.message
+
+
+installation_ids = st.text(alphabet=ALPHABET, min_size=19, max_size=19).map(
+    INSTALLATION_ID.complete
+)
+license_numbers = st.text(alphabet=ALPHABET, min_size=11, max_size=11).map(LICENSE_NUMBER.complete)
+separators = st.lists(
+    st.sampled_from([" ", "-", "\t", *DASHES, *SPACES, *INVISIBLE]), max_size=3
+).map("".join)
+
+
+def _full_width(ch: str) -> str:
+    return chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch
+
+
+@st.composite
+def pasted(draw, canonical):
+    """``canonical`` as a person might paste it: any case, any dashes, spaces and invisible
+    characters around and between the characters, some of them in full width."""
+    text = draw(separators)
+    for ch in canonical.replace("-", ""):
+        ch = draw(st.sampled_from([ch, ch.lower(), _full_width(ch), _full_width(ch.lower())]))
+        text += ch + draw(separators)
+    return text
+
+
+@FAST
+@given(data=st.data())
+def test_pasted_ids_and_license_numbers_give_the_canonical_form(data):
+    for canonical, normalize in [
+        (data.draw(installation_ids), tmslicense.normalize_installation_id),
+        (data.draw(license_numbers), tmslicense.normalize_license_number),
+    ]:
+        assert normalize(data.draw(pasted(canonical))) == canonical
+
+
+@FAST
+@given(data=st.data())
+def test_an_id_in_the_other_field_is_named_for_what_it_is(data):
+    with pytest.raises(tmslicense.InvalidInstallationId, match="This is a license number"):
+        tmslicense.normalize_installation_id(data.draw(pasted(data.draw(license_numbers))))
+    with pytest.raises(tmslicense.InvalidLicenseNumber, match="This is an Installation ID"):
+        tmslicense.normalize_license_number(data.draw(pasted(data.draw(installation_ids))))
+
+
+@FAST
+@given(text=st.text(max_size=60))
+def test_messages_show_no_python_escapes_and_no_invisible_characters(text):
+    for normalize in (tmslicense.normalize_installation_id, tmslicense.normalize_license_number):
+        try:
+            normalize(text)
+        except tmslicense.InvalidIdentifier as error:
+            assert error.message.isprintable(), error.message
+            assert "\\" not in error.message or "\\" in text, error.message
