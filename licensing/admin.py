@@ -4,17 +4,21 @@ and is permission-checked."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
+from django.forms.models import model_to_dict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 import tmslicense
 
@@ -23,10 +27,53 @@ from .models import Activation, AuditEvent, License, Membership, Organization, O
 from .throttle import client_ip
 
 
+def _person(user) -> str:
+    # As text, never a link: support may not open users, and needs the customers' addresses.
+    if user is None:
+        return "–"
+    return f"{user.username} ({user.email})" if user.email else user.username
+
+
+@admin.display(description="issued by")
+def issued_by(activation):
+    return _person(activation.issued_by)
+
+
+@admin.display(description="revoked by")
+def revoked_by(activation):
+    return _person(activation.revoked_by)
+
+
+@admin.display(description="actor")
+def actor(event):
+    return _person(event.actor)
+
+
+@admin.display(description="member")
+def member(membership):
+    return _person(membership.user)
+
+
+@admin.display(description="e-mail address")
+def member_email(membership):
+    return membership.user.email if membership.user_id else "–"
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
+    readonly_fields = [member, member_email]
+
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return ["user", member_email]
+        return [member]  # support: without the link to the user, which it may not open
+
+
+def _json_value(value):
+    """Dates as ISO strings, as the audit's JSON keeps them."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -35,13 +82,16 @@ class AuditedAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         name = obj._meta.model_name
+        # form.initial holds the values from before, in model_to_dict's form (an FK as its pk).
+        new = model_to_dict(obj, fields=form.changed_data)
+        changed = {f: [form.initial.get(f), new.get(f)] for f in form.changed_data}
         services.audit(
             actor=request.user,
             action=f"{name}_change" if change else f"{name}_create",
             license=obj if isinstance(obj, License) else None,
             obj=obj,
             ip=client_ip(request),
-            details={"changed": form.changed_data},
+            details={"changed": _json_value(changed)},
         )
 
     def save_formset(self, request, form, formset, change):
@@ -88,6 +138,46 @@ class OrganizationAdmin(AuditedAdmin):
                 )
 
 
+@admin.display(description="state")
+def state(activation):
+    return "live" if activation.is_live else "revoked"
+
+
+def _unbroken(text):
+    return format_html('<span style="white-space: nowrap">{}</span>', text)
+
+
+@admin.display(description="Installation ID")
+def installation_id(activation):
+    return _unbroken(activation.installation_id)
+
+
+@admin.display(description="Mirrored Installation ID")
+def mirrored_installation_id(activation):
+    return _unbroken(activation.mirrored_installation_id or "–")
+
+
+# (label, URL name, permission) of each support action on a live activation.
+SUPPORT_ACTIONS = [
+    ("Revoke", "admin:licensing_activation_revoke", "licensing.revoke_activation"),
+    ("Reissue", "admin:licensing_activation_reissue", "licensing.reissue_activation"),
+    (
+        "Correct an Installation ID",
+        "admin:licensing_activation_correct",
+        "licensing.reissue_activation",
+    ),
+]
+
+
+def support_actions(activation, user) -> list[tuple[str, str]]:
+    """(URL, label) of the actions this user may take on the activation (none once revoked)."""
+    return [
+        (reverse(name, args=[activation.pk]), label)
+        for label, name, permission in SUPPORT_ACTIONS
+        if activation.is_live and user.has_perm(permission)
+    ]
+
+
 class ActivationInline(admin.TabularInline):
     model = Activation
     extra = 0
@@ -95,19 +185,31 @@ class ActivationInline(admin.TabularInline):
     show_change_link = True
     fields = [
         "serial",
-        "installation_id",
-        "mirrored_installation_id",
+        state,
+        installation_id,
+        mirrored_installation_id,
         "issued_at",
-        "issued_by",
+        issued_by,
         "revoked_at",
         "revoked_reason",
         "replaced_by",
+        "actions_links",
     ]
     readonly_fields = fields
 
     def get_queryset(self, request):
         rows = super().get_queryset(request)
         return rows.select_related("license", "issued_by", "replaced_by__license")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # The admin makes an inline per request: who is looking decides which links show.
+        self.user = request.user
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="support actions")
+    def actions_links(self, activation):
+        links = support_actions(activation, self.user)
+        return format_html_join(" ", '<a class="button" href="{}">{}</a>', links) or "–"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -117,7 +219,7 @@ class AuditInline(admin.TabularInline):
     model = AuditEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "actor", "action", "object_repr", "details", "ip_address"]
+    fields = ["created_at", actor, "action", "object_repr", "details", "ip_address"]
     readonly_fields = fields
     verbose_name_plural = "history"
 
@@ -171,8 +273,15 @@ class MaintenanceFilter(admin.SimpleListFilter):
         return queryset
 
 
+_SYMBOLS = re.compile("[0-9A-HJKMNP-TV-Z]{4,}")  # of IDs and license numbers
+_FOLD = str.maketrans("OIL", "011")  # read as tmslicense reads them
+
+
 class CanonicalSearch:
-    """People paste Installation IDs and license numbers in any form: search the canonical one."""
+    """People paste Installation IDs and license numbers in any form: search the canonical one.
+
+    The beginning of one typed without dashes (``ykwha8j4``, 4 characters or more) is also
+    looked for as stored, with a dash after every 4 characters (``YKWH-A8J4``)."""
 
     def get_search_results(self, request, queryset, search_term):
         for normalize in (
@@ -180,11 +289,17 @@ class CanonicalSearch:
             tmslicense.normalize_license_number,
         ):
             try:
-                search_term = normalize(search_term)
-                break
+                canonical = normalize(search_term)
             except tmslicense.InvalidIdentifier:
                 continue
-        return super().get_search_results(request, queryset, search_term)
+            return super().get_search_results(request, queryset, canonical)
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        symbols = re.sub(r"[\s-]", "", search_term).upper().translate(_FOLD)
+        if not _SYMBOLS.fullmatch(symbols):
+            return found, duplicates
+        grouped = "-".join(symbols[i : i + 4] for i in range(0, len(symbols), 4))
+        also, _ = super().get_search_results(request, queryset, grouped)
+        return found | also, True
 
 
 class LiveFilter(admin.SimpleListFilter):
@@ -200,8 +315,39 @@ class LiveFilter(admin.SimpleListFilter):
         return queryset
 
 
+class FeatureListField(forms.CharField):
+    """Feature names typed as a list ("relevance, multimonitor"), kept as a JSON list of text
+    as tmslicense writes them into the file."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        # Brackets and quotes are separators too: the JSON list the admin used to ask for
+        # ('["relevance"]') still means what it did.
+        names = [name for name in re.split(r'[\s,\[\]"]+', super().to_python(value)) if name]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            # tmslicense refuses a file that lists a feature twice.
+            raise ValidationError(
+                "Listed twice: %(names)s. List each feature once.",
+                code="duplicate",
+                params={"names": ", ".join(twice)},
+            )
+        return names
+
+
+class LicenseForm(forms.ModelForm):
+    features = FeatureListField(
+        required=False,
+        help_text="Feature names, separated by commas or spaces, e.g. relevance, multimonitor.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
 @admin.register(License)
 class LicenseAdmin(CanonicalSearch, AuditedAdmin):
+    form = LicenseForm
     list_display = ["number", "organization", "kind", "status", "seats", "maintenance_end"]
     list_filter = ["kind", "status", MaintenanceFilter, ActivatedFilter]
     search_fields = [
@@ -240,14 +386,38 @@ class LicenseAdmin(CanonicalSearch, AuditedAdmin):
         return False
 
 
+# Room for a 24-character ID pasted with spaces around it, in a font that tells 0 from O.
+_ID_INPUT = forms.TextInput(
+    attrs={"size": 32, "style": "font-family: monospace", "autocomplete": "off"}
+)
+
+
 class ActivationActionForm(forms.Form):
+    """What an action page asks for: only the given fields, in this order."""
+
+    installation_id = forms.CharField(
+        label="Corrected Installation ID", required=False, widget=_ID_INPUT
+    )
+    mirrored_installation_id = forms.CharField(
+        label="Corrected Mirrored Installation ID", required=False, widget=_ID_INPUT
+    )
     reason = forms.CharField(
         max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
-    installation_id = forms.CharField(label="Corrected Installation ID", required=False)
-    mirrored_installation_id = forms.CharField(
-        label="Corrected Mirrored Installation ID", required=False
-    )
+
+    def __init__(self, *args, fields, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in set(self.fields) - set(fields):
+            del self.fields[name]
+
+
+# A license file is verified offline on the ThinManager Server, so revoking it in the portal
+# does not stop it there by itself.
+OLD_FILE_KEEPS_WORKING = (
+    "A revoked file keeps working on a ThinManager Server until that server gets the list of "
+    "revoked serials (this site's /revoked.txt, kept as revoked.txt in the server's data "
+    "folder) or the file is removed from it."
+)
 
 
 @admin.register(Activation)
@@ -258,7 +428,7 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
         "installation_id",
         "mirrored_installation_id",
         "issued_at",
-        "state",
+        state,
     ]
     list_filter = ["license__kind", LiveFilter]
     search_fields = [
@@ -276,12 +446,11 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
         "kid",
         "license_file",
         "issued_at",
-        "issued_by",
+        issued_by,
         "revoked_at",
         "revoked_reason",
-        "revoked_by",
+        revoked_by,
         "replaced_by",
-        "actions_links",
     ]
     fields = readonly_fields
     actions = ["revoke_selected"]
@@ -295,21 +464,12 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="state")
-    def state(self, obj):
-        return "live" if obj.is_live else "revoked"
-
-    @admin.display(description="support actions")
-    def actions_links(self, obj):
-        if not obj.is_live:
-            return "–"
-        return format_html(
-            '<a class="button" href="{}">Revoke</a> <a class="button" href="{}">Reissue</a> '
-            '<a class="button" href="{}">Correct an Installation ID</a>',
-            reverse("admin:licensing_activation_revoke", args=[obj.pk]),
-            reverse("admin:licensing_activation_reissue", args=[obj.pk]),
-            reverse("admin:licensing_activation_correct", args=[obj.pk]),
-        )
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The actions this user may take, at the top of the page (its object tools).
+        activation = self.get_object(request, object_id)
+        links = support_actions(activation, request.user) if activation else []
+        extra_context = {**(extra_context or {}), "support_actions": links}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -324,9 +484,13 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
         if not request.user.has_perm(f"licensing.{permission}"):
             raise PermissionDenied
         activation = get_object_or_404(
-            Activation.objects.select_related("license__organization"), pk=pk
+            Activation.objects.select_related("license__organization", "replaced_by"), pk=pk
         )
-        form = ActivationActionForm(request.POST if request.method == "POST" else None)
+        if not activation.license.needs_mirrored_installation_id:
+            fields = [name for name in fields if name != "mirrored_installation_id"]
+        form = ActivationActionForm(
+            request.POST if request.method == "POST" else None, fields=fields
+        )
         if request.method == "POST" and form.is_valid():
             try:
                 result = run(activation, form.cleaned_data)
@@ -341,7 +505,6 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             "effect": effect,
             "activation": activation,
             "form": form,
-            "fields": fields,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/licensing/activation_action.html", context)
@@ -361,8 +524,8 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             pk,
             permission="revoke_activation",
             title="Revoke activation",
-            effect="The license file stops being the current one and the license can be "
-            "activated again, for any servers. The reason stays with support.",
+            effect="The license can be activated again, for any servers. "
+            f"{OLD_FILE_KEEPS_WORKING} The reason stays with support.",
             fields=["reason"],
             run=run,
         )
@@ -378,23 +541,31 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             permission="reissue_activation",
             title="Reissue license file",
             effect="A new file with a new serial and the license's current values, for the same "
-            "servers, replaces this one. It is e-mailed to the organization's members.",
+            "servers, replaces this one. It is e-mailed to the organization's members; importing "
+            f"it on a server replaces the old file there. {OLD_FILE_KEEPS_WORKING}",
             fields=[],
             run=run,
         )
 
     def correct_view(self, request, pk):
         def run(activation, data):
-            new = services.reissue(
-                activation=activation,
-                installation_id=data["installation_id"] or activation.installation_id,
-                mirrored_installation_id=(
-                    data["mirrored_installation_id"] or activation.mirrored_installation_id
-                ),
-                reason=data["reason"],
-                actor=request.user,
-                ip=client_ip(request),
-            )
+            try:
+                new = services.reissue(
+                    activation=activation,
+                    installation_id=data["installation_id"] or activation.installation_id,
+                    mirrored_installation_id=(
+                        data.get("mirrored_installation_id") or activation.mirrored_installation_id
+                    ),
+                    reason=data["reason"],
+                    actor=request.user,
+                    ip=client_ip(request),
+                )
+            except services.InvalidInstallationIds as error:
+                if error.field == "installation_id" and not data["installation_id"]:
+                    # Not about the Installation ID, which was left as it is: about the pair
+                    # ("the same as the current ones"), so about the form as a whole.
+                    raise services.InvalidInstallationIds(error.message) from None
+                raise
             return f"Corrected and reissued as {new.serial}; {activation.serial} is revoked."
 
         return self._action_page(
@@ -403,7 +574,8 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             permission="reissue_activation",
             title="Correct an Installation ID",
             effect="Fill in only the ID that was mistyped. A new file for the corrected IDs, "
-            "with a new serial, replaces this one and is e-mailed to the organization's members.",
+            "with a new serial, replaces this one and is e-mailed to the organization's members. "
+            f"{OLD_FILE_KEEPS_WORKING}",
             fields=["installation_id", "mirrored_installation_id", "reason"],
             run=run,
         )
@@ -415,7 +587,9 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
         if len(ids) != 1:
             self.message_user(
                 request,
-                "Revoke one live activation at a time (a reason is needed).",
+                "The selection holds no live activation: those selected are revoked already."
+                if not ids
+                else "Revoke one live activation at a time (a reason is needed).",
                 messages.WARNING,
             )
             return None
@@ -426,19 +600,27 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(CanonicalSearch, admin.ModelAdmin):
     list_display = ["created_at", "actor", "action", "object_repr", "ip_address"]
     list_filter = ["action"]
-    search_fields = ["object_repr", "license__number", "actor__username"]
+    search_fields = [
+        "object_repr",
+        "license__number",
+        "license__organization__name",
+        "license__activations__installation_id",
+        "license__activations__mirrored_installation_id",
+        "actor__username",
+    ]
     readonly_fields = [
         "created_at",
-        "actor",
+        actor,
         "action",
         "license",
         "object_repr",
         "details",
         "ip_address",
     ]
+    fields = readonly_fields
 
     def has_add_permission(self, request):
         return False
@@ -450,9 +632,22 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.display(description="recipients")
+def recipients(message):
+    return ", ".join(message.recipients)
+
+
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "subject", "status", "attempts", "sent_at", "last_error"]
+class OutboxMessageAdmin(CanonicalSearch, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "subject",
+        recipients,
+        "status",
+        "attempts",
+        "sent_at",
+        "last_error",
+    ]
     list_filter = ["status"]
     search_fields = ["subject", "key", "license__number", "recipients"]
     readonly_fields = [
@@ -476,10 +671,16 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # a message is what was sent: nothing in it is edited
+
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Send the selected messages again", permissions=["change"])
+    def has_send_again_permission(self, request):
+        return request.user.has_perm("licensing.change_outboxmessage")
+
+    @admin.action(description="Send the selected messages again", permissions=["send_again"])
     def send_again(self, request, queryset):
         messages_ = list(queryset.exclude(status=OutboxMessage.Status.SENT))
         for message in messages_:

@@ -1,9 +1,10 @@
 """Support staff in the Django admin: search, history, and audited, permission-checked actions."""
 
+import json
 import re
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -43,6 +44,7 @@ def test_support_group_has_exactly_the_permissions_it_needs(db):
     )
     assert {
         "view_license",
+        "add_license",
         "change_license",
         "revoke_activation",
         "reissue_activation",
@@ -315,9 +317,11 @@ def test_renaming_an_organization_with_files_in_use_says_to_reissue(
     assert unactivated.number not in listed and elsewhere.number not in listed
 
 
-def test_adding_a_license_offers_a_fresh_number(admin_client, organization):
+def test_support_adds_a_license_with_a_fresh_number(support_client, support, organization):
+    """Support adds licenses from orders: the add page offers a fresh number."""
     from licensing.models import License
 
+    admin_client = support_client
     page = admin_client.get("/admin/licensing/license/add/").content.decode()
     offered = re.search(r'name="number" value="([^"]+)"', page).group(1)
     assert tmslicense.normalize_license_number(offered) == offered
@@ -346,3 +350,248 @@ def test_adding_a_license_offers_a_fresh_number(admin_client, organization):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert License.objects.get(number=offered).organization == organization
+    assert AuditEvent.objects.get(action="license_create").actor == support
+
+
+def license_form(lic, **changes):
+    """The license change form as the admin posts it, unchanged but for ``changes``."""
+    return {
+        "product": lic.product,
+        "edition": lic.edition,
+        "seats": lic.seats,
+        "features": json.dumps(lic.features),
+        "maintenance_end": lic.maintenance_end.isoformat(),
+        "expires_at_0": "",
+        "expires_at_1": "",
+        "status": lic.status,
+        "activations-TOTAL_FORMS": 0,
+        "activations-INITIAL_FORMS": 0,
+        "audit_events-TOTAL_FORMS": 0,
+        "audit_events-INITIAL_FORMS": 0,
+        **changes,
+    }
+
+
+def test_license_change_audit_says_what_each_field_was_and_became(support_client, live):
+    lic = live.license
+    response = support_client.post(
+        f"/admin/licensing/license/{lic.pk}/change/",
+        license_form(lic, status="suspended", seats=30, maintenance_end="2031-06-30"),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert AuditEvent.objects.get(action="license_change").details == {
+        "changed": {
+            "status": ["active", "suspended"],
+            "seats": [10, 30],
+            "maintenance_end": [lic.maintenance_end.isoformat(), "2031-06-30"],
+        }
+    }
+
+
+def test_people_are_shown_by_name_and_email_without_links_to_users(
+    support_client, support, live, customer
+):
+    services.revoke(activation=live, reason="Hardware returned", actor=support)
+    customer_shown = f"{customer.username} ({customer.email})"
+    support_shown = f"{support.username} ({support.email})"
+    pages = {
+        f"/admin/licensing/license/{live.license_id}/change/": [customer_shown, support_shown],
+        f"/admin/licensing/activation/{live.pk}/change/": [customer_shown, support_shown],
+        f"/admin/licensing/auditevent/{AuditEvent.objects.get(action='revoke').pk}/change/": [
+            support_shown
+        ],
+        f"/admin/licensing/organization/{customer.membership.organization_id}/change/": [
+            customer_shown
+        ],
+    }
+    for url, shown in pages.items():
+        page = support_client.get(url)
+        assert page.status_code == 200, url
+        body = page.content.decode()
+        assert all(person in body for person in shown), url
+        assert "/admin/auth/user/" not in body, url
+
+
+def test_correcting_a_standard_license_asks_for_its_one_installation_id_first(
+    support_client, make_license, customer
+):
+    activation, _ = services.activate(
+        license=make_license("standard"),
+        installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    page = support_client.get(f"/admin/licensing/activation/{activation.pk}/correct/")
+    body = page.content.decode()
+    assert list(page.context["form"].fields) == ["installation_id", "reason"]
+    assert "Mirrored" not in body.split('<form method="post"')[1]
+    assert body.index('name="installation_id"') < body.index('name="reason"')
+    wide = re.search(r'<input[^>]*name="installation_id"[^>]*>', body).group(0)
+    assert 'size="32"' in wide and "font-family: monospace" in wide
+
+
+def test_correct_page_shows_each_error_with_its_own_field(support_client, live):
+    typo = live.mirrored_installation_id[:-1] + (
+        "0" if live.mirrored_installation_id[-1] != "0" else "1"
+    )
+    response = support_client.post(
+        f"/admin/licensing/activation/{live.pk}/correct/",
+        {"mirrored_installation_id": typo, "reason": "Typo"},
+    )
+    body = response.content.decode()
+    row = re.search(
+        r'<div class="form-row errors field-mirrored_installation_id">(.*?)</div>\s*</div>',
+        body,
+        re.S,
+    )
+    assert row and "typo" in row.group(1) and 'name="mirrored_installation_id"' in row.group(1)
+    assert 'class="form-row errors field-installation_id"' not in body
+
+
+def test_correcting_to_the_same_ids_is_an_error_of_the_form_not_of_the_first_id(
+    support_client, live
+):
+    response = support_client.post(
+        f"/admin/licensing/activation/{live.pk}/correct/",
+        {"mirrored_installation_id": live.mirrored_installation_id, "reason": "Typo"},
+    )
+    form = response.context["form"]
+    assert form.non_field_errors() == [
+        "The corrected Installation IDs are the same as the current ones."
+    ]
+    assert "installation_id" not in form.errors
+    assert Activation.objects.count() == 1
+
+
+def test_license_page_offers_support_actions_on_its_live_activation(
+    support_client, client, live, customer
+):
+    new = services.reissue(activation=live, actor=customer)
+    url = f"/admin/licensing/license/{live.license_id}/change/"
+    body = support_client.get(url).content.decode()
+    for action in ("revoke", "reissue", "correct"):
+        assert f'href="/admin/licensing/activation/{new.pk}/{action}/"' in body
+        assert f"/admin/licensing/activation/{live.pk}/{action}/" not in body
+    states = re.findall(r'<td class="field-state">\s*<p>(\w+)</p>', body)
+    assert states == ["live", "revoked"]
+    assert f'<span style="white-space: nowrap">{new.installation_id}</span>' in body
+    # The activation's own page offers the same actions, at the top.
+    own = support_client.get(f"/admin/licensing/activation/{new.pk}/change/").content.decode()
+    assert f'href="/admin/licensing/activation/{new.pk}/revoke/"' in own
+    old = support_client.get(f"/admin/licensing/activation/{live.pk}/change/").content.decode()
+    assert "/revoke/" not in old
+
+    clerk = UserFactory(is_staff=True)
+    clerk.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_license", "view_activation"])
+    )
+    client.force_login(clerk)
+    for page in (client.get(url), client.get(f"/admin/licensing/activation/{new.pk}/change/")):
+        assert page.status_code == 200
+        assert "/revoke/" not in page.content.decode()
+
+
+@pytest.mark.parametrize("action", ["revoke", "reissue", "correct"])
+def test_action_pages_of_a_revoked_activation_say_so_and_offer_nothing_to_send(
+    support_client, live, customer, action
+):
+    new = services.reissue(activation=live, actor=customer)
+    body = support_client.get(f"/admin/licensing/activation/{live.pk}/{action}/").content.decode()
+    assert "This activation was revoked" in body
+    assert f'<a href="/admin/licensing/activation/{new.pk}/change/">{new.serial}</a>' in body
+    assert 'type="submit" class="default"' not in body and 'method="post" novalidate' not in body
+
+
+def test_revoking_only_revoked_activations_says_none_of_them_is_live(support_client, support, live):
+    services.revoke(activation=live, reason="Hardware returned", actor=support)
+    response = support_client.post(
+        "/admin/licensing/activation/",
+        {"action": "revoke_selected", "_selected_action": [live.pk]},
+        follow=True,
+    )
+    assert "The selection holds no live activation" in response.content.decode()
+
+
+@pytest.mark.parametrize("action", ["revoke", "reissue", "correct"])
+def test_action_pages_say_the_old_file_works_until_the_server_has_the_revoked_list(
+    support_client, live, action
+):
+    body = support_client.get(f"/admin/licensing/activation/{live.pk}/{action}/").content.decode()
+    assert "keeps working on a ThinManager Server" in body and "revoked.txt" in body
+
+
+def test_outbox_message_is_view_only_and_its_list_shows_recipients(support_client, live, customer):
+    from licensing.models import OutboxMessage
+
+    message = OutboxMessage.objects.get()
+    url = f"/admin/licensing/outboxmessage/{message.pk}/change/"
+    body = support_client.get(url).content.decode()
+    assert "View outbox message" in body and 'name="_save"' not in body
+    assert support_client.post(url, {}).status_code == 403
+    listed = support_client.get("/admin/licensing/outboxmessage/").content.decode()
+    assert f'<td class="field-recipients">{customer.email}</td>' in listed
+
+
+def found(client, what, term):
+    page = client.get(f"/admin/licensing/{what}/", {"q": term})
+    assert page.status_code == 200
+    return list(page.context["cl"].result_list)
+
+
+def test_audit_events_are_found_by_installation_id_organization_or_bare_number(
+    support_client, live, make_license, other_customer
+):
+    services.activate(
+        license=make_license("standard", organization=other_customer.membership.organization),
+        installation_id=tmslicense.new_installation_id(),
+        actor=other_customer,
+    )
+    bare_number = live.license.number.removeprefix("TM-").replace("-", "").lower()
+    for term in (
+        live.mirrored_installation_id.lower().replace("-", ""),
+        live.license.organization.name,
+        bare_number,
+    ):
+        events = found(support_client, "auditevent", term)
+        assert events and {e.license for e in events} == {live.license}, term
+    messages = found(support_client, "outboxmessage", bare_number)
+    assert messages and {m.license for m in messages} == {live.license}
+
+
+@pytest.mark.parametrize("what", ["license", "activation", "auditevent"])
+def test_the_beginning_of_an_installation_id_without_dashes_is_found(
+    support_client, live, make_license, customer, what
+):
+    services.activate(
+        license=make_license("standard"),
+        installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    rows = found(support_client, what, live.installation_id.replace("-", "")[:8].lower())
+    licenses = {row if what == "license" else row.license for row in rows}
+    assert licenses == {live.license}
+
+
+def test_features_are_typed_as_names_separated_by_commas_or_spaces(support_client, live):
+    lic = live.license
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+    assert 'name="features" value="relevance"' in support_client.get(url).content.decode()
+    response = support_client.post(
+        url, license_form(lic, features="relevance, multimonitor  thinserver")
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lic.refresh_from_db()
+    assert lic.features == ["relevance", "multimonitor", "thinserver"]
+    page = support_client.get(url).content.decode()
+    assert 'value="relevance, multimonitor, thinserver"' in page
+
+
+def test_a_feature_listed_twice_is_refused(support_client, live):
+    lic = live.license
+    response = support_client.post(
+        f"/admin/licensing/license/{lic.pk}/change/",
+        license_form(lic, features="relevance multimonitor relevance"),
+    )
+    assert response.status_code == 200
+    assert "Listed twice: relevance. List each feature once." in response.content.decode()
+    lic.refresh_from_db()
+    assert lic.features == ["relevance"]
