@@ -1,0 +1,240 @@
+"""Activations and support's actions on them: revoke, reissue, correct an Installation ID."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from .. import services
+from ..models import Activation
+from ..throttle import client_ip
+from .common import CanonicalSearch, issued_by, revoked_by, state, support_actions
+
+
+class LiveFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "live"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Live"), ("no", "Revoked")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(revoked_at__isnull=self.value() == "yes")
+        return queryset
+
+
+_ID_INPUT = forms.TextInput(
+    attrs={"size": 32, "style": "font-family: monospace", "autocomplete": "off"}
+)
+
+
+class ActivationActionForm(forms.Form):
+    """What an action page asks for: only the given fields, in this order."""
+
+    installation_id = forms.CharField(
+        label="Corrected Installation ID", required=False, widget=_ID_INPUT
+    )
+    mirrored_installation_id = forms.CharField(
+        label="Corrected Mirrored Installation ID", required=False, widget=_ID_INPUT
+    )
+    reason = forms.CharField(
+        max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args, fields, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in set(self.fields) - set(fields):
+            del self.fields[name]
+
+
+# A license file is verified offline on the ThinManager Server, so revoking it in the portal
+# does not stop it there by itself.
+OLD_FILE_KEEPS_WORKING = (
+    "A revoked file keeps working on a ThinManager Server until that server gets the list of "
+    "revoked serials (this site's /revoked.txt, kept as revoked.txt in the server's data "
+    "folder) or the file is removed from it."
+)
+
+
+@admin.register(Activation)
+class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
+    list_display = [
+        "serial",
+        "license",
+        "installation_id",
+        "mirrored_installation_id",
+        "issued_at",
+        state,
+    ]
+    list_filter = ["license__kind", LiveFilter]
+    search_fields = [
+        "serial",
+        "license__number",
+        "installation_id",
+        "mirrored_installation_id",
+        "license__organization__name",
+    ]
+    readonly_fields = [
+        "license",
+        "installation_id",
+        "mirrored_installation_id",
+        "serial",
+        "kid",
+        "license_file",
+        "issued_at",
+        issued_by,
+        "revoked_at",
+        "revoked_reason",
+        revoked_by,
+        "replaced_by",
+    ]
+    fields = readonly_fields
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The actions this user may take, at the top of the page (its object tools).
+        activation = self.get_object(request, object_id)
+        links = support_actions(activation, request.user) if activation else []
+        extra_context = {**(extra_context or {}), "support_actions": links}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/revoke/", view(self.revoke_view), name="licensing_activation_revoke"),
+            path("<int:pk>/reissue/", view(self.reissue_view), name="licensing_activation_reissue"),
+            path("<int:pk>/correct/", view(self.correct_view), name="licensing_activation_correct"),
+            *super().get_urls(),
+        ]
+
+    def _action_page(self, request, pk, *, permission, title, effect, fields, run):
+        if not request.user.has_perm(f"licensing.{permission}"):
+            raise PermissionDenied
+        activation = get_object_or_404(
+            Activation.objects.select_related("license__organization", "replaced_by"), pk=pk
+        )
+        if not activation.license.needs_mirrored_installation_id:
+            fields = [name for name in fields if name != "mirrored_installation_id"]
+        form = ActivationActionForm(
+            request.POST if request.method == "POST" else None, fields=fields
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = run(activation, form.cleaned_data)
+            except services.ActivationError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                self.message_user(request, result, messages.SUCCESS)
+                return redirect("admin:licensing_license_change", activation.license_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "effect": effect,
+            "activation": activation,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/licensing/activation_action.html", context)
+
+    def revoke_view(self, request, pk):
+        def run(activation, data):
+            services.revoke(
+                activation=activation,
+                reason=data["reason"],
+                actor=request.user,
+                ip=client_ip(request),
+            )
+            return f"Activation {activation.serial} revoked."
+
+        return self._action_page(
+            request,
+            pk,
+            permission="revoke_activation",
+            title="Revoke activation",
+            effect="The license can be activated again, for any servers. "
+            f"{OLD_FILE_KEEPS_WORKING} The reason stays with support.",
+            fields=["reason"],
+            run=run,
+        )
+
+    def reissue_view(self, request, pk):
+        def run(activation, data):
+            new = services.reissue(activation=activation, actor=request.user, ip=client_ip(request))
+            return f"Reissued as {new.serial}; {activation.serial} is revoked."
+
+        return self._action_page(
+            request,
+            pk,
+            permission="reissue_activation",
+            title="Reissue license file",
+            effect="A new file with a new serial and the license's current values, for the same "
+            "servers, replaces this one. It is e-mailed to the organization's members; importing "
+            f"it on a server replaces the old file there. {OLD_FILE_KEEPS_WORKING}",
+            fields=[],
+            run=run,
+        )
+
+    def correct_view(self, request, pk):
+        def run(activation, data):
+            try:
+                new = services.reissue(
+                    activation=activation,
+                    installation_id=data["installation_id"] or activation.installation_id,
+                    mirrored_installation_id=(
+                        data.get("mirrored_installation_id") or activation.mirrored_installation_id
+                    ),
+                    reason=data["reason"],
+                    actor=request.user,
+                    ip=client_ip(request),
+                )
+            except services.InvalidInstallationIds as error:
+                if error.field == "installation_id" and not data["installation_id"]:
+                    # Not about the Installation ID, which was left as it is: about the pair
+                    # ("the same as the current ones"), so about the form as a whole.
+                    raise services.InvalidInstallationIds(error.message) from None
+                raise
+            return f"Corrected and reissued as {new.serial}; {activation.serial} is revoked."
+
+        return self._action_page(
+            request,
+            pk,
+            permission="reissue_activation",
+            title="Correct an Installation ID",
+            effect="Fill in only the ID that was mistyped. A new file for the corrected IDs, "
+            "with a new serial, replaces this one and is e-mailed to the organization's members. "
+            f"{OLD_FILE_KEEPS_WORKING}",
+            fields=["installation_id", "mirrored_installation_id", "reason"],
+            run=run,
+        )
+
+    @admin.action(description="Revoke selected activations", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        # Revocation needs a reason, given on each activation's own page.
+        ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
+        if len(ids) != 1:
+            self.message_user(
+                request,
+                "The selection holds no live activation: those selected are revoked already."
+                if not ids
+                else "Revoke one live activation at a time (a reason is needed).",
+                messages.WARNING,
+            )
+            return None
+        return redirect("admin:licensing_activation_revoke", ids[0])
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("licensing.revoke_activation")

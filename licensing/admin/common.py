@@ -1,0 +1,161 @@
+"""What the support admin's pages share: people shown as text, audited saves, the search
+for IDs and numbers typed in any form, and the actions on a live activation."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.contrib import admin
+from django.core.serializers.json import DjangoJSONEncoder
+from django.forms.models import model_to_dict
+from django.urls import reverse
+from django.utils.html import format_html
+
+import tmslicense
+
+from .. import services
+from ..models import License
+from ..throttle import client_ip
+
+
+def _person(user) -> str:
+    # As text, never a link: support may not open users, and needs the customers' addresses.
+    if user is None:
+        return "–"
+    return f"{user.username} ({user.email})" if user.email else user.username
+
+
+@admin.display(description="issued by")
+def issued_by(activation):
+    return _person(activation.issued_by)
+
+
+@admin.display(description="revoked by")
+def revoked_by(activation):
+    return _person(activation.revoked_by)
+
+
+@admin.display(description="actor")
+def actor(event):
+    return _person(event.actor)
+
+
+@admin.display(description="member")
+def member(membership):
+    return _person(membership.user)
+
+
+@admin.display(description="e-mail address")
+def member_email(membership):
+    return membership.user.email if membership.user_id else "–"
+
+
+def _json_value(value):
+    """Dates as ISO strings, as the audit's JSON keeps them."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Writes an audit event for every save made in the admin, with what changed."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        name = obj._meta.model_name
+        # form.initial holds the values from before, in model_to_dict's form (an FK as its pk).
+        new = model_to_dict(obj, fields=form.changed_data)
+        changed = {f: [form.initial.get(f), new.get(f)] for f in form.changed_data}
+        services.audit(
+            actor=request.user,
+            action=f"{name}_change" if change else f"{name}_create",
+            license=obj if isinstance(obj, License) else None,
+            obj=obj,
+            ip=client_ip(request),
+            details={"changed": _json_value(changed)},
+        )
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        changes = {
+            "added": [str(o) for o in formset.new_objects],
+            "changed": [str(o) for o, _ in formset.changed_objects],
+            "deleted": [str(o) for o in formset.deleted_objects],
+        }
+        if any(changes.values()):
+            services.audit(
+                actor=request.user,
+                action=f"{formset.model._meta.model_name}_change",
+                license=form.instance if isinstance(form.instance, License) else None,
+                obj=form.instance,
+                ip=client_ip(request),
+                details=changes,
+            )
+
+
+@admin.display(description="state")
+def state(activation):
+    return "live" if activation.is_live else "revoked"
+
+
+def _unbroken(text):
+    return format_html('<span style="white-space: nowrap">{}</span>', text)
+
+
+@admin.display(description="Installation ID")
+def installation_id(activation):
+    return _unbroken(activation.installation_id)
+
+
+@admin.display(description="Mirrored Installation ID")
+def mirrored_installation_id(activation):
+    return _unbroken(activation.mirrored_installation_id or "–")
+
+
+# (label, URL name, permission) of each support action on a live activation.
+SUPPORT_ACTIONS = [
+    ("Revoke", "admin:licensing_activation_revoke", "licensing.revoke_activation"),
+    ("Reissue", "admin:licensing_activation_reissue", "licensing.reissue_activation"),
+    (
+        "Correct an Installation ID",
+        "admin:licensing_activation_correct",
+        "licensing.reissue_activation",
+    ),
+]
+
+
+def support_actions(activation, user) -> list[tuple[str, str]]:
+    """(URL, label) of the actions this user may take on the activation (none once revoked)."""
+    return [
+        (reverse(name, args=[activation.pk]), label)
+        for label, name, permission in SUPPORT_ACTIONS
+        if activation.is_live and user.has_perm(permission)
+    ]
+
+
+_SYMBOLS = re.compile("[0-9A-HJKMNP-TV-Z]{4,}")  # of IDs and license numbers
+_FOLD = str.maketrans("OIL", "011")  # read as tmslicense reads them
+
+
+class CanonicalSearch:
+    """People paste Installation IDs and license numbers in any form: search the canonical one.
+
+    The beginning of one typed without dashes (``ykwha8j4``, 4 characters or more) is also
+    looked for as stored, with a dash after every 4 characters (``YKWH-A8J4``)."""
+
+    def get_search_results(self, request, queryset, search_term):
+        for normalize in (
+            tmslicense.normalize_installation_id,
+            tmslicense.normalize_license_number,
+        ):
+            try:
+                canonical = normalize(search_term)
+            except tmslicense.InvalidIdentifier:
+                continue
+            return super().get_search_results(request, queryset, canonical)
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        symbols = re.sub(r"[\s-]", "", search_term).upper().translate(_FOLD)
+        if not _SYMBOLS.fullmatch(symbols):
+            return found, duplicates
+        grouped = "-".join(symbols[i : i + 4] for i in range(0, len(symbols), 4))
+        also, _ = super().get_search_results(request, queryset, grouped)
+        return found | also, True

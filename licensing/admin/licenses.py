@@ -1,0 +1,232 @@
+"""Organizations and licenses: members, the activation history inline, filters, features."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from ..models import Activation, AuditEvent, License, Membership, Organization
+from .common import (
+    AuditedAdmin,
+    CanonicalSearch,
+    actor,
+    installation_id,
+    issued_by,
+    member,
+    member_email,
+    mirrored_installation_id,
+    state,
+    support_actions,
+)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    readonly_fields = [member, member_email]
+
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return ["user", member_email]
+        return [member]  # support: without the link to the user, which it may not open
+
+
+@admin.register(Organization)
+class OrganizationAdmin(AuditedAdmin):
+    search_fields = ["name"]
+    list_display = ["name", "created_at"]
+    inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "name" in form.changed_data:
+            # The customer's name is written into every file issued for its licenses.
+            live = Activation.objects.live().filter(license__organization=obj).count()
+            if live:
+                url = reverse("admin:licensing_license_changelist")
+                messages.warning(
+                    request,
+                    format_html(
+                        "{} license file(s) in use still name the customer as before. "
+                        '<a href="{}?organization__id__exact={}&amp;activated=yes">Reissue '
+                        "them</a> so the servers show the new name.",
+                        live,
+                        url,
+                        obj.pk,
+                    ),
+                )
+
+
+class ActivationInline(admin.TabularInline):
+    model = Activation
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = [
+        "serial",
+        state,
+        installation_id,
+        mirrored_installation_id,
+        "issued_at",
+        issued_by,
+        "revoked_at",
+        "revoked_reason",
+        "replaced_by",
+        "actions_links",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        return rows.select_related("license", "issued_by", "replaced_by__license")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # The admin makes an inline per request: who is looking decides which links show.
+        self.user = request.user
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="support actions")
+    def actions_links(self, activation):
+        links = support_actions(activation, self.user)
+        return format_html_join(" ", '<a class="button" href="{}">{}</a>', links) or "–"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AuditInline(admin.TabularInline):
+    model = AuditEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", actor, "action", "object_repr", "details", "ip_address"]
+    readonly_fields = fields
+    verbose_name_plural = "history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ActivatedFilter(admin.SimpleListFilter):
+    title = "activation"
+    parameter_name = "activated"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Activated"), ("no", "Not activated")]
+
+    def queryset(self, request, queryset):
+        live = Q(activations__revoked_at__isnull=True) & Q(activations__isnull=False)
+        if self.value() == "yes":
+            return queryset.filter(live).distinct()
+        if self.value() == "no":
+            return queryset.exclude(live)
+        return queryset
+
+
+class MaintenanceFilter(admin.SimpleListFilter):
+    title = "maintenance end"
+    parameter_name = "maintenance"
+    WINDOWS = {"30": 30, "90": 90}
+
+    def lookups(self, request, model_admin):
+        return [
+            ("ended", "Ended"),
+            ("30", "Ends within 30 days"),
+            ("90", "Ends within 90 days"),
+            ("later", "Ends later"),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "ended":
+            return queryset.filter(maintenance_end__lt=today)
+        if self.value() in self.WINDOWS:
+            end = today + timedelta(days=self.WINDOWS[self.value()])
+            return queryset.filter(maintenance_end__gte=today, maintenance_end__lte=end)
+        if self.value() == "later":
+            return queryset.filter(
+                maintenance_end__gt=today + timedelta(days=max(self.WINDOWS.values()))
+            )
+        return queryset
+
+
+class FeatureListField(forms.CharField):
+    """Feature names typed as a list ("relevance, multimonitor"), kept as a JSON list of text
+    as tmslicense writes them into the file."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        # Brackets and quotes are separators too: the JSON list the admin used to ask for
+        # ('["relevance"]') still means what it did.
+        names = [name for name in re.split(r'[\s,\[\]"]+', super().to_python(value)) if name]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            # tmslicense refuses a file that lists a feature twice.
+            raise ValidationError(
+                "Listed twice: %(names)s. List each feature once.",
+                code="duplicate",
+                params={"names": ", ".join(twice)},
+            )
+        return names
+
+
+class LicenseForm(forms.ModelForm):
+    features = FeatureListField(
+        required=False,
+        help_text="Feature names, separated by commas or spaces, e.g. relevance, multimonitor.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
+@admin.register(License)
+class LicenseAdmin(CanonicalSearch, AuditedAdmin):
+    form = LicenseForm
+    list_display = ["number", "organization", "kind", "status", "seats", "maintenance_end"]
+    list_filter = ["kind", "status", MaintenanceFilter, ActivatedFilter]
+    search_fields = [
+        "number",
+        "organization__name",
+        "activations__installation_id",
+        "activations__mirrored_installation_id",
+    ]
+    autocomplete_fields = ["organization"]
+    inlines = [ActivationInline, AuditInline]
+
+    # Written into every file issued for the license: a change reaches the servers only
+    # with a new file.
+    FILE_FIELDS = {"product", "edition", "seats", "features", "maintenance_end", "expires_at"}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        live = obj.live_activation if change and self.FILE_FIELDS & set(form.changed_data) else None
+        if live is not None:
+            url = reverse("admin:licensing_activation_reissue", args=[live.pk])
+            messages.warning(
+                request,
+                format_html(
+                    "The license file in use ({}) still has the old values. "
+                    '<a href="{}">Reissue it</a> so the servers get the change.',
+                    live.serial,
+                    url,
+                ),
+            )
+
+    def get_readonly_fields(self, request, obj=None):
+        # The number and kind of an issued license are part of its files: fixed once saved.
+        return ["number", "kind", "organization", "created_at"] if obj else ["created_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

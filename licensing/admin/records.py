@@ -1,0 +1,107 @@
+"""The audit trail and the e-mail outbox: read-only records (support may send mail again)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .. import outbox, services
+from ..models import AuditEvent, OutboxMessage
+from ..throttle import client_ip
+from .common import CanonicalSearch, actor
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(CanonicalSearch, admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "object_repr", "ip_address"]
+    list_filter = ["action"]
+    search_fields = [
+        "object_repr",
+        "license__number",
+        "license__organization__name",
+        "license__activations__installation_id",
+        "license__activations__mirrored_installation_id",
+        "actor__username",
+    ]
+    readonly_fields = [
+        "created_at",
+        actor,
+        "action",
+        "license",
+        "object_repr",
+        "details",
+        "ip_address",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.display(description="recipients")
+def recipients(message):
+    return ", ".join(message.recipients)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(CanonicalSearch, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "subject",
+        recipients,
+        "status",
+        "attempts",
+        "sent_at",
+        "last_error",
+    ]
+    list_filter = ["status"]
+    search_fields = ["subject", "key", "license__number", "recipients"]
+    readonly_fields = [
+        "key",
+        "license",
+        "recipients",
+        "subject",
+        "body",
+        "attachment_name",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "queued_at",
+        "next_attempt_at",
+        "sent_at",
+    ]
+    exclude = ["attachment"]
+    actions = ["send_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a message is what was sent: nothing in it is edited
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_send_again_permission(self, request):
+        return request.user.has_perm("licensing.change_outboxmessage")
+
+    @admin.action(description="Send the selected messages again", permissions=["send_again"])
+    def send_again(self, request, queryset):
+        messages_ = list(queryset.exclude(status=OutboxMessage.Status.SENT))
+        for message in messages_:
+            outbox.retry_now(message)
+            services.audit(
+                actor=request.user,
+                action="outbox_retry",
+                license=message.license,
+                obj=message,
+                ip=client_ip(request),
+                details={"key": message.key},
+            )
+        self.message_user(request, f"{len(messages_)} message(s) queued again.")
