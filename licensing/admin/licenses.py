@@ -205,21 +205,21 @@ class LicenseAdmin(CanonicalSearch, AuditedAdmin):
     autocomplete_fields = ["organization"]
     inlines = [ActivationInline, AuditInline]
 
-    # Written into every file issued for the license: a change reaches the servers only
-    # with a new file.
-    FILE_FIELDS = {"product", "edition", "seats", "features", "maintenance_end", "expires_at"}
-
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        live = obj.live_activation if change and self.FILE_FIELDS & set(form.changed_data) else None
-        if live is not None:
+        # What a file carries reaches the servers only with a new file (the customer's page
+        # lists the same differences).
+        live = obj.live_activation if change else None
+        changes = obj.changes_since(live) if live is not None else []
+        if changes:
             url = reverse("admin:licensing_activation_reissue", args=[live.pk])
             messages.warning(
                 request,
                 format_html(
-                    "The license file in use ({}) still has the old values. "
+                    "The license file in use ({}) still has the old values ({}). "
                     '<a href="{}">Reissue it</a> so the servers get the change.',
                     live.serial,
+                    ", ".join(f"{what}: {old}" for what, old, _ in changes),
                     url,
                 ),
             )

@@ -204,7 +204,15 @@ def test_license_changes_are_audited(support_client, support, live):
     # Seats and maintenance end are in the file the servers use: support is told to reissue.
     page = support_client.get(response["Location"]).content.decode()
     assert f"The license file in use ({live.serial}) still has the old values" in page
+    assert f"Seats: {live.issued_license.seats}" in page
     assert f"/admin/licensing/activation/{live.pk}/reissue/" in page
+
+
+def test_a_change_that_no_file_carries_asks_for_no_reissue(support_client, live):
+    lic = live.license
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+    response = support_client.post(url, license_form(lic, status="suspended"), follow=True)
+    assert "still has the old values" not in response.content.decode()
 
 
 def test_support_sees_failed_email_and_sends_it_again(
