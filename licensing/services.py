@@ -334,9 +334,9 @@ def reissue(
     if installation_id:
         ids = installation_ids(lic, installation_id, mirrored_installation_id)
         if ids == old.installation_ids:
+            # About the pair, not one field: either ID may have been the one left as it was.
             raise InvalidInstallationIds(
-                "The corrected Installation IDs are the same as the current ones.",
-                field="installation_id",
+                "The corrected Installation IDs are the same as the current ones."
             )
         action, why = "correct_installation_id", (reason or "").strip()
         if not why:

@@ -190,23 +190,16 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
 
     def correct_view(self, request, pk):
         def run(activation, data):
-            try:
-                new = services.reissue(
-                    activation=activation,
-                    installation_id=data["installation_id"] or activation.installation_id,
-                    mirrored_installation_id=(
-                        data.get("mirrored_installation_id") or activation.mirrored_installation_id
-                    ),
-                    reason=data["reason"],
-                    actor=request.user,
-                    ip=client_ip(request),
-                )
-            except services.InvalidInstallationIds as error:
-                if error.field == "installation_id" and not data["installation_id"]:
-                    # Not about the Installation ID, which was left as it is: about the pair
-                    # ("the same as the current ones"), so about the form as a whole.
-                    raise services.InvalidInstallationIds(error.message) from None
-                raise
+            new = services.reissue(
+                activation=activation,
+                installation_id=data["installation_id"] or activation.installation_id,
+                mirrored_installation_id=(
+                    data.get("mirrored_installation_id") or activation.mirrored_installation_id
+                ),
+                reason=data["reason"],
+                actor=request.user,
+                ip=client_ip(request),
+            )
             return f"Corrected and reissued as {new.serial}; {activation.serial} is revoked."
 
         return self._action_page(
