@@ -21,6 +21,7 @@ from operator import xor
 from cryptography.hazmat.primitives import hashes
 
 __all__ = [
+    "grouped_symbols",
     "InvalidIdentifier",
     "InvalidInstallationId",
     "InvalidLicenseNumber",
@@ -277,6 +278,17 @@ def normalize_license_number(text: str) -> str:
                 code="length",
             ) from None
         raise
+
+
+def grouped_symbols(text: str) -> str | None:
+    """The start of an Installation ID as a person typed it (4 symbols or more, in any form),
+    grouped as stored: ``"ykwha8j4"`` -> ``"YKWH-A8J4"``; None when it is not made of
+    symbols. For searching: nothing is checked.
+    """
+    symbols = _typed(text)[1]
+    if len(symbols) < INSTALLATION_ID.group or any(ch not in _VALUE for ch in symbols):
+        return None
+    return INSTALLATION_ID.format(symbols)
 
 
 def installation_id_from_secret(secret: bytes) -> str:

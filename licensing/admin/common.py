@@ -4,7 +4,6 @@ for IDs and numbers typed in any form, and the actions on a live activation."""
 from __future__ import annotations
 
 import json
-import re
 
 from django.contrib import admin
 from django.core.serializers.json import DjangoJSONEncoder
@@ -132,10 +131,6 @@ def support_actions(activation, user) -> list[tuple[str, str]]:
     ]
 
 
-_SYMBOLS = re.compile("[0-9A-HJKMNP-TV-Z]{4,}")  # of IDs and license numbers
-_FOLD = str.maketrans("OIL", "011")  # read as tmslicense reads them
-
-
 class CanonicalSearch:
     """People paste Installation IDs and license numbers in any form: search the canonical one.
 
@@ -153,9 +148,8 @@ class CanonicalSearch:
                 continue
             return super().get_search_results(request, queryset, canonical)
         found, duplicates = super().get_search_results(request, queryset, search_term)
-        symbols = re.sub(r"[\s-]", "", search_term).upper().translate(_FOLD)
-        if not _SYMBOLS.fullmatch(symbols):
+        grouped = tmslicense.grouped_symbols(search_term)
+        if grouped is None:
             return found, duplicates
-        grouped = "-".join(symbols[i : i + 4] for i in range(0, len(symbols), 4))
         also, _ = super().get_search_results(request, queryset, grouped)
         return found | also, True

@@ -266,3 +266,17 @@ def test_canonical_and_typed_ascii_input_leaves_the_unicode_tables_unloaded():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("typed", "grouped"),
+    [
+        ("ykwha8j4", "YKWH-A8J4"),
+        ("ykwh a8j", "YKWH-A8J"),
+        ("ykwh\u2013a8jo", "YKWH-A8J0"),  # pasted dash, O read as 0
+        ("ykw", None),  # too short to mean anything
+        ("user@example.com", None),  # not symbols
+    ],
+)
+def test_the_start_of_an_id_is_grouped_as_stored_for_searching(typed, grouped):
+    assert tmslicense.grouped_symbols(typed) == grouped
