@@ -218,6 +218,22 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             forms[key] = super().get_form(step, data, files)
         return forms[key]
 
+    def render_goto_step(self, goto_step, **kwargs):
+        # Back keeps what was typed on this page, unchecked, to show it again on the way back.
+        step = self.steps.current
+        prefix = self.get_form_prefix(step)
+        self.storage.extra_data["typed"] = {
+            step: {
+                name: self.request.POST[f"{prefix}-{name}"][:200]
+                for name in self.get_form_list()[step].base_fields
+                if self.request.POST.get(f"{prefix}-{name}")
+            }
+        }
+        return super().render_goto_step(goto_step, **kwargs)
+
+    def get_form_initial(self, step):
+        return self.storage.extra_data.get("typed", {}).get(step, {})
+
     def get_form_kwargs(self, step=None):
         if step == "license":
             # Typed in this request only when step 1 is the step sent.

@@ -141,6 +141,25 @@ def test_enter_in_the_mirrored_installation_id_field_submits_step_two(page, engi
     assert Activation.objects.get().installation_ids == ids
 
 
+def test_back_to_step_one_and_forward_again_keeps_both_pages_typed_values(page, engineer):
+    lic = license_of(engineer, "mirrored")
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number, ids[0])
+    page.get_by_label("Mirrored Installation ID").fill(ids[1])
+    page.get_by_role("button", name="Back").click()
+
+    expect(page.locator("#step")).to_have_text("Step 1 of 2")
+    expect(page.get_by_label("License Number")).to_have_value(lic.number)
+    expect(page.get_by_label("Installation ID")).to_have_value(ids[0])
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#step")).to_have_text("Step 2 of 2")
+    expect(page.get_by_label("Mirrored Installation ID")).to_have_value(ids[1])
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", name=f"License {lic.number}")).to_be_visible()
+    assert Activation.objects.get().installation_ids == ids
+
+
 def test_a_typo_in_the_installation_id_is_shown_beside_the_field(page, engineer):
     lic = license_of(engineer, "standard")
     good = tmslicense.new_installation_id()

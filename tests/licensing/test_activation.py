@@ -308,6 +308,24 @@ def test_step_two_goes_back_to_step_one_when_its_answer_no_longer_holds(
     assert not Activation.objects.exists()
 
 
+def test_back_from_step_two_keeps_what_was_typed_there(customer_client, make_license, ids):
+    lic = make_license("mirrored")
+    other = make_license("mirrored")
+    step1(customer_client, lic.number, ids[0])
+    typed = ids[1].lower()  # unchecked until step 2 is sent
+    back = step2(customer_client, typed, back="license")
+    page = back.content.decode()
+    assert "Step 1 of 2" in page and lic.number in page and ids[0] in page
+    assert not Activation.objects.exists()
+
+    # Step 1 again (here with another license): step 2 shows what was typed, with no error.
+    page = step1(customer_client, other.number, ids[0]).content.decode()
+    assert "Step 2 of 2" in page and f'value="{typed}"' in page
+    assert "invalid-feedback" not in page
+    assert step2(customer_client, typed).status_code == 302
+    assert Activation.objects.get().license == other
+
+
 def test_a_step_two_sent_again_after_the_activation_is_refused_clearly(
     customer_client, make_license, ids
 ):

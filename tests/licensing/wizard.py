@@ -27,7 +27,9 @@ def step1(client, number, installation_id):
     )
 
 
-def step2(client, mirrored_installation_id):
-    return _post(
-        client, {STEP: "mirrored", "mirrored-mirrored_installation_id": mirrored_installation_id}
-    )
+def step2(client, mirrored_installation_id, back=None):
+    """Step 2 sent, or with ``back`` (a step's name) its Back button pressed."""
+    data = {STEP: "mirrored", "mirrored-mirrored_installation_id": mirrored_installation_id}
+    if back:
+        data["wizard_goto_step"] = back
+    return _post(client, data)
