@@ -1,4 +1,5 @@
-"""``python -m tmslicense``: what a TMS operator runs to identify, license and check a server.
+"""``python -m tmslicense``: what a TMS operator runs to identify, license and check a server,
+and to keep its list of revoked serials.
 
 Exit codes: 0 success or allowed, 1 refused (a license error or an action not allowed),
 2 wrong usage or an unreadable keyring.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from . import store
 from .errors import LicenseError
-from .fileformat import MAX_FILE_SIZE, verify_license
+from .fileformat import MAX_FILE_SIZE, read_license, verify_license
 from .gating import Action, Capabilities, capabilities
 from .ids import InvalidIdentifier, load_or_create_installation_id, normalize_installation_id
 from .keyring import Keyring, KeyringError
@@ -64,12 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--installation-id", help="check the file for this ID instead of this server's"
     )
+    command = commands.add_parser(
+        "revoked", help="add the license site's list of revoked serials to this server's"
+    )
+    command.add_argument("source", help="the list: a saved file, or its https:// address")
     for name, handler in [
         ("id", _id),
         ("import", _import),
         ("status", _status),
         ("check", _check),
         ("verify", _verify),
+        ("revoked", _revoked),
     ]:
         commands.choices[name].set_defaults(handler=handler)
     return parser
@@ -79,12 +85,22 @@ def _keyring(args, data_dir: Path) -> Keyring:
     return Keyring.load(args.keyring or data_dir / "keyring.json")
 
 
-def _read(path: str) -> bytes:
+def _read(path: str, limit: int = MAX_FILE_SIZE + 1) -> bytes:
     try:
         with open(path, "rb") as handle:
-            return handle.read(MAX_FILE_SIZE + 1)
+            return handle.read(limit)
     except OSError as error:
         raise LicenseError(f"Cannot read {path}: {error.strerror}.") from None
+
+
+def _fetch(url: str, limit: int) -> bytes:
+    import urllib.request  # only here: the other commands start faster without it
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - http(s) only
+            return response.read(limit)
+    except (OSError, ValueError) as error:  # URLError and HTTPError are OSErrors
+        raise LicenseError(f"Cannot fetch {url}: {getattr(error, 'reason', error)}.") from None
 
 
 def _id(args, data_dir: Path) -> int:
@@ -171,6 +187,37 @@ def _check(args, data_dir: Path) -> int:
         return 0
     print(message, file=sys.stderr)
     return 1
+
+
+# A list of revoked serials larger than this is refused, not read in part.
+MAX_REVOKED_LIST = 16 * 1024 * 1024
+
+
+def _revoked(args, data_dir: Path) -> int:
+    source = args.source
+    remote = source.startswith(("https://", "http://"))
+    data = _fetch(source, MAX_REVOKED_LIST + 1) if remote else _read(source, MAX_REVOKED_LIST + 1)
+    if len(data) > MAX_REVOKED_LIST:
+        raise LicenseError(f"{source} is too large for a list of revoked serials.")
+    try:
+        serials = store.parse_revoked(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise LicenseError(f"{source} is not a list of revoked serials (not text).") from None
+    new = store.add_revoked(data_dir, serials)
+    total = len(store.revoked_serials(data_dir))
+    print(f"Added {len(new)} revoked serial(s) to {data_dir / store.REVOKED} ({total} in all).")
+    new = set(new)
+    for item in store.installed(data_dir):
+        try:
+            lic = read_license(item.text)
+        except LicenseError:
+            continue  # `status` names files that do not verify
+        if lic.serial in new:
+            print(
+                f"Revoked: {item.path.name} (license {lic.license_number}, serial {lic.serial}) "
+                "is no longer used. Import its replacement file."
+            )
+    return 0
 
 
 def _verify(args, data_dir: Path) -> int:

@@ -5,12 +5,13 @@
     DATA_DIR/installation.secret    made once; the Installation ID is derived from it
     DATA_DIR/keyring.json           trusted public keys of the license site (default keyring)
     DATA_DIR/licenses/TM-....lic    one file per license number, the newest issue
-    DATA_DIR/revoked.txt            optional: revoked serials, one per line
+    DATA_DIR/revoked.txt            optional: revoked serials, one per line (``add_revoked``)
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,20 +39,58 @@ def installed(data_dir: Path) -> list[Installed]:
     ]
 
 
+REVOKED = "revoked.txt"
+# A serial in a list of revoked serials: one word of letters, digits, dots, dashes or
+# underscores. Anything else (an HTML error page from a proxy, say) is not such a list.
+_SERIAL = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
+
+
 def revoked_serials(data_dir: Path) -> frozenset[str]:
     try:
-        lines = (data_dir / "revoked.txt").read_text(encoding="utf-8").splitlines()
+        lines = (data_dir / REVOKED).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return frozenset()
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
-def install(data_dir: Path, lic: License, text: str, current: License | None) -> Path:
-    """Store a verified license file, replacing an older issue of the same license number.
+def parse_revoked(text: str) -> list[str]:
+    """The serials of a list of revoked serials (the license site's /revoked.txt): one per
+    line, ``#`` comments and blank lines ignored. Refuses the whole text if a line is not a
+    serial."""
+    serials = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not _SERIAL.fullmatch(line):
+            raise LicenseError(
+                f"This is not a list of revoked serials: line {number} reads {line[:40]!r}. "
+                "Nothing was changed."
+            )
+        serials.append(line)
+    return serials
 
-    The file is written to a temporary name and renamed, so a crash leaves either the old
-    file or the new one, never half of one.
+
+def add_revoked(data_dir: Path, serials) -> list[str]:
+    """Add serials to this server's list of revoked serials and return the ones that were new.
+
+    A list is only ever added to: a serial once revoked stays revoked, so an old or partial
+    list cannot bring a revoked file back.
     """
+    kept = revoked_serials(data_dir)
+    new = sorted(set(serials) - kept)
+    if new:
+        path = data_dir / REVOKED
+        text = path.read_text(encoding="utf-8") if path.exists() else "# Revoked serials\n"
+        if not text.endswith("\n"):
+            text += "\n"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        _write(path, text + "".join(f"{serial}\n" for serial in new))
+    return new
+
+
+def install(data_dir: Path, lic: License, text: str, current: License | None) -> Path:
+    """Store a verified license file, replacing an older issue of the same license number."""
     if current is not None and current.issued_at > lic.issued_at:
         raise LicenseError(
             f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
@@ -60,7 +99,14 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
     folder = licenses_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{lic.license_number}.lic"
-    temporary = folder / f".{lic.license_number}.{os.getpid()}.tmp"
+    _write(target, text)
+    return target
+
+
+def _write(target: Path, text: str) -> None:
+    """Write to a temporary name and rename: a crash leaves the old file or the new one,
+    never half of one."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -69,4 +115,3 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
-    return target

@@ -56,8 +56,8 @@ class ActivationActionForm(forms.Form):
 # does not stop it there by itself.
 OLD_FILE_KEEPS_WORKING = (
     "A revoked file keeps working on a ThinManager Server until that server gets the list of "
-    "revoked serials (this site's /revoked.txt, kept as revoked.txt in the server's data "
-    "folder) or the file is removed from it."
+    "revoked serials (this site's /revoked.txt, added with 'python -m tmslicense revoked') "
+    "or the file is removed from it."
 )
 
 

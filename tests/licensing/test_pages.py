@@ -210,7 +210,8 @@ def test_revoked_list_makes_a_server_refuse_the_old_file(
     body = response.content.decode()
     assert activated.serial in body and new.serial not in body
     assert activated.license.number not in body and activated.installation_id not in body
-    (tmp_path / "revoked.txt").write_bytes(response.content)  # as the server keeps it
+    # As `python -m tmslicense revoked` adds it to the server's list:
+    store.add_revoked(tmp_path, store.parse_revoked(body))
     revoked = store.revoked_serials(tmp_path)
     assert revoked == {activated.serial}
     with pytest.raises(tmslicense.LicenseRevoked):

@@ -237,3 +237,82 @@ def test_missing_keyring_is_a_usage_error(tmp_path):
 def test_unknown_action_is_a_usage_error(pair):
     tms, _ = pair
     assert tms.run("check", "fly").returncode == 2
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A real HTTP server on loopback serving a folder, as the license site serves its list."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_revoked_list_from_the_site_stops_the_old_file_and_keeps_the_new(
+    pair, make_license, sign, tmp_path, http_folder
+):
+    tms, _ = pair
+    old = _recent(make_license, kind="standard", ids=[tms.installation_id], serial="OLD0001")
+    assert tms.run("import", _file(tmp_path, sign(old))).returncode == 0
+    folder, url = http_folder
+    (folder / "revoked.txt").write_text("# Revoked TMS license files (serials), Site\nOLD0001\n")
+
+    result = tms.run("revoked", f"{url}/revoked.txt")
+    assert result.returncode == 0, result.stderr
+    assert "Added 1 revoked serial(s)" in result.stdout and "(1 in all)" in result.stdout
+    assert f"license {old.license_number}, serial OLD0001) is no longer used" in result.stdout
+    assert tms.run("check", "serve-clients").returncode == 1
+    assert "revoked" in tms.run("status").stdout
+
+    new = tmslicense.License.create(**{**_create_args(old), "serial": "NEW0002"})
+    assert tms.run("import", _file(tmp_path, sign(new), "new.lic")).returncode == 0
+    assert tms.run("check", "serve-clients").returncode == 0
+    again = tms.run("revoked", f"{url}/revoked.txt")
+    assert "Added 0 revoked serial(s)" in again.stdout and "no longer used" not in again.stdout
+
+
+def test_a_revoked_list_is_only_added_to(pair, tmp_path):
+    tms, _ = pair
+    assert tms.run("revoked", _file(tmp_path, "A1\nB2\n", "one.txt")).returncode == 0
+    result = tms.run("revoked", _file(tmp_path, "B2\nC3\n", "two.txt"))  # an older list
+    assert "Added 1 revoked serial(s)" in result.stdout and "(3 in all)" in result.stdout
+    from tmslicense import store
+
+    assert store.revoked_serials(tms.data) == {"A1", "B2", "C3"}
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("<html><body>Proxy error</body></html>\n", "line 1"),
+        ("A1\nB2 C3\n", "line 2"),
+        (b"\xff\xfe\x00binary", "not text"),
+        (None, "Cannot read"),
+        ("404", "Cannot fetch"),
+    ],
+)
+def test_a_bad_revoked_list_changes_nothing(pair, tmp_path, http_folder, content, says):
+    tms, _ = pair
+    assert tms.run("revoked", _file(tmp_path, "KEPT1\n", "kept.txt")).returncode == 0
+    before = tms.snapshot()
+    if content == "404":
+        source = f"{http_folder[1]}/missing.txt"
+    elif content is None:
+        source = str(tmp_path / "absent.txt")
+    else:
+        path = tmp_path / "bad.txt"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        source = str(path)
+    result = tms.run("revoked", source)
+    assert result.returncode == 1 and result.stderr.startswith("refused: ")
+    assert says in result.stderr
+    assert tms.snapshot() == before
