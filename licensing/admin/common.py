@@ -9,7 +9,9 @@ from django.contrib import admin
 from django.core.serializers.json import DjangoJSONEncoder
 from django.forms.models import model_to_dict
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
 
 import tmslicense
 
@@ -38,6 +40,26 @@ def revoked_by(activation):
 @admin.display(description="actor")
 def actor(event):
     return _person(event.actor)
+
+
+def _plain(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+    return "none" if value in (None, "") else str(value)
+
+
+@admin.display(description="details")
+def details(event):
+    """An audit event's details a line each; a change as its old and new value."""
+    lines = []
+    for key, value in event.details.items():
+        if key == "changed":
+            lines += [f"{f}: {_plain(old)} → {_plain(new)}" for f, (old, new) in value.items()]
+        else:
+            lines.append(f"{key.replace('_', ' ')}: {_plain(value)}")
+    return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) or "–"
 
 
 @admin.display(description="member")
@@ -96,18 +118,41 @@ def state(activation):
     return "live" if activation.is_live else "revoked"
 
 
-def _unbroken(text):
-    return format_html('<span style="white-space: nowrap">{}</span>', text)
+@admin.display(description="servers")
+def servers(activation):
+    """Each Installation ID on a line of its own, unbroken, with its role."""
+    return format_html_join(
+        mark_safe("<br>"),
+        '<span style="white-space: nowrap" class="installation-id">{}</span> ({})',
+        activation.servers,
+    )
 
 
-@admin.display(description="Installation ID")
-def installation_id(activation):
-    return _unbroken(activation.installation_id)
+@admin.display(description="issued")
+def issued(activation):
+    return format_html(
+        '<span style="white-space: nowrap">{}</span><br>{}',
+        f"{localtime(activation.issued_at):%Y-%m-%d %H:%M}",
+        _person(activation.issued_by),
+    )
 
 
-@admin.display(description="Mirrored Installation ID")
-def mirrored_installation_id(activation):
-    return _unbroken(activation.mirrored_installation_id or "–")
+@admin.display(description="state")
+def history_state(activation):
+    """Live, or when and why it was revoked and what replaced it."""
+    if activation.is_live:
+        return "live"
+    text = format_html(
+        'revoked <span style="white-space: nowrap">{}</span>: {}',
+        f"{localtime(activation.revoked_at):%Y-%m-%d %H:%M}",
+        activation.revoked_reason,
+    )
+    if activation.replaced_by_id:
+        url = reverse("admin:licensing_activation_change", args=[activation.replaced_by_id])
+        text = format_html(
+            '{}<br>replaced by <a href="{}">{}</a>', text, url, activation.replaced_by.serial
+        )
+    return text
 
 
 # (label, URL name, permission) of each support action on a live activation.

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from ..models import Activation, AuditEvent, License, Membership, Organization
 from .common import (
     AuditedAdmin,
     CanonicalSearch,
     actor,
-    installation_id,
-    issued_by,
+    details,
+    history_state,
+    issued,
     member,
     member_email,
-    mirrored_installation_id,
-    state,
+    servers,
     support_actions,
 )
 
@@ -71,18 +75,8 @@ class ActivationInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = [
-        "serial",
-        state,
-        installation_id,
-        mirrored_installation_id,
-        "issued_at",
-        issued_by,
-        "revoked_at",
-        "revoked_reason",
-        "replaced_by",
-        "actions_links",
-    ]
+    # Few columns, so that the support actions stay in view on a laptop's screen.
+    fields = ["serial", history_state, servers, issued, "actions_links"]
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -97,7 +91,8 @@ class ActivationInline(admin.TabularInline):
     @admin.display(description="support actions")
     def actions_links(self, activation):
         links = support_actions(activation, self.user)
-        return format_html_join(" ", '<a class="button" href="{}">{}</a>', links) or "–"
+        button = '<a class="button" style="display: inline-block; margin: 2px 0" href="{}">{}</a>'
+        return format_html_join(mark_safe("<br>"), button, links) or "–"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -107,7 +102,7 @@ class AuditInline(admin.TabularInline):
     model = AuditEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", actor, "action", "object_repr", "details", "ip_address"]
+    fields = ["created_at", actor, "action", "object_repr", details, "ip_address"]
     readonly_fields = fields
     verbose_name_plural = "history"
 
@@ -183,11 +178,34 @@ class FeatureListField(forms.CharField):
         return names
 
 
+class DateAndOptionalTimeField(forms.SplitDateTimeField):
+    """A date, and a time that may be left empty: 00:00, the start of that day."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            require_all_fields=False,
+            widget=AdminSplitDateTime,
+            error_messages={"incomplete": "Enter the date too, or leave both empty."},
+            **kwargs,
+        )
+        self.fields[1].required = False
+
+    def compress(self, data_list):
+        if data_list and data_list[0] and not data_list[1]:
+            data_list = [data_list[0], time(0, 0)]
+        return super().compress(data_list)
+
+
 class LicenseForm(forms.ModelForm):
     features = FeatureListField(
         required=False,
         help_text="Feature names, separated by commas or spaces, e.g. relevance, multimonitor.",
         widget=forms.TextInput(attrs={"size": 60}),
+    )
+    expires_at = DateAndOptionalTimeField(
+        required=False,
+        label="Expires at",
+        help_text="Empty: never. A date alone expires at 00:00, the start of that day.",
     )
 
 
@@ -223,6 +241,15 @@ class LicenseAdmin(CanonicalSearch, AuditedAdmin):
                     url,
                 ),
             )
+
+    def history_view(self, request, object_id, extra_context=None):
+        # A license's history is its audit trail, the customers' activations included, not
+        # the admin's own log of edits (which knows nothing of them).
+        license = self.get_object(request, object_id)
+        if license is None or not self.has_view_or_change_permission(request, license):
+            raise Http404
+        url = reverse("admin:licensing_auditevent_changelist")
+        return redirect(f"{url}?license__id__exact={license.pk}")
 
     def get_readonly_fields(self, request, obj=None):
         # The number and kind of an issued license are part of its files: fixed once saved.

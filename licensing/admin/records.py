@@ -7,7 +7,7 @@ from django.contrib import admin
 from .. import outbox, services
 from ..models import AuditEvent, OutboxMessage
 from ..throttle import client_ip
-from .common import CanonicalSearch, actor
+from .common import CanonicalSearch, actor, details
 
 
 @admin.register(AuditEvent)
@@ -28,7 +28,7 @@ class AuditEventAdmin(CanonicalSearch, admin.ModelAdmin):
         "action",
         "license",
         "object_repr",
-        "details",
+        details,
         "ip_address",
     ]
     fields = readonly_fields
@@ -64,7 +64,7 @@ class OutboxMessageAdmin(CanonicalSearch, admin.ModelAdmin):
     readonly_fields = [
         "key",
         "license",
-        "recipients",
+        recipients,
         "subject",
         "body",
         "attachment_name",

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 import tmslicense
 from licensing import services
@@ -479,9 +480,11 @@ def test_license_page_offers_support_actions_on_its_live_activation(
     for action in ("revoke", "reissue", "correct"):
         assert f'href="/admin/licensing/activation/{new.pk}/{action}/"' in body
         assert f"/admin/licensing/activation/{live.pk}/{action}/" not in body
-    states = re.findall(r'<td class="field-state">\s*<p>(\w+)</p>', body)
+    states = re.findall(r'<td class="field-history_state">\s*<p>(\w+)', body)
     assert states == ["live", "revoked"]
-    assert f'<span style="white-space: nowrap">{new.installation_id}</span>' in body
+    assert "Reissued<br>replaced by" in body and f'{new.pk}/change/">{new.serial}</a>' in body
+    installation_id = f'class="installation-id">{new.installation_id}</span> (primary)'
+    assert installation_id in body
     # The activation's own page offers the same actions, at the top.
     own = support_client.get(f"/admin/licensing/activation/{new.pk}/change/").content.decode()
     assert f'href="/admin/licensing/activation/{new.pk}/revoke/"' in own
@@ -603,3 +606,44 @@ def test_a_feature_listed_twice_is_refused(support_client, live):
     assert "Listed twice: relevance. List each feature once." in response.content.decode()
     lic.refresh_from_db()
     assert lic.features == ["relevance"]
+
+
+@pytest.mark.parametrize(
+    ("date", "time", "expected"),
+    [("2031-06-30", "", "2031-06-30 00:00"), ("2031-06-30", "17:30", "2031-06-30 17:30")],
+)
+def test_an_expiry_may_be_a_date_alone(support_client, live, date, time, expected):
+    lic = live.license
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+    response = support_client.post(url, license_form(lic, expires_at_0=date, expires_at_1=time))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lic.refresh_from_db()
+    assert f"{timezone.localtime(lic.expires_at):%Y-%m-%d %H:%M}" == expected
+
+
+def test_an_expiry_time_without_a_date_is_refused(support_client, live):
+    lic = live.license
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+    response = support_client.post(url, license_form(lic, expires_at_1="17:30"))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["expires_at"] == [
+        "Enter the date too, or leave both empty."
+    ]
+    lic.refresh_from_db()
+    assert lic.expires_at is None
+
+
+def test_a_license_history_button_opens_its_audit_trail(support_client, live, customer):
+    services.reissue(activation=live, actor=customer)
+    response = support_client.get(f"/admin/licensing/license/{live.license_id}/history/")
+    assert response.status_code == 302
+    events = support_client.get(response["Location"]).context["cl"].result_list
+    assert {e.action for e in events} == {"activate", "reissue"}
+    assert support_client.get("/admin/licensing/license/999999/history/").status_code == 404
+
+
+def test_audit_details_are_shown_a_line_each(support_client, live):
+    event = AuditEvent.objects.get(action="activate")
+    page = support_client.get(f"/admin/licensing/auditevent/{event.pk}/change/").content.decode()
+    ids = ", ".join(live.installation_ids)
+    assert f"serial: {live.serial}<br>installation ids: {ids}" in page
