@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -47,8 +48,9 @@ class InvalidInstallationIds(ActivationError):
     pass
 
 
-HELP = "To move the license to other servers, contact support with your license number."
-SUPPORT = "Contact support with your license number."
+def contact_support(why: str = "") -> str:
+    """Where the customer gets help, said the same way in every message that sends them."""
+    return f"{why or 'Contact support'} at {settings.SUPPORT_EMAIL} with your license number."
 
 
 def find_license(*, user, number: str) -> License:
@@ -70,10 +72,10 @@ def find_license(*, user, number: str) -> License:
 def check_activatable(lic: License, *, now=None) -> None:
     """A suspended or expired license is neither activated nor downloaded."""
     if lic.status != License.Status.ACTIVE:
-        raise LicenseNotActivatable(f"License {lic.number} is suspended. {SUPPORT}")
+        raise LicenseNotActivatable(f"License {lic.number} is suspended. {contact_support()}")
     if lic.is_expired(now):
         raise LicenseNotActivatable(
-            f"License {lic.number} expired on {lic.expires_at:%Y-%m-%d}. {SUPPORT}"
+            f"License {lic.number} expired on {lic.expires_at:%Y-%m-%d}. {contact_support()}"
         )
 
 
@@ -191,7 +193,8 @@ def _already_activated_message(live: Activation) -> str:
     )
     return (
         f"License {live.license.number} is already activated for {servers}. "
-        f"To download its file again, enter the same Installation ID(s). {HELP}"
+        f"To download its file again, enter the same Installation ID(s). "
+        + contact_support("To move the license to other servers, contact support")
     )
 
 

@@ -109,7 +109,8 @@ def revoked_txt(request):
 def server_error(request):
     """The 500 page, named after the site; rendered without context processors or the
     database, which may be what failed."""
-    return HttpResponseServerError(render_to_string("500.html", {"site_title": settings.SITE_NAME}))
+    context = {"site_title": settings.SITE_NAME, "support_email": settings.SUPPORT_EMAIL}
+    return HttpResponseServerError(render_to_string("500.html", context))
 
 
 def _needs_mirrored_step(wizard) -> bool:

@@ -55,6 +55,8 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or _embedded_secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_NAME = os.environ.get("SITE_NAME", "ThinManager License Site")
+# Where customers write for help: on every page and in every message that sends them to support.
+SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@example.com")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

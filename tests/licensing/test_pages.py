@@ -174,14 +174,14 @@ def test_keyring_serves_public_keys_only(client, db, signing_key_file):
     ],
 )
 def test_a_suspended_or_expired_license_says_so_and_offers_no_file(
-    customer_client, activated, change, state, why
+    customer_client, activated, change, state, why, settings
 ):
     lic = activated.license
     License.objects.filter(pk=lic.pk).update(**change)
     listing = customer_client.get("/licenses/").content.decode()
     assert state in listing and "Active" not in listing
     page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
-    assert why in page and "Contact support" in page
+    assert why in page and f"Contact support at {settings.SUPPORT_EMAIL}" in page
     assert "/download/" not in page
     response = customer_client.get(f"/licenses/{lic.number}/download/", follow=True)
     assert response.redirect_chain == [(f"/licenses/{lic.number}/", 302)]
@@ -195,8 +195,8 @@ def test_license_page_says_what_the_file_in_use_has_the_old_way(customer_client,
     assert 'id="file-changes"' not in customer_client.get(url).content.decode()
     License.objects.filter(pk=lic.pk).update(seats=lic.seats + 5, features=[])
     page = customer_client.get(url).content.decode()
-    assert f"Seats: {lic.seats} in the file, {lic.seats + 5} now" in page
-    assert "Features: relevance in the file, none now" in page
+    assert f"Seats: in the file {lic.seats}; now {lic.seats + 5}" in page
+    assert "Features: in the file relevance; now none" in page
     assert "Maintenance end" not in page.split('id="file-changes"')[1].split("</div>")[0]
     assert "/download/" in page  # still the current file, to download
 
@@ -227,6 +227,20 @@ def test_staff_without_organization_sees_no_customer_license(client, activated):
     staff = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(staff)
     assert client.get(f"/licenses/{activated.license.number}/").status_code == 404
+    listing = client.get("/licenses/").content.decode()
+    assert activated.license.number not in listing
+    assert "signed in as support staff" in listing and "/admin/licensing/license/" in listing
+    assert "If you bought one" not in listing
+
+
+@pytest.mark.parametrize("path", ["/licenses/", "/accounts/login/", "/no-such-page/"])
+def test_every_page_says_where_to_get_help(customer_client, settings, path):
+    from django.test import Client
+
+    settings.SUPPORT_EMAIL = "help@plant-licensing.example"
+    for who in (customer_client, Client()):
+        page = who.get(path, follow=True).content.decode()
+        assert 'href="mailto:help@plant-licensing.example"' in page
 
 
 def test_password_reset_sends_a_link_by_email(client, customer):
@@ -277,9 +291,14 @@ def test_pages_name_the_site_not_the_host(client):
 
 
 def test_a_404_is_the_sites_page_with_a_way_back(customer_client, foreign, settings):
+    from django.test import Client
+
     page = customer_client.get(f"/licenses/{foreign.number}/").content.decode()
     assert "Page not found" in page and settings.SITE_NAME in page
-    assert 'href="/licenses/"' in page
+    assert 'href="/licenses/"' in page and "for your organization" in page
+    page = Client().get("/no-such-page/").content.decode()  # logged out
+    assert "Page not found" in page and "for your organization" not in page
+    assert 'href="/accounts/login/"' in page
 
 
 def test_an_expired_form_says_so_and_writes_nothing(customer, make_license):
@@ -316,6 +335,7 @@ def test_a_server_error_is_the_sites_page(customer_client, monkeypatch, settings
     assert response.status_code == 500
     page = response.content.decode()
     assert "Something went wrong on our side" in page and settings.SITE_NAME in page
+    assert f"mailto:{settings.SUPPORT_EMAIL}" in page
     assert "keyring unreadable" not in page
 
 
