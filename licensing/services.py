@@ -87,6 +87,8 @@ def check_first_installation_id(lic: License, installation_id: str) -> None:
         return
     live = lic.live_activation
     if live is not None and live.installation_id != installation_id:
+        if installation_id == live.mirrored_installation_id:
+            raise AlreadyActivated(_swapped_message(live), field="installation_id")
         raise AlreadyActivated(_already_activated_message(live))
 
 
@@ -160,7 +162,9 @@ def _activate_locked(license, installation_id, mirrored_installation_id, actor, 
     if lic.live_activation_id is not None:
         live = lic.activations.get(pk=lic.live_activation_id)
         if live.installation_ids != ids:
-            raise AlreadyActivated(_already_activated_message(live))
+            swapped = sorted(live.installation_ids) == sorted(ids)
+            message = _swapped_message(live) if swapped else _already_activated_message(live)
+            raise AlreadyActivated(message)
         return live, False
     return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
 
@@ -195,6 +199,16 @@ def _already_activated_message(live: Activation) -> str:
         f"License {live.license.number} is already activated for {servers}. "
         f"To download its file again, enter the same Installation ID(s). "
         + contact_support("To move the license to other servers, contact support")
+    )
+
+
+def _swapped_message(live: Activation) -> str:
+    """The same two servers, entered the other way round."""
+    primary, secondary = live.installation_ids
+    return (
+        f"License {live.license.number} is activated with {primary} as the primary server and "
+        f"{secondary} as the secondary. To download its file again, enter {primary} as the "
+        f"Installation ID and {secondary} as the Mirrored Installation ID."
     )
 
 
@@ -240,7 +254,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
         key=f"activation:{serial}",
         license=lic,
         recipients=[getattr(actor, "email", "")] if action == "activate" else _contacts(lic),
-        subject=f"License file for {lic.number} ({lic.get_kind_display()})",
+        subject=f"License file for {lic.number}: {lic.get_kind_display()}",
         template="email/activation.txt",
         context={
             "license": lic,

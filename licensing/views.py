@@ -283,9 +283,10 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
                 f"and add it on {where}.",
             )
         else:
+            where = "these servers" if len(activation.installation_ids) > 1 else "this server"
             messages.info(
                 self.request,
-                f"License {activation.license.number} was already activated for these servers; "
-                "here is its license file again.",
+                f"License {activation.license.number} was already activated for {where}: "
+                "download its license file below.",
             )
         return redirect("licensing:license_detail", number=activation.license.number)

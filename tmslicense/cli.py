@@ -215,7 +215,8 @@ def _revoked(args, data_dir: Path) -> int:
         if lic.serial in new:
             print(
                 f"Revoked: {item.path.name} (license {lic.license_number}, serial {lic.serial}) "
-                "is no longer used. Import its replacement file."
+                "is no longer used. Import the file that replaced it, if any, from the license "
+                "site, or activate the license there again."
             )
     return 0
 

@@ -172,8 +172,9 @@ def verify_license(
     lic = License.from_payload(payload)
     if lic.serial in revoked:
         raise LicenseRevoked(
-            f"License file {lic.serial} for {lic.license_number} has been revoked. "
-            "Download the current file from the license site."
+            f"License file {lic.serial} for {lic.license_number} has been revoked. Import the "
+            "file that replaced it, if any, from the license site, or activate the license "
+            "there again."
         )
     if installation_id is not None:
         _check_server(lic, installation_id)
@@ -190,8 +191,9 @@ def _check_server(lic: License, installation_id: str) -> None:
         raise NotForThisServer(f"This server's Installation ID is not valid: {error}") from None
     if lic.server(this) is None:
         ids = " and ".join(lic.installation_ids)
+        plural = "s" if len(lic.installation_ids) > 1 else ""
         raise NotForThisServer(
-            f"License {lic.license_number} was issued for Installation ID {ids}, "
+            f"License {lic.license_number} was issued for Installation ID{plural} {ids}, "
             f"not for this server ({this})."
         )
 

@@ -190,6 +190,8 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
 
     def correct_view(self, request, pk):
         def run(activation, data):
+            if not (data["installation_id"] or data.get("mirrored_installation_id")):
+                raise services.ActivationError("Enter the corrected ID: the one that was mistyped.")
             new = services.reissue(
                 activation=activation,
                 installation_id=data["installation_id"] or activation.installation_id,

@@ -211,7 +211,7 @@ def test_again_with_same_ids_is_a_redownload_and_other_ids_are_refused(page, eng
     first = page.locator("#serial").inner_text()
 
     step_one(page, lic.number, server)
-    expect(page.get_by_role("alert")).to_contain_text("already activated for these servers")
+    expect(page.get_by_role("alert")).to_contain_text("already activated for this server")
     assert page.locator("#serial").inner_text() == first
 
     step_one(page, lic.number, tmslicense.new_installation_id())

@@ -252,6 +252,22 @@ def test_mirrored_license_live_for_another_primary_is_refused_at_step_one(
     assert Activation.objects.count() == 1
 
 
+def test_the_secondary_servers_id_in_step_one_is_told_which_goes_where(
+    customer_client, make_license, ids
+):
+    lic = make_license("enterprise")
+    step1(customer_client, lic.number, ids[0])
+    step2(customer_client, ids[1])
+    response = step1(customer_client, lic.number, ids[1])
+    form = response.context["form"]
+    assert form.errors["installation_id"] == [
+        f"License {lic.number} is activated with {ids[0]} as the primary server and {ids[1]} "
+        f"as the secondary. To download its file again, enter {ids[0]} as the Installation ID "
+        f"and {ids[1]} as the Mirrored Installation ID."
+    ]
+    assert Activation.objects.count() == 1
+
+
 def _session_writes(queries):
     return [q for q in queries if q["sql"].startswith('UPDATE "django_session"')]
 

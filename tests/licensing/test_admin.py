@@ -471,6 +471,15 @@ def test_correcting_to_the_same_ids_is_an_error_of_the_form_not_of_the_first_id(
     assert Activation.objects.count() == 1
 
 
+def test_correcting_with_no_id_filled_in_asks_for_one(support_client, live):
+    url = f"/admin/licensing/activation/{live.pk}/correct/"
+    response = support_client.post(url, {"reason": "Typo"})
+    assert response.context["form"].non_field_errors() == [
+        "Enter the corrected ID: the one that was mistyped."
+    ]
+    assert Activation.objects.count() == 1 and AuditEvent.objects.count() == 1
+
+
 def test_license_page_offers_support_actions_on_its_live_activation(
     support_client, client, live, customer
 ):

@@ -58,6 +58,22 @@ def test_a_redownload_or_a_refusal_is_decided_before_signing(live, customer, ids
     assert Activation.objects.get() == live
 
 
+def test_the_same_two_servers_the_other_way_round_are_told_which_is_which(live, customer, ids):
+    with pytest.raises(services.AlreadyActivated) as refused:
+        services.activate(
+            license=live.license,
+            installation_id=ids[1],
+            mirrored_installation_id=ids[0],
+            actor=customer,
+        )
+    assert refused.value.message == (
+        f"License {live.license.number} is activated with {ids[0]} as the primary server and "
+        f"{ids[1]} as the secondary. To download its file again, enter {ids[0]} as the "
+        f"Installation ID and {ids[1]} as the Mirrored Installation ID."
+    )
+    assert Activation.objects.get() == live
+
+
 def test_only_a_second_live_activation_is_taken_for_a_race(make_license, customer, monkeypatch):
     # Another constraint's refusal is a fault to see, not "busy; try again".
     monkeypatch.setattr(services.secrets, "token_hex", lambda n: "00" * n)  # one serial
