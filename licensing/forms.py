@@ -37,6 +37,22 @@ class _Form(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
+        # The page opens on the first field to fill in (or to correct, below), else the first.
+        self._focus(
+            next((n for n in self.fields if not self.initial.get(n)), next(iter(self.fields)))
+        )
+
+    def full_clean(self):
+        super().full_clean()
+        self._focus(next((name for name in self.fields if name in self.errors), None))
+
+    def _focus(self, name):
+        if name is None:
+            return
+        for field_name, field in self.fields.items():
+            field.widget.attrs.pop("autofocus", None)
+            if field_name == name:
+                field.widget.attrs["autofocus"] = True
 
 
 class LicenseStepForm(_Form):
@@ -48,7 +64,6 @@ class LicenseStepForm(_Form):
                 "autocomplete": "off",
                 "placeholder": "TM-XXXX-XXXX-XXXX",
                 "class": "font-monospace",
-                "autofocus": True,
             }
         ),
         help_text="As printed on your license certificate.",

@@ -8,6 +8,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Prefetch
@@ -82,6 +83,24 @@ def download(request, number):
     response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+class LogoutView(auth_views.LogoutView):
+    """Log-out is a POST (the bar's button); a link or a typed address asks first."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect(settings.LOGIN_URL)
+        return render(request, "registration/logout_confirm.html")
+
+    def post(self, request, *args, **kwargs):
+        was_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_in:
+            messages.info(request, "You are logged out.")
+        return response
 
 
 @require_GET
@@ -233,7 +252,11 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         return super().render_goto_step(goto_step, **kwargs)
 
     def get_form_initial(self, step):
-        return self.storage.extra_data.get("typed", {}).get(step, {})
+        initial = dict(self.storage.extra_data.get("typed", {}).get(step, {}))
+        if step == "license" and self.request.method == "GET":
+            # "Activate" on a license's page names the license (checked when sent, as if typed).
+            initial.setdefault("license_number", self.request.GET.get("number", "")[:40])
+        return initial
 
     def get_form_kwargs(self, step=None):
         if step == "license":

@@ -56,7 +56,7 @@ def test_standard_license_activates_in_one_step_and_the_file_verifies(
     expect(page.get_by_role("heading", name=f"License {lic.number}")).to_be_visible()
     current = page.locator("#current-file")
     expect(current).to_contain_text(server)
-    expect(current).to_contain_text("primary")
+    expect(current).to_contain_text("Location (ThinManager Server):")
     serial = page.locator("#serial").inner_text()
 
     path = download(page, tmp_path)
@@ -146,8 +146,15 @@ def test_back_to_step_one_and_forward_again_keeps_both_pages_typed_values(page, 
     ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
     log_in(page, engineer)
     step_one(page, lic.number, ids[0])
-    page.get_by_label("Mirrored Installation ID").fill(ids[1])
-    page.get_by_role("button", name="Back").click()
+    mirrored = page.get_by_label("Mirrored Installation ID")
+    expect(mirrored).to_be_focused()
+    mirrored.fill(ids[1])
+    # Tab meets the buttons in the order they are seen: Submit, then Back.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Submit")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Back")).to_be_focused()
+    page.keyboard.press("Enter")
 
     expect(page.locator("#step")).to_have_text("Step 1 of 2")
     expect(page.get_by_label("License Number")).to_have_value(lic.number)
@@ -169,6 +176,7 @@ def test_a_typo_in_the_installation_id_is_shown_beside_the_field(page, engineer)
 
     field = page.get_by_label("Installation ID")
     expect(field).to_have_class(re.compile(r"\bis-invalid\b"))
+    expect(field).to_be_focused()  # the page opens on the field to correct
     expect(page.locator("#div_id_license-installation_id")).to_contain_text("typo")
     assert not Activation.objects.exists()
 
@@ -254,3 +262,7 @@ def test_license_pages_fit_a_phone_a_tablet_and_a_desktop(page, engineer):
     # On a phone each cell shows its column's name.
     label = "window.getComputedStyle(document.querySelector('td[data-label]'), '::before').content"
     assert page.evaluate(label) == '"License number"'
+    # A refusal naming the license and both Installation IDs, on a phone.
+    step_one(page, lic.number, tmslicense.new_installation_id())
+    expect(page.get_by_role("alert")).to_contain_text("already activated")
+    assert page.evaluate(OVERFLOWING) == []

@@ -1,6 +1,8 @@
 """The activation flow through the wizard: one step for standard, two for mirrored and
 enterprise, a signed file bound to the IDs, and nothing written on bad input."""
 
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
@@ -8,8 +10,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 import tmslicense
+from licensing import services
 from licensing.models import Activation, AuditEvent
-from tests.factories import UserFactory
+from tests.factories import LicenseFactory, UserFactory
 from tests.licensing.wizard import step1, step2
 
 
@@ -118,7 +121,6 @@ def test_bad_input_gets_a_message_beside_the_field_and_writes_nothing(
 def test_unknown_and_foreign_numbers_get_the_same_message(
     customer_client, make_license, other_customer, ids
 ):
-    from tests.factories import LicenseFactory
 
     foreign = LicenseFactory(organization=other_customer.membership.organization)
     unknown = tmslicense.new_license_number()
@@ -365,3 +367,49 @@ def test_unfinished_activations_kept_in_the_session_are_capped(customer_client, 
     assert "expired or was already sent" in step2(customer_client, ids[1]).content.decode()
     customer_client.wizard_run = tabs[2]
     assert step2(customer_client, ids[1]).status_code == 302
+
+
+def _focused(page: bytes) -> list[str]:
+    """The names of the fields that open with the focus (autofocus)."""
+    return [
+        name.decode()
+        for tag in re.findall(rb"<input[^>]*>", page)
+        if b"autofocus" in tag
+        for name in re.findall(rb'name="([^"]+)"', tag)
+    ]
+
+
+def test_each_page_opens_on_the_field_to_fill_in_or_correct(customer_client, make_license, ids):
+    lic = make_license("mirrored")
+    assert _focused(customer_client.get("/activate/").content) == ["license-license_number"]
+    response = step1(customer_client, lic.number, ids[0][:-1] + "?")
+    assert _focused(response.content) == ["license-installation_id"]
+    response = step1(customer_client, lic.number, ids[0])
+    assert _focused(response.content) == ["mirrored-mirrored_installation_id"]
+    response = step2(customer_client, ids[0])  # the same as the first: corrected here
+    assert _focused(response.content) == ["mirrored-mirrored_installation_id"]
+
+
+def test_activate_from_a_license_page_names_the_license(customer_client, make_license, ids):
+    lic = make_license("standard")
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert f'href="/activate/?number={lic.number}"' in page
+    response = customer_client.get(f"/activate/?number={lic.number}")
+    assert f'value="{lic.number}"' in response.content.decode()
+    assert _focused(response.content) == ["license-installation_id"]
+    # Checked when sent, as if typed: another organization's number is not found.
+    foreign = LicenseFactory()
+    response = step1(customer_client, foreign.number, ids[0])
+    assert "No license" in response.content.decode()
+    assert not Activation.objects.exists()
+
+
+def test_ids_in_messages_stay_on_one_line(customer_client, customer, make_license, ids):
+    lic = make_license("mirrored")
+    services.activate(
+        license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+    )
+    page = step1(customer_client, lic.number, tmslicense.new_installation_id()).content.decode()
+    assert f'<span class="code">{ids[0]}</span>' in page
+    assert f'<span class="code">{lic.number}</span>' in page
+    assert 'role="alert"' in page

@@ -343,3 +343,24 @@ def test_a_bad_request_is_the_sites_page(client, db):
     response = client.get("/accounts/login/", HTTP_HOST="not-this-site.example")
     assert response.status_code == 400
     assert "Bad request" in response.content.decode()
+
+
+def test_a_one_server_license_names_its_server_without_a_role(customer_client, customer):
+    lic = LicenseFactory(organization=customer.membership.organization, kind="standard")
+    server = tmslicense.new_installation_id()
+    services.activate(license=lic, installation_id=server, actor=customer)
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert "Location (ThinManager Server):" in page and server in page
+    assert "primary" not in page
+
+
+def test_log_out_by_link_asks_first(customer_client, client, db):
+    page = customer_client.get("/accounts/logout/")
+    assert page.status_code == 200
+    assert "Log out?" in page.content.decode() and "csrfmiddlewaretoken" in page.content.decode()
+    assert customer_client.get("/licenses/").status_code == 200  # still logged in
+    response = customer_client.post("/accounts/logout/", follow=True)
+    assert response.redirect_chain[-1][0] == "/accounts/login/"
+    assert "You are logged out." in response.content.decode()
+    assert customer_client.get("/licenses/").status_code == 302
+    assert client.get("/accounts/logout/")["Location"] == "/accounts/login/"  # not logged in
