@@ -150,7 +150,12 @@ class MirroredStepForm(_Form):
 
 class ThrottledLogin:
     """A log-in form that tries no password while this account, from this address, or this
-    address itself has failed too often (the site's and the admin's log-in)."""
+    address itself has failed too often (the site's and the admin's log-in). The account is
+    named by its username or e-mail address (licensing.auth)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Username or e-mail"
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
@@ -171,7 +176,11 @@ class ThrottledLogin:
 
 
 class LoginForm(ThrottledLogin, AuthenticationForm):
-    pass
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Enter a correct username or e-mail address and password. The "
+        "password is case-sensitive.",
+    }
 
 
 class AdminLoginForm(ThrottledLogin, AdminAuthenticationForm):

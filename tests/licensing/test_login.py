@@ -53,3 +53,31 @@ def test_the_admin_log_in_is_limited_too(client, db, limits):
     response = log_in(client, staff.username, PASSWORD, path="/admin/login/")
     assert response.status_code == 200 and "Too many failed log-ins" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_an_account_logs_in_by_username_or_e_mail_in_any_case(client, db):
+    user = UserFactory(username="Maria.Lopez", email="Maria.Lopez@Plant.example")
+    for typed in ("Maria.Lopez", "maria.lopez", " MARIA.LOPEZ ", "maria.lopez@plant.example"):
+        response = log_in(client, typed, PASSWORD)
+        assert response.status_code == 302, typed
+        assert client.session["_auth_user_id"] == str(user.pk)
+        client.logout()
+    page = log_in(client, "maria.lopez@plant.example", "wrong").content.decode()
+    assert "Enter a correct username or e-mail address and password" in page
+
+
+def test_an_e_mail_address_two_accounts_share_logs_in_neither(client, db):
+    UserFactory(username="shift-a", email="control-room@plant.example")
+    UserFactory(username="shift-b", email="control-room@plant.example")
+    response = log_in(client, "control-room@plant.example", PASSWORD)
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+    assert log_in(client, "shift-b", PASSWORD).status_code == 302  # by username it works
+
+
+def test_the_exact_username_wins_over_one_that_differs_in_case(client, db):
+    upper = UserFactory(username="Operator")
+    UserFactory(username="operator")
+    assert log_in(client, "Operator", PASSWORD).status_code == 302
+    assert client.session["_auth_user_id"] == str(upper.pk)
+    client.logout()
+    assert log_in(client, "OPERATOR", PASSWORD).status_code == 200  # which one? neither
