@@ -326,6 +326,19 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
         ip=ip,
         details={"serial": act.serial, "reason": act.revoked_reason},
     )
+    # The customer hears of it (support's reason stays in the admin).
+    outbox.queue(
+        key=f"revoked:{act.serial}",
+        license=act.license,
+        recipients=_contacts(act.license),
+        subject=f"License file for {act.license.number} revoked",
+        template="email/revoked.txt",
+        context={
+            "license": act.license,
+            "activation": act,
+            "support_email": settings.SUPPORT_EMAIL,
+        },
+    )
     return act
 
 

@@ -166,7 +166,8 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             permission="revoke_activation",
             title="Revoke activation",
             effect="The license can be activated again, for any servers. "
-            f"{OLD_FILE_KEEPS_WORKING} The reason stays with support.",
+            f"{OLD_FILE_KEEPS_WORKING} The organization's members are told by e-mail; the "
+            "reason stays with support.",
             fields=["reason"],
             run=run,
         )

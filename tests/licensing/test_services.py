@@ -94,6 +94,11 @@ def test_revoke_needs_a_reason_and_frees_the_license(live, customer, ids):
     services.revoke(activation=live, reason="Server replaced", actor=customer)
     live.refresh_from_db()
     assert not live.is_live and live.revoked_reason == "Server replaced"
+    # The organization is told, without support's reason.
+    mail = OutboxMessage.objects.get(key=f"revoked:{live.serial}")
+    assert mail.recipients == [customer.email]
+    assert live.serial in mail.body and ids[0] in mail.body and "(mirror)" in mail.body
+    assert "Server replaced" not in mail.body and "activated again" in mail.body
     other = tmslicense.new_installation_id()
     activation, created = services.activate(
         license=live.license,
