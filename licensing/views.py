@@ -38,9 +38,16 @@ def home(request):
 
 @login_required
 def license_list(request):
-    licenses = License.objects.for_user(request.user).prefetch_related(
-        Prefetch("activations", queryset=Activation.objects.live(), to_attr="live_activations")
+    licenses = list(
+        License.objects.for_user(request.user)
+        .select_related("organization")
+        .prefetch_related(
+            Prefetch("activations", queryset=Activation.objects.live(), to_attr="live_activations")
+        )
     )
+    for lic in licenses:
+        # The file in use was issued before support changed the license.
+        lic.file_out_of_date = any(lic.changes_since(live) for live in lic.live_activations)
     return render(request, "licensing/license_list.html", {"licenses": licenses})
 
 

@@ -193,12 +193,15 @@ def test_license_page_says_what_the_file_in_use_has_the_old_way(customer_client,
     lic = activated.license
     url = f"/licenses/{lic.number}/"
     assert 'id="file-changes"' not in customer_client.get(url).content.decode()
+    assert "file out of date" not in customer_client.get("/licenses/").content.decode()
     License.objects.filter(pk=lic.pk).update(seats=lic.seats + 5, features=[])
     page = customer_client.get(url).content.decode()
     assert f"Seats: in the file {lic.seats}; now {lic.seats + 5}" in page
     assert "Features: in the file relevance; now none" in page
     assert "Maintenance end" not in page.split('id="file-changes"')[1].split("</div>")[0]
     assert "/download/" in page  # still the current file, to download
+    listed = customer_client.get("/licenses/").content.decode()
+    assert f'href="{url}#file-changes">file out of date</a>' in listed
 
 
 def test_revoked_list_makes_a_server_refuse_the_old_file(
@@ -364,3 +367,27 @@ def test_log_out_by_link_asks_first(customer_client, client, db):
     assert "You are logged out." in response.content.decode()
     assert customer_client.get("/licenses/").status_code == 302
     assert client.get("/accounts/logout/")["Location"] == "/accounts/login/"  # not logged in
+
+
+def test_my_licenses_reads_the_same_few_queries_for_many_licenses(customer_client, customer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert customer_client.get("/licenses/").status_code == 200
+        return len(captured)
+
+    organization = customer.membership.organization
+    for _ in range(2):
+        lic = LicenseFactory(organization=organization)
+        services.activate(
+            license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
+        )
+    few = queries()
+    for _ in range(5):
+        lic = LicenseFactory(organization=organization)
+        services.activate(
+            license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
+        )
+    assert queries() == few
