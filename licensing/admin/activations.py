@@ -42,8 +42,9 @@ class ActivationActionForm(forms.Form):
     mirrored_installation_id = forms.CharField(
         label="Corrected Mirrored Installation ID", required=False, widget=_ID_INPUT
     )
+    # Required wherever it is asked; licensing.services says so when it is left empty.
     reason = forms.CharField(
-        max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3})
+        max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3, "required": True})
     )
 
     def __init__(self, *args, fields, **kwargs):

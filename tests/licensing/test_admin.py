@@ -120,6 +120,8 @@ def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
     back = f'href="/admin/licensing/license/{live.license_id}/change/"'
     assert page.count(back) == 2  # the breadcrumb to the license, and Cancel
     assert "can be activated again" in page and live.license.organization.name in page
+    assert '<label for="id_reason" class="required">Reason:</label>' in page  # shown required
+    assert "members are told by e-mail" in page
     response = support_client.post(url, {"reason": ""})
     assert response.status_code == 200
     assert "reason" in response.content.decode()
