@@ -1,26 +1,31 @@
 """Log-in by username or e-mail address, in any letter case: what a plant engineer remembers."""
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
 
 class UsernameOrEmailBackend(ModelBackend):
-    """Django's model backend, finding the account by its username or its e-mail address
-    regardless of case. Text that fits two accounts (an address two users share) logs in
-    neither, unless it is one's exact username."""
+    """Django's model backend, finding the account by its exact username, else by its username
+    or e-mail address in any letter case. Text that fits two accounts that way (an address two
+    users share, or two usernames differing only in case) logs in neither."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or password is None:
             return None
         users = get_user_model()._default_manager
         text = username.strip()
-        found = list(users.filter(Q(username__iexact=text) | Q(email__iexact=text))[:3])
-        exact = [user for user in found if user.get_username() == text]
-        user = exact[0] if exact else found[0] if len(found) == 1 else None
+        user = users.filter(username=text).first()
+        if user is None:
+            found = list(users.filter(Q(username__iexact=text) | Q(email__iexact=text))[:2])
+            user = found[0] if len(found) == 1 else None
         if user is None:
             users.model().set_password(password)  # as long as a real check (Django's own guard)
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+    async def aauthenticate(self, request, username=None, password=None, **kwargs):
+        return await sync_to_async(self.authenticate)(request, username, password, **kwargs)

@@ -243,9 +243,12 @@ class Activation(models.Model):
 
     @property
     def servers(self) -> list[tuple[str, str]]:
-        """(Installation ID, role) of each server, primary first: the license's Location."""
-        roles = self.license.tms_kind.server_roles
-        return [(i, r.value) for i, r in zip(self.installation_ids, roles, strict=False)]
+        """(Installation ID, role) of each server, primary first: the license's Location. A
+        one-server license's server has no role to name ("")."""
+        ids = self.installation_ids
+        if len(ids) == 1:
+            return [(ids[0], "")]
+        return [(i, r.value) for i, r in zip(ids, self.license.tms_kind.server_roles, strict=True)]
 
     @property
     def filename(self) -> str:

@@ -120,11 +120,11 @@ def state(activation):
 
 @admin.display(description="servers")
 def servers(activation):
-    """Each Installation ID on a line of its own, unbroken, with its role."""
+    """Each Installation ID on a line of its own, unbroken, with its role (for two)."""
     return format_html_join(
         mark_safe("<br>"),
-        '<span style="white-space: nowrap" class="installation-id">{}</span> ({})',
-        activation.servers,
+        '<span style="white-space: nowrap" class="installation-id">{}</span>{}',
+        ((i, f" ({role})" if role else "") for i, role in activation.servers),
     )
 
 

@@ -399,6 +399,8 @@ def test_activate_from_a_license_page_names_the_license(customer_client, make_li
     assert _focused(response.content) == ["license-installation_id"]
     # Checked when sent, as if typed: another organization's number is not found.
     foreign = LicenseFactory()
+    page = customer_client.get(f"/activate/?number={foreign.number}").content.decode()
+    assert f'value="{foreign.number}"' in page and foreign.organization.name not in page
     response = step1(customer_client, foreign.number, ids[0])
     assert "No license" in response.content.decode()
     assert not Activation.objects.exists()
@@ -413,3 +415,13 @@ def test_ids_in_messages_stay_on_one_line(customer_client, customer, make_licens
     assert f'<span class="code">{ids[0]}</span>' in page
     assert f'<span class="code">{lic.number}</span>' in page
     assert 'role="alert"' in page
+    # Beside a field: the secondary's ID typed as the first.
+    page = step1(customer_client, lic.number, ids[1]).content.decode()
+    beside = page.split('id="div_id_license-installation_id"')[1].split("</form>")[0]
+    assert f'<span class="code">{ids[1]}</span>' in beside
+    # In the refusal on the license's page.
+    lic.status = lic.Status.SUSPENDED
+    lic.save()
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    refusal = page.split('id="refusal">')[1].split("</div>")[0]
+    assert f'<span class="code">{lic.number}</span> is suspended' in refusal

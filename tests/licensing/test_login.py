@@ -74,6 +74,14 @@ def test_an_e_mail_address_two_accounts_share_logs_in_neither(client, db):
     assert log_in(client, "shift-b", PASSWORD).status_code == 302  # by username it works
 
 
+def test_an_exact_username_wins_over_addresses_that_look_the_same(client, db):
+    owner = UserFactory(username="ops@plant.example")
+    for n in range(3):
+        UserFactory(username=f"ops{n}", email="ops@plant.example")
+    assert log_in(client, "ops@plant.example", PASSWORD).status_code == 302
+    assert client.session["_auth_user_id"] == str(owner.pk)
+
+
 def test_the_exact_username_wins_over_one_that_differs_in_case(client, db):
     upper = UserFactory(username="Operator")
     UserFactory(username="operator")
