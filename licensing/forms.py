@@ -116,7 +116,9 @@ class LicenseStepForm(_Form):
         try:
             services.check_activatable(self.license)
             if cleaned.get("installation_id"):
-                services.check_first_installation_id(self.license, cleaned["installation_id"])
+                cleaned["live_activation"] = services.check_first_installation_id(
+                    self.license, cleaned["installation_id"]
+                )
         except services.ActivationError as error:
             self.add_error(error.field, error.message)
             return cleaned
@@ -133,17 +135,21 @@ class MirroredStepForm(_Form):
         "window.",
     )
 
-    def __init__(self, *args, license=None, installation_id="", **kwargs):
+    def __init__(self, *args, license=None, installation_id="", live_activation=None, **kwargs):
+        """``live_activation``: the license's, as step 1 found it (None: nothing live)."""
         super().__init__(*args, **kwargs)
         self.license = license
         self.installation_id = installation_id
+        self.live_activation = live_activation
 
     def clean_mirrored_installation_id(self):
         try:
             ids = services.installation_ids(
                 self.license, self.installation_id, self.cleaned_data["mirrored_installation_id"]
             )
-        except services.InvalidInstallationIds as error:
+            services.check_live_activation(self.live_activation, ids)
+        except services.ActivationError as error:
+            # Live for another secondary (step 1 has checked the primary already).
             raise forms.ValidationError(error.message, code="invalid") from None
         return ids[1]
 

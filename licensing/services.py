@@ -79,17 +79,41 @@ def check_activatable(lic: License, *, now=None) -> None:
         )
 
 
-def check_first_installation_id(lic: License, installation_id: str) -> None:
+def check_first_installation_id(lic: License, installation_id: str) -> Activation | None:
     """Early answer for step 1 of a two-server license: a live activation for another primary
-    server is refused now, before the Mirrored Installation ID is asked for. A one-server
+    server is refused now, before the Mirrored Installation ID is asked for; returns the live
+    activation (None when there is none) for step 2 to check the pair against. A one-server
     license has no step 2, so ``activate`` answers at once (it decides in the end anyway)."""
     if not lic.needs_mirrored_installation_id:
-        return
+        return None
     live = lic.live_activation
-    if live is not None and live.installation_id != installation_id:
-        if installation_id == live.mirrored_installation_id:
-            raise AlreadyActivated(_swapped_message(live), field="installation_id")
-        raise AlreadyActivated(_already_activated_message(live))
+    check_live_activation(live, (installation_id,))
+    return live
+
+
+def check_live_activation(live: Activation | None, ids: tuple[str, ...]) -> None:
+    """Refuse Installation IDs other than those of the license's live activation (``live``;
+    None when nothing is live): the same IDs are a re-download. ``ids`` may be the primary's
+    alone (step 1 of a two-server license). The refusal says which ID to enter where when
+    only the order or the secondary server differs."""
+    if live is None or live.installation_ids[: len(ids)] == ids:
+        return
+    live_ids = live.installation_ids
+    if set(ids) <= set(live_ids) and ids[0] != live_ids[0]:
+        # The same servers the other way round (in step 1: the secondary's ID as the first).
+        raise AlreadyActivated(
+            _swapped_message(live), field="installation_id" if len(ids) == 1 else None
+        )
+    if len(ids) == 2 and ids[0] == live_ids[0]:
+        primary, secondary = live_ids
+        raise AlreadyActivated(
+            f"License {live.license.number} is activated for the primary server {primary} with "
+            f"{secondary} as the secondary. To download its file again, enter {secondary} as "
+            "the Mirrored Installation ID. "
+            + contact_support("To move the license to other servers, contact support"),
+            field="mirrored_installation_id",
+        )
+    raise AlreadyActivated(_already_activated_message(live))
 
 
 def installation_ids(lic: License, installation_id: str, mirrored_installation_id: str = ""):
@@ -161,10 +185,7 @@ def _activate_locked(license, installation_id, mirrored_installation_id, actor, 
     check_activatable(lic)
     if lic.live_activation_id is not None:
         live = lic.activations.get(pk=lic.live_activation_id)
-        if live.installation_ids != ids:
-            swapped = sorted(live.installation_ids) == sorted(ids)
-            message = _swapped_message(live) if swapped else _already_activated_message(live)
-            raise AlreadyActivated(message)
+        check_live_activation(live, ids)
         return live, False
     return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
 

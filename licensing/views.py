@@ -273,6 +273,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         return {
             "license": data.get("license"),
             "installation_id": data.get("installation_id", ""),
+            "live_activation": data.get("live_activation"),
         }
 
     def get_context_data(self, form, **kwargs):

@@ -121,7 +121,6 @@ def test_bad_input_gets_a_message_beside_the_field_and_writes_nothing(
 def test_unknown_and_foreign_numbers_get_the_same_message(
     customer_client, make_license, other_customer, ids
 ):
-
     foreign = LicenseFactory(organization=other_customer.membership.organization)
     unknown = tmslicense.new_license_number()
     messages = []
@@ -129,6 +128,7 @@ def test_unknown_and_foreign_numbers_get_the_same_message(
         response = step1(customer_client, number, ids[0])
         error = response.context["form"].errors["license_number"][0]
         messages.append(error.replace(number, "<n>"))
+        assert 'id="license-link"' not in response.content.decode()
     assert messages[0] == messages[1]
     assert "No license" in messages[0]
     assert not Activation.objects.exists()
@@ -251,6 +251,8 @@ def test_mirrored_license_live_for_another_primary_is_refused_at_step_one(
     page = response.content.decode()
     assert "Step 1 of 2" in page and "Mirrored Installation ID" not in page
     assert "already activated for Installation IDs" in page and "contact support" in page
+    assert f'href="/licenses/{lic.number}/">{lic.number}</a> has its current file' in page
+    assert 'href="mailto:support@example.com"' in page
     assert Activation.objects.count() == 1
 
 
@@ -425,3 +427,26 @@ def test_ids_in_messages_stay_on_one_line(customer_client, customer, make_licens
     page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
     refusal = page.split('id="refusal">')[1].split("</div>")[0]
     assert f'<span class="code">{lic.number}</span> is suspended' in refusal
+
+
+def test_another_secondary_is_refused_beside_step_twos_field_naming_the_one_on_file(
+    customer_client, make_license, ids
+):
+    lic = make_license("mirrored")
+    step1(customer_client, lic.number, ids[0])
+    step2(customer_client, ids[1])
+    other = tmslicense.new_installation_id()
+    step1(customer_client, lic.number, ids[0])
+    response = step2(customer_client, other)
+    form = response.context["form"]
+    assert form.errors["mirrored_installation_id"] == [
+        f"License {lic.number} is activated for the primary server {ids[0]} with {ids[1]} as "
+        f"the secondary. To download its file again, enter {ids[1]} as the Mirrored "
+        "Installation ID. To move the license to other servers, contact support at "
+        "support@example.com with your license number."
+    ]
+    assert f'value="{other}"' in response.content.decode()  # what was typed stays
+    # The page is still step 2 of the same activation: the right ID finishes it.
+    response = step2(customer_client, ids[1])
+    assert response.status_code == 302
+    assert Activation.objects.count() == 1

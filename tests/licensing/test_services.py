@@ -218,3 +218,16 @@ def test_missing_signing_key_is_a_clear_error_that_writes_nothing(
         )
     assert not Activation.objects.exists() and not AuditEvent.objects.exists()
     assert not OutboxMessage.objects.exists()
+
+
+def test_another_secondary_with_the_same_primary_is_told_the_one_on_file(live, customer, ids):
+    with pytest.raises(services.AlreadyActivated) as refused:
+        services.activate(
+            license=live.license,
+            installation_id=ids[0],
+            mirrored_installation_id=tmslicense.new_installation_id(),
+            actor=customer,
+        )
+    assert refused.value.field == "mirrored_installation_id"
+    assert f"enter {ids[1]} as the Mirrored Installation ID" in refused.value.message
+    assert Activation.objects.get() == live

@@ -1,0 +1,34 @@
+"""Messages and errors as the site's pages show them: license numbers and Installation IDs kept
+whole on one line, in the typeface they are shown in elsewhere (a browser would break an ID
+after any of its dashes), and support's e-mail address a link to write to it."""
+
+import re
+
+from django import template
+from django.conf import settings
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeData, mark_safe
+
+register = template.Library()
+
+# TM-XXXX-XXXX-XXXX and XXXX-XXXX-XXXX-XXXX-XXXX: groups of capitals and digits joined by dashes.
+_CODE = r"\b[0-9A-Z]{2,}(?:-[0-9A-Z]{2,}){2,}\b"
+
+
+def _marked(match: re.Match) -> str:
+    if match.group("code"):
+        return format_html('<span class="code">{}</span>', match.group())
+    return format_html('<a href="mailto:{}">{}</a>', match.group(), match.group())
+
+
+@register.filter
+def message_text(text):
+    """Plain text (a message or an error) escaped, each code in a ``.code`` span and support's
+    address linked. Markup already made safe is returned as it is: codes inside its tags
+    must stay untouched."""
+    text = getattr(text, "message", text)  # a contrib.messages Message
+    if isinstance(text, SafeData):
+        return text
+    address = re.escape(escape(settings.SUPPORT_EMAIL)) if settings.SUPPORT_EMAIL else "(?!)"
+    marks = re.compile(f"(?P<code>{_CODE})|{address}")
+    return mark_safe(marks.sub(_marked, escape(text)))  # noqa: S308 - escaped; marks added
