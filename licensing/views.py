@@ -19,10 +19,21 @@ from django.views.decorators.http import require_GET
 from formtools.wizard.storage.base import BaseStorage
 from formtools.wizard.views import SessionWizardView
 
+import tmslicense
+
 from . import services, signing
 from .forms import LicenseStepForm, MirroredStepForm
 from .models import Activation, License
 from .throttle import client_ip
+
+
+def _canonical(number: str) -> str:
+    """The number as the site's addresses spell it (a typed address may differ in case or
+    dashes); a number that is no license number stays as it was, to be a 404."""
+    try:
+        return tmslicense.normalize_license_number(number)
+    except tmslicense.InvalidLicenseNumber:
+        return number
 
 
 def get_license_for_user(user, number: str) -> License:
@@ -62,6 +73,8 @@ def _refusal(lic: License) -> str:
 
 @login_required
 def license_detail(request, number):
+    if _canonical(number) != number:
+        return redirect("licensing:license_detail", number=_canonical(number))
     lic = get_license_for_user(request.user, number)
     activations = lic.activations.select_related("issued_by", "replaced_by", "replaces")
     live = next((a for a in activations if a.is_live), None)
@@ -81,6 +94,8 @@ def license_detail(request, number):
 @login_required
 @require_GET
 def download(request, number):
+    if _canonical(number) != number:
+        return redirect("licensing:download", number=_canonical(number))
     lic = get_license_for_user(request.user, number)
     activation = get_object_or_404(lic.activations.live())
     if refusal := _refusal(lic):

@@ -391,3 +391,19 @@ def test_my_licenses_reads_the_same_few_queries_for_many_licenses(customer_clien
             license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
         )
     assert queries() == few
+
+
+def test_a_license_address_typed_in_lower_case_leads_to_its_page(customer_client, activated):
+    number = activated.license.number
+    for suffix in ("", "download/"):
+        typed = customer_client.get(f"/licenses/{number.lower()}/{suffix}")
+        assert typed.status_code == 302 and typed["Location"] == f"/licenses/{number}/{suffix}"
+    assert customer_client.get("/licenses/not-a-number/").status_code == 404
+
+
+def test_the_bar_marks_the_page_shown(customer_client, db):
+    listing = customer_client.get("/licenses/").content.decode()
+    assert 'class="nav-link active" aria-current="page" href="/licenses/"' in listing
+    assert listing.count('aria-current="page"') == 1
+    activate = customer_client.get("/activate/").content.decode()
+    assert 'class="nav-link active" aria-current="page" href="/activate/"' in activate
