@@ -9,12 +9,49 @@ from ..models import AuditEvent, OutboxMessage
 from ..throttle import client_ip
 from .common import CanonicalSearch, actor, details
 
+ACTIONS = {"correct_installation_id": "correct Installation ID", "outbox_retry": "send again"}
+
+
+def _in_words(code: str) -> str:
+    """An action in words: "revoke", "license change", "correct Installation ID"."""
+    return ACTIONS.get(code, code.replace("_", " "))
+
+
+@admin.display(description="action", ordering="action")
+def action(event):
+    return _in_words(event.action)
+
+
+class ActionFilter(admin.SimpleListFilter):
+    """The actions recorded so far, in words."""
+
+    title = "action"
+    parameter_name = "action__exact"
+
+    def lookups(self, request, model_admin):
+        codes = AuditEvent.objects.order_by().values_list("action", flat=True).distinct()
+        return [(code, _in_words(code)) for code in sorted(codes)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
+@admin.display(description="object")
+def object_repr(event):
+    return event.object_repr
+
+
+@admin.display(description="IP address")
+def ip_address(event):
+    return event.ip_address or "-"
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(CanonicalSearch, admin.ModelAdmin):
-    list_display = ["created_at", "actor", "action", "object_repr", "ip_address"]
-    list_filter = ["action"]
+    list_display = ["created_at", actor, action, object_repr, ip_address]
+    list_filter = [ActionFilter]
     search_fields = [
+        "action",
         "object_repr",
         "license__number",
         "license__organization__name",
@@ -22,15 +59,7 @@ class AuditEventAdmin(CanonicalSearch, admin.ModelAdmin):
         "license__activations__mirrored_installation_id",
         "actor__username",
     ]
-    readonly_fields = [
-        "created_at",
-        actor,
-        "action",
-        "license",
-        "object_repr",
-        details,
-        "ip_address",
-    ]
+    readonly_fields = ["created_at", actor, action, "license", object_repr, details, ip_address]
     fields = readonly_fields
 
     def has_add_permission(self, request):
@@ -76,7 +105,7 @@ class OutboxMessageAdmin(CanonicalSearch, admin.ModelAdmin):
         "next_attempt_at",
         "sent_at",
     ]
-    exclude = ["attachment"]
+    fields = readonly_fields  # the recipients as a list, not also as stored; no attachment
     actions = ["send_again"]
 
     def has_add_permission(self, request):

@@ -551,6 +551,7 @@ def test_outbox_message_is_view_only_and_its_list_shows_recipients(support_clien
     assert support_client.post(url, {}).status_code == 403
     listed = support_client.get("/admin/licensing/outboxmessage/").content.decode()
     assert f'<td class="field-recipients">{customer.email}</td>' in listed
+    assert body.count("Recipients:") == 1 and f'["{customer.email}"]' not in body
 
 
 def found(client, what, term):
@@ -658,3 +659,20 @@ def test_audit_details_are_shown_a_line_each(support_client, live):
     page = support_client.get(f"/admin/licensing/auditevent/{event.pk}/change/").content.decode()
     ids = ", ".join(live.installation_ids)
     assert f"serial: {live.serial}<br>installation ids: {ids}" in page
+
+
+def test_the_audit_trail_reads_in_words_and_is_found_by_action(support_client, live, customer):
+    fixed = tmslicense.new_installation_id()
+    services.reissue(
+        activation=live,
+        actor=customer,
+        installation_id=fixed,
+        mirrored_installation_id=live.mirrored_installation_id,
+        reason="typo",
+    )
+    listed = support_client.get("/admin/licensing/auditevent/").content.decode()
+    assert ">correct Installation ID<" in listed and ">correct_installation_id<" not in listed
+    assert ">IP address<" in listed and ">Object repr<" not in listed
+    assert {e.action for e in found(support_client, "auditevent", "correct")} == {
+        "correct_installation_id"
+    }
