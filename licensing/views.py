@@ -15,6 +15,7 @@ from django.db.models import Prefetch
 from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 from formtools.wizard.storage.base import BaseStorage
 from formtools.wizard.views import SessionWizardView
@@ -22,7 +23,7 @@ from formtools.wizard.views import SessionWizardView
 import tmslicense
 
 from . import services, signing
-from .forms import LicenseStepForm, MirroredStepForm
+from .forms import LicenseStepForm, LoginForm, MirroredStepForm
 from .models import Activation, License
 from .throttle import client_ip
 
@@ -105,6 +106,19 @@ def download(request, number):
     response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+class LoginView(auth_views.LoginView):
+    """The site's log-in; support staff, who belong to no customer organization, go on to
+    the admin."""
+
+    authentication_form = LoginForm
+
+    def get_default_redirect_url(self):
+        user = self.request.user
+        if user.is_staff and not hasattr(user, "membership"):
+            return reverse("admin:index")
+        return super().get_default_redirect_url()
 
 
 class LogoutView(auth_views.LogoutView):

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from licensing import health, views
-from licensing.forms import AdminLoginForm, LoginForm
+from licensing.forms import AdminLoginForm
 
 admin.site.site_header = "TMS licensing support"
 admin.site.site_title = "TMS licensing support"
@@ -17,11 +17,7 @@ urlpatterns = [
     path("keyring.json", views.keyring_json, name="keyring"),
     path("revoked.txt", views.revoked_txt, name="revoked"),
     path("healthz", health.healthz, name="healthz"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=LoginForm),
-        name="login",
-    ),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password_reset/",
@@ -30,6 +26,8 @@ urlpatterns = [
         name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Support logs out of the admin back to the admin's log-in.
+    path("admin/logout/", views.LogoutView.as_view(next_page="admin:login")),
     path("admin/", admin.site.urls),
     path("", include("licensing.urls")),
 ]

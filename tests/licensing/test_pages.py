@@ -407,3 +407,27 @@ def test_the_bar_marks_the_page_shown(customer_client, db):
     assert listing.count('aria-current="page"') == 1
     activate = customer_client.get("/activate/").content.decode()
     assert 'class="nav-link active" aria-current="page" href="/activate/"' in activate
+
+
+def test_support_staff_log_in_and_out_of_the_admin(client, db):
+    from tests.factories import PASSWORD, UserFactory
+
+    staff = UserFactory(is_staff=True)
+    response = client.post("/accounts/login/", {"username": staff.username, "password": PASSWORD})
+    assert response["Location"] == "/admin/"
+    page = client.get("/activate/").content.decode()
+    assert 'id="staff-note"' in page and "/admin/licensing/license/" in page
+    response = client.post("/admin/logout/", follow=True)
+    assert response.redirect_chain[-1][0].startswith("/admin/login/")
+    assert "You are logged out." in response.content.decode()
+
+
+def test_a_customer_logs_in_to_my_licenses_or_where_they_were_going(client, customer):
+    from tests.factories import PASSWORD
+
+    form = {"username": customer.username, "password": PASSWORD}
+    assert client.post("/accounts/login/", form)["Location"] == "/licenses/"
+    assert 'id="staff-note"' not in client.get("/activate/").content.decode()
+    client.logout()
+    response = client.post("/accounts/login/?next=/activate/", form)
+    assert response["Location"] == "/activate/"
