@@ -218,7 +218,9 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             run=run,
         )
 
-    @admin.action(description="Revoke selected activations", permissions=["revoke"])
+    @admin.action(
+        description="Revoke the selected activation (one, with a reason)", permissions=["revoke"]
+    )
     def revoke_selected(self, request, queryset):
         # Revocation needs a reason, given on each activation's own page.
         ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))

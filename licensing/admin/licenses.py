@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -209,10 +209,24 @@ class LicenseForm(forms.ModelForm):
     )
 
 
+@admin.display(description="servers of the live file")
+def live_servers(lic):
+    """Shows why a search by Installation ID found the license."""
+    return servers(lic.live_activations[0]) if lic.live_activations else "-"
+
+
 @admin.register(License)
 class LicenseAdmin(CanonicalSearch, AuditedAdmin):
     form = LicenseForm
-    list_display = ["number", "organization", "kind", "status", "seats", "maintenance_end"]
+    list_display = [
+        "number",
+        "organization",
+        "kind",
+        "status",
+        "seats",
+        "maintenance_end",
+        live_servers,
+    ]
     list_filter = ["kind", "status", MaintenanceFilter, ActivatedFilter]
     search_fields = [
         "number",
@@ -222,6 +236,10 @@ class LicenseAdmin(CanonicalSearch, AuditedAdmin):
     ]
     autocomplete_fields = ["organization"]
     inlines = [ActivationInline, AuditInline]
+
+    def get_queryset(self, request):
+        live = Prefetch("activations", Activation.objects.live(), to_attr="live_activations")
+        return super().get_queryset(request).prefetch_related(live)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

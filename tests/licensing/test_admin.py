@@ -67,6 +67,9 @@ def test_support_finds_a_license_by_either_installation_id_or_number(
     )
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == [live.license]
+    # The list shows why: the live file's servers.
+    page = response.content.decode()
+    assert f'class="installation-id">{live.mirrored_installation_id}</span> (mirror)' in page
 
 
 def test_activations_are_found_by_a_pasted_id_and_filtered_live_or_revoked(
