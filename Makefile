@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1:8000
+# The demo shows the site's own error pages; DEBUG=true make run shows Django's instead.
+DEBUG ?= false
 
 .PHONY: run test lint format bench clean
 
@@ -17,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py create_signing_key --if-missing
 	$(BIN)/python manage.py seed_demo
-	DEBUG=true $(BIN)/python manage.py runserver $(HOST)
+	DEBUG=$(DEBUG) $(BIN)/python manage.py runserver $(HOST)
 
 ## test: the whole suite (services it needs are skipped with a reason when absent)
 test: $(STAMP)
