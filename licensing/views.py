@@ -188,7 +188,7 @@ class WizardSessionStorage(BaseStorage):
     (formtools' own session storage saves it on every request)."""
 
     RUN_FIELD = "wizard_run"
-    MAX_RUNS = 10  # activations left unfinished in one session; the oldest are dropped
+    MAX_RUNS = 10  # activations kept in one session (unfinished or finished); oldest dropped
 
     def __init__(self, prefix, request=None, file_storage=None):
         super().__init__(f"{prefix}_runs", request, file_storage)
@@ -197,7 +197,13 @@ class WizardSessionStorage(BaseStorage):
         self.init_data()
         self._empty = copy.deepcopy(self._state)
         self._loaded = request.session.get(self.prefix, {}).get(self.run)
-        if self._loaded is not None:
+        # A two-step activation, once finished, leaves the number of its license, so that
+        # its step 2 sent again (the browser's Back) leads to that license.
+        self.finished = (self._loaded or {}).get("finished", "")
+        self.finished_now = ""
+        if self.finished:
+            self._loaded = None
+        elif self._loaded is not None:
             self._state = copy.deepcopy(self._loaded)
 
     @property
@@ -221,6 +227,8 @@ class WizardSessionStorage(BaseStorage):
         runs.pop(self.run, None)
         if self._state != self._empty:
             runs[self.run] = self._state  # the most recent last
+        elif self.finished_now:
+            runs[self.run] = {"finished": self.finished_now}
         for old in list(runs)[: -self.MAX_RUNS]:
             del runs[old]
         self.request.session[self.prefix] = runs
@@ -238,6 +246,11 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
 
     def post(self, request, *args, **kwargs):
         sent_step = request.POST.get(f"{self.prefix}-current_step", self.steps.first)
+        if self.storage.finished and sent_step != self.steps.first:
+            messages.info(
+                request, "That activation was finished already: its license file is below."
+            )
+            return redirect("licensing:license_detail", number=self.storage.finished)
         if self.storage.is_new and sent_step != self.steps.first:
             # A later step of an activation the session no longer knows: sent, or expired.
             messages.warning(
@@ -331,6 +344,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             form.is_valid()
             form.add_error(None, error.message)
             return self.render(form)
+        self.storage.finished_now = activation.license.number
         if created:
             where = (
                 "both ThinManager Servers"

@@ -346,16 +346,30 @@ def test_back_from_step_two_keeps_what_was_typed_there(customer_client, make_lic
     assert Activation.objects.get().license == other
 
 
-def test_a_step_two_sent_again_after_the_activation_is_refused_clearly(
+def test_a_step_two_sent_again_after_the_activation_leads_to_its_license(
     customer_client, make_license, ids
 ):
     lic = make_license("mirrored")
     step1(customer_client, lic.number, ids[0])
     assert step2(customer_client, ids[1]).status_code == 302
     response = step2(customer_client, tmslicense.new_installation_id())  # e.g. Back, resend
-    page = response.content.decode()
-    assert "expired or was already sent" in page and "Step 1 of 2" in page
+    assert response.status_code == 302 and response["Location"] == f"/licenses/{lic.number}/"
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    assert shown[-1] == "That activation was finished already: its license file is below."
     assert Activation.objects.get().installation_ids == ids
+    # Its step 1 sent again starts afresh (here a re-download).
+    step1(customer_client, lic.number, ids[0])
+    assert step2(customer_client, ids[1])["Location"] == f"/licenses/{lic.number}/"
+    assert Activation.objects.count() == 1
+
+
+def test_a_step_two_the_session_does_not_know_is_refused_clearly(
+    customer_client, make_license, ids
+):
+    customer_client.wizard_run = "0123456789abcdef"  # expired, or from another session
+    page = step2(customer_client, ids[1]).content.decode()
+    assert "expired or was already sent" in page and "Step 1 of 2" in page
+    assert not Activation.objects.exists()
 
 
 def test_unfinished_activations_kept_in_the_session_are_capped(customer_client, make_license, ids):
