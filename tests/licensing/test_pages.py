@@ -431,3 +431,12 @@ def test_a_customer_logs_in_to_my_licenses_or_where_they_were_going(client, cust
     client.logout()
     response = client.post("/accounts/login/?next=/activate/", form)
     assert response["Location"] == "/activate/"
+
+
+def test_my_licenses_says_which_are_not_activated_yet(customer_client, activated, make_license):
+    waiting = make_license("standard")
+    rows = customer_client.get("/licenses/").content.decode().split("<tr>")[2:]
+    row = next(r for r in rows if waiting.number in r)
+    assert 'data-label="Servers">not activated yet</td>' in row
+    row = next(r for r in rows if activated.license.number in r)
+    assert activated.installation_id in row and "not activated" not in row
