@@ -266,3 +266,28 @@ def test_license_pages_fit_a_phone_a_tablet_and_a_desktop(page, engineer):
     step_one(page, lic.number, tmslicense.new_installation_id())
     expect(page.get_by_role("alert")).to_contain_text("already activated")
     assert page.evaluate(OVERFLOWING) == []
+
+
+def test_a_re_download_with_the_wrong_secondary_is_corrected_on_step_two(page, engineer):
+    lic = license_of(engineer, "mirrored")
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number, ids[0])
+    page.get_by_label("Mirrored Installation ID").fill(ids[1])
+    page.get_by_role("button", name="Submit").click()
+    serial = page.locator("#serial").inner_text()
+
+    step_one(page, lic.number, ids[0])
+    mirrored = page.get_by_label("Mirrored Installation ID")
+    mirrored.fill(tmslicense.new_installation_id())
+    page.get_by_role("button", name="Submit").click()
+    expect(mirrored).to_have_class(re.compile(r"\bis-invalid\b"))
+    expect(mirrored).to_be_focused()
+    expect(page.locator("#div_id_mirrored-mirrored_installation_id")).to_contain_text(
+        f"enter {ids[1]} as the Mirrored Installation ID"
+    )
+    mirrored.fill(ids[1])
+    mirrored.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("already activated for these servers")
+    assert page.locator("#serial").inner_text() == serial
+    assert Activation.objects.count() == 1
