@@ -375,8 +375,8 @@ def reissue(
 ) -> Activation:
     """Replace a live activation by a new file (new serial).
 
-    With no IDs given, the same Installation IDs are kept (a reissue); with IDs, a mistyped
-    Installation ID is corrected (``reason`` required).
+    With no IDs given, the same Installation IDs are kept (a reissue; ``reason`` optional);
+    with IDs, a mistyped Installation ID is corrected (``reason`` required).
     """
     lic = _locked_license(activation.license_id)
     old = Activation.objects.select_for_update().get(pk=activation.pk)
@@ -393,7 +393,7 @@ def reissue(
         if not why:
             raise ActivationError("Give a reason for the correction.", field="reason")
     else:
-        ids, action, why = old.installation_ids, "reissue", "Reissued"
+        ids, action, why = old.installation_ids, "reissue", (reason or "").strip() or "Reissued"
     old.revoke(reason=why, by=actor)
     new = _issue(
         lic,

@@ -42,15 +42,18 @@ class ActivationActionForm(forms.Form):
     mirrored_installation_id = forms.CharField(
         label="Corrected Mirrored Installation ID", required=False, widget=_ID_INPUT
     )
-    # Required wherever it is asked; licensing.services says so when it is left empty.
+    # Marked required unless optional; licensing.services says so when it is left empty.
     reason = forms.CharField(
         max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3, "required": True})
     )
 
-    def __init__(self, *args, fields, **kwargs):
+    def __init__(self, *args, fields, optional=(), **kwargs):
         super().__init__(*args, **kwargs)
         for name in set(self.fields) - set(fields):
             del self.fields[name]
+        for name in optional:
+            self.fields[name].widget.attrs.pop("required", None)
+            self.fields[name].label = f"{self.fields[name].label or name.capitalize()} (optional)"
 
 
 # A license file is verified offline on the ThinManager Server, so revoking it in the portal
@@ -122,7 +125,7 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _action_page(self, request, pk, *, permission, title, effect, fields, run):
+    def _action_page(self, request, pk, *, permission, title, effect, fields, run, optional=()):
         if not request.user.has_perm(f"licensing.{permission}"):
             raise PermissionDenied
         activation = get_object_or_404(
@@ -131,7 +134,7 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
         if not activation.license.needs_mirrored_installation_id:
             fields = [name for name in fields if name != "mirrored_installation_id"]
         form = ActivationActionForm(
-            request.POST if request.method == "POST" else None, fields=fields
+            request.POST if request.method == "POST" else None, fields=fields, optional=optional
         )
         if request.method == "POST" and form.is_valid():
             try:
@@ -175,7 +178,12 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
 
     def reissue_view(self, request, pk):
         def run(activation, data):
-            new = services.reissue(activation=activation, actor=request.user, ip=client_ip(request))
+            new = services.reissue(
+                activation=activation,
+                actor=request.user,
+                ip=client_ip(request),
+                reason=data["reason"],
+            )
             return f"Reissued as {new.serial}; {activation.serial} is revoked."
 
         return self._action_page(
@@ -186,7 +194,8 @@ class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
             effect="A new file with a new serial and the license's current values, for the same "
             "servers, replaces this one. It is e-mailed to the organization's members; importing "
             f"it on a server replaces the old file there. {OLD_FILE_KEEPS_WORKING}",
-            fields=[],
+            fields=["reason"],
+            optional=["reason"],
             run=run,
         )
 

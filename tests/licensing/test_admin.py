@@ -679,3 +679,14 @@ def test_the_audit_trail_reads_in_words_and_is_found_by_action(support_client, l
     assert {e.action for e in found(support_client, "auditevent", "correct")} == {
         "correct_installation_id"
     }
+
+
+def test_a_reissue_may_say_why(support_client, live):
+    url = f"/admin/licensing/activation/{live.pk}/reissue/"
+    page = support_client.get(url).content.decode()
+    assert '<label for="id_reason">Reason (optional):</label>' in page
+    assert support_client.post(url, {"reason": " Customer lost the file "}).status_code == 302
+    live.refresh_from_db()
+    assert live.revoked_reason == "Customer lost the file"
+    event = AuditEvent.objects.get(action="reissue")
+    assert event.details["reason"] == "Customer lost the file"
