@@ -1,0 +1,63 @@
+"""Where the activation wizard keeps its state between its pages."""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+
+from formtools.wizard.storage.base import BaseStorage
+
+
+class WizardSessionStorage(BaseStorage):
+    """formtools' wizard state, kept in the server-side session, one state per activation in
+    progress. Each page of the wizard carries its activation's ``run`` (a random id), so two
+    browser tabs activating two licenses do not mix: a Mirrored Installation ID typed in one
+    is never bound to the other's license. The session is saved only when a state changed
+    (formtools' own session storage saves it on every request)."""
+
+    RUN_FIELD = "wizard_run"
+    MAX_RUNS = 10  # activations kept in one session (unfinished or finished); oldest dropped
+
+    def __init__(self, prefix, request=None, file_storage=None):
+        super().__init__(f"{prefix}_runs", request, file_storage)
+        run = request.POST.get(self.RUN_FIELD, "") if request.method == "POST" else ""
+        self.run = run if re.fullmatch(r"[0-9a-f]{16}", run) else secrets.token_hex(8)
+        self.init_data()
+        self._empty = copy.deepcopy(self._state)
+        self._loaded = request.session.get(self.prefix, {}).get(self.run)
+        # A two-step activation, once finished, leaves the number of its license, so that
+        # its step 2 sent again (the browser's Back) leads to that license.
+        self.finished = (self._loaded or {}).get("finished", "")
+        self.finished_now = ""
+        if self.finished:
+            self._loaded = None
+        elif self._loaded is not None:
+            self._state = copy.deepcopy(self._loaded)
+
+    @property
+    def is_new(self) -> bool:
+        """No state was kept for this run: a fresh start, or an expired or finished one."""
+        return self._loaded is None
+
+    def _get_data(self):
+        return self._state
+
+    def _set_data(self, value):
+        self._state = value
+
+    data = property(_get_data, _set_data)
+
+    def update_response(self, response):
+        super().update_response(response)
+        if self._state == (self._empty if self.is_new else self._loaded):
+            return
+        runs = self.request.session.get(self.prefix, {})
+        runs.pop(self.run, None)
+        if self._state != self._empty:
+            runs[self.run] = self._state  # the most recent last
+        elif self.finished_now:
+            runs[self.run] = {"finished": self.finished_now}
+        for old in list(runs)[: -self.MAX_RUNS]:
+            del runs[old]
+        self.request.session[self.prefix] = runs
