@@ -8,7 +8,7 @@ import math
 from crispy_forms.helper import FormHelper
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 import tmslicense
 
@@ -33,6 +33,8 @@ def _normalized(normalize, value):
 
 
 class _Form(forms.Form):
+    already_activated = False  # refused: the license is live for other servers
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
@@ -120,6 +122,7 @@ class LicenseStepForm(_Form):
                     self.license, cleaned["installation_id"]
                 )
         except services.ActivationError as error:
+            self.already_activated = isinstance(error, services.AlreadyActivated)
             self.add_error(error.field, error.message)
             return cleaned
         cleaned["license"] = self.license
@@ -150,6 +153,7 @@ class MirroredStepForm(_Form):
             services.check_live_activation(self.live_activation, ids)
         except services.ActivationError as error:
             # Live for another secondary (step 1 has checked the primary already).
+            self.already_activated = isinstance(error, services.AlreadyActivated)
             raise forms.ValidationError(error.message, code="invalid") from None
         return ids[1]
 
@@ -162,6 +166,13 @@ class ThrottledLogin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "Username or e-mail"
+
+    def full_clean(self):
+        super().full_clean()
+        if self.errors and self.data.get("username"):
+            # Typed again after a failed try: the password, not the name kept in its field.
+            self.fields["username"].widget.attrs.pop("autofocus", None)
+            self.fields["password"].widget.attrs["autofocus"] = True
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
@@ -190,4 +201,17 @@ class LoginForm(ThrottledLogin, AuthenticationForm):
 
 
 class AdminLoginForm(ThrottledLogin, AdminAuthenticationForm):
-    pass
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": "Enter a correct username or e-mail address and password of a staff "
+        "account. The password is case-sensitive.",
+    }
+
+
+class ResetForm(PasswordResetForm):
+    """Django's, in the site's words, opening on its one field."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].label = "E-mail address"
+        self.fields["email"].widget.attrs["autofocus"] = True

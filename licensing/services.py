@@ -113,7 +113,7 @@ def check_live_activation(live: Activation | None, ids: tuple[str, ...]) -> None
             + contact_support("To move the license to other servers, contact support"),
             field="mirrored_installation_id",
         )
-    raise AlreadyActivated(_already_activated_message(live))
+    raise AlreadyActivated(_already_activated_message(live), field="installation_id")
 
 
 def installation_ids(lic: License, installation_id: str, mirrored_installation_id: str = ""):
@@ -214,11 +214,13 @@ def _locked_license(pk) -> License:
 def _already_activated_message(live: Activation) -> str:
     ids = live.installation_ids
     servers = (
-        f"Installation IDs {ids[0]} and {ids[1]}" if len(ids) > 1 else f"Installation ID {ids[0]}"
+        f"Installation IDs {ids[0]} (primary) and {ids[1]} (secondary)"
+        if len(ids) > 1
+        else f"Installation ID {ids[0]}"
     )
     return (
         f"License {live.license.number} is already activated for {servers}. "
-        f"To download its file again, enter the same Installation ID(s). "
+        f"{_to_download_again(ids)} "
         + contact_support("To move the license to other servers, contact support")
     )
 
@@ -228,8 +230,16 @@ def _swapped_message(live: Activation) -> str:
     primary, secondary = live.installation_ids
     return (
         f"License {live.license.number} is activated with {primary} as the primary server and "
-        f"{secondary} as the secondary. To download its file again, enter {primary} as the "
-        f"Installation ID and {secondary} as the Mirrored Installation ID."
+        f"{secondary} as the secondary. {_to_download_again(live.installation_ids)}"
+    )
+
+
+def _to_download_again(ids) -> str:
+    if len(ids) == 1:
+        return f"To download its file again, enter {ids[0]}."
+    return (
+        f"To download its file again, enter {ids[0]} as the Installation ID and {ids[1]} as "
+        "the Mirrored Installation ID."
     )
 
 

@@ -283,7 +283,8 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             self.storage.current_step = "license"
             form = self.get_form(step="license", data=self.storage.get_step_data("license"))
             form.is_valid()
-            form.add_error(None, error.message)
+            form.already_activated = isinstance(error, services.AlreadyActivated)
+            form.add_error(error.field if error.field in form.fields else None, error.message)
             return self.render(form)
         self.storage.finished_now = activation.license.number
         if created:

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from licensing import health, views
-from licensing.forms import AdminLoginForm
+from licensing.forms import AdminLoginForm, ResetForm
 
 admin.site.site_header = "TMS licensing support"
 admin.site.site_title = "TMS licensing support"
@@ -22,7 +22,9 @@ urlpatterns = [
     path(
         "accounts/password_reset/",
         # The e-mail names the site, not the host it was requested on.
-        auth_views.PasswordResetView.as_view(extra_email_context={"site_name": settings.SITE_NAME}),
+        auth_views.PasswordResetView.as_view(
+            form_class=ResetForm, extra_email_context={"site_name": settings.SITE_NAME}
+        ),
         name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),

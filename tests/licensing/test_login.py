@@ -89,3 +89,15 @@ def test_the_exact_username_wins_over_one_that_differs_in_case(client, db):
     assert client.session["_auth_user_id"] == str(upper.pk)
     client.logout()
     assert log_in(client, "OPERATOR", PASSWORD).status_code == 200  # which one? neither
+
+
+def test_after_a_failed_log_in_the_page_opens_on_the_password(client, customer):
+    import re
+
+    page = client.get("/accounts/login/").content.decode()
+    assert re.search(r'<input[^>]*name="username"[^>]*autofocus', page)
+    page = log_in(client, customer.username, "wrong").content.decode()
+    assert re.search(r'<input[^>]*name="password"[^>]*autofocus', page)
+    assert not re.search(r'<input[^>]*name="username"[^>]*autofocus', page)
+    admin = log_in(client, customer.username, "wrong", path="/admin/login/").content.decode()
+    assert "Enter a correct username or e-mail address and password of a staff account" in admin

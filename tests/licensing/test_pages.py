@@ -246,6 +246,11 @@ def test_every_page_says_where_to_get_help(customer_client, settings, path):
         assert 'href="mailto:help@plant-licensing.example"' in page
 
 
+def test_password_reset_asks_for_the_e_mail_address_in_the_sites_words(client, db):
+    page = client.get("/accounts/password_reset/").content.decode()
+    assert "E-mail address" in page and re.search(r'<input[^>]*name="email"[^>]*autofocus', page)
+
+
 def test_password_reset_sends_a_link_by_email(client, customer):
     from django.core import mail
 
@@ -401,12 +406,14 @@ def test_a_license_address_typed_in_lower_case_leads_to_its_page(customer_client
     assert customer_client.get("/licenses/not-a-number/").status_code == 404
 
 
-def test_the_bar_marks_the_page_shown(customer_client, db):
+def test_the_bar_marks_the_page_shown(customer_client, activated):
     listing = customer_client.get("/licenses/").content.decode()
     assert 'class="nav-link active" aria-current="page" href="/licenses/"' in listing
     assert listing.count('aria-current="page"') == 1
     activate = customer_client.get("/activate/").content.decode()
     assert 'class="nav-link active" aria-current="page" href="/activate/"' in activate
+    detail = customer_client.get(f"/licenses/{activated.license.number}/").content.decode()
+    assert 'class="nav-link active" aria-current="location" href="/licenses/"' in detail
 
 
 def test_support_staff_log_in_and_out_of_the_admin(client, db):
