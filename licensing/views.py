@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db.models import Prefetch
+from django.db.models import Max, Prefetch
 from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -51,6 +51,7 @@ def license_list(request):
         .prefetch_related(
             Prefetch("activations", queryset=Activation.objects.live(), to_attr="live_activations")
         )
+        .annotate(last_revoked_at=Max("activations__revoked_at"))
     )
     for lic in licenses:
         # The file in use was issued before support changed the license.

@@ -447,3 +447,14 @@ def test_my_licenses_says_which_are_not_activated_yet(customer_client, activated
     assert 'data-label="Servers">not activated yet</td>' in row
     row = next(r for r in rows if activated.license.number in r)
     assert activated.installation_id in row and "not activated" not in row
+
+
+def test_a_license_whose_file_was_revoked_says_so(customer_client, activated, customer):
+    services.revoke(activation=activated, reason="Server scrapped", actor=customer)
+    number = activated.license.number
+    rows = customer_client.get("/licenses/").content.decode().split("<tr>")[2:]
+    row = next(r for r in rows if number in r)
+    assert f"no current file (revoked {timezone.now():%Y-%m-%d})" in row
+    page = customer_client.get(f"/licenses/{number}/").content.decode()
+    assert f"the last one ({activated.serial}) was revoked on" in page
+    assert "Server scrapped" not in page  # support's reason stays in the admin
