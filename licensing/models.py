@@ -274,7 +274,18 @@ class AuditEvent(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action_in_words} {self.object_repr}"
+
+    WORDS = {"correct_installation_id": "correct Installation ID", "outbox_retry": "send again"}
+
+    @classmethod
+    def words(cls, action: str) -> str:
+        """An action in words: "revoke", "license change", "correct Installation ID"."""
+        return cls.WORDS.get(action, action.replace("_", " "))
+
+    @property
+    def action_in_words(self) -> str:
+        return self.words(self.action)
 
 
 class OutboxMessage(models.Model):

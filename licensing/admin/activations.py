@@ -12,7 +12,14 @@ from django.urls import path
 from .. import services
 from ..models import Activation
 from ..throttle import client_ip
-from .common import CanonicalSearch, issued_by, revoked_by, state, support_actions
+from .common import (
+    AuditTrailHistory,
+    CanonicalSearch,
+    issued_by,
+    revoked_by,
+    state,
+    support_actions,
+)
 
 
 class LiveFilter(admin.SimpleListFilter):
@@ -66,7 +73,7 @@ OLD_FILE_KEEPS_WORKING = (
 
 
 @admin.register(Activation)
-class ActivationAdmin(CanonicalSearch, admin.ModelAdmin):
+class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     list_display = [
         "serial",
         "license",

@@ -8,6 +8,8 @@ import json
 from django.contrib import admin
 from django.core.serializers.json import DjangoJSONEncoder
 from django.forms.models import model_to_dict
+from django.http import Http404
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -40,6 +42,21 @@ def revoked_by(activation):
 @admin.display(description="actor")
 def actor(event):
     return _person(event.actor)
+
+
+@admin.display(description="action", ordering="action")
+def action(event):
+    return event.action_in_words
+
+
+@admin.display(description="object")
+def object_repr(event):
+    return event.object_repr
+
+
+@admin.display(description="IP address")
+def ip_address(event):
+    return event.ip_address or "-"
 
 
 def _plain(value) -> str:
@@ -198,3 +215,16 @@ class CanonicalSearch:
             return found, duplicates
         also, _ = super().get_search_results(request, queryset, grouped)
         return found | also, True
+
+
+class AuditTrailHistory:
+    """History opens the license's audit trail, the customers' activations included, not the
+    admin's own log of edits (which knows nothing of them)."""
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            raise Http404
+        license_id = obj.pk if isinstance(obj, License) else obj.license_id
+        url = reverse("admin:licensing_auditevent_changelist")
+        return redirect(f"{url}?license__id__exact={license_id}")

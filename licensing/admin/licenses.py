@@ -10,8 +10,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q
-from django.http import Http404
-from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -20,13 +18,17 @@ from django.utils.safestring import mark_safe
 from ..models import Activation, AuditEvent, License, Membership, Organization
 from .common import (
     AuditedAdmin,
+    AuditTrailHistory,
     CanonicalSearch,
+    action,
     actor,
     details,
     history_state,
+    ip_address,
     issued,
     member,
     member_email,
+    object_repr,
     servers,
     support_actions,
 )
@@ -102,7 +104,7 @@ class AuditInline(admin.TabularInline):
     model = AuditEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", actor, "action", "object_repr", details, "ip_address"]
+    fields = ["created_at", actor, action, object_repr, details, ip_address]
     readonly_fields = fields
     verbose_name_plural = "history"
 
@@ -216,7 +218,7 @@ def live_servers(lic):
 
 
 @admin.register(License)
-class LicenseAdmin(CanonicalSearch, AuditedAdmin):
+class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
     form = LicenseForm
     list_display = [
         "number",
@@ -259,15 +261,6 @@ class LicenseAdmin(CanonicalSearch, AuditedAdmin):
                     url,
                 ),
             )
-
-    def history_view(self, request, object_id, extra_context=None):
-        # A license's history is its audit trail, the customers' activations included, not
-        # the admin's own log of edits (which knows nothing of them).
-        license = self.get_object(request, object_id)
-        if license is None or not self.has_view_or_change_permission(request, license):
-            raise Http404
-        url = reverse("admin:licensing_auditevent_changelist")
-        return redirect(f"{url}?license__id__exact={license.pk}")
 
     def get_readonly_fields(self, request, obj=None):
         # The number and kind of an issued license are part of its files: fixed once saved.

@@ -7,19 +7,7 @@ from django.contrib import admin
 from .. import outbox, services
 from ..models import AuditEvent, OutboxMessage
 from ..throttle import client_ip
-from .common import CanonicalSearch, actor, details
-
-ACTIONS = {"correct_installation_id": "correct Installation ID", "outbox_retry": "send again"}
-
-
-def _in_words(code: str) -> str:
-    """An action in words: "revoke", "license change", "correct Installation ID"."""
-    return ACTIONS.get(code, code.replace("_", " "))
-
-
-@admin.display(description="action", ordering="action")
-def action(event):
-    return _in_words(event.action)
+from .common import CanonicalSearch, action, actor, details, ip_address, object_repr
 
 
 class ActionFilter(admin.SimpleListFilter):
@@ -30,20 +18,10 @@ class ActionFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         codes = AuditEvent.objects.order_by().values_list("action", flat=True).distinct()
-        return [(code, _in_words(code)) for code in sorted(codes)]
+        return [(code, AuditEvent.words(code)) for code in sorted(codes)]
 
     def queryset(self, request, queryset):
         return queryset.filter(action=self.value()) if self.value() else queryset
-
-
-@admin.display(description="object")
-def object_repr(event):
-    return event.object_repr
-
-
-@admin.display(description="IP address")
-def ip_address(event):
-    return event.ip_address or "-"
 
 
 @admin.register(AuditEvent)

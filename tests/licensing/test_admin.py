@@ -655,6 +655,13 @@ def test_a_license_history_button_opens_its_audit_trail(support_client, live, cu
     events = support_client.get(response["Location"]).context["cl"].result_list
     assert {e.action for e in events} == {"activate", "reissue"}
     assert support_client.get("/admin/licensing/license/999999/history/").status_code == 404
+    # An activation's History opens its license's trail; a title reads in words.
+    response = support_client.get(f"/admin/licensing/activation/{live.pk}/history/")
+    assert response["Location"].endswith(f"?license__id__exact={live.license_id}")
+    event = AuditEvent.objects.get(action="reissue")
+    assert str(event).endswith(f"reissue {event.object_repr}")
+    page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/").content
+    assert b"IP address" in page and b"Object repr" not in page and b"Ip address" not in page
 
 
 def test_audit_details_are_shown_a_line_each(support_client, live):
