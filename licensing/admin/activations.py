@@ -44,20 +44,28 @@ class ActivationActionForm(forms.Form):
     """What an action page asks for: only the given fields, in this order."""
 
     installation_id = forms.CharField(
-        label="Corrected Installation ID", required=False, widget=_ID_INPUT
+        label="Corrected Installation ID (primary server)", required=False, widget=_ID_INPUT
     )
     mirrored_installation_id = forms.CharField(
-        label="Corrected Mirrored Installation ID", required=False, widget=_ID_INPUT
+        label="Corrected Mirrored Installation ID (secondary server)",
+        required=False,
+        widget=_ID_INPUT,
     )
     # Marked required unless optional; licensing.services says so when it is left empty.
     reason = forms.CharField(
         max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3, "required": True})
     )
 
-    def __init__(self, *args, fields, optional=(), **kwargs):
+    def __init__(self, *args, activation, fields, optional=(), **kwargs):
         super().__init__(*args, **kwargs)
         for name in set(self.fields) - set(fields):
             del self.fields[name]
+        for name in {"installation_id", "mirrored_installation_id"} & set(self.fields):
+            self.fields[
+                name
+            ].help_text = f"Now {getattr(activation, name)}. Leave it empty to keep it."
+        if self.fields:
+            self.fields[next(iter(self.fields))].widget.attrs["autofocus"] = True
         for name in optional:
             self.fields[name].widget.attrs.pop("required", None)
             self.fields[name].label = f"{self.fields[name].label or name.capitalize()} (optional)"
@@ -141,7 +149,10 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
         if not activation.license.needs_mirrored_installation_id:
             fields = [name for name in fields if name != "mirrored_installation_id"]
         form = ActivationActionForm(
-            request.POST if request.method == "POST" else None, fields=fields, optional=optional
+            request.POST if request.method == "POST" else None,
+            activation=activation,
+            fields=fields,
+            optional=optional,
         )
         if request.method == "POST" and form.is_valid():
             try:

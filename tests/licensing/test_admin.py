@@ -459,6 +459,10 @@ def test_correct_page_shows_each_error_with_its_own_field(support_client, live):
     )
     assert row and "typo" in row.group(1) and 'name="mirrored_installation_id"' in row.group(1)
     assert 'class="form-row errors field-installation_id"' not in body
+    # Each field says which server it is for and what it holds now.
+    assert "Corrected Mirrored Installation ID (secondary server)" in body
+    assert f"Now {live.installation_id}. Leave it empty to keep it." in body
+    assert f"Now {live.mirrored_installation_id}. Leave it empty to keep it." in body
 
 
 def test_correcting_to_the_same_ids_is_an_error_of_the_form_not_of_the_first_id(
