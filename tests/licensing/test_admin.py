@@ -701,3 +701,11 @@ def test_a_reissue_may_say_why(support_client, live):
     assert live.revoked_reason == "Customer lost the file"
     event = AuditEvent.objects.get(action="reissue")
     assert event.details["reason"] == "Customer lost the file"
+
+
+def test_the_admin_writes_dates_as_the_license_pages_do(support_client, live):
+    page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/").content
+    end = live.license.maintenance_end
+    assert f'value="{end:%Y-%m-%d}"'.encode() in page
+    listed = support_client.get("/admin/licensing/license/").content.decode()
+    assert f">{end:%Y-%m-%d}<" in listed
