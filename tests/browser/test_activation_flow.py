@@ -264,7 +264,7 @@ def test_license_pages_fit_a_phone_a_tablet_and_a_desktop(page, engineer):
     assert page.evaluate(label) == '"License number"'
     # A refusal naming the license and both Installation IDs, on a phone.
     step_one(page, lic.number, tmslicense.new_installation_id())
-    expect(page.get_by_role("alert")).to_contain_text("already activated")
+    expect(page.locator("#div_id_license-installation_id")).to_contain_text("already activated")
     assert page.evaluate(OVERFLOWING) == []
 
 
