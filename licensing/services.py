@@ -53,6 +53,12 @@ def contact_support(why: str = "") -> str:
     return f"{why or 'Contact support'} at {settings.SUPPORT_EMAIL} with your license number."
 
 
+def is_support_staff(user) -> bool:
+    """Staff who belong to no customer organization: they work in the admin, where customers'
+    licenses are; the customers' pages find none for them."""
+    return user.is_staff and not hasattr(user, "membership")
+
+
 def find_license(*, user, number: str) -> License:
     """The license with this number in the user's organization.
 

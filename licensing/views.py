@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -23,13 +25,21 @@ from .models import Activation, License
 from .throttle import client_ip
 
 
-def _canonical(number: str) -> str:
-    """The number as the site's addresses spell it (a typed address may differ in case or
-    dashes); a number that is no license number stays as it was, to be a 404."""
-    try:
-        return tmslicense.normalize_license_number(number)
-    except tmslicense.InvalidLicenseNumber:
-        return number
+def canonical_number(view):
+    """A license's address typed otherwise (lower case, dashes left out) leads to the one the
+    site spells; a number that is no license number is passed on as it was, to be a 404."""
+
+    @wraps(view)
+    def wrapper(request, number):
+        try:
+            canonical = tmslicense.normalize_license_number(number)
+        except tmslicense.InvalidLicenseNumber:
+            canonical = number
+        if canonical != number:
+            return redirect(request.resolver_match.view_name, number=canonical)
+        return view(request, number)
+
+    return wrapper
 
 
 def get_license_for_user(user, number: str) -> License:
@@ -56,7 +66,11 @@ def license_list(request):
     for lic in licenses:
         # The file in use was issued before support changed the license.
         lic.file_out_of_date = any(lic.changes_since(live) for live in lic.live_activations)
-    return render(request, "licensing/license_list.html", {"licenses": licenses})
+    return render(
+        request,
+        "licensing/license_list.html",
+        {"licenses": licenses, "support_staff": services.is_support_staff(request.user)},
+    )
 
 
 def _refusal(lic: License) -> str:
@@ -69,9 +83,8 @@ def _refusal(lic: License) -> str:
 
 
 @login_required
+@canonical_number
 def license_detail(request, number):
-    if _canonical(number) != number:
-        return redirect("licensing:license_detail", number=_canonical(number))
     lic = get_license_for_user(request.user, number)
     activations = lic.activations.select_related("issued_by", "replaced_by", "replaces")
     live = next((a for a in activations if a.is_live), None)
@@ -90,9 +103,8 @@ def license_detail(request, number):
 
 @login_required
 @require_GET
+@canonical_number
 def download(request, number):
-    if _canonical(number) != number:
-        return redirect("licensing:download", number=_canonical(number))
     lic = get_license_for_user(request.user, number)
     activation = get_object_or_404(lic.activations.live())
     if refusal := _refusal(lic):
@@ -111,8 +123,7 @@ class LoginView(auth_views.LoginView):
     authentication_form = LoginForm
 
     def get_default_redirect_url(self):
-        user = self.request.user
-        if user.is_staff and not hasattr(user, "membership"):
+        if services.is_support_staff(self.request.user):
             return reverse("admin:index")
         return super().get_default_redirect_url()
 
@@ -123,9 +134,11 @@ class LogoutView(auth_views.LogoutView):
     http_method_names = ["get", "post", "options"]
 
     def get(self, request, *args, **kwargs):
+        # From the admin (next_page: its log-in), back to it; from the site, to the site's.
         if not request.user.is_authenticated:
-            return redirect(settings.LOGIN_URL)
-        return render(request, "registration/logout_confirm.html")
+            return redirect(self.next_page or settings.LOGIN_URL)
+        stay = "admin:index" if self.next_page else "licensing:license_list"
+        return render(request, "registration/logout_confirm.html", {"stay": reverse(stay)})
 
     def post(self, request, *args, **kwargs):
         was_in = request.user.is_authenticated
@@ -188,11 +201,9 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
 
     def post(self, request, *args, **kwargs):
         sent_step = request.POST.get(f"{self.prefix}-current_step", self.steps.first)
-        if self.storage.finished and sent_step != self.steps.first:
-            messages.info(
-                request, "That activation was finished already: its license file is below."
-            )
-            return redirect("licensing:license_detail", number=self.storage.finished)
+        if sent_step != self.steps.first and self._finished_already():
+            messages.info(request, "That activation was finished already; here is its license.")
+            return redirect("licensing:license_detail", number=self.storage.finished["number"])
         if self.storage.is_new and sent_step != self.steps.first:
             # A later step of an activation the session no longer knows: sent, or expired.
             messages.warning(
@@ -202,6 +213,19 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             )
             return self.render(self.get_form())
         return super().post(request, *args, **kwargs)
+
+    def _finished_already(self) -> bool:
+        """Step 2 sent again, as it was, after its activation finished (the browser's Back).
+        Another ID there is a new request, of a step 1 the session no longer knows."""
+        finished = self.storage.finished
+        if not finished:
+            return False
+        prefix = self.get_form_prefix("mirrored")
+        typed = self.request.POST.get(f"{prefix}-mirrored_installation_id", "")
+        try:
+            return tmslicense.normalize_installation_id(typed) == finished["secondary"]
+        except tmslicense.InvalidInstallationId:
+            return False
 
     def render(self, form=None, **kwargs):
         if self.steps.current == "mirrored":
@@ -263,6 +287,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
     def get_context_data(self, form, **kwargs):
         context = super().get_context_data(form=form, **kwargs)
         context["wizard_run"] = self.storage.run
+        context["support_staff"] = services.is_support_staff(self.request.user)
         if self.steps.current == "mirrored":
             context["license"] = form.license
             context["installation_id"] = form.installation_id
@@ -287,7 +312,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             form.already_activated = isinstance(error, services.AlreadyActivated)
             form.add_error(error.field if error.field in form.fields else None, error.message)
             return self.render(form)
-        self.storage.finished_now = activation.license.number
+        self.storage.finish(activation)
         if created:
             where = (
                 "both ThinManager Servers"

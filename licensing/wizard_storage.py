@@ -26,14 +26,21 @@ class WizardSessionStorage(BaseStorage):
         self.init_data()
         self._empty = copy.deepcopy(self._state)
         self._loaded = request.session.get(self.prefix, {}).get(self.run)
-        # A two-step activation, once finished, leaves the number of its license, so that
-        # its step 2 sent again (the browser's Back) leads to that license.
-        self.finished = (self._loaded or {}).get("finished", "")
-        self.finished_now = ""
+        # A two-step activation, once finished, leaves its license number and secondary's ID,
+        # so that its step 2 sent again as it was (the browser's Back) leads to that license.
+        self.finished = (self._loaded or {}).get("finished")
+        self.finished_now = None
         if self.finished:
             self._loaded = None
         elif self._loaded is not None:
             self._state = copy.deepcopy(self._loaded)
+
+    def finish(self, activation) -> None:
+        """Remember the activation this run ended with (kept only for a two-step one)."""
+        self.finished_now = {
+            "number": activation.license.number,
+            "secondary": activation.mirrored_installation_id,
+        }
 
     @property
     def is_new(self) -> bool:

@@ -61,14 +61,15 @@ class ActivationActionForm(forms.Form):
         for name in set(self.fields) - set(fields):
             del self.fields[name]
         for name in {"installation_id", "mirrored_installation_id"} & set(self.fields):
-            self.fields[
-                name
-            ].help_text = f"Now {getattr(activation, name)}. Leave it empty to keep it."
-        if self.fields:
-            self.fields[next(iter(self.fields))].widget.attrs["autofocus"] = True
-        for name in optional:
+            now = getattr(activation, name)
+            self.fields[name].help_text = f"Now {now}. Leave it empty to keep it."
+        if "installation_id" in self.fields and "mirrored_installation_id" not in self.fields:
+            self.fields["installation_id"].label = "Corrected Installation ID"  # one server
+        for name in set(optional) & set(self.fields):
             self.fields[name].widget.attrs.pop("required", None)
             self.fields[name].label = f"{self.fields[name].label or name.capitalize()} (optional)"
+        if self.fields:
+            self.fields[next(iter(self.fields))].widget.attrs["autofocus"] = True
 
 
 # A license file is verified offline on the ThinManager Server, so revoking it in the portal

@@ -16,9 +16,10 @@ _CODE = r"\b[0-9A-Z]{2,}(?:-[0-9A-Z]{2,}){2,}\b"
 
 
 def _marked(match: re.Match) -> str:
+    found = mark_safe(match.group())  # noqa: S308 - a part of the text escaped before
     if match.group("code"):
-        return format_html('<span class="code">{}</span>', match.group())
-    return format_html('<a href="mailto:{}">{}</a>', match.group(), match.group())
+        return format_html('<span class="code">{}</span>', found)
+    return format_html('<a href="mailto:{}">{}</a>', found, found)
 
 
 @register.filter
@@ -29,6 +30,11 @@ def message_text(text):
     text = getattr(text, "message", text)  # a contrib.messages Message
     if isinstance(text, SafeData):
         return text
-    address = re.escape(escape(settings.SUPPORT_EMAIL)) if settings.SUPPORT_EMAIL else "(?!)"
+    address = (
+        # The whole address only: not a part of a longer one; a full stop may end the sentence.
+        rf"(?<![\w.+-]){re.escape(escape(settings.SUPPORT_EMAIL))}(?![\w@-]|\.\w)"
+        if settings.SUPPORT_EMAIL
+        else "(?!)"
+    )
     marks = re.compile(f"(?P<code>{_CODE})|{address}")
     return mark_safe(marks.sub(_marked, escape(text)))  # noqa: S308 - escaped; marks added

@@ -360,11 +360,14 @@ def test_a_step_two_sent_again_after_the_activation_leads_to_its_license(
     lic = make_license("mirrored")
     step1(customer_client, lic.number, ids[0])
     assert step2(customer_client, ids[1]).status_code == 302
-    response = step2(customer_client, tmslicense.new_installation_id())  # e.g. Back, resend
+    response = step2(customer_client, ids[1].lower())  # the browser's Back, sent again
     assert response.status_code == 302 and response["Location"] == f"/licenses/{lic.number}/"
     shown = [str(m) for m in get_messages(response.wsgi_request)]
-    assert shown[-1] == "That activation was finished already: its license file is below."
+    assert shown[-1] == "That activation was finished already; here is its license."
     assert Activation.objects.get().installation_ids == ids
+    # Back, another secondary typed (say, a typo noticed): not taken for the one on file.
+    page = step2(customer_client, tmslicense.new_installation_id()).content.decode()
+    assert "expired or was already sent" in page and "Step 1 of 2" in page
     # Its step 1 sent again starts afresh (here a re-download).
     step1(customer_client, lic.number, ids[0])
     assert step2(customer_client, ids[1])["Location"] == f"/licenses/{lic.number}/"

@@ -25,6 +25,12 @@ def test_supports_address_is_a_link_and_no_other_address(settings):
         'Write to <a href="mailto:help+tms@example.com">help+tms@example.com</a>, '
         "not x@example.com."
     )
+    assert "<a" not in message_text("Not xhelp+tms@example.com.au either.")
+    settings.SUPPORT_EMAIL = "o'neil&co@example.com"
+    assert message_text("Write to o'neil&co@example.com.") == (
+        'Write to <a href="mailto:o&#x27;neil&amp;co@example.com">o&#x27;neil&amp;co@example.com'
+        "</a>."
+    )
     settings.SUPPORT_EMAIL = ""
     assert message_text("Write to support.") == "Write to support."
 

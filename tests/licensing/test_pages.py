@@ -232,7 +232,7 @@ def test_staff_without_organization_sees_no_customer_license(client, activated):
     assert client.get(f"/licenses/{activated.license.number}/").status_code == 404
     listing = client.get("/licenses/").content.decode()
     assert activated.license.number not in listing
-    assert "signed in as support staff" in listing and "/admin/licensing/license/" in listing
+    assert "logged in as support staff" in listing and "/admin/licensing/license/" in listing
     assert "If you bought one" not in listing
 
 
@@ -424,9 +424,12 @@ def test_support_staff_log_in_and_out_of_the_admin(client, db):
     assert response["Location"] == "/admin/"
     page = client.get("/activate/").content.decode()
     assert 'id="staff-note"' in page and "/admin/licensing/license/" in page
+    page = client.get("/admin/logout/").content.decode()  # by a link: asks, stays in the admin
+    assert "Log out?" in page and 'href="/admin/">Stay logged in' in page
     response = client.post("/admin/logout/", follow=True)
     assert response.redirect_chain[-1][0].startswith("/admin/login/")
     assert "You are logged out." in response.content.decode()
+    assert client.get("/admin/logout/")["Location"] == "/admin/login/"
 
 
 def test_a_customer_logs_in_to_my_licenses_or_where_they_were_going(client, customer):
