@@ -106,6 +106,10 @@ class License(models.Model):
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
+    def is_activatable(self, now=None) -> bool:
+        """Active and not expired: the only state in which a file is issued."""
+        return self.status == self.Status.ACTIVE and not self.is_expired(now)
+
     @property
     def state(self) -> str:
         """What the customer sees: Suspended, Expired or Active."""

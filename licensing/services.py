@@ -398,6 +398,12 @@ def reissue(
     old = Activation.objects.select_for_update().get(pk=activation.pk)
     if not old.is_live:
         raise ActivationError(f"Activation {old.serial} is revoked; only a live one is reissued.")
+    if not lic.is_activatable():
+        # Suspension must hold: no new file goes out, from the site or from support.
+        raise ActivationError(
+            f"License {lic.number} is {lic.state.lower()}: a new file is issued only for an "
+            "active license. Set its status to Active (or its expiry later) first."
+        )
     if installation_id:
         ids = installation_ids(lic, installation_id, mirrored_installation_id)
         if ids == old.installation_ids:

@@ -185,11 +185,14 @@ SUPPORT_ACTIONS = [
 
 
 def support_actions(activation, user) -> list[tuple[str, str]]:
-    """(URL, label) of the actions this user may take on the activation (none once revoked)."""
+    """(URL, label) of the actions this user may take on the activation: none once revoked;
+    only Revoke while its license is suspended or expired (no new file goes out then)."""
     return [
         (reverse(name, args=[activation.pk]), label)
         for label, name, permission in SUPPORT_ACTIONS
-        if activation.is_live and user.has_perm(permission)
+        if activation.is_live
+        and user.has_perm(permission)
+        and (name.endswith("_revoke") or activation.license.is_activatable())
     ]
 
 

@@ -714,3 +714,17 @@ def test_the_admin_writes_dates_as_the_license_pages_do(support_client, live):
     assert f"{created:%Y-%m-%d %H:%M}" in page.content.decode()  # a date and time, read-only
     listed = support_client.get("/admin/licensing/license/").content.decode()
     assert f">{live.license.maintenance_end:%Y-%m-%d}<" in listed
+
+
+def test_a_suspended_licenses_live_file_can_only_be_revoked(support_client, live):
+    from licensing.models import License
+
+    License.objects.filter(pk=live.license_id).update(status="suspended")
+    page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/").content
+    assert f"/admin/licensing/activation/{live.pk}/revoke/".encode() in page
+    assert f"/admin/licensing/activation/{live.pk}/reissue/".encode() not in page
+    response = support_client.post(f"/admin/licensing/activation/{live.pk}/reissue/", {})
+    assert response.status_code == 200
+    assert "issued only for an active license" in response.content.decode()
+    live.refresh_from_db()
+    assert live.is_live

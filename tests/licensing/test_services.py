@@ -1,13 +1,15 @@
 """Support operations and database invariants."""
 
 import logging
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 import tmslicense
 from licensing import services
-from licensing.models import Activation, AuditEvent, OutboxMessage
+from licensing.models import Activation, AuditEvent, License, OutboxMessage
 
 
 @pytest.fixture
@@ -231,3 +233,22 @@ def test_another_secondary_with_the_same_primary_is_told_the_one_on_file(live, c
     assert refused.value.field == "mirrored_installation_id"
     assert f"enter {ids[1]} as the Mirrored Installation ID" in refused.value.message
     assert Activation.objects.get() == live
+
+
+@pytest.mark.parametrize(
+    "change", [{"status": "suspended"}, {"expires_at": timezone.now() - timedelta(days=1)}]
+)
+def test_no_new_file_goes_out_for_a_suspended_or_expired_license(live, customer, change):
+    License.objects.filter(pk=live.license_id).update(**change)
+    for corrected in ("", tmslicense.new_installation_id()):
+        with pytest.raises(services.ActivationError, match="issued only for an active license"):
+            services.reissue(
+                activation=live,
+                actor=customer,
+                installation_id=corrected and live.installation_id,
+                mirrored_installation_id=corrected,
+                reason="typo",
+            )
+    assert Activation.objects.get() == live and live.is_live
+    assert not OutboxMessage.objects.exclude(key=f"activation:{live.serial}").exists()
+    services.revoke(activation=live, reason="Contract ended", actor=customer)  # still possible
