@@ -131,6 +131,32 @@ class ActivatedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StateFilter(admin.SimpleListFilter):
+    """What the customer sees: an active license past its expiry is Expired."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("suspended", "Suspended"), ("expired", "Expired")]
+
+    def queryset(self, request, queryset):
+        expired = Q(expires_at__isnull=False, expires_at__lte=timezone.now())
+        suspended = Q(status=License.Status.SUSPENDED)
+        if self.value() == "active":
+            return queryset.exclude(suspended | expired)
+        if self.value() == "suspended":
+            return queryset.filter(suspended)
+        if self.value() == "expired":
+            return queryset.filter(expired).exclude(suspended)
+        return queryset
+
+
+@admin.display(description="state", ordering="status")
+def state(lic):
+    return lic.state
+
+
 class MaintenanceFilter(admin.SimpleListFilter):
     title = "maintenance end"
     parameter_name = "maintenance"
@@ -224,12 +250,12 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         "number",
         "organization",
         "kind",
-        "status",
+        state,
         "seats",
         "maintenance_end",
         live_servers,
     ]
-    list_filter = ["kind", "status", MaintenanceFilter, ActivatedFilter]
+    list_filter = ["kind", StateFilter, MaintenanceFilter, ActivatedFilter]
     search_fields = [
         "number",
         "organization__name",

@@ -728,3 +728,19 @@ def test_a_suspended_licenses_live_file_can_only_be_revoked(support_client, live
     assert "issued only for an active license" in response.content.decode()
     live.refresh_from_db()
     assert live.is_live
+
+
+def test_the_license_list_shows_and_filters_the_state_customers_see(support_client, make_license):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    active = make_license("standard")
+    expired = make_license("standard", expires_at=timezone.now() - timedelta(days=1))
+    suspended = make_license("standard", status="suspended")
+    listed = support_client.get("/admin/licensing/license/").content.decode()
+    row = next(r for r in listed.split("<tr")[1:] if expired.number in r)
+    assert '<td class="field-state">Expired</td>' in row
+    for value, lic in (("active", active), ("expired", expired), ("suspended", suspended)):
+        page = support_client.get("/admin/licensing/license/", {"state": value})
+        assert list(page.context["cl"].result_list) == [lic], value
