@@ -460,6 +460,11 @@ def test_correct_page_shows_each_error_with_its_own_field(support_client, live):
     )
     assert row and "typo" in row.group(1) and 'name="mirrored_installation_id"' in row.group(1)
     assert 'class="form-row errors field-installation_id"' not in body
+    mirrored = re.search(r'<input[^>]*name="mirrored_installation_id"[^>]*>', body).group(0)
+    assert "autofocus" in mirrored  # the page opens on the field to correct
+    first = re.search(r'<input[^>]*name="installation_id"[^>]*>', body).group(0)
+    assert "autofocus" not in first
+    assert body.index('name="mirrored_installation_id"') < body.index("typo")  # under it
     # Each field says which server it is for and what it holds now.
     assert "Corrected Mirrored Installation ID (secondary server)" in body
     assert f"Now {live.installation_id}. Leave it empty to keep it." in body
