@@ -81,9 +81,9 @@ class ActivationActionForm(forms.Form):
 # A license file is verified offline on the ThinManager Server, so revoking it in the portal
 # does not stop it there by itself.
 OLD_FILE_KEEPS_WORKING = (
-    "A revoked file keeps working on a ThinManager Server until that server gets the list of "
-    "revoked serials (this site's /revoked.txt, added with 'python -m tmslicense revoked') "
-    "or the file is removed from it."
+    "A revoked file keeps working on a ThinManager Server until the file is removed from it or "
+    "the server gets this site's list of revoked files (/revoked.txt), which the customer's "
+    "ThinManager administrator adds to it."
 )
 
 

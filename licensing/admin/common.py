@@ -228,6 +228,7 @@ class AuditTrailHistory:
         obj = self.get_object(request, object_id)
         if obj is None or not self.has_view_or_change_permission(request, obj):
             raise Http404
-        license_id = obj.pk if isinstance(obj, License) else obj.license_id
+        lic = obj if isinstance(obj, License) else obj.license
         url = reverse("admin:licensing_auditevent_changelist")
-        return redirect(f"{url}?license__id__exact={license_id}")
+        # Found by its number, which the search box then shows.
+        return redirect(f"{url}?q={lic.number}" if lic else url)

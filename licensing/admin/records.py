@@ -7,7 +7,15 @@ from django.contrib import admin
 from .. import outbox, services
 from ..models import AuditEvent, OutboxMessage
 from ..throttle import client_ip
-from .common import CanonicalSearch, action, actor, details, ip_address, object_repr
+from .common import (
+    AuditTrailHistory,
+    CanonicalSearch,
+    action,
+    actor,
+    details,
+    ip_address,
+    object_repr,
+)
 
 
 class ActionFilter(admin.SimpleListFilter):
@@ -25,8 +33,8 @@ class ActionFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(CanonicalSearch, admin.ModelAdmin):
-    list_display = ["created_at", actor, action, object_repr, ip_address]
+class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+    list_display = ["created_at", actor, action, object_repr, details, ip_address]
     list_filter = [ActionFilter]
     search_fields = [
         "action",

@@ -658,16 +658,31 @@ def test_an_expiry_time_without_a_date_is_refused(support_client, live):
     assert lic.expires_at is None
 
 
-def test_a_license_history_button_opens_its_audit_trail(support_client, live, customer):
+def test_a_license_history_button_opens_its_audit_trail(
+    support_client, live, customer, make_license
+):
+    other, _ = services.activate(
+        license=make_license("standard"),
+        installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
     services.reissue(activation=live, actor=customer)
     response = support_client.get(f"/admin/licensing/license/{live.license_id}/history/")
     assert response.status_code == 302
-    events = support_client.get(response["Location"]).context["cl"].result_list
+    trail = support_client.get(response["Location"])
+    events = trail.context["cl"].result_list
     assert {e.action for e in events} == {"activate", "reissue"}
+    assert {e.license for e in events} == {live.license}
+    # The search box names the license shown; each event's details are in the list.
+    assert f'value="{live.license.number}"' in trail.content.decode()
+    assert f"replaces: {live.serial}" in trail.content.decode()
     assert support_client.get("/admin/licensing/license/999999/history/").status_code == 404
-    # An activation's History opens its license's trail; a title reads in words.
-    response = support_client.get(f"/admin/licensing/activation/{live.pk}/history/")
-    assert response["Location"].endswith(f"?license__id__exact={live.license_id}")
+    # An activation's and an audit event's History open their license's trail too.
+    for path in (
+        f"/admin/licensing/activation/{live.pk}/history/",
+        f"/admin/licensing/auditevent/{AuditEvent.objects.get(action='reissue').pk}/history/",
+    ):
+        assert support_client.get(path)["Location"] == response["Location"]
     event = AuditEvent.objects.get(action="reissue")
     assert str(event).endswith(f"reissue {event.object_repr}")
     page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/").content

@@ -182,7 +182,7 @@ def test_a_suspended_or_expired_license_says_so_and_offers_no_file(
     assert state in listing and "Active" not in listing
     page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
     assert why in page and f'Contact support at <a href="mailto:{settings.SUPPORT_EMAIL}">' in page
-    assert "/download/" not in page
+    assert "/download/" not in page and "Add the same file" not in page  # no file to add
     response = customer_client.get(f"/licenses/{lic.number}/download/", follow=True)
     assert response.redirect_chain == [(f"/licenses/{lic.number}/", 302)]
     assert "BEGIN TMS LICENSE FILE" not in response.content.decode()
