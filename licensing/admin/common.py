@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Model
 from django.forms.models import model_to_dict
 from django.http import Http404
 from django.shortcuts import redirect
@@ -74,6 +76,8 @@ def details(event):
     for key, value in event.details.items():
         if key == "changed":
             lines += [f"{f}: {_plain(old)} → {_plain(new)}" for f, (old, new) in value.items()]
+        elif key == "values":
+            lines += [f"{f}: {_plain(v)}" for f, v in value.items()]
         else:
             lines.append(f"{key.replace('_', ' ')}: {_plain(value)}")
     return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) or "–"
@@ -89,6 +93,18 @@ def member_email(membership):
     return membership.user.email if membership.user_id else "–"
 
 
+def _label(obj, name: str) -> str:
+    """A model field by its name in words ("maintenance end")."""
+    try:
+        return str(obj._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name.replace("_", " ")
+
+
+def _shown(value):
+    return str(value) if isinstance(value, Model) else value
+
+
 def _json_value(value):
     """Dates as ISO strings, as the audit's JSON keeps them."""
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
@@ -100,16 +116,24 @@ class AuditedAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         name = obj._meta.model_name
-        # form.initial holds the values from before, in model_to_dict's form (an FK as its pk).
-        new = model_to_dict(obj, fields=form.changed_data)
-        changed = {f: [form.initial.get(f), new.get(f)] for f in form.changed_data}
+        if change:
+            # form.initial holds the values from before, in model_to_dict's form.
+            new = model_to_dict(obj, fields=form.changed_data)
+            pairs = _json_value({f: [form.initial.get(f), new.get(f)] for f in form.changed_data})
+            details = {
+                "changed": {_label(obj, f): pair for f, pair in pairs.items() if pair[0] != pair[1]}
+            }
+        else:
+            # A new object: every value it was given, defaults included, related ones by name.
+            values = {_label(obj, f): _shown(getattr(obj, f, None)) for f in form.fields}
+            details = {"values": _json_value(values)}
         services.audit(
             actor=request.user,
             action=f"{name}_change" if change else f"{name}_create",
             license=obj if isinstance(obj, License) else None,
             obj=obj,
             ip=client_ip(request),
-            details={"changed": _json_value(changed)},
+            details=details,
         )
 
     def save_formset(self, request, form, formset, change):

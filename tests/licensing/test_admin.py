@@ -206,7 +206,7 @@ def test_license_changes_are_audited(support_client, support, live):
     assert response.status_code == 302, response.content.decode()[:2000]
     event = AuditEvent.objects.get(action="license_change")
     assert event.actor == support
-    assert set(event.details["changed"]) >= {"seats", "status", "maintenance_end"}
+    assert set(event.details["changed"]) == {"seats", "status", "maintenance end"}
     # Seats and maintenance end are in the file the servers use: support is told to reissue.
     page = support_client.get(response["Location"]).content.decode()
     assert f"The license file in use ({live.serial}) still has the old values" in page
@@ -364,7 +364,14 @@ def test_support_adds_a_license_with_a_fresh_number(support_client, support, org
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert License.objects.get(number=offered).organization == organization
-    assert AuditEvent.objects.get(action="license_create").actor == support
+    created = AuditEvent.objects.get(action="license_create")
+    assert created.actor == support
+    # Every value it was given, defaults included, the organization by name.
+    values = created.details["values"]
+    assert values["organization"] == organization.name and values["edition"] == "Standard"
+    assert values["maintenance end"] == "2030-01-31" and values["features"] == []
+    page = admin_client.get(f"/admin/licensing/auditevent/{created.pk}/change/").content.decode()
+    assert f"organization: {organization.name}<br>" in page and "features: none" in page
 
 
 def license_form(lic, **changes):
@@ -397,7 +404,7 @@ def test_license_change_audit_says_what_each_field_was_and_became(support_client
         "changed": {
             "status": ["active", "suspended"],
             "seats": [10, 30],
-            "maintenance_end": [lic.maintenance_end.isoformat(), "2031-06-30"],
+            "maintenance end": [lic.maintenance_end.isoformat(), "2031-06-30"],
         }
     }
 
