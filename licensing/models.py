@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -68,8 +69,12 @@ class License(models.Model):
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     product = models.CharField(max_length=100, default="ThinManager")
-    edition = models.CharField(max_length=100, default="Standard")
-    seats = models.PositiveIntegerField()
+    edition = models.CharField(
+        max_length=100,
+        default="Standard",
+        help_text="The product edition bought (Standard, Premium, ...); not the kind.",
+    )
+    seats = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     features = models.JSONField(default=list, blank=True)
     maintenance_end = models.DateField()
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -84,7 +89,7 @@ class License(models.Model):
             models.CheckConstraint(
                 condition=Q(number__regex=LICENSE_NUMBER_RE), name="license_number_canonical"
             ),
-            models.CheckConstraint(condition=Q(seats__gte=0), name="license_seats_not_negative"),
+            models.CheckConstraint(condition=Q(seats__gte=1), name="license_seats_at_least_one"),
             models.CheckConstraint(condition=Q(kind__in=Kind.values), name="license_kind_known"),
         ]
 

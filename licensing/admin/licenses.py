@@ -288,6 +288,10 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
                 ),
             )
 
+    def get_changeform_initial_data(self, request):
+        # No edition is taken for granted: "Standard" beside an enterprise kind misled customers.
+        return {**super().get_changeform_initial_data(request), "edition": ""}
+
     def get_readonly_fields(self, request, obj=None):
         # The number and kind of an issued license are part of its files: fixed once saved.
         return ["number", "kind", "organization", "created_at"] if obj else ["created_at"]

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 import tmslicense
 from licensing import services
-from licensing.models import Activation, AuditEvent
+from licensing.models import Activation, AuditEvent, License
 from tests.factories import UserFactory
 
 
@@ -771,3 +771,30 @@ def test_the_license_list_shows_and_filters_the_state_customers_see(support_clie
     for value, lic in (("active", active), ("expired", expired), ("suspended", suspended)):
         page = support_client.get("/admin/licensing/license/", {"state": value})
         assert list(page.context["cl"].result_list) == [lic], value
+
+
+def test_a_new_license_asks_for_its_edition_and_at_least_one_seat(admin_client, organization):
+    page = admin_client.get("/admin/licensing/license/add/").content.decode()
+    edition = re.search(r'<input[^>]*name="edition"[^>]*>', page).group(0)
+    assert "value=" not in edition or 'value=""' in edition  # none taken for granted
+    response = admin_client.post(
+        "/admin/licensing/license/add/",
+        {
+            "number": tmslicense.new_license_number(),
+            "organization": organization.pk,
+            "kind": "enterprise",
+            "product": "ThinManager",
+            "edition": "",
+            "seats": 0,
+            "features": "",
+            "maintenance_end": "2030-01-31",
+            "status": "active",
+            "activations-TOTAL_FORMS": 0,
+            "activations-INITIAL_FORMS": 0,
+            "audit_events-TOTAL_FORMS": 0,
+            "audit_events-INITIAL_FORMS": 0,
+        },
+    )
+    form = response.context["adminform"].form
+    assert set(form.errors) == {"edition", "seats"}
+    assert not License.objects.filter(kind="enterprise").exists()
