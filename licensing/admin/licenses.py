@@ -217,6 +217,10 @@ class DateAndOptionalTimeField(forms.SplitDateTimeField):
             **kwargs,
         )
         self.fields[1].required = False
+        # The admin's widget shows "Date:" and "Time:" as bare text: name each box.
+        date, clock = self.widget.widgets
+        date.attrs["aria-label"] = f"{self.label}: date"
+        clock.attrs["aria-label"] = f"{self.label}: time (optional)"
 
     def compress(self, data_list):
         if data_list and data_list[0] and not data_list[1]:

@@ -798,3 +798,9 @@ def test_a_new_license_asks_for_its_edition_and_at_least_one_seat(admin_client, 
     form = response.context["adminform"].form
     assert set(form.errors) == {"edition", "seats"}
     assert not License.objects.filter(kind="enterprise").exists()
+
+
+def test_the_expiry_boxes_are_named_for_screen_readers(support_client, live):
+    page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/").content
+    assert b'aria-label="Expires at: date"' in page
+    assert b'aria-label="Expires at: time (optional)"' in page
