@@ -4,12 +4,31 @@ import django.core.validators
 from django.db import migrations, models
 
 
+def no_license_without_seats(apps, schema_editor):
+    """A license saved with 0 seats (possible until now) gets 1, with an audit event saying
+    so, before the database starts refusing 0."""
+    License = apps.get_model("licensing", "License")
+    AuditEvent = apps.get_model("licensing", "AuditEvent")
+    for lic in License.objects.filter(seats__lt=1):
+        License.objects.filter(pk=lic.pk).update(seats=1)
+        AuditEvent.objects.create(
+            action="license_change",
+            license=lic,
+            object_repr=lic.number,
+            details={
+                "changed": {"seats": [lic.seats, 1]},
+                "why": "a license has at least one seat",
+            },
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("licensing", "0005_support_adds_licenses"),
     ]
 
     operations = [
+        migrations.RunPython(no_license_without_seats, migrations.RunPython.noop),
         migrations.RemoveConstraint(
             model_name="license",
             name="license_seats_not_negative",
