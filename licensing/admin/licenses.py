@@ -291,6 +291,15 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
                     url,
                 ),
             )
+        # Allowed (a license may be entered late), but seldom meant: said at once.
+        if "maintenance_end" in form.changed_data and obj.maintenance_end < timezone.localdate():
+            messages.warning(request, f"Maintenance for {obj.number} ended already.")
+        if "expires_at" in form.changed_data and obj.is_expired():
+            messages.warning(
+                request,
+                f"License {obj.number} has expired already: customers can neither activate it "
+                "nor download its file.",
+            )
 
     def get_changeform_initial_data(self, request):
         # No edition is taken for granted: "Standard" beside an enterprise kind misled customers.

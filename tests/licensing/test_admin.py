@@ -804,3 +804,19 @@ def test_the_expiry_boxes_are_named_for_screen_readers(support_client, live):
     page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/").content
     assert b'aria-label="Expires at: date"' in page
     assert b'aria-label="Expires at: time (optional)"' in page
+
+
+def test_saving_a_license_with_dates_already_past_says_so(support_client, live):
+    response = support_client.post(
+        f"/admin/licensing/license/{live.license_id}/change/",
+        {
+            **license_form(live.license, maintenance_end="2020-01-31"),
+            "expires_at_0": "2021-01-01",
+            "expires_at_1": "",
+        },
+        follow=True,
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    number = live.license.number
+    assert f"Maintenance for {number} ended already." in shown
+    assert any(m.startswith(f"License {number} has expired already") for m in shown)
