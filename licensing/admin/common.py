@@ -125,8 +125,12 @@ class AuditedAdmin(admin.ModelAdmin):
             }
         else:
             # A new object: every value it was given, defaults included, related ones by name.
-            values = {_label(obj, f): _shown(getattr(obj, f, None)) for f in form.fields}
+            values = {
+                _label(obj, f): _shown(getattr(obj, f, None)) for f in form.fields if f != "reason"
+            }
             details = {"values": _json_value(values)}
+        if why := (form.cleaned_data.get("reason") or "").strip():
+            details["reason"] = why
         services.audit(
             actor=request.user,
             action=f"{name}_change" if change else f"{name}_create",

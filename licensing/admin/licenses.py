@@ -239,6 +239,20 @@ class LicenseForm(forms.ModelForm):
         label="Expires at",
         help_text="Empty: never. A date alone expires at 00:00, the start of that day.",
     )
+    reason = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Why",
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Kept in the audit trail with the change; needed when the status changes.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        changing_status = self.instance.pk and "status" in self.changed_data
+        if changing_status and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", "Say why the status changes: it is kept in the audit trail.")
+        return cleaned
 
 
 @admin.display(description="servers of the live file")

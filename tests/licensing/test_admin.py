@@ -197,6 +197,7 @@ def test_license_changes_are_audited(support_client, support, live):
             "expires_at_0": "",
             "expires_at_1": "",
             "status": "suspended",
+            "reason": "Invoice unpaid",
             "activations-TOTAL_FORMS": 0,
             "activations-INITIAL_FORMS": 0,
             "audit_events-TOTAL_FORMS": 0,
@@ -207,6 +208,7 @@ def test_license_changes_are_audited(support_client, support, live):
     event = AuditEvent.objects.get(action="license_change")
     assert event.actor == support
     assert set(event.details["changed"]) == {"seats", "status", "maintenance end"}
+    assert event.details["reason"] == "Invoice unpaid"
     # Seats and maintenance end are in the file the servers use: support is told to reissue.
     page = support_client.get(response["Location"]).content.decode()
     assert f"The license file in use ({live.serial}) still has the old values" in page
@@ -217,7 +219,9 @@ def test_license_changes_are_audited(support_client, support, live):
 def test_a_change_that_no_file_carries_asks_for_no_reissue(support_client, live):
     lic = live.license
     url = f"/admin/licensing/license/{lic.pk}/change/"
-    response = support_client.post(url, license_form(lic, status="suspended"), follow=True)
+    changed = license_form(lic, status="suspended", reason="Invoice unpaid")
+    response = support_client.post(url, changed, follow=True)
+    assert response.redirect_chain  # saved
     assert "still has the old values" not in response.content.decode()
 
 
@@ -397,15 +401,18 @@ def test_license_change_audit_says_what_each_field_was_and_became(support_client
     lic = live.license
     response = support_client.post(
         f"/admin/licensing/license/{lic.pk}/change/",
-        license_form(lic, status="suspended", seats=30, maintenance_end="2031-06-30"),
+        license_form(
+            lic, status="suspended", seats=30, maintenance_end="2031-06-30", reason=" Audit "
+        ),
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert AuditEvent.objects.get(action="license_change").details == {
+        "reason": "Audit",
         "changed": {
             "status": ["active", "suspended"],
             "seats": [10, 30],
             "maintenance end": [lic.maintenance_end.isoformat(), "2031-06-30"],
-        }
+        },
     }
 
 
@@ -820,3 +827,15 @@ def test_saving_a_license_with_dates_already_past_says_so(support_client, live):
     number = live.license.number
     assert f"Maintenance for {number} ended already." in shown
     assert any(m.startswith(f"License {number} has expired already") for m in shown)
+
+
+def test_a_status_change_says_why(support_client, live):
+    url = f"/admin/licensing/license/{live.license_id}/change/"
+    response = support_client.post(url, license_form(live.license, status="suspended"))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["reason"] == [
+        "Say why the status changes: it is kept in the audit trail."
+    ]
+    live.license.refresh_from_db()
+    assert live.license.status == "active"
+    assert not AuditEvent.objects.filter(action="license_change").exists()
