@@ -88,6 +88,7 @@ def license_detail(request, number):
     lic = get_license_for_user(request.user, number)
     activations = lic.activations.select_related("issued_by", "replaced_by", "replaces")
     live = next((a for a in activations if a.is_live), None)
+    refusal = _refusal(lic)
     return render(
         request,
         "licensing/license_detail.html",
@@ -95,8 +96,9 @@ def license_detail(request, number):
             "license": lic,
             "activations": activations,
             "live": live,
-            "refusal": _refusal(lic),
-            "changes": lic.changes_since(live) if live else [],
+            "refusal": refusal,
+            # No updated file can be had while the license is suspended or expired.
+            "changes": lic.changes_since(live) if live and not refusal else [],
         },
     )
 

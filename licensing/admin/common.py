@@ -126,7 +126,9 @@ class AuditedAdmin(admin.ModelAdmin):
         else:
             # A new object: every value it was given, defaults included, related ones by name.
             values = {
-                _label(obj, f): _shown(getattr(obj, f, None)) for f in form.fields if f != "reason"
+                str(f.verbose_name): _shown(getattr(obj, f.name))
+                for f in obj._meta.concrete_fields
+                if f.name in form.fields
             }
             details = {"values": _json_value(values)}
         if why := (form.cleaned_data.get("reason") or "").strip():

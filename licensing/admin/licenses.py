@@ -293,7 +293,14 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         # lists the same differences).
         live = obj.live_activation if change else None
         changes = obj.changes_since(live) if live is not None else []
-        if changes:
+        if changes and not obj.is_activatable():
+            messages.warning(
+                request,
+                f"The license file in use ({live.serial}) still has the old values. No new file "
+                f"goes out while the license is {obj.state.lower()}: revoke the file if the "
+                "servers must stop using it.",
+            )
+        elif changes:
             url = reverse("admin:licensing_activation_reissue", args=[live.pk])
             messages.warning(
                 request,
@@ -314,6 +321,11 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
                 f"License {obj.number} has expired already: customers can neither activate it "
                 "nor download its file.",
             )
+
+    def get_fields(self, request, obj=None):
+        # "Why" goes with a change; a new license's audit event records its values.
+        fields = super().get_fields(request, obj)
+        return fields if obj else [f for f in fields if f != "reason"]
 
     def get_changeform_initial_data(self, request):
         # No edition is taken for granted: "Standard" beside an enterprise kind misled customers.

@@ -17,7 +17,7 @@ def no_license_without_seats(apps, schema_editor):
             object_repr=lic.number,
             details={
                 "changed": {"seats": [lic.seats, 1]},
-                "why": "a license has at least one seat",
+                "reason": "a license has at least one seat",
             },
         )
 

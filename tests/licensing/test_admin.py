@@ -196,8 +196,7 @@ def test_license_changes_are_audited(support_client, support, live):
             "maintenance_end": "2030-01-31",
             "expires_at_0": "",
             "expires_at_1": "",
-            "status": "suspended",
-            "reason": "Invoice unpaid",
+            "status": "active",
             "activations-TOTAL_FORMS": 0,
             "activations-INITIAL_FORMS": 0,
             "audit_events-TOTAL_FORMS": 0,
@@ -207,8 +206,7 @@ def test_license_changes_are_audited(support_client, support, live):
     assert response.status_code == 302, response.content.decode()[:2000]
     event = AuditEvent.objects.get(action="license_change")
     assert event.actor == support
-    assert set(event.details["changed"]) == {"seats", "status", "maintenance end"}
-    assert event.details["reason"] == "Invoice unpaid"
+    assert set(event.details["changed"]) == {"seats", "maintenance end"}
     # Seats and maintenance end are in the file the servers use: support is told to reissue.
     page = support_client.get(response["Location"]).content.decode()
     assert f"The license file in use ({live.serial}) still has the old values" in page
@@ -839,3 +837,27 @@ def test_a_status_change_says_why(support_client, live):
     live.license.refresh_from_db()
     assert live.license.status == "active"
     assert not AuditEvent.objects.filter(action="license_change").exists()
+    changed = license_form(live.license, status="suspended", reason="Invoice unpaid")
+    assert support_client.post(url, changed).status_code == 302
+    event = AuditEvent.objects.get(action="license_change")
+    assert event.details == {
+        "changed": {"status": ["active", "suspended"]},
+        "reason": "Invoice unpaid",
+    }
+
+
+def test_an_expiry_moved_into_the_past_says_revoke_not_reissue(support_client, live, customer):
+    response = support_client.post(
+        f"/admin/licensing/license/{live.license_id}/change/",
+        {**license_form(live.license), "expires_at_0": "2021-01-01", "expires_at_1": ""},
+        follow=True,
+    )
+    shown = " ".join(str(m) for m in response.context["messages"])
+    assert "No new file goes out while the license is expired" in shown
+    assert "Reissue it" not in shown
+    from django.test import Client
+
+    page = Client()
+    page.force_login(customer)
+    body = page.get(f"/licenses/{live.license.number}/").content.decode()
+    assert 'id="file-changes"' not in body and "expired on" in body

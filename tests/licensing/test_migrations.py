@@ -37,6 +37,9 @@ def test_a_license_saved_with_no_seats_gets_one_and_an_audit_event():
         AuditEvent = apps.get_model("licensing", "AuditEvent")
         assert License.objects.get(pk=empty.pk).seats == 1
         event = AuditEvent.objects.get(license_id=empty.pk)
-        assert event.details["changed"] == {"seats": [0, 1]}
+        assert event.details == {
+            "changed": {"seats": [0, 1]},
+            "reason": "a license has at least one seat",
+        }
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
