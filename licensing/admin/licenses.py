@@ -244,14 +244,26 @@ class LicenseForm(forms.ModelForm):
         max_length=300,
         label="Why",
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Kept in the audit trail with the change; needed when the status changes.",
+        help_text="Kept in the audit trail with the change; needed when the license becomes "
+        "suspended, expired or active again.",
     )
 
     def clean(self):
         cleaned = super().clean()
-        changing_status = self.instance.pk and "status" in self.changed_data
-        if changing_status and not (cleaned.get("reason") or "").strip():
-            self.add_error("reason", "Say why the status changes: it is kept in the audit trail.")
+        if not self.instance.pk or (cleaned.get("reason") or "").strip():
+            return cleaned
+        # What customers see (Active, Suspended, Expired) changes by the status or the expiry.
+        before = self.instance.state
+        after = License(
+            status=cleaned.get("status", self.instance.status),
+            expires_at=cleaned.get("expires_at", self.instance.expires_at),
+        ).state
+        if after != before:
+            self.add_error(
+                "reason",
+                f"Say why the license becomes {after.lower()} (it is {before.lower()}): the reason "
+                "is kept in the audit trail.",
+            )
         return cleaned
 
 

@@ -815,7 +815,7 @@ def test_saving_a_license_with_dates_already_past_says_so(support_client, live):
     response = support_client.post(
         f"/admin/licensing/license/{live.license_id}/change/",
         {
-            **license_form(live.license, maintenance_end="2020-01-31"),
+            **license_form(live.license, maintenance_end="2020-01-31", reason="Entered late"),
             "expires_at_0": "2021-01-01",
             "expires_at_1": "",
         },
@@ -832,7 +832,8 @@ def test_a_status_change_says_why(support_client, live):
     response = support_client.post(url, license_form(live.license, status="suspended"))
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["reason"] == [
-        "Say why the status changes: it is kept in the audit trail."
+        "Say why the license becomes suspended (it is active): the reason is kept in the audit "
+        "trail."
     ]
     live.license.refresh_from_db()
     assert live.license.status == "active"
@@ -847,11 +848,11 @@ def test_a_status_change_says_why(support_client, live):
 
 
 def test_an_expiry_moved_into_the_past_says_revoke_not_reissue(support_client, live, customer):
-    response = support_client.post(
-        f"/admin/licensing/license/{live.license_id}/change/",
-        {**license_form(live.license), "expires_at_0": "2021-01-01", "expires_at_1": ""},
-        follow=True,
-    )
+    url = f"/admin/licensing/license/{live.license_id}/change/"
+    expired = {**license_form(live.license), "expires_at_0": "2021-01-01", "expires_at_1": ""}
+    refused = support_client.post(url, expired).context["adminform"].form.errors["reason"]
+    assert refused[0].startswith("Say why the license becomes expired (it is active)")
+    response = support_client.post(url, {**expired, "reason": "Trial over"}, follow=True)
     shown = " ".join(str(m) for m in response.context["messages"])
     assert "No new file goes out while the license is expired" in shown
     assert "Reissue it" not in shown
