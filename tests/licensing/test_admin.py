@@ -348,21 +348,8 @@ def test_support_adds_a_license_with_a_fresh_number(support_client, support, org
     assert again != offered
     response = admin_client.post(
         "/admin/licensing/license/add/",
-        {
-            "number": offered.lower().replace("-", " "),  # as typed from an order: stored canonical
-            "organization": organization.pk,
-            "kind": "standard",
-            "product": "ThinManager",
-            "edition": "Standard",
-            "seats": 5,
-            "features": "[]",
-            "maintenance_end": "2030-01-31",
-            "status": "active",
-            "activations-TOTAL_FORMS": 0,
-            "activations-INITIAL_FORMS": 0,
-            "audit_events-TOTAL_FORMS": 0,
-            "audit_events-INITIAL_FORMS": 0,
-        },
+        # The number as typed from an order: stored canonical.
+        new_license_form(organization, number=offered.lower().replace("-", " ")),
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert License.objects.get(number=offered).organization == organization
@@ -374,6 +361,26 @@ def test_support_adds_a_license_with_a_fresh_number(support_client, support, org
     assert values["maintenance end"] == "2030-01-31" and values["features"] == []
     page = admin_client.get(f"/admin/licensing/auditevent/{created.pk}/change/").content.decode()
     assert f"organization: {organization.name}<br>" in page and "features: none" in page
+
+
+def new_license_form(organization, **values):
+    """The license add form as the admin posts it: a standard license but for ``values``."""
+    return {
+        "number": tmslicense.new_license_number(),
+        "organization": organization.pk,
+        "kind": "standard",
+        "product": "ThinManager",
+        "edition": "Standard",
+        "seats": 5,
+        "features": "[]",
+        "maintenance_end": "2030-01-31",
+        "status": "active",
+        "activations-TOTAL_FORMS": 0,
+        "activations-INITIAL_FORMS": 0,
+        "audit_events-TOTAL_FORMS": 0,
+        "audit_events-INITIAL_FORMS": 0,
+        **values,
+    }
 
 
 def license_form(lic, **changes):
@@ -784,21 +791,7 @@ def test_a_new_license_asks_for_its_edition_and_at_least_one_seat(admin_client, 
     assert "value=" not in edition or 'value=""' in edition  # none taken for granted
     response = admin_client.post(
         "/admin/licensing/license/add/",
-        {
-            "number": tmslicense.new_license_number(),
-            "organization": organization.pk,
-            "kind": "enterprise",
-            "product": "ThinManager",
-            "edition": "",
-            "seats": 0,
-            "features": "",
-            "maintenance_end": "2030-01-31",
-            "status": "active",
-            "activations-TOTAL_FORMS": 0,
-            "activations-INITIAL_FORMS": 0,
-            "audit_events-TOTAL_FORMS": 0,
-            "audit_events-INITIAL_FORMS": 0,
-        },
+        new_license_form(organization, kind="enterprise", edition="", seats=0, features=""),
     )
     form = response.context["adminform"].form
     assert set(form.errors) == {"edition", "seats"}
