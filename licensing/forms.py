@@ -32,6 +32,18 @@ def _normalized(normalize, value):
         raise forms.ValidationError(error.message, code=error.code) from None
 
 
+def autofocus(form, name: str | None = None) -> None:
+    """The form's page opens on the field ``name``; by default on its first field with an
+    error, else its first field."""
+    if name is None:
+        first = next(iter(form.fields), None)
+        name = next((n for n in form.fields if n in form.errors), first)
+    for field_name, field in form.fields.items():
+        field.widget.attrs.pop("autofocus", None)
+        if field_name == name:
+            field.widget.attrs["autofocus"] = True
+
+
 class _Form(forms.Form):
     already_activated = False  # refused: the license is live for other servers
 
@@ -40,21 +52,14 @@ class _Form(forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False
         # The page opens on the first field to fill in (or to correct, below), else the first.
-        self._focus(
-            next((n for n in self.fields if not self.initial.get(n)), next(iter(self.fields)))
+        autofocus(
+            self, next((n for n in self.fields if not self.initial.get(n)), next(iter(self.fields)))
         )
 
     def full_clean(self):
         super().full_clean()
-        self._focus(next((name for name in self.fields if name in self.errors), None))
-
-    def _focus(self, name):
-        if name is None:
-            return
-        for field_name, field in self.fields.items():
-            field.widget.attrs.pop("autofocus", None)
-            if field_name == name:
-                field.widget.attrs["autofocus"] = True
+        if self.errors:
+            autofocus(self)
 
 
 class LicenseStepForm(_Form):
@@ -171,8 +176,7 @@ class ThrottledLogin:
         super().full_clean()
         if self.errors and self.data.get("username"):
             # Typed again after a failed try: the password, not the name kept in its field.
-            self.fields["username"].widget.attrs.pop("autofocus", None)
-            self.fields["password"].widget.attrs["autofocus"] = True
+            autofocus(self, "password")
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
@@ -214,4 +218,4 @@ class ResetForm(PasswordResetForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["email"].label = "E-mail address"
-        self.fields["email"].widget.attrs["autofocus"] = True
+        autofocus(self, "email")

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from .. import services
+from ..forms import autofocus
 from ..models import Activation
 from ..throttle import client_ip
 from .common import (
@@ -68,14 +69,6 @@ class ActivationActionForm(forms.Form):
         for name in set(optional) & set(self.fields):
             self.fields[name].widget.attrs.pop("required", None)
             self.fields[name].label = f"{self.fields[name].label or name.capitalize()} (optional)"
-
-    def focus(self) -> None:
-        """The page opens on the first field to correct, else on the first field."""
-        first = next((n for n in self.fields if n in self.errors), next(iter(self.fields), None))
-        for name, field in self.fields.items():
-            field.widget.attrs.pop("autofocus", None)
-            if name == first:
-                field.widget.attrs["autofocus"] = True
 
 
 # A license file is verified offline on the ThinManager Server, so revoking it in the portal
@@ -169,7 +162,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             else:
                 self.message_user(request, result, messages.SUCCESS)
                 return redirect("admin:licensing_license_change", activation.license_id)
-        form.focus()
+        autofocus(form)  # on the field to correct, else the first
         context = {
             **self.admin_site.each_context(request),
             "title": title,
