@@ -61,6 +61,11 @@ class _Form(forms.Form):
         if self.errors:
             autofocus(self)
 
+    def refuse(self, error: services.ActivationError) -> None:
+        """A licensing rule's refusal, beside its field when this form has it, else above."""
+        self.already_activated = isinstance(error, services.AlreadyActivated)
+        self.add_error(error.field if error.field in self.fields else None, error.message)
+
 
 class LicenseStepForm(_Form):
     license_number = forms.CharField(
@@ -127,8 +132,7 @@ class LicenseStepForm(_Form):
                     self.license, cleaned["installation_id"]
                 )
         except services.ActivationError as error:
-            self.already_activated = isinstance(error, services.AlreadyActivated)
-            self.add_error(error.field, error.message)
+            self.refuse(error)
             return cleaned
         cleaned["license"] = self.license
         return cleaned
@@ -150,17 +154,21 @@ class MirroredStepForm(_Form):
         self.installation_id = installation_id
         self.live_activation = live_activation
 
-    def clean_mirrored_installation_id(self):
+    def clean(self):
+        cleaned = super().clean()
+        if "mirrored_installation_id" not in cleaned:
+            return cleaned
         try:
             ids = services.installation_ids(
-                self.license, self.installation_id, self.cleaned_data["mirrored_installation_id"]
+                self.license, self.installation_id, cleaned["mirrored_installation_id"]
             )
+            # Live for another secondary? (Step 1 has checked the primary already.)
             services.check_live_activation(self.live_activation, ids)
         except services.ActivationError as error:
-            # Live for another secondary (step 1 has checked the primary already).
-            self.already_activated = isinstance(error, services.AlreadyActivated)
-            raise forms.ValidationError(error.message, code="invalid") from None
-        return ids[1]
+            self.refuse(error)
+        else:
+            cleaned["mirrored_installation_id"] = ids[1]
+        return cleaned
 
 
 class ThrottledLogin:

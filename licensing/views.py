@@ -311,8 +311,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             self.storage.current_step = "license"
             form = self.get_form(step="license", data=self.storage.get_step_data("license"))
             form.is_valid()
-            form.already_activated = isinstance(error, services.AlreadyActivated)
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            form.refuse(error)
             return self.render(form)
         self.storage.finish(activation)
         if created:
