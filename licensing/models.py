@@ -56,6 +56,19 @@ class LicenseQuerySet(models.QuerySet):
             return self.none()
         return self.filter(organization__memberships__user=user)
 
+    def in_state(self, state: str):
+        """Licenses in a state as customers see it (``License.state``, lower case): a suspended
+        license is Suspended whatever its expiry; an active one past its expiry, Expired."""
+        suspended = Q(status=License.Status.SUSPENDED)
+        expired = Q(expires_at__isnull=False, expires_at__lte=timezone.now())
+        if state == "active":
+            return self.exclude(suspended | expired)
+        if state == "suspended":
+            return self.filter(suspended)
+        if state == "expired":
+            return self.filter(expired).exclude(suspended)
+        raise ValueError(f"No license state {state!r}")
+
 
 class License(models.Model):
     class Status(models.TextChoices):

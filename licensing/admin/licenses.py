@@ -141,15 +141,8 @@ class StateFilter(admin.SimpleListFilter):
         return [("active", "Active"), ("suspended", "Suspended"), ("expired", "Expired")]
 
     def queryset(self, request, queryset):
-        expired = Q(expires_at__isnull=False, expires_at__lte=timezone.now())
-        suspended = Q(status=License.Status.SUSPENDED)
-        if self.value() == "active":
-            return queryset.exclude(suspended | expired)
-        if self.value() == "suspended":
-            return queryset.filter(suspended)
-        if self.value() == "expired":
-            return queryset.filter(expired).exclude(suspended)
-        return queryset
+        known = self.value() in dict(self.lookup_choices)
+        return queryset.in_state(self.value()) if known else queryset
 
 
 @admin.display(description="state", ordering="status")

@@ -783,6 +783,7 @@ def test_the_license_list_shows_and_filters_the_state_customers_see(support_clie
     for value, lic in (("active", active), ("expired", expired), ("suspended", suspended)):
         page = support_client.get("/admin/licensing/license/", {"state": value})
         assert list(page.context["cl"].result_list) == [lic], value
+    assert support_client.get("/admin/licensing/license/", {"state": "bogus"}).status_code == 200
 
 
 def test_a_new_license_asks_for_its_edition_and_at_least_one_seat(admin_client, organization):
