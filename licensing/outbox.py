@@ -1,8 +1,10 @@
 """The transactional outbox: e-mails are rows first, sent by a worker after commit.
 
 - ``queue()`` writes the row inside the caller's transaction and, after commit, asks Celery
-  to deliver it. If the broker is down then, nothing is lost: ``sweep()`` (Celery beat, every
-  two minutes) re-queues every pending row that is due.
+  to deliver it; in a web request, once the response is sent, so the customer waits neither
+  for the broker nor, when it is down, for its connect timeout. If the broker is down then,
+  nothing is lost: ``sweep()`` (Celery beat, every two minutes) re-queues every pending row
+  that is due.
 - ``deliver()`` sends a message at most once: it locks the row, skips it unless it is still
   pending, sends, and marks it sent in the same transaction. A worker killed mid-send leaves
   the row pending (its transaction rolls back) for the next attempt.
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -65,8 +68,35 @@ def queue(
         # Handed to the broker at commit; enqueue() clears this if that fails.
         queued_at=timezone.now(),
     )
-    transaction.on_commit(lambda: enqueue(message.pk))
+    _enqueue_after_commit(message.pk)
     return message
+
+
+# The messages a web request committed, handed to the broker once its response is sent (None
+# outside a request). Django sends request_finished when the server closes the response.
+_request = threading.local()
+
+
+def _enqueue_after_commit(message_id: int) -> None:
+    def hand_over():
+        pending = getattr(_request, "pending", None)
+        if pending is None:
+            enqueue(message_id)
+        else:
+            pending.append(message_id)
+
+    transaction.on_commit(hand_over)
+
+
+def request_started(**kwargs) -> None:
+    request_finished()  # what a response that was never closed left behind
+    _request.pending = []
+
+
+def request_finished(**kwargs) -> None:
+    pending, _request.pending = getattr(_request, "pending", None), None
+    for message_id in pending or ():
+        enqueue(message_id)
 
 
 def enqueue(message_id: int) -> bool:
@@ -160,7 +190,7 @@ def retry_now(message: OutboxMessage) -> None:
         next_attempt_at=timezone.now(),
         queued_at=None,
     )
-    transaction.on_commit(lambda: enqueue(message.pk))
+    _enqueue_after_commit(message.pk)
 
 
 def _email(message: OutboxMessage) -> EmailMessage:

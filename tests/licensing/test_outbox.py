@@ -1,10 +1,15 @@
 """The outbox in-process: written with the activation, sent once, retried, failed visibly."""
 
+import io
+import sys
 from datetime import date, timedelta
 from unittest import mock
+from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.core import mail
+from django.core.handlers.wsgi import WSGIHandler
 from django.utils import timezone
 
 import tmslicense
@@ -50,6 +55,7 @@ def test_a_file_reissued_by_support_is_mailed_to_the_organization(activate, cust
 
 
 def test_email_is_queued_only_after_commit(activate, django_capture_on_commit_callbacks):
+    # Outside a web request (a task, a command): handed to the broker at commit.
     with mock.patch("licensing.tasks.deliver_message.delay") as delay:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             activate()
@@ -57,6 +63,48 @@ def test_email_is_queued_only_after_commit(activate, django_capture_on_commit_ca
         for callback in callbacks:
             callback()
         delay.assert_called_once_with(OutboxMessage.objects.get().pk)
+
+
+@pytest.mark.django_db(transaction=True)  # real commits, as in production
+def test_a_web_requests_email_goes_to_the_broker_once_its_response_is_sent(
+    client, customer, make_license
+):
+    """The activation's response is whole before the broker is asked: a WSGI server (gunicorn)
+    sends it, then closes it, and only then is the message handed over."""
+    lic = make_license("standard")
+    client.force_login(customer)
+    token = "t" * 32  # the CSRF cookie's secret, sent back as the form's token
+    body = urlencode(
+        {
+            "csrfmiddlewaretoken": token,
+            "activate_license_view-current_step": "license",
+            "license-license_number": lic.number,
+            "license-installation_id": tmslicense.new_installation_id(),
+        }
+    ).encode()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/activate/",
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}="
+        f"{client.cookies[settings.SESSION_COOKIE_NAME].value}; csrftoken={token}",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+    }
+    status = []
+    with mock.patch("licensing.tasks.deliver_message.delay") as delay:
+        response = WSGIHandler()(environ, lambda *args: status.append(args[0]))
+        b"".join(response)  # the server sends the response ...
+        assert status == ["302 Found"] and response["Location"] == f"/licenses/{lic.number}/"
+        delay.assert_not_called()
+        response.close()  # ... and then closes it
+    delay.assert_called_once_with(OutboxMessage.objects.get(license=lic).pk)
 
 
 def test_delivery_sends_once_with_the_file_attached(activate, keyring):
