@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -50,11 +51,25 @@ class Kind(models.TextChoices):
     ENTERPRISE = tmslicense.Kind.ENTERPRISE.value, "Enterprise (full redundancy)"
 
 
+# Constant SQL because Django takes as long to build the same Subquery as to run a query of its
+# own (0.4 ms), in every activation.
+_LIVE_ACTIVATION_ID = RawSQL(  # noqa: S611 - constant SQL, no input in it
+    'SELECT "id" FROM "licensing_activation" '
+    'WHERE "license_id" = "licensing_license"."id" AND "revoked_at" IS NULL',
+    (),
+)
+
+
 class LicenseQuerySet(models.QuerySet):
     def for_user(self, user):
         if not user.is_authenticated:
             return self.none()
         return self.filter(organization__memberships__user=user)
+
+    def with_live_activation_id(self):
+        """Each license with the id of its live activation (``live_activation_id``, None when
+        nothing is live), read in the same statement."""
+        return self.annotate(live_activation_id=_LIVE_ACTIVATION_ID)
 
     def in_state(self, state: str):
         """Licenses in a state as customers see it (``License.state``, lower case): a suspended

@@ -301,6 +301,26 @@ def test_the_session_is_written_only_when_the_wizard_state_changes(
     assert Activation.objects.count() == 2
 
 
+def _activation_reads(queries):
+    return [q for q in queries if q["sql"].startswith('SELECT "licensing_activation".')]
+
+
+def test_a_license_read_tells_whether_an_activation_is_live(customer_client, make_license, ids):
+    """The look-up and the locked re-read carry the live activation's id: a first activation
+    reads no activation; a re-download reads the live one where it is checked."""
+    lic = make_license("mirrored")
+    with CaptureQueriesContext(connection) as first:
+        assert step1(customer_client, lic.number, ids[0]).status_code == 200
+        assert step2(customer_client, ids[1]).status_code == 302
+    with CaptureQueriesContext(connection) as again:
+        assert step1(customer_client, lic.number, ids[0]).status_code == 200
+        assert step2(customer_client, ids[1]).status_code == 302
+    assert _activation_reads(first) == []
+    # Step 1's early check, then step 2's: step 1 again, and the locked re-read.
+    assert len(_activation_reads(again)) == 3
+    assert Activation.objects.count() == 1
+
+
 def test_two_tabs_activate_two_licenses_without_mixing_them(customer_client, make_license):
     first, second = make_license("mirrored"), make_license("enterprise")
     a = tmslicense.new_installation_id(), tmslicense.new_installation_id()
