@@ -6,8 +6,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, When
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -179,6 +180,14 @@ class ActivationQuerySet(models.QuerySet):
 
     def revoked(self):
         return self.filter(revoked_at__isnull=False)
+
+
+# License.state in SQL, to sort by: Active, Expired, Suspended.
+STATE_RANK = Case(
+    When(status=License.Status.SUSPENDED, then=2),
+    When(expires_at__lte=Now(), then=1),
+    default=0,
+)
 
 
 class Activation(models.Model):

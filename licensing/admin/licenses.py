@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ..models import Activation, AuditEvent, License, Membership, Organization
+from ..models import STATE_RANK, Activation, AuditEvent, License, Membership, Organization
 from .common import (
     AuditedAdmin,
     AuditTrailHistory,
@@ -145,7 +145,7 @@ class StateFilter(admin.SimpleListFilter):
         return queryset.in_state(self.value()) if known else queryset
 
 
-@admin.display(description="state", ordering="status")
+@admin.display(description="state", ordering=STATE_RANK)
 def state(lic):
     return lic.state
 

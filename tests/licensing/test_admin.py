@@ -784,6 +784,12 @@ def test_the_license_list_shows_and_filters_the_state_customers_see(support_clie
         page = support_client.get("/admin/licensing/license/", {"state": value})
         assert list(page.context["cl"].result_list) == [lic], value
     assert support_client.get("/admin/licensing/license/", {"state": "bogus"}).status_code == 200
+    # Sorted by that state (its column's header link), not by the stored status.
+    sort = re.search(r'<th[^>]*column-state[^>]*>.*?href="\?o=([\d.-]+)"', listed, re.S).group(1)
+    for order, expected in ((sort, [active, expired, suspended]), (f"-{sort}", None)):
+        page = support_client.get("/admin/licensing/license/", {"o": order})
+        result = list(page.context["cl"].result_list)
+        assert result == (expected or [suspended, expired, active]), order
 
 
 def test_a_new_license_asks_for_its_edition_and_at_least_one_seat(admin_client, organization):
