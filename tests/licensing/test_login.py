@@ -32,6 +32,18 @@ def test_an_account_is_paused_after_failed_log_ins_from_one_address(client, cust
     assert log_in(client, colleague.username, PASSWORD).status_code == 302
 
 
+def test_an_account_is_counted_however_it_is_named(client, db, limits):
+    user = UserFactory(username="Maria.Lopez", email="maria@plant.example")
+    for typed in ("Maria.Lopez", "MARIA@plant.example", "maria.lopez"):
+        log_in(client, typed, "wrong")
+    response = log_in(client, "maria@plant.example", PASSWORD)
+    assert "Too many failed log-ins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    # From another address the account still logs in.
+    assert log_in(client, "Maria.Lopez", PASSWORD, ip="10.0.0.2").status_code == 302
+    assert user.pk == int(client.session["_auth_user_id"])
+
+
 def test_an_address_is_paused_after_failed_log_ins_across_accounts(client, customer, limits):
     for name in ("a", "b", "c", "d", "e"):
         log_in(client, name, "wrong")
