@@ -1,10 +1,10 @@
 """The transactional outbox: e-mails are rows first, sent by a worker after commit.
 
 - ``queue()`` writes the row inside the caller's transaction and, after commit, asks Celery
-  to deliver it; in a web request, once the response is sent, so the customer waits neither
-  for the broker nor, when it is down, for its connect timeout. If the broker is down then,
-  nothing is lost: ``sweep()`` (Celery beat, every two minutes) re-queues every pending row
-  that is due.
+  to deliver it; in a web request, once the response is sent, so that the response does not
+  wait for the broker (nor, when it is down, for its connect timeout). If the broker is down
+  then, nothing is lost: ``sweep()`` (Celery beat, every two minutes) re-queues every pending
+  row that is due.
 - ``deliver()`` sends a message at most once: it locks the row, skips it unless it is still
   pending, sends, and marks it sent in the same transaction. A worker killed mid-send leaves
   the row pending (its transaction rolls back) for the next attempt.
