@@ -12,7 +12,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 import tmslicense
 
-from . import auth, services, throttle
+from . import services, throttle
 
 ID_WIDGET = forms.TextInput(
     attrs={
@@ -187,8 +187,8 @@ class ThrottledLogin:
             autofocus(self, "password")
 
     def clean(self):
-        account = auth.account_key(self.cleaned_data.get("username") or "")
-        blocked = throttle.seconds_blocked(self.request, "login", account)
+        username = self.cleaned_data.get("username") or ""
+        blocked = throttle.seconds_blocked(self.request, "login", username)
         if blocked:
             raise forms.ValidationError(
                 "Too many failed log-ins. For your security, try again in "
@@ -200,7 +200,7 @@ class ThrottledLogin:
             return super().clean()
         except forms.ValidationError as error:
             if error.code == "invalid_login":
-                throttle.record_failure(self.request, "login", account)
+                throttle.record_failure(self.request, "login", username)
             raise
 
 

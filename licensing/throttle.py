@@ -22,7 +22,7 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _counters(request, scope: str, account: str = "") -> tuple[dict[str, int], int]:
+def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], int]:
     """The cache keys counting this request's failures in ``scope``, each with its limit, and
     the window in seconds."""
     ip = client_ip(request)
@@ -31,19 +31,19 @@ def _counters(request, scope: str, account: str = "") -> tuple[dict[str, int], i
         subjects = {f"ip:{ip}": settings.ACTIVATION_FAILURE_LIMIT_PER_IP}
         if request.user.is_authenticated:
             subjects[f"user:{request.user.pk}"] = settings.ACTIVATION_FAILURE_LIMIT
-    else:  # "login": the account (licensing.auth.account_key), from this address; the address
+    else:  # "login": the account as typed, from this address; and the address
         window = settings.LOGIN_FAILURE_WINDOW
         subjects = {
-            f"account:{ip}:{account}": settings.LOGIN_FAILURE_LIMIT,
+            f"account:{ip}:{username.strip().lower()}": settings.LOGIN_FAILURE_LIMIT,
             f"ip:{ip}": settings.LOGIN_FAILURE_LIMIT_PER_IP,
         }
     start = int(time.time()) // window * window
     return {f"{scope}-failures:{s}:{start}": n for s, n in subjects.items()}, window
 
 
-def seconds_blocked(request, scope: str, account: str = "") -> int:
+def seconds_blocked(request, scope: str, username: str = "") -> int:
     """Seconds until the next try is allowed, 0 when it is allowed now."""
-    limits, window = _counters(request, scope, account)
+    limits, window = _counters(request, scope, username)
     try:
         counts = cache.get_many(list(limits))
     except Exception:  # noqa: BLE001 - any cache outage: fail open, logged
@@ -54,8 +54,8 @@ def seconds_blocked(request, scope: str, account: str = "") -> int:
     return 0
 
 
-def record_failure(request, scope: str, account: str = "") -> None:
-    limits, window = _counters(request, scope, account)
+def record_failure(request, scope: str, username: str = "") -> None:
+    limits, window = _counters(request, scope, username)
     try:
         for key in limits:
             cache.add(key, 0, timeout=window + 60)
