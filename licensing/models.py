@@ -69,7 +69,8 @@ class LicenseQuerySet(models.QuerySet):
 
     def with_live_activation_id(self):
         """Each license with the id of its live activation (``live_activation_id``, None when
-        nothing is live), read in the same statement."""
+        nothing is live), read in the same statement. Its SQL names the license table, so it
+        is for a query of licenses itself, not one used inside another query."""
         return self.annotate(live_activation_id=_LIVE_ACTIVATION_ID)
 
     def in_state(self, state: str):

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -65,7 +65,8 @@ def queue(
         body=render_to_string(template, context),
         attachment_name=attachment_name,
         attachment=attachment,
-        # Handed to the broker at commit; enqueue() clears this if that fails.
+        # Handed to the broker after commit (in a web request, once the response is sent);
+        # enqueue() clears this if that fails.
         queued_at=timezone.now(),
     )
     _enqueue_after_commit(message.pk)
@@ -95,8 +96,16 @@ def request_started(**kwargs) -> None:
 
 def request_finished(**kwargs) -> None:
     pending, _request.pending = getattr(_request, "pending", None), None
-    for message_id in pending or ():
-        enqueue(message_id)
+    if not pending:
+        return
+    for message_id in pending:
+        try:
+            enqueue(message_id)
+        except Exception:  # noqa: BLE001 - the database is down too: the sweep sends it later
+            log.warning("outbox message %s waits for the sweep", message_id, exc_info=True)
+    # Django closed the request's database connection before this ran; close again, as Django
+    # would, whatever enqueue() opened.
+    close_old_connections()
 
 
 def enqueue(message_id: int) -> bool:

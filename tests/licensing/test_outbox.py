@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
-from django.core import mail
+from django.core import mail, signals
 from django.core.handlers.wsgi import WSGIHandler
+from django.db import DatabaseError
 from django.utils import timezone
 
 import tmslicense
@@ -105,6 +106,18 @@ def test_a_web_requests_email_goes_to_the_broker_once_its_response_is_sent(
         delay.assert_not_called()
         response.close()  # ... and then closes it
     delay.assert_called_once_with(OutboxMessage.objects.get(license=lic).pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_response_one_message_failing_to_be_handed_over_stops_no_other(activate):
+    """With the database down as well as the broker, enqueue() itself fails: logged, the next
+    message is still handed over, and nothing is raised into the server's close()."""
+    signals.request_started.send(sender=None)
+    activate(), activate()
+    with mock.patch.object(outbox, "enqueue", side_effect=[DatabaseError("down"), True]) as sent:
+        signals.request_finished.send(sender=None)
+    messages = OutboxMessage.objects.order_by("pk").values_list("pk", flat=True)
+    assert [c.args[0] for c in sent.call_args_list] == list(messages)
 
 
 def test_delivery_sends_once_with_the_file_attached(activate, keyring):
