@@ -90,8 +90,9 @@ def _enqueue_after_commit(message_id: int) -> None:
 
 
 def request_started(**kwargs) -> None:
-    request_finished()  # what a response that was never closed left behind
-    _request.pending = []
+    # Anything a response that was never closed left behind goes after this one.
+    if getattr(_request, "pending", None) is None:
+        _request.pending = []
 
 
 def request_finished(**kwargs) -> None:
