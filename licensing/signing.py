@@ -24,6 +24,13 @@ def sign(lic: tmslicense.License) -> tuple[str, str]:
     return tmslicense.sign_license(lic, key, kid), kid
 
 
+def sign_revoked(serials) -> str:
+    """The signed list of revoked serials that a TMS adds to its own (``/revoked.txt``)."""
+    key, kid = _signing_key(*_key_file_identity())
+    title = f"Revoked TMS license files (serials), {settings.SITE_NAME}"
+    return tmslicense.sign_revoked_list(serials, key, kid, title=title)
+
+
 def current_kid() -> str:
     return _signing_key(*_key_file_identity())[1]
 

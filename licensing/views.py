@@ -158,15 +158,14 @@ def keyring_json(request):
 
 @require_GET
 def revoked_txt(request):
-    """The serials of every revoked license file, one per line, the oldest first: what a
-    ThinManager Server keeps as ``revoked.txt`` to refuse a file that was revoked or replaced."""
+    """The serials of every revoked license file, one per line, the oldest first, signed: what a
+    ThinManager Server adds to its ``revoked.txt`` to refuse a file that was revoked or
+    replaced (``python -m tmslicense revoked``)."""
     serials = (
         Activation.objects.revoked().order_by("revoked_at", "pk").values_list("serial", flat=True)
     )
-    header = f"# Revoked TMS license files (serials), {settings.SITE_NAME}\n"
     response = HttpResponse(
-        header + "".join(f"{serial}\n" for serial in serials.iterator()),
-        content_type="text/plain; charset=utf-8",
+        signing.sign_revoked(serials.iterator()), content_type="text/plain; charset=utf-8"
     )
     response["Cache-Control"] = "max-age=300"
     return response

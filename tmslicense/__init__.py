@@ -38,6 +38,7 @@ from .ids import (
 )
 from .keyring import Keyring, KeyringError, key_id
 from .model import Kind, License, Role, Server
+from .revocation import sign_revoked_list, verify_revoked_list
 
 __all__ = [
     "Action",
@@ -76,5 +77,7 @@ __all__ = [
     "read_envelope",
     "read_license",
     "sign_license",
+    "sign_revoked_list",
     "verify_license",
+    "verify_revoked_list",
 ]

@@ -20,6 +20,7 @@ from .gating import Action, Capabilities, capabilities
 from .ids import InvalidIdentifier, load_or_create_installation_id, normalize_installation_id
 from .keyring import Keyring, KeyringError
 from .model import License
+from .revocation import verify_revoked_list
 
 DEFAULT_DATA_DIR = "tms-data"
 
@@ -200,9 +201,11 @@ def _revoked(args, data_dir: Path) -> int:
     if len(data) > MAX_REVOKED_LIST:
         raise LicenseError(f"{source} is too large for a list of revoked serials.")
     try:
-        serials = store.parse_revoked(data.decode("utf-8"))
+        serials = verify_revoked_list(data.decode("utf-8"), _keyring(args, data_dir))
     except UnicodeDecodeError:
         raise LicenseError(f"{source} is not a list of revoked serials (not text).") from None
+    except LicenseError as error:
+        raise type(error)(f"{error} Nothing was changed.") from None
     new = store.add_revoked(data_dir, serials)
     total = len(store.revoked_serials(data_dir))
     print(f"Added {len(new)} revoked serial(s) to {data_dir / store.REVOKED} ({total} in all).")

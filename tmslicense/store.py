@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +39,6 @@ def installed(data_dir: Path) -> list[Installed]:
 
 
 REVOKED = "revoked.txt"
-# A serial in a list of revoked serials: one word of letters, digits, dots, dashes or
-# underscores. Anything else (an HTML error page from a proxy, say) is not such a list.
-_SERIAL = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
 
 
 def revoked_serials(data_dir: Path) -> frozenset[str]:
@@ -51,24 +47,6 @@ def revoked_serials(data_dir: Path) -> frozenset[str]:
     except FileNotFoundError:
         return frozenset()
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
-
-
-def parse_revoked(text: str) -> list[str]:
-    """The serials of a list of revoked serials (the license site's /revoked.txt): one per
-    line, ``#`` comments and blank lines ignored. Refuses the whole text if a line is not a
-    serial."""
-    serials = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not _SERIAL.fullmatch(line):
-            raise LicenseError(
-                f"This is not a list of revoked serials: line {number} reads {line[:40]!r}. "
-                "Nothing was changed."
-            )
-        serials.append(line)
-    return serials
 
 
 def add_revoked(data_dir: Path, serials) -> list[str]:

@@ -213,8 +213,8 @@ def test_revoked_list_makes_a_server_refuse_the_old_file(
     body = response.content.decode()
     assert activated.serial in body and new.serial not in body
     assert activated.license.number not in body and activated.installation_id not in body
-    # As `python -m tmslicense revoked` adds it to the server's list:
-    store.add_revoked(tmp_path, store.parse_revoked(body))
+    # As `python -m tmslicense revoked` adds it to the server's list, signed by the site:
+    store.add_revoked(tmp_path, tmslicense.verify_revoked_list(body, keyring))
     revoked = store.revoked_serials(tmp_path)
     assert revoked == {activated.serial}
     with pytest.raises(tmslicense.LicenseRevoked):
@@ -222,6 +222,10 @@ def test_revoked_list_makes_a_server_refuse_the_old_file(
             activated.license_file, keyring, activated.installation_id, revoked=revoked
         )
     tmslicense.verify_license(new.license_file, keyring, new.installation_id, revoked=revoked)
+    # A copy changed on its way, to stop the new file too, is refused.
+    forged = body.replace(activated.serial, f"{activated.serial}\n{new.serial}")
+    with pytest.raises(tmslicense.BadSignature):
+        tmslicense.verify_revoked_list(forged, keyring)
 
 
 def test_staff_without_organization_sees_no_customer_license(client, activated):

@@ -54,6 +54,16 @@ def pair(tmp_path, keyring):
     return Tms(tmp_path / "a", keyring), Tms(tmp_path / "b", keyring)
 
 
+@pytest.fixture
+def revoked_list(private_key, kid):
+    """A list of revoked serials as the license site signs it."""
+
+    def make(*serials):
+        return tmslicense.sign_revoked_list(serials, private_key, kid, title="Revoked, Site")
+
+    return make
+
+
 def _file(tmp_path, text, name="license.lic"):
     path = tmp_path / name
     path.write_text(text)
@@ -258,13 +268,13 @@ def http_folder(tmp_path):
 
 
 def test_a_revoked_list_from_the_site_stops_the_old_file_and_keeps_the_new(
-    pair, make_license, sign, tmp_path, http_folder
+    pair, make_license, sign, tmp_path, http_folder, revoked_list
 ):
     tms, _ = pair
     old = _recent(make_license, kind="standard", ids=[tms.installation_id], serial="OLD0001")
     assert tms.run("import", _file(tmp_path, sign(old))).returncode == 0
     folder, url = http_folder
-    (folder / "revoked.txt").write_text("# Revoked TMS license files (serials), Site\nOLD0001\n")
+    (folder / "revoked.txt").write_text(revoked_list("OLD0001"))
 
     result = tms.run("revoked", f"{url}/revoked.txt")
     assert result.returncode == 0, result.stderr
@@ -280,10 +290,10 @@ def test_a_revoked_list_from_the_site_stops_the_old_file_and_keeps_the_new(
     assert "Added 0 revoked serial(s)" in again.stdout and "no longer used" not in again.stdout
 
 
-def test_a_revoked_list_is_only_added_to(pair, tmp_path):
+def test_a_revoked_list_is_only_added_to(pair, tmp_path, revoked_list):
     tms, _ = pair
-    assert tms.run("revoked", _file(tmp_path, "A1\nB2\n", "one.txt")).returncode == 0
-    result = tms.run("revoked", _file(tmp_path, "B2\nC3\n", "two.txt"))  # an older list
+    assert tms.run("revoked", _file(tmp_path, revoked_list("A1", "B2"), "one.txt")).returncode == 0
+    result = tms.run("revoked", _file(tmp_path, revoked_list("B2", "C3"), "two.txt"))  # older
     assert "Added 1 revoked serial(s)" in result.stdout and "(3 in all)" in result.stdout
     from tmslicense import store
 
@@ -298,11 +308,14 @@ def test_a_revoked_list_is_only_added_to(pair, tmp_path):
         (b"\xff\xfe\x00binary", "not text"),
         (None, "Cannot read"),
         ("404", "Cannot fetch"),
+        ("A1\nB2\n", "not signed by the license site"),
     ],
 )
-def test_a_bad_revoked_list_changes_nothing(pair, tmp_path, http_folder, content, says):
+def test_a_bad_revoked_list_changes_nothing(
+    pair, tmp_path, http_folder, revoked_list, content, says
+):
     tms, _ = pair
-    assert tms.run("revoked", _file(tmp_path, "KEPT1\n", "kept.txt")).returncode == 0
+    assert tms.run("revoked", _file(tmp_path, revoked_list("KEPT1"), "kept.txt")).returncode == 0
     before = tms.snapshot()
     if content == "404":
         source = f"{http_folder[1]}/missing.txt"

@@ -1,0 +1,84 @@
+"""The license site's list of revoked serials: signed, and refused whole when changed."""
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import tmslicense
+
+SERIALS = ["0123456789ABCDEF", "FEDCBA9876543210", "OLD-1.2_3"]
+
+
+@pytest.fixture
+def signed(private_key, kid):
+    return tmslicense.sign_revoked_list(SERIALS, private_key, kid, title="Revoked, Site")
+
+
+def test_a_signed_list_gives_its_serials_in_order(signed, keyring, kid):
+    lines = signed.splitlines()
+    assert lines[0] == "# Revoked, Site" and lines[1:4] == SERIALS
+    assert lines[4].startswith(f"#signature ed25519 {kid} ")
+    assert tmslicense.verify_revoked_list(signed, keyring) == SERIALS
+    # Transport damage and comments are harmless: CRLF, spaces, blank and comment lines.
+    damaged = "\r\n".join(f"  {line} " for line in lines).replace(
+        SERIALS[1], f"\n# x\n{SERIALS[1]}"
+    )
+    assert tmslicense.verify_revoked_list(damaged, keyring) == SERIALS
+
+
+def test_an_empty_list_is_signed_too(private_key, kid, keyring):
+    text = tmslicense.sign_revoked_list([], private_key, kid)
+    assert tmslicense.verify_revoked_list(text, keyring) == []
+    # An attacker cannot turn it into a list that stops a file.
+    with pytest.raises(tmslicense.BadSignature):
+        tmslicense.verify_revoked_list(f"0123456789ABCDEF\n{text}", keyring)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda text: text.replace(SERIALS[0], f"{SERIALS[0]}\nNEW0001"),  # a serial added
+        lambda text: text.replace(f"{SERIALS[1]}\n", ""),  # one removed
+        lambda text: text.replace(SERIALS[2], "OLD-1.2_4"),  # one changed
+        lambda text: text.replace(f"{SERIALS[0]}\n{SERIALS[1]}", f"{SERIALS[1]}\n{SERIALS[0]}"),
+    ],
+)
+def test_a_changed_list_is_refused(signed, keyring, change):
+    changed = change(signed)
+    assert changed != signed
+    with pytest.raises(tmslicense.BadSignature, match="changed after the license site signed"):
+        tmslicense.verify_revoked_list(changed, keyring)
+
+
+def test_a_list_signed_by_another_key_is_refused(signed, keyring, kid):
+    other = Ed25519PrivateKey.generate()
+    with pytest.raises(tmslicense.UnknownKey, match=kid):
+        tmslicense.verify_revoked_list(signed, tmslicense.Keyring([other.public_key()]))
+    # Another key's signature under the trusted key's id does not match.
+    forged = tmslicense.sign_revoked_list(SERIALS, other, kid)
+    with pytest.raises(tmslicense.BadSignature):
+        tmslicense.verify_revoked_list(forged, keyring)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "says"),
+    [
+        (lambda t: "\n".join(t.splitlines()[:-1]), tmslicense.BadSignature, "not signed"),
+        (lambda t: t + t.splitlines()[-1] + "\n", tmslicense.MalformedFile, "two signature"),
+        (
+            lambda t: t.replace("#signature ed25519 ", "#signature "),
+            tmslicense.MalformedFile,
+            "damaged",
+        ),
+        (lambda t: t.replace("ed25519", "rsa"), tmslicense.UnsupportedAlgorithm, "'rsa'"),
+        (lambda t: t[: t.rindex(" ") + 1] + "not*base64\n", tmslicense.BadSignature, "changed"),
+        (lambda t: t.replace(SERIALS[0], "<html>"), tmslicense.MalformedFile, "line 2"),
+    ],
+)
+def test_a_damaged_list_is_refused_with_its_reason(signed, keyring, change, error, says):
+    with pytest.raises(error, match=says):
+        tmslicense.verify_revoked_list(change(signed), keyring)
+
+
+def test_only_serials_are_signed(private_key, kid):
+    with pytest.raises(ValueError, match="not a serial"):
+        tmslicense.sign_revoked_list(["A1", "two words"], private_key, kid)

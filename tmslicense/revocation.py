@@ -1,0 +1,101 @@
+"""The license site's list of revoked serials (its ``/revoked.txt``), signed by the same keys
+as its license files::
+
+    # Revoked TMS license files (serials), Example Plant Licensing
+    0123456789ABCDEF
+    FEDCBA9876543210
+    #signature ed25519 KEY_ID BASE64
+
+One serial per line. ``#`` lines are comments, except the one signature line: plain Ed25519
+over ``tms-revoked-serials-v1`` and a newline, then each serial followed by a newline, in the
+order listed. Comments are not signed. A server that reads an unsigned list as plain lines
+takes the signature line for a comment.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from base64 import b64encode
+from collections.abc import Iterable, Mapping
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .errors import BadSignature, MalformedFile, UnknownKey, UnsupportedAlgorithm
+from .fileformat import _b64decode
+
+__all__ = ["sign_revoked_list", "verify_revoked_list"]
+
+_DOMAIN = b"tms-revoked-serials-v1\n"
+_SIGNATURE = "#signature "
+# A serial: one word of letters, digits, dots, dashes or underscores. Anything else (an HTML
+# error page from a proxy, say) is not such a list.
+_SERIAL = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
+
+
+def _signed(serials: list[str]) -> bytes:
+    return _DOMAIN + "".join(f"{serial}\n" for serial in serials).encode("ascii")
+
+
+def sign_revoked_list(
+    serials: Iterable[str], private_key: Ed25519PrivateKey, kid: str, *, title: str = ""
+) -> str:
+    """The signed list of ``serials`` (the issuer's side), under a ``title`` comment."""
+    serials = list(serials)
+    bad = next((s for s in serials if not _SERIAL.fullmatch(s)), None)
+    if bad is not None:
+        raise ValueError(f"not a serial: {bad!r}")
+    signature = b64encode(private_key.sign(_signed(serials))).decode("ascii")
+    lines = [f"# {title}"] if title else []
+    return "\n".join([*lines, *serials, f"{_SIGNATURE}ed25519 {kid} {signature}"]) + "\n"
+
+
+def verify_revoked_list(text: str, keyring: Mapping[str, Ed25519PublicKey]) -> list[str]:
+    """The serials of a list of revoked serials signed by a key in ``keyring``.
+
+    Refuses the whole list, with a :class:`~tmslicense.LicenseError` subclass, when a line is
+    not a serial or a comment, when it has no signature or more than one, and when the
+    signature is not by a trusted key or does not match (a serial was added, removed or
+    changed).
+    """
+    serials, signature = [], None
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line.startswith(_SIGNATURE):
+            if signature is not None:
+                raise MalformedFile("This list of revoked serials has two signature lines.")
+            signature = line[len(_SIGNATURE) :].split()
+        elif line and not line.startswith("#"):
+            if not _SERIAL.fullmatch(line):
+                raise MalformedFile(
+                    f"This is not a list of revoked serials: line {number} reads {line[:40]!r}."
+                )
+            serials.append(line)
+    if signature is None:
+        raise BadSignature(
+            "This list of revoked serials is not signed by the license site. Use the list "
+            "the site serves (its /revoked.txt)."
+        )
+    if len(signature) != 3:
+        raise MalformedFile("The signature line of this list of revoked serials is damaged.")
+    alg, kid, sig = signature
+    if alg != "ed25519":
+        raise UnsupportedAlgorithm(
+            f"This list of revoked serials is signed with {alg!r}, which this ThinManager "
+            "Server does not support (only ed25519)."
+        )
+    key = keyring.get(kid)
+    if key is None:
+        raise UnknownKey(
+            f"This list of revoked serials is signed with key {kid!r}, which this server does "
+            "not trust. Update the keyring from the license site."
+        )
+    try:
+        key.verify(_b64decode(sig), _signed(serials))
+    except (binascii.Error, InvalidSignature):
+        raise BadSignature(
+            "This list of revoked serials does not match its signature: it was changed after "
+            "the license site signed it. Fetch it from the site again."
+        ) from None
+    return serials
