@@ -62,3 +62,20 @@ def record_failure(request, scope: str, username: str = "") -> None:
             cache.incr(key)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; %s failure not counted", scope, exc_info=True)
+
+
+def lift_login_pause(request, user) -> None:
+    """A new password was set from this address with the link sent by e-mail: the account's
+    failed log-ins from here, under its username and its e-mail address, are forgotten, so
+    the new password works at once. The address's own count stays."""
+    keys = [
+        key
+        for name in {user.username, user.email}
+        if name
+        for key in _counters(request, "login", name)[0]
+        if key.startswith("login-failures:account:")
+    ]
+    try:
+        cache.delete_many(keys)
+    except Exception:  # noqa: BLE001
+        log.warning("rate-limit cache unreachable; log-in pause not lifted", exc_info=True)

@@ -19,10 +19,9 @@ from formtools.wizard.views import SessionWizardView
 
 import tmslicense
 
-from . import services, signing
+from . import services, signing, throttle
 from .forms import LicenseStepForm, LoginForm, MirroredStepForm
 from .models import Activation, License
-from .throttle import client_ip
 
 
 def canonical_number(view):
@@ -128,6 +127,14 @@ class LoginView(auth_views.LoginView):
         if services.is_support_staff(self.request.user):
             return reverse("admin:index")
         return super().get_default_redirect_url()
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # The log-in page sends a paused customer here: the new password works at once.
+        throttle.lift_login_pause(self.request, form.user)
+        return response
 
 
 class LogoutView(auth_views.LogoutView):
@@ -303,7 +310,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
                 installation_id=first["installation_id"],
                 mirrored_installation_id=second.get("mirrored_installation_id", ""),
                 actor=self.request.user,
-                ip=client_ip(self.request),
+                ip=throttle.client_ip(self.request),
             )
         except services.ActivationError as error:
             # Live for other servers, or the license changed meanwhile: back to step 1, with why.

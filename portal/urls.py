@@ -30,6 +30,11 @@ urlpatterns = [
         ),
         name="password_reset",
     ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     # Support logs out of the admin back to the admin's log-in.
     path("admin/logout/", views.LogoutView.as_view(next_page="admin:login")),

@@ -2,6 +2,7 @@
 and per address, on the site's log-in and the admin's."""
 
 import pytest
+from django.core import mail
 
 from tests.factories import PASSWORD, UserFactory
 
@@ -42,6 +43,30 @@ def test_a_pause_does_not_tell_which_e_mail_address_belongs_to_a_username(client
     response = log_in(client, "maria@plant.example", "wrong")
     assert "Too many failed log-ins" not in response.content.decode()
     assert "Enter a correct username or e-mail address" in response.content.decode()
+
+
+def test_a_new_password_by_e_mail_lifts_the_accounts_pause(client, customer, limits):
+    """The pause tells a customer who forgot the password to reset it; the new password then
+    works at once, under the username and under the e-mail address."""
+    limits.LOGIN_FAILURE_LIMIT_PER_IP = 50  # the address's own pause is not lifted
+    for typed in (customer.username, customer.email):
+        for _ in range(3):
+            log_in(client, typed, "wrong")
+        assert "Too many failed log-ins" in log_in(client, typed, PASSWORD).content.decode()
+    client.post("/accounts/password_reset/", {"email": customer.email}, REMOTE_ADDR="10.0.0.1")
+    (message,) = mail.outbox
+    link = next(line for line in message.body.splitlines() if "/accounts/reset/" in line)
+    form = client.get(link.strip().removeprefix("http://testserver"), follow=True)
+    new = "Another-plant-password-9"
+    response = client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": new, "new_password2": new},
+        REMOTE_ADDR="10.0.0.1",
+    )
+    assert response.status_code == 302
+    for typed in (customer.username, customer.email):
+        assert log_in(client, typed, new).status_code == 302
+        client.logout()
 
 
 def test_an_address_is_paused_after_failed_log_ins_across_accounts(client, customer, limits):
