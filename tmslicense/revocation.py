@@ -46,6 +46,8 @@ def sign_revoked_list(
     bad = next((s for s in serials if not _SERIAL.fullmatch(s)), None)
     if bad is not None:
         raise ValueError(f"not a serial: {bad!r}")
+    if len(title.splitlines()) > 1:  # a second line would read as an unsigned serial
+        raise ValueError(f"a title is one line: {title!r}")
     signature = b64encode(private_key.sign(_signed(serials))).decode("ascii")
     lines = [f"# {title}"] if title else []
     return "\n".join([*lines, *serials, f"{_SIGNATURE}ed25519 {kid} {signature}"]) + "\n"

@@ -18,6 +18,17 @@ def log_in(client, username, password, *, path="/accounts/login/", ip="10.0.0.1"
     return client.post(path, {"username": username, "password": password}, REMOTE_ADDR=ip)
 
 
+def reset_password(client, user, *, ip="10.0.0.1"):
+    """Set a new password with the link the site e-mails, from ``ip``; returns it."""
+    client.post("/accounts/password_reset/", {"email": user.email}, REMOTE_ADDR=ip)
+    link = next(line for line in mail.outbox[-1].body.splitlines() if "/accounts/reset/" in line)
+    form = client.get(link.strip().removeprefix("http://testserver"), follow=True)
+    new = "Another-plant-password-9"
+    data = {"new_password1": new, "new_password2": new}
+    assert client.post(form.redirect_chain[-1][0], data, REMOTE_ADDR=ip).status_code == 302
+    return new
+
+
 def test_an_account_is_paused_after_failed_log_ins_from_one_address(client, customer, limits):
     for _ in range(3):
         response = log_in(client, customer.username, "wrong")
@@ -53,20 +64,17 @@ def test_a_new_password_by_e_mail_lifts_the_accounts_pause(client, customer, lim
         for _ in range(3):
             log_in(client, typed, "wrong")
         assert "Too many failed log-ins" in log_in(client, typed, PASSWORD).content.decode()
-    client.post("/accounts/password_reset/", {"email": customer.email}, REMOTE_ADDR="10.0.0.1")
-    (message,) = mail.outbox
-    link = next(line for line in message.body.splitlines() if "/accounts/reset/" in line)
-    form = client.get(link.strip().removeprefix("http://testserver"), follow=True)
-    new = "Another-plant-password-9"
-    response = client.post(
-        form.redirect_chain[-1][0],
-        {"new_password1": new, "new_password2": new},
-        REMOTE_ADDR="10.0.0.1",
-    )
-    assert response.status_code == 302
+    new = reset_password(client, customer)
     for typed in (customer.username, customer.email):
         assert log_in(client, typed, new).status_code == 302
         client.logout()
+
+
+def test_a_new_password_leaves_the_addresss_own_pause(client, customer, limits):
+    for name in ("a", "b", "c", "d", "e"):  # the address is paused, across accounts
+        log_in(client, name, "wrong")
+    new = reset_password(client, customer)
+    assert "Too many failed log-ins" in log_in(client, customer.username, new).content.decode()
 
 
 def test_an_address_is_paused_after_failed_log_ins_across_accounts(client, customer, limits):

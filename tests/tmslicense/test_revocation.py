@@ -79,6 +79,9 @@ def test_a_damaged_list_is_refused_with_its_reason(signed, keyring, change, erro
         tmslicense.verify_revoked_list(change(signed), keyring)
 
 
-def test_only_serials_are_signed(private_key, kid):
+def test_only_serials_are_signed_under_a_one_line_title(private_key, kid):
     with pytest.raises(ValueError, match="not a serial"):
         tmslicense.sign_revoked_list(["A1", "two words"], private_key, kid)
+    for title in ("Site\nZZ1", "Site\u2028ZZ1"):
+        with pytest.raises(ValueError, match="one line"):
+            tmslicense.sign_revoked_list(["A1"], private_key, kid, title=title)
