@@ -27,6 +27,8 @@ from .fileformat import _b64decode
 
 __all__ = ["sign_revoked_list", "verify_revoked_list"]
 
+# What the signature is over starts with this tag; a license file's signed payload is JSON,
+# which never does, so neither signature can be passed off as the other.
 _DOMAIN = b"tms-revoked-serials-v1\n"
 _SIGNATURE = "#signature "
 # A serial: one word of letters, digits, dots, dashes or underscores. Anything else (an HTML
