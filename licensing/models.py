@@ -141,9 +141,9 @@ class License(models.Model):
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
-    def is_activatable(self, now=None) -> bool:
+    def is_activatable(self) -> bool:
         """Active and not expired: the only state in which a file is issued."""
-        return self.status == self.Status.ACTIVE and not self.is_expired(now)
+        return self.state == "Active"
 
     @property
     def state(self) -> str:

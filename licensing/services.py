@@ -79,11 +79,12 @@ def find_license(*, user, number: str) -> License:
         ) from None
 
 
-def check_activatable(lic: License, *, now=None) -> None:
+def check_activatable(lic: License) -> None:
     """A suspended or expired license is neither activated nor downloaded."""
-    if lic.status != License.Status.ACTIVE:
+    state = lic.state
+    if state == "Suspended":
         raise LicenseNotActivatable(f"License {lic.number} is suspended. {contact_support()}")
-    if lic.is_expired(now):
+    if state == "Expired":
         raise LicenseNotActivatable(
             f"License {lic.number} expired on {lic.expires_at:%Y-%m-%d}. {contact_support()}"
         )
