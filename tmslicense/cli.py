@@ -2,7 +2,7 @@
 and to keep its list of revoked serials.
 
 Exit codes: 0 success or allowed, 1 refused (a license error or an action not allowed),
-2 wrong usage or an unreadable keyring.
+2 wrong usage, an unreadable keyring or a data folder that cannot be used.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     except LicenseError as error:
         print(f"refused: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # the data folder or a file in it cannot be used
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}.", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -171,6 +175,8 @@ def _status(args, data_dir: Path) -> int:
         print(f"  Location:         {location}")
     for path, reason in refused:
         print(f"Not used: {path.name}: {reason}")
+    for lic, reason in caps.ignored:
+        print(f"Not used: license {lic.license_number}, serial {lic.serial}: {reason}")
     print()
     role = caps.role.value if caps.role else "unlicensed"
     print(f"This server: {role}, {caps.seats} seat(s)")

@@ -96,7 +96,8 @@ def read_envelope(text: str | bytes) -> dict:
     try:
         raw = _b64decode(body)
         envelope = _ENVELOPE_DECODER.decode(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser goes (a crafted file).
         raise MalformedFile(
             "The license file is damaged: its text between the BEGIN and END lines "
             "cannot be read. Download it again."

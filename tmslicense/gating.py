@@ -69,21 +69,25 @@ def capabilities(licenses: Iterable[License], installation_id: str) -> Capabilit
 
     A primary or redundant (enterprise) server does everything; a mirrored secondary only
     serves thin-client boots; a server on no license does nothing. Seats and features add up
-    over every license bound to this server; a license for other servers is ignored with a
-    reason.
+    over the licenses bound to this server, each license number once: of its files (a copy,
+    an older issue) the newest counts. A license for other servers, and a file that does not
+    count, is ignored with a reason.
     """
     this = normalize_installation_id(installation_id)
-    applying: list[License] = []
+    applying: dict[str, License] = {}  # by license number: the newest file
     ignored: list[tuple[License, str]] = []
-    roles: set[Role] = set()
     for lic in licenses:
-        server = lic.server(this)
-        if server is None:
+        if lic.server(this) is None:
             ids = " and ".join(lic.installation_ids)
             ignored.append((lic, f"issued for {ids}, not for this server"))
             continue
-        applying.append(lic)
-        roles.add(server.role)
+        other = applying.get(lic.license_number)
+        if other is not None:
+            older, lic = sorted((other, lic), key=lambda x: (x.issued_at, x.serial))
+            what = "a copy of" if older.serial == lic.serial else "replaced by"
+            ignored.append((older, f"{what} the file {lic.serial} of the same license"))
+        applying[lic.license_number] = lic
+    roles = {lic.server(this).role for lic in applying.values()}
 
     full = roles & {Role.PRIMARY, Role.REDUNDANT}
     if full:
@@ -91,7 +95,7 @@ def capabilities(licenses: Iterable[License], installation_id: str) -> Capabilit
         refusals: dict[Action, str] = {}
     elif roles:
         role = Role.MIRROR
-        mirrored = next(lic for lic in applying if lic.server(this).role is Role.MIRROR)
+        mirrored = next(lic for lic in applying.values() if lic.server(this).role is Role.MIRROR)
         primary = mirrored.servers[0].installation_id
         refusals = {
             Action.RUN_CONSOLE: (
@@ -115,9 +119,9 @@ def capabilities(licenses: Iterable[License], installation_id: str) -> Capabilit
     return Capabilities(
         installation_id=this,
         role=role,
-        seats=sum(lic.seats for lic in applying),
-        features=frozenset(f for lic in applying for f in lic.features),
-        licenses=tuple(applying),
+        seats=sum(lic.seats for lic in applying.values()),
+        features=frozenset(f for lic in applying.values() for f in lic.features),
+        licenses=tuple(applying.values()),
         ignored=tuple(ignored),
         refusals=refusals,
     )

@@ -94,7 +94,7 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
                 keys.append(key)
         except KeyringError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
             raise KeyringError(f"The keyring is not valid ({error}).") from None
         return cls(keys)
 
@@ -106,6 +106,8 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
                 text = handle.read()
         except OSError as error:
             raise KeyringError(f"Cannot read the keyring {path}: {error.strerror}.") from None
+        except UnicodeDecodeError:
+            raise KeyringError(f"The keyring {path} is not a text file (UTF-8 JSON).") from None
         try:
             return cls.from_json(text)
         except KeyringError as error:

@@ -164,7 +164,7 @@ class License:
             data = _PAYLOAD_DECODER.decode(payload.decode("utf-8"))
         except InvalidPayload:
             raise
-        except (UnicodeDecodeError, ValueError) as error:
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
             raise InvalidPayload(f"The license content is not valid JSON ({error}).") from None
         return cls.from_dict(data)
 

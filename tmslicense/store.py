@@ -35,6 +35,7 @@ def installed(data_dir: Path) -> list[Installed]:
     return [
         Installed(path, path.read_text(encoding="utf-8", errors="replace"))
         for path in sorted(folder.glob("*.lic"))
+        if path.is_file()  # a folder named *.lic is no license
     ]
 
 
@@ -43,7 +44,8 @@ REVOKED = "revoked.txt"
 
 def revoked_serials(data_dir: Path) -> frozenset[str]:
     try:
-        lines = (data_dir / REVOKED).read_text(encoding="utf-8").splitlines()
+        # A damaged byte spoils its own line only: every other serial stays revoked.
+        lines = (data_dir / REVOKED).read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return frozenset()
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
@@ -59,7 +61,11 @@ def add_revoked(data_dir: Path, serials) -> list[str]:
     new = sorted(set(serials) - kept)
     if new:
         path = data_dir / REVOKED
-        text = path.read_text(encoding="utf-8") if path.exists() else "# Revoked serials\n"
+        text = (
+            path.read_text(encoding="utf-8", errors="replace")
+            if path.exists()
+            else "# Revoked serials\n"
+        )
         if not text.endswith("\n"):
             text += "\n"
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """`python -m tmslicense` as a TMS operator uses it: id, import, status, check, verify."""
 
+import base64
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import tmslicense
+from tmslicense import store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,7 +145,7 @@ def test_check_through_the_command_line(
         assert "No valid license" in result.stderr
 
 
-@pytest.mark.parametrize("damage", ["foreign", "tampered", "garbage", "missing", "huge"])
+@pytest.mark.parametrize("damage", ["foreign", "tampered", "garbage", "nested", "missing", "huge"])
 def test_a_bad_import_stores_and_replaces_nothing(pair, make_license, sign, tmp_path, damage):
     tms, _ = pair
     good = _recent(make_license, kind="standard", ids=[tms.installation_id])
@@ -165,6 +167,9 @@ def test_a_bad_import_stores_and_replaces_nothing(pair, make_license, sign, tmp_
         text = "\n".join(lines)
     elif damage == "garbage":
         text = "this is not a license"
+    elif damage == "nested":  # JSON nested deeper than the parser goes
+        body = base64.b64encode(b"[" * 40_000).decode()
+        text = f"-----BEGIN TMS LICENSE FILE-----\n{body}\n-----END TMS LICENSE FILE-----\n"
     elif damage == "huge":
         text = "x" * (tmslicense.MAX_FILE_SIZE + 10)
     path = str(tmp_path / "absent.lic") if damage == "missing" else _file(tmp_path, text, "bad.lic")
@@ -329,3 +334,50 @@ def test_a_bad_revoked_list_changes_nothing(
     assert result.returncode == 1 and result.stderr.startswith("refused: ")
     assert says in result.stderr
     assert tms.snapshot() == before
+
+
+def test_copies_of_a_file_add_no_seats(pair, make_license, sign, tmp_path):
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id], seats=5)
+    assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
+    [stored] = (tms.data / "licenses").glob("*.lic")
+    for copy in ("copy1.lic", "copy2.lic"):
+        (stored.parent / copy).write_text(stored.read_text())
+
+    status = tms.run("status")
+    assert status.returncode == 0, status.stderr
+    assert "This server: primary, 5 seat(s)" in status.stdout
+    assert status.stdout.count(f"a copy of the file {lic.serial}") == 2
+
+
+def test_damaged_files_in_the_data_folder_give_a_message_not_a_traceback(
+    pair, make_license, sign, tmp_path
+):
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
+    # A folder where a license would be, and a revoked list with a damaged byte: the license
+    # still counts, and the readable serials stay revoked.
+    (tms.data / "licenses" / "TM-FOLDER.lic").mkdir()
+    (tms.data / "revoked.txt").write_bytes(b"# Revoked\n\xff\xfe\nAAAA0000AAAA0000\n")
+    status = tms.run("status")
+    assert status.returncode == 0, status.stderr
+    assert "This server: primary" in status.stdout
+    assert "AAAA0000AAAA0000" in store.revoked_serials(tms.data)
+
+    tms.keyring.write_bytes(b"\xff\xfe not json")
+    result = tms.run("status")
+    assert (result.returncode, result.stderr.startswith("error: ")) == (2, True), result.stderr
+    assert "not a text file" in result.stderr and "Traceback" not in result.stderr
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "tmslicense", "--data-dir", str(not_a_folder), "id"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"error: {not_a_folder}")

@@ -1,5 +1,7 @@
 """What a ThinManager Server may do: the full table of kind x role x not-on-license."""
 
+from datetime import timedelta
+
 import pytest
 
 import tmslicense
@@ -78,3 +80,40 @@ def test_a_full_license_wins_over_a_mirror_role(make_license):
     caps = tmslicense.capabilities([mirrored, own], secondary)
     assert caps.role is tmslicense.Role.PRIMARY
     assert caps.show_thinserver_data
+
+
+def test_a_license_counts_once_however_many_of_its_files(make_license):
+    """Copies of a file, or an older issue kept beside its reissue, add no seats."""
+    lic = make_license("mirrored", seats=5)
+    server = lic.installation_ids[1]
+    reissue = make_license(
+        "mirrored",
+        ids=lic.installation_ids,
+        license_number=lic.license_number,
+        serial="FEDCBA9876543210",
+        seats=7,
+        issued_at=lic.issued_at + timedelta(days=1),
+    )
+    other = make_license("enterprise", ids=lic.installation_ids, seats=3)
+
+    caps = tmslicense.capabilities([lic, lic, lic], server)
+    assert caps.seats == 5 and caps.licenses == (lic,)
+    assert [reason for _, reason in caps.ignored] == [
+        f"a copy of the file {lic.serial} of the same license"
+    ] * 2
+
+    for order in ([lic, reissue, other], [reissue, lic, other]):
+        caps = tmslicense.capabilities(order, server)
+        assert caps.seats == 7 + 3
+        assert set(caps.licenses) == {reissue, other}
+        replaced = f"replaced by the file {reissue.serial} of the same license"
+        assert caps.ignored == ((lic, replaced),)
+    # The newest issue decides the role too: an enterprise reissue makes the mirror redundant.
+    upgraded = make_license(
+        "enterprise",
+        ids=lic.installation_ids,
+        license_number=lic.license_number,
+        serial="FEDCBA9876543210",
+        issued_at=lic.issued_at + timedelta(days=1),
+    )
+    assert tmslicense.capabilities([upgraded, lic], server).change_config
