@@ -227,27 +227,30 @@ def support_actions(activation, user) -> list[tuple[str, str]]:
 
 
 class CanonicalSearch:
-    """People paste Installation IDs and license numbers in any form: search the canonical one.
-
-    The beginning of one typed without dashes (``ykwha8j4``, 4 characters or more) is also
-    looked for as stored, with a dash after every 4 characters (``YKWH-A8J4``)."""
+    """People paste Installation IDs and license numbers in any form: the canonical form is
+    searched too. So is the beginning of one typed without dashes (``ykwha8j4``, 4 characters
+    or more), as stored, with a dash after every 4 characters (``YKWH-A8J4``). The term as
+    typed is always searched: a name can read as a valid number (``Metro Paper SA``)."""
 
     def get_search_results(self, request, queryset, search_term):
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        also = self._other_form(search_term)
+        if also is None:
+            return found, duplicates
+        more, _ = super().get_search_results(request, queryset, also)
+        return found | more, True
+
+    @staticmethod
+    def _other_form(search_term: str) -> str | None:
         for normalize in (
             tmslicense.normalize_installation_id,
             tmslicense.normalize_license_number,
         ):
             try:
-                canonical = normalize(search_term)
+                return normalize(search_term)
             except tmslicense.InvalidIdentifier:
                 continue
-            return super().get_search_results(request, queryset, canonical)
-        found, duplicates = super().get_search_results(request, queryset, search_term)
-        grouped = tmslicense.grouped_symbols(search_term)
-        if grouped is None:
-            return found, duplicates
-        also, _ = super().get_search_results(request, queryset, grouped)
-        return found | also, True
+        return tmslicense.grouped_symbols(search_term)
 
 
 class AuditTrailHistory:

@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+import tmslicense
+
 from ..models import STATE_RANK, Activation, AuditEvent, License, Membership, Organization
 from .common import (
     AuditedAdmin,
@@ -222,6 +224,14 @@ class DateAndOptionalTimeField(forms.SplitDateTimeField):
 
 
 class LicenseForm(forms.ModelForm):
+    # Longer than the stored form: a number from an order is pasted in any form (spaces, lower
+    # case, no dashes) and stored canonical. Fixed once the license is saved (read-only).
+    number = forms.CharField(
+        max_length=40,
+        initial=tmslicense.new_license_number,
+        widget=forms.TextInput(attrs={"size": 24, "style": "font-family: monospace"}),
+        help_text="A new number is offered; one from an order may be pasted in any form.",
+    )
     features = FeatureListField(
         required=False,
         help_text="Feature names, separated by commas or spaces, e.g. relevance, multimonitor.",
@@ -240,6 +250,12 @@ class LicenseForm(forms.ModelForm):
         help_text="Kept in the audit trail with the change; needed when the license becomes "
         "suspended, expired or active again.",
     )
+
+    def clean_number(self):
+        try:
+            return tmslicense.normalize_license_number(self.cleaned_data["number"])
+        except tmslicense.InvalidLicenseNumber as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
 
     def clean(self):
         cleaned = super().clean()

@@ -12,7 +12,7 @@ from django.utils import timezone
 import tmslicense
 from licensing import services
 from licensing.models import Activation, AuditEvent, License
-from tests.factories import UserFactory
+from tests.factories import OrganizationFactory, UserFactory
 
 
 @pytest.fixture
@@ -70,6 +70,15 @@ def test_support_finds_a_license_by_either_installation_id_or_number(
     # The list shows why: the live file's servers.
     page = response.content.decode()
     assert f'class="installation-id">{live.mirrored_installation_id}</span> (mirror)' in page
+
+
+def test_a_name_that_reads_as_a_license_number_is_searched_as_typed(support_client, make_license):
+    name = "Metro Paper SA"
+    assert tmslicense.normalize_license_number(name) == "TM-METR-0PAP-ERSA"
+    lic = make_license(organization=OrganizationFactory(name=name))
+    make_license()  # another organization's license, which must not match
+    response = support_client.get("/admin/licensing/license/", {"q": name})
+    assert list(response.context["cl"].result_list) == [lic]
 
 
 def test_activations_are_found_by_a_pasted_id_and_filtered_live_or_revoked(
@@ -348,8 +357,8 @@ def test_support_adds_a_license_with_a_fresh_number(support_client, support, org
     assert again != offered
     response = admin_client.post(
         "/admin/licensing/license/add/",
-        # The number as typed from an order: stored canonical.
-        new_license_form(organization, number=offered.lower().replace("-", " ")),
+        # The number as typed from an order, longer than stored: stored canonical.
+        new_license_form(organization, number=" - ".join(offered.lower().split("-"))),
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert License.objects.get(number=offered).organization == organization
@@ -361,6 +370,20 @@ def test_support_adds_a_license_with_a_fresh_number(support_client, support, org
     assert values["maintenance end"] == "2030-01-31" and values["features"] == []
     page = admin_client.get(f"/admin/licensing/auditevent/{created.pk}/change/").content.decode()
     assert f"organization: {organization.name}<br>" in page and "features: none" in page
+
+    # An Installation ID pasted as the number: the library's own message, nothing saved.
+    pasted = tmslicense.new_installation_id()
+    response = admin_client.post(
+        "/admin/licensing/license/add/", new_license_form(organization, number=pasted)
+    )
+    assert response.status_code == 200
+    expected = ""
+    try:
+        tmslicense.normalize_license_number(pasted)
+    except tmslicense.InvalidLicenseNumber as error:
+        expected = error.message
+    assert expected and expected in response.content.decode()
+    assert License.objects.count() == 1
 
 
 def new_license_form(organization, **values):
