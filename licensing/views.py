@@ -223,15 +223,16 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         return super().post(request, *args, **kwargs)
 
     def _finished_already(self) -> bool:
-        """Step 2 sent again, as it was, after its activation finished (the browser's Back).
-        Another ID there is a new request, of a step 1 the session no longer knows."""
+        """Step 2 sent again after its activation finished (the browser's Back), as it was or
+        empty (a browser does not restore the field). Another ID there is a new request, of a
+        step 1 the session no longer knows."""
         finished = self.storage.finished
         if not finished:
             return False
         prefix = self.get_form_prefix("mirrored")
-        typed = self.request.POST.get(f"{prefix}-mirrored_installation_id", "")
+        typed = self.request.POST.get(f"{prefix}-mirrored_installation_id", "").strip()
         try:
-            return tmslicense.normalize_installation_id(typed) == finished["secondary"]
+            return not typed or tmslicense.normalize_installation_id(typed) == finished["secondary"]
         except tmslicense.InvalidInstallationId:
             return False
 
@@ -244,6 +245,11 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
                 self.storage.current_step = "license"
                 form = first
         return super().render(form, **kwargs)
+
+    def process_step(self, form):
+        if self.steps.current == self.steps.first:
+            self.storage.new_run()  # see WizardSessionStorage
+        return super().process_step(form)
 
     def get_form(self, step=None, data=None, files=None):
         """Each step's data is built into a form and validated once per request. formtools asks

@@ -13,8 +13,10 @@ class WizardSessionStorage(BaseStorage):
     """formtools' wizard state, kept in the server-side session, one state per activation in
     progress. Each page of the wizard carries its activation's ``run`` (a random id), so two
     browser tabs activating two licenses do not mix: a Mirrored Installation ID typed in one
-    is never bound to the other's license. The session is saved only when a state changed
-    (formtools' own session storage saves it on every request)."""
+    is never bound to the other's license. Each sending of step 1 starts a new run, so a page
+    of step 2 belongs to the License Number and Installation ID it shows: one left behind by
+    Back, with step 1 sent again since, is refused as expired. The session is saved only when
+    a state changed (formtools' own session storage saves it on every request)."""
 
     RUN_FIELD = "wizard_run"
     MAX_RUNS = 10  # activations kept in one session (unfinished or finished); oldest dropped
@@ -22,7 +24,9 @@ class WizardSessionStorage(BaseStorage):
     def __init__(self, prefix, request=None, file_storage=None):
         super().__init__(f"{prefix}_runs", request, file_storage)
         run = request.POST.get(self.RUN_FIELD, "") if request.method == "POST" else ""
-        self.run = run if re.fullmatch(r"[0-9a-f]{16}", run) else secrets.token_hex(8)
+        self.run = self._loaded_run = (
+            run if re.fullmatch(r"[0-9a-f]{16}", run) else secrets.token_hex(8)
+        )
         self.init_data()
         self._empty = copy.deepcopy(self._state)
         self._loaded = request.session.get(self.prefix, {}).get(self.run)
@@ -34,6 +38,10 @@ class WizardSessionStorage(BaseStorage):
             self._loaded = None
         elif self._loaded is not None:
             self._state = copy.deepcopy(self._loaded)
+
+    def new_run(self) -> None:
+        """Go on under a new run id (step 1 was sent); the old one is forgotten."""
+        self.run = secrets.token_hex(8)
 
     def finish(self, activation) -> None:
         """Remember the activation this run ended with (kept only for a two-step one)."""
@@ -57,10 +65,11 @@ class WizardSessionStorage(BaseStorage):
 
     def update_response(self, response):
         super().update_response(response)
-        if self._state == (self._empty if self.is_new else self._loaded):
+        unchanged = self._state == (self._empty if self.is_new else self._loaded)
+        if unchanged and (self.is_new or self.run == self._loaded_run):
             return
         runs = self.request.session.get(self.prefix, {})
-        runs.pop(self.run, None)
+        runs.pop(self._loaded_run, None)
         if self._state != self._empty:
             runs[self.run] = self._state  # the most recent last
         elif self.finished_now:

@@ -374,6 +374,27 @@ def test_back_from_step_two_keeps_what_was_typed_there(customer_client, make_lic
     assert Activation.objects.get().license == other
 
 
+def test_a_step_two_page_left_behind_by_back_activates_nothing(customer_client, make_license, ids):
+    """Step 2 for X, Back, step 1 again for Y, then the browser's Back to the page of X: what
+    is typed there must not activate Y, which that page never showed."""
+    shown, other = make_license("mirrored"), make_license("enterprise")
+    assert shown.number in step1(customer_client, shown.number, ids[0]).content.decode()
+    old_page = customer_client.wizard_run
+    step2(customer_client, "", back="license")
+    assert other.number in step1(customer_client, other.number, ids[0]).content.decode()
+    current_page = customer_client.wizard_run
+    assert current_page != old_page
+
+    customer_client.wizard_run = old_page
+    page = step2(customer_client, ids[1]).content.decode()
+    assert "expired or was already sent" in page and "Step 1 of 2" in page
+    assert not Activation.objects.exists()
+    # The page of the license entered last still works.
+    customer_client.wizard_run = current_page
+    assert step2(customer_client, ids[1])["Location"] == f"/licenses/{other.number}/"
+    assert Activation.objects.get().license == other
+
+
 def test_a_step_two_sent_again_after_the_activation_leads_to_its_license(
     customer_client, make_license, ids
 ):
@@ -385,6 +406,8 @@ def test_a_step_two_sent_again_after_the_activation_leads_to_its_license(
     shown = [str(m) for m in get_messages(response.wsgi_request)]
     assert shown[-1] == "That activation was finished already; here is its license."
     assert Activation.objects.get().installation_ids == ids
+    # A browser does not restore the field (autocomplete="off"): sent empty, the same.
+    assert step2(customer_client, "")["Location"] == f"/licenses/{lic.number}/"
     # Back, another secondary typed (say, a typo noticed): not taken for the one on file.
     page = step2(customer_client, tmslicense.new_installation_id()).content.decode()
     assert "expired or was already sent" in page and "Step 1 of 2" in page
