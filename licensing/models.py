@@ -161,7 +161,8 @@ class License(models.Model):
             ("Product", issued.product, self.product),
             ("Edition", issued.edition, self.edition),
             ("Seats", issued.seats, self.seats),
-            ("Features", ", ".join(issued.features), ", ".join(self.features)),
+            # Features are a set: the same ones in another order are no change.
+            ("Features", ", ".join(sorted(issued.features)), ", ".join(sorted(self.features))),
             ("Maintenance end", issued.maintenance_end, self.maintenance_end),
             ("Expires", issued.expires_at, expires),
             ("Customer name", issued.customer, self.organization.name),

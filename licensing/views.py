@@ -52,6 +52,15 @@ def home(request):
     return redirect("licensing:license_list" if request.user.is_authenticated else "login")
 
 
+def _refusal(lic: License) -> str:
+    """Why the license's file may not be downloaded now ("" when it may)."""
+    try:
+        services.check_activatable(lic)
+    except services.ActivationError as error:
+        return error.message
+    return ""
+
+
 @login_required
 def license_list(request):
     licenses = list(
@@ -61,24 +70,19 @@ def license_list(request):
             Prefetch("activations", queryset=Activation.objects.live(), to_attr="live_activations")
         )
         .annotate(last_revoked_at=Max("activations__revoked_at"))
+        .order_by("number")  # a query with an aggregate loses the model's ordering
     )
     for lic in licenses:
-        # The file in use was issued before support changed the license.
-        lic.file_out_of_date = any(lic.changes_since(live) for live in lic.live_activations)
+        # The file in use was issued before support changed the license (no updated file can
+        # be had while the license is suspended or expired: its page says why instead).
+        lic.file_out_of_date = not _refusal(lic) and any(
+            lic.changes_since(live) for live in lic.live_activations
+        )
     return render(
         request,
         "licensing/license_list.html",
         {"licenses": licenses, "support_staff": services.is_support_staff(request.user)},
     )
-
-
-def _refusal(lic: License) -> str:
-    """Why the license's file may not be downloaded now ("" when it may)."""
-    try:
-        services.check_activatable(lic)
-    except services.ActivationError as error:
-        return error.message
-    return ""
 
 
 @login_required
@@ -108,8 +112,8 @@ def license_detail(request, number):
 def download(request, number):
     lic = get_license_for_user(request.user, number)
     activation = get_object_or_404(lic.activations.live())
-    if refusal := _refusal(lic):
-        messages.error(request, refusal)
+    if _refusal(lic):
+        # The license's page says why, where the Download button would be.
         return redirect("licensing:license_detail", number=lic.number)
     response = HttpResponse(activation.license_file, content_type="application/x-tms-license")
     response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'

@@ -177,16 +177,19 @@ def test_a_suspended_or_expired_license_says_so_and_offers_no_file(
     customer_client, activated, change, state, why, settings
 ):
     lic = activated.license
-    License.objects.filter(pk=lic.pk).update(**change)
+    # Changed after the file was issued too: still no updated file to be had, so none is
+    # said to be out of date.
+    License.objects.filter(pk=lic.pk).update(seats=lic.seats + 5, **change)
     listing = customer_client.get("/licenses/").content.decode()
     assert state in listing and "Active" not in listing
+    assert "file out of date" not in listing
     page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
     assert why in page and f'Contact support at <a href="mailto:{settings.SUPPORT_EMAIL}">' in page
     assert "/download/" not in page and "Add the same file" not in page  # no file to add
     response = customer_client.get(f"/licenses/{lic.number}/download/", follow=True)
     assert response.redirect_chain == [(f"/licenses/{lic.number}/", 302)]
     assert "BEGIN TMS LICENSE FILE" not in response.content.decode()
-    assert why in response.content.decode()  # the same answer as the wizard's re-download
+    assert response.content.decode().count(why) == 1  # the wizard's answer, said once
 
 
 def test_license_page_says_what_the_file_in_use_has_the_old_way(customer_client, activated):
@@ -202,6 +205,24 @@ def test_license_page_says_what_the_file_in_use_has_the_old_way(customer_client,
     assert "/download/" in page  # still the current file, to download
     listed = customer_client.get("/licenses/").content.decode()
     assert f'href="{url}#file-changes">file out of date</a>' in listed
+
+
+def test_the_same_features_in_another_order_are_no_change(customer_client, make_license, customer):
+    lic = make_license(features=["relevance", "multimonitor"])
+    services.activate(license=lic, installation_id=tmslicense.new_installation_id(), actor=customer)
+    License.objects.filter(pk=lic.pk).update(features=["multimonitor", "relevance"])
+    assert (
+        'id="file-changes"' not in customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    )
+    assert "file out of date" not in customer_client.get("/licenses/").content.decode()
+
+
+def test_my_licenses_are_listed_by_number(customer_client, make_license, activated):
+    for _ in range(4):
+        make_license()
+    listed = customer_client.get("/licenses/").context["licenses"]
+    assert [lic.number for lic in listed] == sorted(lic.number for lic in listed)
+    assert len(listed) == 5
 
 
 def test_revoked_list_makes_a_server_refuse_the_old_file(
