@@ -74,6 +74,8 @@ class LicenseStepForm(_Form):
         widget=forms.TextInput(
             attrs={
                 "autocomplete": "off",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
                 "placeholder": "TM-XXXX-XXXX-XXXX",
                 "class": "font-monospace",
             }

@@ -11,8 +11,9 @@ from django.utils.safestring import SafeData, mark_safe
 
 register = template.Library()
 
-# TM-XXXX-XXXX-XXXX and XXXX-XXXX-XXXX-XXXX-XXXX: groups of capitals and digits joined by dashes.
-_CODE = r"\b[0-9A-Z]{2,}(?:-[0-9A-Z]{2,}){2,}\b"
+# TM-XXXX-XXXX-XXXX and XXXX-XXXX-XXXX-XXXX-XXXX: groups of capitals and digits joined by dashes
+# (a date, 2026-01-31, is none).
+_CODE = r"\b(?!\d{4}-\d\d-\d\d\b)[0-9A-Z]{2,}(?:-[0-9A-Z]{2,}){2,}\b"
 
 
 def _marked(match: re.Match) -> str:

@@ -19,6 +19,10 @@ def test_words_with_dashes_are_not_codes():
     assert message_text("a one-to-one ID(s) re-download") == "a one-to-one ID(s) re-download"
 
 
+def test_dates_are_not_codes():
+    assert message_text("It expired on 2026-01-31.") == "It expired on 2026-01-31."
+
+
 def test_supports_address_is_a_link_and_no_other_address(settings):
     settings.SUPPORT_EMAIL = "help+tms@example.com"
     assert message_text("Write to help+tms@example.com, not x@example.com.") == (

@@ -394,7 +394,8 @@ def test_log_out_by_link_asks_first(customer_client, client, db):
     assert customer_client.get("/licenses/").status_code == 200  # still logged in
     response = customer_client.post("/accounts/logout/", follow=True)
     assert response.redirect_chain[-1][0] == "/accounts/login/"
-    assert "You are logged out." in response.content.decode()
+    # A notice, read out politely; only warnings and errors interrupt (role="alert").
+    assert 'role="status">You are logged out.' in response.content.decode()
     assert customer_client.get("/licenses/").status_code == 302
     assert client.get("/accounts/logout/")["Location"] == "/accounts/login/"  # not logged in
 
