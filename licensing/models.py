@@ -303,6 +303,11 @@ class Activation(models.Model):
         return f"{self.license.number}.lic"
 
 
+def person(user) -> str:
+    """A user as support reads them: username, with the e-mail address when there is one."""
+    return f"{user.username} ({user.email})" if user.email else user.username
+
+
 class AuditEvent(models.Model):
     """Who changed what, when and from where. Written by the services, never edited."""
 
@@ -310,6 +315,8 @@ class AuditEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who it was, as they were named then: kept when the account is deleted later.
+    actor_name = models.CharField(max_length=300, blank=True, default="")
     action = models.CharField(max_length=40)
     license = models.ForeignKey(
         License, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"

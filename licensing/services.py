@@ -16,7 +16,7 @@ from django.utils import timezone
 import tmslicense
 
 from . import outbox, signing
-from .models import Activation, AuditEvent, License, Membership, OutboxMessage
+from .models import Activation, AuditEvent, License, Membership, OutboxMessage, person
 
 
 class ActivationError(Exception):
@@ -412,6 +412,14 @@ def reissue(
             raise InvalidInstallationIds(
                 "The corrected Installation IDs are the same as the current ones."
             )
+        changed = sum(new != was for new, was in zip(ids, old.installation_ids, strict=True))
+        if changed > 1 and set(ids) != set(old.installation_ids):
+            # Two new servers are a move: the customer activates again once it is revoked.
+            raise InvalidInstallationIds(
+                "Correct one Installation ID at a time: both differ from the file's. To move "
+                "the license to other servers, revoke this activation; the customer then "
+                "activates the license again."
+            )
         action, why = "correct_installation_id", (reason or "").strip()
         if not why:
             raise ActivationError("Give a reason for the correction.", field="reason")
@@ -436,8 +444,10 @@ def reissue(
 
 
 def audit(*, actor, action: str, license: License | None, obj, ip=None, details=None):
+    actor = actor if getattr(actor, "is_authenticated", False) else None
     return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=actor,
+        actor_name=person(actor) if actor else "",
         action=action,
         license=license,
         object_repr=str(obj)[:200],

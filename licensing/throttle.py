@@ -7,6 +7,7 @@ unreachable no limit is applied: the site must keep working while Redis is down.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 
@@ -17,8 +18,14 @@ log = logging.getLogger(__name__)
 
 
 def client_ip(request) -> str:
+    """The client's address: from the proxy's header when one is configured and it holds an
+    address (anything else there is ignored, and logged), else the connection's."""
     if settings.CLIENT_IP_HEADER and request.META.get(settings.CLIENT_IP_HEADER):
-        return request.META[settings.CLIENT_IP_HEADER].split(",")[0].strip()
+        first = request.META[settings.CLIENT_IP_HEADER].split(",")[0].strip()
+        try:
+            return str(ipaddress.ip_address(first))
+        except ValueError:
+            log.warning("%s is not an IP address: %r", settings.CLIENT_IP_HEADER, first[:100])
     return request.META.get("REMOTE_ADDR", "")
 
 

@@ -20,15 +20,13 @@ from django.utils.timezone import localtime
 import tmslicense
 
 from .. import services
-from ..models import License
+from ..models import License, person
 from ..throttle import client_ip
 
 
 def _person(user) -> str:
     # As text, never a link: support may not open users, and needs the customers' addresses.
-    if user is None:
-        return "–"
-    return f"{user.username} ({user.email})" if user.email else user.username
+    return "–" if user is None else person(user)
 
 
 @admin.display(description="issued by")
@@ -43,7 +41,7 @@ def revoked_by(activation):
 
 @admin.display(description="actor")
 def actor(event):
-    return _person(event.actor)
+    return event.actor_name or "–"
 
 
 @admin.display(description="action", ordering="action")

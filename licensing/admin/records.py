@@ -43,7 +43,7 @@ class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
         "license__organization__name",
         "license__activations__installation_id",
         "license__activations__mirrored_installation_id",
-        "actor__username",
+        "actor_name",
     ]
     readonly_fields = ["created_at", actor, action, "license", object_repr, details, ip_address]
     fields = readonly_fields

@@ -148,6 +148,36 @@ def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
     assert event.actor == support and event.ip_address == "10.1.2.3"
 
 
+@pytest.mark.parametrize(
+    ("header", "recorded"), [("203.0.113.7, 10.0.0.1", "203.0.113.7"), ("unknown", "10.9.8.7")]
+)
+def test_behind_a_proxy_the_audit_records_the_clients_address(
+    support_client, live, settings, header, recorded
+):
+    """The proxy's header names the client; one that holds no address is not taken for one
+    (nor does it make the audited write fail)."""
+    settings.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    response = support_client.post(
+        f"/admin/licensing/activation/{live.pk}/revoke/",
+        {"reason": "Hardware returned"},
+        REMOTE_ADDR="10.9.8.7",
+        HTTP_X_FORWARDED_FOR=header,
+    )
+    assert response.status_code == 302
+    assert AuditEvent.objects.get(action="revoke").ip_address == recorded
+
+
+def test_the_audit_trail_names_a_staff_member_whose_account_was_deleted(
+    admin_client, support, live
+):
+    services.revoke(activation=live, reason="Hardware returned", actor=support)
+    name = f"{support.username} ({support.email})"
+    support.delete()
+    listed = admin_client.get("/admin/licensing/auditevent/", {"q": support.username})
+    assert list(listed.context["cl"].result_list) == [AuditEvent.objects.get(action="revoke")]
+    assert f'<td class="field-actor">{name}</td>' in listed.content.decode()
+
+
 def test_reissue_and_correct_are_audited(support_client, support, live, keyring):
     support_client.post(f"/admin/licensing/activation/{live.pk}/reissue/", {})
     reissued = live.license.live_activation

@@ -43,3 +43,19 @@ def test_a_license_saved_with_no_seats_gets_one_and_an_audit_event():
         }
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_events_written_before_name_their_actor():
+    try:
+        apps = migrate([("licensing", "0006_license_seats_at_least_one")])
+        User = apps.get_model("auth", "User")
+        AuditEvent = apps.get_model("licensing", "AuditEvent")
+        agent = User.objects.create(username="agent", email="agent@example.com")
+        by_agent = AuditEvent.objects.create(action="revoke", actor=agent, object_repr="x")
+        by_nobody = AuditEvent.objects.create(action="license_change", object_repr="y")
+        apps = migrate([("licensing", "0007_audit_actor_name")])
+        AuditEvent = apps.get_model("licensing", "AuditEvent")
+        assert AuditEvent.objects.get(pk=by_agent.pk).actor_name == "agent (agent@example.com)"
+        assert AuditEvent.objects.get(pk=by_nobody.pk).actor_name == ""
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -160,7 +160,25 @@ def test_correction_refuses_bad_ids_and_writes_nothing(live, customer, ids):
                 reason="x",
                 actor=customer,
             )
+    # Two new servers are no correction but a move (revoke, and the customer activates).
+    with pytest.raises(services.InvalidInstallationIds, match="one Installation ID at a time"):
+        services.reissue(
+            activation=live,
+            installation_id=tmslicense.new_installation_id(),
+            mirrored_installation_id=tmslicense.new_installation_id(),
+            reason="x",
+            actor=customer,
+        )
     assert list(Activation.objects.values_list("serial", "revoked_at")) == before
+    # The two swapped is a correction.
+    new = services.reissue(
+        activation=live,
+        installation_id=ids[1],
+        mirrored_installation_id=ids[0],
+        reason="primary and secondary the other way round",
+        actor=customer,
+    )
+    assert new.installation_ids == (ids[1], ids[0])
 
 
 def test_database_allows_one_live_activation_per_license(live):
