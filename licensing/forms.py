@@ -7,6 +7,7 @@ import math
 
 from crispy_forms.helper import FormHelper
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
@@ -116,7 +117,8 @@ class LicenseStepForm(_Form):
             raise forms.ValidationError(
                 "Too many license numbers were not found. For your security, look-ups are "
                 f"paused: try again in {math.ceil(blocked / 60)} minute(s). Your organization's "
-                "licenses and their numbers are listed under My licenses.",
+                "licenses and their numbers are listed under My licenses. If it cannot wait, "
+                f"contact support at {settings.SUPPORT_EMAIL}.",
                 code="rate_limited",
             )
         try:

@@ -27,6 +27,9 @@ class Organization(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("lift_pauses", "Can lift the log-in and look-up pauses of an organization's members")
+        ]
 
     def __str__(self):
         return self.name

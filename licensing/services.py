@@ -15,7 +15,7 @@ from django.utils import timezone
 
 import tmslicense
 
-from . import outbox, signing
+from . import outbox, signing, throttle
 from .models import Activation, AuditEvent, License, Membership, OutboxMessage, person
 
 
@@ -441,6 +441,27 @@ def reissue(
     old.replaced_by = new
     old.save(update_fields=["replaced_by"])
     return new
+
+
+def lift_pauses(*, organization, actor, ip=None) -> list[str]:
+    """Support lifts the pauses of an organization's members, who call because they cannot log
+    in or look up a license: each member's failed log-ins (from every address) and failed
+    look-ups are forgotten. What an address counted across accounts stays. Returns the
+    members' names."""
+    members = [m.user for m in organization.memberships.select_related("user")]
+    for user in members:
+        throttle.lift_login_pause(user)
+        throttle.lift_lookup_pause(user)
+    names = sorted(person(user) for user in members)
+    audit(
+        actor=actor,
+        action="lift_pauses",
+        license=None,
+        obj=organization,
+        ip=ip,
+        details={"members": names},
+    )
+    return names
 
 
 def audit(*, actor, action: str, license: License | None, obj, ip=None, details=None):

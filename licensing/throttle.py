@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
 import time
 
 from django.conf import settings
@@ -31,7 +32,8 @@ def client_ip(request) -> str:
 
 def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], int]:
     """The cache keys counting this request's failures in ``scope``, each with its limit, and
-    the window in seconds."""
+    the window in seconds. Reads the cache (an account's epoch): call it where an outage is
+    caught."""
     ip = client_ip(request)
     if scope == "lookup":
         window = settings.ACTIVATION_FAILURE_WINDOW
@@ -40,18 +42,30 @@ def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], 
             subjects[f"user:{request.user.pk}"] = settings.ACTIVATION_FAILURE_LIMIT
     else:  # "login": the account as typed, from this address; and the address
         window = settings.LOGIN_FAILURE_WINDOW
+        name = username.strip().lower()
+        epoch = cache.get(_epoch_key(name), "0")
         subjects = {
-            f"account:{ip}:{username.strip().lower()}": settings.LOGIN_FAILURE_LIMIT,
+            f"account:{ip}:{name}:{epoch}": settings.LOGIN_FAILURE_LIMIT,
             f"ip:{ip}": settings.LOGIN_FAILURE_LIMIT_PER_IP,
         }
-    start = int(time.time()) // window * window
-    return {f"{scope}-failures:{s}:{start}": n for s, n in subjects.items()}, window
+    return {_key(scope, s, window): n for s, n in subjects.items()}, window
+
+
+def _key(scope: str, subject: str, window: int) -> str:
+    """A counter of the current window (fixed windows: the key names the window's start)."""
+    return f"{scope}-failures:{subject}:{int(time.time()) // window * window}"
+
+
+def _epoch_key(name: str) -> str:
+    # An account's failed log-ins are counted under its epoch; a new epoch forgets them, from
+    # every address at once.
+    return f"login-failures:epoch:{name}"
 
 
 def seconds_blocked(request, scope: str, username: str = "") -> int:
     """Seconds until the next try is allowed, 0 when it is allowed now."""
-    limits, window = _counters(request, scope, username)
     try:
+        limits, window = _counters(request, scope, username)
         counts = cache.get_many(list(limits))
     except Exception:  # noqa: BLE001 - any cache outage: fail open, logged
         log.warning("rate-limit cache unreachable; %s not limited", scope, exc_info=True)
@@ -62,8 +76,8 @@ def seconds_blocked(request, scope: str, username: str = "") -> int:
 
 
 def record_failure(request, scope: str, username: str = "") -> None:
-    limits, window = _counters(request, scope, username)
     try:
+        limits, window = _counters(request, scope, username)
         for key in limits:
             cache.add(key, 0, timeout=window + 60)
             cache.incr(key)
@@ -71,18 +85,27 @@ def record_failure(request, scope: str, username: str = "") -> None:
         log.warning("rate-limit cache unreachable; %s failure not counted", scope, exc_info=True)
 
 
-def lift_login_pause(request, user) -> None:
-    """A new password was set from this address with the link sent by e-mail: the account's
-    failed log-ins from here, under its username and its e-mail address, are forgotten, so
-    the new password works at once. The address's own count stays."""
-    keys = [
-        key
-        for name in {user.username, user.email}
-        if name
-        for key in _counters(request, "login", name)[0]
-        if key.startswith("login-failures:account:")
-    ]
+def lift_login_pause(user) -> None:
+    """Forget the account's failed log-ins, under its username and its e-mail address, from
+    every address: its password was reset, or support lifted the pause. The addresses' own
+    counts (across accounts) stay."""
+    # The epoch outlives every counter made under the one before (window + 60 s).
+    timeout = settings.LOGIN_FAILURE_WINDOW + 60
+    epochs = {
+        _epoch_key(n.strip().lower()): secrets.token_hex(4)
+        for n in {user.username, user.email}
+        if n
+    }
     try:
-        cache.delete_many(keys)
+        cache.set_many(epochs, timeout=timeout)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; log-in pause not lifted", exc_info=True)
+
+
+def lift_lookup_pause(user) -> None:
+    """Forget the customer's failed license-number look-ups (support lifted the pause). Those
+    counted for an address (across its users) stay."""
+    try:
+        cache.delete(_key("lookup", f"user:{user.pk}", settings.ACTIVATION_FAILURE_WINDOW))
+    except Exception:  # noqa: BLE001
+        log.warning("rate-limit cache unreachable; look-up pause not lifted", exc_info=True)

@@ -137,7 +137,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         # The log-in page sends a paused customer here: the new password works at once.
-        throttle.lift_login_pause(self.request, form.user)
+        throttle.lift_login_pause(form.user)
         return response
 
 

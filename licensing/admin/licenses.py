@@ -17,7 +17,9 @@ from django.utils.safestring import mark_safe
 
 import tmslicense
 
+from .. import services
 from ..models import STATE_RANK, Activation, AuditEvent, License, Membership, Organization
+from ..throttle import client_ip
 from .common import (
     AuditedAdmin,
     AuditTrailHistory,
@@ -53,6 +55,26 @@ class OrganizationAdmin(AuditedAdmin):
     search_fields = ["name"]
     list_display = ["name", "created_at"]
     inlines = [MembershipInline]
+    actions = ["lift_pauses"]
+
+    @admin.action(
+        description="Lift the members' log-in and look-up pauses", permissions=["lift_pauses"]
+    )
+    def lift_pauses(self, request, queryset):
+        for organization in queryset:
+            names = services.lift_pauses(
+                organization=organization, actor=request.user, ip=client_ip(request)
+            )
+            self.message_user(
+                request,
+                f"{organization}: the pauses of {len(names)} member(s) are lifted; they can "
+                "log in and look up licenses again (an address that failed too often across "
+                "accounts stays paused until its window ends).",
+                messages.SUCCESS,
+            )
+
+    def has_lift_pauses_permission(self, request):
+        return request.user.has_perm("licensing.lift_pauses")
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

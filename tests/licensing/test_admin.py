@@ -6,13 +6,15 @@ import re
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import tmslicense
 from licensing import services
 from licensing.models import Activation, AuditEvent, License
-from tests.factories import OrganizationFactory, UserFactory
+from tests.factories import PASSWORD, OrganizationFactory, UserFactory
+from tests.licensing.wizard import step1
 
 
 @pytest.fixture
@@ -50,6 +52,7 @@ def test_support_group_has_exactly_the_permissions_it_needs(db):
         "revoke_activation",
         "reissue_activation",
         "view_auditevent",
+        "lift_pauses",
     } <= codenames
     assert not {c for c in codenames if c.startswith("delete_")}
     assert "add_activation" not in codenames and "change_activation" not in codenames
@@ -915,3 +918,49 @@ def test_an_expiry_moved_into_the_past_says_revoke_not_reissue(support_client, l
     page.force_login(customer)
     body = page.get(f"/licenses/{live.license.number}/").content.decode()
     assert 'id="file-changes"' not in body and "expired on" in body
+
+
+def test_support_lifts_an_organizations_pauses_from_every_address(
+    client, support, customer, organization, make_license, settings
+):
+    """A customer calls: paused from logging in (at the plant) and from looking up licenses.
+    Support lifts both; what the address counted across accounts stays."""
+    settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_LIMIT_PER_IP = 3, 50
+    settings.ACTIVATION_FAILURE_LIMIT = 2
+    plant = {"REMOTE_ADDR": "10.7.7.7"}
+    credentials = {"username": customer.username, "password": PASSWORD}
+    for _ in range(3):
+        client.post("/accounts/login/", {**credentials, "password": "wrong"}, **plant)
+    assert (
+        "Too many failed log-ins"
+        in client.post("/accounts/login/", credentials, **plant).content.decode()
+    )
+    customer_client = Client()
+    customer_client.force_login(customer)
+    lic = make_license()
+    for _ in range(2):
+        step1(customer_client, tmslicense.new_license_number(), tmslicense.new_installation_id())
+    paused = step1(customer_client, lic.number, tmslicense.new_installation_id())
+    assert "Too many license numbers" in paused.content.decode()
+
+    # A staff member without the permission is not offered the action.
+    other_staff = Client()
+    other_staff.force_login(UserFactory(is_staff=True))
+    assert other_staff.get("/admin/licensing/organization/").status_code == 403
+    support_client = Client()
+    support_client.force_login(support)
+    listed = support_client.get("/admin/licensing/organization/").content.decode()
+    assert 'value="lift_pauses"' in listed
+    response = support_client.post(
+        "/admin/licensing/organization/",
+        {"action": "lift_pauses", "_selected_action": [organization.pk]},
+        REMOTE_ADDR="10.1.1.1",
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="lift_pauses")
+    assert event.actor == support and event.ip_address == "10.1.1.1"
+    assert event.details["members"] == [f"{customer.username} ({customer.email})"]
+
+    assert client.post("/accounts/login/", credentials, **plant).status_code == 302
+    found = step1(customer_client, lic.number, tmslicense.new_installation_id())
+    assert found.status_code == 302 and Activation.objects.get().license == lic
