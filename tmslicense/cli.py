@@ -119,7 +119,8 @@ def _import(args, data_dir: Path) -> int:
     data = _read(args.file)
     lic = verify_license(data, keyring, this, revoked=store.revoked_serials(data_dir))
     valid, _ = _valid(data_dir, keyring, this)
-    current = next((v for v in valid if v.license_number == lic.license_number), None)
+    counted = capabilities(valid, this).licenses  # of copies and older issues, the one that counts
+    current = next((v for v in counted if v.license_number == lic.license_number), None)
     path = store.install(data_dir, lic, data.decode("utf-8"), current)
     print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {lic.serial}.")
     print(f"Stored as {path}.")

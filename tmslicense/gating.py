@@ -83,7 +83,7 @@ def capabilities(licenses: Iterable[License], installation_id: str) -> Capabilit
             continue
         other = applying.get(lic.license_number)
         if other is not None:
-            older, lic = sorted((other, lic), key=lambda x: (x.issued_at, x.serial))
+            older, lic = (other, lic) if lic.supersedes(other) else (lic, other)
             what = "a copy of" if older.serial == lic.serial else "replaced by"
             ignored.append((older, f"{what} the file {lic.serial} of the same license"))
         applying[lic.license_number] = lic

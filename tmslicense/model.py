@@ -124,6 +124,12 @@ class License:
     def installation_ids(self) -> tuple[str, ...]:
         return tuple([s.installation_id for s in self.servers])
 
+    def supersedes(self, other: License) -> bool:
+        """Issued after ``other`` (a file of the same license replaces the older one). Times
+        are kept to the second; of two issued in one second the greater serial counts, so
+        that every server picks the same."""
+        return (self.issued_at, self.serial) > (other.issued_at, other.serial)
+
     def server(self, installation_id: str) -> Server | None:
         """This license's entry for a server, or None when the license is not bound to it."""
         for server in self.servers:

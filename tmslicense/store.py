@@ -42,13 +42,27 @@ def installed(data_dir: Path) -> list[Installed]:
 REVOKED = "revoked.txt"
 
 
-def revoked_serials(data_dir: Path) -> frozenset[str]:
+def _revoked_text(data_dir: Path) -> str | None:
+    path = data_dir / REVOKED
     try:
-        # A damaged byte spoils its own line only: every other serial stays revoked.
-        lines = (data_dir / REVOKED).read_text(encoding="utf-8", errors="replace").splitlines()
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return frozenset()
-    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+        return None
+    except UnicodeDecodeError:
+        # Refused whole: read loosely (as UTF-16, say) no serial would match any more, and
+        # every revoked file would count again.
+        raise LicenseError(
+            f"{path} is damaged (not UTF-8 text), so revoked files cannot be told apart. "
+            "Restore it from a backup, or delete it and add the license site's list again "
+            "(revoked URL)."
+        ) from None
+
+
+def revoked_serials(data_dir: Path) -> frozenset[str]:
+    text = _revoked_text(data_dir) or ""
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
 
 
 def add_revoked(data_dir: Path, serials) -> list[str]:
@@ -61,11 +75,7 @@ def add_revoked(data_dir: Path, serials) -> list[str]:
     new = sorted(set(serials) - kept)
     if new:
         path = data_dir / REVOKED
-        text = (
-            path.read_text(encoding="utf-8", errors="replace")
-            if path.exists()
-            else "# Revoked serials\n"
-        )
+        text = _revoked_text(data_dir) or "# Revoked serials\n"
         if not text.endswith("\n"):
             text += "\n"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +85,7 @@ def add_revoked(data_dir: Path, serials) -> list[str]:
 
 def install(data_dir: Path, lic: License, text: str, current: License | None) -> Path:
     """Store a verified license file, replacing an older issue of the same license number."""
-    if current is not None and current.issued_at > lic.issued_at:
+    if current is not None and current.supersedes(lic):
         raise LicenseError(
             f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
             f"{current.issued_at:%Y-%m-%d}) is already installed; nothing was changed."

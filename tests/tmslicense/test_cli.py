@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import tmslicense
-from tmslicense import store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -351,19 +350,26 @@ def test_copies_of_a_file_add_no_seats(pair, make_license, sign, tmp_path):
 
 
 def test_damaged_files_in_the_data_folder_give_a_message_not_a_traceback(
-    pair, make_license, sign, tmp_path
+    pair, make_license, sign, tmp_path, revoked_list
 ):
     tms, _ = pair
     lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
     assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
-    # A folder where a license would be, and a revoked list with a damaged byte: the license
-    # still counts, and the readable serials stay revoked.
+    # A folder where a license would be is no license: the real one still counts.
     (tms.data / "licenses" / "TM-FOLDER.lic").mkdir()
-    (tms.data / "revoked.txt").write_bytes(b"# Revoked\n\xff\xfe\nAAAA0000AAAA0000\n")
     status = tms.run("status")
     assert status.returncode == 0, status.stderr
     assert "This server: primary" in status.stdout
-    assert "AAAA0000AAAA0000" in store.revoked_serials(tms.data)
+    # A revoked list saved as UTF-16 (say, by an editor): read so, no serial would match, and
+    # every revoked file would count again. Refused, with what to do; nothing allowed.
+    revoked = tms.data / "revoked.txt"
+    revoked.write_text(f"# Revoked\n{lic.serial}\n", encoding="utf-16")
+    good_list = _file(tmp_path, revoked_list("FEDCBA9876543210"), "list.txt")
+    for command in (["status"], ["check", "serve-clients"], ["revoked", good_list]):
+        result = tms.run(*command)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "revoked.txt is damaged (not UTF-8 text)" in result.stderr
+    revoked.unlink()
 
     tms.keyring.write_bytes(b"\xff\xfe not json")
     result = tms.run("status")
