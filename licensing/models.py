@@ -319,7 +319,7 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Who it was, as they were named then: kept when the account is deleted later.
-    actor_name = models.CharField(max_length=300, blank=True, default="")
+    actor_name = models.CharField(max_length=410, blank=True, default="")  # 150 + 254 + " ()"
     action = models.CharField(max_length=40)
     license = models.ForeignKey(
         License, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"

@@ -75,7 +75,7 @@ def license_list(request):
     for lic in licenses:
         # The file in use was issued before support changed the license (no updated file can
         # be had while the license is suspended or expired: its page says why instead).
-        lic.file_out_of_date = not _refusal(lic) and any(
+        lic.file_out_of_date = lic.is_activatable() and any(
             lic.changes_since(live) for live in lic.live_activations
         )
     return render(
@@ -112,7 +112,7 @@ def license_detail(request, number):
 def download(request, number):
     lic = get_license_for_user(request.user, number)
     activation = get_object_or_404(lic.activations.live())
-    if _refusal(lic):
+    if not lic.is_activatable():
         # The license's page says why, where the Download button would be.
         return redirect("licensing:license_detail", number=lic.number)
     response = HttpResponse(activation.license_file, content_type="application/x-tms-license")
@@ -231,7 +231,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         empty (a browser does not restore the field). Another ID there is a new request, of a
         step 1 the session no longer knows."""
         finished = self.storage.finished
-        if not finished:
+        if not finished or "wizard_goto_step" in self.request.POST:  # Back: to step 1
             return False
         prefix = self.get_form_prefix("mirrored")
         typed = self.request.POST.get(f"{prefix}-mirrored_installation_id", "").strip()

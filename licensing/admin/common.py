@@ -233,7 +233,7 @@ class CanonicalSearch:
     def get_search_results(self, request, queryset, search_term):
         found, duplicates = super().get_search_results(request, queryset, search_term)
         also = self._other_form(search_term)
-        if also is None:
+        if also is None or also == search_term:
             return found, duplicates
         more, _ = super().get_search_results(request, queryset, also)
         return found | more, True

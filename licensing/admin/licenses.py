@@ -132,9 +132,6 @@ class AuditInline(admin.TabularInline):
     readonly_fields = fields
     verbose_name_plural = "history"
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
     def has_add_permission(self, request, obj=None):
         return False
 

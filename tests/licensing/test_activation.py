@@ -411,6 +411,8 @@ def test_a_step_two_sent_again_after_the_activation_leads_to_its_license(
     assert Activation.objects.get().installation_ids == ids
     # A browser does not restore the field (autocomplete="off"): sent empty, the same.
     assert step2(customer_client, "")["Location"] == f"/licenses/{lic.number}/"
+    # Its Back button asks for step 1, and gets it.
+    assert "Step 1 of 2" in step2(customer_client, "", back="license").content.decode()
     # Back, another secondary typed (say, a typo noticed): not taken for the one on file.
     page = step2(customer_client, tmslicense.new_installation_id()).content.decode()
     assert "expired or was already sent" in page and "Step 1 of 2" in page

@@ -170,6 +170,14 @@ def test_behind_a_proxy_the_audit_records_the_clients_address(
     assert AuditEvent.objects.get(action="revoke").ip_address == recorded
 
 
+def test_the_longest_names_fit_the_audit_trail(live, support):
+    support.username, support.email = "u" * 150, "e" * 242 + "@example.com"
+    support.save()
+    services.revoke(activation=live, reason="Hardware returned", actor=support)
+    recorded = AuditEvent.objects.get(action="revoke").actor_name
+    assert recorded == f"{support.username} ({support.email})" and len(recorded) == 407
+
+
 def test_the_audit_trail_names_a_staff_member_whose_account_was_deleted(
     admin_client, support, live
 ):
