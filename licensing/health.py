@@ -2,6 +2,10 @@
 
 503 only when the database is down (the site cannot work); a broker outage is "degraded":
 activation and download still work and e-mail waits in the outbox.
+
+Answered by a middleware ahead of all others: a container's healthcheck reaches the server
+at its own address, which is no host the site serves (``ALLOWED_HOSTS``), over plain HTTP
+(``SECURE_SSL_REDIRECT``).
 """
 
 from django.db import connection
@@ -41,3 +45,13 @@ def healthz(request):
     else:
         status, code = "ok", 200
     return JsonResponse({"status": status, **checks}, status=code)
+
+
+class HealthCheckMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/healthz":  # the path alone: the Host header is not looked at
+            return healthz(request)
+        return self.get_response(request)

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from licensing import health, views
+from licensing import views
 from licensing.forms import AdminLoginForm, ResetForm
 
 admin.site.site_header = "TMS licensing support"
@@ -19,7 +19,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("keyring.json", views.keyring_json, name="keyring"),
     path("revoked.txt", views.revoked_txt, name="revoked"),
-    path("healthz", health.healthz, name="healthz"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path(

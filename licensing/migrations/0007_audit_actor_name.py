@@ -8,7 +8,9 @@ def name_the_actors(apps, schema_editor):
     User = apps.get_model("auth", "User")
     name = Case(
         When(email="", then=F("username")),
-        default=Concat("username", Value(" ("), "email", Value(")")),
+        default=Concat(
+            "username", Value(" ("), "email", Value(")"), output_field=models.CharField()
+        ),
         output_field=models.CharField(),
     )
     apps.get_model("licensing", "AuditEvent").objects.filter(actor__isnull=False).update(

@@ -218,6 +218,50 @@ def test_production_gunicorn_serves_an_activation_on_postgres(tmp_path, fresh_po
         log.close()
 
 
+def test_the_web_healthcheck_passes_on_a_production_server(tmp_path, fresh_postgres):
+    """docker-compose.yml's healthcheck asks the server at its own address, over plain HTTP:
+    no host the site serves, and the site redirects plain HTTP to HTTPS."""
+    port = free_port()
+    env = production_env(
+        tmp_path,
+        DATABASE_URL=fresh_postgres,
+        ALLOWED_HOSTS="licensing.example.com",
+        SECURE_SSL_REDIRECT="true",
+        STATIC_ROOT=str(tmp_path / "static"),
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
+    )
+    manage("migrate", "--noinput", env=env)
+    manage("collectstatic", "--noinput", env=env)
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            COMPOSE["services"]["web"]["command"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    check = [
+        part.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        for part in COMPOSE["services"]["web"]["healthcheck"]["test"][1:]  # after "CMD"
+    ]
+    try:
+        wait_for(lambda: _up(base) or process.poll() is not None, 60, "gunicorn")
+        assert process.poll() is None, log_path.read_text()
+        result = subprocess.run(check, env=env, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        # Every other page still refuses the unknown host.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + "/keyring.json", timeout=10)
+        assert refused.value.code == 400
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 def _up(base: str) -> bool:
     try:
         return urllib.request.urlopen(base + "/healthz", timeout=2).status == 200
