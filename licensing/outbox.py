@@ -184,12 +184,16 @@ def _record_failure(message_id: int, error: Exception) -> bool:
 def sweep(*, now=None) -> int:
     """Re-queue every pending message that is due and not recently queued; returns how many."""
     now = now or timezone.now()
-    due = OutboxMessage.objects.filter(
-        status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now
-    ).exclude(queued_at__gt=now - REQUEUE_AFTER)
-    queued = [pk for pk in due.values_list("pk", flat=True) if enqueue(pk)]
-    OutboxMessage.objects.filter(pk__in=queued).update(queued_at=now)
-    return len(queued)
+    due = list(
+        OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now)
+        .exclude(queued_at__gt=now - REQUEUE_AFTER)
+        .values_list("pk", flat=True)
+    )
+    # Marked before they are handed over (enqueue() unmarks one the broker refuses): a worker
+    # that takes a message at once must not meet this update's row lock, or it would skip the
+    # message as being sent by another worker, and the mark hide it from the next sweep.
+    OutboxMessage.objects.filter(pk__in=due).update(queued_at=now)
+    return sum(enqueue(pk) for pk in due)
 
 
 def retry_now(message: OutboxMessage) -> None:

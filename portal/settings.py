@@ -52,6 +52,12 @@ def _embedded_secret_key() -> str:
 
 DEBUG = envbool("DEBUG", "false")
 SECRET_KEY = os.environ.get("SECRET_KEY") or _embedded_secret_key()
+if SECRET_KEY.startswith("replace-with"):
+    # .env.example copied as it is: a key everyone can read would sign the sessions.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is still .env.example's placeholder. Set a long random value: "
+        'python -c "import secrets; print(secrets.token_urlsafe(60))"'
+    )
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_NAME = os.environ.get("SITE_NAME", "ThinManager License Site")

@@ -35,11 +35,11 @@ def production_env(tmp_path, **overrides) -> dict:
         if line.strip() and not line.lstrip().startswith("#"):
             key, _, value = line.partition("=")
             env[key.strip()] = value.strip()
+    env["SECRET_KEY"] = secrets.token_urlsafe(60)  # as the example asks
     key_file = tmp_path / "signing-key.pem"
     if not key_file.exists():
         manage("create_signing_key", "--path", str(key_file), env=env)
     env.update(
-        SECRET_KEY=secrets.token_urlsafe(60),
         LICENSE_SIGNING_KEY_FILE=str(key_file),
         VAR_DIR=str(tmp_path / "var"),
         DJANGO_SETTINGS_MODULE="portal.settings",
@@ -69,6 +69,20 @@ def test_production_settings_pass_the_deploy_checks(tmp_path):
     env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert "no issues" in result.stdout
+
+
+def test_the_example_secret_key_is_refused(tmp_path):
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    env["SECRET_KEY"] = next(
+        line.partition("=")[2]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.startswith("SECRET_KEY=")
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is still .env.example's placeholder" in result.stderr
 
 
 def test_env_example_lists_every_setting_the_portal_reads():

@@ -181,6 +181,21 @@ def test_sweep_requeues_due_messages_not_recently_queued(db):
     assert {fresh.pk, later.pk}.isdisjoint(c.args[0] for c in delay.call_args_list)
 
 
+def test_sweep_marks_a_message_queued_before_a_worker_can_take_it(db):
+    message = OutboxMessage.objects.create(
+        key="lost", recipients=["a@example.com"], subject="lost", body="x"
+    )
+    now = timezone.now()
+    seen = []
+
+    def publish(message_id):  # what a worker taking it at once would find
+        seen.append(OutboxMessage.objects.values_list("queued_at", flat=True).get(pk=message_id))
+
+    with mock.patch("licensing.tasks.deliver_message.delay", side_effect=publish):
+        assert outbox.sweep(now=now) == 1
+    assert seen == [now] and OutboxMessage.objects.get(pk=message.pk).queued_at == now
+
+
 def test_sweep_with_the_broker_down_keeps_the_messages(activate):
     activate()
     with mock.patch("licensing.tasks.deliver_message.delay", side_effect=ConnectionError):
