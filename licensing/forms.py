@@ -4,16 +4,18 @@ licensing rules come from licensing.services, turned into field errors here."""
 from __future__ import annotations
 
 import math
+import uuid
 
 from crispy_forms.helper import FormHelper
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.template.loader import render_to_string
 
 import tmslicense
 
-from . import services, throttle
+from . import outbox, services, throttle
 
 ID_WIDGET = forms.TextInput(
     attrs={
@@ -225,9 +227,29 @@ class AdminLoginForm(ThrottledLogin, AdminAuthenticationForm):
 
 
 class ResetForm(PasswordResetForm):
-    """Django's, in the site's words, opening on its one field."""
+    """Django's, in the site's words, opening on its one field; its e-mail goes through the
+    outbox like every other (sent after the response, and again while the mail server is
+    down), its link shown to nobody and erased once sent."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["email"].label = "E-mail address"
         autofocus(self, "email")
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        outbox.queue(
+            key=f"password-reset:{uuid.uuid4()}",
+            recipients=[to_email],
+            subject="".join(render_to_string(subject_template_name, context).splitlines()),
+            template=email_template_name,
+            context=context,
+            secret=True,
+        )

@@ -364,6 +364,8 @@ class OutboxMessage(models.Model):
     recipients = models.JSONField(default=list)
     subject = models.CharField(max_length=200)
     body = models.TextField()
+    # The body holds a secret (a password reset link): not shown in the admin, erased once sent.
+    secret = models.BooleanField(default=False, editable=False)
     attachment_name = models.CharField(max_length=100, blank=True, default="")
     attachment = models.TextField(blank=True, default="")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)

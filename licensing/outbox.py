@@ -49,10 +49,12 @@ def queue(
     license=None,
     attachment_name: str = "",
     attachment: str = "",
+    secret: bool = False,
 ) -> OutboxMessage | None:
     """Write a message in the current transaction; it is handed to Celery after commit.
 
-    ``key`` names the event; the database refuses a second message for it.
+    ``key`` names the event; the database refuses a second message for it. ``secret``: the
+    body holds a secret (a password reset link), shown to nobody and erased once sent.
     """
     recipients = sorted({r for r in recipients if r})
     if not recipients:
@@ -65,6 +67,7 @@ def queue(
         body=render_to_string(template, context),
         attachment_name=attachment_name,
         attachment=attachment,
+        secret=secret,
         # Handed to the broker after commit (in a web request, once the response is sent);
         # enqueue() clears this if that fails.
         queued_at=timezone.now(),
@@ -158,7 +161,9 @@ def deliver(message_id: int) -> bool:
             message.sent_at = timezone.now()
             message.attempts += 1
             message.last_error = ""
-            message.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+            if message.secret:
+                message.body = ""
+            message.save(update_fields=["status", "sent_at", "attempts", "last_error", "body"])
             return True
     return _record_failure(message_id, error)
 

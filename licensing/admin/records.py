@@ -63,6 +63,13 @@ def recipients(message):
     return ", ".join(message.recipients)
 
 
+@admin.display(description="body")
+def body(message):
+    if message.secret:
+        return "Not shown: it holds a password reset link (erased once sent)."
+    return message.body
+
+
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(CanonicalSearch, admin.ModelAdmin):
     list_display = [
@@ -81,7 +88,7 @@ class OutboxMessageAdmin(CanonicalSearch, admin.ModelAdmin):
         "license",
         recipients,
         "subject",
-        "body",
+        body,
         "attachment_name",
         "status",
         "attempts",

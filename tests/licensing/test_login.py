@@ -3,6 +3,7 @@ and per address, on the site's log-in and the admin's."""
 
 import pytest
 from django.core import mail
+from django.test import TestCase
 
 from tests.factories import PASSWORD, UserFactory
 
@@ -20,7 +21,8 @@ def log_in(client, username, password, *, path="/accounts/login/", ip="10.0.0.1"
 
 def reset_password(client, user, *, ip="10.0.0.1"):
     """Set a new password with the link the site e-mails, from ``ip``; returns it."""
-    client.post("/accounts/password_reset/", {"email": user.email}, REMOTE_ADDR=ip)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the outbox hands it over
+        client.post("/accounts/password_reset/", {"email": user.email}, REMOTE_ADDR=ip)
     link = next(line for line in mail.outbox[-1].body.splitlines() if "/accounts/reset/" in line)
     form = client.get(link.strip().removeprefix("http://testserver"), follow=True)
     new = "Another-plant-password-9"
@@ -151,3 +153,42 @@ def test_after_a_failed_log_in_the_page_opens_on_the_password(client, customer):
     assert not re.search(r'<input[^>]*name="username"[^>]*autofocus', page)
     admin = log_in(client, customer.username, "wrong", path="/admin/login/").content.decode()
     assert "Enter a correct username or e-mail address and password of a staff account" in admin
+
+
+def test_a_reset_e_mail_waits_while_the_mail_server_is_down_and_its_link_stays_hidden(
+    client, customer, admin_client
+):
+    from smtplib import SMTPServerDisconnected
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from licensing import outbox
+    from licensing.models import OutboxMessage
+
+    with (
+        mock.patch(
+            "django.core.mail.backends.locmem.EmailBackend.send_messages",
+            side_effect=SMTPServerDisconnected("mail server down"),
+        ),
+        TestCase.captureOnCommitCallbacks(execute=True),
+    ):
+        response = client.post("/accounts/password_reset/", {"email": customer.email})
+    assert response.status_code == 302  # "sent", as for any address: nothing is told
+    assert not mail.outbox
+    message = OutboxMessage.objects.get(key__startswith="password-reset:")
+    assert message.secret and message.status == "pending" and message.attempts == 1
+    assert message.recipients == [customer.email] and "/accounts/reset/" in message.body
+
+    page = admin_client.get(f"/admin/licensing/outboxmessage/{message.pk}/change/")
+    assert "Not shown: it holds a password reset link" in page.content.decode()
+    assert "/accounts/reset/" not in page.content.decode()
+
+    # The mail server is back: the next attempt sends it, and the link is erased here.
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert outbox.deliver(message.pk)
+    message.refresh_from_db()
+    assert message.status == "sent" and message.body == ""
+    link = next(line for line in mail.outbox[-1].body.splitlines() if "/accounts/reset/" in line)
+    form = client.get(link.strip().removeprefix("http://testserver"), follow=True)
+    assert "new_password1" in form.content.decode()

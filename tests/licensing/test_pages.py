@@ -276,10 +276,11 @@ def test_password_reset_asks_for_the_e_mail_address_in_the_sites_words(client, d
     assert "E-mail address" in page and re.search(r'<input[^>]*name="email"[^>]*autofocus', page)
 
 
-def test_password_reset_sends_a_link_by_email(client, customer):
+def test_password_reset_sends_a_link_by_email(client, customer, django_capture_on_commit_callbacks):
     from django.core import mail
 
-    response = client.post("/accounts/password_reset/", {"email": customer.email})
+    with django_capture_on_commit_callbacks(execute=True):  # the outbox hands it over
+        response = client.post("/accounts/password_reset/", {"email": customer.email})
     assert response.status_code == 302
     (message,) = mail.outbox
     assert customer.email in message.to
