@@ -4,6 +4,7 @@ sound, and its production gunicorn command serves a whole activation against Pos
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import os
 import re
@@ -179,21 +180,7 @@ def test_production_gunicorn_serves_an_activation_on_postgres(tmp_path, fresh_po
     number, server = tmslicense.new_license_number(), tmslicense.new_installation_id()
     manage("shell", "-c", SEED.format(number=number), env=env)
 
-    command = shlex.join(COMPOSE["services"]["web"]["command"])
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        COMPOSE["services"]["web"]["command"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _up(base) or process.poll() is not None, 60, command)
-        assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-
+    with serving(env, port, tmp_path) as base:
         health = urllib.request.urlopen(base + "/healthz", timeout=10)
         assert health.status == 200
 
@@ -226,10 +213,6 @@ def test_production_gunicorn_serves_an_activation_on_postgres(tmp_path, fresh_po
         text = download.read().decode()
         keyring = tmslicense.Keyring.from_json(browser.get("/keyring.json").read())
         assert tmslicense.verify_license(text, keyring, server).license_number == number
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
 
 
 def test_the_web_healthcheck_passes_on_a_production_server(tmp_path, fresh_postgres):
@@ -247,30 +230,33 @@ def test_the_web_healthcheck_passes_on_a_production_server(tmp_path, fresh_postg
     )
     manage("migrate", "--noinput", env=env)
     manage("collectstatic", "--noinput", env=env)
-    log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            COMPOSE["services"]["web"]["command"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
     check = [
         part.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         for part in COMPOSE["services"]["web"]["healthcheck"]["test"][1:]  # after "CMD"
     ]
-    try:
-        wait_for(lambda: _up(base) or process.poll() is not None, 60, "gunicorn")
-        assert process.poll() is None, log_path.read_text()
+    with serving(env, port, tmp_path) as base:
         result = subprocess.run(check, env=env, capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
         # Every other page still refuses the unknown host.
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(base + "/keyring.json", timeout=10)
         assert refused.value.code == 400
+
+
+@contextlib.contextmanager
+def serving(env: dict, port: int, tmp_path: Path):
+    """docker-compose.yml's web command, run here with ``env``; yields its base URL."""
+    command = COMPOSE["services"]["web"]["command"]
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _up(base) or process.poll() is not None, 60, shlex.join(command))
+        assert process.poll() is None, log_path.read_text()
+        yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
