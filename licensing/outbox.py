@@ -176,10 +176,12 @@ def _record_failure(message_id: int, error: Exception) -> bool:
         retry_in = None
         if message.attempts >= MAX_ATTEMPTS:
             message.status = OutboxMessage.Status.FAILED
+            if message.secret:
+                message.body = ""  # never sent again: see the admin's "send again"
         else:
             retry_in = backoff(message.attempts)
             message.next_attempt_at = timezone.now() + retry_in
-        message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+        message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at", "body"])
     log.warning(
         "outbox message %s: attempt %s failed: %s", message_id, message.attempts, message.last_error
     )

@@ -449,9 +449,14 @@ def lift_pauses(*, organization, actor, ip=None) -> list[str]:
     look-ups are forgotten. What an address counted across accounts stays. Returns the
     members' names."""
     members = [m.user for m in organization.memberships.select_related("user")]
-    for user in members:
-        throttle.lift_login_pause(user)
-        throttle.lift_lookup_pause(user)
+    lifted = [
+        throttle.lift_login_pause(user) & throttle.lift_lookup_pause(user) for user in members
+    ]
+    if not all(lifted):
+        raise ActivationError(
+            "The pauses could not be lifted: the rate-limit cache (Redis) is unreachable. "
+            "While it is, nobody is paused; try again once it is back."
+        )
     names = sorted(person(user) for user in members)
     audit(
         actor=actor,

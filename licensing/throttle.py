@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import secrets
 import time
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
@@ -34,7 +35,7 @@ def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], 
     """The cache keys counting this request's failures in ``scope``, each with its limit, and
     the window in seconds. Reads the cache (an account's epoch): call it where an outage is
     caught."""
-    ip = client_ip(request)
+    ip = f"[{client_ip(request)}]"  # an IPv6 address holds colons: bracketed, as in a URL
     if scope == "lookup":
         window = settings.ACTIVATION_FAILURE_WINDOW
         subjects = {f"ip:{ip}": settings.ACTIVATION_FAILURE_LIMIT_PER_IP}
@@ -42,7 +43,7 @@ def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], 
             subjects[f"user:{request.user.pk}"] = settings.ACTIVATION_FAILURE_LIMIT
     else:  # "login": the account as typed, from this address; and the address
         window = settings.LOGIN_FAILURE_WINDOW
-        name = username.strip().lower()
+        name = _name(username)
         epoch = cache.get(_epoch_key(name), "0")
         subjects = {
             f"account:{ip}:{name}:{epoch}": settings.LOGIN_FAILURE_LIMIT,
@@ -54,6 +55,13 @@ def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], 
 def _key(scope: str, subject: str, window: int) -> str:
     """A counter of the current window (fixed windows: the key names the window's start)."""
     return f"{scope}-failures:{subject}:{int(time.time()) // window * window}"
+
+
+def _name(typed: str) -> str:
+    """An account's name as typed, for a key: the same however it was cased or spaced, and with
+    no colon of its own (``5:alice`` from 2001:db8::1 must not count for ``alice`` from
+    2001:db8::1:5)."""
+    return quote(typed.strip().lower(), safe="@.+-_")
 
 
 def _epoch_key(name: str) -> str:
@@ -85,27 +93,28 @@ def record_failure(request, scope: str, username: str = "") -> None:
         log.warning("rate-limit cache unreachable; %s failure not counted", scope, exc_info=True)
 
 
-def lift_login_pause(user) -> None:
+def lift_login_pause(user) -> bool:
     """Forget the account's failed log-ins, under its username and its e-mail address, from
     every address: its password was reset, or support lifted the pause. The addresses' own
-    counts (across accounts) stay."""
-    # The epoch outlives every counter made under the one before (window + 60 s).
-    timeout = settings.LOGIN_FAILURE_WINDOW + 60
-    epochs = {
-        _epoch_key(n.strip().lower()): secrets.token_hex(4)
-        for n in {user.username, user.email}
-        if n
-    }
+    counts (across accounts) stay. False (and logged) when the cache is unreachable."""
+    # Kept without expiry (a few bytes per account): an epoch that expired mid-window would
+    # bring back the counts made under the one before.
+    epochs = {_epoch_key(_name(n)): secrets.token_hex(4) for n in {user.username, user.email} if n}
     try:
-        cache.set_many(epochs, timeout=timeout)
+        cache.set_many(epochs, timeout=None)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; log-in pause not lifted", exc_info=True)
+        return False
+    return True
 
 
-def lift_lookup_pause(user) -> None:
+def lift_lookup_pause(user) -> bool:
     """Forget the customer's failed license-number look-ups (support lifted the pause). Those
-    counted for an address (across its users) stay."""
+    counted for an address (across its users) stay. False (and logged) when the cache is
+    unreachable."""
     try:
         cache.delete(_key("lookup", f"user:{user.pk}", settings.ACTIVATION_FAILURE_WINDOW))
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; look-up pause not lifted", exc_info=True)
+        return False
+    return True

@@ -45,7 +45,7 @@ REVOKED = "revoked.txt"
 def _revoked_text(data_dir: Path) -> str | None:
     path = data_dir / REVOKED
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no serial
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
@@ -59,10 +59,8 @@ def _revoked_text(data_dir: Path) -> str | None:
 
 
 def revoked_serials(data_dir: Path) -> frozenset[str]:
-    text = _revoked_text(data_dir) or ""
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
+    lines = (line.strip() for line in (_revoked_text(data_dir) or "").splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
 def add_revoked(data_dir: Path, serials) -> list[str]:

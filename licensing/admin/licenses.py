@@ -62,9 +62,13 @@ class OrganizationAdmin(AuditedAdmin):
     )
     def lift_pauses(self, request, queryset):
         for organization in queryset:
-            names = services.lift_pauses(
-                organization=organization, actor=request.user, ip=client_ip(request)
-            )
+            try:
+                names = services.lift_pauses(
+                    organization=organization, actor=request.user, ip=client_ip(request)
+                )
+            except services.ActivationError as error:
+                self.message_user(request, f"{organization}: {error}", messages.ERROR)
+                continue
             self.message_user(
                 request,
                 f"{organization}: the pauses of {len(names)} member(s) are lifted; they can "

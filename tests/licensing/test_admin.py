@@ -951,10 +951,23 @@ def test_support_lifts_an_organizations_pauses_from_every_address(
     paused = step1(customer_client, lic.number, tmslicense.new_installation_id())
     assert "Too many license numbers" in paused.content.decode()
 
-    # A staff member without the permission is not offered the action.
+    # A staff member who sees organizations but lacks the permission: not offered, and a POST
+    # of it anyway lifts nothing.
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_organization"))
     other_staff = Client()
-    other_staff.force_login(UserFactory(is_staff=True))
-    assert other_staff.get("/admin/licensing/organization/").status_code == 403
+    other_staff.force_login(viewer)
+    listed = other_staff.get("/admin/licensing/organization/")
+    assert listed.status_code == 200 and 'value="lift_pauses"' not in listed.content.decode()
+    other_staff.post(
+        "/admin/licensing/organization/",
+        {"action": "lift_pauses", "_selected_action": [organization.pk]},
+    )
+    assert not AuditEvent.objects.filter(action="lift_pauses").exists()
+    assert (
+        "Too many failed log-ins"
+        in client.post("/accounts/login/", credentials, **plant).content.decode()
+    )
     support_client = Client()
     support_client.force_login(support)
     listed = support_client.get("/admin/licensing/organization/").content.decode()
@@ -972,3 +985,20 @@ def test_support_lifts_an_organizations_pauses_from_every_address(
     assert client.post("/accounts/login/", credentials, **plant).status_code == 302
     found = step1(customer_client, lic.number, tmslicense.new_installation_id())
     assert found.status_code == 302 and Activation.objects.get().license == lic
+
+
+def test_a_lift_the_cache_did_not_take_is_neither_done_nor_audited(
+    support_client, organization, customer
+):
+    from unittest import mock
+
+    with mock.patch("licensing.throttle.cache.set_many", side_effect=ConnectionError("down")):
+        response = support_client.post(
+            "/admin/licensing/organization/",
+            {"action": "lift_pauses", "_selected_action": [organization.pk]},
+            follow=True,
+        )
+    assert "could not be lifted: the rate-limit cache (Redis) is unreachable" in (
+        response.content.decode()
+    )
+    assert not AuditEvent.objects.filter(action="lift_pauses").exists()

@@ -136,9 +136,11 @@ def test_delivery_sends_once_with_the_file_attached(activate, keyring):
     assert message.status == "sent" and message.sent_at and message.attempts == 1
 
 
-def test_failures_back_off_then_mark_the_message_failed(activate):
+@pytest.mark.parametrize("secret", [False, True])
+def test_failures_back_off_then_mark_the_message_failed(activate, secret):
     activate()
     message = OutboxMessage.objects.get()
+    OutboxMessage.objects.filter(pk=message.pk).update(secret=secret)  # as a reset link's
     with mock.patch("django.core.mail.EmailMessage.send", side_effect=OSError("SMTP down")):
         for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
             OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
@@ -150,6 +152,8 @@ def test_failures_back_off_then_mark_the_message_failed(activate):
     assert failure.value.retry_in is None
     assert message.status == "failed"
     assert not mail.outbox
+    # A secret is not kept for a message that will never be sent.
+    assert (message.body == "") == secret
 
 
 def test_a_backing_off_message_is_not_sent_early(activate):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import tmslicense
+from tmslicense import store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -369,6 +370,9 @@ def test_damaged_files_in_the_data_folder_give_a_message_not_a_traceback(
         result = tms.run(*command)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         assert "revoked.txt is damaged (not UTF-8 text)" in result.stderr
+    # Saved as UTF-8 with a byte-order mark, and a comment indented: every serial counts.
+    revoked.write_text(f"{lic.serial}\n  # a note\n", encoding="utf-8-sig")
+    assert store.revoked_serials(tms.data) == {lic.serial}
     revoked.unlink()
 
     tms.keyring.write_bytes(b"\xff\xfe not json")
