@@ -128,7 +128,7 @@ class LicenseStepForm(_Form):
         except services.LicenseNotFound as error:
             # Only failed look-ups count towards the guessing limit.
             if self.limit_guessing:
-                throttle.record_failure(self.request, "lookup")
+                throttle.record(self.request, "lookup")
             self.add_error("license_number", forms.ValidationError(error.message, code="not_found"))
             return cleaned
         try:
@@ -206,7 +206,7 @@ class ThrottledLogin:
             return super().clean()
         except forms.ValidationError as error:
             if error.code == "invalid_login":
-                throttle.record_failure(self.request, "login", username)
+                throttle.record(self.request, "login", username)
             raise
 
 
@@ -235,6 +235,15 @@ class ResetForm(PasswordResetForm):
         super().__init__(*args, **kwargs)
         self.fields["email"].label = "E-mail address"
         autofocus(self, "email")
+
+    def save(self, *args, request=None, **kwargs):
+        """Sends nothing once this e-mail address, or the address asking, had its share of
+        reset e-mails: the page says the same either way, so nothing is revealed."""
+        email = self.cleaned_data["email"]
+        blocked = throttle.seconds_blocked(request, "reset", email)
+        throttle.record(request, "reset", email)  # every request counts, refused ones too
+        if not blocked:
+            super().save(*args, request=request, **kwargs)
 
     def send_mail(
         self,

@@ -1,5 +1,6 @@
 """Limits on guessing: failed license-number look-ups (per user and per IP address) and failed
-log-ins (per account from one address, and per address).
+log-ins (per account from one address, and per address); and on password reset e-mails (per
+e-mail address, and per address asking).
 
 Fixed windows in Django's cache (Redis in production, atomic increments). When the cache is
 unreachable no limit is applied: the site must keep working while Redis is down.
@@ -31,8 +32,8 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], int]:
-    """The cache keys counting this request's failures in ``scope``, each with its limit, and
+def _counters(request, scope: str, name: str = "") -> tuple[dict[str, int], int]:
+    """The cache keys counting this request's tries in ``scope``, each with its limit, and
     the window in seconds. Reads the cache (an account's epoch): call it where an outage is
     caught."""
     ip = f"[{client_ip(request)}]"  # an IPv6 address holds colons: bracketed, as in a URL
@@ -41,12 +42,18 @@ def _counters(request, scope: str, username: str = "") -> tuple[dict[str, int], 
         subjects = {f"ip:{ip}": settings.ACTIVATION_FAILURE_LIMIT_PER_IP}
         if request.user.is_authenticated:
             subjects[f"user:{request.user.pk}"] = settings.ACTIVATION_FAILURE_LIMIT
+    elif scope == "reset":  # the e-mail address typed; and the address asking
+        window = settings.PASSWORD_RESET_WINDOW
+        subjects = {
+            f"email:{_name(name)}": settings.PASSWORD_RESET_LIMIT,
+            f"ip:{ip}": settings.PASSWORD_RESET_LIMIT_PER_IP,
+        }
     else:  # "login": the account as typed, from this address; and the address
         window = settings.LOGIN_FAILURE_WINDOW
-        name = _name(username)
-        epoch = cache.get(_epoch_key(name), "0")
+        account = _name(name)
+        epoch = cache.get(_epoch_key(account), "0")
         subjects = {
-            f"account:{ip}:{name}:{epoch}": settings.LOGIN_FAILURE_LIMIT,
+            f"account:{ip}:{account}:{epoch}": settings.LOGIN_FAILURE_LIMIT,
             f"ip:{ip}": settings.LOGIN_FAILURE_LIMIT_PER_IP,
         }
     return {_key(scope, s, window): n for s, n in subjects.items()}, window
@@ -70,10 +77,10 @@ def _epoch_key(name: str) -> str:
     return f"login-failures:epoch:{name}"
 
 
-def seconds_blocked(request, scope: str, username: str = "") -> int:
+def seconds_blocked(request, scope: str, name: str = "") -> int:
     """Seconds until the next try is allowed, 0 when it is allowed now."""
     try:
-        limits, window = _counters(request, scope, username)
+        limits, window = _counters(request, scope, name)
         counts = cache.get_many(list(limits))
     except Exception:  # noqa: BLE001 - any cache outage: fail open, logged
         log.warning("rate-limit cache unreachable; %s not limited", scope, exc_info=True)
@@ -83,9 +90,10 @@ def seconds_blocked(request, scope: str, username: str = "") -> int:
     return 0
 
 
-def record_failure(request, scope: str, username: str = "") -> None:
+def record(request, scope: str, name: str = "") -> None:
+    """Count one try in ``scope``: a failed look-up or log-in; any password reset request."""
     try:
-        limits, window = _counters(request, scope, username)
+        limits, window = _counters(request, scope, name)
         for key in limits:
             cache.add(key, 0, timeout=window + 60)
             cache.incr(key)

@@ -202,6 +202,11 @@ ACTIVATION_FAILURE_WINDOW = envint("ACTIVATION_FAILURE_WINDOW", 3600)
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10)
 LOGIN_FAILURE_LIMIT_PER_IP = envint("LOGIN_FAILURE_LIMIT_PER_IP", 50)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900)
+# Password reset e-mails sent per e-mail address, and requests per IP address, in a window of
+# PASSWORD_RESET_WINDOW seconds: no mailbox is flooded with them.
+PASSWORD_RESET_LIMIT = envint("PASSWORD_RESET_LIMIT", 3)
+PASSWORD_RESET_LIMIT_PER_IP = envint("PASSWORD_RESET_LIMIT_PER_IP", 20)
+PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 3600)
 # Behind a reverse proxy: the request header that carries the client address
 # (e.g. HTTP_X_FORWARDED_FOR; its first address is used). Empty: REMOTE_ADDR.
 CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")

@@ -211,3 +211,24 @@ def test_a_reset_e_mail_waits_while_the_mail_server_is_down_and_its_link_stays_h
     link = next(line for line in mail.outbox[-1].body.splitlines() if "/accounts/reset/" in line)
     form = client.get(link.strip().removeprefix("http://testserver"), follow=True)
     assert "new_password1" in form.content.decode()
+
+
+def test_password_reset_e_mails_are_limited_per_address_and_per_asker(client, customer, settings):
+    """Nobody floods a mailbox with reset e-mails; the page says "sent" all the same."""
+    settings.PASSWORD_RESET_LIMIT, settings.PASSWORD_RESET_LIMIT_PER_IP = 2, 3
+    colleague = UserFactory(organization=customer.membership.organization)
+
+    def ask(email, ip):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            response = client.post("/accounts/password_reset/", {"email": email}, REMOTE_ADDR=ip)
+        assert response.status_code == 302 and response["Location"].endswith("/done/")
+
+    for _ in range(3):
+        ask(customer.email, "10.0.0.1")
+    assert [m.to for m in mail.outbox] == [[customer.email]] * 2  # the third is not sent
+    ask(customer.email, "10.0.0.2")  # from elsewhere: the address had its share
+    assert len(mail.outbox) == 2
+    ask(colleague.email, "10.0.0.1")  # the asker's fourth request in the window
+    assert len(mail.outbox) == 2
+    ask(colleague.email, "10.0.0.3")
+    assert mail.outbox[-1].to == [colleague.email]
