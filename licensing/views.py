@@ -52,15 +52,6 @@ def home(request):
     return redirect("licensing:license_list" if request.user.is_authenticated else "login")
 
 
-def _refusal(lic: License) -> str:
-    """Why the license's file may not be downloaded now ("" when it may)."""
-    try:
-        services.check_activatable(lic)
-    except services.ActivationError as error:
-        return error.message
-    return ""
-
-
 @login_required
 def license_list(request):
     licenses = list(
@@ -83,6 +74,15 @@ def license_list(request):
         "licensing/license_list.html",
         {"licenses": licenses, "support_staff": services.is_support_staff(request.user)},
     )
+
+
+def _refusal(lic: License) -> str:
+    """Why the license's file may not be downloaded now ("" when it may)."""
+    try:
+        services.check_activatable(lic)
+    except services.ActivationError as error:
+        return error.message
+    return ""
 
 
 @login_required
