@@ -236,13 +236,11 @@ class ResetForm(PasswordResetForm):
         self.fields["email"].label = "E-mail address"
         autofocus(self, "email")
 
-    def save(self, *args, request=None, **kwargs):
+    def save(self, *args, request, **kwargs):
         """Sends nothing once this e-mail address, or the address asking, had its share of
-        reset e-mails: the page says the same either way, so nothing is revealed."""
-        email = self.cleaned_data["email"]
-        blocked = throttle.seconds_blocked(request, "reset", email)
-        throttle.record(request, "reset", email)  # every request counts, refused ones too
-        if not blocked:
+        requests (refused ones count too): the page says the same either way, so nothing is
+        revealed."""
+        if not throttle.record(request, "reset", self.cleaned_data["email"]):
             super().save(*args, request=request, **kwargs)
 
     def send_mail(

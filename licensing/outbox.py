@@ -204,8 +204,11 @@ def sweep(*, now=None) -> int:
 
 
 def retry_now(message: OutboxMessage) -> None:
-    """Support's "send again": a failed or waiting message becomes due at once."""
-    OutboxMessage.objects.filter(pk=message.pk).exclude(status=OutboxMessage.Status.SENT).update(
+    """Support's "send again": a failed or waiting message becomes due at once; never a secret
+    one (a password reset's link may have expired: the customer asks for a new one)."""
+    OutboxMessage.objects.filter(pk=message.pk, secret=False).exclude(
+        status=OutboxMessage.Status.SENT
+    ).update(
         status=OutboxMessage.Status.PENDING,
         attempts=0,
         next_attempt_at=timezone.now(),

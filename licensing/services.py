@@ -454,8 +454,8 @@ def lift_pauses(*, organization, actor, ip=None) -> list[str]:
     ]
     if not all(lifted):
         raise ActivationError(
-            "The pauses could not be lifted: the rate-limit cache (Redis) is unreachable. "
-            "While it is, nobody is paused; try again once it is back."
+            "The pauses could not all be lifted (some may have been): the rate-limit cache "
+            "(Redis) is unreachable. While it is, nobody is paused; try again once it is back."
         )
     names = sorted(person(user) for user in members)
     audit(

@@ -90,15 +90,20 @@ def seconds_blocked(request, scope: str, name: str = "") -> int:
     return 0
 
 
-def record(request, scope: str, name: str = "") -> None:
-    """Count one try in ``scope``: a failed look-up or log-in; any password reset request."""
+def record(request, scope: str, name: str = "") -> bool:
+    """Count one try in ``scope`` (a failed look-up or log-in; any password reset request);
+    True when this try is beyond a limit. The count is raised before it is compared (atomic
+    in the cache), so requests sent at the same moment cannot all slip under the limit."""
     try:
         limits, window = _counters(request, scope, name)
-        for key in limits:
+        over = False
+        for key, limit in limits.items():
             cache.add(key, 0, timeout=window + 60)
-            cache.incr(key)
+            over |= cache.incr(key) > limit
     except Exception:  # noqa: BLE001
-        log.warning("rate-limit cache unreachable; %s failure not counted", scope, exc_info=True)
+        log.warning("rate-limit cache unreachable; %s try not counted", scope, exc_info=True)
+        return False
+    return over
 
 
 def lift_login_pause(user) -> bool:

@@ -9,7 +9,7 @@ from django.test import Client
 
 import tmslicense
 from licensing import services
-from licensing.models import Activation, AuditEvent
+from licensing.models import Activation, AuditEvent, OutboxMessage
 from tests.conftest import require
 from tests.licensing.wizard import step1
 
@@ -116,3 +116,27 @@ def test_a_locked_license_does_not_hold_up_the_customers_other_licenses(
         holder.join(timeout=60)
         with connection.cursor() as cursor:
             cursor.execute("RESET lock_timeout")
+
+
+def test_simultaneous_password_resets_send_no_more_than_the_limit(postgres, customer, settings):
+    """Ten reset requests for one address at the same moment: the count is raised before it is
+    compared, so no more than the limit's e-mails are queued."""
+    settings.PASSWORD_RESET_LIMIT = 3
+    barrier = threading.Barrier(10)
+    statuses: list[int] = []
+
+    def ask():
+        try:
+            barrier.wait(timeout=30)
+            response = Client().post("/accounts/password_reset/", {"email": customer.email})
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert statuses == [302] * 10  # every one told "sent"
+    assert OutboxMessage.objects.filter(key__startswith="password-reset:").count() == 3
