@@ -24,31 +24,40 @@ def postgres(transactional_db):
     )
 
 
+def at_once(count: int, request) -> None:
+    """Run ``request`` in ``count`` threads released at the same moment, each on a database
+    connection of its own."""
+    barrier = threading.Barrier(count)
+
+    def run():
+        try:
+            barrier.wait(timeout=30)
+            request()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+
 def test_twenty_simultaneous_activations_give_exactly_one(postgres, customer, make_license):
     lic = make_license("standard")
-    barrier = threading.Barrier(THREADS)
     results: list[tuple[int, str]] = []
     errors: list[BaseException] = []
 
     def activate():
         client = Client()
         client.force_login(customer)
-        installation_id = tmslicense.new_installation_id()
         try:
-            barrier.wait(timeout=30)
-            response = step1(client, lic.number, installation_id)
+            response = step1(client, lic.number, tmslicense.new_installation_id())
             results.append((response.status_code, response.content.decode()))
         except BaseException as error:  # a 500 raises here: collect it, fail below
             errors.append(error)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=activate) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-
+    at_once(THREADS, activate)
     assert not errors, errors
     assert len(results) == THREADS
     statuses = sorted(status for status, _ in results)
@@ -63,23 +72,14 @@ def test_twenty_simultaneous_activations_give_exactly_one(postgres, customer, ma
 def test_simultaneous_same_ids_all_get_the_one_file(postgres, customer, make_license):
     lic = make_license("standard")
     installation_id = tmslicense.new_installation_id()
-    barrier = threading.Barrier(8)
     statuses: list[int] = []
 
     def activate():
         client = Client()
         client.force_login(customer)
-        try:
-            barrier.wait(timeout=30)
-            statuses.append(step1(client, lic.number, installation_id).status_code)
-        finally:
-            connection.close()
+        statuses.append(step1(client, lic.number, installation_id).status_code)
 
-    threads = [threading.Thread(target=activate) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    at_once(8, activate)
     assert statuses == [302] * 8
     assert Activation.objects.filter(license=lic).count() == 1
 
@@ -122,21 +122,12 @@ def test_simultaneous_password_resets_send_no_more_than_the_limit(postgres, cust
     """Ten reset requests for one address at the same moment: the count is raised before it is
     compared, so no more than the limit's e-mails are queued."""
     settings.PASSWORD_RESET_LIMIT = 3
-    barrier = threading.Barrier(10)
     statuses: list[int] = []
 
     def ask():
-        try:
-            barrier.wait(timeout=30)
-            response = Client().post("/accounts/password_reset/", {"email": customer.email})
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+        response = Client().post("/accounts/password_reset/", {"email": customer.email})
+        statuses.append(response.status_code)
 
-    threads = [threading.Thread(target=ask) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    at_once(10, ask)
     assert statuses == [302] * 10  # every one told "sent"
     assert OutboxMessage.objects.filter(key__startswith="password-reset:").count() == 3
