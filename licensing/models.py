@@ -141,8 +141,8 @@ class License(models.Model):
     def live_activation(self) -> Activation | None:
         return self.activations.filter(revoked_at__isnull=True).first()
 
-    def is_expired(self, now=None) -> bool:
-        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     def is_activatable(self) -> bool:
         """Active and not expired: the only state in which a file is issued."""

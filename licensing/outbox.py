@@ -203,18 +203,23 @@ def sweep(*, now=None) -> int:
     return sum(enqueue(pk) for pk in due)
 
 
-def retry_now(message: OutboxMessage) -> None:
-    """Support's "send again": a failed or waiting message becomes due at once; never a secret
-    one (a password reset's link may have expired: the customer asks for a new one)."""
-    OutboxMessage.objects.filter(pk=message.pk, secret=False).exclude(
-        status=OutboxMessage.Status.SENT
-    ).update(
-        status=OutboxMessage.Status.PENDING,
-        attempts=0,
-        next_attempt_at=timezone.now(),
-        queued_at=None,
+def retry_now(message: OutboxMessage) -> bool:
+    """Support's "send again": a failed or waiting message becomes due at once; never a sent
+    or a secret one (a password reset's link may have expired: the customer asks for a new
+    one). True when it is queued again."""
+    queued = (
+        OutboxMessage.objects.filter(pk=message.pk, secret=False)
+        .exclude(status=OutboxMessage.Status.SENT)
+        .update(
+            status=OutboxMessage.Status.PENDING,
+            attempts=0,
+            next_attempt_at=timezone.now(),
+            queued_at=None,
+        )
     )
-    _enqueue_after_commit(message.pk)
+    if queued:
+        _enqueue_after_commit(message.pk)
+    return bool(queued)
 
 
 def _email(message: OutboxMessage) -> EmailMessage:

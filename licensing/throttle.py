@@ -1,5 +1,5 @@
 """Limits on guessing: failed license-number look-ups (per user and per IP address) and failed
-log-ins (per account from one address, and per address); and on password reset e-mails (per
+log-ins (per account from one address, and per address); and on password reset requests (per
 e-mail address, and per address asking).
 
 Fixed windows in Django's cache (Redis in production, atomic increments). When the cache is
@@ -61,7 +61,7 @@ def _counters(request, scope: str, name: str = "") -> tuple[dict[str, int], int]
 
 def _key(scope: str, subject: str, window: int) -> str:
     """A counter of the current window (fixed windows: the key names the window's start)."""
-    return f"{scope}-failures:{subject}:{int(time.time()) // window * window}"
+    return f"{scope}-tries:{subject}:{int(time.time()) // window * window}"
 
 
 def _name(typed: str) -> str:
@@ -74,7 +74,7 @@ def _name(typed: str) -> str:
 def _epoch_key(name: str) -> str:
     # An account's failed log-ins are counted under its epoch; a new epoch forgets them, from
     # every address at once.
-    return f"login-failures:epoch:{name}"
+    return f"login-tries:epoch:{name}"
 
 
 def seconds_blocked(request, scope: str, name: str = "") -> int:

@@ -202,8 +202,8 @@ ACTIVATION_FAILURE_WINDOW = envint("ACTIVATION_FAILURE_WINDOW", 3600)
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10)
 LOGIN_FAILURE_LIMIT_PER_IP = envint("LOGIN_FAILURE_LIMIT_PER_IP", 50)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900)
-# Password reset e-mails sent per e-mail address, and requests per IP address, in a window of
-# PASSWORD_RESET_WINDOW seconds: no mailbox is flooded with them.
+# Password reset requests per e-mail address, and per IP address, in a window of
+# PASSWORD_RESET_WINDOW seconds (refused ones count too): no mailbox is flooded with e-mails.
 PASSWORD_RESET_LIMIT = envint("PASSWORD_RESET_LIMIT", 3)
 PASSWORD_RESET_LIMIT_PER_IP = envint("PASSWORD_RESET_LIMIT_PER_IP", 20)
 PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 3600)

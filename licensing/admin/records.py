@@ -129,9 +129,8 @@ class OutboxMessageAdmin(CanonicalSearch, admin.ModelAdmin):
                 "asks for a new one.",
                 messages.WARNING,
             )
-        messages_ = list(queryset.exclude(status=OutboxMessage.Status.SENT).exclude(secret=True))
+        messages_ = [message for message in queryset if outbox.retry_now(message)]
         for message in messages_:
-            outbox.retry_now(message)
             services.audit(
                 actor=request.user,
                 action="outbox_retry",
