@@ -86,6 +86,31 @@ def test_the_example_secret_key_is_refused(tmp_path):
     assert "SECRET_KEY is still .env.example's placeholder" in result.stderr
 
 
+HSTS_HEADER = """
+from django.test import Client
+response = Client().get("/keyring.json", secure=True, HTTP_HOST="licensing.example.com")
+print(response.status_code, response.headers.get("Strict-Transport-Security"))
+"""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "header"),
+    [
+        ({}, "max-age=31536000; includeSubDomains"),
+        ({"SECURE_HSTS_PRELOAD": "true"}, "max-age=31536000; includeSubDomains; preload"),
+        ({"SECURE_HSTS_INCLUDE_SUBDOMAINS": "false"}, "max-age=31536000"),
+        ({"SECURE_HSTS_SECONDS": "0", "SECURE_HSTS_PRELOAD": "true"}, "None"),
+    ],
+)
+def test_hsts_subdomains_and_preload_are_separate_choices(tmp_path, overrides, header):
+    """.env.example's HSTS covers subdomains; "preload", which lets anyone submit the domain
+    to the browsers' lists for good, is sent only when asked for."""
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    env.update(overrides)
+    result = manage("shell", "-c", HSTS_HEADER, env=env)
+    assert result.stdout.splitlines()[-1] == f"200 {header}"
+
+
 def test_env_example_lists_every_setting_the_portal_reads():
     settings = (ROOT / "portal" / "settings.py").read_text()
     gunicorn = (ROOT / "portal" / "gunicorn.conf.py").read_text()
