@@ -8,6 +8,9 @@ at its own address, which is no host the site serves (``ALLOWED_HOSTS``), over p
 (``SECURE_SSL_REDIRECT``).
 """
 
+import threading
+import time
+
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -24,15 +27,30 @@ def _database() -> str:
         return f"error: {type(error).__name__}"
 
 
+# A hung Redis (it takes connections, answers nothing) costs each check its timeout, so checks
+# take turns in a process, and a failure is given again for a few seconds without asking: a
+# caller polling /healthz holds at most one thread, for about a second at a time.
+BROKER_TIMEOUT = 1  # seconds, to connect and to answer
+FAILURE_KEPT = 5  # seconds
+_broker_turn = threading.Lock()
+_broker_failure = {"at": -FAILURE_KEPT, "answer": ""}
+
+
 def _broker() -> str:
     if app.conf.task_always_eager:
         return "in-process"
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=1)
-        return "ok"
-    except Exception as error:  # noqa: BLE001
-        return f"error: {type(error).__name__}"
+    with _broker_turn:
+        if time.monotonic() - _broker_failure["at"] < FAILURE_KEPT:
+            return _broker_failure["answer"]
+        timeouts = {"socket_connect_timeout": BROKER_TIMEOUT, "socket_timeout": BROKER_TIMEOUT}
+        try:
+            with app.connection_for_write(transport_options=timeouts) as conn:
+                conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
+            return "ok"
+        except Exception as error:  # noqa: BLE001
+            answer = f"error: {type(error).__name__}"
+            _broker_failure.update(at=time.monotonic(), answer=answer)
+            return answer
 
 
 @never_cache

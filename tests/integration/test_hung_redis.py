@@ -1,0 +1,116 @@
+"""A hung Redis (it takes connections and answers nothing: a full disk, a stopped VM, a
+network that drops packets) must not hold the site's threads: /healthz reports it without
+piling up checks, and log-in goes on without the rate limits (they fail open)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from licensing import health
+from tests.integration.conftest import ROOT
+from tests.licensing.test_concurrency import at_once
+
+
+class HungServer:
+    """Accepts TCP connections, reads nothing, answers nothing; counts the connections."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+
+    def close(self):
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
+
+
+@pytest.fixture
+def hung():
+    server = HungServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def hung_broker(hung):
+    from portal.celery import app
+
+    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=hung.url, task_always_eager=False)
+    app._pool = None
+    health._broker_failure.update(at=-health.FAILURE_KEPT, answer="")
+    yield hung
+    app.conf.update(saved)
+    app._pool = None
+    health._broker_failure.update(at=-health.FAILURE_KEPT, answer="")
+
+
+def test_healthz_checks_a_hung_broker_once_for_simultaneous_callers(hung_broker, client, db):
+    answers = []
+    at_once(6, lambda: answers.append(health._broker()))
+    assert len(answers) == 6 and all(a.startswith("error") for a in answers), answers
+    # One check connected (a connection attempt may open one socket, and retry once); the
+    # other callers waited for its answer instead of each holding a thread on their own.
+    checked = len(hung_broker.connections)
+    assert 1 <= checked <= 2
+
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "degraded"
+    assert len(hung_broker.connections) == checked  # the failure, given again
+
+    health._broker_failure["at"] -= health.FAILURE_KEPT  # a few seconds later
+    assert client.get("/healthz").json()["status"] == "degraded"
+    assert len(hung_broker.connections) > checked  # asked again
+
+
+LOGIN = """
+from django.contrib.auth import get_user_model
+from django.test import Client
+get_user_model().objects.create_user("plant", "plant@example.com", "pw-0-plant-7")
+client = Client()
+response = client.post("/accounts/login/", {"username": "plant", "password": "pw-0-plant-7"})
+print(response.status_code, response.headers.get("Location"))
+"""
+
+
+def test_log_in_works_with_the_rate_limit_cache_hung(hung, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        VAR_DIR=str(tmp_path),
+        CACHE_URL=hung.url,
+        REDIS_URL="",
+        ALLOWED_HOSTS="testserver",
+    )
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    result = subprocess.run(
+        [*manage, "shell", "-c", LOGIN],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "302 /licenses/"
+    assert hung.connections  # the limits were asked, and failed open
+    assert "rate-limit cache unreachable" in result.stderr
