@@ -20,6 +20,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import close_old_connections, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -201,6 +202,25 @@ def sweep(*, now=None) -> int:
     # message as being sent by another worker, and the mark hide it from the next sweep.
     OutboxMessage.objects.filter(pk__in=due).update(queued_at=now)
     return sum(enqueue(pk) for pk in due)
+
+
+def purge(*, now=None, batch: int = 1000) -> int:
+    """Delete the messages sent, or failed for good, more than ``OUTBOX_KEEP_DAYS`` ago (a
+    failed one: since its last attempt); never a pending one. Returns how many, in batches
+    so that no statement holds many rows at once."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.OUTBOX_KEEP_DAYS)
+    old = OutboxMessage.objects.filter(
+        Q(status=OutboxMessage.Status.SENT, sent_at__lt=cutoff)
+        | Q(status=OutboxMessage.Status.FAILED, next_attempt_at__lt=cutoff)
+    )
+    deleted = 0
+    while ids := list(old.values_list("pk", flat=True)[:batch]):
+        deleted += OutboxMessage.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        log.info(
+            "outbox: %s messages older than %s days deleted", deleted, settings.OUTBOX_KEEP_DAYS
+        )
+    return deleted
 
 
 def retry_now(message: OutboxMessage) -> bool:

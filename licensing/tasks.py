@@ -21,5 +21,10 @@ def sweep_outbox() -> int:
 
 
 @shared_task
+def purge_outbox() -> int:
+    return outbox.purge()
+
+
+@shared_task
 def send_maintenance_reminders() -> int:
     return services.queue_maintenance_reminders()

@@ -190,6 +190,12 @@ EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 30)
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "licensing@localhost")
+# Sent and failed e-mails are deleted this many days after (beat, daily). At least 31: a
+# maintenance reminder's row (up to 30 days before the end) is what keeps it from being sent
+# twice, so it must outlive its reminder window. Pending e-mails are never deleted.
+OUTBOX_KEEP_DAYS = envint("OUTBOX_KEEP_DAYS", 90)
+if OUTBOX_KEEP_DAYS < 31:
+    raise ImproperlyConfigured(f"OUTBOX_KEEP_DAYS must be at least 31, not {OUTBOX_KEEP_DAYS}")
 
 # The private key that signs license files: a PEM file, never in the repository.
 LICENSE_SIGNING_KEY_FILE = Path(
@@ -232,6 +238,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "licensing.tasks.sweep_outbox", "schedule": 120.0},
+    "purge-outbox": {
+        "task": "licensing.tasks.purge_outbox",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "maintenance-reminders": {
         "task": "licensing.tasks.send_maintenance_reminders",
         "schedule": crontab(hour=6, minute=0),

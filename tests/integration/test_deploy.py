@@ -111,6 +111,16 @@ def test_hsts_subdomains_and_preload_are_separate_choices(tmp_path, overrides, h
     assert result.stdout.splitlines()[-1] == f"200 {header}"
 
 
+def test_keeping_sent_email_under_31_days_is_refused(tmp_path):
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    env["OUTBOX_KEEP_DAYS"] = "30"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "OUTBOX_KEEP_DAYS must be at least 31, not 30" in result.stderr
+
+
 def test_env_example_lists_every_setting_the_portal_reads():
     settings = (ROOT / "portal" / "settings.py").read_text()
     gunicorn = (ROOT / "portal" / "gunicorn.conf.py").read_text()

@@ -2,7 +2,7 @@
 
 import io
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from unittest import mock
 from urllib.parse import urlencode
 
@@ -239,3 +239,51 @@ def test_healthz_reports_database_and_broker(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "broker": "in-process"}
+
+
+def test_purge_deletes_old_sent_and_failed_messages_never_pending(db, settings):
+    settings.OUTBOX_KEEP_DAYS = 90
+    now = timezone.now()
+    old, recent = now - timedelta(days=91), now - timedelta(days=89)
+
+    def make(key, **kwargs):
+        return OutboxMessage.objects.create(
+            key=key, recipients=["a@example.com"], subject=key, body="x", **kwargs
+        )
+
+    make("sent-old", status="sent", sent_at=old, created_at=old)
+    make("failed-old", status="failed", next_attempt_at=old, created_at=old)
+    make("sent-recent", status="sent", sent_at=recent, created_at=old)  # sent late
+    make("failed-recent", status="failed", next_attempt_at=recent, created_at=old)
+    make("pending-old", created_at=old - timedelta(days=400), next_attempt_at=old)
+    assert outbox.purge(now=now, batch=1) == 2
+    assert sorted(OutboxMessage.objects.values_list("key", flat=True)) == [
+        "failed-recent",
+        "pending-old",
+        "sent-recent",
+    ]
+    assert outbox.purge(now=now) == 0
+
+
+def test_purging_sent_reminders_never_sends_them_twice(make_license, customer, settings):
+    """A reminder's row keeps it from being queued twice; the shortest keeping allowed (31
+    days) outlives its reminder window, purged every day as beat does."""
+    settings.OUTBOX_KEEP_DAYS = 31
+    end = date(2027, 6, 30)
+    make_license("standard", maintenance_end=end)
+    queued = 0
+    for day in (end + timedelta(days=d) for d in range(-40, 40)):
+        noon = timezone.make_aware(datetime.combine(day, time(12)))
+        queued += services.queue_maintenance_reminders(today=day)
+        OutboxMessage.objects.filter(status="pending").update(status="sent", sent_at=noon)
+        outbox.purge(now=noon)
+    assert queued == 2
+    assert not OutboxMessage.objects.exists()  # both purged in the end
+
+
+def test_beat_schedules_only_tasks_the_worker_knows():
+    from portal.celery import app
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "licensing.tasks.purge_outbox" in scheduled
+    assert scheduled <= set(app.tasks)
