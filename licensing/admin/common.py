@@ -20,7 +20,7 @@ from django.utils.timezone import localtime
 import tmslicense
 
 from .. import services
-from ..models import License, person
+from ..models import License, Organization, person
 from ..throttle import client_ip
 
 
@@ -252,14 +252,17 @@ class CanonicalSearch:
 
 
 class AuditTrailHistory:
-    """History opens the license's audit trail, the customers' activations included, not the
-    admin's own log of edits (which knows nothing of them)."""
+    """History opens the audit trail, the customers' activations included, not the admin's
+    own log of edits (which knows nothing of them): a license's (also for its activations,
+    events and e-mails), or an organization's."""
 
     def history_view(self, request, object_id, extra_context=None):
         obj = self.get_object(request, object_id)
         if obj is None or not self.has_view_or_change_permission(request, obj):
             raise Http404
-        lic = obj if isinstance(obj, License) else obj.license
         url = reverse("admin:licensing_auditevent_changelist")
+        if isinstance(obj, Organization):
+            return redirect(f"{url}?organization={obj.pk}")
+        lic = obj if isinstance(obj, License) else obj.license
         # Found by its number, which the search box then shows.
         return redirect(f"{url}?q={lic.number}" if lic else url)

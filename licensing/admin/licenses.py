@@ -51,7 +51,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(AuditedAdmin):
+class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
     search_fields = ["name"]
     list_display = ["name", "created_at"]
     inlines = [MembershipInline]
@@ -305,6 +305,35 @@ def live_servers(lic):
     return servers(lic.live_activations[0]) if lic.live_activations else "-"
 
 
+def _searched_installation_id(request) -> str | None:
+    """The Installation ID searched for, in canonical form; None when the search is not one."""
+    try:
+        return tmslicense.normalize_installation_id(request.GET.get("q", ""))
+    except tmslicense.InvalidIdentifier:
+        return None
+
+
+def _where_found(installation_id: str):
+    """A column saying which files of each license carry the Installation ID searched for: a
+    license found by a revoked file's ID shows that file, which the live one's servers do not."""
+
+    @admin.display(description=f"files with {installation_id}")
+    def column(lic):
+        lines = []
+        for activation in lic.searched_activations:
+            role = dict(activation.servers)[installation_id]
+            state = (
+                "live"
+                if activation.is_live
+                else f"revoked {timezone.localtime(activation.revoked_at):%Y-%m-%d}"
+            )
+            lines.append((activation.serial, state, f" as {role}" if role else ""))
+        return format_html_join(mark_safe("<br>"), "{} ({}){}", lines) or "-"
+
+    column.__name__ = "files_with_id"  # the column's CSS class
+    return column
+
+
 @admin.register(License)
 class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
     form = LicenseForm
@@ -329,7 +358,21 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
 
     def get_queryset(self, request):
         live = Prefetch("activations", Activation.objects.live(), to_attr="live_activations")
-        return super().get_queryset(request).prefetch_related(live)
+        queryset = super().get_queryset(request).prefetch_related(live)
+        searched = _searched_installation_id(request)
+        if searched:
+            with_id = Activation.objects.filter(
+                Q(installation_id=searched) | Q(mirrored_installation_id=searched)
+            ).order_by("-issued_at", "-pk")
+            queryset = queryset.prefetch_related(
+                Prefetch("activations", with_id, to_attr="searched_activations")
+            )
+        return queryset
+
+    def get_list_display(self, request):
+        searched = _searched_installation_id(request)
+        shown = super().get_list_display(request)
+        return [*shown, _where_found(searched)] if searched else shown
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db.models import Q
 
 from .. import outbox, services
-from ..models import AuditEvent, OutboxMessage
+from ..models import AuditEvent, Organization, OutboxMessage
 from ..throttle import client_ip
 from .common import (
     AuditTrailHistory,
@@ -32,10 +33,30 @@ class ActionFilter(admin.SimpleListFilter):
         return queryset.filter(action=self.value()) if self.value() else queryset
 
 
+class OrganizationFilter(admin.SimpleListFilter):
+    """An organization's trail (its History): the events of its licenses, and those of the
+    organization itself (its edits, lifted pauses), which name it. Listed only when chosen."""
+
+    title = "organization"
+    parameter_name = "organization"
+
+    def lookups(self, request, model_admin):
+        chosen = Organization.objects.filter(pk=self.value()) if self.value() else []
+        return [(str(o.pk), o.name) for o in chosen]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        name = Organization.objects.filter(pk=self.value()).values("name")
+        return queryset.filter(
+            Q(license__organization_id=self.value()) | Q(license__isnull=True, object_repr__in=name)
+        )
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     list_display = ["created_at", actor, action, object_repr, details, ip_address]
-    list_filter = [ActionFilter]
+    list_filter = [ActionFilter, OrganizationFilter]
     search_fields = [
         "action",
         "object_repr",
@@ -71,7 +92,7 @@ def body(message):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(CanonicalSearch, admin.ModelAdmin):
+class OutboxMessageAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     list_display = [
         "created_at",
         "subject",

@@ -1002,3 +1002,55 @@ def test_a_lift_the_cache_did_not_take_is_neither_done_nor_audited(
         response.content.decode()
     )
     assert not AuditEvent.objects.filter(action="lift_pauses").exists()
+
+
+def test_a_license_found_by_a_revoked_files_id_shows_that_file(support_client, live, customer):
+    old_secondary = live.mirrored_installation_id
+    services.revoke(activation=live, reason="Secondary server replaced", actor=customer)
+    new, _ = services.activate(
+        license=live.license,
+        installation_id=live.installation_id,
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    response = support_client.get("/admin/licensing/license/", {"q": old_secondary.lower()})
+    assert list(response.context["cl"].result_list) == [live.license]
+    page = response.content.decode()
+    revoked_on = f"{timezone.localtime(timezone.now()):%Y-%m-%d}"
+    assert f"Files with {old_secondary}" in page
+    assert f"{live.serial} (revoked {revoked_on}) as mirror" in page
+    assert new.serial not in page  # the live file does not carry that ID
+
+    # The primary's ID is on both files: the live one first.
+    response = support_client.get("/admin/licensing/license/", {"q": live.installation_id})
+    page = response.content.decode()
+    assert f"{new.serial} (live) as primary<br>{live.serial} (revoked {revoked_on})" in page
+
+    # A search that is no Installation ID adds no column.
+    page = support_client.get("/admin/licensing/license/", {"q": live.license.number})
+    assert "Files with" not in page.content.decode()
+
+
+def test_an_organizations_history_opens_its_audit_trail(
+    support_client, support, live, organization, customer
+):
+    other = UserFactory(organization=OrganizationFactory(name=f"{organization.name} SA"))
+    services.lift_pauses(organization=organization, actor=support)
+    services.lift_pauses(organization=other.membership.organization, actor=support)
+    response = support_client.get(f"/admin/licensing/organization/{organization.pk}/history/")
+    assert response["Location"] == f"/admin/licensing/auditevent/?organization={organization.pk}"
+    trail = support_client.get(response["Location"])
+    events = trail.context["cl"].result_list
+    assert sorted(e.action for e in events) == ["activate", "lift_pauses"]
+    assert {e.object_repr for e in events if e.action == "lift_pauses"} == {organization.name}
+    # The sidebar names the organization shown, and only it.
+    assert trail.content.decode().count(f"{organization.name}</a></li>") == 1
+    assert (
+        other.membership.organization.name
+        not in trail.content.decode().split("changelist-filter")[-1]
+    )
+
+    # An e-mail's History opens its license's trail.
+    message = live.license.messages.get()
+    response = support_client.get(f"/admin/licensing/outboxmessage/{message.pk}/history/")
+    assert response["Location"] == f"/admin/licensing/auditevent/?q={live.license.number}"
