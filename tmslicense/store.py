@@ -59,7 +59,11 @@ def _revoked_text(data_dir: Path) -> str | None:
 
 
 def revoked_serials(data_dir: Path) -> frozenset[str]:
-    lines = (line.strip() for line in (_revoked_text(data_dir) or "").splitlines())
+    return _serials(_revoked_text(data_dir) or "")
+
+
+def _serials(text: str) -> frozenset[str]:
+    lines = (line.strip() for line in text.splitlines())
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
@@ -69,15 +73,13 @@ def add_revoked(data_dir: Path, serials) -> list[str]:
     A list is only ever added to: a serial once revoked stays revoked, so an old or partial
     list cannot bring a revoked file back.
     """
-    kept = revoked_serials(data_dir)
-    new = sorted(set(serials) - kept)
+    text = _revoked_text(data_dir) or "# Revoked serials\n"
+    new = sorted(set(serials) - _serials(text))
     if new:
-        path = data_dir / REVOKED
-        text = _revoked_text(data_dir) or "# Revoked serials\n"
         if not text.endswith("\n"):
             text += "\n"
         data_dir.mkdir(parents=True, exist_ok=True)
-        _write(path, text + "".join(f"{serial}\n" for serial in new))
+        _write(data_dir / REVOKED, text + "".join(f"{serial}\n" for serial in new))
     return new
 
 
