@@ -206,16 +206,17 @@ def sweep(*, now=None) -> int:
 
 def purge(*, now=None, batch: int = 1000) -> int:
     """Delete the messages sent, or failed for good, more than ``OUTBOX_KEEP_DAYS`` ago (a
-    failed one: since its last attempt); never a pending one. Returns how many, in batches
-    so that no statement holds many rows at once."""
+    failed one: since about its last attempt); never a pending one. Returns how many, in
+    batches so that no statement holds many rows at once."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.OUTBOX_KEEP_DAYS)
     old = OutboxMessage.objects.filter(
         Q(status=OutboxMessage.Status.SENT, sent_at__lt=cutoff)
         | Q(status=OutboxMessage.Status.FAILED, next_attempt_at__lt=cutoff)
-    )
+    ).order_by()
     deleted = 0
     while ids := list(old.values_list("pk", flat=True)[:batch]):
-        deleted += OutboxMessage.objects.filter(pk__in=ids).delete()[0]
+        # Checked again as it deletes: one sent again meanwhile is pending, and stays.
+        deleted += old.filter(pk__in=ids).delete()[0]
     if deleted:
         log.info(
             "outbox: %s messages older than %s days deleted", deleted, settings.OUTBOX_KEEP_DAYS

@@ -81,12 +81,32 @@ def test_healthz_checks_a_hung_broker_once_for_simultaneous_callers(hung_broker,
     assert len(hung_broker.connections) > checked  # asked again
 
 
+def test_healthz_waits_for_a_hung_broker_its_own_short_timeouts(hung_broker, monkeypatch):
+    from portal.celery import app
+
+    opened = []
+    connection_for_write = app.connection_for_write
+
+    def recorded(**kwargs):
+        opened.append(connection_for_write(**kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(app, "connection_for_write", recorded)
+    assert health._broker().startswith("error")
+    options = opened[0].transport_options
+    # Not the 5 s socket timeout that publishing tasks allows (settings).
+    assert options["socket_timeout"] == options["socket_connect_timeout"] == 1
+
+
 LOGIN = """
 from django.contrib.auth import get_user_model
 from django.test import Client
 get_user_model().objects.create_user("plant", "plant@example.com", "pw-0-plant-7")
 client = Client()
 response = client.post("/accounts/login/", {"username": "plant", "password": "pw-0-plant-7"})
+from django.core.cache import cache
+pool = cache._cache.get_client().connection_pool.connection_kwargs
+print(pool["socket_timeout"], pool["socket_connect_timeout"])
 print(response.status_code, response.headers.get("Location"))
 """
 
@@ -111,6 +131,6 @@ def test_log_in_works_with_the_rate_limit_cache_hung(hung, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "302 /licenses/"
+    assert result.stdout.splitlines()[-2:] == ["1 1", "302 /licenses/"]  # 1 s, not 5 s
     assert hung.connections  # the limits were asked, and failed open
     assert "rate-limit cache unreachable" in result.stderr

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core import mail, signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import DatabaseError
+from django.db.models.query import QuerySet
 from django.utils import timezone
 
 import tmslicense
@@ -263,6 +264,27 @@ def test_purge_deletes_old_sent_and_failed_messages_never_pending(db, settings):
         "sent-recent",
     ]
     assert outbox.purge(now=now) == 0
+
+
+def test_purge_keeps_a_message_sent_again_while_it_runs(db, settings):
+    old = timezone.now() - timedelta(days=settings.OUTBOX_KEEP_DAYS + 1)
+    message = OutboxMessage.objects.create(
+        key="k",
+        recipients=["a@example.com"],
+        subject="s",
+        body="x",
+        status="failed",
+        next_attempt_at=old,
+    )
+    delete = QuerySet.delete
+
+    def sent_again_first(queryset):  # support's "send again", between the look and the delete
+        outbox.retry_now(message)
+        return delete(queryset)
+
+    with mock.patch.object(QuerySet, "delete", sent_again_first):
+        assert outbox.purge() == 0
+    assert OutboxMessage.objects.get().status == "pending"
 
 
 def test_purging_sent_reminders_never_sends_them_twice(make_license, customer, settings):
