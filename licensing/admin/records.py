@@ -40,16 +40,23 @@ class OrganizationFilter(admin.SimpleListFilter):
     title = "organization"
     parameter_name = "organization"
 
+    def _chosen(self):
+        value = self.value() or ""
+        return Organization.objects.filter(pk=int(value) if value.isdigit() else None)
+
     def lookups(self, request, model_admin):
-        chosen = Organization.objects.filter(pk=self.value()) if self.value() else []
-        return [(str(o.pk), o.name) for o in chosen]
+        # Listed whenever chosen: the admin applies only a filter it lists.
+        if self.value() is None:
+            return []
+        return [(self.value(), next((o.name for o in self._chosen()), "no such organization"))]
 
     def queryset(self, request, queryset):
-        if not self.value():
+        if self.value() is None:
             return queryset
-        name = Organization.objects.filter(pk=self.value()).values("name")
+        chosen = self._chosen()  # none for a value that names no organization: no events
         return queryset.filter(
-            Q(license__organization_id=self.value()) | Q(license__isnull=True, object_repr__in=name)
+            Q(license__organization__in=chosen)
+            | Q(license__isnull=True, object_repr__in=chosen.values("name"))
         )
 
 

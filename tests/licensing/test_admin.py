@@ -1050,6 +1050,11 @@ def test_an_organizations_history_opens_its_audit_trail(
         not in trail.content.decode().split("changelist-filter")[-1]
     )
 
+    # A value in the address that names no organization shows no events, and no error.
+    for value in ("999999", "abc", "1 OR 1=1"):
+        page = support_client.get("/admin/licensing/auditevent/", {"organization": value})
+        assert page.status_code == 200 and not page.context["cl"].result_list
+
     # An e-mail's History opens its license's trail.
     message = live.license.messages.get()
     response = support_client.get(f"/admin/licensing/outboxmessage/{message.pk}/history/")
