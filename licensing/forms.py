@@ -65,9 +65,11 @@ class _Form(forms.Form):
             autofocus(self)
 
     def refuse(self, error: services.ActivationError) -> None:
-        """A licensing rule's refusal, beside its field when this form has it, else above."""
+        """A licensing rule's refusal, beside its field when this form has it, else above; the
+        page opens on that field."""
         self.already_activated = isinstance(error, services.AlreadyActivated)
         self.add_error(error.field if error.field in self.fields else None, error.message)
+        autofocus(self)
 
 
 class LicenseStepForm(_Form):
@@ -205,8 +207,18 @@ class ThrottledLogin:
         try:
             return super().clean()
         except forms.ValidationError as error:
-            if error.code == "invalid_login":
-                throttle.record(self.request, "login", username)
+            if error.code != "invalid_login":
+                raise
+            throttle.record(self.request, "login", username)
+            if "@" in username:
+                # An address two accounts share logs in neither (licensing.auth). Said to
+                # whoever types an address, shared or not, so that it tells nothing.
+                raise forms.ValidationError(
+                    f"{error.message} If you share this e-mail address with a colleague, log "
+                    "in with your username instead.",
+                    code="invalid_login",
+                    params=error.params,
+                ) from None
             raise
 
 

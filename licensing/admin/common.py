@@ -118,9 +118,10 @@ class AuditedAdmin(admin.ModelAdmin):
             # form.initial holds the values from before, in model_to_dict's form.
             new = model_to_dict(obj, fields=form.changed_data)
             pairs = _json_value({f: [form.initial.get(f), new.get(f)] for f in form.changed_data})
-            details = {
-                "changed": {_label(obj, f): pair for f, pair in pairs.items() if pair[0] != pair[1]}
-            }
+            changed = {_label(obj, f): pair for f, pair in pairs.items() if pair[0] != pair[1]}
+            if not changed:
+                return  # saved as it was: nothing to record
+            details = {"changed": changed}
         else:
             # A new object: every value it was given, defaults included, related ones by name.
             values = {

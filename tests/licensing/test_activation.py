@@ -155,6 +155,7 @@ def test_other_ids_while_live_are_refused_with_how_to_get_help(customer_client, 
     assert "already activated" in page
     assert "contact support" in page
     assert "Step 1 of 2" in page  # as on the first visit, though the kind is known now
+    assert _focused(response.content) == ["license-installation_id"]  # the refused field
     assert Activation.objects.count() == 1
 
 

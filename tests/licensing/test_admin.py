@@ -485,6 +485,15 @@ def test_license_change_audit_says_what_each_field_was_and_became(support_client
     }
 
 
+def test_saving_a_license_unchanged_records_nothing(support_client, live):
+    lic = live.license
+    response = support_client.post(
+        f"/admin/licensing/license/{lic.pk}/change/", license_form(lic, _continue="1")
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not AuditEvent.objects.filter(action="license_change").exists()
+
+
 def test_people_are_shown_by_name_and_email_without_links_to_users(
     support_client, support, live, customer
 ):

@@ -131,6 +131,11 @@ def test_an_e_mail_address_two_accounts_share_logs_in_neither(client, db):
     UserFactory(username="shift-b", email="control-room@plant.example")
     response = log_in(client, "control-room@plant.example", PASSWORD)
     assert response.status_code == 200 and "_auth_user_id" not in client.session
+    hint = "If you share this e-mail address with a colleague, log in with your username"
+    assert hint in response.content.decode()
+    # Said for any address typed, so that it tells nothing; not for a username.
+    assert hint in log_in(client, "nobody@plant.example", PASSWORD).content.decode()
+    assert hint not in log_in(client, "shift-a", "wrong").content.decode()
     assert log_in(client, "shift-b", PASSWORD).status_code == 302  # by username it works
 
 
