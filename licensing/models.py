@@ -286,11 +286,18 @@ class Activation(models.Model):
         return tmslicense.read_license(self.license_file)
 
     def revoke(self, *, reason: str, by) -> None:
-        """Mark revoked (callers lock the row and audit: see licensing.services)."""
+        """Mark revoked (callers lock the row and audit: see licensing.services). Its file is
+        e-mailed no more: a message with it that waits to go, or failed, is cancelled."""
         self.revoked_at = timezone.now()
         self.revoked_reason = reason[:300]
         self.revoked_by = by
         self.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
+        self.messages.filter(
+            status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED]
+        ).exclude(attachment="").update(
+            status=OutboxMessage.Status.CANCELLED,
+            last_error=f"Not sent: license file {self.serial} was revoked before it went out.",
+        )
 
     @property
     def servers(self) -> list[tuple[str, str]]:
@@ -354,12 +361,22 @@ class OutboxMessage(models.Model):
         PENDING = "pending", "Pending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"  # its license file was revoked before it went out
 
     # What makes this message unique ("activation:<serial>", "reminder:<license>:30:<date>"):
     # the same event never writes two messages.
     key = models.CharField(max_length=120, unique=True)
     license = models.ForeignKey(
         License, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    # The license file the message carries, or whose revocation it reports.
+    activation = models.ForeignKey(
+        Activation,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="messages",
     )
     recipients = models.JSONField(default=list)
     subject = models.CharField(max_length=200)
@@ -368,7 +385,7 @@ class OutboxMessage(models.Model):
     secret = models.BooleanField(default=False, editable=False)
     attachment_name = models.CharField(max_length=100, blank=True, default="")
     attachment = models.TextField(blank=True, default="")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)

@@ -48,14 +48,17 @@ def queue(
     template: str,
     context: dict,
     license=None,
+    activation=None,
     attachment_name: str = "",
     attachment: str = "",
     secret: bool = False,
 ) -> OutboxMessage | None:
     """Write a message in the current transaction; it is handed to Celery after commit.
 
-    ``key`` names the event; the database refuses a second message for it. ``secret``: the
-    body holds a secret (a password reset link), shown to nobody and erased once sent.
+    ``key`` names the event; the database refuses a second message for it. ``activation``:
+    the license file attached, or revoked (a file's message is cancelled when the file is
+    revoked before it went out). ``secret``: the body holds a secret (a password reset
+    link), shown to nobody and erased once sent.
     """
     recipients = sorted({r for r in recipients if r})
     if not recipients:
@@ -63,6 +66,7 @@ def queue(
     message = OutboxMessage.objects.create(
         key=key,
         license=license,
+        activation=activation,
         recipients=recipients,
         subject=subject,
         body=render_to_string(template, context),
@@ -205,13 +209,14 @@ def sweep(*, now=None) -> int:
 
 
 def purge(*, now=None, batch: int = 1000) -> int:
-    """Delete the messages sent, or failed for good, more than ``OUTBOX_KEEP_DAYS`` ago (a
-    failed one: since about its last attempt); never a pending one. Returns how many, in
-    batches so that no statement holds many rows at once."""
+    """Delete the messages sent, failed for good or cancelled more than ``OUTBOX_KEEP_DAYS``
+    ago (a failed or cancelled one: since about its last attempt); never a pending one.
+    Returns how many, in batches so that no statement holds many rows at once."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.OUTBOX_KEEP_DAYS)
+    ended = [OutboxMessage.Status.FAILED, OutboxMessage.Status.CANCELLED]
     old = OutboxMessage.objects.filter(
         Q(status=OutboxMessage.Status.SENT, sent_at__lt=cutoff)
-        | Q(status=OutboxMessage.Status.FAILED, next_attempt_at__lt=cutoff)
+        | Q(status__in=ended, next_attempt_at__lt=cutoff)
     ).order_by()
     deleted = 0
     while ids := list(old.values_list("pk", flat=True)[:batch]):
@@ -224,23 +229,34 @@ def purge(*, now=None, batch: int = 1000) -> int:
     return deleted
 
 
-def retry_now(message: OutboxMessage) -> bool:
-    """Support's "send again": a failed or waiting message becomes due at once; never a sent
-    or a secret one (a password reset's link may have expired: the customer asks for a new
-    one). True when it is queued again."""
-    queued = (
-        OutboxMessage.objects.filter(pk=message.pk, secret=False)
-        .exclude(status=OutboxMessage.Status.SENT)
-        .update(
-            status=OutboxMessage.Status.PENDING,
-            attempts=0,
-            next_attempt_at=timezone.now(),
-            queued_at=None,
+def retry_now(message: OutboxMessage) -> str | None:
+    """Support's "send again": a failed or waiting message becomes due at once. None when it
+    is queued again, else why not: one that was sent, or cancelled (its file was revoked), or
+    a secret one (a password reset's link may have expired: the customer asks for a new
+    one)."""
+    if message.secret:
+        return (
+            "A password reset is not sent again (its link may have expired): the customer asks "
+            "for a new one."
         )
+    if message.status == OutboxMessage.Status.SENT:
+        return "It was sent already."
+    if message.status == OutboxMessage.Status.CANCELLED:
+        return message.last_error
+    queued = OutboxMessage.objects.filter(
+        pk=message.pk,
+        secret=False,
+        status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED],
+    ).update(
+        status=OutboxMessage.Status.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        queued_at=None,
     )
-    if queued:
-        _enqueue_after_commit(message.pk)
-    return bool(queued)
+    if not queued:
+        return "It changed meanwhile: look at it again."
+    _enqueue_after_commit(message.pk)
+    return None
 
 
 def _email(message: OutboxMessage) -> EmailMessage:

@@ -291,6 +291,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     outbox.queue(
         key=f"activation:{serial}",
         license=lic,
+        activation=activation,
         recipients=[getattr(actor, "email", "")] if action == "activate" else _contacts(lic),
         subject=f"License file for {lic.number}: {lic.get_kind_display()}",
         template="email/activation.txt",
@@ -368,6 +369,7 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
     outbox.queue(
         key=f"revoked:{act.serial}",
         license=act.license,
+        activation=act,
         recipients=_contacts(act.license),
         subject=f"License file for {act.license.number} revoked",
         template="email/revoked.txt",

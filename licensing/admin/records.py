@@ -150,15 +150,14 @@ class OutboxMessageAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
 
     @admin.action(description="Send the selected messages again", permissions=["send_again"])
     def send_again(self, request, queryset):
-        if queryset.filter(secret=True).exists():
-            self.message_user(
-                request,
-                "A password reset is not sent again (its link may have expired): the customer "
-                "asks for a new one.",
-                messages.WARNING,
-            )
-        messages_ = [message for message in queryset if outbox.retry_now(message)]
-        for message in messages_:
+        queued = 0
+        for message in queryset:
+            why_not = outbox.retry_now(message)
+            if why_not:
+                self.message_user(
+                    request, f"“{message.subject}” is not sent again. {why_not}", messages.WARNING
+                )
+                continue
             services.audit(
                 actor=request.user,
                 action="outbox_retry",
@@ -167,4 +166,6 @@ class OutboxMessageAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
                 ip=client_ip(request),
                 details={"key": message.key},
             )
-        self.message_user(request, f"{len(messages_)} message(s) queued again.")
+            queued += 1
+        if queued:
+            self.message_user(request, f"{queued} message(s) queued again.")

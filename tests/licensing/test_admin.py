@@ -300,6 +300,21 @@ def test_support_sees_failed_email_and_sends_it_again(
     delay.assert_called_once_with(message.pk)
     assert AuditEvent.objects.get(action="outbox_retry").actor == support
 
+    # Once its file is revoked, it is not sent again, and the page says why.
+    OutboxMessage.objects.filter(pk=message.pk).update(status="failed")
+    services.revoke(activation=live, reason="Server retired", actor=support)
+    response = support_client.post(
+        "/admin/licensing/outboxmessage/",
+        {"action": "send_again", "_selected_action": [message.pk]},
+        follow=True,
+    )
+    assert (
+        f"is not sent again. Not sent: license file {live.serial} was revoked before it went out."
+        in response.content.decode()
+    )
+    assert OutboxMessage.objects.get(pk=message.pk).status == "cancelled"
+    assert AuditEvent.objects.filter(action="outbox_retry").count() == 1
+
 
 def test_membership_changes_are_audited(admin_client, admin_user, organization):
     newcomer = UserFactory()

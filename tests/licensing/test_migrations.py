@@ -59,3 +59,57 @@ def test_events_written_before_name_their_actor():
         assert AuditEvent.objects.get(pk=by_nobody.pk).actor_name == ""
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_messages_about_a_file_get_its_activation_and_a_revoked_ones_is_cancelled():
+    try:
+        apps = migrate([("licensing", "0009_outbox_secret_body")])
+        Organization = apps.get_model("licensing", "Organization")
+        License = apps.get_model("licensing", "License")
+        Activation = apps.get_model("licensing", "Activation")
+        OutboxMessage = apps.get_model("licensing", "OutboxMessage")
+        lic = License.objects.create(
+            number=tmslicense.new_license_number(),
+            organization=Organization.objects.create(name="Old Mail Inc."),
+            kind="standard",
+            seats=1,
+            maintenance_end="2030-01-01",
+        )
+
+        def activation(serial, **kwargs):
+            return Activation.objects.create(
+                license=lic,
+                installation_id=tmslicense.new_installation_id(),
+                serial=serial,
+                kid="k",
+                license_file="x",
+                issued_at="2026-01-01T00:00:00Z",
+                **kwargs,
+            )
+
+        live = activation("AAAA000000000001")
+        revoked = activation(
+            "AAAA000000000002", revoked_at="2026-02-01T00:00:00Z", revoked_reason="Moved"
+        )
+
+        def message(key, **kwargs):
+            return OutboxMessage.objects.create(
+                key=key, recipients=["a@example.com"], subject=key, body="b", **kwargs
+            ).pk
+
+        keys = {
+            "live": message(f"activation:{live.serial}", attachment="file"),
+            "stale": message(f"activation:{revoked.serial}", attachment="file", status="failed"),
+            "notice": message(f"revoked:{revoked.serial}"),
+            "reminder": message("reminder:TM-X:30:2030-01-01"),
+        }
+        apps = migrate([("licensing", "0010_outbox_message_activation")])
+        OutboxMessage = apps.get_model("licensing", "OutboxMessage")
+        after = {name: OutboxMessage.objects.get(pk=pk) for name, pk in keys.items()}
+        assert [after[n].activation_id for n in keys] == [live.pk, revoked.pk, revoked.pk, None]
+        assert [after[n].status for n in keys] == ["pending", "cancelled", "pending", "pending"]
+        assert after["stale"].last_error == (
+            "Not sent: license file AAAA000000000002 was revoked before it went out."
+        )
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

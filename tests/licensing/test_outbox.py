@@ -56,6 +56,33 @@ def test_a_file_reissued_by_support_is_mailed_to_the_organization(activate, cust
     assert message.recipients == sorted([customer.email, colleague.email])
 
 
+def test_a_revoked_files_email_still_waiting_or_failed_is_cancelled(activate, customer):
+    support = UserFactory(organization=None, is_staff=True)
+    waiting, failed, sent = activate(), activate(), activate()
+    OutboxMessage.objects.filter(activation=failed).update(status="failed", attempts=6)
+    OutboxMessage.objects.filter(activation=sent).update(status="sent", sent_at=timezone.now())
+    new = services.reissue(activation=waiting, actor=support)  # revokes the old file
+    for activation in (failed, sent):
+        services.revoke(activation=activation, reason="Server retired", actor=support)
+
+    def status(activation, prefix="activation"):
+        return OutboxMessage.objects.get(key=f"{prefix}:{activation.serial}").status
+
+    assert [status(waiting), status(failed), status(sent)] == ["cancelled", "cancelled", "sent"]
+    message = OutboxMessage.objects.get(activation=waiting, key__startswith="activation:")
+    assert message.last_error == (
+        f"Not sent: license file {waiting.serial} was revoked before it went out."
+    )
+    assert status(new) == "pending"  # the file that replaces it goes out
+    assert status(failed, "revoked") == "pending"  # and the notice of a revocation
+    # Neither the worker nor support sends a cancelled one.
+    assert outbox.deliver(message.pk) is False
+    assert outbox.retry_now(message) == message.last_error
+    assert OutboxMessage.objects.get(pk=message.pk).status == "cancelled"
+    sent_message = OutboxMessage.objects.get(key=f"activation:{sent.serial}")
+    assert outbox.retry_now(sent_message) == "It was sent already."
+
+
 def test_email_is_queued_only_after_commit(activate, django_capture_on_commit_callbacks):
     # Outside a web request (a task, a command): handed to the broker at commit.
     with mock.patch("licensing.tasks.deliver_message.delay") as delay:
