@@ -331,6 +331,11 @@ class AuditEvent(models.Model):
     license = models.ForeignKey(
         License, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
     )
+    # The organization concerned: the license's, or the organization itself (its edits, its
+    # members, lifted pauses). Its trail whatever it was named then.
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     object_repr = models.CharField(max_length=200)
     details = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)

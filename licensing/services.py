@@ -16,7 +16,15 @@ from django.utils import timezone
 import tmslicense
 
 from . import outbox, signing, throttle
-from .models import Activation, AuditEvent, License, Membership, OutboxMessage, person
+from .models import (
+    Activation,
+    AuditEvent,
+    License,
+    Membership,
+    Organization,
+    OutboxMessage,
+    person,
+)
 
 
 class ActivationError(Exception):
@@ -478,6 +486,13 @@ def audit(*, actor, action: str, license: License | None, obj, ip=None, details=
         actor_name=person(actor) if actor else "",
         action=action,
         license=license,
+        organization_id=(
+            license.organization_id
+            if license
+            else obj.pk
+            if isinstance(obj, Organization)
+            else None
+        ),
         object_repr=str(obj)[:200],
         details=details or {},
         ip_address=ip or None,

@@ -255,15 +255,17 @@ class CanonicalSearch:
 class AuditTrailHistory:
     """History opens the audit trail, the customers' activations included, not the admin's
     own log of edits (which knows nothing of them): a license's (also for its activations,
-    events and e-mails), or an organization's."""
+    events and e-mails), else an organization's (also for its events)."""
 
     def history_view(self, request, object_id, extra_context=None):
         obj = self.get_object(request, object_id)
         if obj is None or not self.has_view_or_change_permission(request, obj):
             raise Http404
         url = reverse("admin:licensing_auditevent_changelist")
-        if isinstance(obj, Organization):
-            return redirect(f"{url}?organization={obj.pk}")
-        lic = obj if isinstance(obj, License) else obj.license
-        # Found by its number, which the search box then shows.
-        return redirect(f"{url}?q={lic.number}" if lic else url)
+        lic = obj if isinstance(obj, License) else getattr(obj, "license", None)
+        if lic:  # found by its number, which the search box then shows
+            return redirect(f"{url}?q={lic.number}")
+        organization_id = (
+            obj.pk if isinstance(obj, Organization) else getattr(obj, "organization_id", None)
+        )
+        return redirect(f"{url}?organization={organization_id}" if organization_id else url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Q
 
 from .. import outbox, services
 from ..models import AuditEvent, Organization, OutboxMessage
@@ -34,8 +33,8 @@ class ActionFilter(admin.SimpleListFilter):
 
 
 class OrganizationFilter(admin.SimpleListFilter):
-    """An organization's trail (its History): the events of its licenses, and those of the
-    organization itself (its edits, lifted pauses), which name it. Listed only when chosen."""
+    """An organization's trail (its History): the events of its licenses and of the
+    organization itself (its edits, members, lifted pauses). Listed only when chosen."""
 
     title = "organization"
     parameter_name = "organization"
@@ -53,11 +52,8 @@ class OrganizationFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        chosen = self._chosen()  # none for a value that names no organization: no events
-        return queryset.filter(
-            Q(license__organization__in=chosen)
-            | Q(license__isnull=True, object_repr__in=chosen.values("name"))
-        )
+        # None for a value that names no organization: no events.
+        return queryset.filter(organization__in=self._chosen())
 
 
 @admin.register(AuditEvent)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 import tmslicense
 from licensing import services
-from licensing.models import Activation, AuditEvent, License
+from licensing.models import Activation, AuditEvent, License, Organization
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
 from tests.licensing.wizard import step1
 
@@ -1073,6 +1073,14 @@ def test_an_organizations_history_opens_its_audit_trail(
         other.membership.organization.name
         not in trail.content.decode().split("changelist-filter")[-1]
     )
+
+    # Renamed since, it keeps its whole trail; its lifted pauses' History opens that trail.
+    Organization.objects.filter(pk=organization.pk).update(name="Renamed Packaging")
+    events = support_client.get(response["Location"]).context["cl"].result_list
+    assert sorted(e.action for e in events) == ["activate", "lift_pauses"]
+    lifted = next(e for e in events if e.action == "lift_pauses")
+    history = support_client.get(f"/admin/licensing/auditevent/{lifted.pk}/history/")
+    assert history["Location"] == response["Location"]
 
     # A value in the address that names no organization shows no events, and no error.
     for value in ("999999", "abc", "1 OR 1=1"):

@@ -113,3 +113,30 @@ def test_messages_about_a_file_get_its_activation_and_a_revoked_ones_is_cancelle
         )
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_events_get_their_organization():
+    try:
+        apps = migrate([("licensing", "0010_outbox_message_activation")])
+        Organization = apps.get_model("licensing", "Organization")
+        License = apps.get_model("licensing", "License")
+        AuditEvent = apps.get_model("licensing", "AuditEvent")
+        org = Organization.objects.create(name="Trail Co.")
+        lic = License.objects.create(
+            number=tmslicense.new_license_number(),
+            organization=org,
+            kind="standard",
+            seats=1,
+            maintenance_end="2030-01-01",
+        )
+        events = [
+            AuditEvent.objects.create(action="activate", license=lic, object_repr="x").pk,
+            AuditEvent.objects.create(action="lift_pauses", object_repr="Trail Co.").pk,
+            AuditEvent.objects.create(action="outbox_retry", object_repr="Reset (failed)").pk,
+        ]
+        apps = migrate([("licensing", "0011_audit_event_organization")])
+        AuditEvent = apps.get_model("licensing", "AuditEvent")
+        found = [AuditEvent.objects.get(pk=pk).organization_id for pk in events]
+        assert found == [org.pk, org.pk, None]
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
