@@ -13,6 +13,7 @@ from django.forms.models import model_to_dict
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
@@ -64,6 +65,9 @@ def _plain(value) -> str:
         return ", ".join(_plain(v) for v in value) or "none"
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+    if isinstance(value, str) and parse_datetime(value) and "T" in value:
+        # A moment as the JSON keeps it ("2031-06-30T00:00:00Z"), shown as the admin shows one.
+        return f"{localtime(parse_datetime(value)):%Y-%m-%d %H:%M}"
     return "none" if value in (None, "") else str(value)
 
 

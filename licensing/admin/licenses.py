@@ -224,13 +224,22 @@ class FeatureListField(forms.CharField):
         return names
 
 
+class DateAndOptionalTimeWidget(AdminSplitDateTime):
+    """Shows a time of 00:00 as an empty box, as it was entered: clearing the date then
+    clears the expiry."""
+
+    def decompress(self, value):
+        date, clock = super().decompress(value)
+        return [date, None if clock == time(0, 0) else clock]
+
+
 class DateAndOptionalTimeField(forms.SplitDateTimeField):
     """A date, and a time that may be left empty: 00:00, the start of that day."""
 
     def __init__(self, **kwargs):
         super().__init__(
             require_all_fields=False,
-            widget=AdminSplitDateTime,
+            widget=DateAndOptionalTimeWidget,
             error_messages={"incomplete": "Enter the date too, or leave both empty."},
             **kwargs,
         )

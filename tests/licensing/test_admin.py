@@ -753,6 +753,22 @@ def test_an_expiry_may_be_a_date_alone(support_client, live, date, time, expecte
     assert f"{timezone.localtime(lic.expires_at):%Y-%m-%d %H:%M}" == expected
 
 
+def test_an_expiry_of_a_date_alone_is_shown_so_and_cleared_with_its_date(support_client, live):
+    lic = live.license
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+    support_client.post(url, license_form(lic, expires_at_0="2031-06-30", reason="Rental"))
+    page = support_client.get(url).content.decode()
+    assert re.search(r'name="expires_at_0"[^>]*value="2031-06-30"', page)
+    assert re.search(r'<input[^>]*name="expires_at_1"(?![^>]*value=)[^>]*>', page)  # empty
+    response = support_client.post(url, license_form(lic, reason="Bought"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lic.refresh_from_db()
+    assert lic.expires_at is None
+    # The trail shows the moment as the form does, not as the JSON keeps it.
+    trail = support_client.get(url).content.decode()
+    assert "expires at: 2031-06-30 00:00 → none" in trail and "2031-06-30T" not in trail
+
+
 def test_an_expiry_time_without_a_date_is_refused(support_client, live):
     lic = live.license
     url = f"/admin/licensing/license/{lic.pk}/change/"
