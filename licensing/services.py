@@ -323,6 +323,27 @@ def _contacts(lic: License) -> list[str]:
     )
 
 
+def _refuse_half_a_swap(old: Activation, installation_id: str, mirrored_installation_id: str):
+    """A correction naming one server twice (its ID typed in the other's field, the other
+    left as it was) is half a swap: said so beside the field typed, with how to swap."""
+    try:
+        ids = [
+            tmslicense.normalize_installation_id(i)
+            for i in (installation_id, mirrored_installation_id)
+            if i
+        ]
+    except tmslicense.InvalidInstallationId:
+        return  # its own message comes from installation_ids()
+    if len(ids) < 2 or ids[0] != ids[1]:
+        return
+    typed_in_primary = ids[0] != old.installation_id
+    raise InvalidInstallationIds(
+        f"{ids[0]} is already the {'secondary' if typed_in_primary else 'primary'} server's "
+        "ID. To swap the two servers, enter each one's ID in the other's field.",
+        field="installation_id" if typed_in_primary else "mirrored_installation_id",
+    )
+
+
 REMINDER_DAYS = (30, 7)
 
 
@@ -416,11 +437,14 @@ def reissue(
             "active license. Set its status to Active (or its expiry later) first."
         )
     if installation_id:
+        _refuse_half_a_swap(old, installation_id, mirrored_installation_id)
         ids = installation_ids(lic, installation_id, mirrored_installation_id)
         if ids == old.installation_ids:
             # About the pair, not one field: either ID may have been the one left as it was.
             raise InvalidInstallationIds(
                 "The corrected Installation IDs are the same as the current ones."
+                if len(ids) > 1
+                else "The corrected Installation ID is the same as the current one."
             )
         changed = sum(new != was for new, was in zip(ids, old.installation_ids, strict=True))
         if changed > 1 and set(ids) != set(old.installation_ids):

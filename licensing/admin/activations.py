@@ -65,7 +65,9 @@ class ActivationActionForm(forms.Form):
             now = getattr(activation, name)
             self.fields[name].help_text = f"Now {now}. Leave it empty to keep it."
         if "installation_id" in self.fields and "mirrored_installation_id" not in self.fields:
-            self.fields["installation_id"].label = "Corrected Installation ID"  # one server
+            # One server: its one ID is the one to correct.
+            self.fields["installation_id"].label = "Corrected Installation ID"
+            self.fields["installation_id"].help_text = f"Now {activation.installation_id}."
         for name in set(optional) & set(self.fields):
             self.fields[name].widget.attrs.pop("required", None)
             self.fields[name].label = f"{self.fields[name].label or name.capitalize()} (optional)"

@@ -549,6 +549,30 @@ def test_correcting_a_standard_license_asks_for_its_one_installation_id_first(
     wide = re.search(r'<input[^>]*name="installation_id"[^>]*>', body).group(0)
     assert 'size="32"' in wide and "font-family: monospace" in wide
     assert ">Corrected Installation ID:</label>" in body  # no role for the one server
+    # Its one ID is the one to correct: not to be left empty.
+    assert f"Now {activation.installation_id}.<" in body and "Leave it empty" not in body
+    same = support_client.post(
+        f"/admin/licensing/activation/{activation.pk}/correct/",
+        {"installation_id": activation.installation_id, "reason": "Typo"},
+    )
+    assert same.context["form"].non_field_errors() == [
+        "The corrected Installation ID is the same as the current one."
+    ]
+
+
+@pytest.mark.parametrize("typed_in", ["installation_id", "mirrored_installation_id"])
+def test_one_servers_id_typed_in_the_others_field_says_how_to_swap(support_client, live, typed_in):
+    other = "mirrored_installation_id" if typed_in == "installation_id" else "installation_id"
+    response = support_client.post(
+        f"/admin/licensing/activation/{live.pk}/correct/",
+        {typed_in: getattr(live, other).lower(), "reason": "Typo"},
+    )
+    role = "secondary" if typed_in == "installation_id" else "primary"
+    assert response.context["form"].errors[typed_in] == [
+        f"{getattr(live, other)} is already the {role} server's ID. To swap the two servers, "
+        "enter each one's ID in the other's field."
+    ]
+    assert Activation.objects.count() == 1
 
 
 def test_correct_page_shows_each_error_with_its_own_field(support_client, live):
