@@ -72,6 +72,13 @@ class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     readonly_fields = ["created_at", actor, action, "license", object_repr, details, ip_address]
     fields = readonly_fields
 
+    def get_search_results(self, request, queryset, search_term):
+        # An action is found by the words the list shows for it ("send again") too.
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = " ".join(search_term.lower().split())
+        codes = [code for code, words in AuditEvent.WORDS.items() if words.lower() == term]
+        return (found | queryset.filter(action__in=codes), True) if codes else (found, duplicates)
+
     def has_add_permission(self, request):
         return False
 

@@ -314,6 +314,9 @@ def test_support_sees_failed_email_and_sends_it_again(
     )
     assert OutboxMessage.objects.get(pk=message.pk).status == "cancelled"
     assert AuditEvent.objects.filter(action="outbox_retry").count() == 1
+    # The trail finds it by the words it shows for it.
+    page = support_client.get("/admin/licensing/auditevent/", {"q": "Send  again"})
+    assert [e.action for e in page.context["cl"].result_list] == ["outbox_retry"]
 
 
 def test_membership_changes_are_audited(admin_client, admin_user, organization):
