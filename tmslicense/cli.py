@@ -17,7 +17,12 @@ from . import store
 from .errors import LicenseError
 from .fileformat import MAX_FILE_SIZE, read_license, verify_license
 from .gating import Action, Capabilities, capabilities
-from .ids import InvalidIdentifier, load_or_create_installation_id, normalize_installation_id
+from .ids import (
+    SECRET_FILE,
+    InvalidIdentifier,
+    load_or_create_installation_id,
+    normalize_installation_id,
+)
 from .keyring import Keyring, KeyringError
 from .model import License
 from .revocation import verify_revoked_list
@@ -235,8 +240,17 @@ def _verify(args, data_dir: Path) -> int:
     keyring = _keyring(args, data_dir)
     if args.installation_id:
         this = normalize_installation_id(args.installation_id)
-    else:
+    elif (data_dir / SECRET_FILE).exists():
         this = load_or_create_installation_id(data_dir)
+    else:
+        # Checking a file makes no server: an identity created here would fit no file.
+        print(
+            f"error: {data_dir} holds no installation ({SECRET_FILE}). Run this on the "
+            "ThinManager Server, name its data folder with --data-dir, or give the ID to check "
+            "the file for with --installation-id.",
+            file=sys.stderr,
+        )
+        return 2
     lic = verify_license(_read(args.file), keyring, this, revoked=store.revoked_serials(data_dir))
     if args.json:
         print(json.dumps(lic.to_dict(), indent=2, ensure_ascii=False))

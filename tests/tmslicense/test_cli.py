@@ -228,6 +228,16 @@ def test_verify_json_prints_the_license(pair, make_license, sign, tmp_path):
     assert other.returncode == 1 and "not for this server" in other.stderr
 
 
+def test_verify_outside_an_installation_creates_none(pair, make_license, sign, tmp_path):
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    elsewhere = tmp_path / "elsewhere"
+    result = tms.run("--data-dir", str(elsewhere), "verify", _file(tmp_path, sign(lic)))
+    assert result.returncode == 2
+    assert "holds no installation" in result.stderr and "--installation-id" in result.stderr
+    assert not elsewhere.exists()
+
+
 def test_missing_keyring_is_a_usage_error(tmp_path):
     result = subprocess.run(
         [
