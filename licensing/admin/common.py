@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model
 from django.forms.models import model_to_dict
@@ -263,8 +263,10 @@ class AuditTrailHistory:
 
     def history_view(self, request, object_id, extra_context=None):
         obj = self.get_object(request, object_id)
-        if obj is None or not self.has_view_or_change_permission(request, obj):
+        if obj is None:
             raise Http404
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
         url = reverse("admin:licensing_auditevent_changelist")
         lic = obj if isinstance(obj, License) else getattr(obj, "license", None)
         if lic:  # found by its number, which the search box then shows

@@ -264,6 +264,9 @@ class LicenseForm(forms.ModelForm):
         widget=forms.TextInput(attrs={"size": 24, "style": "font-family: monospace"}),
         help_text="A new number is offered; one from an order may be pasted in any form.",
     )
+    # At least one: said the same for 0 and -1 (the model's field alone would let the form
+    # say "at least 0" first).
+    seats = forms.IntegerField(min_value=1)
     features = FeatureListField(
         required=False,
         help_text="Feature names, separated by commas or spaces, e.g. relevance, multimonitor.",

@@ -827,6 +827,9 @@ def test_a_license_history_button_opens_its_audit_trail(
     assert f'value="{live.license.number}"' in trail.content.decode()
     assert f"replaces: {live.serial}" in trail.content.decode()
     assert support_client.get("/admin/licensing/license/999999/history/").status_code == 404
+    outsider = Client()
+    outsider.force_login(UserFactory(is_staff=True, organization=None))  # not in the group
+    assert outsider.get(f"/admin/licensing/license/{live.license_id}/history/").status_code == 403
     # An activation's and an audit event's History open their license's trail too.
     for path in (
         f"/admin/licensing/activation/{live.pk}/history/",
@@ -934,6 +937,13 @@ def test_a_new_license_asks_for_its_edition_and_at_least_one_seat(admin_client, 
     form = response.context["adminform"].form
     assert set(form.errors) == {"edition", "seats"}
     assert not License.objects.filter(kind="enterprise").exists()
+    at_least_one = ["Ensure this value is greater than or equal to 1."]
+    assert form.errors["seats"] == at_least_one
+    response = admin_client.post(
+        "/admin/licensing/license/add/",
+        new_license_form(organization, kind="enterprise", edition="Premium", seats=-1),
+    )
+    assert response.context["adminform"].form.errors["seats"] == at_least_one
 
 
 def test_the_expiry_boxes_are_named_for_screen_readers(support_client, live):
