@@ -217,12 +217,25 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             messages.info(request, "That activation was finished already; here is its license.")
             return redirect("licensing:license_detail", number=self.storage.finished["number"])
         if self.storage.is_new and sent_step != self.steps.first:
-            # A later step of an activation the session no longer knows: sent, or expired.
-            messages.warning(
-                request,
-                "That activation page had expired or was already sent. Enter the License "
-                "Number and Installation ID again.",
-            )
+            finished = self.storage.finished
+            if finished:
+                # Its step 2 sent again with another ID, or its Back: step 1 as it was sent.
+                messages.info(
+                    request,
+                    f"That activation of license {finished['number']} was finished already. Its "
+                    "License Number and Installation ID are filled in again: send them to go on.",
+                )
+                self.refill = {
+                    "license_number": finished["number"],
+                    "installation_id": finished.get("primary", ""),
+                }
+            else:
+                # A later step of an activation the session no longer knows: expired.
+                messages.warning(
+                    request,
+                    "That activation page had expired or was already sent. Enter the License "
+                    "Number and Installation ID again.",
+                )
             return self.render(self.get_form())
         return super().post(request, *args, **kwargs)
 
@@ -284,8 +297,12 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         }
         return super().render_goto_step(goto_step, **kwargs)
 
+    refill: dict = {}  # step 1 of a finished activation, filled in again (see post)
+
     def get_form_initial(self, step):
         initial = dict(self.storage.extra_data.get("typed", {}).get(step, {}))
+        if step == "license":
+            initial.update(self.refill)
         if step == "license" and self.request.method == "GET":
             # "Activate" on a license's page names the license (checked when sent, as if typed).
             initial.setdefault("license_number", self.request.GET.get("number", "")[:40])

@@ -30,8 +30,9 @@ class WizardSessionStorage(BaseStorage):
         self.init_data()
         self._empty = copy.deepcopy(self._state)
         self._loaded = request.session.get(self.prefix, {}).get(self.run)
-        # A two-step activation, once finished, leaves its license number and secondary's ID,
-        # so that its step 2 sent again as it was (the browser's Back) leads to that license.
+        # A two-step activation, once finished, leaves its license number and servers' IDs, so
+        # that its step 2 sent again as it was (the browser's Back) leads to that license, and
+        # sent with another ID, to its step 1 filled in again.
         self.finished = (self._loaded or {}).get("finished")
         self.finished_now = None
         if self.finished:
@@ -47,6 +48,7 @@ class WizardSessionStorage(BaseStorage):
         """Remember the activation this run ended with (kept only for a two-step one)."""
         self.finished_now = {
             "number": activation.license.number,
+            "primary": activation.installation_id,
             "secondary": activation.mirrored_installation_id,
         }
 

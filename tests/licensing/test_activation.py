@@ -412,13 +412,23 @@ def test_a_step_two_sent_again_after_the_activation_leads_to_its_license(
     assert Activation.objects.get().installation_ids == ids
     # A browser does not restore the field (autocomplete="off"): sent empty, the same.
     assert step2(customer_client, "")["Location"] == f"/licenses/{lic.number}/"
-    # Its Back button asks for step 1, and gets it.
-    assert "Step 1 of 2" in step2(customer_client, "", back="license").content.decode()
-    # Back, another secondary typed (say, a typo noticed): not taken for the one on file.
-    page = step2(customer_client, tmslicense.new_installation_id()).content.decode()
-    assert "expired or was already sent" in page and "Step 1 of 2" in page
-    # Its step 1 sent again starts afresh (here a re-download).
+    # Its Back button asks for step 1, and gets it, filled in as it was sent.
+    page = step2(customer_client, "", back="license").content.decode()
+    assert "Step 1 of 2" in page and f'value="{lic.number}"' in page and f'value="{ids[0]}"' in page
+    # Back, another secondary typed (say, a typo noticed): not taken for the one on file; step 1
+    # is filled in again, to go on from.
+    other = tmslicense.new_installation_id()
+    page = step2(customer_client, other).content.decode()
+    assert (
+        f'That activation of license <span class="code">{lic.number}</span> was finished already'
+        in page
+    )
+    assert "Step 1 of 2" in page and f'value="{lic.number}"' in page and f'value="{ids[0]}"' in page
+    # Sent, it goes on to step 2, where the other secondary gets the licensing rules' answer.
     step1(customer_client, lic.number, ids[0])
+    page = step2(customer_client, other).content.decode()
+    assert "is activated for the primary server" in page and "To download its file again" in page
+    step1(customer_client, lic.number, ids[0])  # here a re-download
     assert step2(customer_client, ids[1])["Location"] == f"/licenses/{lic.number}/"
     assert Activation.objects.count() == 1
 
