@@ -287,17 +287,11 @@ class Activation(models.Model):
 
     def revoke(self, *, reason: str, by) -> None:
         """Mark revoked (callers lock the row and audit: see licensing.services). Its file is
-        e-mailed no more: a message with it that waits to go, or failed, is cancelled."""
+        e-mailed no more: see ``OutboxMessage.file_revoked``."""
         self.revoked_at = timezone.now()
         self.revoked_reason = reason[:300]
         self.revoked_by = by
         self.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
-        self.messages.filter(
-            status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED]
-        ).exclude(attachment="").update(
-            status=OutboxMessage.Status.CANCELLED,
-            last_error=f"Not sent: license file {self.serial} was revoked before it went out.",
-        )
 
     @property
     def servers(self) -> list[tuple[str, str]]:
@@ -334,7 +328,7 @@ class AuditEvent(models.Model):
     # The organization concerned: the license's, or the organization itself (its edits, its
     # members, lifted pauses). Its trail whatever it was named then.
     organization = models.ForeignKey(
-        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     object_repr = models.CharField(max_length=200)
     details = models.JSONField(default=dict, blank=True)
@@ -411,6 +405,16 @@ class OutboxMessage(models.Model):
 
     def __str__(self):
         return f"{self.subject} ({self.get_status_display()})"
+
+    @property
+    def file_revoked(self) -> str:
+        """Why it must not go out, when it carries a license file revoked since (else ""):
+        the customer would get a file the servers refuse."""
+        if self.attachment and self.activation_id and self.activation.revoked_at:
+            return (
+                f"Not sent: license file {self.activation.serial} was revoked before it went out."
+            )
+        return ""
 
 
 def _shown(value) -> str:

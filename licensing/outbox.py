@@ -56,8 +56,8 @@ def queue(
     """Write a message in the current transaction; it is handed to Celery after commit.
 
     ``key`` names the event; the database refuses a second message for it. ``activation``:
-    the license file attached, or revoked (a file's message is cancelled when the file is
-    revoked before it went out). ``secret``: the body holds a secret (a password reset
+    the license file attached, or revoked (a file revoked before its message went out is not
+    sent: the message is cancelled). ``secret``: the body holds a secret (a password reset
     link), shown to nobody and erased once sent.
     """
     recipients = sorted({r for r in recipients if r})
@@ -146,7 +146,8 @@ def deliver(message_id: int) -> bool:
     error = None
     with transaction.atomic():
         message = (
-            OutboxMessage.objects.select_for_update(skip_locked=True)
+            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("activation")
             .filter(
                 pk=message_id,
                 status=OutboxMessage.Status.PENDING,
@@ -156,6 +157,10 @@ def deliver(message_id: int) -> bool:
         )
         if message is None:
             # Sent already, failed for good, backing off, or being sent by another worker.
+            return False
+        if why := message.file_revoked:
+            message.status, message.last_error = OutboxMessage.Status.CANCELLED, why
+            message.save(update_fields=["status", "last_error"])
             return False
         try:
             _email(message).send()
@@ -242,7 +247,12 @@ def retry_now(message: OutboxMessage) -> str | None:
     if message.status == OutboxMessage.Status.SENT:
         return "It was sent already."
     if message.status == OutboxMessage.Status.CANCELLED:
-        return message.last_error
+        return message.last_error or "It was cancelled."
+    if why := message.file_revoked:
+        OutboxMessage.objects.filter(pk=message.pk).exclude(
+            status=OutboxMessage.Status.SENT
+        ).update(status=OutboxMessage.Status.CANCELLED, last_error=why)
+        return why
     queued = OutboxMessage.objects.filter(
         pk=message.pk,
         secret=False,

@@ -334,9 +334,9 @@ def _refuse_half_a_swap(old: Activation, installation_id: str, mirrored_installa
         ]
     except tmslicense.InvalidInstallationId:
         return  # its own message comes from installation_ids()
-    if len(ids) < 2 or ids[0] != ids[1]:
-        return
-    typed_in_primary = ids[0] != old.installation_id
+    if len(ids) < 2 or ids[0] != ids[1] or ids[0] not in old.installation_ids:
+        return  # a new ID in both fields: installation_ids() says they must differ
+    typed_in_primary = ids[0] == old.mirrored_installation_id
     raise InvalidInstallationIds(
         f"{ids[0]} is already the {'secondary' if typed_in_primary else 'primary'} server's "
         "ID. To swap the two servers, enter each one's ID in the other's field.",

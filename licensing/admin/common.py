@@ -65,10 +65,20 @@ def _plain(value) -> str:
         return ", ".join(_plain(v) for v in value) or "none"
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
-    if isinstance(value, str) and parse_datetime(value) and "T" in value:
-        # A moment as the JSON keeps it ("2031-06-30T00:00:00Z"), shown as the admin shows one.
-        return f"{localtime(parse_datetime(value)):%Y-%m-%d %H:%M}"
+    if isinstance(value, str) and (moment := _moment(value)):
+        # As the JSON keeps it ("2031-06-30T00:00:00Z"), shown as the admin shows one.
+        return f"{localtime(moment):%Y-%m-%d %H:%M}"
     return "none" if value in (None, "") else str(value)
+
+
+def _moment(text: str):
+    """A time with its zone written as ISO text, else None (a reason typed as
+    "2031-02-30T10:00" stays text)."""
+    try:
+        moment = parse_datetime(text) if "T" in text else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 @admin.display(description="details")

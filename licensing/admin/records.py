@@ -41,7 +41,9 @@ class OrganizationFilter(admin.SimpleListFilter):
 
     def _chosen(self):
         value = self.value() or ""
-        return Organization.objects.filter(pk=int(value) if value.isdigit() else None)
+        return Organization.objects.filter(
+            pk=int(value) if value.isascii() and value.isdigit() else None
+        )
 
     def lookups(self, request, model_admin):
         # Listed whenever chosen: the admin applies only a filter it lists.

@@ -2,33 +2,6 @@
 
 import django.db.models.deletion
 from django.db import migrations, models
-from django.db.models import OuterRef, Subquery
-from django.db.models.functions import Substr
-
-
-def link_and_cancel(apps, schema_editor):
-    """Each message about a license file gets its activation, found by the serial in its key;
-    a file's message still waiting, or failed, whose file was revoked is cancelled."""
-    OutboxMessage = apps.get_model("licensing", "OutboxMessage")
-    Activation = apps.get_model("licensing", "Activation")
-    for prefix in ("activation:", "revoked:"):
-        serial = Substr(OuterRef("key"), len(prefix) + 1)
-        OutboxMessage.objects.filter(key__startswith=prefix).update(
-            activation=Subquery(Activation.objects.filter(serial=serial).values("pk")[:1])
-        )
-    stale = (
-        OutboxMessage.objects.filter(
-            activation__revoked_at__isnull=False, status__in=["pending", "failed"]
-        )
-        .exclude(attachment="")
-        .select_related("activation")
-    )
-    for message in stale:
-        message.status = "cancelled"
-        message.last_error = (
-            f"Not sent: license file {message.activation.serial} was revoked before it went out."
-        )
-        message.save(update_fields=["status", "last_error"])
 
 
 class Migration(migrations.Migration):
@@ -63,5 +36,4 @@ class Migration(migrations.Migration):
                 max_length=9,
             ),
         ),
-        migrations.RunPython(link_and_cancel, migrations.RunPython.noop),
     ]

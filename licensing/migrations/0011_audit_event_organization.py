@@ -2,26 +2,6 @@
 
 import django.db.models.deletion
 from django.db import migrations, models
-from django.db.models import OuterRef, Subquery
-
-
-def fill_in(apps, schema_editor):
-    """An event of a license: the license's organization. One of no license (an
-    organization's edit, members or lifted pauses) named the organization then: found by that
-    name, as long as no organization was renamed since."""
-    AuditEvent = apps.get_model("licensing", "AuditEvent")
-    License = apps.get_model("licensing", "License")
-    Organization = apps.get_model("licensing", "Organization")
-    AuditEvent.objects.filter(license__isnull=False).update(
-        organization=Subquery(
-            License.objects.filter(pk=OuterRef("license_id")).values("organization_id")
-        )
-    )
-    AuditEvent.objects.filter(license__isnull=True).update(
-        organization=Subquery(
-            Organization.objects.filter(name=OuterRef("object_repr")).values("pk")[:1]
-        )
-    )
 
 
 class Migration(migrations.Migration):
@@ -36,10 +16,9 @@ class Migration(migrations.Migration):
             field=models.ForeignKey(
                 blank=True,
                 null=True,
-                on_delete=django.db.models.deletion.PROTECT,
+                on_delete=django.db.models.deletion.SET_NULL,
                 related_name="+",
                 to="licensing.organization",
             ),
         ),
-        migrations.RunPython(fill_in, migrations.RunPython.noop),
     ]

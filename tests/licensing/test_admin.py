@@ -575,6 +575,14 @@ def test_one_servers_id_typed_in_the_others_field_says_how_to_swap(support_clien
         f"{getattr(live, other)} is already the {role} server's ID. To swap the two servers, "
         "enter each one's ID in the other's field."
     ]
+    # A new ID typed in both fields is no swap: the two must differ.
+    new = tmslicense.new_installation_id()
+    response = support_client.post(
+        f"/admin/licensing/activation/{live.pk}/correct/",
+        {"installation_id": new, "mirrored_installation_id": new, "reason": "Typo"},
+    )
+    errors = response.context["form"].errors["mirrored_installation_id"]
+    assert errors and "is already" not in errors[0] and "same as the first" in errors[0]
     assert Activation.objects.count() == 1
 
 
@@ -791,9 +799,15 @@ def test_an_expiry_of_a_date_alone_is_shown_so_and_cleared_with_its_date(support
     assert response.status_code == 302, response.content.decode()[:2000]
     lic.refresh_from_db()
     assert lic.expires_at is None
-    # The trail shows the moment as the form does, not as the JSON keeps it.
+    # The trail shows the moment as the form does, not as the JSON keeps it; text that only
+    # looks like one stays text.
     trail = support_client.get(url).content.decode()
     assert "expires at: 2031-06-30 00:00 → none" in trail and "2031-06-30T" not in trail
+    for reason in ("2031-02-30T10:00Z", "2031-06-30T10:00"):
+        support_client.post(url, license_form(lic, status="suspended", reason=reason))
+        support_client.post(url, license_form(lic, status="active", reason="Paid"))
+        trail = support_client.get("/admin/licensing/auditevent/")
+        assert trail.status_code == 200 and f"reason: {reason}" in trail.content.decode()
 
 
 def test_an_expiry_time_without_a_date_is_refused(support_client, live):
@@ -1136,7 +1150,7 @@ def test_an_organizations_history_opens_its_audit_trail(
     assert history["Location"] == response["Location"]
 
     # A value in the address that names no organization shows no events, and no error.
-    for value in ("999999", "abc", "1 OR 1=1"):
+    for value in ("999999", "abc", "1 OR 1=1", "²"):
         page = support_client.get("/admin/licensing/auditevent/", {"organization": value})
         assert page.status_code == 200 and not page.context["cl"].result_list
 

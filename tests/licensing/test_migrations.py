@@ -61,16 +61,18 @@ def test_events_written_before_name_their_actor():
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
-def test_messages_about_a_file_get_its_activation_and_a_revoked_ones_is_cancelled():
+def test_messages_and_events_are_linked_and_cancelled_messages_go_back_as_failed():
     try:
         apps = migrate([("licensing", "0009_outbox_secret_body")])
         Organization = apps.get_model("licensing", "Organization")
         License = apps.get_model("licensing", "License")
         Activation = apps.get_model("licensing", "Activation")
         OutboxMessage = apps.get_model("licensing", "OutboxMessage")
+        AuditEvent = apps.get_model("licensing", "AuditEvent")
+        org = Organization.objects.create(name="Old Mail Inc.")
         lic = License.objects.create(
             number=tmslicense.new_license_number(),
-            organization=Organization.objects.create(name="Old Mail Inc."),
+            organization=org,
             kind="standard",
             seats=1,
             maintenance_end="2030-01-01",
@@ -94,49 +96,35 @@ def test_messages_about_a_file_get_its_activation_and_a_revoked_ones_is_cancelle
 
         def message(key, **kwargs):
             return OutboxMessage.objects.create(
-                key=key, recipients=["a@example.com"], subject=key, body="b", **kwargs
+                key=key, license=lic, recipients=["a@example.com"], subject=key, body="b", **kwargs
             ).pk
 
-        keys = {
-            "live": message(f"activation:{live.serial}", attachment="file"),
-            "stale": message(f"activation:{revoked.serial}", attachment="file", status="failed"),
-            "notice": message(f"revoked:{revoked.serial}"),
-            "reminder": message("reminder:TM-X:30:2030-01-01"),
-        }
-        apps = migrate([("licensing", "0010_outbox_message_activation")])
-        OutboxMessage = apps.get_model("licensing", "OutboxMessage")
-        after = {name: OutboxMessage.objects.get(pk=pk) for name, pk in keys.items()}
-        assert [after[n].activation_id for n in keys] == [live.pk, revoked.pk, revoked.pk, None]
-        assert [after[n].status for n in keys] == ["pending", "cancelled", "pending", "pending"]
-        assert after["stale"].last_error == (
-            "Not sent: license file AAAA000000000002 was revoked before it went out."
-        )
-    finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
-
-
-def test_events_get_their_organization():
-    try:
-        apps = migrate([("licensing", "0010_outbox_message_activation")])
-        Organization = apps.get_model("licensing", "Organization")
-        License = apps.get_model("licensing", "License")
-        AuditEvent = apps.get_model("licensing", "AuditEvent")
-        org = Organization.objects.create(name="Trail Co.")
-        lic = License.objects.create(
-            number=tmslicense.new_license_number(),
-            organization=org,
-            kind="standard",
-            seats=1,
-            maintenance_end="2030-01-01",
-        )
+        messages = [
+            message(f"activation:{live.serial}", attachment="file"),
+            message(f"activation:{revoked.serial}", attachment="file", status="failed"),
+            message(f"revoked:{revoked.serial}"),
+            message("reminder:TM-X:30:2030-01-01"),
+        ]
         events = [
             AuditEvent.objects.create(action="activate", license=lic, object_repr="x").pk,
-            AuditEvent.objects.create(action="lift_pauses", object_repr="Trail Co.").pk,
+            AuditEvent.objects.create(action="lift_pauses", object_repr="Old Mail Inc.").pk,
             AuditEvent.objects.create(action="outbox_retry", object_repr="Reset (failed)").pk,
         ]
-        apps = migrate([("licensing", "0011_audit_event_organization")])
+        apps = migrate([("licensing", "0012_link_messages_and_events")])
+        OutboxMessage = apps.get_model("licensing", "OutboxMessage")
         AuditEvent = apps.get_model("licensing", "AuditEvent")
-        found = [AuditEvent.objects.get(pk=pk).organization_id for pk in events]
-        assert found == [org.pk, org.pk, None]
+        linked = [OutboxMessage.objects.get(pk=pk).activation_id for pk in messages]
+        assert linked == [live.pk, revoked.pk, revoked.pk, None]
+        assert [AuditEvent.objects.get(pk=pk).organization_id for pk in events] == [
+            org.pk,
+            org.pk,
+            None,
+        ]
+
+        # Backwards, a message cancelled since (its file revoked) fits the old field again.
+        OutboxMessage.objects.filter(pk=messages[1]).update(status="cancelled")
+        apps = migrate([("licensing", "0009_outbox_secret_body")])
+        OutboxMessage = apps.get_model("licensing", "OutboxMessage")
+        assert OutboxMessage.objects.get(pk=messages[1]).status == "failed"
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

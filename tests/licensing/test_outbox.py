@@ -56,7 +56,9 @@ def test_a_file_reissued_by_support_is_mailed_to_the_organization(activate, cust
     assert message.recipients == sorted([customer.email, colleague.email])
 
 
-def test_a_revoked_files_email_still_waiting_or_failed_is_cancelled(activate, customer):
+def test_a_revoked_files_email_is_never_sent(activate):
+    """Its file revoked before it went out (by support, or replaced by a reissue), a license
+    file's e-mail is cancelled when the worker comes to it, or when support sends it again."""
     support = UserFactory(organization=None, is_staff=True)
     waiting, failed, sent = activate(), activate(), activate()
     OutboxMessage.objects.filter(activation=failed).update(status="failed", attempts=6)
@@ -65,22 +67,22 @@ def test_a_revoked_files_email_still_waiting_or_failed_is_cancelled(activate, cu
     for activation in (failed, sent):
         services.revoke(activation=activation, reason="Server retired", actor=support)
 
-    def status(activation, prefix="activation"):
-        return OutboxMessage.objects.get(key=f"{prefix}:{activation.serial}").status
+    def message(activation, prefix="activation"):
+        return OutboxMessage.objects.get(key=f"{prefix}:{activation.serial}")
 
-    assert [status(waiting), status(failed), status(sent)] == ["cancelled", "cancelled", "sent"]
-    message = OutboxMessage.objects.get(activation=waiting, key__startswith="activation:")
-    assert message.last_error == (
-        f"Not sent: license file {waiting.serial} was revoked before it went out."
-    )
-    assert status(new) == "pending"  # the file that replaces it goes out
-    assert status(failed, "revoked") == "pending"  # and the notice of a revocation
-    # Neither the worker nor support sends a cancelled one.
-    assert outbox.deliver(message.pk) is False
-    assert outbox.retry_now(message) == message.last_error
-    assert OutboxMessage.objects.get(pk=message.pk).status == "cancelled"
-    sent_message = OutboxMessage.objects.get(key=f"activation:{sent.serial}")
-    assert outbox.retry_now(sent_message) == "It was sent already."
+    why = f"Not sent: license file {waiting.serial} was revoked before it went out."
+    assert outbox.deliver(message(waiting).pk) is False
+    assert (message(waiting).status, message(waiting).last_error) == ("cancelled", why)
+    assert outbox.retry_now(message(waiting)) == why  # and support cannot send it again
+    assert outbox.retry_now(message(failed)) == why.replace(waiting.serial, failed.serial)
+    assert message(failed).status == "cancelled"
+    assert outbox.retry_now(message(sent)) == "It was sent already."
+    assert message(sent).status == "sent"
+    assert not mail.outbox
+    # The file that replaces it goes out, and so does the notice of a revocation.
+    assert outbox.deliver(message(new).pk) is True
+    assert outbox.deliver(message(failed, "revoked").pk) is True
+    assert len(mail.outbox) == 2
 
 
 def test_email_is_queued_only_after_commit(activate, django_capture_on_commit_callbacks):
