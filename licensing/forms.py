@@ -196,7 +196,9 @@ class ThrottledLogin:
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        blocked = throttle.seconds_blocked(self.request, "login", username)
+        # Counted before the password is tried, so that simultaneous tries cannot all slip
+        # under the limit; taken back when it is right. Beyond the limit it is not tried.
+        blocked = throttle.record(self.request, "login", username)
         if blocked:
             raise forms.ValidationError(
                 "Too many failed log-ins. For your security, try again in "
@@ -205,11 +207,11 @@ class ThrottledLogin:
                 code="rate_limited",
             )
         try:
-            return super().clean()
+            cleaned = super().clean()
         except forms.ValidationError as error:
-            if error.code != "invalid_login":
+            if error.code != "invalid_login":  # the right password, of an account not let in
+                throttle.forget(self.request, "login", username)
                 raise
-            throttle.record(self.request, "login", username)
             if "@" in username:
                 # An address two accounts share logs in neither (licensing.auth). Said to
                 # whoever types an address, shared or not, so that it tells nothing.
@@ -220,6 +222,8 @@ class ThrottledLogin:
                     params=error.params,
                 ) from None
             raise
+        throttle.forget(self.request, "login", username)
+        return cleaned
 
 
 class LoginForm(ThrottledLogin, AuthenticationForm):

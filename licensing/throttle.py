@@ -1,6 +1,7 @@
 """Limits on guessing: failed license-number look-ups (per user and per IP address) and failed
-log-ins (per account from one address, and per address); and on password reset requests (per
-e-mail address, and per address asking).
+log-ins (per account from one address, per address, and per account from every address); and
+on password reset requests (per e-mail address, and per address asking). An IPv6 address is
+counted by its /64.
 
 Fixed windows in Django's cache (Redis in production, atomic increments). When the cache is
 unreachable no limit is applied: the site must keep working while Redis is down.
@@ -22,21 +23,39 @@ log = logging.getLogger(__name__)
 
 def client_ip(request) -> str:
     """The client's address: from the proxy's header when one is configured and it holds an
-    address (anything else there is ignored, and logged), else the connection's."""
+    address (anything else there is ignored, and logged), else the connection's. Of a list
+    (``X-Forwarded-For: a, b``) the last: the one the proxy added. The ones before it came
+    with the request, and anyone can write them."""
     if settings.CLIENT_IP_HEADER and request.META.get(settings.CLIENT_IP_HEADER):
-        first = request.META[settings.CLIENT_IP_HEADER].split(",")[0].strip()
+        last = request.META[settings.CLIENT_IP_HEADER].split(",")[-1].strip()
         try:
-            return str(ipaddress.ip_address(first))
+            return str(ipaddress.ip_address(last))
         except ValueError:
-            log.warning("%s is not an IP address: %r", settings.CLIENT_IP_HEADER, first[:100])
+            log.warning("%s is not an IP address: %r", settings.CLIENT_IP_HEADER, last[:100])
     return request.META.get("REMOTE_ADDR", "")
+
+
+def _counted_address(request) -> str:
+    """The address tries are counted for: an IPv6 one by its /64, the block a single
+    customer (or a single rented server) is given, so that walking through it gains nothing."""
+    address = client_ip(request)
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return f"[{address}]"
+    if parsed.version == 6:
+        if parsed.ipv4_mapped is None:
+            # Bracketed, as in a URL: an IPv6 address holds colons.
+            return f"[{ipaddress.ip_network(f'{parsed}/64', strict=False)}]"
+        parsed = parsed.ipv4_mapped
+    return f"[{parsed}]"
 
 
 def _counters(request, scope: str, name: str = "") -> tuple[dict[str, int], int]:
     """The cache keys counting this request's tries in ``scope``, each with its limit, and
     the window in seconds. Reads the cache (an account's epoch): call it where an outage is
     caught."""
-    ip = f"[{client_ip(request)}]"  # an IPv6 address holds colons: bracketed, as in a URL
+    ip = _counted_address(request)
     if scope == "lookup":
         window = settings.ACTIVATION_FAILURE_WINDOW
         subjects = {f"ip:{ip}": settings.ACTIVATION_FAILURE_LIMIT_PER_IP}
@@ -55,6 +74,9 @@ def _counters(request, scope: str, name: str = "") -> tuple[dict[str, int], int]
         subjects = {
             f"account:{ip}:{account}:{epoch}": settings.LOGIN_FAILURE_LIMIT,
             f"ip:{ip}": settings.LOGIN_FAILURE_LIMIT_PER_IP,
+            # From every address: a guesser with many addresses still meets a ceiling (a new
+            # password set by e-mail starts a new epoch, which lifts it).
+            f"account:{account}:{epoch}": settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT,
         }
     return {_key(scope, s, window): n for s, n in subjects.items()}, window
 
@@ -65,10 +87,10 @@ def _key(scope: str, subject: str, window: int) -> str:
 
 
 def _name(typed: str) -> str:
-    """An account's name as typed, for a key: the same however it was cased or spaced, and with
-    no colon of its own (``5:alice`` from 2001:db8::1 must not count for ``alice`` from
-    2001:db8::1:5)."""
-    return quote(typed.strip().lower(), safe="@.+-_")
+    """An account's name as typed, for a key: the same however it was cased or spaced (upper-
+    cased first, as the database compares names: "kımı" finds "kimi"), and with no colon of
+    its own (``5:alice`` from 2001:db8::1 must not count for ``alice`` from 2001:db8::1:5)."""
+    return quote(typed.strip().upper().lower(), safe="@.+-_")
 
 
 def _epoch_key(name: str) -> str:
@@ -90,10 +112,11 @@ def seconds_blocked(request, scope: str, name: str = "") -> int:
     return 0
 
 
-def record(request, scope: str, name: str = "") -> bool:
-    """Count one try in ``scope`` (a failed look-up or log-in; any password reset request);
-    True when this try is beyond a limit. The count is raised before it is compared (atomic
-    in the cache), so requests sent at the same moment cannot all slip under the limit."""
+def record(request, scope: str, name: str = "") -> int:
+    """Count one try in ``scope`` (a failed look-up; a log-in, before it is tried; any
+    password reset request); the seconds until the window ends when this try is beyond a
+    limit, else 0. The count is raised before it is compared (atomic in the cache), so
+    requests sent at the same moment cannot all slip under the limit."""
     try:
         limits, window = _counters(request, scope, name)
         over = False
@@ -102,8 +125,18 @@ def record(request, scope: str, name: str = "") -> bool:
             over |= cache.incr(key) > limit
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; %s try not counted", scope, exc_info=True)
-        return False
-    return over
+        return 0
+    return window - int(time.time()) % window if over else 0
+
+
+def forget(request, scope: str, name: str = "") -> None:
+    """Take back a try counted before it was made, which succeeded (a log-in)."""
+    try:
+        limits, _ = _counters(request, scope, name)
+        for key in limits:
+            cache.decr(key)
+    except Exception:  # noqa: BLE001 - expired meanwhile, or the cache is down: nothing to undo
+        log.info("rate-limit try in %s not taken back", scope, exc_info=True)
 
 
 def lift_login_pause(user) -> bool:

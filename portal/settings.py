@@ -213,6 +213,9 @@ ACTIVATION_FAILURE_WINDOW = envint("ACTIVATION_FAILURE_WINDOW", 3600)
 # users may share one), in a window of LOGIN_FAILURE_WINDOW seconds.
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10)
 LOGIN_FAILURE_LIMIT_PER_IP = envint("LOGIN_FAILURE_LIMIT_PER_IP", 50)
+# Failed log-ins allowed per account from every address together (a guesser with many
+# addresses); a new password set with the e-mailed link lifts it.
+LOGIN_FAILURE_LIMIT_PER_ACCOUNT = envint("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", 100)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900)
 # Password reset requests per e-mail address, and per IP address, in a window of
 # PASSWORD_RESET_WINDOW seconds (refused ones count too): no mailbox is flooded with e-mails.
@@ -220,7 +223,8 @@ PASSWORD_RESET_LIMIT = envint("PASSWORD_RESET_LIMIT", 3)
 PASSWORD_RESET_LIMIT_PER_IP = envint("PASSWORD_RESET_LIMIT_PER_IP", 20)
 PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 3600)
 # Behind a reverse proxy: the request header that carries the client address
-# (e.g. HTTP_X_FORWARDED_FOR; its first address is used). Empty: REMOTE_ADDR.
+# (e.g. HTTP_X_FORWARDED_FOR; of a list, the last address: the one the proxy added).
+# Empty: REMOTE_ADDR.
 CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")
 
 # Celery: Redis from REDIS_URL; without it, tasks run in-process (embedded default).

@@ -3,6 +3,8 @@ when present; a test that needs an absent one skips with the reason, or fails wh
 REQUIRE_SERVICES=1 (as in CI)."""
 
 import os
+import time
+import types
 
 import pytest
 
@@ -56,6 +58,16 @@ def _empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _rate_limit_clock_stands_still(monkeypatch):
+    """The rate limits count in fixed windows of the clock: a test running across a window's
+    end (every 15 minutes) would see its counts vanish half-way. Their clock stands still."""
+    from licensing import throttle
+
+    now = int(time.time())
+    monkeypatch.setattr(throttle, "time", types.SimpleNamespace(time=lambda: now))
 
 
 @pytest.fixture

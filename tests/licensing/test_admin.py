@@ -152,13 +152,19 @@ def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
 
 
 @pytest.mark.parametrize(
-    ("header", "recorded"), [("203.0.113.7, 10.0.0.1", "203.0.113.7"), ("unknown", "10.9.8.7")]
+    ("header", "recorded"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("198.51.100.66, 203.0.113.7", "203.0.113.7"),  # the first came with the request
+        ("unknown", "10.9.8.7"),
+    ],
 )
 def test_behind_a_proxy_the_audit_records_the_clients_address(
     support_client, live, settings, header, recorded
 ):
-    """The proxy's header names the client; one that holds no address is not taken for one
-    (nor does it make the audited write fail)."""
+    """The proxy's header names the client: the address the proxy added, last; those before it
+    came with the request, and anyone can write them. One that holds no address is not taken
+    for one (nor does it make the audited write fail)."""
     settings.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
     response = support_client.post(
         f"/admin/licensing/activation/{live.pk}/revoke/",

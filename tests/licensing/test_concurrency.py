@@ -131,3 +131,23 @@ def test_simultaneous_password_resets_send_no_more_than_the_limit(postgres, cust
     at_once(10, ask)
     assert statuses == [302] * 10  # every one told "sent"
     assert OutboxMessage.objects.filter(key__startswith="password-reset:").count() == 3
+
+
+def test_simultaneous_wrong_passwords_are_tried_no_more_than_the_limit(
+    postgres, customer, settings
+):
+    """Ten guesses for one account at the same moment: each is counted before its password
+    is tried, so only the limit's number are tried; the others are refused untried."""
+    settings.LOGIN_FAILURE_LIMIT = 3
+    pages: list[str] = []
+
+    def guess():
+        response = Client().post(
+            "/accounts/login/", {"username": customer.username, "password": "wrong"}
+        )
+        pages.append(response.content.decode())
+
+    at_once(10, guess)
+    assert len(pages) == 10
+    assert sum("Enter a correct username" in page for page in pages) == 3
+    assert sum("Too many failed log-ins" in page for page in pages) == 7

@@ -237,3 +237,39 @@ def test_password_reset_e_mails_are_limited_per_address_and_per_asker(client, cu
     assert len(mail.outbox) == 2
     ask(colleague.email, "10.0.0.3")
     assert mail.outbox[-1].to == [colleague.email]
+
+
+def test_an_ipv6_address_is_counted_by_its_64_block(client, customer, limits):
+    """Walking through the addresses of one /64 (what one customer or one rented server is
+    given) gains nothing."""
+    for n in range(1, 4):
+        log_in(client, customer.username, "wrong", ip=f"2001:db8:1:2::{n}")
+    response = log_in(client, customer.username, PASSWORD, ip="2001:db8:1:2:ffff::9")
+    assert "Too many failed log-ins" in response.content.decode()
+    assert log_in(client, customer.username, PASSWORD, ip="2001:db8:1:3::1").status_code == 302
+
+
+def test_an_account_has_a_ceiling_across_all_addresses(client, customer, limits):
+    limits.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = 6
+    for n in range(6):  # two tries from each of three addresses: none paused on its own
+        log_in(client, customer.username, "wrong", ip=f"198.51.100.{n // 2}")
+    response = log_in(client, customer.username, PASSWORD, ip="203.0.113.1")
+    assert "Too many failed log-ins" in response.content.decode()
+    new = reset_password(client, customer, ip="203.0.113.1")  # the e-mailed link lifts it
+    assert log_in(client, customer.username, new, ip="203.0.113.1").status_code == 302
+
+
+def test_right_passwords_never_count_towards_a_pause(client, customer, limits):
+    for _ in range(5):
+        assert log_in(client, customer.username, PASSWORD).status_code == 302
+        client.logout()
+    for _ in range(2):
+        log_in(client, customer.username, "wrong")
+    assert log_in(client, customer.username, PASSWORD).status_code == 302
+
+
+def test_a_name_is_counted_as_the_database_compares_it():
+    """PostgreSQL compares names upper-cased ("kımı" finds "kimi"): so are the counters."""
+    from licensing import throttle
+
+    assert throttle._name(" KIMI ") == throttle._name("kımı") == throttle._name("kimi") == "kimi"
