@@ -2,11 +2,25 @@
 
 import os
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+
+def env(name: str, default: str) -> str:
+    # Set but empty (NAME= in an env file) counts as not set, as in portal/settings.py.
+    return os.environ.get(name) or default
+
+
+def envint(name: str, default: int) -> int:
+    value = env(name, str(default))
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}") from None
+
+
+bind = env("GUNICORN_BIND", "0.0.0.0:8000")
+workers = envint("WEB_CONCURRENCY", 3)
+threads = envint("GUNICORN_THREADS", 2)
+timeout = envint("GUNICORN_TIMEOUT", 30)
 accesslog = "-"
 errorlog = "-"
 # Behind the reverse proxy that terminates TLS.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = env("FORWARDED_ALLOW_IPS", "127.0.0.1")

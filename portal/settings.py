@@ -14,21 +14,25 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+
+
+def env(name: str, default=""):
+    """A variable's value; set but empty (``NAME=`` in an env file) counts as not set."""
+    return os.environ.get(name) or default
 
 
 def envbool(name: str, default: str) -> bool:
-    value = os.environ.get(name, default)
+    value = env(name, default)
     if value in ("1", "true", "True", "yes"):
         return True
-    if value in ("0", "false", "False", "no", ""):
+    if value in ("0", "false", "False", "no"):
         return False
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
 def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    value = env(name)
+    if not value:
         return default
     try:
         return int(value)
@@ -37,7 +41,10 @@ def envint(name: str, default: int) -> int:
 
 
 def envlist(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+VAR_DIR = Path(env("VAR_DIR", BASE_DIR / "var"))
 
 
 def _embedded_secret_key() -> str:
@@ -51,7 +58,7 @@ def _embedded_secret_key() -> str:
 
 
 DEBUG = envbool("DEBUG", "false")
-SECRET_KEY = os.environ.get("SECRET_KEY") or _embedded_secret_key()
+SECRET_KEY = env("SECRET_KEY") or _embedded_secret_key()
 if SECRET_KEY.startswith("replace-with"):
     # .env.example copied as it is: a key everyone can read would sign the sessions.
     raise ImproperlyConfigured(
@@ -60,9 +67,9 @@ if SECRET_KEY.startswith("replace-with"):
     )
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
-SITE_NAME = os.environ.get("SITE_NAME", "ThinManager License Site")
+SITE_NAME = env("SITE_NAME", "ThinManager License Site")
 # Where customers write for help: on every page and in every message that sends them to support.
-SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@example.com")
+SUPPORT_EMAIL = env("SUPPORT_EMAIL", "support@example.com")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -110,7 +117,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
     )
 }
@@ -120,9 +127,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(transaction_mode="IMMEDIATE", timeout=20)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env("REDIS_URL", "")
 # The cache (rate limits) in its own Redis database, apart from the broker's queues.
-CACHE_URL = os.environ.get("CACHE_URL", REDIS_URL)
+CACHE_URL = env("CACHE_URL", REDIS_URL)
 if CACHE_URL:
     CACHES = {
         "default": {
@@ -155,7 +162,7 @@ FORMAT_MODULE_PATH = ["portal.formats"]  # dates as 2026-11-28 everywhere
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT = Path(env("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Production runs collectstatic and sets STATIC_MANIFEST=true (hashed, cacheable names);
@@ -175,21 +182,21 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # E-mail: printed to the console unless an SMTP host is configured.
-EMAIL_BACKEND = os.environ.get(
+EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"
-    if os.environ.get("EMAIL_HOST")
+    if env("EMAIL_HOST")
     else "django.core.mail.backends.console.EmailBackend",
 )
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25)
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
 # A hung mail server must not hold a worker (and the outbox row lock) for ever.
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 30)
-EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "licensing@localhost")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "licensing@localhost")
 # Sent and failed e-mails are deleted this many days after (beat, daily). At least 31: a
 # maintenance reminder's row (up to 30 days before the end) is what keeps it from being sent
 # twice, so it must outlive its reminder window. Pending e-mails are never deleted.
@@ -198,11 +205,9 @@ if OUTBOX_KEEP_DAYS < 31:
     raise ImproperlyConfigured(f"OUTBOX_KEEP_DAYS must be at least 31, not {OUTBOX_KEEP_DAYS}")
 
 # The private key that signs license files: a PEM file, never in the repository.
-LICENSE_SIGNING_KEY_FILE = Path(
-    os.environ.get("LICENSE_SIGNING_KEY_FILE", VAR_DIR / "signing-key.pem")
-)
+LICENSE_SIGNING_KEY_FILE = Path(env("LICENSE_SIGNING_KEY_FILE", VAR_DIR / "signing-key.pem"))
 # Public keys a TMS should still trust after a key rotation (served in /keyring.json).
-LICENSE_EXTRA_KEYRING_FILE = os.environ.get("LICENSE_EXTRA_KEYRING_FILE", "")
+LICENSE_EXTRA_KEYRING_FILE = env("LICENSE_EXTRA_KEYRING_FILE", "")
 
 # Failed license-number look-ups allowed per user, and per IP address (a plant's users may
 # share one), in a window of ACTIVATION_FAILURE_WINDOW seconds.
@@ -225,7 +230,7 @@ PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 3600)
 # Behind a reverse proxy: the request header that carries the client address
 # (e.g. HTTP_X_FORWARDED_FOR; of a list, the last address: the one the proxy added).
 # Empty: REMOTE_ADDR.
-CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")
+CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", "")
 
 # Celery: Redis from REDIS_URL; without it, tasks run in-process (embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -267,9 +272,14 @@ SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0 and envbool("SECURE_HSTS_PRELOAD",
 if not SECURE_HSTS_PRELOAD:
     SILENCED_SYSTEM_CHECKS = ["security.W021"]  # preloading left off on purpose (above)
 
+LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

@@ -122,10 +122,44 @@ def test_keeping_sent_email_under_31_days_is_refused(tmp_path):
     assert "OUTBOX_KEEP_DAYS must be at least 31, not 30" in result.stderr
 
 
+EMPTY_SETTINGS = """
+from django.conf import settings
+print(settings.LOG_LEVEL, settings.ALLOWED_HOSTS, settings.CACHES["default"]["BACKEND"])
+print(settings.SECURE_HSTS_SECONDS, settings.EMAIL_PORT, settings.OUTBOX_KEEP_DAYS)
+"""
+
+
+def test_a_setting_left_empty_in_the_env_file_takes_its_default(tmp_path):
+    """``NAME=`` in an env file sets the variable to nothing: that is no value, not an empty
+    one (an empty LOG_LEVEL stopped start-up, an empty ALLOWED_HOSTS refused every host)."""
+    listed = re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
+    env.update(dict.fromkeys(listed, ""), VAR_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    result = manage("shell", "-c", EMPTY_SETTINGS, env=env)
+    assert result.stdout.splitlines()[-2:] == [
+        "INFO ['127.0.0.1', 'localhost', '[::1]'] django.core.cache.backends.locmem.LocMemCache",
+        "0 25 90",
+    ]
+    gunicorn = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "exec(open('portal/gunicorn.conf.py').read()); "
+            "print(bind, workers, threads, timeout, forwarded_allow_ips)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert gunicorn.stdout.split() == ["0.0.0.0:8000", "3", "2", "30", "127.0.0.1"]
+
+
 def test_env_example_lists_every_setting_the_portal_reads():
     settings = (ROOT / "portal" / "settings.py").read_text()
     gunicorn = (ROOT / "portal" / "gunicorn.conf.py").read_text()
-    read = set(re.findall(r'(?:environ\.get|env\w+)\(\s*"([A-Z_]+)"', settings + gunicorn))
+    read = set(re.findall(r'(?:environ\.get|env\w*)\(\s*"([A-Z_]+)"', settings + gunicorn))
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read - listed == set()
 
