@@ -351,6 +351,29 @@ def test_the_worker_and_beat_healthchecks(tmp_path, redis_server):
         assert _healthcheck(name, env) != 0, name
 
 
+def test_the_access_log_holds_no_password_reset_token(tmp_path, fresh_postgres):
+    port = free_port()
+    env = production_env(
+        tmp_path,
+        DATABASE_URL=fresh_postgres,
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="false",
+        STATIC_ROOT=str(tmp_path / "static"),
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
+    )
+    manage("migrate", "--noinput", env=env)
+    manage("collectstatic", "--noinput", env=env)
+    token = "cz2h7k-0123456789abcdef0123456789abcdef"
+    with serving(env, port, tmp_path) as base:
+        browser = Browser(base)
+        assert browser.get(f"/accounts/reset/MQ/{token}/").status == 200  # an unknown user
+        browser.get("/accounts/login/")
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert "GET /accounts/reset/MQ/[token]/ HTTP/1.1" in log
+    assert token not in log and "GET /accounts/login/ HTTP/1.1" in log
+
+
 @contextlib.contextmanager
 def serving(env: dict, port: int, tmp_path: Path):
     """docker-compose.yml's web command, run here with ``env``; yields its base URL."""
