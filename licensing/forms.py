@@ -198,7 +198,7 @@ class ThrottledLogin:
         username = self.cleaned_data.get("username") or ""
         # Counted before the password is tried, so that simultaneous tries cannot all slip
         # under the limit; taken back when it is right. Beyond the limit it is not tried.
-        blocked = throttle.record(self.request, "login", username)
+        blocked, counted = throttle.count_try(self.request, "login", username)
         if blocked:
             raise forms.ValidationError(
                 "Too many failed log-ins. For your security, try again in "
@@ -210,7 +210,7 @@ class ThrottledLogin:
             cleaned = super().clean()
         except forms.ValidationError as error:
             if error.code != "invalid_login":  # the right password, of an account not let in
-                throttle.forget(self.request, "login", username)
+                throttle.forget(counted)
                 raise
             if "@" in username:
                 # An address two accounts share logs in neither (licensing.auth). Said to
@@ -222,7 +222,7 @@ class ThrottledLogin:
                     params=error.params,
                 ) from None
             raise
-        throttle.forget(self.request, "login", username)
+        throttle.forget(counted)
         return cleaned
 
 

@@ -113,30 +113,47 @@ def seconds_blocked(request, scope: str, name: str = "") -> int:
 
 
 def record(request, scope: str, name: str = "") -> int:
-    """Count one try in ``scope`` (a failed look-up; a log-in, before it is tried; any
-    password reset request); the seconds until the window ends when this try is beyond a
-    limit, else 0. The count is raised before it is compared (atomic in the cache), so
-    requests sent at the same moment cannot all slip under the limit."""
+    """Count one try in ``scope`` (a failed look-up; any password reset request, refused ones
+    too); the seconds until the window ends when this try is beyond a limit, else 0. The
+    count is raised before it is compared (atomic in the cache), so requests sent at the
+    same moment cannot all slip under the limit."""
+    return _count(request, scope, name)[0]
+
+
+def count_try(request, scope: str, name: str = "") -> tuple[int, list[str]]:
+    """Count a try before it is made (a log-in, before its password is checked), so that
+    simultaneous tries cannot all slip under a limit. Returns the seconds it is refused for,
+    with its count taken back at once (a try not made is no guess, and must not pause the
+    account or the address further), else 0 and the keys raised, for :func:`forget`."""
+    blocked, raised = _count(request, scope, name)
+    if blocked:
+        forget(raised)
+        return blocked, []
+    return 0, raised
+
+
+def forget(raised: list[str]) -> None:
+    """Take back a try counted before it was made (it was refused, or it succeeded): exactly
+    the counters it raised, even if the window or the account's epoch changed since."""
+    for key in raised:
+        try:
+            cache.decr(key)
+        except Exception:  # noqa: BLE001 - expired or evicted meanwhile, or the cache is down
+            log.info("rate-limit counter %s not taken back", key, exc_info=True)
+
+
+def _count(request, scope: str, name: str) -> tuple[int, list[str]]:
     try:
         limits, window = _counters(request, scope, name)
-        over = False
+        over, raised = False, []
         for key, limit in limits.items():
             cache.add(key, 0, timeout=window + 60)
             over |= cache.incr(key) > limit
+            raised.append(key)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; %s try not counted", scope, exc_info=True)
-        return 0
-    return window - int(time.time()) % window if over else 0
-
-
-def forget(request, scope: str, name: str = "") -> None:
-    """Take back a try counted before it was made, which succeeded (a log-in)."""
-    try:
-        limits, _ = _counters(request, scope, name)
-        for key in limits:
-            cache.decr(key)
-    except Exception:  # noqa: BLE001 - expired meanwhile, or the cache is down: nothing to undo
-        log.info("rate-limit try in %s not taken back", scope, exc_info=True)
+        return 0, []
+    return (window - int(time.time()) % window if over else 0), raised
 
 
 def lift_login_pause(user) -> bool:

@@ -259,6 +259,21 @@ def test_an_account_has_a_ceiling_across_all_addresses(client, customer, limits)
     assert log_in(client, customer.username, new, ip="203.0.113.1").status_code == 302
 
 
+def test_refused_tries_do_not_count(client, customer, limits):
+    """A try refused while paused is not made: it pauses neither the account elsewhere (its
+    ceiling across addresses) nor the address for the colleagues there."""
+    limits.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = 6
+    for _ in range(3):
+        log_in(client, customer.username, "wrong")
+    for _ in range(20):
+        response = log_in(client, customer.username, "wrong")
+        assert "Too many failed log-ins" in response.content.decode()
+    assert log_in(client, customer.username, PASSWORD, ip="10.0.0.2").status_code == 302
+    client.logout()
+    colleague = UserFactory(organization=customer.membership.organization)
+    assert log_in(client, colleague.username, PASSWORD).status_code == 302
+
+
 def test_right_passwords_never_count_towards_a_pause(client, customer, limits):
     for _ in range(5):
         assert log_in(client, customer.username, PASSWORD).status_code == 302
@@ -273,3 +288,17 @@ def test_a_name_is_counted_as_the_database_compares_it():
     from licensing import throttle
 
     assert throttle._name(" KIMI ") == throttle._name("kımı") == throttle._name("kimi") == "kimi"
+
+
+def test_a_try_taken_back_is_exactly_the_one_counted(rf, customer, limits):
+    """The counters a try raised, even if the account's epoch changed since (a reset)."""
+    from django.core.cache import cache
+
+    from licensing import throttle
+
+    request = rf.post("/accounts/login/", REMOTE_ADDR="10.0.0.1")
+    blocked, raised = throttle.count_try(request, "login", customer.username)
+    assert blocked == 0 and len(raised) == 3
+    throttle.lift_login_pause(customer)  # a new epoch meanwhile
+    throttle.forget(raised)
+    assert cache.get_many(raised) == dict.fromkeys(raised, 0)
