@@ -201,6 +201,24 @@ def fresh_postgres():
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def gunicorn_env(tmp_path, database_url: str, **overrides) -> tuple[dict, int]:
+    """The production environment for a gunicorn of one's own on a free port (an override
+    may name it as ``{port}``), its database migrated and its static files collected;
+    returns it with the port."""
+    port = free_port()
+    settings = {
+        "DATABASE_URL": database_url,
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        **{k: v.format(port=port) for k, v in overrides.items()},
+    }
+    env = production_env(tmp_path, **settings)
+    manage("migrate", "--noinput", env=env)
+    manage("collectstatic", "--noinput", env=env)
+    return env, port
+
+
 class Browser:
     """A stdlib HTTP client with cookies and CSRF, as a browser would post forms."""
 
@@ -232,21 +250,16 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def test_production_gunicorn_serves_an_activation_on_postgres(tmp_path, fresh_postgres):
-    port = free_port()
-    env = production_env(
+    env, port = gunicorn_env(
         tmp_path,
-        DATABASE_URL=fresh_postgres,
+        fresh_postgres,
         ALLOWED_HOSTS="127.0.0.1",
-        CSRF_TRUSTED_ORIGINS=f"http://127.0.0.1:{port}",
+        CSRF_TRUSTED_ORIGINS="http://127.0.0.1:{port}",
         SECURE_SSL_REDIRECT="false",  # plain http on loopback; TLS is the proxy's
         SECURE_COOKIES="false",
-        STATIC_ROOT=str(tmp_path / "static"),
-        GUNICORN_BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY="2",
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
     )
-    manage("migrate", "--noinput", env=env)
-    manage("collectstatic", "--noinput", env=env)
     number, server = tmslicense.new_license_number(), tmslicense.new_installation_id()
     manage("shell", "-c", SEED.format(number=number), env=env)
 
@@ -288,18 +301,9 @@ def test_production_gunicorn_serves_an_activation_on_postgres(tmp_path, fresh_po
 def test_the_web_healthcheck_passes_on_a_production_server(tmp_path, fresh_postgres):
     """docker-compose.yml's healthcheck asks the server at its own address, over plain HTTP:
     no host the site serves, and the site redirects plain HTTP to HTTPS."""
-    port = free_port()
-    env = production_env(
-        tmp_path,
-        DATABASE_URL=fresh_postgres,
-        ALLOWED_HOSTS="licensing.example.com",
-        SECURE_SSL_REDIRECT="true",
-        STATIC_ROOT=str(tmp_path / "static"),
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY="1",
+    env, port = gunicorn_env(
+        tmp_path, fresh_postgres, ALLOWED_HOSTS="licensing.example.com", SECURE_SSL_REDIRECT="true"
     )
-    manage("migrate", "--noinput", env=env)
-    manage("collectstatic", "--noinput", env=env)
     check = [
         part.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         for part in COMPOSE["services"]["web"]["healthcheck"]["test"][1:]  # after "CMD"
@@ -352,18 +356,9 @@ def test_the_worker_and_beat_healthchecks(tmp_path, redis_server):
 
 
 def test_the_access_log_holds_no_password_reset_token(tmp_path, fresh_postgres):
-    port = free_port()
-    env = production_env(
-        tmp_path,
-        DATABASE_URL=fresh_postgres,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        STATIC_ROOT=str(tmp_path / "static"),
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY="1",
+    env, port = gunicorn_env(
+        tmp_path, fresh_postgres, ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="false"
     )
-    manage("migrate", "--noinput", env=env)
-    manage("collectstatic", "--noinput", env=env)
     token = "cz2h7k-0123456789abcdef0123456789abcdef"
     with serving(env, port, tmp_path) as base:
         browser = Browser(base)

@@ -12,119 +12,112 @@ BEFORE = [("licensing", "0005_support_adds_licenses")]
 AFTER = [("licensing", "0006_license_seats_at_least_one")]
 
 
-def migrate(targets):
+def _migrate(targets):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(targets)
     return executor.loader.project_state(targets).apps
 
 
-def test_a_license_saved_with_no_seats_gets_one_and_an_audit_event():
-    try:
-        apps = migrate(BEFORE)
-        Organization = apps.get_model("licensing", "Organization")
-        License = apps.get_model("licensing", "License")
-        org = Organization.objects.create(name="Old Data Inc.")
-        empty = License.objects.create(
-            number=tmslicense.new_license_number(),
-            organization=org,
-            kind="standard",
-            seats=0,
-            maintenance_end="2030-01-01",
-        )
-        apps = migrate(AFTER)
-        License = apps.get_model("licensing", "License")
-        AuditEvent = apps.get_model("licensing", "AuditEvent")
-        assert License.objects.get(pk=empty.pk).seats == 1
-        event = AuditEvent.objects.get(license_id=empty.pk)
-        assert event.details == {
-            "changed": {"seats": [0, 1]},
-            "reason": "a license has at least one seat",
-        }
-    finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+@pytest.fixture
+def migrate():
+    """Migrates to the targets given and returns their models; the latest again afterwards."""
+    yield _migrate
+    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
-def test_events_written_before_name_their_actor():
-    try:
-        apps = migrate([("licensing", "0006_license_seats_at_least_one")])
-        User = apps.get_model("auth", "User")
-        AuditEvent = apps.get_model("licensing", "AuditEvent")
-        agent = User.objects.create(username="agent", email="agent@example.com")
-        by_agent = AuditEvent.objects.create(action="revoke", actor=agent, object_repr="x")
-        by_nobody = AuditEvent.objects.create(action="license_change", object_repr="y")
-        apps = migrate([("licensing", "0007_audit_actor_name")])
-        AuditEvent = apps.get_model("licensing", "AuditEvent")
-        assert AuditEvent.objects.get(pk=by_agent.pk).actor_name == "agent (agent@example.com)"
-        assert AuditEvent.objects.get(pk=by_nobody.pk).actor_name == ""
-    finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+def _old_license(apps, organization_name: str, seats: int = 1):
+    """A license (and its organization) written with the models of ``apps``."""
+    organization = apps.get_model("licensing", "Organization").objects.create(
+        name=organization_name
+    )
+    return apps.get_model("licensing", "License").objects.create(
+        number=tmslicense.new_license_number(),
+        organization=organization,
+        kind="standard",
+        seats=seats,
+        maintenance_end="2030-01-01",
+    )
 
 
-def test_messages_and_events_are_linked_and_cancelled_messages_go_back_as_failed():
-    try:
-        apps = migrate([("licensing", "0009_outbox_secret_body")])
-        Organization = apps.get_model("licensing", "Organization")
-        License = apps.get_model("licensing", "License")
-        Activation = apps.get_model("licensing", "Activation")
-        OutboxMessage = apps.get_model("licensing", "OutboxMessage")
-        AuditEvent = apps.get_model("licensing", "AuditEvent")
-        org = Organization.objects.create(name="Old Mail Inc.")
-        lic = License.objects.create(
-            number=tmslicense.new_license_number(),
-            organization=org,
-            kind="standard",
-            seats=1,
-            maintenance_end="2030-01-01",
-        )
+def test_a_license_saved_with_no_seats_gets_one_and_an_audit_event(migrate):
+    empty = _old_license(migrate(BEFORE), "Old Data Inc.", seats=0)
+    apps = migrate(AFTER)
+    License = apps.get_model("licensing", "License")
+    AuditEvent = apps.get_model("licensing", "AuditEvent")
+    assert License.objects.get(pk=empty.pk).seats == 1
+    event = AuditEvent.objects.get(license_id=empty.pk)
+    assert event.details == {
+        "changed": {"seats": [0, 1]},
+        "reason": "a license has at least one seat",
+    }
 
-        def activation(serial, **kwargs):
-            return Activation.objects.create(
-                license=lic,
-                installation_id=tmslicense.new_installation_id(),
-                serial=serial,
-                kid="k",
-                license_file="x",
-                issued_at="2026-01-01T00:00:00Z",
-                **kwargs,
-            )
 
-        live = activation("AAAA000000000001")
-        revoked = activation(
-            "AAAA000000000002", revoked_at="2026-02-01T00:00:00Z", revoked_reason="Moved"
+def test_events_written_before_name_their_actor(migrate):
+    apps = migrate([("licensing", "0006_license_seats_at_least_one")])
+    User = apps.get_model("auth", "User")
+    AuditEvent = apps.get_model("licensing", "AuditEvent")
+    agent = User.objects.create(username="agent", email="agent@example.com")
+    by_agent = AuditEvent.objects.create(action="revoke", actor=agent, object_repr="x")
+    by_nobody = AuditEvent.objects.create(action="license_change", object_repr="y")
+    apps = migrate([("licensing", "0007_audit_actor_name")])
+    AuditEvent = apps.get_model("licensing", "AuditEvent")
+    assert AuditEvent.objects.get(pk=by_agent.pk).actor_name == "agent (agent@example.com)"
+    assert AuditEvent.objects.get(pk=by_nobody.pk).actor_name == ""
+
+
+def test_messages_and_events_are_linked_and_cancelled_messages_go_back_as_failed(migrate):
+    apps = migrate([("licensing", "0009_outbox_secret_body")])
+    Activation = apps.get_model("licensing", "Activation")
+    OutboxMessage = apps.get_model("licensing", "OutboxMessage")
+    AuditEvent = apps.get_model("licensing", "AuditEvent")
+    lic = _old_license(apps, "Old Mail Inc.")
+
+    def activation(serial, **kwargs):
+        return Activation.objects.create(
+            license=lic,
+            installation_id=tmslicense.new_installation_id(),
+            serial=serial,
+            kid="k",
+            license_file="x",
+            issued_at="2026-01-01T00:00:00Z",
+            **kwargs,
         )
 
-        def message(key, **kwargs):
-            return OutboxMessage.objects.create(
-                key=key, license=lic, recipients=["a@example.com"], subject=key, body="b", **kwargs
-            ).pk
+    live = activation("AAAA000000000001")
+    revoked = activation(
+        "AAAA000000000002", revoked_at="2026-02-01T00:00:00Z", revoked_reason="Moved"
+    )
 
-        messages = [
-            message(f"activation:{live.serial}", attachment="file"),
-            message(f"activation:{revoked.serial}", attachment="file", status="failed"),
-            message(f"revoked:{revoked.serial}"),
-            message("reminder:TM-X:30:2030-01-01"),
-        ]
-        events = [
-            AuditEvent.objects.create(action="activate", license=lic, object_repr="x").pk,
-            AuditEvent.objects.create(action="lift_pauses", object_repr="Old Mail Inc.").pk,
-            AuditEvent.objects.create(action="outbox_retry", object_repr="Reset (failed)").pk,
-        ]
-        apps = migrate([("licensing", "0012_link_messages_and_events")])
-        OutboxMessage = apps.get_model("licensing", "OutboxMessage")
-        AuditEvent = apps.get_model("licensing", "AuditEvent")
-        linked = [OutboxMessage.objects.get(pk=pk).activation_id for pk in messages]
-        assert linked == [live.pk, revoked.pk, revoked.pk, None]
-        assert [AuditEvent.objects.get(pk=pk).organization_id for pk in events] == [
-            org.pk,
-            org.pk,
-            None,
-        ]
+    def message(key, **kwargs):
+        return OutboxMessage.objects.create(
+            key=key, license=lic, recipients=["a@example.com"], subject=key, body="b", **kwargs
+        ).pk
 
-        # Backwards, a message cancelled since (its file revoked) fits the old field again.
-        OutboxMessage.objects.filter(pk=messages[1]).update(status="cancelled")
-        apps = migrate([("licensing", "0009_outbox_secret_body")])
-        OutboxMessage = apps.get_model("licensing", "OutboxMessage")
-        assert OutboxMessage.objects.get(pk=messages[1]).status == "failed"
-    finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    messages = [
+        message(f"activation:{live.serial}", attachment="file"),
+        message(f"activation:{revoked.serial}", attachment="file", status="failed"),
+        message(f"revoked:{revoked.serial}"),
+        message("reminder:TM-X:30:2030-01-01"),
+    ]
+    events = [
+        AuditEvent.objects.create(action="activate", license=lic, object_repr="x").pk,
+        AuditEvent.objects.create(action="lift_pauses", object_repr="Old Mail Inc.").pk,
+        AuditEvent.objects.create(action="outbox_retry", object_repr="Reset (failed)").pk,
+    ]
+    apps = migrate([("licensing", "0012_link_messages_and_events")])
+    OutboxMessage = apps.get_model("licensing", "OutboxMessage")
+    AuditEvent = apps.get_model("licensing", "AuditEvent")
+    linked = [OutboxMessage.objects.get(pk=pk).activation_id for pk in messages]
+    assert linked == [live.pk, revoked.pk, revoked.pk, None]
+    assert [AuditEvent.objects.get(pk=pk).organization_id for pk in events] == [
+        lic.organization_id,
+        lic.organization_id,
+        None,
+    ]
+
+    # Backwards, a message cancelled since (its file revoked) fits the old field again.
+    OutboxMessage.objects.filter(pk=messages[1]).update(status="cancelled")
+    apps = migrate([("licensing", "0009_outbox_secret_body")])
+    OutboxMessage = apps.get_model("licensing", "OutboxMessage")
+    assert OutboxMessage.objects.get(pk=messages[1]).status == "failed"
