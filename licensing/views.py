@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from functools import wraps
 
 from django.conf import settings
@@ -18,6 +21,7 @@ from django.views.decorators.http import require_GET
 from formtools.wizard.views import SessionWizardView
 
 import tmslicense
+from portal.middleware import content_security_policy
 
 from . import services, signing, throttle
 from .forms import LicenseStepForm, LoginForm, MirroredStepForm
@@ -186,7 +190,13 @@ def server_error(request):
     """The 500 page, named after the site; rendered without context processors or the
     database, which may be what failed."""
     context = {"site_title": settings.SITE_NAME, "support_email": settings.SUPPORT_EMAIL}
-    return HttpResponseServerError(render_to_string("500.html", context))
+    page = render_to_string("500.html", context)
+    response = HttpResponseServerError(page)
+    # Its style is inline (a failing static file must not take it along), allowed by its hash.
+    style = re.search(r"<style>(.*?)</style>", page, re.DOTALL).group(1)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    response["Content-Security-Policy"] = content_security_policy(style_src=[f"'sha256-{digest}'"])
+    return response
 
 
 def _needs_mirrored_step(wizard) -> bool:

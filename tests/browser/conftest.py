@@ -1,5 +1,6 @@
 """A real Chromium (Debian's, driven by Playwright; no browser download) against Django's live
-server. A failing test leaves a screenshot and the page's HTML in test-artifacts/."""
+server. A failing test leaves a screenshot and the page's HTML in test-artifacts/. A page that
+breaks the site's Content-Security-Policy (something it would block) fails its test."""
 
 import os
 from pathlib import Path
@@ -45,6 +46,14 @@ def page(browser, request, live_server):
     context = browser.new_context(accept_downloads=True, base_url=live_server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
+    page.csp_violations = []  # what the browser blocked, as it reported it on the console
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text
+            and page.csp_violations.append(f"{page.url}: {message.text}")
+        ),
+    )
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
@@ -52,3 +61,4 @@ def page(browser, request, live_server):
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
         (ARTIFACTS / f"{request.node.name}.html").write_text(page.content())
     context.close()
+    assert page.csp_violations == [], "the page broke the Content-Security-Policy"

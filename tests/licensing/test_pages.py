@@ -373,6 +373,32 @@ def test_a_server_error_is_the_sites_page(customer_client, monkeypatch, settings
     assert "keyring unreadable" not in page
 
 
+def test_every_page_carries_the_content_security_policy(customer_client, monkeypatch):
+    from licensing import signing
+
+    pages = [customer_client.get(url) for url in ("/licenses/", "/activate/", "/admin/login/")]
+    monkeypatch.setattr(signing, "public_keyring", lambda: 1 / 0)
+    customer_client.raise_request_exception = False
+    pages.append(customer_client.get("/keyring.json"))  # the 500 page
+    assert [page.status_code for page in pages] == [200, 200, 200, 500]
+    policies = [
+        dict(directive.split(" ", 1) for directive in page["Content-Security-Policy"].split("; "))
+        for page in pages
+    ]
+    for policy in policies:
+        assert policy["script-src"] == "'self'"  # no inline script, no eval
+        assert policy["object-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    # Styles only from the site's files; the 500 page's own inline style by its hash.
+    assert [policy["style-src"] for policy in policies[:3]] == ["'self'"] * 3
+    assert re.fullmatch(r"'self' 'sha256-[\w+/]{43}='", policies[3]["style-src"])
+
+
+def test_debug_pages_have_no_content_security_policy(customer_client, settings):
+    # Django's debug pages work by inline scripts.
+    settings.DEBUG = True
+    assert "Content-Security-Policy" not in customer_client.get("/licenses/")
+
+
 def test_a_bad_request_is_the_sites_page(client, db):
     response = client.get("/accounts/login/", HTTP_HOST="not-this-site.example")
     assert response.status_code == 400

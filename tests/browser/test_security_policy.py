@@ -1,0 +1,82 @@
+"""The Content-Security-Policy in a real browser: it blocks an injected script, and the site's
+own pages, the customer's and support's, keep to it (see the page fixture)."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from playwright.sync_api import expect
+
+from licensing.models import License
+from tests.factories import PASSWORD, LicenseFactory, OrganizationFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+INJECT = """() => {
+    const script = document.createElement("script");
+    script.textContent = "window.injected = true";
+    document.body.append(script);
+    const image = document.createElement("img");
+    image.setAttribute("src", "data:,");
+    image.setAttribute("onerror", "window.injected = true");
+    document.body.append(image);
+}"""
+
+
+def test_an_injected_script_is_not_run(page):
+    user = UserFactory(organization=OrganizationFactory())
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="My licenses")).to_be_visible()
+
+    page.evaluate(INJECT)
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.injected") is None
+    assert len(page.csp_violations) == 2  # the inline script and the event handler, reported
+    page.csp_violations.clear()  # expected here; anywhere else they fail the test
+
+
+def test_support_pages_keep_to_the_policy(page):
+    # A live server's tests empty every table, the migrations' support group too: the pages'
+    # permissions are given directly (the group's own are tested in test_admin).
+    support = UserFactory(is_staff=True)
+    support.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["view_license", "change_license", "view_activation", "view_auditevent"]
+        )
+    )
+    lic = LicenseFactory(organization=OrganizationFactory(name="Acme Packaging"))
+    page.goto("/admin/")
+    page.get_by_label("Username").fill(support.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+
+    # A list without bulk actions writes an inline style (allowed); the admin's scripts run.
+    page.goto("/admin/licensing/license/")
+    expect(page.get_by_role("link", name=lic.number)).to_be_visible()
+    page.get_by_role("link", name=lic.number).click()
+    # The date shortcuts are made by the admin's scripts: they ran.
+    page.locator("#id_maintenance_end").fill("")
+    page.get_by_role("link", name="Today").first.click()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    saved = License.objects.get(pk=lic.pk).maintenance_end
+    assert saved != lic.maintenance_end and abs(saved - date.today()) <= timedelta(days=1)
+    for url in ("/admin/licensing/activation/", "/admin/licensing/auditevent/"):
+        page.goto(url)
+        expect(page.locator("#changelist")).to_be_visible()
+
+
+def test_the_server_error_page_keeps_its_inline_style(page, monkeypatch):
+    from licensing import signing
+
+    monkeypatch.setattr(signing, "public_keyring", lambda: 1 / 0)
+    response = page.goto("/keyring.json")
+    assert response.status == 500
+    expect(page.get_by_role("heading", name="Something went wrong on our side")).to_be_visible()
+    # Its own style applies (allowed by its hash), though no other inline style would.
+    header = "getComputedStyle(document.querySelector('header')).backgroundColor"
+    assert page.evaluate(header) == "rgb(33, 37, 41)"
