@@ -36,9 +36,7 @@ class LiveFilter(admin.SimpleListFilter):
         return queryset
 
 
-_ID_INPUT = forms.TextInput(
-    attrs={"size": 32, "style": "font-family: monospace", "autocomplete": "off"}
-)
+_ID_INPUT = forms.TextInput(attrs={"size": 32, "class": "monospace", "autocomplete": "off"})
 
 
 class ActivationActionForm(forms.Form):

@@ -183,7 +183,7 @@ def servers(activation):
     """Each Installation ID on a line of its own, unbroken, with its role (for two)."""
     return format_html_join(
         mark_safe("<br>"),
-        '<span style="white-space: nowrap" class="installation-id">{}</span>{}',
+        '<span class="installation-id">{}</span>{}',
         ((i, f" ({role})" if role else "") for i, role in activation.servers),
     )
 
@@ -191,7 +191,7 @@ def servers(activation):
 @admin.display(description="issued")
 def issued(activation):
     return format_html(
-        '<span style="white-space: nowrap">{}</span><br>{}',
+        '<span class="nowrap">{}</span><br>{}',
         f"{localtime(activation.issued_at):%Y-%m-%d %H:%M}",
         _person(activation.issued_by),
     )
@@ -203,7 +203,7 @@ def history_state(activation):
     if activation.is_live:
         return "live"
     text = format_html(
-        'revoked <span style="white-space: nowrap">{}</span>: {}',
+        'revoked <span class="nowrap">{}</span>: {}',
         f"{localtime(activation.revoked_at):%Y-%m-%d %H:%M}",
         activation.revoked_reason,
     )

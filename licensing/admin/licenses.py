@@ -121,7 +121,7 @@ class ActivationInline(admin.TabularInline):
     @admin.display(description="support actions")
     def actions_links(self, activation):
         links = support_actions(activation, self.user)
-        button = '<a class="button" style="display: inline-block; margin: 2px 0" href="{}">{}</a>'
+        button = '<a class="button support-action" href="{}">{}</a>'
         return format_html_join(mark_safe("<br>"), button, links) or "–"
 
     def has_add_permission(self, request, obj=None):
@@ -261,7 +261,7 @@ class LicenseForm(forms.ModelForm):
     number = forms.CharField(
         max_length=40,
         initial=tmslicense.new_license_number,
-        widget=forms.TextInput(attrs={"size": 24, "style": "font-family: monospace"}),
+        widget=forms.TextInput(attrs={"size": 24, "class": "monospace"}),
         help_text="A new number is offered; one from an order may be pasted in any form.",
     )
     # At least one: said the same for 0 and -1 (the model's field alone would let the form

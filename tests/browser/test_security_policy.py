@@ -7,6 +7,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
+import tmslicense
+from licensing import services
 from licensing.models import License
 from tests.factories import PASSWORD, LicenseFactory, OrganizationFactory, UserFactory
 
@@ -44,20 +46,38 @@ def test_support_pages_keep_to_the_policy(page):
     support = UserFactory(is_staff=True)
     support.user_permissions.set(
         Permission.objects.filter(
-            codename__in=["view_license", "change_license", "view_activation", "view_auditevent"]
+            codename__in=[
+                "view_license",
+                "add_license",
+                "change_license",
+                "view_activation",
+                "revoke_activation",
+                "reissue_activation",
+                "view_auditevent",
+                "view_organization",
+            ]
         )
     )
-    lic = LicenseFactory(organization=OrganizationFactory(name="Acme Packaging"))
+    organization = OrganizationFactory(name="Acme Packaging")
+    lic = LicenseFactory(organization=organization, kind="mirrored")
+    activation, _ = services.activate(
+        license=lic,
+        installation_id=tmslicense.new_installation_id(),
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        actor=UserFactory(organization=organization),
+    )
     page.goto("/admin/")
     page.get_by_label("Username").fill(support.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
 
-    # A list without bulk actions writes an inline style (allowed); the admin's scripts run.
+    # The list's Installation IDs stay whole (the site's stylesheet, not inline styles).
     page.goto("/admin/licensing/license/")
-    expect(page.get_by_role("link", name=lic.number)).to_be_visible()
+    server = page.locator(".installation-id", has_text=activation.installation_id)
+    expect(server).to_have_css("white-space", "nowrap")
     page.get_by_role("link", name=lic.number).click()
+    expect(page.get_by_role("link", name="Reissue").first).to_have_css("display", "inline-block")
     # The date shortcuts are made by the admin's scripts: they ran.
     page.locator("#id_maintenance_end").fill("")
     page.get_by_role("link", name="Today").first.click()
@@ -65,9 +85,15 @@ def test_support_pages_keep_to_the_policy(page):
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
     saved = License.objects.get(pk=lic.pk).maintenance_end
     assert saved != lic.maintenance_end and abs(saved - date.today()) <= timedelta(days=1)
+
+    page.goto("/admin/licensing/license/add/")
+    expect(page.get_by_label("Number")).to_have_css("font-family", "monospace")
+    page.goto(f"/admin/licensing/activation/{activation.pk}/correct/")
+    expect(page.locator("#id_installation_id")).to_have_css("font-family", "monospace")
     for url in ("/admin/licensing/activation/", "/admin/licensing/auditevent/"):
         page.goto(url)
         expect(page.locator("#changelist")).to_be_visible()
+    assert page.evaluate("[...document.querySelectorAll('link[rel=icon]')].length") == 1
 
 
 def test_the_server_error_page_keeps_its_inline_style(page, monkeypatch):
