@@ -116,21 +116,23 @@ class LicenseStepForm(_Form):
         number = cleaned.get("license_number")
         if not number:
             return cleaned
-        blocked = self.limit_guessing and throttle.seconds_blocked(self.request, "lookup")
-        if blocked:
-            raise forms.ValidationError(
-                "Too many license numbers were not found. For your security, look-ups are "
-                f"paused: try again in {math.ceil(blocked / 60)} minute(s). Your organization's "
-                "licenses and their numbers are listed under My licenses. If it cannot wait, "
-                f"contact support at {settings.SUPPORT_EMAIL}.",
-                code="rate_limited",
-            )
         try:
             self.license = services.find_license(user=self.request.user, number=number)
         except services.LicenseNotFound as error:
-            # Only failed look-ups count towards the guessing limit.
-            if self.limit_guessing:
-                throttle.record(self.request, "lookup")
+            # Only a number not found is a guess: counted, then compared with the limit. A
+            # number of the organization's own is found even while guesses are paused (it is
+            # listed under My licenses anyway): a paused engineer, or a colleague on the same
+            # address, can still activate.
+            blocked = self.limit_guessing and throttle.record(self.request, "lookup")
+            if blocked:
+                raise forms.ValidationError(
+                    "Too many license numbers were not found. For your security, look-ups of "
+                    f"other numbers are paused: try again in {math.ceil(blocked / 60)} "
+                    "minute(s). Your organization's licenses and their numbers are listed "
+                    "under My licenses, and can be activated meanwhile. If it cannot wait, "
+                    f"contact support at {settings.SUPPORT_EMAIL}.",
+                    code="rate_limited",
+                ) from None
             self.add_error("license_number", forms.ValidationError(error.message, code="not_found"))
             return cleaned
         try:

@@ -21,8 +21,27 @@ INSTALLATION_ID_RE = rf"^{_SYMBOL}{{4}}(-{_SYMBOL}{{4}}){{4}}$"
 LICENSE_NUMBER_RE = rf"^TM-{_SYMBOL}{{4}}(-{_SYMBOL}{{4}}){{2}}$"
 
 
+def validate_license_text(value: str) -> None:
+    """Text that goes into license files (a name, product, edition, feature) as tmslicense
+    accepts it: checked when it is entered, not refused later when a file is signed."""
+    problem = tmslicense.text_problem(value)
+    if problem:
+        raise ValidationError(f"This field {problem}.", code="license_text")
+
+
+def validate_license_year(value) -> None:
+    """A date or time that goes into license files: in the years they can carry."""
+    if value.year not in tmslicense.YEARS:
+        raise ValidationError(
+            "Enter a date in the years %(first)s to %(last)s.",
+            code="license_year",
+            params={"first": tmslicense.YEARS[0], "last": tmslicense.YEARS[-1]},
+        )
+
+
 class Organization(models.Model):
-    name = models.CharField(max_length=200, unique=True)
+    # The customer's name in its license files.
+    name = models.CharField(max_length=200, unique=True, validators=[validate_license_text])
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -101,16 +120,19 @@ class License(models.Model):
         Organization, on_delete=models.PROTECT, related_name="licenses"
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    product = models.CharField(max_length=100, default="ThinManager")
+    product = models.CharField(
+        max_length=100, default="ThinManager", validators=[validate_license_text]
+    )
     edition = models.CharField(
         max_length=100,
         default="Standard",
         help_text="The product edition bought (Standard, Premium, ...); not the kind.",
+        validators=[validate_license_text],
     )
     seats = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     features = models.JSONField(default=list, blank=True)
-    maintenance_end = models.DateField()
-    expires_at = models.DateTimeField(null=True, blank=True)
+    maintenance_end = models.DateField(validators=[validate_license_year])
+    expires_at = models.DateTimeField(null=True, blank=True, validators=[validate_license_year])
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -263,21 +263,30 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     file that support issued, to the organization's members."""
     now = timezone.now()
     serial = secrets.token_hex(8).upper()
-    tms = tmslicense.License.create(
-        serial=serial,
-        license_number=lic.number,
-        kind=lic.kind,
-        installation_ids=ids,
-        product=lic.product,
-        edition=lic.edition,
-        seats=lic.seats,
-        features=lic.features,
-        customer=lic.organization.name,
-        issued_at=now,
-        maintenance_end=lic.maintenance_end,
-        expires_at=lic.expires_at,
-    )
-    text, kid = signing.sign(tms)
+    try:
+        tms = tmslicense.License.create(
+            serial=serial,
+            license_number=lic.number,
+            kind=lic.kind,
+            installation_ids=ids,
+            product=lic.product,
+            edition=lic.edition,
+            seats=lic.seats,
+            features=lic.features,
+            customer=lic.organization.name,
+            issued_at=now,
+            maintenance_end=lic.maintenance_end,
+            expires_at=lic.expires_at,
+        )
+        text, kid = signing.sign(tms)
+    except tmslicense.InvalidPayload as error:
+        # Recorded before the site checked what a file may carry (a name with a tab, say):
+        # support corrects the record, then the file can be issued.
+        fix = contact_support() if action == "activate" else "Correct the record first."
+        raise LicenseNotActivatable(
+            f"License {lic.number} cannot be put into a license file as it is recorded: "
+            f"{error} {fix}"
+        ) from None
     activation = Activation.objects.create(
         license=lic,
         installation_id=ids[0],

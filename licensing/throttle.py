@@ -99,19 +99,6 @@ def _epoch_key(name: str) -> str:
     return f"login-tries:epoch:{name}"
 
 
-def seconds_blocked(request, scope: str, name: str = "") -> int:
-    """Seconds until the next try is allowed, 0 when it is allowed now."""
-    try:
-        limits, window = _counters(request, scope, name)
-        counts = cache.get_many(list(limits))
-    except Exception:  # noqa: BLE001 - any cache outage: fail open, logged
-        log.warning("rate-limit cache unreachable; %s not limited", scope, exc_info=True)
-        return 0
-    if any(count >= limits[key] for key, count in counts.items()):
-        return window - int(time.time()) % window
-    return 0
-
-
 def record(request, scope: str, name: str = "") -> int:
     """Count one try in ``scope`` (a failed look-up; any password reset request, refused ones
     too); the seconds until the window ends when this try is beyond a limit, else 0. The

@@ -37,7 +37,7 @@ from .ids import (
     normalize_license_number,
 )
 from .keyring import Keyring, KeyringError, key_id
-from .model import Kind, License, Role, Server
+from .model import YEARS, Kind, License, Role, Server, text_problem
 from .revocation import sign_revoked_list, verify_revoked_list
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "THINSERVER_DATA_REFUSED",
     "UnknownKey",
     "UnsupportedAlgorithm",
+    "YEARS",
     "capabilities",
     "key_id",
     "load_or_create_installation_id",
@@ -78,6 +79,7 @@ __all__ = [
     "read_license",
     "sign_license",
     "sign_revoked_list",
+    "text_problem",
     "verify_license",
     "verify_revoked_list",
 ]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import store
-from .errors import LicenseError
+from .errors import FileTooLarge, LicenseError
 from .fileformat import MAX_FILE_SIZE, read_license, verify_license
 from .gating import Action, Capabilities, capabilities
 from .ids import (
@@ -24,10 +24,14 @@ from .ids import (
     normalize_installation_id,
 )
 from .keyring import Keyring, KeyringError
-from .model import License
+from .model import HIDDEN, License
 from .revocation import verify_revoked_list
 
 DEFAULT_DATA_DIR = "tms-data"
+
+
+class UsageError(Exception):
+    """The command cannot run as given (exit 2)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(args.data_dir)
     try:
         return args.handler(args, data_dir)
-    except (KeyringError, InvalidIdentifier) as error:
+    except (UsageError, KeyringError, InvalidIdentifier, store.DataFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except LicenseError as error:
@@ -95,10 +99,15 @@ def _keyring(args, data_dir: Path) -> Keyring:
     return Keyring.load(args.keyring or data_dir / "keyring.json")
 
 
-def _read(path: str, limit: int = MAX_FILE_SIZE + 1) -> bytes:
+def _read(path: str, limit: int = MAX_FILE_SIZE, too_large=FileTooLarge) -> bytes:
+    """The file's bytes. One larger than ``limit`` is refused unread: ``too_large(size,
+    limit)``, the size the file's own (a pipe has none: then only more than ``limit``)."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(limit)
+            data = handle.read(limit + 1)
+            if len(data) > limit:
+                raise too_large(os.fstat(handle.fileno()).st_size, limit)
+            return data
     except OSError as error:
         raise LicenseError(f"Cannot read {path}: {error.strerror}.") from None
 
@@ -118,15 +127,29 @@ def _id(args, data_dir: Path) -> int:
     return 0
 
 
+def _this_server(data_dir: Path, other_ways: str = "") -> str:
+    """This server's Installation ID. Only ``id`` makes one: a mistyped --data-dir must not
+    become a new server."""
+    if not (data_dir / SECRET_FILE).exists():
+        raise UsageError(
+            f"{data_dir} holds no installation ({SECRET_FILE}). Run this on the ThinManager "
+            f"Server and name its data folder with --data-dir{other_ways}; on a new server, "
+            "`id` creates it."
+        )
+    return load_or_create_installation_id(data_dir)
+
+
 def _import(args, data_dir: Path) -> int:
     keyring = _keyring(args, data_dir)
-    this = load_or_create_installation_id(data_dir)
+    this = _this_server(data_dir)
     data = _read(args.file)
-    lic = verify_license(data, keyring, this, revoked=store.revoked_serials(data_dir))
-    valid, _ = _valid(data_dir, keyring, this)
-    counted = capabilities(valid, this).licenses  # of copies and older issues, the one that counts
-    current = next((v for v in counted if v.license_number == lic.license_number), None)
-    path = store.install(data_dir, lic, data.decode("utf-8"), current)
+    # Another import at the same time must not install an older issue over this one.
+    with store.locked(data_dir):
+        lic = verify_license(data, keyring, this, revoked=store.revoked_serials(data_dir))
+        valid, _ = _valid(data_dir, keyring, this)
+        counted = capabilities(valid, this).licenses  # of copies and older issues, the one used
+        current = next((v for v in counted if v.license_number == lic.license_number), None)
+        path = store.install(data_dir, lic, data.decode("utf-8", errors="replace"), current)
     print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {lic.serial}.")
     print(f"Stored as {path}.")
     return 0
@@ -146,7 +169,7 @@ def _valid(data_dir: Path, keyring: Keyring, this: str):
 
 
 def _capabilities(args, data_dir: Path) -> tuple[Capabilities, list[tuple[Path, str]]]:
-    this = load_or_create_installation_id(data_dir)
+    this = _this_server(data_dir)
     valid, refused = _valid(data_dir, _keyring(args, data_dir), this)
     return capabilities(valid, this), refused
 
@@ -165,11 +188,11 @@ def _status(args, data_dir: Path) -> int:
         print("No valid license is installed.")
     for lic in caps.licenses:
         print(f"License {lic.license_number}  {lic.kind.value}")
-        print(f"  Product:          {lic.product} {lic.edition}")
+        print(f"  Product:          {_shown(lic.product)} {_shown(lic.edition)}")
         print(f"  Seats:            {lic.seats}")
-        print(f"  Features:         {', '.join(lic.features) or '-'}")
-        print(f"  Customer:         {lic.customer}")
-        print(f"  Serial:           {lic.serial}")
+        print(f"  Features:         {_shown(', '.join(lic.features)) or '-'}")
+        print(f"  Customer:         {_shown(lic.customer)}")
+        print(f"  Serial:           {_shown(lic.serial)}")
         print(f"  Maintenance end:  {lic.maintenance_end.isoformat()}")
         expires = f"{lic.expires_at:%Y-%m-%d %H:%M} UTC" if lic.expires_at else "never"
         print(f"  Expires:          {expires}")
@@ -180,9 +203,9 @@ def _status(args, data_dir: Path) -> int:
         )
         print(f"  Location:         {location}")
     for path, reason in refused:
-        print(f"Not used: {path.name}: {reason}")
+        print(f"Not used: {_shown(f'{path.name}: {reason}')}")
     for lic, reason in caps.ignored:
-        print(f"Not used: license {lic.license_number}, serial {lic.serial}: {reason}")
+        print(f"Not used: {_shown(f'license {lic.license_number}, serial {lic.serial}: {reason}')}")
     print()
     role = caps.role.value if caps.role else "unlicensed"
     print(f"This server: {role}, {caps.seats} seat(s)")
@@ -190,6 +213,13 @@ def _status(args, data_dir: Path) -> int:
         message = caps.message(action)
         print(f"  {action.value:<22} {'allowed' if message is None else 'refused: ' + message}")
     return 0
+
+
+def _shown(text: str) -> str:
+    """Text from a file as one line of the terminal: a character that would break the line,
+    move the cursor or reorder the text (a file issued before the site refused them) is
+    written as its code, e.g. ``\\x1b``."""
+    return HIDDEN.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
 
 
 def _check(args, data_dir: Path) -> int:
@@ -208,10 +238,21 @@ MAX_REVOKED_LIST = 16 * 1024 * 1024
 
 def _revoked(args, data_dir: Path) -> int:
     source = args.source
-    remote = source.startswith(("https://", "http://"))
-    data = _fetch(source, MAX_REVOKED_LIST + 1) if remote else _read(source, MAX_REVOKED_LIST + 1)
-    if len(data) > MAX_REVOKED_LIST:
-        raise LicenseError(f"{source} is too large for a list of revoked serials.")
+    _this_server(data_dir)  # a mistyped --data-dir gets no list
+
+    def too_large(size, limit):
+        size_text = f"{size:,}" if size > limit else f"more than {limit:,}"
+        return LicenseError(
+            f"{source} is {size_text} bytes: too large for a list of revoked serials (at most "
+            f"{limit:,})."
+        )
+
+    if source.startswith(("https://", "http://")):
+        data = _fetch(source, MAX_REVOKED_LIST + 1)
+        if len(data) > MAX_REVOKED_LIST:
+            raise too_large(0, MAX_REVOKED_LIST)
+    else:
+        data = _read(source, MAX_REVOKED_LIST, too_large)
     try:
         serials = verify_revoked_list(data.decode("utf-8"), _keyring(args, data_dir))
     except UnicodeDecodeError:
@@ -240,17 +281,8 @@ def _verify(args, data_dir: Path) -> int:
     keyring = _keyring(args, data_dir)
     if args.installation_id:
         this = normalize_installation_id(args.installation_id)
-    elif (data_dir / SECRET_FILE).exists():
-        this = load_or_create_installation_id(data_dir)
     else:
-        # Checking a file makes no server: an identity created here would fit no file.
-        print(
-            f"error: {data_dir} holds no installation ({SECRET_FILE}). Run this on the "
-            "ThinManager Server, name its data folder with --data-dir, or give the ID to check "
-            "the file for with --installation-id.",
-            file=sys.stderr,
-        )
-        return 2
+        this = _this_server(data_dir, ", or give the ID to check the file for (--installation-id)")
     lic = verify_license(_read(args.file), keyring, this, revoked=store.revoked_serials(data_dir))
     if args.json:
         print(json.dumps(lic.to_dict(), indent=2, ensure_ascii=False))

@@ -12,6 +12,14 @@ class LicenseError(Exception):
 class FileTooLarge(LicenseError):
     code = "too_large"
 
+    def __init__(self, size: int, limit: int):
+        """``size``: the file's own; not above ``limit`` when it has none (a pipe)."""
+        size_text = f"{size:,}" if size > limit else f"more than {limit:,}"
+        super().__init__(
+            f"This file is {size_text} bytes; a license file is at most {limit:,}. Choose the "
+            ".lic file downloaded from the license site."
+        )
+
 
 class MalformedFile(LicenseError):
     """Not a license file: the armor, base64 or envelope is damaged."""

@@ -33,7 +33,7 @@ from .errors import (
     UnsupportedAlgorithm,
 )
 from .ids import InvalidIdentifier, normalize_installation_id
-from .model import License
+from .model import License, check_issuable
 
 __all__ = ["MAX_FILE_SIZE", "CLOCK_TOLERANCE", "sign_license", "verify_license", "read_envelope"]
 
@@ -49,14 +49,16 @@ _ENVELOPE_KEYS = {"alg", "kid", "payload", "sig"}
 def sign_license(payload: License | Mapping, private_key: Ed25519PrivateKey, kid: str) -> str:
     """Sign a license and return the armored file text (the issuer's side).
 
-    ``payload`` is a :class:`License` or its dict form; either way it passes the same
-    checks a TMS applies, so the site cannot issue a file that a TMS refuses.
+    ``payload`` is a :class:`License` or its dict form; either way it passes the checks a
+    TMS applies, so the site cannot issue a file that a TMS refuses, and the stricter ones of
+    ``check_issuable`` for what is newly issued.
 
     >>> text = sign_license(lic, private_key, key_id(private_key))  # doctest: +SKIP
     >>> text.splitlines()[0]  # doctest: +SKIP
     '-----BEGIN TMS LICENSE FILE-----'
     """
     lic = payload if isinstance(payload, License) else License.from_dict(dict(payload))
+    check_issuable(lic)
     data = lic.to_payload()
     envelope = {
         "alg": "ed25519",
@@ -75,18 +77,18 @@ def read_envelope(text: str | bytes) -> dict:
     """Unarmor a license file and return its envelope, checking only its form (no signature)."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_SIZE:
-            raise _too_large(len(text))
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedFile("This is not a license file: it is not text.") from None
+            raise FileTooLarge(len(text), MAX_FILE_SIZE)
+        # The block is ASCII; an e-mail around it may be in any encoding.
+        text = text.decode("utf-8", errors="replace")
     if not isinstance(text, str):
         raise MalformedFile("A license file must be given as text.")
     if len(text) > MAX_FILE_SIZE:
-        raise _too_large(len(text))
+        raise FileTooLarge(len(text), MAX_FILE_SIZE)
     begin = text.find(BEGIN)
     end = text.find(END, begin + len(BEGIN)) if begin >= 0 else -1
     if end < 0:
+        if "\x00" in text or text.count("\ufffd") * 2 > len(text):
+            raise MalformedFile("This is not a license file: it is not text.")
         raise MalformedFile(
             "This is not a license file: the lines -----BEGIN TMS LICENSE FILE----- "
             "and -----END TMS LICENSE FILE----- were not found."
@@ -94,7 +96,7 @@ def read_envelope(text: str | bytes) -> dict:
     # Mail programs re-wrap lines, add CRs and trailing spaces: all white space is dropped.
     body = "".join(text[begin + len(BEGIN) : end].split())
     try:
-        raw = _b64decode(body)
+        raw = strict_b64decode(body)
         envelope = _ENVELOPE_DECODER.decode(raw.decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: JSON nested deeper than the parser goes (a crafted file).
@@ -121,7 +123,7 @@ def read_license(text: str | bytes) -> License:
     :func:`verify_license`."""
     envelope = read_envelope(text)
     try:
-        payload = _b64decode(envelope["payload"])
+        payload = strict_b64decode(envelope["payload"])
     except binascii.Error:
         raise MalformedFile("The license file is damaged: its content cannot be read.") from None
     return License.from_payload(payload)
@@ -159,8 +161,8 @@ def verify_license(
             "not trust. Update the keyring from the license site, or download the file again."
         )
     try:
-        payload = _b64decode(envelope["payload"])
-        signature = _b64decode(envelope["sig"])
+        payload = strict_b64decode(envelope["payload"])
+        signature = strict_b64decode(envelope["sig"])
     except binascii.Error:
         raise MalformedFile("The license file is damaged: its content cannot be read.") from None
     try:
@@ -203,7 +205,7 @@ def _check_dates(lic: License, now: datetime) -> None:
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
     now = now.astimezone(UTC)
-    if lic.issued_at - CLOCK_TOLERANCE > now:
+    if lic.issued_at > now + CLOCK_TOLERANCE:  # no arithmetic on the file's own times
         raise LicenseNotYetValid(
             f"License {lic.license_number} is valid from {lic.issued_at:%Y-%m-%d %H:%M} UTC, "
             f"but this server's clock says {now:%Y-%m-%d %H:%M} UTC. Check the clock."
@@ -214,20 +216,13 @@ def _check_dates(lic: License, now: datetime) -> None:
         )
 
 
-def _b64decode(text: str) -> bytes:
+def strict_b64decode(text: str) -> bytes:
     """Strict base64 (no stray characters, correct padding); raises binascii.Error."""
     try:
         data = text.encode("ascii")
     except UnicodeEncodeError:
         raise binascii.Error("not base64") from None
     return binascii.a2b_base64(data, strict_mode=True)
-
-
-def _too_large(size: int) -> FileTooLarge:
-    return FileTooLarge(
-        f"This file is {size:,} bytes; a license file is at most {MAX_FILE_SIZE:,}. "
-        "Choose the .lic file downloaded from the license site."
-    )
 
 
 def _strict_object(pairs):

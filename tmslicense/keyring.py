@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -31,6 +32,40 @@ def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
     digest = hashes.Hash(hashes.SHA256())
     digest.update(_raw(public))
     return digest.finalize().hex()[:16]
+
+
+def _strict_object(pairs):
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise KeyringError("The keyring names a field twice.")
+    return result
+
+
+def _no_constant(name):
+    raise KeyringError(f"The keyring contains {name}, which is not allowed in JSON.")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_strict_object, parse_constant=_no_constant)
+
+
+def _entry_key(number: int, entry) -> Ed25519PublicKey:
+    """The public key of the keyring's ``number``th entry, checked."""
+    if type(entry) is not dict:
+        raise KeyringError(f"Keyring entry {number} is not an object.")
+    name = f"Keyring entry {number}" + (f" ({entry['kid']!r})" if "kid" in entry else "")
+    if entry.get("alg") != "ed25519":
+        raise KeyringError(f"{name}: only ed25519 keys.")
+    if type(entry.get("public_key")) is not str:
+        raise KeyringError(f"{name} has no public_key text.")
+    try:
+        key = Ed25519PublicKey.from_public_bytes(
+            base64.b64decode(entry["public_key"], validate=True)
+        )
+    except (ValueError, binascii.Error):
+        raise KeyringError(f"{name}: its public_key is not 32 bytes in base64.") from None
+    if "kid" in entry and entry["kid"] != key_id(key):
+        raise KeyringError(f"{name} does not match its public key.")
+    return key
 
 
 class Keyring(Mapping[str, Ed25519PublicKey]):
@@ -78,25 +113,19 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Keyring:
+        """Parse the file form; anything else, an empty list of keys included, is refused with
+        a :class:`KeyringError` that says what is wrong."""
         try:
-            data = json.loads(text)
-            entries = data["keys"]
-            keys = []
-            for entry in entries:
-                if entry.get("alg") != "ed25519":
-                    raise KeyringError(f"Keyring entry {entry.get('kid')!r}: only ed25519 keys.")
-                raw = base64.b64decode(entry["public_key"], validate=True)
-                key = Ed25519PublicKey.from_public_bytes(raw)
-                if "kid" in entry and entry["kid"] != key_id(key):
-                    raise KeyringError(
-                        f"Keyring entry {entry['kid']!r} does not match its public key."
-                    )
-                keys.append(key)
+            data = _DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
         except KeyringError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
-            raise KeyringError(f"The keyring is not valid ({error}).") from None
-        return cls(keys)
+        except (ValueError, RecursionError):
+            raise KeyringError("The keyring is not valid JSON.") from None
+        if type(data) is not dict or type(data.get("keys")) is not list:
+            raise KeyringError('The keyring must be a JSON object with a list of "keys".')
+        if not data["keys"]:
+            raise KeyringError("The keyring lists no keys, so no license file could be trusted.")
+        return cls(_entry_key(number, entry) for number, entry in enumerate(data["keys"], 1))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Keyring:

@@ -239,6 +239,56 @@ _FIELDS = {
 }
 
 
+# What the license site may sign is stricter than what a TMS accepts (``check_issuable``):
+# files issued before a rule was added stay valid on the servers that hold them.
+#
+# A serial: one word of letters, digits, dots, dashes or underscores, as the list of revoked
+# serials writes it (a file whose serial could not be listed could never be revoked).
+SERIAL = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
+# Characters no text in a new license may hold: control characters (a line break or a
+# terminal's escape sequence would print as more lines of the Licensing window), line and
+# paragraph separators, and the marks that set or reorder the direction of text (Trojan
+# Source).
+HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# The years a new license's dates may fall in: four digits, well inside Python's dates.
+YEARS = range(2000, 9999)
+
+
+def text_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a new license's text (product, edition, customer, a feature),
+    or None when it can: what the license site checks where such text is entered."""
+    if not isinstance(value, str) or not value.strip():
+        return "must be non-empty text"
+    if HIDDEN.search(value):
+        return "must not contain control characters, line breaks or text direction marks"
+    return None
+
+
+def check_issuable(lic: License) -> None:
+    """Refuse, with :class:`InvalidPayload`, a license the site must not sign: beyond what a
+    TMS checks, its serial must be one a list of revoked serials can name, its text must
+    hold no hidden characters, and its dates must fall in ``YEARS``."""
+    if not SERIAL.fullmatch(lic.serial):
+        raise InvalidPayload(
+            "The license serial must be 1 to 64 letters, digits, dots, dashes or underscores, "
+            "beginning with a letter or digit."
+        )
+    for name in ("product", "edition", "customer"):
+        problem = text_problem(getattr(lic, name))
+        if problem:
+            raise InvalidPayload(f"The license field {name!r} {problem}.")
+    for feature in lic.features:
+        problem = text_problem(feature)
+        if problem:
+            raise InvalidPayload(f"Each feature {problem}: {feature!r}.")
+    for name in ("issued_at", "maintenance_end", "expires_at"):
+        value = getattr(lic, name)
+        if value is not None and value.year not in YEARS:
+            raise InvalidPayload(
+                f"The license field {name!r} must be in the years {YEARS[0]}-{YEARS[-1]}."
+            )
+
+
 def _validate(lic: License) -> None:
     for name in ("serial", "product", "edition", "customer"):
         value = getattr(lic, name)
@@ -317,7 +367,8 @@ _PAYLOAD_DECODER = json.JSONDecoder(
 
 
 def _format_datetime(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat writes four digits for any year; strftime writes year 1 as "1".
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 _UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")

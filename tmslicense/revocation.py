@@ -15,7 +15,6 @@ takes the signature line for a comment.
 from __future__ import annotations
 
 import binascii
-import re
 from base64 import b64encode
 from collections.abc import Iterable, Mapping
 
@@ -23,7 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import BadSignature, MalformedFile, UnknownKey, UnsupportedAlgorithm
-from .fileformat import _b64decode
+from .fileformat import strict_b64decode
+from .model import SERIAL
 
 __all__ = ["sign_revoked_list", "verify_revoked_list"]
 
@@ -31,9 +31,6 @@ __all__ = ["sign_revoked_list", "verify_revoked_list"]
 # which never does, so neither signature can be passed off as the other.
 _DOMAIN = b"tms-revoked-serials-v1\n"
 _SIGNATURE = "#signature "
-# A serial: one word of letters, digits, dots, dashes or underscores. Anything else (an HTML
-# error page from a proxy, say) is not such a list.
-_SERIAL = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
 
 
 def _signed(serials: list[str]) -> bytes:
@@ -45,7 +42,7 @@ def sign_revoked_list(
 ) -> str:
     """The signed list of ``serials`` (the issuer's side), under a ``title`` comment."""
     serials = list(serials)
-    bad = next((s for s in serials if not _SERIAL.fullmatch(s)), None)
+    bad = next((s for s in serials if not SERIAL.fullmatch(s)), None)
     if bad is not None:
         raise ValueError(f"not a serial: {bad!r}")
     if len(title.splitlines()) > 1:  # a second line would read as an unsigned serial
@@ -71,7 +68,7 @@ def verify_revoked_list(text: str, keyring: Mapping[str, Ed25519PublicKey]) -> l
                 raise MalformedFile("This list of revoked serials has two signature lines.")
             signature = line[len(_SIGNATURE) :].split()
         elif line and not line.startswith("#"):
-            if not _SERIAL.fullmatch(line):
+            if not SERIAL.fullmatch(line):  # an HTML error page from a proxy, say
                 raise MalformedFile(
                     f"This is not a list of revoked serials: line {number} reads {line[:40]!r}."
                 )
@@ -96,7 +93,7 @@ def verify_revoked_list(text: str, keyring: Mapping[str, Ed25519PublicKey]) -> l
             "not trust. Update the keyring from the license site."
         )
     try:
-        key.verify(_b64decode(sig), _signed(serials))
+        key.verify(strict_b64decode(sig), _signed(serials))
     except (binascii.Error, InvalidSignature):
         raise BadSignature(
             "This list of revoked serials does not match its signature: it was changed after "

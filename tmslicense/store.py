@@ -6,16 +6,52 @@
     DATA_DIR/keyring.json           trusted public keys of the license site (default keyring)
     DATA_DIR/licenses/TM-....lic    one file per license number, the newest issue
     DATA_DIR/revoked.txt            optional: revoked serials, one per line (``add_revoked``)
+    DATA_DIR/.lock                  held while the folder is changed (``locked``)
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LicenseError
 from .model import License
+
+
+class DataFolderError(Exception):
+    """A file in the data folder is damaged: the server cannot decide what its licenses
+    allow until it is restored."""
+
+
+@contextmanager
+def locked(data_dir: Path) -> Iterator[None]:
+    """Hold the data folder's lock, waiting for it: what one process reads to decide a change
+    (the installed licenses, the revoked serials) stays so until it has written the change."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / ".lock", "a+b") as handle:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            try:
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # tries for 10 s
+            except OSError:
+                raise DataFolderError(
+                    f"{data_dir} is being changed by another command; try again when it is done."
+                ) from None
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+            yield
 
 
 @dataclass(frozen=True)
@@ -51,7 +87,7 @@ def _revoked_text(data_dir: Path) -> str | None:
     except UnicodeDecodeError:
         # Refused whole: read loosely (as UTF-16, say) no serial would match any more, and
         # every revoked file would count again.
-        raise LicenseError(
+        raise DataFolderError(
             f"{path} is damaged (not UTF-8 text), so revoked files cannot be told apart. "
             "Restore it from a backup, or delete it and add the license site's list again "
             "(revoked URL)."
@@ -71,20 +107,21 @@ def add_revoked(data_dir: Path, serials) -> list[str]:
     """Add serials to this server's list of revoked serials and return the ones that were new.
 
     A list is only ever added to: a serial once revoked stays revoked, so an old or partial
-    list cannot bring a revoked file back.
+    list cannot bring a revoked file back. Lists added at the same time are all kept.
     """
-    text = _revoked_text(data_dir) or "# Revoked serials\n"
-    new = sorted(set(serials) - _serials(text))
-    if new:
-        if not text.endswith("\n"):
-            text += "\n"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        _write(data_dir / REVOKED, text + "".join(f"{serial}\n" for serial in new))
+    with locked(data_dir):
+        text = _revoked_text(data_dir) or "# Revoked serials\n"
+        new = sorted(set(serials) - _serials(text))
+        if new:
+            if not text.endswith("\n"):
+                text += "\n"
+            _write(data_dir / REVOKED, text + "".join(f"{serial}\n" for serial in new))
     return new
 
 
 def install(data_dir: Path, lic: License, text: str, current: License | None) -> Path:
-    """Store a verified license file, replacing an older issue of the same license number."""
+    """Store a verified license file, replacing an older issue of the same license number
+    (``current``, read holding the folder's lock, see ``locked``)."""
     if current is not None and current.supersedes(lic):
         raise LicenseError(
             f"A newer file for license {lic.license_number} (serial {current.serial}, issued "

@@ -18,7 +18,15 @@ from django.utils.safestring import mark_safe
 import tmslicense
 
 from .. import services
-from ..models import STATE_RANK, Activation, AuditEvent, License, Membership, Organization
+from ..models import (
+    STATE_RANK,
+    Activation,
+    AuditEvent,
+    License,
+    Membership,
+    Organization,
+    validate_license_text,
+)
 from ..throttle import client_ip
 from .common import (
     AuditedAdmin,
@@ -213,6 +221,11 @@ class FeatureListField(forms.CharField):
         # Brackets and quotes are separators too: the JSON list the admin used to ask for
         # ('["relevance"]') still means what it did.
         names = [name for name in re.split(r'[\s,\[\]"]+', super().to_python(value)) if name]
+        for name in names:
+            try:
+                validate_license_text(name)
+            except ValidationError as error:
+                raise ValidationError(f"{name!r}: {error.message}", code=error.code) from None
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             # tmslicense refuses a file that lists a feature twice.

@@ -151,3 +151,22 @@ def test_simultaneous_wrong_passwords_are_tried_no_more_than_the_limit(
     assert len(pages) == 10
     assert sum("Enter a correct username" in page for page in pages) == 3
     assert sum("Too many failed log-ins" in page for page in pages) == 7
+
+
+def test_simultaneous_wrong_numbers_are_answered_no_more_than_the_limit(
+    postgres, customer, settings
+):
+    """Ten numbers not found, typed at the same moment: each is counted before it is compared
+    with the limit, so only the limit's number are answered "not found"."""
+    settings.ACTIVATION_FAILURE_LIMIT = 3
+    pages: list[str] = []
+
+    def guess():
+        client = Client()
+        client.force_login(customer)
+        pages.append(step1(client, tmslicense.new_license_number(), "").content.decode())
+
+    at_once(10, guess)
+    assert len(pages) == 10
+    assert sum("No license" in page for page in pages) == 3
+    assert sum("Too many license numbers" in page for page in pages) == 7

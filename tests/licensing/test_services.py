@@ -37,6 +37,18 @@ def test_activation_is_audited_with_actor_and_ip(live, customer):
     assert event.details["serial"] == live.serial
 
 
+def test_a_record_no_file_can_carry_is_refused_clearly_and_writes_nothing(make_license, customer):
+    # Recorded before the site checked names for control characters.
+    lic = make_license("standard")
+    License.objects.filter(pk=lic.pk).update(product="ThinManager\tServer")
+    with pytest.raises(services.LicenseNotActivatable, match="cannot be put into a license file"):
+        services.activate(
+            license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
+        )
+    assert not Activation.objects.exists() and not OutboxMessage.objects.exists()
+    assert not AuditEvent.objects.filter(action="activate").exists()
+
+
 def test_a_redownload_or_a_refusal_is_decided_before_signing(live, customer, ids, monkeypatch):
     # Decided under the license's lock: no file is signed and no insert is tried (which
     # would fail on the "one live activation" constraint and log an error in PostgreSQL).

@@ -228,33 +228,135 @@ def test_verify_json_prints_the_license(pair, make_license, sign, tmp_path):
     assert other.returncode == 1 and "not for this server" in other.stderr
 
 
-def test_verify_outside_an_installation_creates_none(pair, make_license, sign, tmp_path):
+@pytest.mark.parametrize("command", ["verify", "import", "status", "check", "revoked"])
+def test_no_command_but_id_makes_a_server(
+    pair, make_license, sign, tmp_path, revoked_list, command
+):
+    # A mistyped --data-dir is said so: no new Installation ID (or list) is made there.
     tms, _ = pair
     lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
     elsewhere = tmp_path / "elsewhere"
-    result = tms.run("--data-dir", str(elsewhere), "verify", _file(tmp_path, sign(lic)))
-    assert result.returncode == 2
-    assert "holds no installation" in result.stderr and "--installation-id" in result.stderr
+    argument = {
+        "check": "serve-clients",
+        "status": None,
+        "revoked": _file(tmp_path, revoked_list("A1"), "list.txt"),
+    }.get(command, _file(tmp_path, sign(lic)))
+    result = tms.run("--data-dir", str(elsewhere), command, *filter(None, [argument]))
+    assert result.returncode == 2, result.stderr
+    assert "holds no installation" in result.stderr and "`id` creates it" in result.stderr
+    assert ("--installation-id" in result.stderr) == (command == "verify")
     assert not elsewhere.exists()
 
 
-def test_missing_keyring_is_a_usage_error(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tmslicense",
-            "--data-dir",
-            str(tmp_path),
-            "--keyring",
-            str(tmp_path / "nope.json"),
-            "status",
-        ],
+def test_a_too_large_file_is_refused_with_its_own_size(pair, tmp_path):
+    tms, _ = pair
+    huge = tmp_path / "huge.lic"
+    huge.write_bytes(b"x" * 10_485_760)
+    result = tms.run("import", str(huge))
+    assert result.returncode == 1
+    assert "This file is 10,485,760 bytes; a license file is at most 65,536" in result.stderr
+    # A pipe has no size of its own.
+    piped = subprocess.run(
+        [sys.executable, "-m", "tmslicense", "--data-dir", str(tms.data)]
+        + ["--keyring", str(tms.keyring), "verify", "/dev/stdin"],
+        input="x" * 300_000,
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
+    assert piped.returncode == 1
+    assert "This file is more than 65,536 bytes" in piped.stderr
+    big_list = tmp_path / "revoked.txt"
+    big_list.write_bytes(b"A1\n" * 6_000_000)
+    result = tms.run("revoked", str(big_list))
+    assert result.returncode == 1
+    assert "is 18,000,000 bytes: too large for a list of revoked serials" in result.stderr
+
+
+def test_status_writes_hidden_characters_of_an_older_file_as_codes(
+    pair, private_key, kid, make_license, tmp_path
+):
+    from tests.tmslicense.envelope import signed_file
+
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    payload = {**lic.to_dict(), "customer": "Acme\x1b[31m\nThis server: primary, 9999 seat(s)"}
+    text = signed_file(json.dumps(payload).encode(), private_key, kid)
+    assert tms.run("import", _file(tmp_path, text)).returncode == 0
+    status = tms.run("status").stdout
+    assert "Customer:         Acme\\x1b[31m\\nThis server: primary, 9999 seat(s)\n" in status
+    assert "\nThis server: primary, 9999" not in status
+
+
+def test_a_file_inside_an_e_mail_in_another_encoding_imports(pair, make_license, sign, tmp_path):
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    mail = tmp_path / "mail.txt"
+    mail.write_bytes("Grüße,\n".encode("latin-1") + sign(lic).encode() + b"\xe9\n")
+    result = tms.run("import", str(mail))
+    assert result.returncode == 0, result.stderr
+    assert f"Serial:           {lic.serial}" in tms.run("status").stdout
+
+
+def _together(tms, *commands):
+    """Run the commands at once, each in its own process; their results, in order."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tmslicense", "--data-dir", str(tms.data)]
+            + ["--keyring", str(tms.keyring), *command],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in commands
+    ]
+    return [(process.wait(timeout=60), process.stderr.read()) for process in processes]
+
+
+def test_lists_of_revoked_serials_added_at_once_are_all_kept(pair, tmp_path, revoked_list):
+    tms, _ = pair
+    for round_ in range(4):
+        lists = [
+            _file(tmp_path, revoked_list(*[f"R{round_}L{n}S{i}" for i in range(50)]), f"{n}.txt")
+            for n in range(3)
+        ]
+        results = _together(tms, *(["revoked", path] for path in lists))
+        assert [code for code, _ in results] == [0, 0, 0], results
+        assert len(store.revoked_serials(tms.data)) == 150 * (round_ + 1)
+
+
+def test_of_two_issues_imported_at_once_the_newer_stays(pair, make_license, sign, tmp_path):
+    from datetime import datetime, timedelta
+
+    tms, _ = pair
+    first = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    for round_ in range(4):
+        older, newer = (
+            tmslicense.License.create(
+                **{
+                    **_create_args(first),
+                    "serial": f"R{round_}{name}",
+                    "seats": seats,
+                    "issued_at": start + timedelta(seconds=10 * round_ + offset),
+                }
+            )
+            for name, seats, offset in (("OLDER", 30, 1), ("NEWER", 40, 2))
+        )
+        paths = [_file(tmp_path, sign(lic), f"{lic.serial}.lic") for lic in (newer, older)]
+        results = _together(tms, *(["import", path] for path in paths))
+        assert results[0][0] == 0, results  # the newer one is never refused
+        status = tms.run("status").stdout
+        assert f"Serial:           {newer.serial}" in status
+        assert "This server: primary, 40 seat(s)" in status
+
+
+def test_missing_keyring_is_a_usage_error(pair):
+    tms, _ = pair
+    tms.keyring.unlink()
+    result = tms.run("status")
     assert result.returncode == 2
     assert "Cannot read the keyring" in result.stderr
 
@@ -378,7 +480,8 @@ def test_damaged_files_in_the_data_folder_give_a_message_not_a_traceback(
     good_list = _file(tmp_path, revoked_list("FEDCBA9876543210"), "list.txt")
     for command in (["status"], ["check", "serve-clients"], ["revoked", good_list]):
         result = tms.run(*command)
-        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith("error: ")
         assert "revoked.txt is damaged (not UTF-8 text)" in result.stderr
     # Saved as UTF-8 with a byte-order mark, and a comment indented: every serial counts.
     revoked.write_text(f"{lic.serial}\n  # a note\n", encoding="utf-8-sig")

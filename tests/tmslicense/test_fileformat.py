@@ -1,6 +1,7 @@
 """Signing and verification: round trips, and one error class per refusal."""
 
 import json
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -209,6 +210,12 @@ def test_non_utf8_bytes_are_refused(keyring):
         tmslicense.verify_license(b"\xff" * 10, keyring, None, now=NOW)
 
 
+def test_an_e_mail_around_the_file_may_be_in_any_encoding(make_license, sign, keyring):
+    lic = make_license("standard")
+    mail = "Grüße aus dem Werk:\n".encode("latin-1") + sign(lic).encode() + b"\n\xa9 2026\n"
+    assert tmslicense.verify_license(mail, keyring, lic.installation_ids[0], now=NOW) == lic
+
+
 def test_harmless_transport_damage_is_accepted(make_license, sign, keyring):
     lic = make_license("enterprise")
     text = sign(lic)
@@ -245,6 +252,51 @@ def test_sign_refuses_a_payload_the_tms_would_refuse(private_key, kid):
         tmslicense.sign_license({"seats": 1}, private_key, kid)
 
 
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        # A year-1 issue was written as "1-01-01T…", which every TMS refused.
+        ({"issued_at": datetime(1, 1, 1, tzinfo=UTC)}, "years 2000-9998"),
+        ({"maintenance_end": date(1999, 12, 31)}, "years 2000-9998"),
+        ({"expires_at": datetime(9999, 12, 31, tzinfo=UTC)}, "years 2000-9998"),
+        ({"serial": "SER X 1"}, "serial"),  # no list of revoked serials could name it
+        # Text that would print as more lines, or in another order, in the Licensing window.
+        ({"customer": "Acme\r\nThis server: primary"}, "control characters"),
+        ({"edition": "Premium\u202eevil"}, "direction marks"),
+        ({"product": "ThinManager\u200f"}, "direction marks"),
+        ({"features": ["relevance", "a\tb"]}, "Each feature must not"),
+    ],
+)
+def test_the_site_signs_nothing_it_should_not_issue(make_license, sign, change, words):
+    with pytest.raises(tmslicense.InvalidPayload, match=words):
+        sign(make_license("standard", **change))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"customer": "Acme\tPackaging"},
+        {"serial": "SER X 1"},
+        {"maintenance_end": "1999-12-31"},
+        {"expires_at": "9999-12-31T23:59:59Z"},
+        {"issued_at": "0001-01-01T00:00:00Z"},  # and no arithmetic on it overflows
+    ],
+)
+def test_a_file_issued_before_the_sites_stricter_rules_still_verifies(
+    make_license, private_key, kid, keyring, change
+):
+    lic = make_license("standard")
+    text = signed_file(json.dumps({**lic.to_dict(), **change}).encode(), private_key, kid)
+    verified = tmslicense.verify_license(text, keyring, lic.installation_ids[0], now=NOW)
+    assert verified.to_dict() == {**lic.to_dict(), **change}
+
+
+def test_text_problem_says_what_the_site_must_refuse_before_signing():
+    assert tmslicense.text_problem("Acme Packaging, Plant 4 – Line 3 (Zürich)") is None
+    assert tmslicense.text_problem("  ") == "must be non-empty text"
+    assert "control characters" in tmslicense.text_problem("Acme\x1b[2J")
+
+
 def test_keyring_round_trips_and_refuses_a_mismatched_kid(private_key, keyring, tmp_path):
     path = tmp_path / "keyring.json"
     path.write_text(keyring.to_json())
@@ -255,6 +307,27 @@ def test_keyring_round_trips_and_refuses_a_mismatched_kid(private_key, keyring, 
         tmslicense.Keyring.from_json(json.dumps(data))
     with pytest.raises(tmslicense.KeyringError, match="Cannot read"):
         tmslicense.Keyring.load(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"keys": {}}', 'a list of "keys"'),
+        ("[]", 'a list of "keys"'),
+        ('{"keys": NaN}', "NaN"),
+        ('{"keys": []}', "lists no keys"),
+        ('{"keys": [KEY], "keys": []}', "names a field twice"),
+        ('{"keys": [1]}', "entry 1 is not an object"),
+        ('{"keys": [KEY, {"alg": "ed25519", "public_key": null}]}', "entry 2 has no public_key"),
+        ('{"keys": [{"alg": "ed25519", "public_key": "AAAA"}]}', "not 32 bytes in base64"),
+        ('{"keys": [{"alg": "rsa", "public_key": "AAAA"}]}', "only ed25519"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_a_malformed_keyring_says_what_is_wrong(keyring, text, says):
+    key = json.dumps(json.loads(keyring.to_json())["keys"][0])
+    with pytest.raises(tmslicense.KeyringError, match=says):
+        tmslicense.Keyring.from_json(text.replace("KEY", key))
 
 
 def test_importing_tmslicense_does_not_import_django():
