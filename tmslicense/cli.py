@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import store
 from .errors import FileTooLarge, LicenseError
-from .fileformat import MAX_FILE_SIZE, read_license, verify_license
+from .fileformat import MAX_FILE_SIZE, as_text, read_license, verify_license
 from .gating import Action, Capabilities, capabilities
 from .ids import (
     SECRET_FILE,
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except LicenseError as error:
-        print(f"refused: {error}", file=sys.stderr)
+        print(f"refused: {_shown(str(error))}", file=sys.stderr)
         return 1
     except OSError as error:  # the data folder or a file in it cannot be used
         where = f"{error.filename}: " if error.filename else ""
@@ -112,14 +112,40 @@ def _read(path: str, limit: int = MAX_FILE_SIZE, too_large=FileTooLarge) -> byte
         raise LicenseError(f"Cannot read {path}: {error.strerror}.") from None
 
 
-def _fetch(url: str, limit: int) -> bytes:
-    import urllib.request  # only here: the other commands start faster without it
+FETCH_TIMEOUT = 60  # seconds for a whole download; a server that trickles is given up on
 
+
+def _fetch(url: str, limit: int) -> bytes:
+    """At most ``limit`` bytes from ``url``, within FETCH_TIMEOUT seconds."""
+    import http.client  # only here: the other commands start faster without them
+    import ssl
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + FETCH_TIMEOUT
     try:
         with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - http(s) only
-            return response.read(limit)
-    except (OSError, ValueError) as error:  # URLError and HTTPError are OSErrors
-        raise LicenseError(f"Cannot fetch {url}: {getattr(error, 'reason', error)}.") from None
+            chunks, size = [], 0
+            while size < limit and (chunk := response.read1(min(65536, limit - size))):
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.monotonic() > deadline:
+                    raise LicenseError(
+                        f"Cannot fetch {url}: it took more than {FETCH_TIMEOUT} s. Try again, "
+                        "or save the list from a browser and give the file."
+                    )
+            return b"".join(chunks)
+    except (OSError, ValueError, http.client.HTTPException) as error:  # URLError is an OSError
+        reason = getattr(error, "reason", error)
+        if isinstance(reason, ssl.SSLError):
+            why = f"the secure connection failed ({reason.reason or reason})"
+        elif isinstance(reason, OSError) and reason.strerror:
+            why = reason.strerror.lower()
+        elif isinstance(error, http.client.HTTPException):
+            why = f"the answer was not good HTTP ({type(error).__name__})"
+        else:
+            why = str(reason)
+        raise LicenseError(f"Cannot fetch {url}: {why}.") from None
 
 
 def _id(args, data_dir: Path) -> int:
@@ -149,8 +175,8 @@ def _import(args, data_dir: Path) -> int:
         valid, _ = _valid(data_dir, keyring, this)
         counted = capabilities(valid, this).licenses  # of copies and older issues, the one used
         current = next((v for v in counted if v.license_number == lic.license_number), None)
-        path = store.install(data_dir, lic, data.decode("utf-8", errors="replace"), current)
-    print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {lic.serial}.")
+        path = store.install(data_dir, lic, as_text(data), current)
+    print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {_shown(lic.serial)}.")
     print(f"Stored as {path}.")
     return 0
 
@@ -254,7 +280,7 @@ def _revoked(args, data_dir: Path) -> int:
     else:
         data = _read(source, MAX_REVOKED_LIST, too_large)
     try:
-        serials = verify_revoked_list(data.decode("utf-8"), _keyring(args, data_dir))
+        serials = verify_revoked_list(data.decode("utf-8-sig"), _keyring(args, data_dir))
     except UnicodeDecodeError:
         raise LicenseError(f"{source} is not a list of revoked serials (not text).") from None
     except LicenseError as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from .ids import InvalidIdentifier, normalize_installation_id
 from .model import License, check_issuable
 
 __all__ = ["MAX_FILE_SIZE", "CLOCK_TOLERANCE", "sign_license", "verify_license", "read_envelope"]
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 BEGIN = "-----BEGIN TMS LICENSE FILE-----"
 END = "-----END TMS LICENSE FILE-----"
@@ -78,8 +80,7 @@ def read_envelope(text: str | bytes) -> dict:
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_SIZE:
             raise FileTooLarge(len(text), MAX_FILE_SIZE)
-        # The block is ASCII; an e-mail around it may be in any encoding.
-        text = text.decode("utf-8", errors="replace")
+        text = as_text(text)
     if not isinstance(text, str):
         raise MalformedFile("A license file must be given as text.")
     if len(text) > MAX_FILE_SIZE:
@@ -115,6 +116,15 @@ def read_envelope(text: str | bytes) -> dict:
     ):
         raise MalformedFile("The license file is damaged: its envelope has the wrong types.")
     return envelope
+
+
+def as_text(data: bytes) -> str:
+    """A file's bytes as text. The block is ASCII, so an e-mail around it may be in any
+    encoding; a file saved as UTF-16 (Windows' Notepad as "Unicode", PowerShell 5's ``>``)
+    is known by its byte-order mark."""
+    if data.startswith(_UTF16_MARKS):
+        return data.decode("utf-16", errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 def read_license(text: str | bytes) -> License:

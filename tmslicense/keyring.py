@@ -52,7 +52,9 @@ def _entry_key(number: int, entry) -> Ed25519PublicKey:
     """The public key of the keyring's ``number``th entry, checked."""
     if type(entry) is not dict:
         raise KeyringError(f"Keyring entry {number} is not an object.")
-    name = f"Keyring entry {number}" + (f" ({entry['kid']!r})" if "kid" in entry else "")
+    kid = entry.get("kid")
+    shown = f" ({kid})" if isinstance(kid, str) and kid.isascii() and kid.isalnum() else ""
+    name = f"Keyring entry {number}{shown}"
     if entry.get("alg") != "ed25519":
         raise KeyringError(f"{name}: only ed25519 keys.")
     if type(entry.get("public_key")) is not str:
@@ -116,7 +118,9 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
         """Parse the file form; anything else, an empty list of keys included, is refused with
         a :class:`KeyringError` that says what is wrong."""
         try:
-            data = _DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+            data = _DECODER.decode(text.removeprefix("\ufeff"))  # an editor's byte-order mark
         except KeyringError:
             raise
         except (ValueError, RecursionError):

@@ -283,7 +283,13 @@ def check_issuable(lic: License) -> None:
             raise InvalidPayload(f"Each feature {problem}: {feature!r}.")
     for name in ("issued_at", "maintenance_end", "expires_at"):
         value = getattr(lic, name)
-        if value is not None and value.year not in YEARS:
+        if value is None:  # no expiry
+            continue
+        try:  # a time's year as written: UTC's
+            year = value.astimezone(UTC).year if isinstance(value, datetime) else value.year
+        except OverflowError:
+            year = None
+        if year not in YEARS:
             raise InvalidPayload(
                 f"The license field {name!r} must be in the years {YEARS[0]}-{YEARS[-1]}."
             )

@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LicenseError
-from .model import License
+from .model import SERIAL, License
 
 
 class DataFolderError(Exception):
@@ -26,32 +27,59 @@ class DataFolderError(Exception):
     allow until it is restored."""
 
 
+LOCK_WAIT = 30  # seconds to wait for another command that is changing the folder
+
+
 @contextmanager
 def locked(data_dir: Path) -> Iterator[None]:
-    """Hold the data folder's lock, waiting for it: what one process reads to decide a change
-    (the installed licenses, the revoked serials) stays so until it has written the change."""
+    """Hold the data folder's lock: what one process reads to decide a change (the installed
+    licenses, the revoked serials) stays so until it has written the change. Waits up to
+    LOCK_WAIT seconds for another command, then raises :class:`DataFolderError`."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / ".lock", "a+b") as handle:
+    path = data_dir / ".lock"
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise DataFolderError(
+            f"Cannot use {path}: {error.strerror}. It only lets commands take turns: delete "
+            f"it, or let this account write to {data_dir}."
+        ) from None
+    with handle:
         if os.name == "nt":
             import msvcrt
 
-            handle.seek(0)
-            try:
-                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # tries for 10 s
-            except OSError:
-                raise DataFolderError(
-                    f"{data_dir} is being changed by another command; try again when it is done."
-                ) from None
-            try:
-                yield
-            finally:
+            def take():
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+
+            def release():
                 handle.seek(0)
                 msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
         else:
             import fcntl
 
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+            def take():
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+            def release():
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                take()
+                break
+            except OSError:  # held by another process
+                if time.monotonic() > deadline:
+                    raise DataFolderError(
+                        f"{data_dir} is being changed by another command (it has held "
+                        f"{data_dir / '.lock'} for {LOCK_WAIT} s); try again when it is done."
+                    ) from None
+                time.sleep(0.05)
+        try:
             yield
+        finally:
+            release()
 
 
 @dataclass(frozen=True)
@@ -80,18 +108,23 @@ REVOKED = "revoked.txt"
 
 def _revoked_text(data_dir: Path) -> str | None:
     path = data_dir / REVOKED
+    # Refused whole when damaged: read loosely (as UTF-16, say) no serial would match any
+    # more, and every revoked file would count again.
+    damaged = (
+        f"{path} is damaged ({{}}), so revoked files cannot be told apart. Restore it from a "
+        "backup, or delete it and add the license site's list again (revoked URL)."
+    )
     try:
-        return path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no serial
+        text = path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no serial
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
-        # Refused whole: read loosely (as UTF-16, say) no serial would match any more, and
-        # every revoked file would count again.
-        raise DataFolderError(
-            f"{path} is damaged (not UTF-8 text), so revoked files cannot be told apart. "
-            "Restore it from a backup, or delete it and add the license site's list again "
-            "(revoked URL)."
-        ) from None
+        raise DataFolderError(damaged.format("not UTF-8 text")) from None
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#") and not SERIAL.fullmatch(line):
+            raise DataFolderError(damaged.format(f"line {number} is not a serial"))
+    return text
 
 
 def revoked_serials(data_dir: Path) -> frozenset[str]:

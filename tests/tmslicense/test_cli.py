@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC
@@ -289,14 +290,115 @@ def test_status_writes_hidden_characters_of_an_older_file_as_codes(
     assert "\nThis server: primary, 9999" not in status
 
 
-def test_a_file_inside_an_e_mail_in_another_encoding_imports(pair, make_license, sign, tmp_path):
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])  # an e-mail; Notepad's "Unicode"
+def test_a_file_saved_in_another_encoding_imports(
+    pair, make_license, sign, tmp_path, encoding, revoked_list
+):
     tms, _ = pair
     lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
     mail = tmp_path / "mail.txt"
-    mail.write_bytes("Grüße,\n".encode("latin-1") + sign(lic).encode() + b"\xe9\n")
+    mail.write_text(f"Grüße,\n{sign(lic)}\n© 2026\n", encoding=encoding)
     result = tms.run("import", str(mail))
     assert result.returncode == 0, result.stderr
     assert f"Serial:           {lic.serial}" in tms.run("status").stdout
+    # A list of revoked serials and a keyring saved with a byte-order mark read as well.
+    listed = tmp_path / "list.txt"
+    listed.write_text(revoked_list("A1"), encoding="utf-8-sig")
+    tms.keyring.write_text(tms.keyring.read_text(), encoding="utf-8-sig")
+    assert tms.run("revoked", str(listed)).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        b"\x00" * 100,  # zeros, as a crash can leave a file
+        "# Revoked\n0123456789ABCDEF\n".encode("utf-16-le"),  # UTF-16 without a mark: UTF-8 too
+    ],
+)
+def test_a_revoked_list_damaged_into_other_text_is_refused_too(
+    pair, make_license, sign, tmp_path, damaged
+):
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
+    (tms.data / "revoked.txt").write_bytes(damaged)
+    result = tms.run("check", "serve-clients")
+    assert result.returncode == 2, result.stderr
+    assert re.search(r"revoked.txt is damaged \(line \d is not a serial\)", result.stderr)
+
+
+def test_a_lock_file_that_cannot_be_used_is_named(pair, make_license, sign, tmp_path):
+    tms, _ = pair
+    (tms.data / ".lock").mkdir()
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    result = tms.run("import", _file(tmp_path, sign(lic)))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: Cannot use {tms.data / '.lock'}: Is a directory.")
+    assert "delete it" in result.stderr
+
+
+def test_a_command_waits_for_the_folder_then_says_it_is_busy(pair, monkeypatch):
+    tms, _ = pair
+    monkeypatch.setattr(store, "LOCK_WAIT", 0.3)
+    busy = pytest.raises(store.DataFolderError, match="being changed by another command")
+    # While another command changes the folder, this one cannot.
+    with store.locked(tms.data), busy, store.locked(tms.data):
+        pass
+    with store.locked(tms.data):  # released: taken at once
+        pass
+
+
+def test_a_server_that_trickles_or_refuses_is_given_up_on(pair, monkeypatch, capsys):
+    import socket
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tmslicense import cli
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b"A")
+                self.wfile.flush()
+                time.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tms, _ = pair
+    monkeypatch.setattr(cli, "FETCH_TIMEOUT", 1)
+    common = ["--data-dir", str(tms.data), "--keyring", str(tms.keyring), "revoked"]
+    try:
+        assert cli.main([*common, f"http://127.0.0.1:{server.server_address[1]}/"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "it took more than 1 s" in capsys.readouterr().err
+    garbage = socket.create_server(("127.0.0.1", 0))  # answers anything but HTTP
+
+    def answer():
+        connection, _ = garbage.accept()
+        connection.recv(1024)
+        connection.sendall(b"220 mail.example ESMTP\r\n")
+        connection.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    url = f"http://127.0.0.1:{garbage.getsockname()[1]}/"
+    assert cli.main([*common, url]) == 1
+    garbage.close()
+    assert capsys.readouterr().err == (
+        f"refused: Cannot fetch {url}: the answer was not good HTTP (BadStatusLine).\n"
+    )
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert cli.main([*common, f"http://127.0.0.1:{port}/"]) == 1
+    assert capsys.readouterr().err.strip().endswith(": connection refused.")
 
 
 def _together(tms, *commands):

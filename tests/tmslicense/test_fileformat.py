@@ -1,7 +1,7 @@
 """Signing and verification: round trips, and one error class per refusal."""
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -265,6 +265,8 @@ def test_sign_refuses_a_payload_the_tms_would_refuse(private_key, kid):
         ({"edition": "Premium\u202eevil"}, "direction marks"),
         ({"product": "ThinManager\u200f"}, "direction marks"),
         ({"features": ["relevance", "a\tb"]}, "Each feature must not"),
+        # The year written is UTC's: 1999-12-31T23:30:00Z.
+        ({"issued_at": datetime(2000, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))}, "years"),
     ],
 )
 def test_the_site_signs_nothing_it_should_not_issue(make_license, sign, change, words):
@@ -318,6 +320,7 @@ def test_keyring_round_trips_and_refuses_a_mismatched_kid(private_key, keyring, 
         ('{"keys": []}', "lists no keys"),
         ('{"keys": [KEY], "keys": []}', "names a field twice"),
         ('{"keys": [1]}', "entry 1 is not an object"),
+        ('{"keys": [{"kid": {"a": 1}, "alg": "x"}]}', "^Keyring entry 1: only ed25519"),
         ('{"keys": [KEY, {"alg": "ed25519", "public_key": null}]}', "entry 2 has no public_key"),
         ('{"keys": [{"alg": "ed25519", "public_key": "AAAA"}]}', "not 32 bytes in base64"),
         ('{"keys": [{"alg": "rsa", "public_key": "AAAA"}]}', "only ed25519"),
