@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 from . import store
-from .errors import FileTooLarge, LicenseError
+from .errors import FileTooLarge, LicenseError, describe_size
 from .fileformat import MAX_FILE_SIZE, as_text, read_license, verify_license
 from .gating import Action, Capabilities, capabilities
 from .ids import (
@@ -24,7 +25,7 @@ from .ids import (
     normalize_installation_id,
 )
 from .keyring import Keyring, KeyringError
-from .model import HIDDEN, License
+from .model import HIDDEN_CHARACTERS, License
 from .revocation import verify_revoked_list
 
 DEFAULT_DATA_DIR = "tms-data"
@@ -112,29 +113,43 @@ def _read(path: str, limit: int = MAX_FILE_SIZE, too_large=FileTooLarge) -> byte
         raise LicenseError(f"Cannot read {path}: {error.strerror}.") from None
 
 
-FETCH_TIMEOUT = 60  # seconds for a whole download; a server that trickles is given up on
+FETCH_TIMEOUT = 60  # seconds for a whole download, from connecting to the last byte
 
 
 def _fetch(url: str, limit: int) -> bytes:
-    """At most ``limit`` bytes from ``url``, within FETCH_TIMEOUT seconds."""
-    import http.client  # only here: the other commands start faster without them
+    """At most ``limit`` bytes from ``url``, within FETCH_TIMEOUT seconds in all: a server
+    that trickles its headers or its body is given up on too."""
+    import threading  # only here: the other commands start faster without them
+
+    outcome: dict = {}
+
+    def download():
+        try:
+            outcome["data"] = _download(url, limit)
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=download, daemon=True)  # left behind if it overruns
+    worker.start()
+    worker.join(FETCH_TIMEOUT)
+    if worker.is_alive():
+        raise LicenseError(
+            f"Cannot fetch {url}: it took more than {FETCH_TIMEOUT} s. Try again, or save the "
+            "list from a browser and give the file."
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["data"]
+
+
+def _download(url: str, limit: int) -> bytes:
+    import http.client
     import ssl
-    import time
     import urllib.request
 
-    deadline = time.monotonic() + FETCH_TIMEOUT
     try:
         with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - http(s) only
-            chunks, size = [], 0
-            while size < limit and (chunk := response.read1(min(65536, limit - size))):
-                chunks.append(chunk)
-                size += len(chunk)
-                if time.monotonic() > deadline:
-                    raise LicenseError(
-                        f"Cannot fetch {url}: it took more than {FETCH_TIMEOUT} s. Try again, "
-                        "or save the list from a browser and give the file."
-                    )
-            return b"".join(chunks)
+            return response.read(limit)
     except (OSError, ValueError, http.client.HTTPException) as error:  # URLError is an OSError
         reason = getattr(error, "reason", error)
         if isinstance(reason, ssl.SSLError):
@@ -245,7 +260,12 @@ def _shown(text: str) -> str:
     """Text from a file as one line of the terminal: a character that would break the line,
     move the cursor or reorder the text (a file issued before the site refused them) is
     written as its code, e.g. ``\\x1b``."""
-    return HIDDEN.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+    return _SHOWN_AS_CODE.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+
+
+# What _shown writes as a code: hidden characters, and a backslash (as \\), so that text that
+# reads like a code ("\x1b") is told apart from the character.
+_SHOWN_AS_CODE = re.compile(rf"[{HIDDEN_CHARACTERS}\\]")
 
 
 def _check(args, data_dir: Path) -> int:
@@ -267,10 +287,9 @@ def _revoked(args, data_dir: Path) -> int:
     _this_server(data_dir)  # a mistyped --data-dir gets no list
 
     def too_large(size, limit):
-        size_text = f"{size:,}" if size > limit else f"more than {limit:,}"
         return LicenseError(
-            f"{source} is {size_text} bytes: too large for a list of revoked serials (at most "
-            f"{limit:,})."
+            f"{source} is {describe_size(size, limit)} bytes: too large for a list of revoked "
+            f"serials (at most {limit:,})."
         )
 
     if source.startswith(("https://", "http://")):
@@ -311,7 +330,8 @@ def _verify(args, data_dir: Path) -> int:
         this = _this_server(data_dir, ", or give the ID to check the file for (--installation-id)")
     lic = verify_license(_read(args.file), keyring, this, revoked=store.revoked_serials(data_dir))
     if args.json:
-        print(json.dumps(lic.to_dict(), indent=2, ensure_ascii=False))
+        # ASCII: hidden characters of an older file's text are written as codes here too.
+        print(json.dumps(lic.to_dict(), indent=2))
     else:
         ids = " and ".join(lic.installation_ids)
         print(f"Valid: license {lic.license_number} ({lic.kind.value}) for {ids}.")

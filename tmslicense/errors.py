@@ -13,12 +13,16 @@ class FileTooLarge(LicenseError):
     code = "too_large"
 
     def __init__(self, size: int, limit: int):
-        """``size``: the file's own; not above ``limit`` when it has none (a pipe)."""
-        size_text = f"{size:,}" if size > limit else f"more than {limit:,}"
         super().__init__(
-            f"This file is {size_text} bytes; a license file is at most {limit:,}. Choose the "
-            ".lic file downloaded from the license site."
+            f"This file is {describe_size(size, limit)} bytes; a license file is at most "
+            f"{limit:,}. Choose the .lic file downloaded from the license site."
         )
+
+
+def describe_size(size: int, limit: int) -> str:
+    """A size found beyond ``limit``: the file's own, or "more than" the limit when it has none
+    (a pipe's is 0)."""
+    return f"{size:,}" if size > limit else f"more than {limit:,}"
 
 
 class MalformedFile(LicenseError):

@@ -34,7 +34,7 @@ from .errors import (
     UnsupportedAlgorithm,
 )
 from .ids import InvalidIdentifier, normalize_installation_id
-from .model import License, check_issuable
+from .model import License, check_issuable, strict_json
 
 __all__ = ["MAX_FILE_SIZE", "CLOCK_TOLERANCE", "sign_license", "verify_license", "read_envelope"]
 _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -235,11 +235,6 @@ def strict_b64decode(text: str) -> bytes:
     return binascii.a2b_base64(data, strict_mode=True)
 
 
-def _strict_object(pairs):
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise MalformedFile("The license file is damaged: a field of its envelope appears twice.")
-    return result
-
-
-_ENVELOPE_DECODER = json.JSONDecoder(object_pairs_hook=_strict_object)
+_ENVELOPE_DECODER = strict_json(
+    lambda problem: MalformedFile(f"The license file is damaged: in its envelope, {problem}.")
+)

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .model import strict_json
+
 __all__ = ["Keyring", "KeyringError", "key_id"]
 
 
@@ -34,18 +36,7 @@ def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
     return digest.finalize().hex()[:16]
 
 
-def _strict_object(pairs):
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise KeyringError("The keyring names a field twice.")
-    return result
-
-
-def _no_constant(name):
-    raise KeyringError(f"The keyring contains {name}, which is not allowed in JSON.")
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_strict_object, parse_constant=_no_constant)
+_DECODER = strict_json(lambda problem: KeyringError(f"The keyring is not valid: {problem}."))
 
 
 def _entry_key(number: int, entry) -> Ed25519PublicKey:

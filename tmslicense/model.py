@@ -249,7 +249,8 @@ SERIAL = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
 # terminal's escape sequence would print as more lines of the Licensing window), line and
 # paragraph separators, and the marks that set or reorder the direction of text (Trojan
 # Source).
-HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+HIDDEN_CHARACTERS = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+HIDDEN = re.compile(f"[{HIDDEN_CHARACTERS}]")
 # The years a new license's dates may fall in: four digits, well inside Python's dates.
 YEARS = range(2000, 9999)
 
@@ -354,21 +355,26 @@ def _enum(cls, value, name):
     return member
 
 
-def _no_duplicate_keys(pairs):
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise InvalidPayload(f"The field {twice!r} appears twice in the license.")
-    return result
+def strict_json(refuse) -> json.JSONDecoder:
+    """A JSON decoder that refuses a field named twice (parsers disagree on which one counts)
+    and NaN or Infinity: it raises ``refuse(problem)``, ``problem`` saying what is wrong."""
+
+    def object_pairs(pairs):
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            seen = set()
+            twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+            raise refuse(f"the field {twice!r} appears twice")
+        return result
+
+    def constant(name):
+        raise refuse(f"it contains {name}, which is not allowed in JSON")
+
+    return json.JSONDecoder(object_pairs_hook=object_pairs, parse_constant=constant)
 
 
-def _no_constant(name):
-    raise InvalidPayload(f"The license contains {name}, which is not allowed in JSON.")
-
-
-_PAYLOAD_DECODER = json.JSONDecoder(
-    object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant
+_PAYLOAD_DECODER = strict_json(
+    lambda problem: InvalidPayload(f"The license is not valid: {problem}.")
 )
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ class DataFolderError(Exception):
 
 
 LOCK_WAIT = 30  # seconds to wait for another command that is changing the folder
+# What a lock held by another process is refused with: flock's, and msvcrt.locking's.
+_HELD = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 
 
 @contextmanager
@@ -69,7 +72,9 @@ def locked(data_dir: Path) -> Iterator[None]:
             try:
                 take()
                 break
-            except OSError:  # held by another process
+            except OSError as error:
+                if error.errno not in _HELD:  # no locks here (some network shares), say
+                    raise DataFolderError(f"Cannot lock {path}: {error.strerror}.") from None
                 if time.monotonic() > deadline:
                     raise DataFolderError(
                         f"{data_dir} is being changed by another command (it has held "

@@ -278,6 +278,8 @@ def test_a_too_large_file_is_refused_with_its_own_size(pair, tmp_path):
 def test_status_writes_hidden_characters_of_an_older_file_as_codes(
     pair, private_key, kid, make_license, tmp_path
 ):
+    from datetime import timedelta
+
     from tests.tmslicense.envelope import signed_file
 
     tms, _ = pair
@@ -288,6 +290,14 @@ def test_status_writes_hidden_characters_of_an_older_file_as_codes(
     status = tms.run("status").stdout
     assert "Customer:         Acme\\x1b[31m\\nThis server: primary, 9999 seat(s)\n" in status
     assert "\nThis server: primary, 9999" not in status
+    verified = tms.run("verify", _file(tmp_path, text), "--json").stdout
+    assert "\\u001b[31m\\nThis server" in verified and "\x1b" not in verified
+    # Text that only reads like a code is told apart from the character.
+    later = (lic.issued_at + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lookalike = {**lic.to_dict(), "serial": "LOOK", "customer": "Acme\\x1b", "issued_at": later}
+    text = signed_file(json.dumps(lookalike).encode(), private_key, kid)
+    assert tms.run("import", _file(tmp_path, text)).returncode == 0
+    assert "Customer:         Acme\\\\x1b\n" in tms.run("status").stdout
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])  # an e-mail; Notepad's "Unicode"
@@ -337,6 +347,20 @@ def test_a_lock_file_that_cannot_be_used_is_named(pair, make_license, sign, tmp_
     assert "delete it" in result.stderr
 
 
+def test_a_folder_that_cannot_be_locked_is_said_so_at_once(pair, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    tms, _ = pair
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    refused = pytest.raises(store.DataFolderError, match="Cannot lock .*No locks available")
+    with refused, store.locked(tms.data):  # at once, not after LOCK_WAIT
+        pass
+
+
 def test_a_command_waits_for_the_folder_then_says_it_is_busy(pair, monkeypatch):
     tms, _ = pair
     monkeypatch.setattr(store, "LOCK_WAIT", 0.3)
@@ -357,9 +381,8 @@ def test_a_server_that_trickles_or_refuses_is_given_up_on(pair, monkeypatch, cap
     from tmslicense import cli
 
     class Trickle(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
+        def do_GET(self):  # its headers a byte at a time, each well within the socket timeout
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
             for _ in range(40):
                 self.wfile.write(b"A")
                 self.wfile.flush()
@@ -374,6 +397,7 @@ def test_a_server_that_trickles_or_refuses_is_given_up_on(pair, monkeypatch, cap
     monkeypatch.setattr(cli, "FETCH_TIMEOUT", 1)
     common = ["--data-dir", str(tms.data), "--keyring", str(tms.keyring), "revoked"]
     try:
+        # Without the deadline, the headers would end after 4 s, cut short: another message.
         assert cli.main([*common, f"http://127.0.0.1:{server.server_address[1]}/"]) == 1
     finally:
         server.shutdown()
