@@ -39,7 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     data_dir = Path(args.data_dir)
     try:
-        return args.handler(args, data_dir)
+        code = args.handler(args, data_dir)
+        sys.stdout.flush()  # here, so that a reader gone early is met below
+        return code
+    except BrokenPipeError:
+        # The reader stopped early (`status | head -1`): nothing of ours went wrong. What is
+        # left to write goes nowhere, as Python's documentation advises.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (UsageError, KeyringError, InvalidIdentifier, store.DataFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -477,6 +478,23 @@ def test_of_two_issues_imported_at_once_the_newer_stays(pair, make_license, sign
         status = tms.run("status").stdout
         assert f"Serial:           {newer.serial}" in status
         assert "This server: primary, 40 seat(s)" in status
+
+
+def test_a_reader_that_stops_early_gets_no_error_message(pair):
+    tms, _ = pair
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `status | head -1` does once it has its line
+    result = subprocess.run(
+        [sys.executable, "-m", "tmslicense", "--data-dir", str(tms.data)]
+        + ["--keyring", str(tms.keyring), "status"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+        timeout=60,
+    )
+    os.close(write_end)
+    assert (result.returncode, result.stderr) == (1, "")
 
 
 def test_missing_keyring_is_a_usage_error(pair):
