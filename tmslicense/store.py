@@ -77,8 +77,8 @@ def locked(data_dir: Path) -> Iterator[None]:
                     raise DataFolderError(f"Cannot lock {path}: {error.strerror}.") from None
                 if time.monotonic() > deadline:
                     raise DataFolderError(
-                        f"{data_dir} is being changed by another command (it has held "
-                        f"{data_dir / '.lock'} for {LOCK_WAIT} s); try again when it is done."
+                        f"{data_dir} is being changed by another command (it has held {path} "
+                        f"for {LOCK_WAIT} s); try again when it is done."
                     ) from None
                 time.sleep(0.05)
         try:
