@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
+from tests.factories import OrganizationFactory, UserFactory
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/lib/chromium/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -62,3 +63,9 @@ def page(browser, request, live_server):
         (ARTIFACTS / f"{request.node.name}.html").write_text(page.content())
     context.close()
     assert page.csp_violations == [], "the page broke the Content-Security-Policy"
+
+
+@pytest.fixture
+def engineer(transactional_db):
+    """A customer's plant engineer."""
+    return UserFactory(organization=OrganizationFactory(name="Acme Packaging"))

@@ -7,34 +7,10 @@ from playwright.sync_api import expect
 
 import tmslicense
 from licensing.models import Activation
-from tests.factories import PASSWORD, LicenseFactory, OrganizationFactory, UserFactory
+from tests.browser.pages import license_of, log_in, step_one
+from tests.factories import LicenseFactory, OrganizationFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def engineer(transactional_db):
-    return UserFactory(organization=OrganizationFactory(name="Acme Packaging"))
-
-
-def license_of(user, kind):
-    return LicenseFactory(organization=user.membership.organization, kind=kind)
-
-
-def log_in(page, user):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="My licenses")).to_be_visible()
-
-
-def step_one(page, number, installation_id):
-    page.get_by_role("link", name="Activate License").first.click()
-    expect(page.locator("#step")).to_have_text("Step 1 of 2")
-    page.get_by_label("License Number").fill(number)
-    page.get_by_label("Installation ID").fill(installation_id)
-    page.get_by_role("button", name="Submit").click()
 
 
 def download(page, tmp_path):

@@ -1,0 +1,64 @@
+"""The customer's pages, checked by axe-core (WCAG 2 A and AA rules: labels, contrast, roles,
+landmarks...) in real Chromium, on a desktop and on a phone, with their error states."""
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+import tmslicense
+from licensing import services
+from tests.browser.pages import license_of, log_in, step_one
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AXE = Axe()
+
+
+def violations(page) -> list[str]:
+    """What axe finds on the page as it is now, one line each, naming the elements."""
+    found = AXE.run(page).response["violations"]
+    return [
+        f"{page.url} {v['id']} ({v['impact']}): {v['help']}: "
+        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
+        for v in found
+    ]
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_the_customers_pages_pass_axe(page, engineer, width):
+    mirrored = license_of(engineer, "mirrored")
+    live = license_of(engineer, "standard")
+    server = tmslicense.new_installation_id()
+    services.activate(license=live, installation_id=server, actor=engineer)
+    page.set_viewport_size({"width": width, "height": 800})
+    found = []
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(engineer.username)
+    page.get_by_label("Password").fill(PASSWORD + "x")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".alert-danger, .invalid-feedback").first).to_be_visible()
+    found += violations(page)  # the log-in page, with its error
+    log_in(page, engineer)
+    found += violations(page)  # My licenses
+    page.goto(f"/licenses/{live.number}/")
+    found += violations(page)  # a license with its file and history
+
+    page.goto("/licenses/")  # its "Activate License" button (on a phone, the bar's is folded)
+    step_one(page, "TM-0000-0000-0001", "not an id")
+    expect(page.locator(".invalid-feedback").first).to_be_visible()
+    found += violations(page)  # step 1, with an error beside each field
+    page.goto("/licenses/")
+    step_one(page, mirrored.number, tmslicense.new_installation_id())
+    page.get_by_role("button", name="Submit").click()  # step 2 sent empty
+    expect(page.locator(".invalid-feedback")).to_be_visible()
+    found += violations(page)  # step 2, with its error
+
+    for url in ("/accounts/password_change/", "/no-such-page/", "/accounts/logout/"):
+        page.goto(url)
+        found += violations(page)
+    page.get_by_role("button", name="Log out").last.click()  # the page's (and the bar's)
+    page.goto("/accounts/password_reset/")
+    found += violations(page)
+    assert found == [], "\n".join(found)
