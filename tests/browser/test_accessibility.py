@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 import tmslicense
 from licensing import services
+from licensing.models import License
 from tests.browser.pages import license_of, log_in, step_one
 from tests.factories import PASSWORD
 
@@ -29,6 +30,8 @@ def violations(page) -> list[str]:
 def test_the_customers_pages_pass_axe(page, engineer, width):
     mirrored = license_of(engineer, "mirrored")
     live = license_of(engineer, "standard")
+    suspended = license_of(engineer, "enterprise")
+    License.objects.filter(pk=suspended.pk).update(status=License.Status.SUSPENDED)
     server = tmslicense.new_installation_id()
     services.activate(license=live, installation_id=server, actor=engineer)
     page.set_viewport_size({"width": width, "height": 800})
@@ -54,6 +57,12 @@ def test_the_customers_pages_pass_axe(page, engineer, width):
     page.get_by_role("button", name="Submit").click()  # step 2 sent empty
     expect(page.locator(".invalid-feedback")).to_be_visible()
     found += violations(page)  # step 2, with its error
+    page.get_by_label("Mirrored Installation ID").fill(tmslicense.new_installation_id())
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#serial")).to_be_visible()
+    found += violations(page)  # the license activated, with the message saying so
+    page.goto(f"/licenses/{suspended.number}/")
+    found += violations(page)  # a suspended license: no download, and why
 
     for url in ("/accounts/password_change/", "/no-such-page/", "/accounts/logout/"):
         page.goto(url)
