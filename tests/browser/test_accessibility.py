@@ -32,8 +32,9 @@ def test_the_customers_pages_pass_axe(page, engineer, width):
     live = license_of(engineer, "standard")
     suspended = license_of(engineer, "enterprise")
     License.objects.filter(pk=suspended.pk).update(status=License.Status.SUSPENDED)
-    server = tmslicense.new_installation_id()
-    services.activate(license=live, installation_id=server, actor=engineer)
+    services.activate(
+        license=live, installation_id=tmslicense.new_installation_id(), actor=engineer
+    )
     page.set_viewport_size({"width": width, "height": 800})
     found = []
 
