@@ -10,7 +10,12 @@ from crispy_forms.helper import FormHelper
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
 from django.template.loader import render_to_string
 
 import tmslicense
@@ -35,6 +40,9 @@ def _normalized(normalize, value):
         raise forms.ValidationError(error.message, code=error.code) from None
 
 
+FORM_ERRORS_ID = "form-errors"  # the alert with a form's errors of no one field
+
+
 def autofocus(form, name: str | None = None) -> None:
     """The form's page opens on the field ``name``; by default on its first field with an
     error, else its first field."""
@@ -47,14 +55,12 @@ def autofocus(form, name: str | None = None) -> None:
             field.widget.attrs["autofocus"] = True
 
 
-class _Form(forms.Form):
-    already_activated = False  # refused: the license is live for other servers
+class FocusFirstProblem:
+    """A form whose page opens on its first field to fill in, and after an error on the first
+    field with one (Django's password forms open on another, or none)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        # The page opens on the first field to fill in (or to correct, below), else the first.
         autofocus(
             self, next((n for n in self.fields if not self.initial.get(n)), next(iter(self.fields)))
         )
@@ -63,6 +69,23 @@ class _Form(forms.Form):
         super().full_clean()
         if self.errors:
             autofocus(self)
+
+
+class NewPasswordForm(FocusFirstProblem, SetPasswordForm):
+    """The page of the e-mailed reset link."""
+
+
+class ChangePasswordForm(FocusFirstProblem, PasswordChangeForm):
+    pass
+
+
+class _Form(FocusFirstProblem, forms.Form):
+    already_activated = False  # refused: the license is live for other servers
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
 
     def refuse(self, error: services.ActivationError) -> None:
         """A licensing rule's refusal, beside its field when this form has it, else above; the
@@ -193,8 +216,11 @@ class ThrottledLogin:
     def full_clean(self):
         super().full_clean()
         if self.errors and self.data.get("username"):
-            # Typed again after a failed try: the password, not the name kept in its field.
+            # Typed again after a failed try: the password, not the name kept in its field,
+            # which names the refusal above the form as its description.
             autofocus(self, "password")
+            password = self.fields["password"].widget.attrs
+            password.update({"aria-invalid": "true", "aria-describedby": FORM_ERRORS_ID})
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""

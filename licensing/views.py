@@ -24,7 +24,7 @@ import tmslicense
 from portal.middleware import content_security_policy
 
 from . import services, signing, throttle
-from .forms import LicenseStepForm, LoginForm, MirroredStepForm
+from .forms import LicenseStepForm, LoginForm, MirroredStepForm, NewPasswordForm
 from .models import Activation, License
 
 
@@ -138,6 +138,8 @@ class LoginView(auth_views.LoginView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = NewPasswordForm
+
     def form_valid(self, form):
         response = super().form_valid(form)
         # The log-in page sends a paused customer here: the new password works at once.

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from licensing import views
-from licensing.forms import AdminLoginForm, ResetForm
+from licensing.forms import AdminLoginForm, ChangePasswordForm, ResetForm
 
 admin.site.site_header = "TMS licensing support"
 admin.site.site_title = "TMS licensing support"
@@ -33,6 +33,11 @@ urlpatterns = [
         "accounts/reset/<uidb64>/<token>/",
         views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password_change/",
+        auth_views.PasswordChangeView.as_view(form_class=ChangePasswordForm),
+        name="password_change",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     # Support logs out of the admin back to the admin's log-in.

@@ -57,6 +57,7 @@ def test_mirrored_and_enterprise_licenses_ask_for_mirrored_installation_id(
     assert response.status_code == 200
     page = response.content.decode()
     assert "Step 2 of 2" in page
+    assert "<title>Activate License, step 2 of 2 · " in page  # the step is said with the page
     assert "Mirrored Installation ID" in page
     assert not Activation.objects.exists()
 
@@ -185,7 +186,7 @@ def test_failed_lookups_are_rate_limited(customer_client, make_license, ids, set
     response = step1(customer_client, tmslicense.new_license_number(), ids[0])
     page = response.content.decode()
     assert "Too many license numbers" in page and "My licenses" in page
-    assert '<div class="alert alert-block alert-danger" role="alert">' in page  # announced
+    assert '<div class="alert alert-block alert-danger" role="alert" id="form-errors">' in page
     assert (
         f"contact support at {settings.SUPPORT_EMAIL}"
         in response.context["form"].errors["__all__"][0]

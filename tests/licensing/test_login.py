@@ -164,6 +164,11 @@ def test_after_a_failed_log_in_the_page_opens_on_the_password(client, customer):
     page = log_in(client, customer.username, "wrong").content.decode()
     assert re.search(r'<input[^>]*name="password"[^>]*autofocus', page)
     assert not re.search(r'<input[^>]*name="username"[^>]*autofocus', page)
+    # The password field names the refusal above the form, which is read out with it.
+    password = re.search(r'<input[^>]*name="password"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in password and 'aria-describedby="form-errors"' in password
+    assert re.search(r'<div [^>]*role="alert" id="form-errors">', page)
+    assert "<title>Error: Log in · " in page
     admin = log_in(client, customer.username, "wrong", path="/admin/login/").content.decode()
     assert "Enter a correct username or e-mail address and password of a staff account" in admin
 
@@ -302,3 +307,27 @@ def test_a_try_taken_back_is_exactly_the_one_counted(rf, customer, limits):
     throttle.lift_login_pause(customer)  # a new epoch meanwhile
     throttle.forget(raised)
     assert cache.get_many(raised) == dict.fromkeys(raised, 0)
+
+
+def test_the_password_pages_open_on_the_field_to_fill_then_on_the_one_in_error(client, customer):
+    import re
+
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    def focused(response):
+        return re.findall(r'<input[^>]*name="(\w+)"[^>]*autofocus', response.content.decode())
+
+    uid = urlsafe_base64_encode(force_bytes(customer.pk))
+    token = default_token_generator.make_token(customer)
+    link = client.get(f"/accounts/reset/{uid}/{token}/", follow=True)
+    assert focused(link) == ["new_password1"]  # Django's opened on none
+    mismatch = {"new_password1": "Abcdef-12345", "new_password2": "Xbcdef-12345"}
+    assert focused(client.post(link.redirect_chain[-1][0], mismatch)) == ["new_password2"]
+
+    client.force_login(customer)
+    assert focused(client.get("/accounts/password_change/")) == ["old_password"]
+    changed = client.post("/accounts/password_change/", {"old_password": PASSWORD, **mismatch})
+    assert focused(changed) == ["new_password2"]  # Django's stayed on the old password
+    assert "<title>Error: Change password · " in changed.content.decode()
