@@ -1,6 +1,8 @@
 """The customer's pages, checked by axe-core (WCAG 2 A and AA rules: labels, contrast, roles,
 landmarks...) in real Chromium, on a desktop and on a phone, with their error states."""
 
+import re
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
@@ -39,6 +41,9 @@ def test_the_customers_pages_pass_axe(page, engineer, width):
     found = []
 
     page.goto("/accounts/login/")
+    # The field with the keyboard's focus shows a solid ring (the glow alone is too faint).
+    ring = "() => getComputedStyle(document.activeElement).outlineStyle"
+    assert page.evaluate(ring) == "solid"
     page.get_by_label("Username").fill(engineer.username)
     page.get_by_label("Password").fill(PASSWORD + "x")
     page.get_by_role("button", name="Log in").click()
@@ -71,4 +76,10 @@ def test_the_customers_pages_pass_axe(page, engineer, width):
     page.get_by_role("button", name="Log out").last.click()  # the page's (and the bar's)
     page.goto("/accounts/password_reset/")
     found += violations(page)
+    page.get_by_label("E-mail address").fill(engineer.email)
+    page.get_by_role("button", name="Send the link").click()
+    expect(page).to_have_title(re.compile("^Check your e-mail"))
+    found += violations(page)
+    page.get_by_role("link", name="Back to log in").click()
+    expect(page).to_have_title(re.compile("^Log in"))
     assert found == [], "\n".join(found)
