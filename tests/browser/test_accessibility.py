@@ -83,3 +83,33 @@ def test_the_customers_pages_pass_axe(page, engineer, width):
     page.get_by_role("link", name="Back to log in").click()
     expect(page).to_have_title(re.compile("^Log in"))
     assert found == [], "\n".join(found)
+
+
+def test_the_folded_menu_and_a_refilled_field_suit_the_keyboard(page, engineer):
+    lic = license_of(engineer, "mirrored")
+    page.set_viewport_size({"width": 360, "height": 800})
+    log_in(page, engineer)
+    toggler = page.get_by_role("button", name="Toggle navigation")
+    menu = page.locator("#nav")
+    toggler.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_class(re.compile(r"\bshow\b"))
+    page.keyboard.press("Escape")  # closes, back on its button
+    expect(menu).to_have_class("navbar-collapse collapse")  # closed, its closing done
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == (
+        "Toggle navigation"
+    )
+    page.keyboard.press("Enter")
+    expect(menu).to_have_class(re.compile(r"\bshow\b"))
+    for _ in range(5):  # My licenses, Activate License, Change password, Log out: and on
+        page.keyboard.press("Tab")
+    expect(menu).to_have_class("navbar-collapse collapse")
+
+    # Step 2 refused a cut-short ID: the cursor waits at its end, to type the rest.
+    page.goto("/licenses/")
+    step_one(page, lic.number, tmslicense.new_installation_id())
+    page.get_by_label("Mirrored Installation ID").fill("DEM0-0000-00")
+    page.keyboard.press("Enter")
+    expect(page.locator(".invalid-feedback")).to_be_visible()
+    caret = "[document.activeElement.selectionStart, document.activeElement.value.length]"
+    assert page.evaluate(caret) == [12, 12]
