@@ -512,6 +512,23 @@ def lift_pauses(*, organization, actor, ip=None) -> list[str]:
     return names
 
 
+@transaction.atomic
+def send_again(*, message: OutboxMessage, actor, ip=None) -> str | None:
+    """Support sends a failed or waiting e-mail again: queued at once and audited, in one
+    transaction. None when it is queued, else why not (see ``outbox.retry_now``)."""
+    why_not = outbox.retry_now(message)
+    if why_not is None:
+        audit(
+            actor=actor,
+            action="outbox_retry",
+            license=message.license,
+            obj=message,
+            ip=ip,
+            details={"key": message.key},
+        )
+    return why_not
+
+
 def audit(*, actor, action: str, license: License | None, obj, ip=None, details=None):
     actor = actor if getattr(actor, "is_authenticated", False) else None
     return AuditEvent.objects.create(

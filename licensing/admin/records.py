@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from .. import outbox, services
+from .. import services
 from ..models import AuditEvent, Organization, OutboxMessage
 from ..throttle import client_ip
 from .common import (
@@ -157,20 +157,14 @@ class OutboxMessageAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     def send_again(self, request, queryset):
         queued = 0
         for message in queryset:
-            why_not = outbox.retry_now(message)
+            why_not = services.send_again(
+                message=message, actor=request.user, ip=client_ip(request)
+            )
             if why_not:
                 self.message_user(
                     request, f"“{message.subject}” is not sent again. {why_not}", messages.WARNING
                 )
-                continue
-            services.audit(
-                actor=request.user,
-                action="outbox_retry",
-                license=message.license,
-                obj=message,
-                ip=client_ip(request),
-                details={"key": message.key},
-            )
-            queued += 1
+            else:
+                queued += 1
         if queued:
             self.message_user(request, f"{queued} message(s) queued again.")
