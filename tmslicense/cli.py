@@ -188,8 +188,8 @@ def _this_server(data_dir: Path, other_ways: str = "") -> str:
 
 
 def _import(args, data_dir: Path) -> int:
+    this = _this_server(data_dir)  # first: a mistyped --data-dir is said so, not its keyring
     keyring = _keyring(args, data_dir)
-    this = _this_server(data_dir)
     data = _read(args.file)
     # Another import at the same time must not install an older issue over this one.
     with store.locked(data_dir):
@@ -330,11 +330,11 @@ def _revoked(args, data_dir: Path) -> int:
 
 
 def _verify(args, data_dir: Path) -> int:
-    keyring = _keyring(args, data_dir)
     if args.installation_id:
         this = normalize_installation_id(args.installation_id)
     else:
         this = _this_server(data_dir, ", or give the ID to check the file for (--installation-id)")
+    keyring = _keyring(args, data_dir)
     lic = verify_license(_read(args.file), keyring, this, revoked=store.revoked_serials(data_dir))
     if args.json:
         # ASCII: hidden characters of an older file's text are written as codes here too.

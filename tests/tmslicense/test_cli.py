@@ -247,6 +247,16 @@ def test_no_command_but_id_makes_a_server(
     assert result.returncode == 2, result.stderr
     assert "holds no installation" in result.stderr and "`id` creates it" in result.stderr
     assert ("--installation-id" in result.stderr) == (command == "verify")
+    # Said so before the keyring, which a mistyped folder lacks too.
+    alone = subprocess.run(
+        [sys.executable, "-m", "tmslicense", "--data-dir", str(elsewhere), command]
+        + list(filter(None, [argument])),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert alone.returncode == 2 and "holds no installation" in alone.stderr, alone.stderr
     assert not elsewhere.exists()
 
 
