@@ -16,6 +16,7 @@ from django.contrib.auth.forms import (
     PasswordResetForm,
     SetPasswordForm,
 )
+from django.forms.renderers import DjangoTemplates
 from django.template.loader import render_to_string
 
 import tmslicense
@@ -41,6 +42,24 @@ def _normalized(normalize, value):
 
 
 FORM_ERRORS_ID = "form-errors"  # the alert with a form's errors of no one field
+
+
+class ErrorFirstBoundField(forms.BoundField):
+    """A field whose error is read out before its help text: a screen reader reads a field's
+    descriptions in the order ``aria-describedby`` names them, and Django names the help text
+    first (after a refused form, the news is the error)."""
+
+    @property
+    def aria_describedby(self):
+        ids = super().aria_describedby
+        return ids and " ".join(sorted(ids.split(), key=lambda id_: not id_.endswith("_error")))
+
+
+class FormRenderer(DjangoTemplates):
+    """The site's form renderer (``FORM_RENDERER``): Django's, with ``ErrorFirstBoundField``
+    for every form."""
+
+    bound_field_class = ErrorFirstBoundField
 
 
 def autofocus(form, name: str | None = None) -> None:

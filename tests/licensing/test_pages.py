@@ -514,3 +514,33 @@ def test_a_license_whose_file_was_revoked_says_so(customer_client, activated, cu
     page = customer_client.get(f"/licenses/{number}/").content.decode()
     assert f"the last one ({activated.serial}) was revoked on" in page
     assert "Server scrapped" not in page  # support's reason stays in the admin
+
+
+def test_a_fields_error_is_read_out_before_its_help_text(customer_client, make_license):
+    """A screen reader reads a field's descriptions in the order aria-describedby names them;
+    after a refused form the error is the news (Django names the help text first)."""
+    from tests.factories import PASSWORD
+    from tests.licensing.wizard import step1
+
+    def described_by(response, name):
+        html = response.content.decode()
+        tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
+        ids = re.search(r'aria-describedby="([^"]*)"', tag).group(1).split()
+        assert all(f'id="{id_}"' in html for id_ in ids)  # each names a part of the page
+        return ids
+
+    page = customer_client.get("/activate/")
+    assert described_by(page, "license-installation_id") == ["id_license-installation_id_helptext"]
+    refused = step1(customer_client, make_license().number, "ABCD")
+    assert described_by(refused, "license-installation_id") == [
+        "id_license-installation_id_error",
+        "id_license-installation_id_helptext",
+    ]
+    mismatch = {"new_password1": "Abcdef-12345", "new_password2": "Xbcdef-12345"}
+    refused = customer_client.post(
+        "/accounts/password_change/", {"old_password": PASSWORD, **mismatch}
+    )
+    assert described_by(refused, "new_password2") == [
+        "id_new_password2_error",
+        "id_new_password2_helptext",
+    ]
