@@ -17,7 +17,7 @@ from pathlib import Path
 from . import store
 from .errors import FileTooLarge, LicenseError, describe_size
 from .fileformat import MAX_FILE_SIZE, as_text, read_license, verify_license
-from .gating import Action, Capabilities, capabilities
+from .gating import Action, capabilities
 from .ids import (
     SECRET_FILE,
     InvalidIdentifier,
@@ -103,8 +103,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _keyring(args, data_dir: Path) -> Keyring:
-    return Keyring.load(args.keyring or data_dir / "keyring.json")
+def _keyring(args, data_dir: Path, *, required: bool = True) -> Keyring | None:
+    """The trusted keys. One that is not there is said so, with where to get it; without
+    ``required`` (``status``) that is None: no installed file can be verified."""
+    path = _keyring_path(args, data_dir)
+    if path.exists():
+        return Keyring.load(path)
+    if not required:
+        return None
+    raise KeyringError(_no_keyring(path))
+
+
+def _keyring_path(args, data_dir: Path) -> Path:
+    return Path(args.keyring or data_dir / "keyring.json")
+
+
+def _no_keyring(path: Path) -> str:
+    return (
+        f"No keyring at {path}: save the license site's keyring (its address followed by "
+        "/keyring.json) there, or name another with --keyring."
+    )
 
 
 def _read(path: str, limit: int = MAX_FILE_SIZE, too_large=FileTooLarge) -> bytes:
@@ -203,12 +221,16 @@ def _import(args, data_dir: Path) -> int:
     return 0
 
 
-def _valid(data_dir: Path, keyring: Keyring, this: str):
-    """The installed licenses that verify now, and the refused ones with their reason."""
+def _valid(data_dir: Path, keyring: Keyring | None, this: str):
+    """The installed licenses that verify now, and the refused ones with their reason (all
+    of them without a keyring)."""
     valid: list[License] = []
     refused: list[tuple[Path, str]] = []
     revoked = store.revoked_serials(data_dir)
     for item in store.installed(data_dir):
+        if keyring is None:
+            refused.append((item.path, "cannot be verified without a keyring"))
+            continue
         try:
             valid.append(verify_license(item.text, keyring, this, revoked=revoked))
         except LicenseError as error:
@@ -216,14 +238,12 @@ def _valid(data_dir: Path, keyring: Keyring, this: str):
     return valid, refused
 
 
-def _capabilities(args, data_dir: Path) -> tuple[Capabilities, list[tuple[Path, str]]]:
-    this = _this_server(data_dir)
-    valid, refused = _valid(data_dir, _keyring(args, data_dir), this)
-    return capabilities(valid, this), refused
-
-
 def _status(args, data_dir: Path) -> int:
-    caps, refused = _capabilities(args, data_dir)
+    this = _this_server(data_dir)
+    # Without a keyring the window still shows this server's ID (what activation asks for).
+    keyring = _keyring(args, data_dir, required=False)
+    valid, refused = _valid(data_dir, keyring, this)
+    caps = capabilities(valid, this)
     print("ThinManager Licensing")
     print(f"Installation ID: {caps.installation_id}")
     partners = sorted(
@@ -232,6 +252,8 @@ def _status(args, data_dir: Path) -> int:
     for partner in partners:
         print(f"Synchronized ThinManager Server: {partner}")
     print()
+    if keyring is None:
+        print(_shown(_no_keyring(_keyring_path(args, data_dir))))
     if not caps.licenses:
         print("No valid license is installed.")
     for lic in caps.licenses:
@@ -276,7 +298,9 @@ _SHOWN_AS_CODE = re.compile(rf"[{HIDDEN_CHARACTERS}\\]")
 
 
 def _check(args, data_dir: Path) -> int:
-    caps, _ = _capabilities(args, data_dir)
+    this = _this_server(data_dir)
+    valid, _ = _valid(data_dir, _keyring(args, data_dir), this)
+    caps = capabilities(valid, this)
     message = caps.message(args.action)
     if message is None:
         print(f"{args.action}: allowed")

@@ -507,12 +507,30 @@ def test_a_reader_that_stops_early_gets_no_error_message(pair):
     assert (result.returncode, result.stderr) == (1, "")
 
 
-def test_missing_keyring_is_a_usage_error(pair):
+def test_without_a_keyring_status_shows_the_id_and_the_rest_say_where_it_goes(
+    pair, make_license, sign, tmp_path
+):
     tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    path = _file(tmp_path, sign(lic))
+    assert tms.run("import", path).returncode == 0
     tms.keyring.unlink()
-    result = tms.run("status")
-    assert result.returncode == 2
-    assert "Cannot read the keyring" in result.stderr
+    # The Licensing window still shows the ID (what activation asks for); nothing verifies.
+    status = tms.run("status")
+    assert status.returncode == 0, status.stderr
+    assert f"Installation ID: {tms.installation_id}" in status.stdout
+    assert f"No keyring at {tms.keyring}: save the license site's keyring" in status.stdout
+    assert "cannot be verified without a keyring" in status.stdout
+    assert "This server: unlicensed" in status.stdout
+    for command in (["import", path], ["check", "serve-clients"], ["verify", path]):
+        before = tms.snapshot()
+        result = tms.run(*command)
+        assert result.returncode == 2, command
+        assert result.stderr == (
+            f"error: No keyring at {tms.keyring}: save the license site's keyring (its "
+            "address followed by /keyring.json) there, or name another with --keyring.\n"
+        )
+        assert tms.snapshot() == before
 
 
 def test_unknown_action_is_a_usage_error(pair):
