@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from http.client import HTTPConnection
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -45,8 +44,6 @@ os.environ["DATABASE_CONN_MAX_AGE"] = "60"
 os.environ["LICENSE_SIGNING_KEY_FILE"] = str(WORK / "signing-key.pem")
 
 import django  # noqa: E402
-
-warnings.filterwarnings("ignore", "No directory at")  # WhiteNoise: static files unused here
 
 django.setup()
 

@@ -17,7 +17,7 @@ if REDIS_URL:  # noqa: F405
     CELERY_TASK_DEFAULT_QUEUE = RUN
     CACHES["default"]["KEY_PREFIX"] = RUN  # noqa: F405
 else:
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ACTIVATION_FAILURE_LIMIT = 10**9
 # A database of its own, never the test suite's (PostgreSQL: created and dropped by the run).

@@ -6,7 +6,9 @@ and e-mail printed to the console: ``make run`` needs no server. Every variable 
 """
 
 import os
+import re
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -177,6 +179,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not envbool("STATIC_MANIFEST", "false")
+if WHITENOISE_USE_FINDERS:  # nothing collected is needed, nor warned about when absent
+    warnings.filterwarnings("ignore", f"No directory at: {re.escape(str(STATIC_ROOT))}")
 WHITENOISE_AUTOREFRESH = DEBUG
 
 FORM_RENDERER = "licensing.forms.FormRenderer"
@@ -235,7 +239,7 @@ PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 3600)
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", "")
 
 # Celery: Redis from REDIS_URL; without it, tasks run in-process (embedded default).
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False

@@ -67,15 +67,28 @@ class Command(BaseCommand):
         ids = [INSTALLATION_ID.complete(stem) for stem in SAMPLE_IDS]
 
         self.stdout.write("Demo data is ready.")
-        self.stdout.write(f"  Customer login: demo / {DEMO_PASSWORD}")
+        self.stdout.write(f"  Customer login: demo / {DEMO_PASSWORD} (e-mail demo@example.com)")
         self.stdout.write(f"  Support login:  support / {DEMO_PASSWORD} (Django admin at /admin/)")
-        for lic in License.objects.filter(organization=org):
+        self.stdout.write(
+            "  (the passwords set on the first run; python manage.py changepassword USER sets "
+            "another)"
+        )
+        kinds = list(Kind)
+        for lic in sorted(
+            License.objects.filter(organization=org),
+            key=lambda lic: (kinds.index(lic.kind), lic.number),
+        ):
             self.stdout.write(f"  {lic.get_kind_display():<30} {lic.number}")
         other_number = LICENSE_NUMBER.complete(OTHER_LICENSE)
         label = "Another customer's license"
         self.stdout.write(f"  {label:<30} {other_number} (demo is told it does not exist)")
         self.stdout.write(f"  Sample Installation IDs: {ids[0]} (primary), {ids[1]} (secondary)")
         self.stdout.write(f"                           {ids[2]}, {ids[3]} (other servers)")
+        self.stdout.write(
+            "  A file to import on a server of your own is activated with that server's ID: see "
+            "README.md.\n  E-mails the site sends (license files, password-reset links) are "
+            "printed in the terminal of the server (make run's)."
+        )
 
     def _user(self, User, username, email, staff=False):
         user, created = User.objects.get_or_create(
