@@ -242,11 +242,13 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
                     "installation_id": finished.get("primary", ""),
                 }
             else:
-                # A later step of an activation the session no longer knows: expired.
+                # A later step of an activation the session no longer knows: expired, or
+                # left behind when step 1 was sent again.
                 messages.warning(
                     request,
-                    "That activation page had expired or was already sent. Enter the License "
-                    "Number and Installation ID again.",
+                    "That activation page was out of date: it had expired, was sent already, "
+                    "or step 1 was sent again since. Enter the License Number and Installation "
+                    "ID again.",
                 )
             return self.render(self.get_form())
         return super().post(request, *args, **kwargs)

@@ -435,9 +435,14 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             )
 
     def get_fields(self, request, obj=None):
-        # "Why" goes with a change; a new license's audit event records its values.
+        # "Why" goes with a change; a new license's audit event records its values. A license
+        # being added has no creation time yet.
         fields = super().get_fields(request, obj)
-        return fields if obj else [f for f in fields if f != "reason"]
+        return fields if obj else [f for f in fields if f not in ("reason", "created_at")]
+
+    def get_inlines(self, request, obj):
+        # A license being added has no files and no history yet.
+        return self.inlines if obj else []
 
     def get_changeform_initial_data(self, request):
         # No edition is taken for granted: "Standard" beside an enterprise kind misled customers.

@@ -15,6 +15,8 @@ from licensing.models import Activation, AuditEvent
 from tests.factories import LicenseFactory, UserFactory
 from tests.licensing.wizard import step1, step2
 
+OUT_OF_DATE = "was out of date: it had expired, was sent already, or step 1 was sent again"
+
 
 @pytest.fixture
 def ids():
@@ -397,7 +399,7 @@ def test_a_step_two_page_left_behind_by_back_activates_nothing(customer_client, 
 
     customer_client.wizard_run = old_page
     page = step2(customer_client, ids[1]).content.decode()
-    assert "expired or was already sent" in page and "Step 1 of 2" in page
+    assert OUT_OF_DATE in page and "Step 1 of 2" in page
     assert not Activation.objects.exists()
     # The page of the license entered last still works.
     customer_client.wizard_run = current_page
@@ -444,7 +446,7 @@ def test_a_step_two_the_session_does_not_know_is_refused_clearly(
 ):
     customer_client.wizard_run = "0123456789abcdef"  # expired, or from another session
     page = step2(customer_client, ids[1]).content.decode()
-    assert "expired or was already sent" in page and "Step 1 of 2" in page
+    assert OUT_OF_DATE in page and "Step 1 of 2" in page
     assert not Activation.objects.exists()
 
 
@@ -456,7 +458,7 @@ def test_unfinished_activations_kept_in_the_session_are_capped(customer_client, 
         tabs.append(customer_client.wizard_run)
     assert list(customer_client.session["wizard_activate_license_view_runs"]) == tabs[2:]
     customer_client.wizard_run = tabs[0]  # the oldest was dropped
-    assert "expired or was already sent" in step2(customer_client, ids[1]).content.decode()
+    assert OUT_OF_DATE in step2(customer_client, ids[1]).content.decode()
     customer_client.wizard_run = tabs[2]
     assert step2(customer_client, ids[1]).status_code == 302
 

@@ -413,6 +413,8 @@ def test_support_adds_a_license_with_a_fresh_number(support_client, support, org
 
     admin_client = support_client
     page = admin_client.get("/admin/licensing/license/add/").content.decode()
+    # No files, history or creation time before the license exists.
+    assert "js-inline-admin-formset" not in page and "Created at" not in page
     offered = re.search(r'name="number" value="([^"]+)"', page).group(1)
     assert tmslicense.normalize_license_number(offered) == offered
     again = re.search(
@@ -426,7 +428,10 @@ def test_support_adds_a_license_with_a_fresh_number(support_client, support, org
         new_license_form(organization, number=" - ".join(offered.lower().split("-"))),
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert License.objects.get(number=offered).organization == organization
+    added = License.objects.get(number=offered)
+    assert added.organization == organization
+    page = admin_client.get(f"/admin/licensing/license/{added.pk}/change/").content.decode()
+    assert "js-inline-admin-formset" in page and "Created at" in page
     created = AuditEvent.objects.get(action="license_create")
     assert created.actor == support
     # Every value it was given, defaults included, the organization by name.
