@@ -12,7 +12,7 @@ from django.utils import timezone
 
 import tmslicense
 from licensing import services
-from licensing.models import Activation, AuditEvent, License, Organization
+from licensing.models import Activation, AuditEvent, License, Organization, OutboxMessage
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
 from tests.licensing.wizard import step1
 
@@ -149,6 +149,9 @@ def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
     assert not live.is_live and live.revoked_by == support
     event = AuditEvent.objects.get(action="revoke")
     assert event.actor == support and event.ip_address == "10.1.2.3"
+    # The members' e-mail says how a server gets to refuse the file.
+    body = OutboxMessage.objects.get(key=f"revoked:{live.serial}").body
+    assert "python -m tmslicense revoked https://<license site>/revoked.txt" in body
 
 
 @pytest.mark.parametrize(
@@ -283,8 +286,6 @@ def test_support_sees_failed_email_and_sends_it_again(
     support_client, support, live, django_capture_on_commit_callbacks
 ):
     from unittest import mock
-
-    from licensing.models import OutboxMessage
 
     message = OutboxMessage.objects.get()
     OutboxMessage.objects.filter(pk=message.pk).update(
@@ -708,8 +709,6 @@ def test_action_pages_say_the_old_file_works_until_the_server_has_the_revoked_li
 
 
 def test_outbox_message_is_view_only_and_its_list_shows_recipients(support_client, live, customer):
-    from licensing.models import OutboxMessage
-
     message = OutboxMessage.objects.get()
     url = f"/admin/licensing/outboxmessage/{message.pk}/change/"
     body = support_client.get(url).content.decode()

@@ -323,6 +323,8 @@ def test_the_password_pages_open_on_the_field_to_fill_then_on_the_one_in_error(c
     token = default_token_generator.make_token(customer)
     link = client.get(f"/accounts/reset/{uid}/{token}/", follow=True)
     assert focused(link) == ["new_password1"]  # Django's opened on none
+    used = client.get(f"/accounts/reset/{uid}/{token[:-2]}xx/", follow=True).content.decode()
+    assert "<title>This link is no longer valid · " in used
     mismatch = {"new_password1": "Abcdef-12345", "new_password2": "Xbcdef-12345"}
     assert focused(client.post(link.redirect_chain[-1][0], mismatch)) == ["new_password2"]
 
