@@ -10,6 +10,7 @@ from crispy_forms.helper import FormHelper
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import (
     AuthenticationForm,
     PasswordChangeForm,
@@ -298,6 +299,20 @@ class ResetForm(PasswordResetForm):
         super().__init__(*args, **kwargs)
         self.fields["email"].label = "E-mail address"
         autofocus(self, "email")
+
+    def get_users(self, email):
+        """Django's: active accounts with a password. And a member invited by support who has
+        not chosen one yet (none is usable until then): their invitation's link may have run
+        out."""
+        yield from super().get_users(email)
+        invited = get_user_model().objects.filter(
+            email__iexact=email, is_active=True, membership__isnull=False
+        )
+        yield from (
+            user
+            for user in invited
+            if not user.has_usable_password() and user.email.casefold() == email.casefold()
+        )
 
     def save(self, *args, request, **kwargs):
         """Sends nothing once this e-mail address, or the address asking, had its share of

@@ -47,7 +47,8 @@ class Organization(models.Model):
     class Meta:
         ordering = ["name"]
         permissions = [
-            ("lift_pauses", "Can lift the log-in and look-up pauses of an organization's members")
+            ("lift_pauses", "Can lift the log-in and look-up pauses of an organization's members"),
+            ("invite_member", "Can invite members to an organization by e-mail"),
         ]
 
     def __str__(self):

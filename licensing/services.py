@@ -7,11 +7,17 @@ twice. Domain errors carry the message to show and, where it belongs to a form f
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 import tmslicense
 
@@ -510,6 +516,88 @@ def lift_pauses(*, organization, actor, ip=None) -> list[str]:
         details={"members": names},
     )
     return names
+
+
+def invite_member(*, organization: Organization, email: str, actor, site_url: str, ip=None) -> str:
+    """Support opens an account for a customer's engineer: a member of ``organization``, named
+    by the e-mail address, with no password until they choose one from the e-mailed link
+    (support never knows it). A member who has not chosen one yet is sent the link again.
+    ``site_url``: the site's address, for the link. Returns what was done, for support."""
+    for _attempt in range(2):
+        try:
+            return _invite(organization, email, actor, site_url, ip)
+        except IntegrityError:
+            # The same address invited at the same moment: once more, it is found.
+            continue
+    raise ActivationError(f"{email} is being invited at this moment; try again.")
+
+
+@transaction.atomic
+def _invite(organization, email, actor, site_url, ip) -> str:
+    User = get_user_model()
+    username = email.lower()
+    user = User.objects.filter(email__iexact=email).select_related("membership").first()
+    if user is None:
+        if User.objects.filter(username__iexact=username).exists():
+            raise ActivationError(
+                f"The user name {username} belongs to another account (with another e-mail "
+                "address): ask an administrator.",
+                field="email",
+            )
+        user = User(username=username, email=email)
+        user.set_unusable_password()
+        user.save()
+        Membership.objects.create(user=user, organization=organization)
+        again = False
+    elif getattr(user, "membership", None) is None or user.membership.organization != organization:
+        raise ActivationError(
+            f"An account with the address {email} exists already, not as a member of "
+            f"{organization}: an account belongs to one organization. Ask an administrator, or "
+            "use another address.",
+            field="email",
+        )
+    elif user.has_usable_password():
+        raise ActivationError(
+            f"{email} is a member of {organization} already and has chosen a password: they "
+            "log in with it, or ask for a new one on the log-in page (Forgot your password?).",
+            field="email",
+        )
+    else:
+        again = True
+    audit(
+        actor=actor,
+        action="member_invite",
+        license=None,
+        obj=organization,
+        ip=ip,
+        details={"member": person(user), "again": again},
+    )
+    days = settings.PASSWORD_RESET_TIMEOUT // 86400
+    token = default_token_generator.make_token(user)
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    outbox.queue(
+        key=f"invitation:{uuid.uuid4()}",
+        recipients=[user.email],
+        subject=f"Your account on the {settings.SITE_NAME}",
+        template="email/invitation.txt",
+        context={
+            "organization": organization,
+            "user": user,
+            "link": site_url + reverse("password_reset_confirm", args=[uid, token]),
+            "login_url": site_url + reverse("login"),
+            "reset_url": site_url + reverse("password_reset"),
+            "days": days,
+            "site_name": settings.SITE_NAME,
+            "support_email": settings.SUPPORT_EMAIL,
+        },
+        secret=True,  # the link sets the password
+    )
+    if again:
+        return f"Invited {user.email} again (no password chosen yet): a new link is on its way."
+    return (
+        f"Invited {user.email} to {organization}: an e-mail with a link to choose a password "
+        f"is on its way (the link works once, for {days} days)."
+    )
 
 
 @transaction.atomic

@@ -97,7 +97,8 @@ def details(event):
 
 @admin.display(description="member")
 def member(membership):
-    return _person(membership.user)
+    invited = "" if membership.user.has_usable_password() else " (invited: no password yet)"
+    return _person(membership.user) + invited
 
 
 @admin.display(description="e-mail address")

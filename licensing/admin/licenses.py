@@ -8,9 +8,11 @@ from datetime import time, timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, Q
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -18,6 +20,7 @@ from django.utils.safestring import mark_safe
 import tmslicense
 
 from .. import services
+from ..forms import autofocus
 from ..models import (
     STATE_RANK,
     Activation,
@@ -58,6 +61,19 @@ class MembershipInline(admin.TabularInline):
         return [member]  # support: without the link to the user, which it may not open
 
 
+INVITE = "Invite a member"
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        help_text="The member's own address: the link to choose a password goes there, and "
+        "it is their user name.",
+        widget=forms.EmailInput(attrs={"size": 40, "autocomplete": "off"}),
+    )
+
+
 @admin.register(Organization)
 class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
     search_fields = ["name"]
@@ -87,6 +103,49 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
 
     def has_lift_pauses_permission(self, request):
         return request.user.has_perm("licensing.lift_pauses")
+
+    def get_urls(self):
+        invite = self.admin_site.admin_view(self.invite_view)
+        return [
+            path("<int:pk>/invite/", invite, name="licensing_organization_invite"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        links = []
+        if request.user.has_perm("licensing.invite_member") and object_id.isdigit():
+            links = [(reverse("admin:licensing_organization_invite", args=[object_id]), INVITE)]
+        extra_context = {**(extra_context or {}), "support_actions": links}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def invite_view(self, request, pk):
+        if not request.user.has_perm("licensing.invite_member"):
+            raise PermissionDenied
+        organization = get_object_or_404(Organization, pk=pk)
+        form = InviteForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                done = services.invite_member(
+                    organization=organization,
+                    email=form.cleaned_data["email"],
+                    actor=request.user,
+                    site_url=request.build_absolute_uri("/").rstrip("/"),
+                    ip=client_ip(request),
+                )
+            except services.ActivationError as error:
+                form.add_error("email", error.message)
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+                return redirect("admin:licensing_organization_change", organization.pk)
+        autofocus(form)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": INVITE,
+            "organization": organization,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/licensing/invite_member.html", context)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

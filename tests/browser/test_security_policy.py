@@ -55,6 +55,8 @@ def test_support_pages_keep_to_the_policy(page):
                 "reissue_activation",
                 "view_auditevent",
                 "view_organization",
+                "invite_member",
+                "view_membership",
             ]
         )
     )
@@ -93,6 +95,13 @@ def test_support_pages_keep_to_the_policy(page):
     for url in ("/admin/licensing/activation/", "/admin/licensing/auditevent/"):
         page.goto(url)
         expect(page.locator("#changelist")).to_be_visible()
+    # An invitation, from the organization's page.
+    page.goto(f"/admin/licensing/organization/{organization.pk}/change/")
+    page.get_by_role("link", name="Invite a member").click()
+    page.get_by_label("E-mail address").fill("eng@acme.example")
+    page.get_by_role("button", name="Invite a member").click()
+    expect(page.locator(".messagelist")).to_contain_text("Invited eng@acme.example to Acme")
+    expect(page.get_by_text("(invited: no password yet)")).to_be_visible()
     assert page.evaluate("[...document.querySelectorAll('link[rel=icon]')].length") == 1
 
 

@@ -53,6 +53,7 @@ def test_support_group_has_exactly_the_permissions_it_needs(db):
         "reissue_activation",
         "view_auditevent",
         "lift_pauses",
+        "invite_member",
     } <= codenames
     assert not {c for c in codenames if c.startswith("delete_")}
     assert "add_activation" not in codenames and "change_activation" not in codenames

@@ -1,4 +1,5 @@
-"""Twenty people activate the same license at the same moment, on a real PostgreSQL."""
+"""Twenty people activate the same license at the same moment, on a real PostgreSQL; and
+other things done at once: password resets, log-ins, look-ups, invitations."""
 
 import re
 import threading
@@ -170,3 +171,36 @@ def test_simultaneous_wrong_numbers_are_answered_no_more_than_the_limit(
     assert len(pages) == 10
     assert sum("No license" in page for page in pages) == 3
     assert sum("Too many license numbers" in page for page in pages) == 7
+
+
+def test_simultaneous_invitations_of_one_address_make_one_account(postgres, organization):
+    from django.contrib.auth import get_user_model
+
+    from licensing.models import Membership
+    from tests.factories import UserFactory
+
+    support = UserFactory(is_staff=True)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def invite():
+        try:
+            results.append(
+                services.invite_member(
+                    organization=organization,
+                    email="eng@acme.example",
+                    actor=support,
+                    site_url="https://licenses.example",
+                )
+            )
+        except BaseException as error:
+            errors.append(error)
+
+    at_once(8, invite)
+    assert not errors, errors
+    assert get_user_model().objects.filter(email="eng@acme.example").count() == 1
+    assert Membership.objects.filter(organization=organization).count() == 1
+    # One made the account; the others found it waiting for its password: sent again.
+    assert sorted(" to Acme Packaging" in r for r in results) == [False] * 7 + [True]
+    assert all(" to Acme Packaging" in r or "again" in r for r in results)
+    assert OutboxMessage.objects.filter(key__startswith="invitation:").count() == 8

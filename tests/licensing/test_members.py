@@ -1,0 +1,153 @@
+"""Support invites a customer's engineer: an account of the organization, whose password only
+the engineer chooses, from an e-mailed link."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core import mail
+from django.test import Client
+
+from licensing.models import AuditEvent, Membership, OutboxMessage
+from tests.factories import PASSWORD, OrganizationFactory, UserFactory
+
+User = get_user_model()
+NEW_PASSWORD = "Plant-floor-password-7"
+
+
+@pytest.fixture
+def support(db):
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name="support"))
+    return user
+
+
+@pytest.fixture
+def support_client(client, support):
+    client.force_login(support)
+    return client
+
+
+def invite(support_client, organization, email, capture):
+    with capture(execute=True):  # the outbox hands the e-mail over after commit
+        return support_client.post(
+            f"/admin/licensing/organization/{organization.pk}/invite/", {"email": email}
+        )
+
+
+def link_in(message) -> str:
+    return re.search(r"http://testserver(/accounts/reset/\S+/)", message.body).group(1)
+
+
+def test_an_invited_member_chooses_a_password_and_sees_the_organizations_licenses(
+    support_client, support, organization, make_license, django_capture_on_commit_callbacks
+):
+    lic = make_license("mirrored")
+    other = make_license(organization=OrganizationFactory(name="Rival Foods"))
+    page = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
+    url = f"/admin/licensing/organization/{organization.pk}/invite/"
+    assert f'href="{url}"' in page.content.decode()
+    assert "Invite a member" in support_client.get(url).content.decode()
+
+    response = invite(
+        support_client, organization, "Eng.One@acme.example", django_capture_on_commit_callbacks
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/licensing/organization/{organization.pk}/change/"
+    user = User.objects.get(email="Eng.One@acme.example")
+    assert user.username == "eng.one@acme.example" and not user.has_usable_password()
+    assert user.membership.organization == organization and not user.is_staff
+    event = AuditEvent.objects.get(action="member_invite")
+    assert event.actor == support and event.organization_id == organization.pk
+    assert event.details == {
+        "member": "eng.one@acme.example (Eng.One@acme.example)",
+        "again": False,
+    }
+    # The link is a secret: only the member's mailbox has it.
+    (message,) = mail.outbox
+    assert message.to == ["Eng.One@acme.example"] and "Acme Packaging" in message.body
+    assert OutboxMessage.objects.get().body == ""  # erased once sent
+    members = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
+    assert "(invited: no password yet)" in members.content.decode()
+
+    member = Client()
+    form = member.get(link_in(message), follow=True)
+    assert "Choose a new password" in form.content.decode()
+    done = member.post(
+        form.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert done.status_code == 302
+    assert (
+        member.post(
+            "/accounts/login/", {"username": "eng.one@acme.example", "password": NEW_PASSWORD}
+        ).status_code
+        == 302
+    )
+    page = member.get("/licenses/").content.decode()
+    assert lic.number in page and other.number not in page
+    assert member.get(f"/licenses/{other.number}/").status_code == 404
+    # The link works once.
+    again = Client().get(link_in(message), follow=True).content.decode()
+    assert "This link is no longer valid" in again
+
+
+def test_an_invitation_not_yet_used_is_sent_again_and_forgot_password_serves_it_too(
+    support_client, organization, django_capture_on_commit_callbacks
+):
+    invite(support_client, organization, "eng@acme.example", django_capture_on_commit_callbacks)
+    response = invite(
+        support_client, organization, "ENG@acme.example", django_capture_on_commit_callbacks
+    )
+    assert response.status_code == 302
+    assert User.objects.filter(email__iexact="eng@acme.example").count() == 1
+    assert len(mail.outbox) == 2 and mail.outbox[1].to == ["eng@acme.example"]
+    assert AuditEvent.objects.filter(action="member_invite").latest("pk").details["again"] is True
+    # Its link ran out, say: "Forgot your password?" sends one (Django skips accounts with no
+    # usable password; an invited member has none yet).
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post("/accounts/password_reset/", {"email": "eng@acme.example"})
+    assert len(mail.outbox) == 3 and "/accounts/reset/" in mail.outbox[2].body
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("member", "already and has chosen a password"),
+        ("elsewhere", "exists already, not as a member of Acme Packaging"),
+        ("staff", "exists already, not as a member of Acme Packaging"),
+        ("username", "belongs to another account"),
+        ("malformed", "Enter a valid email address."),
+    ],
+)
+def test_an_invitation_that_cannot_be_made_says_why_and_writes_nothing(
+    support_client, organization, customer, django_capture_on_commit_callbacks, who, expected
+):
+    email = {
+        "member": customer.email,
+        "elsewhere": UserFactory(organization=OrganizationFactory()).email,
+        "staff": UserFactory(is_staff=True).email,
+        "username": UserFactory(username="taken@acme.example", email="x@acme.example").username,
+        "malformed": "eng at acme",
+    }[who]
+    users, memberships = User.objects.count(), Membership.objects.count()
+    response = invite(support_client, organization, email, django_capture_on_commit_callbacks)
+    assert response.status_code == 200
+    assert expected in response.content.decode()
+    assert (User.objects.count(), Membership.objects.count()) == (users, memberships)
+    assert not AuditEvent.objects.filter(action="member_invite").exists()
+    assert not OutboxMessage.objects.exists() and not mail.outbox
+    customer.refresh_from_db()
+    assert customer.check_password(PASSWORD)
+
+
+def test_only_staff_with_the_permission_invite(client, organization):
+    clerk = UserFactory(is_staff=True)  # staff, not in the support group
+    client.force_login(clerk)
+    url = f"/admin/licensing/organization/{organization.pk}/invite/"
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"email": "eng@acme.example"}).status_code == 403
+    customer = UserFactory(organization=organization)
+    client.force_login(customer)
+    assert client.get(url).status_code == 302  # to the admin's log-in
+    assert not User.objects.filter(email="eng@acme.example").exists()
