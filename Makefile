@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py create_signing_key --if-missing
 	$(BIN)/python manage.py seed_demo
-	DEBUG=$(DEBUG) $(BIN)/python manage.py runserver $(HOST)
+	DEBUG=$(DEBUG) SITE_URL=http://$(HOST) $(BIN)/python manage.py runserver $(HOST)
 
 ## test: the whole suite (services it needs are skipped with a reason when absent)
 test: $(STAMP)

@@ -311,7 +311,7 @@ class ResetForm(PasswordResetForm):
         yield from (
             user
             for user in invited
-            if not user.has_usable_password() and user.email.casefold() == email.casefold()
+            if services.awaits_password(user) and user.email.casefold() == email.casefold()
         )
 
     def save(self, *args, request, **kwargs):

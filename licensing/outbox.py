@@ -237,12 +237,12 @@ def purge(*, now=None, batch: int = 1000) -> int:
 def retry_now(message: OutboxMessage) -> str | None:
     """Support's "send again": a failed or waiting message becomes due at once. None when it
     is queued again, else why not: one that was sent, or cancelled (its file was revoked), or
-    a secret one (a password reset's link may have expired: the customer asks for a new
-    one)."""
+    a secret one (its link to choose a password may have expired: a new one is asked for)."""
     if message.secret:
         return (
-            "A password reset is not sent again (its link may have expired): the customer asks "
-            "for a new one."
+            "A message with a link to choose a password is not sent again (the link may have "
+            "expired): the customer asks for a new one (Forgot your password?), or support "
+            "invites the member again."
         )
     if message.status == OutboxMessage.Status.SENT:
         return "It was sent already."

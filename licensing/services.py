@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -420,6 +421,7 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
         context={
             "license": act.license,
             "activation": act,
+            "revoked_url": settings.SITE_URL + reverse("revoked"),
             "support_email": settings.SUPPORT_EMAIL,
         },
     )
@@ -518,52 +520,52 @@ def lift_pauses(*, organization, actor, ip=None) -> list[str]:
     return names
 
 
-def invite_member(*, organization: Organization, email: str, actor, site_url: str, ip=None) -> str:
+class InvitationRefused(ActivationError):
+    field = "email"
+
+
+def invite_member(*, organization: Organization, email: str, actor, ip=None) -> str:
     """Support opens an account for a customer's engineer: a member of ``organization``, named
     by the e-mail address, with no password until they choose one from the e-mailed link
-    (support never knows it). A member who has not chosen one yet is sent the link again.
-    ``site_url``: the site's address, for the link. Returns what was done, for support."""
+    (support never knows it). A member who has not chosen one yet is sent a link again.
+    Returns what was done, for support."""
     for _attempt in range(2):
         try:
-            return _invite(organization, email, actor, site_url, ip)
-        except IntegrityError:
+            return _invite(organization, email, actor, ip)
+        except IntegrityError as error:
+            if "username" not in str(error):
+                raise
             # The same address invited at the same moment: once more, it is found.
-            continue
-    raise ActivationError(f"{email} is being invited at this moment; try again.")
+    raise InvitationRefused(f"{email} is being invited at this moment; try again.")
 
 
 @transaction.atomic
-def _invite(organization, email, actor, site_url, ip) -> str:
+def _invite(organization, email, actor, ip) -> str:
     User = get_user_model()
-    username = email.lower()
     user = User.objects.filter(email__iexact=email).select_related("membership").first()
+    again = user is not None
     if user is None:
-        if User.objects.filter(username__iexact=username).exists():
-            raise ActivationError(
-                f"The user name {username} belongs to another account (with another e-mail "
-                "address): ask an administrator.",
-                field="email",
-            )
-        user = User(username=username, email=email)
-        user.set_unusable_password()
-        user.save()
+        user = User.objects.create_user(_username(email), email)  # no password: unusable
         Membership.objects.create(user=user, organization=organization)
-        again = False
     elif getattr(user, "membership", None) is None or user.membership.organization != organization:
-        raise ActivationError(
+        raise InvitationRefused(
             f"An account with the address {email} exists already, not as a member of "
             f"{organization}: an account belongs to one organization. Ask an administrator, or "
-            "use another address.",
-            field="email",
+            "use another address."
+        )
+    elif not user.is_active:
+        raise InvitationRefused(
+            f"The account of {email} is deactivated: ask an administrator to activate it."
         )
     elif user.has_usable_password():
-        raise ActivationError(
+        raise InvitationRefused(
             f"{email} is a member of {organization} already and has chosen a password: they "
-            "log in with it, or ask for a new one on the log-in page (Forgot your password?).",
-            field="email",
+            "log in with it, or ask for a new one on the log-in page (Forgot your password?)."
         )
-    else:
-        again = True
+    elif not awaits_password(user):
+        raise InvitationRefused(
+            f"An administrator turned off the password of {email}'s account: ask an administrator."
+        )
     audit(
         actor=actor,
         action="member_invite",
@@ -572,7 +574,7 @@ def _invite(organization, email, actor, site_url, ip) -> str:
         ip=ip,
         details={"member": person(user), "again": again},
     )
-    days = settings.PASSWORD_RESET_TIMEOUT // 86400
+    valid = _duration(settings.PASSWORD_RESET_TIMEOUT)
     token = default_token_generator.make_token(user)
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     outbox.queue(
@@ -583,10 +585,10 @@ def _invite(organization, email, actor, site_url, ip) -> str:
         context={
             "organization": organization,
             "user": user,
-            "link": site_url + reverse("password_reset_confirm", args=[uid, token]),
-            "login_url": site_url + reverse("login"),
-            "reset_url": site_url + reverse("password_reset"),
-            "days": days,
+            "link": settings.SITE_URL + reverse("password_reset_confirm", args=[uid, token]),
+            "login_url": settings.SITE_URL + reverse("login"),
+            "reset_url": settings.SITE_URL + reverse("password_reset"),
+            "valid": valid,
             "site_name": settings.SITE_NAME,
             "support_email": settings.SUPPORT_EMAIL,
         },
@@ -596,8 +598,41 @@ def _invite(organization, email, actor, site_url, ip) -> str:
         return f"Invited {user.email} again (no password chosen yet): a new link is on its way."
     return (
         f"Invited {user.email} to {organization}: an e-mail with a link to choose a password "
-        f"is on its way (the link works once, for {days} days)."
+        f"is on its way (the link works once, for {valid})."
     )
+
+
+def _username(email: str) -> str:
+    """An invited member's user name: the address in lower case, if Django takes it as one."""
+    username = email.lower()
+    User = get_user_model()
+    try:
+        User._meta.get_field("username").run_validators(username)
+    except ValidationError:
+        raise InvitationRefused(
+            f"The address {email} cannot be a user name (at most 150 letters, digits and "
+            "@ . + - _): ask an administrator to make the account."
+        ) from None
+    # Of the same address, it is an invitation made at this moment: found on the next try.
+    if User.objects.filter(username__iexact=username).exclude(email__iexact=email).exists():
+        raise InvitationRefused(
+            f"The user name {username} belongs to another account (with another e-mail "
+            "address): ask an administrator."
+        )
+    return username
+
+
+def awaits_password(user) -> bool:
+    """An invited member who has not chosen a password yet (nor ever logged in): not one
+    whose password an administrator disabled."""
+    return user.last_login is None and not user.has_usable_password()
+
+
+def _duration(seconds: int) -> str:
+    days, hours = seconds // 86400, seconds // 3600
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{seconds // 60} minutes"
 
 
 @transaction.atomic

@@ -238,12 +238,18 @@ def _valid(data_dir: Path, keyring: Keyring | None, this: str):
     return valid, refused
 
 
-def _status(args, data_dir: Path) -> int:
+def _capabilities(args, data_dir: Path, *, keyring_required: bool = True):
+    """What this server may do, the installed files not used with why, and the keyring
+    (None: there is none, and it was not required)."""
     this = _this_server(data_dir)
-    # Without a keyring the window still shows this server's ID (what activation asks for).
-    keyring = _keyring(args, data_dir, required=False)
+    keyring = _keyring(args, data_dir, required=keyring_required)
     valid, refused = _valid(data_dir, keyring, this)
-    caps = capabilities(valid, this)
+    return capabilities(valid, this), refused, keyring
+
+
+def _status(args, data_dir: Path) -> int:
+    # Without a keyring the window still shows this server's ID (what activation asks for).
+    caps, refused, keyring = _capabilities(args, data_dir, keyring_required=False)
     print("ThinManager Licensing")
     print(f"Installation ID: {caps.installation_id}")
     partners = sorted(
@@ -298,9 +304,7 @@ _SHOWN_AS_CODE = re.compile(rf"[{HIDDEN_CHARACTERS}\\]")
 
 
 def _check(args, data_dir: Path) -> int:
-    this = _this_server(data_dir)
-    valid, _ = _valid(data_dir, _keyring(args, data_dir), this)
-    caps = capabilities(valid, this)
+    caps, *_ = _capabilities(args, data_dir)
     message = caps.message(args.action)
     if message is None:
         print(f"{args.action}: allowed")

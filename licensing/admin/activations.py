@@ -6,16 +6,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 
 from .. import services
-from ..forms import autofocus
 from ..models import Activation
 from ..throttle import client_ip
 from .common import (
     AuditTrailHistory,
     CanonicalSearch,
+    action_page,
     issued_by,
     revoked_by,
     state,
@@ -154,24 +153,15 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             fields=fields,
             optional=optional,
         )
-        if request.method == "POST" and form.is_valid():
-            try:
-                result = run(activation, form.cleaned_data)
-            except services.ActivationError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
-            else:
-                self.message_user(request, result, messages.SUCCESS)
-                return redirect("admin:licensing_license_change", activation.license_id)
-        autofocus(form)  # on the field to correct, else the first
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "effect": effect,
-            "activation": activation,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/licensing/activation_action.html", context)
+        return action_page(
+            self,
+            request,
+            form,
+            lambda data: run(activation, data),
+            done=reverse("admin:licensing_license_change", args=[activation.license_id]),
+            template="admin/licensing/activation_action.html",
+            context={"title": title, "effect": effect, "activation": activation},
+        )
 
     def revoke_view(self, request, pk):
         def run(activation, data):

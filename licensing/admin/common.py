@@ -1,17 +1,19 @@
 """What the support admin's pages share: people shown as text, audited saves, the search
-for IDs and numbers typed in any form, and the actions on a live activation."""
+for IDs and numbers typed in any form, the actions on a live activation and the pages of
+support's actions."""
 
 from __future__ import annotations
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model
 from django.forms.models import model_to_dict
 from django.http import Http404
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
@@ -21,6 +23,7 @@ from django.utils.timezone import localtime
 import tmslicense
 
 from .. import services
+from ..forms import autofocus
 from ..models import License, Organization, person
 from ..throttle import client_ip
 
@@ -97,7 +100,7 @@ def details(event):
 
 @admin.display(description="member")
 def member(membership):
-    invited = "" if membership.user.has_usable_password() else " (invited: no password yet)"
+    invited = " (invited: no password yet)" if services.awaits_password(membership.user) else ""
     return _person(membership.user) + invited
 
 
@@ -286,3 +289,25 @@ class AuditTrailHistory:
             obj.pk if isinstance(obj, Organization) else getattr(obj, "organization_id", None)
         )
         return redirect(f"{url}?organization={organization_id}" if organization_id else url)
+
+
+def action_page(model_admin, request, form, run, *, done: str, template: str, context: dict):
+    """The page of one of support's actions: its form, sent to ``run`` (a licensing.services
+    call given the cleaned data, which returns what was done or refuses with why); then back
+    to ``done`` with that message, or the page again with the refusal beside its field."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = run(form.cleaned_data)
+        except services.ActivationError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            model_admin.message_user(request, result, messages.SUCCESS)
+            return redirect(done)
+    autofocus(form)  # on the field with the error, else the first
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "form": form,
+        **context,
+    }
+    return TemplateResponse(request, template, context)

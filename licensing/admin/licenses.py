@@ -10,8 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, Q
-from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -20,7 +19,6 @@ from django.utils.safestring import mark_safe
 import tmslicense
 
 from .. import services
-from ..forms import autofocus
 from ..models import (
     STATE_RANK,
     Activation,
@@ -36,6 +34,7 @@ from .common import (
     AuditTrailHistory,
     CanonicalSearch,
     action,
+    action_page,
     actor,
     details,
     history_state,
@@ -122,30 +121,20 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
         if not request.user.has_perm("licensing.invite_member"):
             raise PermissionDenied
         organization = get_object_or_404(Organization, pk=pk)
-        form = InviteForm(request.POST if request.method == "POST" else None)
-        if form.is_valid():
-            try:
-                done = services.invite_member(
-                    organization=organization,
-                    email=form.cleaned_data["email"],
-                    actor=request.user,
-                    site_url=request.build_absolute_uri("/").rstrip("/"),
-                    ip=client_ip(request),
-                )
-            except services.ActivationError as error:
-                form.add_error("email", error.message)
-            else:
-                self.message_user(request, done, messages.SUCCESS)
-                return redirect("admin:licensing_organization_change", organization.pk)
-        autofocus(form)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": INVITE,
-            "organization": organization,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/licensing/invite_member.html", context)
+        return action_page(
+            self,
+            request,
+            InviteForm(request.POST if request.method == "POST" else None),
+            lambda data: services.invite_member(
+                organization=organization,
+                email=data["email"],
+                actor=request.user,
+                ip=client_ip(request),
+            ),
+            done=reverse("admin:licensing_organization_change", args=[organization.pk]),
+            template="admin/licensing/invite_member.html",
+            context={"title": INVITE, "organization": organization},
+        )
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

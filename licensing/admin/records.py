@@ -99,7 +99,7 @@ def recipients(message):
 @admin.display(description="body")
 def body(message):
     if message.secret:
-        return "Not shown: it holds a password reset link (erased once sent)."
+        return "Not shown: it holds a link to choose a password (erased once sent)."
     return message.body
 
 

@@ -2,22 +2,7 @@
 
 from django.db import migrations
 
-
-def grant(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    # Permissions are normally created after all migrations; the group needs this one now.
-    app_config = apps.get_app_config("licensing")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-    group = apps.get_model("auth", "Group").objects.filter(name="support").first()
-    if group is not None:
-        group.permissions.add(
-            apps.get_model("auth", "Permission").objects.get(
-                content_type__app_label="licensing", codename="lift_pauses"
-            )
-        )
+from ._grant import grant_to_support
 
 
 class Migration(migrations.Migration):
@@ -36,5 +21,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(grant, migrations.RunPython.noop),
+        migrations.RunPython(grant_to_support("lift_pauses"), migrations.RunPython.noop),
     ]

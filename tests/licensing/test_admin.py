@@ -152,7 +152,7 @@ def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
     assert event.actor == support and event.ip_address == "10.1.2.3"
     # The members' e-mail says how a server gets to refuse the file.
     body = OutboxMessage.objects.get(key=f"revoked:{live.serial}").body
-    assert "python -m tmslicense revoked https://<license site>/revoked.txt" in body
+    assert "python -m tmslicense revoked http://127.0.0.1:8000/revoked.txt" in body
 
 
 @pytest.mark.parametrize(

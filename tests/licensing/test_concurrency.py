@@ -190,7 +190,6 @@ def test_simultaneous_invitations_of_one_address_make_one_account(postgres, orga
                     organization=organization,
                     email="eng@acme.example",
                     actor=support,
-                    site_url="https://licenses.example",
                 )
             )
         except BaseException as error:

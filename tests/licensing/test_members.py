@@ -5,9 +5,10 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from licensing.models import AuditEvent, Membership, OutboxMessage
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
@@ -37,7 +38,7 @@ def invite(support_client, organization, email, capture):
 
 
 def link_in(message) -> str:
-    return re.search(r"http://testserver(/accounts/reset/\S+/)", message.body).group(1)
+    return re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", message.body).group(1)
 
 
 def test_an_invited_member_chooses_a_password_and_sees_the_organizations_licenses(
@@ -67,6 +68,7 @@ def test_an_invited_member_chooses_a_password_and_sees_the_organizations_license
     # The link is a secret: only the member's mailbox has it.
     (message,) = mail.outbox
     assert message.to == ["Eng.One@acme.example"] and "Acme Packaging" in message.body
+    assert "http://127.0.0.1:8000/accounts/reset/" in message.body  # SITE_URL, not who asked
     assert OutboxMessage.objects.get().body == ""  # erased once sent
     members = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
     assert "(invited: no password yet)" in members.content.decode()
@@ -108,6 +110,22 @@ def test_an_invitation_not_yet_used_is_sent_again_and_forgot_password_serves_it_
     with django_capture_on_commit_callbacks(execute=True):
         Client().post("/accounts/password_reset/", {"email": "eng@acme.example"})
     assert len(mail.outbox) == 3 and "/accounts/reset/" in mail.outbox[2].body
+    # Each link works until one of them is used, or its time is up.
+    first, last = Client(), Client()
+    for member, message in ((first, mail.outbox[0]), (last, mail.outbox[2])):
+        assert "new_password1" in member.get(link_in(message), follow=True).content.decode()
+
+
+def test_the_invitation_says_how_long_its_link_works(
+    support_client, organization, settings, django_capture_on_commit_callbacks
+):
+    settings.PASSWORD_RESET_TIMEOUT = 3600
+    response = invite(
+        support_client, organization, "eng@acme.example", django_capture_on_commit_callbacks
+    )
+    assert "the link works once, for 1 hour" in mail.outbox[0].body
+    shown = support_client.get(response["Location"]).content.decode()
+    assert "for 1 hour)" in shown
 
 
 @pytest.mark.parametrize(
@@ -118,18 +136,32 @@ def test_an_invitation_not_yet_used_is_sent_again_and_forgot_password_serves_it_
         ("staff", "exists already, not as a member of Acme Packaging"),
         ("username", "belongs to another account"),
         ("malformed", "Enter a valid email address."),
+        ("not a user name", "cannot be a user name"),
+        ("too long", "cannot be a user name"),
+        ("deactivated", "is deactivated: ask an administrator"),
+        ("password turned off", "turned off the password"),
     ],
 )
 def test_an_invitation_that_cannot_be_made_says_why_and_writes_nothing(
     support_client, organization, customer, django_capture_on_commit_callbacks, who, expected
 ):
+    def member(**kwargs):
+        return UserFactory(organization=organization, **kwargs)
+
     email = {
-        "member": customer.email,
-        "elsewhere": UserFactory(organization=OrganizationFactory()).email,
-        "staff": UserFactory(is_staff=True).email,
-        "username": UserFactory(username="taken@acme.example", email="x@acme.example").username,
-        "malformed": "eng at acme",
-    }[who]
+        "member": lambda: customer.email,
+        "elsewhere": lambda: UserFactory(organization=OrganizationFactory()).email,
+        "staff": lambda: UserFactory(is_staff=True).email,
+        "username": lambda: (
+            UserFactory(username="taken@acme.example", email="x@x.example").username
+        ),
+        "malformed": lambda: "eng at acme",
+        "not a user name": lambda: "o'brien@acme.example",  # a valid address, not a user name
+        "too long": lambda: "e" * 140 + "@acme.example",
+        "deactivated": lambda: member(is_active=False, password=None).email,
+        # Logged in once, then an administrator turned its password off: not an invitation.
+        "password turned off": lambda: member(password=None, last_login=timezone.now()).email,
+    }[who]()
     users, memberships = User.objects.count(), Membership.objects.count()
     response = invite(support_client, organization, email, django_capture_on_commit_callbacks)
     assert response.status_code == 200
@@ -139,12 +171,19 @@ def test_an_invitation_that_cannot_be_made_says_why_and_writes_nothing(
     assert not OutboxMessage.objects.exists() and not mail.outbox
     customer.refresh_from_db()
     assert customer.check_password(PASSWORD)
+    # Nor does "Forgot your password?" serve an account that awaits no invitation's password.
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post("/accounts/password_reset/", {"email": email})
+    assert len(mail.outbox) == (1 if who in ("member", "elsewhere", "staff") else 0)
 
 
 def test_only_staff_with_the_permission_invite(client, organization):
     clerk = UserFactory(is_staff=True)  # staff, not in the support group
+    clerk.user_permissions.add(Permission.objects.get(codename="view_organization"))
     client.force_login(clerk)
     url = f"/admin/licensing/organization/{organization.pk}/invite/"
+    page = client.get(f"/admin/licensing/organization/{organization.pk}/change/")
+    assert page.status_code == 200 and url not in page.content.decode()
     assert client.get(url).status_code == 403
     assert client.post(url, {"email": "eng@acme.example"}).status_code == 403
     customer = UserFactory(organization=organization)
