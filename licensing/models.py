@@ -332,7 +332,9 @@ class Activation(models.Model):
 
 def person(user) -> str:
     """A user as support reads them: username, with the e-mail address when there is one."""
-    return f"{user.username} ({user.email})" if user.email else user.username
+    if not user.email or user.email.lower() == user.username.lower():
+        return user.email or user.username  # an invited member's user name is the address
+    return f"{user.username} ({user.email})"
 
 
 class AuditEvent(models.Model):

@@ -330,10 +330,11 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     return activation
 
 
-def _contacts(lic: License) -> list[str]:
-    """Who hears about a license: the e-mail addresses of its organization's members."""
+def _contacts(lic: License | Organization) -> list[str]:
+    """Who hears about a license, or an organization: the e-mail addresses of its members."""
+    organization_id = lic.pk if isinstance(lic, Organization) else lic.organization_id
     return list(
-        Membership.objects.filter(organization_id=lic.organization_id)
+        Membership.objects.filter(organization_id=organization_id)
         .exclude(user__email="")
         .values_list("user__email", flat=True)
     )
@@ -548,10 +549,16 @@ def _invite(organization, email, actor, ip) -> str:
         user = User.objects.create_user(_username(email), email)  # no password: unusable
         Membership.objects.create(user=user, organization=organization)
     elif getattr(user, "membership", None) is None or user.membership.organization != organization:
+        whose = (
+            f"member of {user.membership.organization}"
+            if hasattr(user, "membership")
+            else "staff"
+            if user.is_staff
+            else "in no organization"
+        )
         raise InvitationRefused(
-            f"An account with the address {email} exists already, not as a member of "
-            f"{organization}: an account belongs to one organization. Ask an administrator, or "
-            "use another address."
+            f"An account with the address {email} exists already ({whose}): an account belongs "
+            "to one organization. Ask an administrator, or use another address."
         )
     elif not user.is_active:
         raise InvitationRefused(
@@ -577,8 +584,17 @@ def _invite(organization, email, actor, ip) -> str:
     valid = _duration(settings.PASSWORD_RESET_TIMEOUT)
     token = default_token_generator.make_token(user)
     uid = urlsafe_base64_encode(force_bytes(user.pk))
+    if not again:
+        # The members hear of a new one: an address mistyped into another's hands shows.
+        outbox.queue(
+            key=f"member-added:{user.pk}",
+            recipients=[e for e in _contacts(organization) if e != user.email],
+            subject=f"{user.email} was invited to {organization}'s licenses",
+            template="email/member_added.txt",
+            context={"organization": organization, "user": user, **_site()},
+        )
     outbox.queue(
-        key=f"invitation:{uuid.uuid4()}",
+        key=f"invitation:{user.pk}:{uuid.uuid4()}",
         recipients=[user.email],
         subject=f"Your account on the {settings.SITE_NAME}",
         template="email/invitation.txt",
@@ -589,8 +605,7 @@ def _invite(organization, email, actor, ip) -> str:
             "login_url": settings.SITE_URL + reverse("login"),
             "reset_url": settings.SITE_URL + reverse("password_reset"),
             "valid": valid,
-            "site_name": settings.SITE_NAME,
-            "support_email": settings.SUPPORT_EMAIL,
+            **_site(),
         },
         secret=True,  # the link sets the password
     )
@@ -600,6 +615,42 @@ def _invite(organization, email, actor, ip) -> str:
         f"Invited {user.email} to {organization}: an e-mail with a link to choose a password "
         f"is on its way (the link works once, for {valid})."
     )
+
+
+@transaction.atomic
+def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
+    """Support withdraws an invitation not used yet (a mistyped address, say): the account is
+    deleted, so its links no longer work, and its e-mails not sent yet are not sent."""
+    User = get_user_model()
+    user = User.objects.select_for_update().get(pk=membership.user_id)  # vs. a password set now
+    if not awaits_password(user):
+        raise InvitationRefused(
+            f"{user.email} has chosen a password: the account is in use, not an invitation. "
+            "Ask an administrator to deactivate it."
+        )
+    organization = membership.organization
+    audit(
+        actor=actor,
+        action="member_invite_withdraw",
+        license=None,
+        obj=organization,
+        ip=ip,
+        details={"member": person(user)},
+    )
+    OutboxMessage.objects.filter(
+        key__startswith=f"invitation:{user.pk}:", status=OutboxMessage.Status.PENDING
+    ).update(status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn.")
+    user.delete()  # and its membership
+    return f"Withdrew the invitation of {user.email} to {organization}: its links no longer work."
+
+
+def _site() -> dict:
+    """What e-mails sent from the admin or a worker say of the site."""
+    return {
+        "site_name": settings.SITE_NAME,
+        "site_url": settings.SITE_URL,
+        "support_email": settings.SUPPORT_EMAIL,
+    }
 
 
 def _username(email: str) -> str:

@@ -52,12 +52,26 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
-    readonly_fields = [member, member_email]
+    readonly_fields = [member, member_email, "withdraw_link"]
 
     def get_fields(self, request, obj=None):
+        self.user = request.user  # who is looking decides which links show
         if self.has_change_permission(request, obj):
-            return ["user", member_email]
-        return [member]  # support: without the link to the user, which it may not open
+            return ["user", member_email, "withdraw_link"]
+        return [member, "withdraw_link"]  # support: no link to the user, which it may not open
+
+    @admin.display(description="invitation")
+    def withdraw_link(self, membership):
+        if not (
+            self.user.has_perm("licensing.invite_member")
+            and services.awaits_password(membership.user)
+        ):
+            return "–"
+        url = reverse(
+            "admin:licensing_organization_withdraw",
+            args=[membership.organization_id, membership.pk],
+        )
+        return format_html('<a class="button support-action" href="{}">Withdraw</a>', url)
 
 
 INVITE = "Invite a member"
@@ -105,8 +119,14 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
 
     def get_urls(self):
         invite = self.admin_site.admin_view(self.invite_view)
+        withdraw = self.admin_site.admin_view(self.withdraw_view)
         return [
             path("<int:pk>/invite/", invite, name="licensing_organization_invite"),
+            path(
+                "<int:pk>/withdraw/<int:membership_pk>/",
+                withdraw,
+                name="licensing_organization_withdraw",
+            ),
             *super().get_urls(),
         ]
 
@@ -121,9 +141,9 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
         if not request.user.has_perm("licensing.invite_member"):
             raise PermissionDenied
         organization = get_object_or_404(Organization, pk=pk)
-        return action_page(
-            self,
+        return self._organization_action(
             request,
+            organization,
             InviteForm(request.POST if request.method == "POST" else None),
             lambda data: services.invite_member(
                 organization=organization,
@@ -131,9 +151,42 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
                 actor=request.user,
                 ip=client_ip(request),
             ),
+            title=INVITE,
+            effect=f"A new member of {organization} gets an e-mail with a link to choose a "
+            "password; nobody else knows it. They then log in with their e-mail address and "
+            "see the organization's licenses; its other members are told. A member who has "
+            "not chosen a password yet is sent a link again.",
+        )
+
+    def withdraw_view(self, request, pk, membership_pk):
+        if not request.user.has_perm("licensing.invite_member"):
+            raise PermissionDenied
+        membership = get_object_or_404(
+            Membership.objects.select_related("user", "organization"),
+            pk=membership_pk,
+            organization_id=pk,
+        )
+        return self._organization_action(
+            request,
+            membership.organization,
+            forms.Form(request.POST if request.method == "POST" else None),
+            lambda data: services.withdraw_invitation(
+                membership=membership, actor=request.user, ip=client_ip(request)
+            ),
+            title="Withdraw invitation",
+            effect=f"The account of {membership.user.email}, invited and not used yet, is "
+            "deleted: its links no longer work.",
+        )
+
+    def _organization_action(self, request, organization, form, run, *, title, effect):
+        return action_page(
+            self,
+            request,
+            form,
+            run,
             done=reverse("admin:licensing_organization_change", args=[organization.pk]),
-            template="admin/licensing/invite_member.html",
-            context={"title": INVITE, "organization": organization},
+            template="admin/licensing/organization_action.html",
+            context={"title": title, "effect": effect, "organization": organization},
         )
 
     def save_model(self, request, obj, form, change):

@@ -61,10 +61,7 @@ def test_an_invited_member_chooses_a_password_and_sees_the_organizations_license
     assert user.membership.organization == organization and not user.is_staff
     event = AuditEvent.objects.get(action="member_invite")
     assert event.actor == support and event.organization_id == organization.pk
-    assert event.details == {
-        "member": "eng.one@acme.example (Eng.One@acme.example)",
-        "again": False,
-    }
+    assert event.details == {"member": "Eng.One@acme.example", "again": False}
     # The link is a secret: only the member's mailbox has it.
     (message,) = mail.outbox
     assert message.to == ["Eng.One@acme.example"] and "Acme Packaging" in message.body
@@ -75,7 +72,7 @@ def test_an_invited_member_chooses_a_password_and_sees_the_organizations_license
 
     member = Client()
     form = member.get(link_in(message), follow=True)
-    assert "Choose a new password" in form.content.decode()
+    assert "Choose your password" in form.content.decode()
     done = member.post(
         form.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     )
@@ -132,8 +129,8 @@ def test_the_invitation_says_how_long_its_link_works(
     ("who", "expected"),
     [
         ("member", "already and has chosen a password"),
-        ("elsewhere", "exists already, not as a member of Acme Packaging"),
-        ("staff", "exists already, not as a member of Acme Packaging"),
+        ("elsewhere", "exists already (member of Rival Foods)"),
+        ("staff", "exists already (staff)"),
         ("username", "belongs to another account"),
         ("malformed", "Enter a valid email address."),
         ("not a user name", "cannot be a user name"),
@@ -150,7 +147,9 @@ def test_an_invitation_that_cannot_be_made_says_why_and_writes_nothing(
 
     email = {
         "member": lambda: customer.email,
-        "elsewhere": lambda: UserFactory(organization=OrganizationFactory()).email,
+        "elsewhere": lambda: (
+            UserFactory(organization=OrganizationFactory(name="Rival Foods")).email
+        ),
         "staff": lambda: UserFactory(is_staff=True).email,
         "username": lambda: (
             UserFactory(username="taken@acme.example", email="x@x.example").username
@@ -186,7 +185,62 @@ def test_only_staff_with_the_permission_invite(client, organization):
     assert page.status_code == 200 and url not in page.content.decode()
     assert client.get(url).status_code == 403
     assert client.post(url, {"email": "eng@acme.example"}).status_code == 403
+    withdraw = f"/admin/licensing/organization/{organization.pk}/withdraw/1/"
+    assert client.post(withdraw).status_code == 403
     customer = UserFactory(organization=organization)
     client.force_login(customer)
     assert client.get(url).status_code == 302  # to the admin's log-in
     assert not User.objects.filter(email="eng@acme.example").exists()
+
+
+def test_the_other_members_hear_of_a_new_member(
+    support_client, organization, customer, django_capture_on_commit_callbacks
+):
+    invite(support_client, organization, "eng@acme.example", django_capture_on_commit_callbacks)
+    notice, invitation = sorted(mail.outbox, key=lambda m: "/accounts/reset/" in m.body)
+    assert notice.to == [customer.email] and invitation.to == ["eng@acme.example"]
+    assert "eng@acme.example" in notice.subject and "/accounts/reset/" not in notice.body
+    assert "withdraws an invitation" in notice.body
+    # Invited again: no second notice.
+    invite(support_client, organization, "eng@acme.example", django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 3 and mail.outbox[2].to == ["eng@acme.example"]
+
+
+def test_support_withdraws_an_invitation_not_used_yet(
+    support_client, support, organization, customer, django_capture_on_commit_callbacks
+):
+    invite(support_client, organization, "eng@acme.exmaple", django_capture_on_commit_callbacks)
+    invited = User.objects.get(email="eng@acme.exmaple")
+    link = link_in(next(m for m in mail.outbox if m.to == ["eng@acme.exmaple"]))
+    # A link sent again, still waiting for the mail server.
+    OutboxMessage.objects.create(
+        key=f"invitation:{invited.pk}:waiting", recipients=[invited.email], subject="s", body="b"
+    )
+    page = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
+    url = f"/admin/licensing/organization/{organization.pk}/withdraw/{invited.membership.pk}/"
+    html = page.content.decode()
+    assert f'href="{url}"' in html and html.count("/withdraw/") == 1  # not for the customer
+    assert "eng@acme.exmaple" in support_client.get(url).content.decode()
+
+    response = support_client.post(url)
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=invited.pk).exists()
+    assert Membership.objects.filter(organization=organization).count() == 1
+    event = AuditEvent.objects.get(action="member_invite_withdraw")
+    assert event.actor == support and event.details == {"member": "eng@acme.exmaple"}
+    waiting = OutboxMessage.objects.get(key=f"invitation:{invited.pk}:waiting")
+    assert waiting.status == "cancelled"
+    assert "no longer valid" in Client().get(link, follow=True).content.decode()
+    assert support_client.post(url).status_code == 404  # gone
+
+
+def test_an_account_in_use_is_no_invitation_to_withdraw(support_client, organization, customer):
+    url = f"/admin/licensing/organization/{organization.pk}/withdraw/{customer.membership.pk}/"
+    response = support_client.post(url)
+    assert response.status_code == 200 and "has chosen a password" in response.content.decode()
+    assert User.objects.filter(pk=customer.pk).exists()
+    assert not AuditEvent.objects.filter(action="member_invite_withdraw").exists()
+    # Nor through another organization's address.
+    other = OrganizationFactory(name="Rival Foods")
+    wrong = f"/admin/licensing/organization/{other.pk}/withdraw/{customer.membership.pk}/"
+    assert support_client.post(wrong).status_code == 404
