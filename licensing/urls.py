@@ -9,4 +9,5 @@ urlpatterns = [
     path("licenses/<str:number>/", views.license_detail, name="license_detail"),
     path("licenses/<str:number>/download/", views.download, name="download"),
     path("activate/", views.ActivateLicenseView.as_view(), name="activate"),
+    path("members/", views.members, name="members"),
 ]

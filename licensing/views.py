@@ -25,7 +25,7 @@ from portal.middleware import content_security_policy
 
 from . import services, signing, throttle
 from .forms import LicenseStepForm, LoginForm, MirroredStepForm, NewPasswordForm
-from .models import Activation, License
+from .models import Activation, License, Membership
 
 
 def canonical_number(view):
@@ -78,6 +78,26 @@ def license_list(request):
         "licensing/license_list.html",
         {"licenses": licenses, "support_staff": services.is_support_staff(request.user)},
     )
+
+
+@login_required
+def members(request):
+    """Who in the organization sees, activates and downloads its licenses (support adds and
+    removes them)."""
+    membership = getattr(request.user, "membership", None)
+    people = (
+        Membership.objects.filter(organization_id=membership.organization_id)
+        .select_related("user")
+        .order_by("user__email", "user__username")
+        if membership
+        else []
+    )
+    context = {
+        "organization": membership.organization if membership else None,
+        "members": [(m.user, services.awaits_password(m.user)) for m in people],
+        "support_staff": services.is_support_staff(request.user),
+    }
+    return render(request, "licensing/members.html", context)
 
 
 def _refusal(lic: License) -> str:

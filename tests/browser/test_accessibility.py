@@ -70,7 +70,7 @@ def test_the_customers_pages_pass_axe(page, engineer, width):
     page.goto(f"/licenses/{suspended.number}/")
     found += violations(page)  # a suspended license: no download, and why
 
-    for url in ("/accounts/password_change/", "/no-such-page/", "/accounts/logout/"):
+    for url in ("/members/", "/accounts/password_change/", "/no-such-page/", "/accounts/logout/"):
         page.goto(url)
         found += violations(page)
     page.get_by_role("button", name="Log out").last.click()  # the page's (and the bar's)
@@ -101,7 +101,7 @@ def test_the_folded_menu_and_a_refilled_field_suit_the_keyboard(page, engineer):
     )
     page.keyboard.press("Enter")
     expect(menu).to_have_class(re.compile(r"\bshow\b"))
-    for _ in range(5):  # My licenses, Activate License, Change password, Log out: and on
+    for _ in range(6):  # My licenses, Activate License, Members, Change password, Log out: on
         page.keyboard.press("Tab")
     expect(menu).to_have_class("navbar-collapse collapse")
 

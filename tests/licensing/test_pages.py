@@ -54,7 +54,8 @@ def test_a_nonexistent_license_is_the_same_404(customer_client, db, suffix):
 
 
 @pytest.mark.parametrize(
-    "path", ["/licenses/", "/activate/", "/licenses/TM-X/", "/licenses/TM-X/download/"]
+    "path",
+    ["/licenses/", "/activate/", "/licenses/TM-X/", "/licenses/TM-X/download/", "/members/"],
 )
 def test_pages_require_login(client, db, path):
     response = client.get(path)
@@ -544,3 +545,26 @@ def test_a_fields_error_is_read_out_before_its_help_text(customer_client, make_l
         "id_new_password2_error",
         "id_new_password2_helptext",
     ]
+
+
+def test_members_lists_the_organizations_people_only(
+    customer_client, customer, organization, other_customer, client
+):
+    from django.utils import timezone
+
+    from tests.factories import UserFactory
+
+    colleague = UserFactory(organization=organization, last_login=timezone.now())
+    invited = UserFactory(organization=organization, password=None)  # no password chosen yet
+    UserFactory(organization=organization)  # a password, never logged in
+    page = customer_client.get("/members/").content.decode()
+    assert "Members of Acme Packaging" in page and 'aria-current="page"' in page
+    assert f"{customer.email} (you)" in page and colleague.email in page
+    assert f"{invited.email}</td>" in page and "invited, has not chosen a password yet" in page
+    assert f"{timezone.now():%Y-%m-%d}</td>" in page and "never</td>" in page
+    assert other_customer.email not in page
+
+    support = UserFactory(is_staff=True)
+    client.force_login(support)
+    page = client.get("/members/").content.decode()
+    assert "belong to no customer organization" in page and customer.email not in page
