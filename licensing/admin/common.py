@@ -308,6 +308,7 @@ def action_page(model_admin, request, form, run, *, done: str, template: str, co
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "form": form,
+        "back": done,
         **context,
     }
     return TemplateResponse(request, template, context)

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.models import Group
 
 from tests.factories import LicenseFactory, OrganizationFactory, UserFactory
 
@@ -31,3 +32,17 @@ def make_license(organization):
         return LicenseFactory(kind=kind, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def support(db):
+    """A staff member in the support group."""
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name="support"))
+    return user
+
+
+@pytest.fixture
+def support_client(client, support):
+    client.force_login(support)
+    return client

@@ -5,7 +5,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
@@ -15,19 +15,6 @@ from tests.factories import PASSWORD, OrganizationFactory, UserFactory
 
 User = get_user_model()
 NEW_PASSWORD = "Plant-floor-password-7"
-
-
-@pytest.fixture
-def support(db):
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name="support"))
-    return user
-
-
-@pytest.fixture
-def support_client(client, support):
-    client.force_login(support)
-    return client
 
 
 def invite(support_client, organization, email, capture):
