@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from urllib.parse import urlsplit
 
 from crispy_forms.helper import FormHelper
 from django import forms
@@ -92,7 +93,12 @@ class FocusFirstProblem:
 
 
 class NewPasswordForm(FocusFirstProblem, SetPasswordForm):
-    """The page of the e-mailed reset link."""
+    """The page of an e-mailed link: a password reset's, or an invitation's (a first one)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].label = "Password"
+        self.fields["new_password2"].label = "The same password again"
 
 
 class ChangePasswordForm(FocusFirstProblem, PasswordChangeForm):
@@ -319,6 +325,9 @@ class ResetForm(PasswordResetForm):
         requests (refused ones count too): the page says the same either way, so nothing is
         revealed."""
         if not throttle.record(request, "reset", self.cleaned_data["email"]):
+            # The link is on the site's address (SITE_URL), as every e-mail's is.
+            site = urlsplit(settings.SITE_URL)
+            kwargs.update(domain_override=site.netloc, use_https=site.scheme == "https")
             super().save(*args, request=request, **kwargs)
 
     def send_mail(

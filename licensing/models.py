@@ -365,7 +365,12 @@ class AuditEvent(models.Model):
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action_in_words} {self.object_repr}"
 
-    WORDS = {"correct_installation_id": "correct Installation ID", "outbox_retry": "send again"}
+    WORDS = {
+        "correct_installation_id": "correct Installation ID",
+        "outbox_retry": "send again",
+        "member_invite": "invite member",
+        "member_invite_withdraw": "withdraw invitation",
+    }
 
     @classmethod
     def words(cls, action: str) -> str:

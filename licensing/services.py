@@ -331,13 +331,16 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
 
 
 def _contacts(lic: License | Organization) -> list[str]:
-    """Who hears about a license, or an organization: the e-mail addresses of its members."""
+    """Who hears about a license, or an organization: the e-mail addresses of its members;
+    not of a member invited who has not chosen a password yet (the address is not confirmed:
+    it may be mistyped), nor of a deactivated account."""
     organization_id = lic.pk if isinstance(lic, Organization) else lic.organization_id
-    return list(
-        Membership.objects.filter(organization_id=organization_id)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
+    members = Membership.objects.filter(organization_id=organization_id).select_related("user")
+    return [
+        m.user.email
+        for m in members
+        if m.user.email and m.user.is_active and not awaits_password(m.user)
+    ]
 
 
 def _refuse_half_a_swap(old: Activation, installation_id: str, mirrored_installation_id: str):
@@ -579,7 +582,7 @@ def _invite(organization, email, actor, ip) -> str:
         license=None,
         obj=organization,
         ip=ip,
-        details={"member": person(user), "again": again},
+        details={"member": person(user), "again": "yes" if again else "no"},
     )
     valid = _duration(settings.PASSWORD_RESET_TIMEOUT)
     token = default_token_generator.make_token(user)
@@ -588,7 +591,7 @@ def _invite(organization, email, actor, ip) -> str:
         # The members hear of a new one: an address mistyped into another's hands shows.
         outbox.queue(
             key=f"member-added:{user.pk}",
-            recipients=[e for e in _contacts(organization) if e != user.email],
+            recipients=_contacts(organization),
             subject=f"{user.email} was invited to {organization}'s licenses",
             template="email/member_added.txt",
             context={"organization": organization, "user": user, **_site()},
@@ -622,7 +625,9 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
     """Support withdraws an invitation not used yet (a mistyped address, say): the account is
     deleted, so its links no longer work, and its e-mails not sent yet are not sent."""
     User = get_user_model()
-    user = User.objects.select_for_update().get(pk=membership.user_id)  # vs. a password set now
+    user = User.objects.select_for_update().filter(pk=membership.user_id).first()  # vs. a save
+    if user is None:
+        raise InvitationRefused("That invitation was withdrawn already.")
     if not awaits_password(user):
         raise InvitationRefused(
             f"{user.email} has chosen a password: the account is in use, not an invitation. "

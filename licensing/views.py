@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db import transaction
 from django.db.models import Max, Prefetch
 from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -161,7 +162,13 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     form_class = NewPasswordForm
 
     def form_valid(self, form):
-        response = super().form_valid(form)
+        with transaction.atomic():
+            # The account's row is locked while its password is saved: an invitation
+            # withdrawn meanwhile (its account deleted) is not brought back by the save.
+            if not type(form.user).objects.select_for_update().filter(pk=form.user.pk).exists():
+                self.validlink = False
+                return self.render_to_response(self.get_context_data(form=None))
+            response = super().form_valid(form)
         # The log-in page sends a paused customer here: the new password works at once.
         throttle.lift_login_pause(form.user)
         return response

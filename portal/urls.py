@@ -25,7 +25,11 @@ urlpatterns = [
         "accounts/password_reset/",
         # The e-mail names the site, not the host it was requested on.
         auth_views.PasswordResetView.as_view(
-            form_class=ResetForm, extra_email_context={"site_name": settings.SITE_NAME}
+            form_class=ResetForm,
+            extra_email_context={
+                "site_name": settings.SITE_NAME,
+                "support_email": settings.SUPPORT_EMAIL,
+            },
         ),
         name="password_reset",
     ),

@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, Q
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -71,7 +71,12 @@ class MembershipInline(admin.TabularInline):
             "admin:licensing_organization_withdraw",
             args=[membership.organization_id, membership.pk],
         )
-        return format_html('<a class="button support-action" href="{}">Withdraw</a>', url)
+        return format_html(
+            '<a class="button support-action" href="{}" aria-label="Withdraw the invitation of '
+            '{}">Withdraw</a>',
+            url,
+            membership.user.email,
+        )
 
 
 INVITE = "Invite a member"
@@ -161,21 +166,31 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
     def withdraw_view(self, request, pk, membership_pk):
         if not request.user.has_perm("licensing.invite_member"):
             raise PermissionDenied
-        membership = get_object_or_404(
-            Membership.objects.select_related("user", "organization"),
-            pk=membership_pk,
-            organization_id=pk,
+        organization = get_object_or_404(Organization, pk=pk)
+        membership = (
+            organization.memberships.select_related("user").filter(pk=membership_pk).first()
         )
+        if membership is None:  # Back after a withdrawal, or another tab's
+            self.message_user(
+                request,
+                "That invitation was withdrawn already (or is not this organization's).",
+                messages.WARNING,
+            )
+            return redirect("admin:licensing_organization_change", organization.pk)
+        pending = services.awaits_password(membership.user)
         return self._organization_action(
             request,
-            membership.organization,
+            organization,
             forms.Form(request.POST if request.method == "POST" else None),
             lambda data: services.withdraw_invitation(
                 membership=membership, actor=request.user, ip=client_ip(request)
             ),
             title="Withdraw invitation",
-            effect=f"The account of {membership.user.email}, invited and not used yet, is "
-            "deleted: its links no longer work.",
+            effect=f"The account of {membership.user.email}, invited and not used yet, will "
+            "be deleted: its links stop working."
+            if pending
+            else f"{membership.user.email} has chosen a password: the account is in use, not "
+            "an invitation, and is not withdrawn here.",
         )
 
     def _organization_action(self, request, organization, form, run, *, title, effect):

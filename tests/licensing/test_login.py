@@ -2,6 +2,7 @@
 and per address, on the site's log-in and the admin's."""
 
 import pytest
+from django.conf import settings as django_settings
 from django.core import mail
 from django.test import TestCase
 
@@ -24,7 +25,7 @@ def reset_password(client, user, *, ip="10.0.0.1"):
     with TestCase.captureOnCommitCallbacks(execute=True):  # the outbox hands it over
         client.post("/accounts/password_reset/", {"email": user.email}, REMOTE_ADDR=ip)
     link = next(line for line in mail.outbox[-1].body.splitlines() if "/accounts/reset/" in line)
-    form = client.get(link.strip().removeprefix("http://testserver"), follow=True)
+    form = client.get(link.strip().removeprefix(django_settings.SITE_URL), follow=True)
     new = "Another-plant-password-9"
     data = {"new_password1": new, "new_password2": new}
     assert client.post(form.redirect_chain[-1][0], data, REMOTE_ADDR=ip).status_code == 302
@@ -219,7 +220,7 @@ def test_a_reset_e_mail_waits_while_the_mail_server_is_down_and_its_link_stays_h
     message.refresh_from_db()
     assert message.status == "sent" and message.body == ""
     link = next(line for line in mail.outbox[-1].body.splitlines() if "/accounts/reset/" in line)
-    form = client.get(link.strip().removeprefix("http://testserver"), follow=True)
+    form = client.get(link.strip().removeprefix(django_settings.SITE_URL), follow=True)
     assert "new_password1" in form.content.decode()
 
 

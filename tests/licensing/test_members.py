@@ -10,6 +10,8 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+import tmslicense
+from licensing import services
 from licensing.models import AuditEvent, Membership, OutboxMessage
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
 
@@ -48,7 +50,7 @@ def test_an_invited_member_chooses_a_password_and_sees_the_organizations_license
     assert user.membership.organization == organization and not user.is_staff
     event = AuditEvent.objects.get(action="member_invite")
     assert event.actor == support and event.organization_id == organization.pk
-    assert event.details == {"member": "Eng.One@acme.example", "again": False}
+    assert event.details == {"member": "Eng.One@acme.example", "again": "no"}
     # The link is a secret: only the member's mailbox has it.
     (message,) = mail.outbox
     assert message.to == ["Eng.One@acme.example"] and "Acme Packaging" in message.body
@@ -88,7 +90,7 @@ def test_an_invitation_not_yet_used_is_sent_again_and_forgot_password_serves_it_
     assert response.status_code == 302
     assert User.objects.filter(email__iexact="eng@acme.example").count() == 1
     assert len(mail.outbox) == 2 and mail.outbox[1].to == ["eng@acme.example"]
-    assert AuditEvent.objects.filter(action="member_invite").latest("pk").details["again"] is True
+    assert AuditEvent.objects.filter(action="member_invite").latest("pk").details["again"] == "yes"
     # Its link ran out, say: "Forgot your password?" sends one (Django skips accounts with no
     # usable password; an invited member has none yet).
     with django_capture_on_commit_callbacks(execute=True):
@@ -218,7 +220,8 @@ def test_support_withdraws_an_invitation_not_used_yet(
     waiting = OutboxMessage.objects.get(key=f"invitation:{invited.pk}:waiting")
     assert waiting.status == "cancelled"
     assert "no longer valid" in Client().get(link, follow=True).content.decode()
-    assert support_client.post(url).status_code == 404  # gone
+    gone = support_client.post(url, follow=True).content.decode()  # Back, or another tab
+    assert "That invitation was withdrawn already" in gone
 
 
 def test_an_account_in_use_is_no_invitation_to_withdraw(support_client, organization, customer):
@@ -230,4 +233,40 @@ def test_an_account_in_use_is_no_invitation_to_withdraw(support_client, organiza
     # Nor through another organization's address.
     other = OrganizationFactory(name="Rival Foods")
     wrong = f"/admin/licensing/organization/{other.pk}/withdraw/{customer.membership.pk}/"
-    assert support_client.post(wrong).status_code == 404
+    assert "withdrawn already" in support_client.post(wrong, follow=True).content.decode()
+    assert User.objects.filter(pk=customer.pk).exists()
+
+
+def test_a_password_set_after_the_withdrawal_brings_no_account_back(
+    support_client, organization, django_capture_on_commit_callbacks
+):
+    invite(support_client, organization, "eng@acme.example", django_capture_on_commit_callbacks)
+    invited = User.objects.get(email="eng@acme.example")
+    member = Client()
+    form = member.get(link_in(mail.outbox[-1]), follow=True)  # the page is open...
+    url = f"/admin/licensing/organization/{organization.pk}/withdraw/{invited.membership.pk}/"
+    assert support_client.post(url).status_code == 302  # ...when support withdraws
+    sent = member.post(
+        form.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert "This link is no longer valid" in sent.content.decode()
+    assert not User.objects.filter(pk=invited.pk).exists()
+
+
+def test_a_member_not_yet_confirmed_gets_none_of_the_organizations_e_mails(
+    support_client, organization, customer, make_license, django_capture_on_commit_callbacks
+):
+    invite(support_client, organization, "eng@acme.exmaple", django_capture_on_commit_callbacks)
+    invite(support_client, organization, "maria@acme.example", django_capture_on_commit_callbacks)
+    notice = next(m for m in mail.outbox if "maria@acme.example" in m.subject)
+    assert notice.to == [customer.email]  # not the mistyped address, waiting for its password
+    live, _ = services.activate(
+        license=make_license(),
+        installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reissue(activation=live, actor=customer)  # its file goes to the members
+    (reissued,) = mail.outbox
+    assert reissued.to == [customer.email] and reissued.attachments

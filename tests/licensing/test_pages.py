@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 import tmslicense
@@ -288,7 +289,9 @@ def test_password_reset_sends_a_link_by_email(client, customer, django_capture_o
     assert "ThinManager License Site" in message.subject + message.body
     assert "testserver team" not in message.body
     link = next(line for line in message.body.splitlines() if "/accounts/reset/" in line)
-    page = client.get(link.strip().removeprefix("http://testserver"), follow=True)
+    assert link.startswith(f"{django_settings.SITE_URL}/accounts/reset/")  # not the asker's host
+    assert message.subject == "Choose a password for the ThinManager License Site"
+    page = client.get(link.strip().removeprefix(django_settings.SITE_URL), follow=True)
     assert "Choose your password" in page.content.decode()
 
 
