@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -316,7 +317,9 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
         key=f"activation:{serial}",
         license=lic,
         activation=activation,
-        recipients=[getattr(actor, "email", "")] if action == "activate" else _contacts(lic),
+        recipients=[getattr(actor, "email", "")]
+        if action == "activate"
+        else contacts(lic.organization_id),
         subject=f"License file for {lic.number}: {lic.get_kind_display()}",
         template="email/activation.txt",
         context={
@@ -330,11 +333,10 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     return activation
 
 
-def _contacts(lic: License | Organization) -> list[str]:
-    """Who hears about a license, or an organization: the e-mail addresses of its members;
-    not of a member invited who has not chosen a password yet (the address is not confirmed:
-    it may be mistyped), nor of a deactivated account."""
-    organization_id = lic.pk if isinstance(lic, Organization) else lic.organization_id
+def contacts(organization_id: int) -> list[str]:
+    """Who hears about an organization's licenses: the e-mail addresses of its members; not of
+    a member invited who has not chosen a password yet (the address is not confirmed: it may
+    be mistyped), nor of a deactivated account. Empty: nobody is e-mailed."""
     members = Membership.objects.filter(organization_id=organization_id).select_related("user")
     return [
         m.user.email
@@ -386,7 +388,7 @@ def queue_maintenance_reminders(*, today=None) -> int:
         message = outbox.queue(
             key=key,
             license=lic,
-            recipients=_contacts(lic),
+            recipients=contacts(lic.organization_id),
             subject=f"Maintenance for license {lic.number} ends on {lic.maintenance_end:%Y-%m-%d}",
             template="email/maintenance_reminder.txt",
             context={"license": lic, "days_left": days_left},
@@ -419,7 +421,7 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
         key=f"revoked:{act.serial}",
         license=act.license,
         activation=act,
-        recipients=_contacts(act.license),
+        recipients=contacts(act.license.organization_id),
         subject=f"License file for {act.license.number} revoked",
         template="email/revoked.txt",
         context={
@@ -591,7 +593,7 @@ def _invite(organization, email, actor, ip) -> str:
         # The members hear of a new one: an address mistyped into another's hands shows.
         outbox.queue(
             key=f"member-added:{user.pk}",
-            recipients=_contacts(organization),
+            recipients=contacts(organization.pk),
             subject=f"{user.email} was invited to {organization}'s licenses",
             template="email/member_added.txt",
             context={"organization": organization, "user": user, **_site()},
@@ -643,7 +645,8 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
         details={"member": person(user)},
     )
     OutboxMessage.objects.filter(
-        key__startswith=f"invitation:{user.pk}:", status=OutboxMessage.Status.PENDING
+        Q(key__startswith=f"invitation:{user.pk}:") | Q(key=f"member-added:{user.pk}"),
+        status=OutboxMessage.Status.PENDING,
     ).update(status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn.")
     user.delete()  # and its membership
     return f"Withdrew the invitation of {user.email} to {organization}: its links no longer work."

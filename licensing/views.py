@@ -87,7 +87,7 @@ def members(request):
     removes them)."""
     membership = getattr(request.user, "membership", None)
     people = (
-        Membership.objects.filter(organization_id=membership.organization_id)
+        Membership.objects.filter(organization_id=membership.organization_id, user__is_active=True)
         .select_related("user")
         .order_by("user__email", "user__username")
         if membership

@@ -274,6 +274,11 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", "false")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "false")
+if SECURE_SSL_REDIRECT and not SITE_URL.startswith("https://"):
+    # A site served over HTTPS would e-mail links to this machine (the default) or over HTTP.
+    raise ImproperlyConfigured(
+        f"SITE_URL must be the site's https:// address (in .env), not {SITE_URL!r}"
+    )
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
 # With HSTS on, subdomains are included unless switched off. Preloading is asked for only when
 # switched on: the header's "preload" lets anyone submit the domain to the browsers' preload

@@ -79,6 +79,14 @@ OLD_FILE_KEEPS_WORKING = (
 )
 
 
+def _nobody_told(activation) -> str:
+    """Said when the organization's members could not be e-mailed: none has a confirmed
+    address (licensing.services.contacts)."""
+    if services.contacts(activation.license.organization_id):
+        return ""
+    return " No member has a confirmed e-mail address: nobody was told by e-mail."
+
+
 @admin.register(Activation)
 class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     list_display = [
@@ -171,7 +179,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
                 actor=request.user,
                 ip=client_ip(request),
             )
-            return f"Activation {activation.serial} revoked."
+            return f"Activation {activation.serial} revoked.{_nobody_told(activation)}"
 
         return self._action_page(
             request,
@@ -193,7 +201,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
                 ip=client_ip(request),
                 reason=data["reason"],
             )
-            return f"Reissued as {new.serial}; {activation.serial} is revoked."
+            return f"Reissued as {new.serial}; {activation.serial} is revoked.{_nobody_told(new)}"
 
         return self._action_page(
             request,
@@ -222,7 +230,10 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
                 actor=request.user,
                 ip=client_ip(request),
             )
-            return f"Corrected and reissued as {new.serial}; {activation.serial} is revoked."
+            return (
+                f"Corrected and reissued as {new.serial}; {activation.serial} is revoked."
+                f"{_nobody_told(new)}"
+            )
 
         return self._action_page(
             request,

@@ -54,6 +54,9 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
     readonly_fields = [member, member_email, "withdraw_link"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
     def get_fields(self, request, obj=None):
         self.user = request.user  # who is looking decides which links show
         if self.has_change_permission(request, obj):
@@ -170,14 +173,17 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
         membership = (
             organization.memberships.select_related("user").filter(pk=membership_pk).first()
         )
-        if membership is None:  # Back after a withdrawal, or another tab's
+        # Back after a withdrawal, another tab's, or an account in use: nothing to withdraw.
+        if membership is None or not services.awaits_password(membership.user):
             self.message_user(
                 request,
-                "That invitation was withdrawn already (or is not this organization's).",
+                "That invitation was withdrawn already (or is not this organization's)."
+                if membership is None
+                else f"{membership.user.email} has chosen a password: the account is in use, "
+                "not an invitation to withdraw. Ask an administrator to deactivate it.",
                 messages.WARNING,
             )
             return redirect("admin:licensing_organization_change", organization.pk)
-        pending = services.awaits_password(membership.user)
         return self._organization_action(
             request,
             organization,
@@ -187,10 +193,7 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
             ),
             title="Withdraw invitation",
             effect=f"The account of {membership.user.email}, invited and not used yet, will "
-            "be deleted: its links stop working."
-            if pending
-            else f"{membership.user.email} has chosen a password: the account is in use, not "
-            "an invitation, and is not withdrawn here.",
+            "be deleted: its links stop working.",
         )
 
     def _organization_action(self, request, organization, form, run, *, title, effect):

@@ -87,6 +87,21 @@ def test_the_example_secret_key_is_refused(tmp_path):
     assert "SECRET_KEY is still .env.example's placeholder" in result.stderr
 
 
+def test_an_https_site_needs_its_https_address_for_links(tmp_path):
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    for site_url in ("", "http://licensing.example.com"):
+        env["SITE_URL"] = site_url  # empty: the default, this machine's address
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0
+        assert "SITE_URL must be the site's https:// address" in result.stderr
+
+
 HSTS_HEADER = """
 from django.test import Client
 response = Client().get("/keyring.json", secure=True, HTTP_HOST="licensing.example.com")

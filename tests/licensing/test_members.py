@@ -211,9 +211,12 @@ def test_support_withdraws_an_invitation_not_used_yet(
     assert f'href="{url}"' in html and html.count("/withdraw/") == 1  # not for the customer
     assert "eng@acme.exmaple" in support_client.get(url).content.decode()
 
+    notice = OutboxMessage.objects.get(key=f"member-added:{invited.pk}")
+    OutboxMessage.objects.filter(pk=notice.pk).update(status="pending", sent_at=None)  # waiting
     response = support_client.post(url)
     assert response.status_code == 302
     assert not User.objects.filter(pk=invited.pk).exists()
+    assert OutboxMessage.objects.get(pk=notice.pk).status == "cancelled"
     assert Membership.objects.filter(organization=organization).count() == 1
     event = AuditEvent.objects.get(action="member_invite_withdraw")
     assert event.actor == support and event.details == {"member": "eng@acme.exmaple"}
@@ -226,8 +229,9 @@ def test_support_withdraws_an_invitation_not_used_yet(
 
 def test_an_account_in_use_is_no_invitation_to_withdraw(support_client, organization, customer):
     url = f"/admin/licensing/organization/{organization.pk}/withdraw/{customer.membership.pk}/"
-    response = support_client.post(url)
-    assert response.status_code == 200 and "has chosen a password" in response.content.decode()
+    for response in (support_client.get(url, follow=True), support_client.post(url, follow=True)):
+        assert "has chosen a password: the account is in use" in response.content.decode()
+        assert response.redirect_chain[-1][0].endswith(f"/organization/{organization.pk}/change/")
     assert User.objects.filter(pk=customer.pk).exists()
     assert not AuditEvent.objects.filter(action="member_invite_withdraw").exists()
     # Nor through another organization's address.
@@ -237,15 +241,23 @@ def test_an_account_in_use_is_no_invitation_to_withdraw(support_client, organiza
     assert User.objects.filter(pk=customer.pk).exists()
 
 
-def test_a_password_set_after_the_withdrawal_brings_no_account_back(
-    support_client, organization, django_capture_on_commit_callbacks
+def test_a_password_set_as_the_invitation_is_withdrawn_brings_no_account_back(
+    support_client, support, organization, django_capture_on_commit_callbacks, monkeypatch
 ):
+    from licensing.forms import NewPasswordForm
+
     invite(support_client, organization, "eng@acme.example", django_capture_on_commit_callbacks)
     invited = User.objects.get(email="eng@acme.example")
     member = Client()
-    form = member.get(link_in(mail.outbox[-1]), follow=True)  # the page is open...
-    url = f"/admin/licensing/organization/{organization.pk}/withdraw/{invited.membership.pk}/"
-    assert support_client.post(url).status_code == 302  # ...when support withdraws
+    form = member.get(link_in(mail.outbox[-1]), follow=True)
+    checked = NewPasswordForm.clean
+
+    def withdrawn_meanwhile(self):
+        # The link was checked and the password is being saved when support withdraws.
+        services.withdraw_invitation(membership=invited.membership, actor=support)
+        return checked(self)
+
+    monkeypatch.setattr(NewPasswordForm, "clean", withdrawn_meanwhile)
     sent = member.post(
         form.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     )
@@ -270,3 +282,18 @@ def test_a_member_not_yet_confirmed_gets_none_of_the_organizations_e_mails(
         services.reissue(activation=live, actor=customer)  # its file goes to the members
     (reissued,) = mail.outbox
     assert reissued.to == [customer.email] and reissued.attachments
+
+
+def test_support_is_told_when_nobody_could_be_e_mailed(
+    support_client, organization, customer, make_license
+):
+    live, _ = services.activate(
+        license=make_license(), installation_id=tmslicense.new_installation_id(), actor=customer
+    )
+    customer.is_active = False  # the only member left
+    customer.save()
+    UserFactory(organization=organization, password=None)  # invited, no password yet
+    url = f"/admin/licensing/activation/{live.pk}/revoke/"
+    page = support_client.post(url, {"reason": "Hardware returned"}, follow=True)
+    assert "nobody was told by e-mail" in page.content.decode()
+    assert not OutboxMessage.objects.filter(key=f"revoked:{live.serial}").exists()

@@ -560,12 +560,13 @@ def test_members_lists_the_organizations_people_only(
     colleague = UserFactory(organization=organization, last_login=timezone.now())
     invited = UserFactory(organization=organization, password=None)  # no password chosen yet
     UserFactory(organization=organization)  # a password, never logged in
+    gone = UserFactory(organization=organization, is_active=False)
     page = customer_client.get("/members/").content.decode()
     assert "Members of Acme Packaging" in page and 'aria-current="page"' in page
     assert f"{customer.email} (you)" in page and colleague.email in page
     assert f"{invited.email}</td>" in page and "invited, has not chosen a password yet" in page
     assert f"{timezone.now():%Y-%m-%d}</td>" in page and "never</td>" in page
-    assert other_customer.email not in page
+    assert other_customer.email not in page and gone.email not in page
 
     support = UserFactory(is_staff=True)
     client.force_login(support)
