@@ -629,12 +629,8 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
     User = get_user_model()
     user = User.objects.select_for_update().filter(pk=membership.user_id).first()  # vs. a save
     if user is None:
-        raise InvitationRefused("That invitation was withdrawn already.")
-    if not awaits_password(user):
-        raise InvitationRefused(
-            f"{user.email} has chosen a password: the account is in use, not an invitation. "
-            "Ask an administrator to deactivate it."
-        )
+        raise InvitationRefused(WITHDRAWN_ALREADY)
+    check_invitation(user)
     organization = membership.organization
     audit(
         actor=actor,
@@ -650,6 +646,18 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
     ).update(status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn.")
     user.delete()  # and its membership
     return f"Withdrew the invitation of {user.email} to {organization}: its links no longer work."
+
+
+WITHDRAWN_ALREADY = "That invitation was withdrawn already (or is not this organization's)."
+
+
+def check_invitation(user) -> None:
+    """Refuse to withdraw an account in use: only an invitation not used yet is withdrawn."""
+    if not awaits_password(user):
+        raise InvitationRefused(
+            f"{user.email} has chosen a password: the account is in use, not an invitation "
+            "to withdraw. Ask an administrator to deactivate it."
+        )
 
 
 def _site() -> dict:

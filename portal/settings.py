@@ -70,8 +70,8 @@ if SECRET_KEY.startswith("replace-with"):
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 SITE_NAME = env("SITE_NAME", "ThinManager License Site")
-# The site's address as customers reach it, for links in e-mails sent from the admin or a
-# worker (an invitation, the revocation notice), never taken from who happens to ask.
+# The site's address as customers reach it, for every link the site e-mails (an invitation,
+# a password reset, the revocation notice), never taken from who happens to ask.
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 if not re.fullmatch(r"https?://[^/\s]+", SITE_URL):
     raise ImproperlyConfigured(

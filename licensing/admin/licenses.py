@@ -174,15 +174,12 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
             organization.memberships.select_related("user").filter(pk=membership_pk).first()
         )
         # Back after a withdrawal, another tab's, or an account in use: nothing to withdraw.
-        if membership is None or not services.awaits_password(membership.user):
-            self.message_user(
-                request,
-                "That invitation was withdrawn already (or is not this organization's)."
-                if membership is None
-                else f"{membership.user.email} has chosen a password: the account is in use, "
-                "not an invitation to withdraw. Ask an administrator to deactivate it.",
-                messages.WARNING,
-            )
+        try:
+            if membership is None:
+                raise services.InvitationRefused(services.WITHDRAWN_ALREADY)
+            services.check_invitation(membership.user)
+        except services.InvitationRefused as error:
+            self.message_user(request, error.message, messages.WARNING)
             return redirect("admin:licensing_organization_change", organization.pk)
         return self._organization_action(
             request,
