@@ -174,12 +174,15 @@ class LicenseStepForm(_Form):
             # address, can still activate.
             blocked = self.limit_guessing and throttle.record(self.request, "lookup")
             if blocked:
+                address = throttle.address_paused(self.request, "lookup")
                 raise forms.ValidationError(
-                    "Too many license numbers were not found. For your security, look-ups of "
-                    f"other numbers are paused: try again in {math.ceil(blocked / 60)} "
-                    "minute(s). Your organization's licenses and their numbers are listed "
-                    "under My licenses, and can be activated meanwhile. If it cannot wait, "
-                    f"contact support at {settings.SUPPORT_EMAIL}.",
+                    "Too many license numbers were not found"
+                    + (f" from your network's address, {address}" if address else "")
+                    + ". For your security, look-ups of other numbers are paused: try again "
+                    f"in {math.ceil(blocked / 60)} minute(s). Your organization's licenses "
+                    "and their numbers are listed under My licenses, and can be activated "
+                    f"meanwhile. If it cannot wait, contact support at {settings.SUPPORT_EMAIL}"
+                    + (" and name that address." if address else "."),
                     code="rate_limited",
                 ) from None
             self.add_error("license_number", forms.ValidationError(error.message, code="not_found"))
@@ -254,10 +257,18 @@ class ThrottledLogin:
         # under the limit; taken back when it is right. Beyond the limit it is not tried.
         blocked, counted = throttle.count_try(self.request, "login", username)
         if blocked:
+            minutes = math.ceil(blocked / 60)
+            if address := throttle.address_paused(self.request, "login"):
+                raise forms.ValidationError(
+                    f"Too many failed log-ins from your network's address, {address}. For "
+                    f"your security, log-ins from it are paused: try again in {minutes} "
+                    f"minute(s). If it cannot wait, contact support at {settings.SUPPORT_EMAIL} "
+                    "and name that address.",
+                    code="rate_limited",
+                )
             raise forms.ValidationError(
-                "Too many failed log-ins. For your security, try again in "
-                f"{math.ceil(blocked / 60)} minute(s). If you forgot your password, reset it "
-                "by e-mail.",
+                f"Too many failed log-ins. For your security, try again in {minutes} "
+                "minute(s). If you forgot your password, reset it by e-mail.",
                 code="rate_limited",
             )
         try:

@@ -6,6 +6,7 @@ twice. Domain errors carry the message to show and, where it belongs to a form f
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import uuid
 from datetime import timedelta
@@ -15,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -524,6 +525,53 @@ def lift_pauses(*, organization, actor, ip=None) -> list[str]:
         details={"members": names},
     )
     return names
+
+
+def lift_address_pauses(*, organization, address: str, actor, ip=None) -> str:
+    """Support lifts the pauses of an address the organization's people share (a plant behind
+    one address), paused for failures across accounts: its failed log-ins and look-ups and
+    its password reset requests are forgotten (an IPv6 address's: its /64's). Audited on the
+    organization that called. Returns what was done, for support."""
+    try:
+        typed = str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        raise ActivationError(
+            "Enter an IP address, such as 203.0.113.7 or 2001:db8::7.", field="address"
+        ) from None
+    lifted = throttle.lift_address_pause(typed)
+    if lifted is None:
+        raise ActivationError(
+            "The pauses could not be lifted: the rate-limit cache (Redis) is unreachable. "
+            "While it is, nobody is paused; try again once it is back."
+        )
+    audit(
+        actor=actor,
+        action="lift_address_pauses",
+        license=None,
+        obj=organization,
+        ip=ip,
+        details={"address": lifted},
+    )
+    return (
+        f"The pauses of {lifted} are lifted: log-ins, license look-ups and password reset "
+        "requests from it are counted afresh."
+    )
+
+
+def recent_addresses(organization, *, days: int = 30, count: int = 5) -> list[str]:
+    """The addresses the organization's members acted from lately (their audited actions),
+    the latest first: where a member who calls about a pause probably is."""
+    return list(
+        AuditEvent.objects.filter(
+            actor__membership__organization=organization,
+            created_at__gte=timezone.now() - timedelta(days=days),
+            ip_address__isnull=False,
+        )
+        .values("ip_address")
+        .annotate(last=Max("created_at"))
+        .order_by("-last")
+        .values_list("ip_address", flat=True)[:count]
+    )
 
 
 class InvitationRefused(ActivationError):

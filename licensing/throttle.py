@@ -36,9 +36,12 @@ def client_ip(request) -> str:
 
 
 def _counted_address(request) -> str:
+    return _counted(client_ip(request))
+
+
+def _counted(address: str) -> str:
     """The address tries are counted for: an IPv6 one by its /64, the block a single
     customer (or a single rented server) is given, so that walking through it gains nothing."""
-    address = client_ip(request)
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
@@ -51,29 +54,32 @@ def _counted_address(request) -> str:
     return f"[{parsed}]"
 
 
+def _address_limits() -> dict[str, tuple[int, int]]:
+    """Each scope's limit for one address (across accounts), and its window in seconds."""
+    return {
+        "lookup": (settings.ACTIVATION_FAILURE_LIMIT_PER_IP, settings.ACTIVATION_FAILURE_WINDOW),
+        "login": (settings.LOGIN_FAILURE_LIMIT_PER_IP, settings.LOGIN_FAILURE_WINDOW),
+        "reset": (settings.PASSWORD_RESET_LIMIT_PER_IP, settings.PASSWORD_RESET_WINDOW),
+    }
+
+
 def _counters(request, scope: str, name: str = "") -> tuple[dict[str, int], int]:
     """The cache keys counting this request's tries in ``scope``, each with its limit, and
     the window in seconds. Reads the cache (an account's epoch): call it where an outage is
     caught."""
     ip = _counted_address(request)
+    per_ip, window = _address_limits()[scope]
+    subjects = {f"ip:{ip}": per_ip}
     if scope == "lookup":
-        window = settings.ACTIVATION_FAILURE_WINDOW
-        subjects = {f"ip:{ip}": settings.ACTIVATION_FAILURE_LIMIT_PER_IP}
         if request.user.is_authenticated:
             subjects[f"user:{request.user.pk}"] = settings.ACTIVATION_FAILURE_LIMIT
     elif scope == "reset":  # the e-mail address typed; and the address asking
-        window = settings.PASSWORD_RESET_WINDOW
-        subjects = {
-            f"email:{_name(name)}": settings.PASSWORD_RESET_LIMIT,
-            f"ip:{ip}": settings.PASSWORD_RESET_LIMIT_PER_IP,
-        }
+        subjects[f"email:{_name(name)}"] = settings.PASSWORD_RESET_LIMIT
     else:  # "login": the account as typed, from this address; and the address
-        window = settings.LOGIN_FAILURE_WINDOW
         account = _name(name)
         epoch = cache.get(_epoch_key(account), "0")
-        subjects = {
+        subjects |= {
             f"account:{ip}:{account}:{epoch}": settings.LOGIN_FAILURE_LIMIT,
-            f"ip:{ip}": settings.LOGIN_FAILURE_LIMIT_PER_IP,
             # From every address: a guesser with many addresses still meets a ceiling (a new
             # password set by e-mail starts a new epoch, which lifts it).
             f"account:{account}:{epoch}": settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT,
@@ -168,3 +174,32 @@ def lift_lookup_pause(user) -> bool:
         log.warning("rate-limit cache unreachable; look-up pause not lifted", exc_info=True)
         return False
     return True
+
+
+def address_paused(request, scope: str) -> str:
+    """The address (or IPv6 block) this request's tries are counted for, when it is paused in
+    ``scope`` for failures across accounts (it had its share: its next try is refused): a
+    refusal names it, for support to lift. Else ""."""
+    address = _counted_address(request)
+    limit, window = _address_limits()[scope]
+    try:
+        over = (cache.get(_key(scope, f"ip:{address}", window)) or 0) >= limit
+    except Exception:  # noqa: BLE001 - then nobody is paused anyway
+        return ""
+    return address.strip("[]") if over else ""
+
+
+def lift_address_pause(address: str) -> str | None:
+    """Forget what an address (an IPv6 one: its /64) counted across accounts in every scope:
+    failed log-ins and look-ups, password reset requests (support lifted its pause). Returns
+    the address or block lifted; None (and logged) when the cache is unreachable."""
+    counted = _counted(address)
+    keys = [
+        _key(scope, f"ip:{counted}", window) for scope, (_, window) in _address_limits().items()
+    ]
+    try:
+        cache.delete_many(keys)
+    except Exception:  # noqa: BLE001
+        log.warning("rate-limit cache unreachable; address pause not lifted", exc_info=True)
+        return None
+    return counted.strip("[]")

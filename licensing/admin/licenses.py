@@ -95,6 +95,17 @@ class InviteForm(forms.Form):
     )
 
 
+LIFT_ADDRESS = "Lift an address's pauses"
+
+
+class AddressForm(forms.Form):
+    address = forms.CharField(
+        label="IP address",
+        max_length=100,
+        widget=forms.TextInput(attrs={"size": 40, "autocomplete": "off"}),
+    )
+
+
 @admin.register(Organization)
 class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
     search_fields = ["name"]
@@ -117,8 +128,8 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
             self.message_user(
                 request,
                 f"{organization}: the pauses of {len(names)} member(s) are lifted; they can "
-                "log in and look up licenses again (an address that failed too often across "
-                "accounts stays paused until its window ends).",
+                "log in and look up licenses again (an address paused for failures across "
+                f"accounts stays paused: lift it on the organization's page, {LIFT_ADDRESS}).",
                 messages.SUCCESS,
             )
 
@@ -128,8 +139,10 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
     def get_urls(self):
         invite = self.admin_site.admin_view(self.invite_view)
         withdraw = self.admin_site.admin_view(self.withdraw_view)
+        lift = self.admin_site.admin_view(self.lift_address_view)
         return [
             path("<int:pk>/invite/", invite, name="licensing_organization_invite"),
+            path("<int:pk>/lift-address/", lift, name="licensing_organization_lift_address"),
             path(
                 "<int:pk>/withdraw/<int:membership_pk>/",
                 withdraw,
@@ -139,9 +152,18 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        links = []
-        if request.user.has_perm("licensing.invite_member") and object_id.isdigit():
-            links = [(reverse("admin:licensing_organization_invite", args=[object_id]), INVITE)]
+        links = [
+            (reverse(name, args=[object_id]), label)
+            for name, label, permission in [
+                ("admin:licensing_organization_invite", INVITE, "licensing.invite_member"),
+                (
+                    "admin:licensing_organization_lift_address",
+                    LIFT_ADDRESS,
+                    "licensing.lift_pauses",
+                ),
+            ]
+            if object_id.isdigit() and request.user.has_perm(permission)
+        ]
         extra_context = {**(extra_context or {}), "support_actions": links}
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -191,6 +213,34 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
             title="Withdraw invitation",
             effect=f"The account of {membership.user.email}, invited and not used yet, will "
             "be deleted: its links stop working.",
+        )
+
+    def lift_address_view(self, request, pk):
+        if not request.user.has_perm("licensing.lift_pauses"):
+            raise PermissionDenied
+        organization = get_object_or_404(Organization, pk=pk)
+        form = AddressForm(request.POST if request.method == "POST" else None)
+        recent = services.recent_addresses(organization)
+        form.fields["address"].help_text = (
+            "The one a paused log-in or look-up names. Its members acted lately from "
+            + (", ".join(recent) if recent else "no address known")
+            + "."
+        )
+        return self._organization_action(
+            request,
+            organization,
+            form,
+            lambda data: services.lift_address_pauses(
+                organization=organization,
+                address=data["address"],
+                actor=request.user,
+                ip=client_ip(request),
+            ),
+            title=LIFT_ADDRESS,
+            effect="Everyone behind this address (a whole plant may share one) is let log in, "
+            "look up license numbers and ask for password resets again: the failures counted "
+            "for it across accounts are forgotten. A member's own pause is lifted with the "
+            "organizations' action, Lift the members' log-in and look-up pauses.",
         )
 
     def _organization_action(self, request, organization, form, run, *, title, effect):

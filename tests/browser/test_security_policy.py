@@ -57,6 +57,7 @@ def test_support_pages_keep_to_the_policy(page):
                 "view_organization",
                 "invite_member",
                 "view_membership",
+                "lift_pauses",
             ]
         )
     )
@@ -102,6 +103,11 @@ def test_support_pages_keep_to_the_policy(page):
     page.get_by_role("button", name="Invite a member").click()
     expect(page.locator(".messagelist")).to_contain_text("Invited eng@acme.example to Acme")
     expect(page.get_by_text("(invited: no password yet)")).to_be_visible()
+    # A plant's shared address, paused, lifted from the same page.
+    page.get_by_role("link", name="Lift an address's pauses").click()
+    page.get_by_label("IP address").fill("198.51.100.23")
+    page.get_by_role("button", name="Lift an address's pauses").click()
+    expect(page.locator(".messagelist")).to_contain_text("The pauses of 198.51.100.23 are lifted")
     assert page.evaluate("[...document.querySelectorAll('link[rel=icon]')].length") == 1
 
 

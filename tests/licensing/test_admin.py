@@ -1134,6 +1134,141 @@ def test_a_lift_the_cache_did_not_take_is_neither_done_nor_audited(
     assert not AuditEvent.objects.filter(action="lift_pauses").exists()
 
 
+LIFT_ADDRESS = "/admin/licensing/organization/{}/lift-address/"
+
+
+def test_support_lifts_the_pauses_of_an_address_a_plant_shares(
+    support_client, support, customer, organization, settings
+):
+    """A plant's people share one address; failures across their accounts paused it. The
+    refusal names it, support lifts it on the organization's page, and everyone there logs
+    in and looks up licenses again."""
+    client = Client()  # at the plant, logged in nobody yet
+    settings.LOGIN_FAILURE_LIMIT_PER_IP = 5
+    settings.ACTIVATION_FAILURE_LIMIT, settings.ACTIVATION_FAILURE_LIMIT_PER_IP = 50, 3
+    plant = {"REMOTE_ADDR": "198.51.100.23"}
+    services.audit(  # what the members did lately, and from where
+        actor=customer, action="download", license=None, obj=organization, ip="198.51.100.23"
+    )
+    services.audit(actor=support, action="invite", license=None, obj=organization, ip="10.0.0.5")
+    for name in ("ana", "ben", "carla", "dev", "eli"):
+        client.post("/accounts/login/", {"username": name, "password": "wrong"}, **plant)
+    credentials = {"username": customer.username, "password": PASSWORD}
+    paused = client.post("/accounts/login/", credentials, **plant).content.decode()
+    assert "from your network&#x27;s address, 198.51.100.23" in paused
+    assert settings.SUPPORT_EMAIL in paused
+    colleague = UserFactory(organization=organization)
+    at_the_plant = Client(**plant)
+    at_the_plant.force_login(colleague)
+    for _ in range(4):
+        refused = step1(at_the_plant, tmslicense.new_license_number(), "")
+    assert "not found from your network&#x27;s address, 198.51.100.23" in refused.content.decode()
+
+    page = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
+    assert LIFT_ADDRESS.format(organization.pk) in page.content.decode()
+    form = support_client.get(LIFT_ADDRESS.format(organization.pk)).content.decode()
+    # The members' own address is suggested; support's, from the same organization's
+    # history, is not.
+    assert "acted lately from 198.51.100.23." in form and "10.0.0.5" not in form
+
+    for typed in ("", "198.51.100", "plant-gateway", "198.51.100.23/24"):
+        response = support_client.post(LIFT_ADDRESS.format(organization.pk), {"address": typed})
+        assert response.status_code == 200 and response.context["form"].errors["address"]
+    assert "Enter an IP address" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="lift_address_pauses").exists()
+    assert "Too many" in client.post("/accounts/login/", credentials, **plant).content.decode()
+
+    response = support_client.post(
+        LIFT_ADDRESS.format(organization.pk),
+        {"address": " 198.51.100.23 "},
+        REMOTE_ADDR="10.1.1.1",
+        follow=True,
+    )
+    assert "The pauses of 198.51.100.23 are lifted" in response.content.decode()
+    event = AuditEvent.objects.get(action="lift_address_pauses")
+    assert (event.actor, event.ip_address, event.organization) == (
+        support,
+        "10.1.1.1",
+        organization,
+    )
+    assert event.details == {"address": "198.51.100.23"}
+    assert client.post("/accounts/login/", credentials, **plant).status_code == 302
+    again = step1(at_the_plant, tmslicense.new_license_number(), "")
+    assert "No license" in again.context["form"].errors["license_number"][0]
+
+
+def test_an_accounts_own_pause_names_no_address_and_outlasts_the_addresss_lift(
+    support_client, customer, organization, settings
+):
+    client = Client()  # at the plant, logged in nobody yet
+    settings.LOGIN_FAILURE_LIMIT = 3
+    plant = {"REMOTE_ADDR": "198.51.100.23"}
+    for _ in range(3):
+        client.post("/accounts/login/", {"username": customer.username, "password": "x"}, **plant)
+    credentials = {"username": customer.username, "password": PASSWORD}
+    paused = client.post("/accounts/login/", credentials, **plant).content.decode()
+    assert "Too many failed log-ins. For your security" in paused and "198.51" not in paused
+    support_client.post(LIFT_ADDRESS.format(organization.pk), {"address": "198.51.100.23"})
+    assert AuditEvent.objects.filter(action="lift_address_pauses").exists()
+    assert "Too many" in client.post("/accounts/login/", credentials, **plant).content.decode()
+
+
+def test_an_ipv6_addresss_pause_is_lifted_for_its_64_block(
+    support_client, customer, organization, settings
+):
+    client = Client()  # at the plant, logged in nobody yet
+    settings.LOGIN_FAILURE_LIMIT_PER_IP = 3
+    for n in range(1, 4):
+        client.post(
+            "/accounts/login/",
+            {"username": f"user{n}", "password": "wrong"},
+            REMOTE_ADDR=f"2001:db8:1:2::{n}",
+        )
+    credentials = {"username": customer.username, "password": PASSWORD}
+    paused = client.post("/accounts/login/", credentials, REMOTE_ADDR="2001:db8:1:2::77")
+    assert "address, 2001:db8:1:2::/64." in paused.content.decode()
+    response = support_client.post(
+        LIFT_ADDRESS.format(organization.pk), {"address": "2001:DB8:1:2:0::9"}, follow=True
+    )
+    assert "The pauses of 2001:db8:1:2::/64 are lifted" in response.content.decode()
+    assert AuditEvent.objects.get(action="lift_address_pauses").details == {
+        "address": "2001:db8:1:2::/64"
+    }
+    response = client.post("/accounts/login/", credentials, REMOTE_ADDR="2001:db8:1:2::77")
+    assert response.status_code == 302
+
+
+def test_only_staff_with_the_permission_lift_an_addresss_pauses(db, organization):
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_organization"))
+    staff = Client()
+    staff.force_login(viewer)
+    page = staff.get(f"/admin/licensing/organization/{organization.pk}/change/")
+    assert page.status_code == 200
+    assert LIFT_ADDRESS.format(organization.pk) not in page.content.decode()
+    url = LIFT_ADDRESS.format(organization.pk)
+    assert staff.get(url).status_code == 403
+    assert staff.post(url, {"address": "198.51.100.23"}).status_code == 403
+    assert not AuditEvent.objects.filter(action="lift_address_pauses").exists()
+    customer_client = Client()
+    customer_client.force_login(UserFactory(organization=organization))
+    assert customer_client.get(url).status_code == 302  # to the admin's log-in
+
+
+def test_an_address_lift_the_cache_did_not_take_is_neither_done_nor_audited(
+    support_client, organization
+):
+    from unittest import mock
+
+    with mock.patch("licensing.throttle.cache.delete_many", side_effect=ConnectionError("down")):
+        response = support_client.post(
+            LIFT_ADDRESS.format(organization.pk), {"address": "198.51.100.23"}
+        )
+    assert response.status_code == 200
+    assert "could not be lifted: the rate-limit cache" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="lift_address_pauses").exists()
+
+
 def test_a_license_found_by_a_revoked_files_id_shows_that_file(support_client, live, customer):
     old_secondary = live.mirrored_installation_id
     services.revoke(activation=live, reason="Secondary server replaced", actor=customer)
