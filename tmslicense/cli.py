@@ -215,6 +215,12 @@ def _import(args, data_dir: Path) -> int:
         valid, _ = _valid(data_dir, keyring, this)
         counted = capabilities(valid, this).licenses  # of copies and older issues, the one used
         current = next((v for v in counted if v.license_number == lic.license_number), None)
+        if current is not None and current.serial == lic.serial:
+            print(
+                f"License {lic.license_number}, serial {_shown(lic.serial)}, is installed "
+                "already; nothing was changed."
+            )
+            return 0
         path = store.install(data_dir, lic, as_text(data), current)
     print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {_shown(lic.serial)}.")
     print(f"Stored as {path}.")
@@ -304,12 +310,14 @@ _SHOWN_AS_CODE = re.compile(rf"[{HIDDEN_CHARACTERS}\\]")
 
 
 def _check(args, data_dir: Path) -> int:
-    caps, *_ = _capabilities(args, data_dir)
+    caps, refused, _ = _capabilities(args, data_dir)
     message = caps.message(args.action)
     if message is None:
         print(f"{args.action}: allowed")
         return 0
     print(message, file=sys.stderr)
+    for path, reason in refused:  # why installed files do not count (the clock, say)
+        print(f"Not used: {_shown(f'{path.name}: {reason}')}", file=sys.stderr)
     return 1
 
 

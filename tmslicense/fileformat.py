@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from .errors import (
     BadSignature,
     FileTooLarge,
+    LicenseError,
     LicenseExpired,
     LicenseNotYetValid,
     LicenseRevoked,
@@ -34,6 +35,7 @@ from .errors import (
     UnsupportedAlgorithm,
 )
 from .ids import InvalidIdentifier, normalize_installation_id
+from .keyring import key_id
 from .model import License, check_issuable, strict_json
 
 __all__ = ["MAX_FILE_SIZE", "CLOCK_TOLERANCE", "sign_license", "verify_license", "read_envelope"]
@@ -59,6 +61,9 @@ def sign_license(payload: License | Mapping, private_key: Ed25519PrivateKey, kid
     >>> text.splitlines()[0]  # doctest: +SKIP
     '-----BEGIN TMS LICENSE FILE-----'
     """
+    if kid != key_id(private_key):
+        # Every TMS would refuse the file as changed after it was issued.
+        raise ValueError(f"kid {kid!r} is not the key's own ({key_id(private_key)})")
     lic = payload if isinstance(payload, License) else License.from_dict(dict(payload))
     check_issuable(lic)
     data = lic.to_payload()
@@ -93,6 +98,11 @@ def read_envelope(text: str | bytes) -> dict:
         raise MalformedFile(
             "This is not a license file: the lines -----BEGIN TMS LICENSE FILE----- "
             "and -----END TMS LICENSE FILE----- were not found."
+        )
+    if text.find(BEGIN, end) >= 0:
+        raise MalformedFile(
+            "This text holds more than one license file: save each on its own and import them "
+            "one by one."
         )
     # Mail programs re-wrap lines, add CRs and trailing spaces: all white space is dropped.
     body = "".join(text[begin + len(BEGIN) : end].split())
@@ -158,17 +168,20 @@ def verify_license(
     >>> lic.kind  # doctest: +SKIP
     <Kind.MIRRORED: 'mirrored'>
     """
+    if isinstance(revoked, str):  # the text of a list would match parts of serials
+        raise TypeError("revoked is a collection of serials (verify_revoked_list), not text")
     envelope = read_envelope(text)
     if envelope["alg"] != "ed25519":
         raise UnsupportedAlgorithm(
-            f"The license file is signed with {envelope['alg']!r}, which this ThinManager "
-            "Server does not support (only ed25519)."
+            f"The license file is signed with {_brief(envelope['alg'])}, which this "
+            "ThinManager Server does not support (only ed25519)."
         )
     key = keyring.get(envelope["kid"])
     if key is None:
         raise UnknownKey(
-            f"The license file is signed with key {envelope['kid']!r}, which this server does "
-            "not trust. Update the keyring from the license site, or download the file again."
+            f"The license file is signed with key {_brief(envelope['kid'])}, which this server "
+            "does not trust. Update the keyring from the license site, or download the file "
+            "again."
         )
     try:
         payload = strict_b64decode(envelope["payload"])
@@ -191,8 +204,13 @@ def verify_license(
         )
     if installation_id is not None:
         _check_server(lic, installation_id)
-    _check_dates(lic, now or datetime.now(UTC))
+    check_dates(lic, now or datetime.now(UTC))
     return lic
+
+
+def _brief(value: str) -> str:
+    """A value from a file, quoted, cut short: a message stays a line."""
+    return repr(value if len(value) <= 40 else value[:40] + "…")
 
 
 def _check_server(lic: License, installation_id: str) -> None:
@@ -211,19 +229,29 @@ def _check_server(lic: License, installation_id: str) -> None:
         )
 
 
-def _check_dates(lic: License, now: datetime) -> None:
+def check_dates(lic: License, now: datetime) -> None:
+    """Refuse a license not valid at ``now`` (an aware time): issued more than
+    ``CLOCK_TOLERANCE`` after it, or expired."""
+    problem = date_problem(lic, now)
+    if problem is not None:
+        error, why = problem
+        raise error(f"License {lic.license_number}: {why}.")
+
+
+def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] | None:
+    """Why a license is not valid at ``now`` (an aware time), with the error that says it;
+    None when it is."""
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
     now = now.astimezone(UTC)
     if lic.issued_at > now + CLOCK_TOLERANCE:  # no arithmetic on the file's own times
-        raise LicenseNotYetValid(
-            f"License {lic.license_number} is valid from {lic.issued_at:%Y-%m-%d %H:%M} UTC, "
-            f"but this server's clock says {now:%Y-%m-%d %H:%M} UTC. Check the clock."
+        return LicenseNotYetValid, (
+            f"valid from {lic.issued_at:%Y-%m-%d %H:%M} UTC, but this server's clock says "
+            f"{now:%Y-%m-%d %H:%M} UTC: check the clock"
         )
     if lic.expires_at is not None and now >= lic.expires_at:
-        raise LicenseExpired(
-            f"License {lic.license_number} expired on {lic.expires_at:%Y-%m-%d %H:%M} UTC."
-        )
+        return LicenseExpired, f"expired on {lic.expires_at:%Y-%m-%d %H:%M} UTC"
+    return None
 
 
 def strict_b64decode(text: str) -> bytes:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from .fileformat import date_problem
 from .ids import normalize_installation_id
 from .model import License, Role
 
@@ -64,22 +66,31 @@ class Capabilities:
         return self.allows(Action.SHOW_THINSERVER_DATA)
 
 
-def capabilities(licenses: Iterable[License], installation_id: str) -> Capabilities:
-    """Decide what the server ``installation_id`` may do with these verified licenses.
+def capabilities(
+    licenses: Iterable[License], installation_id: str, *, now: datetime | None = None
+) -> Capabilities:
+    """Decide what the server ``installation_id`` may do with these verified licenses at
+    ``now`` (an aware time; by default the clock's).
 
     A primary or redundant (enterprise) server does everything; a mirrored secondary only
     serves thin-client boots; a server on no license does nothing. Seats and features add up
     over the licenses bound to this server, each license number once: of its files (a copy,
-    an older issue) the newest counts. A license for other servers, and a file that does not
-    count, is ignored with a reason.
+    an older issue) the newest counts. A license for other servers, one expired since it was
+    verified (a server that runs for months asks again), and a file that does not count, is
+    ignored with a reason.
     """
     this = normalize_installation_id(installation_id)
+    now = now or datetime.now(UTC)
     applying: dict[str, License] = {}  # by license number: the newest file
     ignored: list[tuple[License, str]] = []
     for lic in licenses:
         if lic.server(this) is None:
             ids = " and ".join(lic.installation_ids)
             ignored.append((lic, f"issued for {ids}, not for this server"))
+            continue
+        problem = date_problem(lic, now)
+        if problem is not None:
+            ignored.append((lic, problem[1]))
             continue
         other = applying.get(lic.license_number)
         if other is not None:
@@ -114,6 +125,12 @@ def capabilities(licenses: Iterable[License], installation_id: str) -> Capabilit
             f"No valid license for this ThinManager Server (Installation ID {this}). "
             "Activate a license for this Installation ID and import the license file."
         )
+        if ignored:  # why the files it holds do not count (the clock, say)
+            reason += (
+                " Not counted: "
+                + "; ".join(f"license {lic.license_number}, {why}" for lic, why in ignored)
+                + "."
+            )
         refusals = {action: reason for action in Action}
 
     return Capabilities(

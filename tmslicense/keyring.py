@@ -39,15 +39,19 @@ def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
 _DECODER = strict_json(lambda problem: KeyringError(f"The keyring is not valid: {problem}."))
 
 
-def _entry_key(number: int, entry) -> Ed25519PublicKey:
-    """The public key of the keyring's ``number``th entry, checked."""
+def _entry_key(number: int, entry) -> Ed25519PublicKey | None:
+    """The public key of the keyring's ``number``th entry, checked; None for a key of
+    another algorithm, which this version cannot use (a later site may list one beside its
+    ed25519 keys: it must not void them)."""
     if type(entry) is not dict:
         raise KeyringError(f"Keyring entry {number} is not an object.")
     kid = entry.get("kid")
     shown = f" ({kid})" if isinstance(kid, str) and kid.isascii() and kid.isalnum() else ""
     name = f"Keyring entry {number}{shown}"
-    if entry.get("alg") != "ed25519":
-        raise KeyringError(f"{name}: only ed25519 keys.")
+    if type(entry.get("alg")) is not str:
+        raise KeyringError(f"{name} names no algorithm (alg).")
+    if entry["alg"] != "ed25519":
+        return None
     if type(entry.get("public_key")) is not str:
         raise KeyringError(f"{name} has no public_key text.")
     try:
@@ -118,9 +122,12 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
             raise KeyringError("The keyring is not valid JSON.") from None
         if type(data) is not dict or type(data.get("keys")) is not list:
             raise KeyringError('The keyring must be a JSON object with a list of "keys".')
-        if not data["keys"]:
-            raise KeyringError("The keyring lists no keys, so no license file could be trusted.")
-        return cls(_entry_key(number, entry) for number, entry in enumerate(data["keys"], 1))
+        keys = [_entry_key(number, entry) for number, entry in enumerate(data["keys"], 1)]
+        if not any(keys):
+            raise KeyringError(
+                "The keyring lists no ed25519 key, so no license file could be trusted."
+            )
+        return cls(key for key in keys if key is not None)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Keyring:

@@ -383,7 +383,9 @@ def _format_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
-_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# ASCII digits only, and the calendar form only (fromisoformat also reads "2027-W01-1").
+_UTC_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _parse_datetime(text: str, name: str) -> datetime:
@@ -399,8 +401,8 @@ def _parse_datetime(text: str, name: str) -> datetime:
 
 def _parse_date(text: str) -> date:
     try:
-        if len(text) != 10:
-            raise ValueError
+        if not _DATE.fullmatch(text):
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
         raise InvalidPayload(

@@ -117,7 +117,7 @@ def _revoked_text(data_dir: Path) -> str | None:
     # more, and every revoked file would count again.
     damaged = (
         f"{path} is damaged ({{}}), so revoked files cannot be told apart. Restore it from a "
-        "backup, or delete it and add the license site's list again (revoked URL)."
+        "backup, or delete it and add the license site's list again with the revoked command."
     )
     try:
         text = path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no serial

@@ -201,6 +201,39 @@ def test_an_older_issue_does_not_replace_a_newer_one(pair, make_license, sign, t
     assert tms.snapshot() == before
 
 
+def test_a_file_imported_again_is_said_to_be_installed_already(pair, make_license, sign, tmp_path):
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    path = _file(tmp_path, sign(lic))
+    assert tms.run("import", path).returncode == 0
+    before = tms.snapshot()
+    again = tms.run("import", path)
+    assert again.returncode == 0
+    assert again.stdout.strip() == (
+        f"License {lic.license_number}, serial {lic.serial}, is installed already; nothing was "
+        "changed."
+    )
+    assert tms.snapshot() == before
+
+
+def test_check_says_why_the_installed_files_do_not_count(pair, make_license, sign):
+    """A server whose clock was set back (a flat CMOS battery): check names the clock, not
+    only "activate a license"."""
+    from datetime import datetime, timedelta
+
+    tms, _ = pair
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    lic = make_license("standard", ids=[tms.installation_id], issued_at=ahead)
+    (tms.data / "licenses").mkdir()
+    (tms.data / "licenses" / f"{lic.license_number}.lic").write_text(sign(lic))
+    result = tms.run("check", "serve-clients")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("No valid license for this ThinManager Server")
+    assert lines[1].startswith(f"Not used: {lic.license_number}.lic: License ")
+    assert lines[1].endswith("UTC: check the clock.")
+
+
 def _create_args(lic):
     return dict(
         serial=lic.serial,

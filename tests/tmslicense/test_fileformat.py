@@ -101,6 +101,38 @@ def test_revoked_serial_is_refused(make_license, sign, keyring):
         )
 
 
+def test_revoked_serials_given_as_text_are_refused(make_license, sign, keyring):
+    """The text of a list would match parts of serials ("...X was a typo" revoking ...)."""
+    lic = make_license("standard")
+    with pytest.raises(TypeError, match="not text"):
+        tmslicense.verify_license(
+            sign(lic), keyring, lic.installation_ids[0], now=NOW, revoked=f"# {lic.serial}X\n"
+        )
+
+
+def test_text_with_two_license_files_is_refused(make_license, sign, keyring):
+    first, second = make_license("standard"), make_license("standard")
+    with pytest.raises(tmslicense.MalformedFile, match="more than one license file"):
+        tmslicense.verify_license(sign(first) + sign(second), keyring, None, now=NOW)
+
+
+def test_a_long_key_id_or_algorithm_is_cut_short_in_the_message(make_license, private_key):
+    lic = make_license("standard")
+    for field, error in (("kid", tmslicense.UnknownKey), ("alg", tmslicense.UnsupportedAlgorithm)):
+        kwargs = {"kid": "k" * 3000} if field == "kid" else {"kid": "x", "alg": "a" * 3000}
+        text = signed_file(lic.to_payload(), private_key, **kwargs)
+        with pytest.raises(error) as refused:
+            tmslicense.read_envelope(text) and tmslicense.verify_license(
+                text, tmslicense.Keyring([private_key.public_key()]), None, now=NOW
+            )
+        assert len(str(refused.value)) < 300 and "…" in str(refused.value)
+
+
+def test_sign_refuses_a_key_id_that_is_not_the_keys_own(make_license, private_key):
+    with pytest.raises(ValueError, match="not the key's own"):
+        tmslicense.sign_license(make_license("standard"), private_key, "0000000000000000")
+
+
 def _payload_dict(lic):
     return lic.to_dict()
 
@@ -146,6 +178,9 @@ def test_duplicate_json_keys_in_the_envelope_are_refused(make_license, private_k
         (lambda d: d.update(format="other"), "not a version"),
         (lambda d: d.update(issued_at="yesterday"), "UTC time"),
         (lambda d: d.update(maintenance_end="2027-1-1"), "date like"),
+        (lambda d: d.update(maintenance_end="2027-W01-1"), "date like"),  # an ISO week date
+        (lambda d: d.update(maintenance_end="2027-0\u0661-31"), "date like"),  # Arabic-Indic 1
+        (lambda d: d.update(issued_at="2026-11-25T12:00:0\u0660Z"), "UTC time"),
         (
             lambda d: d["servers"][0].update(
                 installation_id=d["servers"][0]["installation_id"].lower()
@@ -317,13 +352,14 @@ def test_keyring_round_trips_and_refuses_a_mismatched_kid(private_key, keyring, 
         ('{"keys": {}}', 'a list of "keys"'),
         ("[]", 'a list of "keys"'),
         ('{"keys": NaN}', "NaN"),
-        ('{"keys": []}', "lists no keys"),
+        ('{"keys": []}', "lists no ed25519 key"),
         ('{"keys": [KEY], "keys": []}', "the field 'keys' appears twice"),
         ('{"keys": [1]}', "entry 1 is not an object"),
-        ('{"keys": [{"kid": {"a": 1}, "alg": "x"}]}', "^Keyring entry 1: only ed25519"),
+        ('{"keys": [{"kid": {"a": 1}, "alg": 7}]}', "^Keyring entry 1 names no algorithm"),
+        ('{"keys": [{"kid": "x", "public_key": "AAAA"}]}', "entry 1 .x. names no algorithm"),
         ('{"keys": [KEY, {"alg": "ed25519", "public_key": null}]}', "entry 2 has no public_key"),
         ('{"keys": [{"alg": "ed25519", "public_key": "AAAA"}]}', "not 32 bytes in base64"),
-        ('{"keys": [{"alg": "rsa", "public_key": "AAAA"}]}', "only ed25519"),
+        ('{"keys": [{"alg": "rsa", "public_key": "AAAA"}]}', "lists no ed25519 key"),
         ("{", "not valid JSON"),
     ],
 )
@@ -331,6 +367,14 @@ def test_a_malformed_keyring_says_what_is_wrong(keyring, text, says):
     key = json.dumps(json.loads(keyring.to_json())["keys"][0])
     with pytest.raises(tmslicense.KeyringError, match=says):
         tmslicense.Keyring.from_json(text.replace("KEY", key))
+
+
+def test_a_key_of_another_algorithm_leaves_the_keyrings_ed25519_keys_trusted(keyring):
+    """A later site may list a key of a newer algorithm beside its ed25519 ones: a server of
+    this version skips it, and still trusts the others."""
+    data = json.loads(keyring.to_json())
+    data["keys"].insert(0, {"kid": "pq1", "alg": "ml-dsa-65", "public_key": "AAAA", "new": 1})
+    assert tmslicense.Keyring.from_json(json.dumps(data)) == keyring
 
 
 def test_importing_tmslicense_does_not_import_django():

@@ -117,3 +117,35 @@ def test_a_license_counts_once_however_many_of_its_files(make_license):
         issued_at=lic.issued_at + timedelta(days=1),
     )
     assert tmslicense.capabilities([upgraded, lic], server).change_config
+
+
+def test_a_license_that_expired_since_it_was_verified_stops_counting(make_license):
+    """A server verifies its files at start and runs for months: each asking is at its time."""
+    from datetime import UTC, datetime
+
+    from tests.tmslicense.conftest import NOW, later
+
+    lic = make_license("mirrored", expires_at=later(30))
+    primary = lic.installation_ids[0]
+    assert tmslicense.capabilities([lic], primary, now=later(29)).run_console
+    caps = tmslicense.capabilities([lic], primary, now=later(30))
+    assert not caps.serve_clients and caps.role is None and caps.licenses == ()
+    assert caps.ignored == ((lic, f"expired on {later(30):%Y-%m-%d} 12:00 UTC"),)
+    assert caps.message(Action.SERVE_CLIENTS).endswith(
+        f"Not counted: license {lic.license_number}, expired on {later(30):%Y-%m-%d} 12:00 UTC."
+    )
+    # With no time given, the clock's (NOW is the fixtures' issue time, in 2026).
+    assert tmslicense.capabilities([lic], primary).serve_clients is (datetime.now(UTC) < later(30))
+    assert tmslicense.capabilities([lic], primary, now=NOW).serve_clients
+
+
+def test_a_clock_set_back_says_so_where_an_action_is_refused(make_license):
+    from tests.tmslicense.conftest import later
+
+    lic = make_license("standard")
+    caps = tmslicense.capabilities([lic], lic.installation_ids[0], now=later(-400))
+    assert not caps.serve_clients
+    assert "valid from 2026-11-25 12:00 UTC, but this server's clock says" in (
+        caps.message(Action.SERVE_CLIENTS)
+    )
+    assert caps.message(Action.SERVE_CLIENTS).endswith("check the clock.")
