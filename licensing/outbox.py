@@ -245,6 +245,11 @@ def retry_now(message: OutboxMessage) -> str | None:
             "invites the member again."
         )
     if message.status == OutboxMessage.Status.SENT:
+        if message.attachment and message.activation and message.activation.is_live:
+            return (
+                "It was sent already. A customer who did not get it downloads the file from "
+                "the license's page on the site (My licenses); or Reissue e-mails a new file."
+            )
         return "It was sent already."
     if message.status == OutboxMessage.Status.CANCELLED:
         return message.last_error or "It was cancelled."

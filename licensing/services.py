@@ -267,9 +267,17 @@ def _to_download_again(ids) -> str:
     )
 
 
+def _file_subject(lic: License, action: str, replaces: str | None) -> str:
+    what = {"reissue": "New license file", "correct_installation_id": "Corrected license file"}
+    subject = f"{what.get(action, 'License file')} for {lic.number}: {lic.get_kind_display()}"
+    return f"{subject} (replaces {replaces})" if replaces else subject
+
+
 def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activation:
     """Sign and record a file and queue its e-mail: to the customer who activated, or for a
     file that support issued, to the organization's members."""
+    replaces = (details or {}).get("replaces")
+    previous = (details or {}).get("previous_installation_ids") or []
     now = timezone.now()
     serial = secrets.token_hex(8).upper()
     try:
@@ -321,12 +329,19 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
         recipients=[getattr(actor, "email", "")]
         if action == "activate"
         else contacts(lic.organization_id),
-        subject=f"License file for {lic.number}: {lic.get_kind_display()}",
+        subject=_file_subject(lic, action, replaces),
         template="email/activation.txt",
         context={
             "license": lic,
             "activation": activation,
-            "replaces": (details or {}).get("replaces"),
+            "replaces": replaces,
+            # A correction names the ID it corrected (or the roles swapped).
+            "corrected": [
+                (was, now)
+                for was, now in zip(previous, ids, strict=False)
+                if was != now and set(previous) != set(ids)
+            ],
+            "swapped": bool(previous) and previous != list(ids) and set(previous) == set(ids),
         },
         attachment_name=activation.filename,
         attachment=text,
@@ -398,6 +413,20 @@ def queue_maintenance_reminders(*, today=None) -> int:
     return count
 
 
+def check_reissuable(activation: Activation, lic: License) -> None:
+    """Only a live activation of an active license gets a new file (a suspension must hold:
+    no new file goes out, from the site or from support)."""
+    if not activation.is_live:
+        raise ActivationError(
+            f"Activation {activation.serial} is revoked; only a live one is reissued."
+        )
+    if not lic.is_activatable():
+        raise ActivationError(
+            f"License {lic.number} is {lic.state.lower()}: a new file is issued only for an "
+            "active license. Set its status to Active (or its expiry later) first."
+        )
+
+
 @transaction.atomic
 def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation:
     """Revoke a live activation; the license can then be activated again."""
@@ -452,14 +481,7 @@ def reissue(
     """
     lic = _locked_license(activation.license_id)
     old = Activation.objects.select_for_update().get(pk=activation.pk)
-    if not old.is_live:
-        raise ActivationError(f"Activation {old.serial} is revoked; only a live one is reissued.")
-    if not lic.is_activatable():
-        # Suspension must hold: no new file goes out, from the site or from support.
-        raise ActivationError(
-            f"License {lic.number} is {lic.state.lower()}: a new file is issued only for an "
-            "active license. Set its status to Active (or its expiry later) first."
-        )
+    check_reissuable(old, lic)
     if installation_id:
         _refuse_half_a_swap(old, installation_id, mirrored_installation_id)
         ids = installation_ids(lic, installation_id, mirrored_installation_id)
@@ -507,6 +529,8 @@ def lift_pauses(*, organization, actor, ip=None) -> list[str]:
     look-ups are forgotten. What an address counted across accounts stays. Returns the
     members' names."""
     members = [m.user for m in organization.memberships.select_related("user")]
+    if not members:
+        raise ActivationError(f"{organization} has no members: nobody is paused.")
     lifted = [
         throttle.lift_login_pause(user) & throttle.lift_lookup_pause(user) for user in members
     ]
@@ -703,8 +727,8 @@ def check_invitation(user) -> None:
     """Refuse to withdraw an account in use: only an invitation not used yet is withdrawn."""
     if not awaits_password(user):
         raise InvitationRefused(
-            f"{user.email} has chosen a password: the account is in use, not an invitation "
-            "to withdraw. Ask an administrator to deactivate it."
+            f"The account of {user.email} is in use (a password was chosen), not an "
+            "invitation to withdraw. Ask an administrator to deactivate it."
         )
 
 

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from licensing import views
 from licensing.forms import AdminLoginForm, ChangePasswordForm, ResetForm
@@ -21,6 +22,12 @@ urlpatterns = [
     path("revoked.txt", views.revoked_txt, name="revoked"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    # Named so that the admin's log-in offers it too ("Forgotten your password?").
+    path(
+        "admin/password_reset/",
+        RedirectView.as_view(pattern_name="password_reset"),
+        name="admin_password_reset",
+    ),
     path(
         "accounts/password_reset/",
         # The e-mail names the site, not the host it was requested on.

@@ -153,6 +153,15 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
         activation = get_object_or_404(
             Activation.objects.select_related("license__organization", "replaced_by"), pk=pk
         )
+        done = reverse("admin:licensing_license_change", args=[activation.license_id])
+        if request.method == "GET" and activation.is_live and permission == "reissue_activation":
+            # Opened from an old page or a bookmark while the license is suspended or expired:
+            # why not, before any form is filled in. (A revoked activation's page says so.)
+            try:
+                services.check_reissuable(activation, activation.license)
+            except services.ActivationError as error:
+                self.message_user(request, error.message, messages.WARNING)
+                return redirect(done)
         if not activation.license.needs_mirrored_installation_id:
             fields = [name for name in fields if name != "mirrored_installation_id"]
         form = ActivationActionForm(
@@ -166,7 +175,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             request,
             form,
             lambda data: run(activation, data),
-            done=reverse("admin:licensing_license_change", args=[activation.license_id]),
+            done=done,
             template="admin/licensing/activation_action.html",
             context={"title": title, "effect": effect, "activation": activation},
         )

@@ -96,6 +96,15 @@ class InviteForm(forms.Form):
 
 
 LIFT_ADDRESS = "Lift an address's pauses"
+LIFT_MEMBERS = "Lift the members' pauses"
+
+
+def _members_lifted(organization, names) -> str:
+    return (
+        f"{organization}: the pauses of {len(names)} member(s) are lifted ({', '.join(names)}); "
+        "they can log in and look up licenses again (an address paused for failures across "
+        f"accounts stays paused: lift it on the organization's page, {LIFT_ADDRESS})."
+    )
 
 
 class AddressForm(forms.Form):
@@ -107,8 +116,14 @@ class AddressForm(forms.Form):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
-    search_fields = ["name"]
+class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
+    # A caller names the organization, their own e-mail address or user name, or a license.
+    search_fields = [
+        "name",
+        "memberships__user__email",
+        "memberships__user__username",
+        "licenses__number",
+    ]
     list_display = ["name", "created_at"]
     inlines = [MembershipInline]
     actions = ["lift_pauses"]
@@ -125,13 +140,7 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
             except services.ActivationError as error:
                 self.message_user(request, f"{organization}: {error}", messages.ERROR)
                 continue
-            self.message_user(
-                request,
-                f"{organization}: the pauses of {len(names)} member(s) are lifted; they can "
-                "log in and look up licenses again (an address paused for failures across "
-                f"accounts stays paused: lift it on the organization's page, {LIFT_ADDRESS}).",
-                messages.SUCCESS,
-            )
+            self.message_user(request, _members_lifted(organization, names), messages.SUCCESS)
 
     def has_lift_pauses_permission(self, request):
         return request.user.has_perm("licensing.lift_pauses")
@@ -139,10 +148,14 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
     def get_urls(self):
         invite = self.admin_site.admin_view(self.invite_view)
         withdraw = self.admin_site.admin_view(self.withdraw_view)
-        lift = self.admin_site.admin_view(self.lift_address_view)
+        lift = self.admin_site.admin_view(self.lift_view)
+        lift_address = self.admin_site.admin_view(self.lift_address_view)
         return [
             path("<int:pk>/invite/", invite, name="licensing_organization_invite"),
-            path("<int:pk>/lift-address/", lift, name="licensing_organization_lift_address"),
+            path("<int:pk>/lift/", lift, name="licensing_organization_lift"),
+            path(
+                "<int:pk>/lift-address/", lift_address, name="licensing_organization_lift_address"
+            ),
             path(
                 "<int:pk>/withdraw/<int:membership_pk>/",
                 withdraw,
@@ -152,18 +165,19 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        links = [
-            (reverse(name, args=[object_id]), label)
-            for name, label, permission in [
-                ("admin:licensing_organization_invite", INVITE, "licensing.invite_member"),
-                (
-                    "admin:licensing_organization_lift_address",
-                    LIFT_ADDRESS,
-                    "licensing.lift_pauses",
-                ),
-            ]
-            if object_id.isdigit() and request.user.has_perm(permission)
+        actions = [
+            ("invite", INVITE, "invite_member"),
+            ("lift", LIFT_MEMBERS, "lift_pauses"),
+            ("lift_address", LIFT_ADDRESS, "lift_pauses"),
         ]
+        links = [
+            (reverse(f"admin:licensing_organization_{name}", args=[object_id]), label)
+            for name, label, permission in actions
+            if object_id.isdigit() and request.user.has_perm(f"licensing.{permission}")
+        ]
+        if object_id.isdigit() and request.user.has_perm("licensing.view_license"):
+            url = reverse("admin:licensing_license_changelist")
+            links.insert(0, (f"{url}?organization__id__exact={object_id}", "Licenses"))
         extra_context = {**(extra_context or {}), "support_actions": links}
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -213,6 +227,26 @@ class OrganizationAdmin(AuditTrailHistory, AuditedAdmin):
             title="Withdraw invitation",
             effect=f"The account of {membership.user.email}, invited and not used yet, will "
             "be deleted: its links stop working.",
+        )
+
+    def lift_view(self, request, pk):
+        if not request.user.has_perm("licensing.lift_pauses"):
+            raise PermissionDenied
+        organization = get_object_or_404(Organization, pk=pk)
+        return self._organization_action(
+            request,
+            organization,
+            forms.Form(request.POST if request.method == "POST" else None),
+            lambda data: _members_lifted(
+                organization,
+                services.lift_pauses(
+                    organization=organization, actor=request.user, ip=client_ip(request)
+                ),
+            ),
+            title=LIFT_MEMBERS,
+            effect=f"Each member of {organization} is let log in again, from every address, "
+            "and look up license numbers again: their failed log-ins and look-ups are "
+            f"forgotten. An address paused across accounts stays paused: {LIFT_ADDRESS}.",
         )
 
     def lift_address_view(self, request, pk):

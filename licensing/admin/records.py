@@ -70,6 +70,7 @@ class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
         "license__activations__installation_id",
         "license__activations__mirrored_installation_id",
         "actor_name",
+        "details",  # an invited member's address, a reason, an address lifted
     ]
     readonly_fields = ["created_at", actor, action, "license", object_repr, details, ip_address]
     fields = readonly_fields

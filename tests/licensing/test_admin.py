@@ -13,7 +13,7 @@ from django.utils import timezone
 import tmslicense
 from licensing import services
 from licensing.models import Activation, AuditEvent, License, Organization, OutboxMessage
-from tests.factories import PASSWORD, OrganizationFactory, UserFactory
+from tests.factories import PASSWORD, LicenseFactory, OrganizationFactory, UserFactory
 from tests.licensing.wizard import step1
 
 
@@ -1332,3 +1332,107 @@ def test_an_organizations_history_opens_its_audit_trail(
     message = live.license.messages.get()
     response = support_client.get(f"/admin/licensing/outboxmessage/{message.pk}/history/")
     assert response["Location"] == f"/admin/licensing/auditevent/?q={live.license.number}"
+
+
+def test_support_finds_a_callers_organization_by_address_user_name_or_license(
+    support_client, customer, organization, make_license
+):
+    lic = make_license("standard")
+    OrganizationFactory(name="Rival Foods")
+    for term in (
+        customer.email.upper(),
+        customer.username,
+        lic.number,
+        lic.number.lower().replace("-", " "),
+    ):
+        found = support_client.get("/admin/licensing/organization/", {"q": term})
+        assert list(found.context["cl"].result_list) == [organization], term
+
+
+def test_the_audit_trail_is_searched_by_an_invited_members_address(support_client, organization):
+    support_client.post(
+        f"/admin/licensing/organization/{organization.pk}/invite/",
+        {"email": "new.engineer@plant.example"},
+    )
+    found = support_client.get("/admin/licensing/auditevent/", {"q": "new.engineer"})
+    assert [e.action for e in found.context["cl"].result_list] == ["member_invite"]
+
+
+def test_the_organization_page_leads_to_its_licenses_and_lifts_its_members_pauses(
+    support_client, support, organization, customer, make_license, settings
+):
+    mine = make_license("standard")
+    LicenseFactory(organization=OrganizationFactory(name="Rival Foods"))
+    page = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
+    licenses = f"/admin/licensing/license/?organization__id__exact={organization.pk}"
+    assert f'href="{licenses}"' in page.content.decode().replace("&amp;", "&")
+    assert list(support_client.get(licenses).context["cl"].result_list) == [mine]
+
+    settings.LOGIN_FAILURE_LIMIT = 2
+    plant = Client()
+    for _ in range(2):
+        plant.post("/accounts/login/", {"username": customer.username, "password": "x"})
+    credentials = {"username": customer.username, "password": PASSWORD}
+    assert "Too many" in plant.post("/accounts/login/", credentials).content.decode()
+    url = f"/admin/licensing/organization/{organization.pk}/lift/"
+    assert "failed log-ins and look-ups are forgotten" in support_client.get(url).content.decode()
+    done = support_client.post(url, follow=True).content.decode()
+    assert f"the pauses of 1 member(s) are lifted ({customer.username}" in done
+    assert AuditEvent.objects.get(action="lift_pauses").actor == support
+    assert plant.post("/accounts/login/", credentials).status_code == 302
+
+    nobody = OrganizationFactory(name="Empty Plant")
+    response = support_client.post(f"/admin/licensing/organization/{nobody.pk}/lift/")
+    assert "Empty Plant has no members: nobody is paused." in response.content.decode()
+    assert AuditEvent.objects.filter(action="lift_pauses").count() == 1
+
+
+def test_an_action_that_no_longer_applies_says_why_before_its_form(support_client, live):
+    License.objects.filter(pk=live.license_id).update(status="suspended")
+    for action in ("reissue", "correct"):
+        response = support_client.get(
+            f"/admin/licensing/activation/{live.pk}/{action}/", follow=True
+        )
+        assert (
+            response.redirect_chain[-1][0] == f"/admin/licensing/license/{live.license_id}/change/"
+        )
+        assert "is suspended: a new file is issued only for an active license" in (
+            response.content.decode()
+        )
+    # Revoking stays offered: no new file goes out.
+    assert support_client.get(f"/admin/licensing/activation/{live.pk}/revoke/").status_code == 200
+
+
+def test_the_admin_log_in_offers_a_password_reset(client, db):
+    page = client.get("/admin/login/").content.decode()
+    assert 'href="/admin/password_reset/"' in page
+    assert client.get("/admin/password_reset/", follow=True).redirect_chain[-1][0] == (
+        "/accounts/password_reset/"
+    )
+
+
+def test_a_new_file_from_support_says_so_in_its_subject_and_what_it_corrected(
+    support_client, live, customer
+):
+    from django.core import mail
+    from django.test import TestCase
+
+    def sent(action, data):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            current = live.license.live_activation
+            support_client.post(f"/admin/licensing/activation/{current.pk}/{action}/", data)
+        return current, mail.outbox[-1]
+
+    old, reissued = sent("reissue", {})
+    number = live.license.number
+    assert reissued.subject == f"New license file for {number}: Mirrored (replaces {old.serial})"
+    fixed = tmslicense.new_installation_id()
+    before, corrected = sent("correct", {"mirrored_installation_id": fixed, "reason": "Typo"})
+    assert corrected.subject.startswith(f"Corrected license file for {number}: Mirrored")
+    assert f"The Installation ID {before.mirrored_installation_id} is corrected to {fixed}." in (
+        corrected.body
+    )
+    swap = {"installation_id": fixed, "mirrored_installation_id": live.installation_id}
+    _, swapped = sent("correct", {**swap, "reason": "Roles the wrong way round"})
+    assert "The two servers' roles are swapped." in swapped.body
+    assert "is corrected to" not in swapped.body
