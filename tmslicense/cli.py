@@ -25,7 +25,7 @@ from .ids import (
     normalize_installation_id,
 )
 from .keyring import Keyring, KeyringError
-from .model import HIDDEN_CHARACTERS, License
+from .model import HIDDEN_CHARACTERS, License, decode_text
 from .revocation import verify_revoked_list
 
 DEFAULT_DATA_DIR = "tms-data"
@@ -342,7 +342,7 @@ def _revoked(args, data_dir: Path) -> int:
     else:
         data = _read(source, MAX_REVOKED_LIST, too_large)
     try:
-        serials = verify_revoked_list(data.decode("utf-8-sig"), _keyring(args, data_dir))
+        serials = verify_revoked_list(decode_text(data), _keyring(args, data_dir))
     except UnicodeDecodeError:
         raise LicenseError(f"{source} is not a list of revoked serials (not text).") from None
     except LicenseError as error:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .model import strict_json
+from .model import decode_text, strict_json
 
 __all__ = ["Keyring", "KeyringError", "key_id"]
 
@@ -114,7 +114,7 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
         a :class:`KeyringError` that says what is wrong."""
         try:
             if isinstance(text, bytes):
-                text = text.decode("utf-8")
+                text = decode_text(text)
             data = _DECODER.decode(text.removeprefix("\ufeff"))  # an editor's byte-order mark
         except KeyringError:
             raise
@@ -133,12 +133,14 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
     def load(cls, path: str | os.PathLike) -> Keyring:
         """Read a keyring file; raises :class:`KeyringError` with the path in the message."""
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
+            with open(path, "rb") as handle:
+                text = decode_text(handle.read())
         except OSError as error:
             raise KeyringError(f"Cannot read the keyring {path}: {error.strerror}.") from None
         except UnicodeDecodeError:
-            raise KeyringError(f"The keyring {path} is not a text file (UTF-8 JSON).") from None
+            raise KeyringError(
+                f"The keyring {path} is not a text file (JSON, in UTF-8 or UTF-16)."
+            ) from None
         try:
             return cls.from_json(text)
         except KeyringError as error:

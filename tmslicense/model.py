@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import enum
 import json
 import re
@@ -11,6 +12,15 @@ from typing import NamedTuple
 
 from .errors import InvalidPayload
 from .ids import INSTALLATION_ID, LICENSE_NUMBER, InvalidIdentifier, normalize_installation_id
+
+
+def decode_text(data: bytes) -> str:
+    """A text file's bytes: UTF-8, with or without a byte-order mark, or UTF-16 known by its
+    mark (Windows' Notepad as "Unicode", PowerShell 5's ``>``). Else UnicodeDecodeError."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
+
 
 FORMAT = "tms-license"
 VERSION = 1

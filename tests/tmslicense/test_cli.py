@@ -381,6 +381,22 @@ def test_a_revoked_list_damaged_into_other_text_is_refused_too(
     assert re.search(r"revoked.txt is damaged \(line \d is not a serial\)", result.stderr)
 
 
+def test_a_keyring_and_a_revoked_list_saved_as_utf16_are_read(
+    pair, make_license, sign, tmp_path, revoked_list, keyring
+):
+    """Saved from a browser with Windows' Notepad ("Unicode") or PowerShell 5's ``>``."""
+    tms, _ = pair
+    tms.keyring.write_bytes(keyring.to_json().encode("utf-16"))
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
+    listed = tmp_path / "revoked.txt"
+    listed.write_bytes(revoked_list(lic.serial).encode("utf-16"))
+    result = tms.run("revoked", str(listed))
+    assert result.returncode == 0, result.stderr
+    assert lic.serial in (tms.data / "revoked.txt").read_text()
+    assert tms.run("check", "serve-clients").returncode == 1
+
+
 def test_a_lock_file_that_cannot_be_used_is_named(pair, make_license, sign, tmp_path):
     tms, _ = pair
     (tms.data / ".lock").mkdir()
