@@ -339,6 +339,20 @@ def test_a_404_is_the_sites_page_with_a_way_back(customer_client, foreign, setti
     assert 'href="/accounts/login/"' in page
 
 
+def test_support_meets_a_missing_or_forbidden_admin_page_with_a_way_back_to_the_admin(
+    support_client,
+):
+    for url, status, says in (
+        ("/admin/licensing/activation/999999/revoke/", 404, "in the support admin"),
+        ("/admin/auth/user/", 403, "ask your administrator"),
+    ):
+        response = support_client.get(url)
+        page = response.content.decode()
+        assert response.status_code == status and says in page
+        assert 'class="btn btn-primary" href="/admin/">Support admin</a>' in page
+        assert 'class="btn btn-primary" href="/licenses/"' not in page
+
+
 def test_an_expired_form_says_so_and_writes_nothing(customer, make_license):
     from django.test import Client
 
