@@ -252,10 +252,31 @@ class CanonicalSearch:
     def get_search_results(self, request, queryset, search_term):
         found, duplicates = super().get_search_results(request, queryset, search_term)
         also = self._other_form(search_term)
-        if also is None or also == search_term:
-            return found, duplicates
-        more, _ = super().get_search_results(request, queryset, also)
-        return found | more, True
+        if also is not None and also != search_term:
+            more, _ = super().get_search_results(request, queryset, also)
+            found, duplicates = found | more, True
+        typo = self._typo(search_term)
+        if typo and not found.exists():
+            # Read out or typed with one character wrong: say so, not only "0 results".
+            messages.warning(request, f"Nothing found for {search_term.strip()}. {typo}")
+        return found, duplicates
+
+    @staticmethod
+    def _typo(search_term: str) -> str | None:
+        """What is wrong with a term that has the form of an Installation ID or a license
+        number but not its check character."""
+        for normalize in (
+            tmslicense.normalize_installation_id,
+            tmslicense.normalize_license_number,
+        ):
+            try:
+                normalize(search_term)
+            except tmslicense.InvalidIdentifier as error:
+                if error.code == "checksum":
+                    return error.message
+            else:
+                return None
+        return None
 
     @staticmethod
     def _other_form(search_term: str) -> str | None:

@@ -99,6 +99,13 @@ LIFT_ADDRESS = "Lift an address's pauses"
 LIFT_MEMBERS = "Lift the members' pauses"
 
 
+def _organization(request, pk, permission: str) -> Organization:
+    """The organization of one of support's action pages, for a user with the permission."""
+    if not request.user.has_perm(f"licensing.{permission}"):
+        raise PermissionDenied
+    return get_object_or_404(Organization, pk=pk)
+
+
 def _members_lifted(organization, names) -> str:
     return (
         f"{organization}: the pauses of {len(names)} member(s) are lifted ({', '.join(names)}); "
@@ -182,9 +189,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def invite_view(self, request, pk):
-        if not request.user.has_perm("licensing.invite_member"):
-            raise PermissionDenied
-        organization = get_object_or_404(Organization, pk=pk)
+        organization = _organization(request, pk, "invite_member")
         return self._organization_action(
             request,
             organization,
@@ -203,9 +208,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         )
 
     def withdraw_view(self, request, pk, membership_pk):
-        if not request.user.has_perm("licensing.invite_member"):
-            raise PermissionDenied
-        organization = get_object_or_404(Organization, pk=pk)
+        organization = _organization(request, pk, "invite_member")
         membership = (
             organization.memberships.select_related("user").filter(pk=membership_pk).first()
         )
@@ -230,9 +233,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         )
 
     def lift_view(self, request, pk):
-        if not request.user.has_perm("licensing.lift_pauses"):
-            raise PermissionDenied
-        organization = get_object_or_404(Organization, pk=pk)
+        organization = _organization(request, pk, "lift_pauses")
         return self._organization_action(
             request,
             organization,
@@ -250,9 +251,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         )
 
     def lift_address_view(self, request, pk):
-        if not request.user.has_perm("licensing.lift_pauses"):
-            raise PermissionDenied
-        organization = get_object_or_404(Organization, pk=pk)
+        organization = _organization(request, pk, "lift_pauses")
         form = AddressForm(request.POST if request.method == "POST" else None)
         recent = services.recent_addresses(organization)
         form.fields["address"].help_text = (

@@ -1436,3 +1436,17 @@ def test_a_new_file_from_support_says_so_in_its_subject_and_what_it_corrected(
     _, swapped = sent("correct", {**swap, "reason": "Roles the wrong way round"})
     assert "The two servers' roles are swapped." in swapped.body
     assert "is corrected to" not in swapped.body
+
+
+def test_a_search_for_an_id_read_out_with_a_typo_says_so(support_client, live):
+    typo = live.installation_id[:-1] + ("0" if live.installation_id[-1] != "0" else "1")
+    for url in ("/admin/licensing/license/", "/admin/licensing/activation/"):
+        response = support_client.get(url, {"q": typo.lower()})
+        assert list(response.context["cl"].result_list) == []
+        assert "This Installation ID contains a typo" in response.content.decode()
+        found = support_client.get(url, {"q": live.installation_id})
+        assert "contains a typo" not in found.content.decode()
+    number = live.license.number
+    wrong = number[:-1] + ("0" if number[-1] != "0" else "1")
+    page = support_client.get("/admin/licensing/license/", {"q": wrong}).content.decode()
+    assert f"Nothing found for {wrong}. This license number contains a typo" in page
