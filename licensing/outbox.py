@@ -245,7 +245,8 @@ def retry_now(message: OutboxMessage) -> str | None:
             "invites the member again."
         )
     if message.status == OutboxMessage.Status.SENT:
-        if message.attachment and message.activation and message.activation.is_live:
+        activation = message.activation
+        if activation and activation.is_live and activation.license.is_activatable():
             return (
                 "It was sent already. A customer who did not get it downloads the file from "
                 "the license's page on the site (My licenses); or Reissue e-mails a new file."

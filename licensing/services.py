@@ -530,7 +530,7 @@ def lift_pauses(*, organization, actor, ip=None) -> list[str]:
     members' names."""
     members = [m.user for m in organization.memberships.select_related("user")]
     if not members:
-        raise ActivationError(f"{organization} has no members: nobody is paused.")
+        raise ActivationError("This organization has no members: nobody is paused.")
     lifted = [
         throttle.lift_login_pause(user) & throttle.lift_lookup_pause(user) for user in members
     ]
@@ -557,35 +557,43 @@ def lift_address_pauses(*, organization, address: str, actor, ip=None) -> str:
     its password reset requests are forgotten (an IPv6 address's: its /64's). Audited on the
     organization that called. Returns what was done, for support."""
     try:
-        typed = str(ipaddress.ip_address(address.strip()))
+        # An address, or an IPv6 block as a refusal names it (2001:db8:1:2::/64).
+        network = ipaddress.ip_network(address.strip(), strict=False)
     except ValueError:
+        network = None
+    if network is None or network.prefixlen < (64 if network.version == 6 else 32):
         raise ActivationError(
-            "Enter an IP address, such as 203.0.113.7 or 2001:db8::7.", field="address"
-        ) from None
-    lifted = throttle.lift_address_pause(typed)
+            "Enter an IP address, such as 203.0.113.7 or 2001:db8::7, or an IPv6 /64 block "
+            "as the refusal names it.",
+            field="address",
+        )
+    lifted = throttle.lift_address_pause(str(network.network_address))
     if lifted is None:
         raise ActivationError(
             "The pauses could not be lifted: the rate-limit cache (Redis) is unreachable. "
             "While it is, nobody is paused; try again once it is back."
         )
+    known = lifted in recent_addresses(organization)
     audit(
         actor=actor,
         action="lift_address_pauses",
         license=None,
         obj=organization,
         ip=ip,
-        details={"address": lifted},
+        details={"address": lifted, "used by its members lately": "yes" if known else "no"},
     )
     return (
         f"The pauses of {lifted} are lifted: log-ins, license look-ups and password reset "
         "requests from it are counted afresh."
+        + ("" if known else f" It is not among the addresses {organization}'s members used lately.")
     )
 
 
 def recent_addresses(organization, *, days: int = 30, count: int = 5) -> list[str]:
     """The addresses the organization's members acted from lately (their audited actions),
-    the latest first: where a member who calls about a pause probably is."""
-    return list(
+    the latest first, as pauses count them (an IPv6 one as its /64): where a member who calls
+    about a pause probably is."""
+    addresses = (
         AuditEvent.objects.filter(
             actor__membership__organization=organization,
             created_at__gte=timezone.now() - timedelta(days=days),
@@ -594,8 +602,10 @@ def recent_addresses(organization, *, days: int = 30, count: int = 5) -> list[st
         .values("ip_address")
         .annotate(last=Max("created_at"))
         .order_by("-last")
-        .values_list("ip_address", flat=True)[:count]
+        .values_list("ip_address", flat=True)
     )
+    blocks = dict.fromkeys(throttle.counted(address) for address in addresses)
+    return list(blocks)[:count]
 
 
 class InvitationRefused(ActivationError):

@@ -39,6 +39,11 @@ def _counted_address(request) -> str:
     return _counted(client_ip(request))
 
 
+def counted(address: str) -> str:
+    """An address as pauses count it, shown: 203.0.113.7, an IPv6 one as 2001:db8:1:2::/64."""
+    return _counted(address).strip("[]")
+
+
 def _counted(address: str) -> str:
     """The address tries are counted for: an IPv6 one by its /64, the block a single
     customer (or a single rented server) is given, so that walking through it gains nothing."""
@@ -182,8 +187,11 @@ def address_paused(request, scope: str) -> str:
     refusal names it, for support to lift. Else ""."""
     address = _counted_address(request)
     limit, window = _address_limits()[scope]
+    # A refused log-in was taken back (count_try); a refused look-up stays counted (record).
+    taken_back = scope == "login"
     try:
-        over = (cache.get(_key(scope, f"ip:{address}", window)) or 0) >= limit
+        count = cache.get(_key(scope, f"ip:{address}", window)) or 0
+        over = count >= limit if taken_back else count > limit
     except Exception:  # noqa: BLE001 - then nobody is paused anyway
         return ""
     return address.strip("[]") if over else ""

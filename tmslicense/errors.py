@@ -69,3 +69,8 @@ class LicenseNotYetValid(LicenseError):
 
 class LicenseRevoked(LicenseError):
     code = "revoked"
+
+
+def quoted(value: str) -> str:
+    """A value from a file in a message, quoted and cut short: a message stays a line."""
+    return repr(value if len(value) <= 40 else value[:40] + "…")

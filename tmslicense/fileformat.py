@@ -33,6 +33,7 @@ from .errors import (
     NotForThisServer,
     UnknownKey,
     UnsupportedAlgorithm,
+    quoted,
 )
 from .ids import InvalidIdentifier, normalize_installation_id
 from .keyring import key_id
@@ -173,13 +174,13 @@ def verify_license(
     envelope = read_envelope(text)
     if envelope["alg"] != "ed25519":
         raise UnsupportedAlgorithm(
-            f"The license file is signed with {_brief(envelope['alg'])}, which this "
+            f"The license file is signed with {quoted(envelope['alg'])}, which this "
             "ThinManager Server does not support (only ed25519)."
         )
     key = keyring.get(envelope["kid"])
     if key is None:
         raise UnknownKey(
-            f"The license file is signed with key {_brief(envelope['kid'])}, which this server "
+            f"The license file is signed with key {quoted(envelope['kid'])}, which this server "
             "does not trust. Update the keyring from the license site, or download the file "
             "again."
         )
@@ -206,11 +207,6 @@ def verify_license(
         _check_server(lic, installation_id)
     check_dates(lic, now or datetime.now(UTC))
     return lic
-
-
-def _brief(value: str) -> str:
-    """A value from a file, quoted, cut short: a message stays a line."""
-    return repr(value if len(value) <= 40 else value[:40] + "…")
 
 
 def _check_server(lic: License, installation_id: str) -> None:

@@ -88,16 +88,19 @@ def capabilities(
             ids = " and ".join(lic.installation_ids)
             ignored.append((lic, f"issued for {ids}, not for this server"))
             continue
-        problem = date_problem(lic, now)
-        if problem is not None:
-            ignored.append((lic, problem[1]))
-            continue
         other = applying.get(lic.license_number)
         if other is not None:
             older, lic = (other, lic) if lic.supersedes(other) else (lic, other)
             what = "a copy of" if older.serial == lic.serial else "replaced by"
             ignored.append((older, f"{what} the file {lic.serial} of the same license"))
         applying[lic.license_number] = lic
+    # Then the dates, of the newest file only: an older issue of a license whose newest file
+    # expired does not count again.
+    for number, lic in list(applying.items()):
+        problem = date_problem(lic, now)
+        if problem is not None:
+            ignored.append((lic, problem[1]))
+            del applying[number]
     roles = {lic.server(this).role for lic in applying.values()}
 
     full = roles & {Role.PRIMARY, Role.REDUNDANT}

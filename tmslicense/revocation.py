@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import BadSignature, MalformedFile, UnknownKey, UnsupportedAlgorithm
+from .errors import BadSignature, MalformedFile, UnknownKey, UnsupportedAlgorithm, quoted
 from .fileformat import strict_b64decode
 from .model import SERIAL
 
@@ -83,14 +83,14 @@ def verify_revoked_list(text: str, keyring: Mapping[str, Ed25519PublicKey]) -> l
     alg, kid, sig = signature
     if alg != "ed25519":
         raise UnsupportedAlgorithm(
-            f"This list of revoked serials is signed with {alg!r}, which this ThinManager "
+            f"This list of revoked serials is signed with {quoted(alg)}, which this ThinManager "
             "Server does not support (only ed25519)."
         )
     key = keyring.get(kid)
     if key is None:
         raise UnknownKey(
-            f"This list of revoked serials is signed with key {kid!r}, which this server does "
-            "not trust. Update the keyring from the license site."
+            f"This list of revoked serials is signed with key {quoted(kid)}, which this server "
+            "does not trust. Update the keyring from the license site."
         )
     try:
         key.verify(strict_b64decode(sig), _signed(serials))

@@ -147,16 +147,19 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _action_page(self, request, pk, *, permission, title, effect, fields, run, optional=()):
+    def _action_page(
+        self, request, pk, *, permission, title, effect, fields, run, optional=(), issues=False
+    ):
         if not request.user.has_perm(f"licensing.{permission}"):
             raise PermissionDenied
         activation = get_object_or_404(
             Activation.objects.select_related("license__organization", "replaced_by"), pk=pk
         )
         done = reverse("admin:licensing_license_change", args=[activation.license_id])
-        if request.method == "GET" and activation.is_live and permission == "reissue_activation":
-            # Opened from an old page or a bookmark while the license is suspended or expired:
-            # why not, before any form is filled in. (A revoked activation's page says so.)
+        if request.method == "GET" and activation.is_live and issues:
+            # An action that issues a file, opened from an old page or a bookmark while the
+            # license is suspended or expired: why not, before any form is filled in. (A
+            # revoked activation's page says so itself.)
             try:
                 services.check_reissuable(activation, activation.license)
             except services.ActivationError as error:
@@ -223,6 +226,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             fields=["reason"],
             optional=["reason"],
             run=run,
+            issues=True,
         )
 
     def correct_view(self, request, pk):
@@ -254,6 +258,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             f"{OLD_FILE_KEEPS_WORKING}",
             fields=["installation_id", "mirrored_installation_id", "reason"],
             run=run,
+            issues=True,
         )
 
     @admin.action(

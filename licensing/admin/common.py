@@ -255,7 +255,8 @@ class CanonicalSearch:
         if also is not None and also != search_term:
             more, _ = super().get_search_results(request, queryset, also)
             found, duplicates = found | more, True
-        typo = self._typo(search_term)
+        listing = getattr(request.resolver_match, "url_name", "").endswith("_changelist")
+        typo = listing and self._typo(search_term)
         if typo and not found.exists():
             # Read out or typed with one character wrong: say so, not only "0 results".
             messages.warning(request, f"Nothing found for {search_term.strip()}. {typo}")

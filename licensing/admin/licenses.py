@@ -272,8 +272,8 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             title=LIFT_ADDRESS,
             effect="Everyone behind this address (a whole plant may share one) is let log in, "
             "look up license numbers and ask for password resets again: the failures counted "
-            "for it across accounts are forgotten. A member's own pause is lifted with the "
-            "organizations' action, Lift the members' log-in and look-up pauses.",
+            "for it across accounts are forgotten. A member's own pause is lifted with "
+            f"{LIFT_MEMBERS}.",
         )
 
     def _organization_action(self, request, organization, form, run, *, title, effect):

@@ -1191,7 +1191,7 @@ def test_support_lifts_the_pauses_of_an_address_a_plant_shares(
         "10.1.1.1",
         organization,
     )
-    assert event.details == {"address": "198.51.100.23"}
+    assert event.details == {"address": "198.51.100.23", "used by its members lately": "yes"}
     assert client.post("/accounts/login/", credentials, **plant).status_code == 302
     again = step1(at_the_plant, tmslicense.new_license_number(), "")
     assert "No license" in again.context["form"].errors["license_number"][0]
@@ -1227,12 +1227,17 @@ def test_an_ipv6_addresss_pause_is_lifted_for_its_64_block(
     credentials = {"username": customer.username, "password": PASSWORD}
     paused = client.post("/accounts/login/", credentials, REMOTE_ADDR="2001:db8:1:2::77")
     assert "address, 2001:db8:1:2::/64." in paused.content.decode()
+    refused = support_client.post(LIFT_ADDRESS.format(organization.pk), {"address": "10.0.0.0/8"})
+    assert "or an IPv6 /64 block" in refused.content.decode()  # one address at a time
     response = support_client.post(
-        LIFT_ADDRESS.format(organization.pk), {"address": "2001:DB8:1:2:0::9"}, follow=True
+        LIFT_ADDRESS.format(organization.pk), {"address": "2001:db8:1:2::/64"}, follow=True
     )
-    assert "The pauses of 2001:db8:1:2::/64 are lifted" in response.content.decode()
+    page = response.content.decode()
+    assert "The pauses of 2001:db8:1:2::/64 are lifted" in page
+    assert "It is not among the addresses Acme Packaging&#x27;s members used lately." in page
     assert AuditEvent.objects.get(action="lift_address_pauses").details == {
-        "address": "2001:db8:1:2::/64"
+        "address": "2001:db8:1:2::/64",
+        "used by its members lately": "no",
     }
     response = client.post("/accounts/login/", credentials, REMOTE_ADDR="2001:db8:1:2::77")
     assert response.status_code == 302
@@ -1383,7 +1388,7 @@ def test_the_organization_page_leads_to_its_licenses_and_lifts_its_members_pause
 
     nobody = OrganizationFactory(name="Empty Plant")
     response = support_client.post(f"/admin/licensing/organization/{nobody.pk}/lift/")
-    assert "Empty Plant has no members: nobody is paused." in response.content.decode()
+    assert "This organization has no members: nobody is paused." in response.content.decode()
     assert AuditEvent.objects.filter(action="lift_pauses").count() == 1
 
 
@@ -1450,3 +1455,56 @@ def test_a_search_for_an_id_read_out_with_a_typo_says_so(support_client, live):
     wrong = number[:-1] + ("0" if number[-1] != "0" else "1")
     page = support_client.get("/admin/licensing/license/", {"q": wrong}).content.decode()
     assert f"Nothing found for {wrong}. This license number contains a typo" in page
+
+
+def test_the_addresses_suggested_are_the_members_latest_as_pauses_count_them(
+    organization, customer, support
+):
+    from datetime import timedelta
+
+    colleague = UserFactory(organization=organization)
+    stranger = UserFactory(organization=OrganizationFactory(name="Rival Foods"))
+    now = timezone.now()
+    for actor, address, days_ago in [
+        (customer, "198.51.100.23", 3),
+        (colleague, "2001:db8:1:2::5", 2),  # one IPv6 block, two addresses (privacy ones)
+        (customer, "2001:db8:1:2::99", 1),
+        (customer, "198.51.100.23", 0),  # again: the latest
+        (colleague, "192.0.2.7", 40),  # too long ago
+        (stranger, "203.0.113.9", 0),  # another organization's
+        (support, "10.0.0.5", 0),  # support acting on the organization
+    ]:
+        event = services.audit(actor=actor, action="download", license=None, obj=organization)
+        AuditEvent.objects.filter(pk=event.pk).update(
+            ip_address=address, created_at=now - timedelta(days=days_ago)
+        )
+    assert services.recent_addresses(organization) == ["198.51.100.23", "2001:db8:1:2::/64"]
+
+
+def test_a_look_up_pause_of_ones_own_names_no_address_at_its_limit(
+    customer_client, organization, settings
+):
+    """The address at exactly its limit (its next try would pass it) is not yet paused: a
+    customer paused for their own mistakes is not sent to support about the address."""
+    settings.ACTIVATION_FAILURE_LIMIT, settings.ACTIVATION_FAILURE_LIMIT_PER_IP = 2, 3
+    for _ in range(3):
+        refused = step1(customer_client, tmslicense.new_license_number(), "")
+    page = refused.content.decode()
+    assert "Too many license numbers were not found. For your security" in page
+    assert "network" not in page
+
+
+def test_the_typo_hint_is_not_left_behind_by_the_organization_autocomplete(support_client):
+    typo = "TM-DEM0-0000-004F"
+    listed = support_client.get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "licensing",
+            "model_name": "license",
+            "field_name": "organization",
+            "term": typo,
+        },
+    )
+    assert listed.status_code == 200
+    page = support_client.get("/admin/licensing/license/").content.decode()
+    assert "contains a typo" not in page

@@ -121,7 +121,7 @@ def test_a_license_counts_once_however_many_of_its_files(make_license):
 
 def test_a_license_that_expired_since_it_was_verified_stops_counting(make_license):
     """A server verifies its files at start and runs for months: each asking is at its time."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from tests.tmslicense.conftest import NOW, later
 
@@ -134,9 +134,35 @@ def test_a_license_that_expired_since_it_was_verified_stops_counting(make_licens
     assert caps.message(Action.SERVE_CLIENTS).endswith(
         f"Not counted: license {lic.license_number}, expired on {later(30):%Y-%m-%d} 12:00 UTC."
     )
-    # With no time given, the clock's (NOW is the fixtures' issue time, in 2026).
-    assert tmslicense.capabilities([lic], primary).serve_clients is (datetime.now(UTC) < later(30))
     assert tmslicense.capabilities([lic], primary, now=NOW).serve_clients
+    # With no time given, the clock's: a license that expired a day ago does not count.
+    gone = make_license("standard", ids=[primary], expires_at=datetime.now(UTC) - timedelta(days=1))
+    assert tmslicense.capabilities([gone], primary).role is None
+
+
+def test_an_older_file_does_not_count_again_once_the_newer_expired(make_license):
+    """Support shortened the license and reissued it: the old, longer file does not come
+    back when the new one expires."""
+    from tests.tmslicense.conftest import later
+
+    old = make_license("standard", seats=50, expires_at=later(300), serial="OLD")
+    new = make_license(
+        "standard",
+        ids=old.installation_ids,
+        license_number=old.license_number,
+        seats=5,
+        expires_at=later(30),
+        issued_at=later(1),
+        serial="NEW",
+    )
+    this = old.installation_ids[0]
+    assert tmslicense.capabilities([old, new], this, now=later(2)).seats == 5
+    caps = tmslicense.capabilities([old, new], this, now=later(31))
+    assert caps.role is None and caps.seats == 0
+    assert {why for _, why in caps.ignored} == {
+        "replaced by the file NEW of the same license",
+        f"expired on {later(30):%Y-%m-%d} 12:00 UTC",
+    }
 
 
 def test_a_clock_set_back_says_so_where_an_action_is_refused(make_license):
