@@ -39,17 +39,21 @@ from .ids import (
 from .keyring import Keyring, KeyringError, key_id
 from .model import YEARS, Kind, License, Role, Server, text_problem
 from .revocation import sign_revoked_list, verify_revoked_list
+from .store import DataFolder, DataFolderError, Imported
 
 __all__ = [
     "Action",
     "BadSignature",
     "CLOCK_TOLERANCE",
     "Capabilities",
+    "DataFolder",
+    "DataFolderError",
     "FileTooLarge",
     "InvalidIdentifier",
     "InvalidInstallationId",
     "InvalidLicenseNumber",
     "grouped_symbols",
+    "Imported",
     "InvalidPayload",
     "Keyring",
     "KeyringError",

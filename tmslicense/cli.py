@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import store
 from .errors import FileTooLarge, LicenseError, describe_size
-from .fileformat import MAX_FILE_SIZE, as_text, read_license, verify_license
+from .fileformat import MAX_FILE_SIZE, read_license, verify_license
 from .gating import Action, capabilities
 from .ids import (
     SECRET_FILE,
@@ -25,8 +25,7 @@ from .ids import (
     normalize_installation_id,
 )
 from .keyring import Keyring, KeyringError
-from .model import HIDDEN_CHARACTERS, License, decode_text
-from .revocation import verify_revoked_list
+from .model import HIDDEN_CHARACTERS
 
 DEFAULT_DATA_DIR = "tms-data"
 
@@ -206,56 +205,38 @@ def _this_server(data_dir: Path, other_ways: str = "") -> str:
 
 
 def _import(args, data_dir: Path) -> int:
-    this = _this_server(data_dir)  # first: a mistyped --data-dir is said so, not its keyring
+    _this_server(data_dir)  # first: a mistyped --data-dir is said so, not its keyring
     keyring = _keyring(args, data_dir)
-    data = _read(args.file)
-    # Another import at the same time must not install an older issue over this one.
-    with store.locked(data_dir):
-        lic = verify_license(data, keyring, this, revoked=store.revoked_serials(data_dir))
-        valid, _ = _valid(data_dir, keyring, this)
-        counted = capabilities(valid, this).licenses  # of copies and older issues, the one used
-        current = next((v for v in counted if v.license_number == lic.license_number), None)
-        if current is not None and current.serial == lic.serial:
-            print(
-                f"License {lic.license_number}, serial {_shown(lic.serial)}, is installed "
-                "already; nothing was changed."
-            )
-            return 0
-        path = store.install(data_dir, lic, as_text(data), current)
+    done = store.DataFolder(data_dir).import_license(_read(args.file), keyring)
+    lic = done.license
+    if done.already_installed:
+        print(
+            f"License {lic.license_number}, serial {_shown(lic.serial)}, is installed already; "
+            "nothing was changed."
+        )
+        return 0
     print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {_shown(lic.serial)}.")
-    print(f"Stored as {path}.")
+    print(f"Stored as {done.path}.")
     return 0
 
 
-def _valid(data_dir: Path, keyring: Keyring | None, this: str):
-    """The installed licenses that verify now, and the refused ones with their reason (all
-    of them without a keyring)."""
-    valid: list[License] = []
-    refused: list[tuple[Path, str]] = []
-    revoked = store.revoked_serials(data_dir)
-    for item in store.installed(data_dir):
-        if keyring is None:
-            refused.append((item.path, "cannot be verified without a keyring"))
-            continue
-        try:
-            valid.append(verify_license(item.text, keyring, this, revoked=revoked))
-        except LicenseError as error:
-            refused.append((item.path, str(error)))
-    return valid, refused
-
-
-def _capabilities(args, data_dir: Path, *, keyring_required: bool = True):
-    """What this server may do, the installed files not used with why, and the keyring
-    (None: there is none, and it was not required)."""
+def _capabilities(args, data_dir: Path):
+    """For ``status``: what this server may do, the installed files not used with why (all of
+    them without a keyring), and the keyring (None: there is none)."""
     this = _this_server(data_dir)
-    keyring = _keyring(args, data_dir, required=keyring_required)
-    valid, refused = _valid(data_dir, keyring, this)
+    keyring = _keyring(args, data_dir, required=False)
+    if keyring is None:
+        refused = [
+            (i.path, "cannot be verified without a keyring") for i in store.installed(data_dir)
+        ]
+        return capabilities([], this), refused, None
+    valid, refused = store.DataFolder(data_dir).licenses(keyring)
     return capabilities(valid, this), refused, keyring
 
 
 def _status(args, data_dir: Path) -> int:
     # Without a keyring the window still shows this server's ID (what activation asks for).
-    caps, refused, keyring = _capabilities(args, data_dir, keyring_required=False)
+    caps, refused, keyring = _capabilities(args, data_dir)
     print("ThinManager Licensing")
     print(f"Installation ID: {caps.installation_id}")
     partners = sorted(
@@ -310,14 +291,14 @@ _SHOWN_AS_CODE = re.compile(rf"[{HIDDEN_CHARACTERS}\\]")
 
 
 def _check(args, data_dir: Path) -> int:
-    caps, refused, _ = _capabilities(args, data_dir)
+    _this_server(data_dir)
+    # The refusal says why installed files do not count (the clock, an expiry), if so.
+    caps = store.DataFolder(data_dir).capabilities(_keyring(args, data_dir))
     message = caps.message(args.action)
     if message is None:
         print(f"{args.action}: allowed")
         return 0
-    print(message, file=sys.stderr)
-    for path, reason in refused:  # why installed files do not count (the clock, say)
-        print(f"Not used: {_shown(f'{path.name}: {reason}')}", file=sys.stderr)
+    print(_shown(message), file=sys.stderr)
     return 1
 
 
@@ -341,13 +322,13 @@ def _revoked(args, data_dir: Path) -> int:
             raise too_large(0, MAX_REVOKED_LIST)
     else:
         data = _read(source, MAX_REVOKED_LIST, too_large)
+    keyring = _keyring(args, data_dir)
     try:
-        serials = verify_revoked_list(decode_text(data), _keyring(args, data_dir))
+        new = store.DataFolder(data_dir).add_revoked_list(data, keyring)
     except UnicodeDecodeError:
         raise LicenseError(f"{source} is not a list of revoked serials (not text).") from None
     except LicenseError as error:
         raise type(error)(f"{error} Nothing was changed.") from None
-    new = store.add_revoked(data_dir, serials)
     total = len(store.revoked_serials(data_dir))
     print(f"Added {len(new)} revoked serial(s) to {data_dir / store.REVOKED} ({total} in all).")
     new = set(new)

@@ -67,10 +67,15 @@ class Capabilities:
 
 
 def capabilities(
-    licenses: Iterable[License], installation_id: str, *, now: datetime | None = None
+    licenses: Iterable[License],
+    installation_id: str,
+    *,
+    now: datetime | None = None,
+    not_used: Iterable[str] = (),
 ) -> Capabilities:
     """Decide what the server ``installation_id`` may do with these verified licenses at
-    ``now`` (an aware time; by default the clock's).
+    ``now`` (an aware time; by default the clock's). ``not_used``: why the server's other
+    files did not verify, for the refusal on no license to say (DataFolder gives them).
 
     A primary or redundant (enterprise) server does everything; a mirrored secondary only
     serves thin-client boots; a server on no license does nothing. Seats and features add up
@@ -134,6 +139,7 @@ def capabilities(
                 + "; ".join(f"license {lic.license_number}, {why}" for lic, why in ignored)
                 + "."
             )
+        reason += "".join(f" Not used: {why}" for why in not_used)
         refusals = {action: reason for action in Action}
 
     return Capabilities(

@@ -1,4 +1,5 @@
 """The TMS data folder: this installation's secret, its keyring and its imported licenses.
+A TMS that embeds tmslicense uses :class:`DataFolder`; the command line does the same.
 
 ::
 
@@ -20,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LicenseError
-from .model import SERIAL, License
+from .fileformat import as_text, verify_license
+from .gating import Capabilities, capabilities
+from .ids import load_or_create_installation_id
+from .model import SERIAL, License, decode_text
+from .revocation import verify_revoked_list
+
+__all__ = ["DataFolder", "DataFolderError", "Imported", "LOCK_WAIT", "locked"]
 
 
 class DataFolderError(Exception):
@@ -184,3 +191,75 @@ def _write(target: Path, text: str) -> None:
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Imported:
+    license: License
+    path: Path
+    already_installed: bool  # the same file was installed before: nothing was changed
+
+
+class DataFolder:
+    """A ThinManager Server's data folder, as a TMS that embeds tmslicense uses it: what
+    ``python -m tmslicense`` does, as calls. Changes take the folder's lock (``locked``), so
+    a TMS and the command line can work on one folder at once.
+
+    >>> folder = DataFolder("/var/lib/tms")  # doctest: +SKIP
+    >>> folder.import_license(open("TM-Q6H8-J9SE-5BYJ.lic", "rb").read(), keyring)  # doctest: +SKIP
+    >>> folder.capabilities(keyring).serve_clients  # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @property
+    def installation_id(self) -> str:
+        """This installation's ID, made on first use (``load_or_create_installation_id``)."""
+        return load_or_create_installation_id(self.path)
+
+    def licenses(self, keyring, *, now=None) -> tuple[list[License], list[tuple[Path, str]]]:
+        """The installed licenses that verify for this server, and the installed files that
+        do not, each with why (expired, revoked, the clock, another server's...)."""
+        this = self.installation_id
+        revoked = revoked_serials(self.path)
+        valid: list[License] = []
+        refused: list[tuple[Path, str]] = []
+        for item in installed(self.path):
+            try:
+                valid.append(verify_license(item.text, keyring, this, now=now, revoked=revoked))
+            except LicenseError as error:
+                refused.append((item.path, str(error)))
+        return valid, refused
+
+    def capabilities(self, keyring, *, now=None) -> Capabilities:
+        """What this server may do with its installed licenses, now (or at ``now``): ask
+        again before a gated action or on a timer, not only at start."""
+        valid, refused = self.licenses(keyring, now=now)
+        not_used = [f"{path.name}: {why}" for path, why in refused]
+        return capabilities(valid, self.installation_id, now=now, not_used=not_used)
+
+    def import_license(self, data: bytes | str, keyring, *, now=None) -> Imported:
+        """Verify a license file for this server and install it, replacing an older issue of
+        the same license. Refuses (a :class:`LicenseError`, nothing changed) a file that does
+        not verify here, and an older issue than the one installed."""
+        this = self.installation_id
+        # Another import at the same time must not install an older issue over this one.
+        with locked(self.path):
+            lic = verify_license(data, keyring, this, now=now, revoked=revoked_serials(self.path))
+            valid, _ = self.licenses(keyring, now=now)
+            counted = capabilities(valid, this, now=now).licenses  # the newest of each
+            current = next((v for v in counted if v.license_number == lic.license_number), None)
+            if current is not None and current.serial == lic.serial:
+                return Imported(lic, licenses_dir(self.path) / f"{lic.license_number}.lic", True)
+            text = as_text(data) if isinstance(data, bytes) else data
+            return Imported(lic, install(self.path, lic, text, current), False)
+
+    def add_revoked_list(self, data: bytes | str, keyring) -> list[str]:
+        """Verify the license site's signed list of revoked serials (its ``/revoked.txt``)
+        and add its serials to this server's; returns the ones that were new. Refuses a list
+        that does not verify (nothing changed); UnicodeDecodeError for bytes that are no
+        text."""
+        text = decode_text(data) if isinstance(data, bytes) else data
+        return add_revoked(self.path, verify_revoked_list(text, keyring))
