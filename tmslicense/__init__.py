@@ -39,7 +39,6 @@ from .ids import (
 from .keyring import Keyring, KeyringError, key_id
 from .model import YEARS, Kind, License, Role, Server, text_problem
 from .revocation import sign_revoked_list, verify_revoked_list
-from .store import DataFolder, DataFolderError, Imported
 
 __all__ = [
     "Action",
@@ -87,3 +86,13 @@ __all__ = [
     "verify_license",
     "verify_revoked_list",
 ]
+
+
+def __getattr__(name: str):
+    # The data folder's part (and pathlib) is imported when first used: a TMS that only
+    # verifies files starts faster.
+    if name in {"DataFolder", "DataFolderError", "Imported"}:
+        from . import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module 'tmslicense' has no attribute {name!r}")
