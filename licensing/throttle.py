@@ -194,20 +194,18 @@ def address_paused(request, scope: str) -> str:
         over = count >= limit if taken_back else count > limit
     except Exception:  # noqa: BLE001 - then nobody is paused anyway
         return ""
-    return address.strip("[]") if over else ""
+    return counted(client_ip(request)) if over else ""
 
 
 def lift_address_pause(address: str) -> str | None:
     """Forget what an address (an IPv6 one: its /64) counted across accounts in every scope:
     failed log-ins and look-ups, password reset requests (support lifted its pause). Returns
     the address or block lifted; None (and logged) when the cache is unreachable."""
-    counted = _counted(address)
-    keys = [
-        _key(scope, f"ip:{counted}", window) for scope, (_, window) in _address_limits().items()
-    ]
+    block = _counted(address)
+    keys = [_key(scope, f"ip:{block}", window) for scope, (_, window) in _address_limits().items()]
     try:
         cache.delete_many(keys)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; address pause not lifted", exc_info=True)
         return None
-    return counted.strip("[]")
+    return counted(address)
