@@ -3,6 +3,8 @@
 Standard library and ``cryptography`` only; no Django. See docs/tmslicense.md.
 """
 
+from typing import TYPE_CHECKING
+
 from .errors import (
     BadSignature,
     FileTooLarge,
@@ -51,7 +53,6 @@ __all__ = [
     "InvalidIdentifier",
     "InvalidInstallationId",
     "InvalidLicenseNumber",
-    "grouped_symbols",
     "Imported",
     "InvalidPayload",
     "Keyring",
@@ -72,6 +73,7 @@ __all__ = [
     "UnsupportedAlgorithm",
     "YEARS",
     "capabilities",
+    "grouped_symbols",
     "key_id",
     "load_or_create_installation_id",
     "new_installation_id",
@@ -88,11 +90,20 @@ __all__ = [
 ]
 
 
+# The data folder's part (and pathlib) is imported when first used: a TMS that only verifies
+# files starts faster.
+_FROM_STORE = {"DataFolder", "DataFolderError", "Imported"}
+if TYPE_CHECKING:
+    from .store import DataFolder, DataFolderError, Imported
+
+
 def __getattr__(name: str):
-    # The data folder's part (and pathlib) is imported when first used: a TMS that only
-    # verifies files starts faster.
-    if name in {"DataFolder", "DataFolderError", "Imported"}:
+    if name in _FROM_STORE:
         from . import store
 
         return getattr(store, name)
     raise AttributeError(f"module 'tmslicense' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_FROM_STORE})

@@ -325,8 +325,6 @@ def _revoked(args, data_dir: Path) -> int:
     keyring = _keyring(args, data_dir)
     try:
         new = store.DataFolder(data_dir).add_revoked_list(data, keyring)
-    except UnicodeDecodeError:
-        raise LicenseError(f"{source} is not a list of revoked serials (not text).") from None
     except LicenseError as error:
         raise type(error)(f"{error} Nothing was changed.") from None
     total = len(store.revoked_serials(data_dir))

@@ -84,6 +84,8 @@ def capabilities(
     verified (a server that runs for months asks again), and a file that does not count, is
     ignored with a reason.
     """
+    if isinstance(not_used, str):
+        raise TypeError("not_used is a list of reasons, not text")
     this = normalize_installation_id(installation_id)
     now = now or datetime.now(UTC)
     applying: dict[str, License] = {}  # by license number: the newest file

@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LicenseError
+from .errors import LicenseError, MalformedFile
 from .fileformat import as_text, verify_license
 from .gating import Capabilities, capabilities
-from .ids import load_or_create_installation_id
+from .ids import SECRET_FILE, load_or_create_installation_id
 from .model import SERIAL, License, decode_text
 from .revocation import verify_revoked_list
 
@@ -196,7 +196,7 @@ def _write(target: Path, text: str) -> None:
 @dataclass(frozen=True)
 class Imported:
     license: License
-    path: Path
+    path: Path  # where it is installed
     already_installed: bool  # the same file was installed before: nothing was changed
 
 
@@ -204,6 +204,9 @@ class DataFolder:
     """A ThinManager Server's data folder, as a TMS that embeds tmslicense uses it: what
     ``python -m tmslicense`` does, as calls. Changes take the folder's lock (``locked``), so
     a TMS and the command line can work on one folder at once.
+
+    Only :attr:`installation_id` makes an installation; the other calls, on a folder that
+    holds none (a mistyped path), raise :class:`DataFolderError` and create nothing.
 
     >>> folder = DataFolder("/var/lib/tms")  # doctest: +SKIP
     >>> folder.import_license(open("TM-Q6H8-J9SE-5BYJ.lic", "rb").read(), keyring)  # doctest: +SKIP
@@ -216,50 +219,76 @@ class DataFolder:
 
     @property
     def installation_id(self) -> str:
-        """This installation's ID, made on first use (``load_or_create_installation_id``)."""
+        """This installation's ID, made on first use (``load_or_create_installation_id``):
+        what the Licensing window shows, and activation asks for."""
         return load_or_create_installation_id(self.path)
 
-    def licenses(self, keyring, *, now=None) -> tuple[list[License], list[tuple[Path, str]]]:
-        """The installed licenses that verify for this server, and the installed files that
-        do not, each with why (expired, revoked, the clock, another server's...)."""
-        this = self.installation_id
+    def _this(self) -> str:
+        if not (self.path / SECRET_FILE).is_file():
+            raise DataFolderError(
+                f"{self.path} holds no installation ({SECRET_FILE}): a mistyped path, or a new "
+                "server whose installation_id was never asked for."
+            )
+        return self.installation_id
+
+    def _installed(self, keyring, this: str):
+        """(path, license) of each installed file issued for this server and not revoked,
+        its dates not checked; and each other file with why it does not verify."""
         revoked = revoked_serials(self.path)
-        valid: list[License] = []
+        found: list[tuple[Path, License]] = []
         refused: list[tuple[Path, str]] = []
         for item in installed(self.path):
             try:
-                valid.append(verify_license(item.text, keyring, this, now=now, revoked=revoked))
+                lic = verify_license(item.text, keyring, this, revoked=revoked, dates=False)
             except LicenseError as error:
                 refused.append((item.path, str(error)))
-        return valid, refused
+            else:
+                found.append((item.path, lic))
+        return found, refused
+
+    def licenses(self, keyring) -> tuple[list[License], list[tuple[Path, str]]]:
+        """The installed licenses issued for this server and not revoked (their dates, and
+        which file of a license counts, are :meth:`capabilities`' to decide at the time
+        asked), and the installed files that do not verify, each with why."""
+        found, refused = self._installed(keyring, self._this())
+        return [lic for _, lic in found], refused
 
     def capabilities(self, keyring, *, now=None) -> Capabilities:
         """What this server may do with its installed licenses, now (or at ``now``): ask
-        again before a gated action or on a timer, not only at start."""
-        valid, refused = self.licenses(keyring, now=now)
+        again before a gated action or on a timer, not only at start. When none counts, the
+        refusal says why each installed file is not used."""
+        valid, refused = self.licenses(keyring)
         not_used = [f"{path.name}: {why}" for path, why in refused]
-        return capabilities(valid, self.installation_id, now=now, not_used=not_used)
+        return capabilities(valid, self._this(), now=now, not_used=not_used)
 
     def import_license(self, data: bytes | str, keyring, *, now=None) -> Imported:
-        """Verify a license file for this server and install it, replacing an older issue of
-        the same license. Refuses (a :class:`LicenseError`, nothing changed) a file that does
-        not verify here, and an older issue than the one installed."""
-        this = self.installation_id
+        """Verify a license file for this server (at ``now``, by default the clock's) and
+        install it, replacing an older issue of the same license. Refuses (a
+        :class:`LicenseError`, nothing changed) a file that does not verify here, and an
+        older issue than the one installed, even if that one has expired."""
+        this = self._this()
         # Another import at the same time must not install an older issue over this one.
         with locked(self.path):
             lic = verify_license(data, keyring, this, now=now, revoked=revoked_serials(self.path))
-            valid, _ = self.licenses(keyring, now=now)
-            counted = capabilities(valid, this, now=now).licenses  # the newest of each
-            current = next((v for v in counted if v.license_number == lic.license_number), None)
+            found, _ = self._installed(keyring, this)
+            path = current = None  # the newest installed issue of this license
+            for where, other in found:
+                if other.license_number == lic.license_number and (
+                    current is None or other.supersedes(current)
+                ):
+                    path, current = where, other
             if current is not None and current.serial == lic.serial:
-                return Imported(lic, licenses_dir(self.path) / f"{lic.license_number}.lic", True)
+                return Imported(lic, path, True)
             text = as_text(data) if isinstance(data, bytes) else data
             return Imported(lic, install(self.path, lic, text, current), False)
 
     def add_revoked_list(self, data: bytes | str, keyring) -> list[str]:
         """Verify the license site's signed list of revoked serials (its ``/revoked.txt``)
         and add its serials to this server's; returns the ones that were new. Refuses a list
-        that does not verify (nothing changed); UnicodeDecodeError for bytes that are no
-        text."""
-        text = decode_text(data) if isinstance(data, bytes) else data
+        that does not verify, or is no text (a :class:`LicenseError`, nothing changed)."""
+        self._this()
+        try:
+            text = decode_text(data) if isinstance(data, bytes) else data
+        except UnicodeDecodeError:
+            raise MalformedFile("This is not a list of revoked serials: it is not text.") from None
         return add_revoked(self.path, verify_revoked_list(text, keyring))

@@ -230,9 +230,7 @@ def test_check_says_why_the_installed_files_do_not_count(pair, make_license, sig
     assert result.returncode == 1
     message = result.stderr.strip()
     assert message.startswith("No valid license for this ThinManager Server")
-    assert f" Not used: {lic.license_number}.lic: License {lic.license_number}: valid from " in (
-        message
-    )
+    assert f" Not counted: license {lic.license_number}, valid from " in message
     assert message.endswith("UTC: check the clock.")
 
 

@@ -78,3 +78,118 @@ def test_capabilities_are_decided_at_the_time_asked(folder, make_license, sign, 
     assert folder.capabilities(keyring).run_console
     later = folder.capabilities(keyring, now=ends + timedelta(seconds=1))
     assert not later.run_console and "expired on" in later.message(Action.RUN_CONSOLE)
+
+
+def test_a_folder_with_no_installation_is_refused_and_nothing_is_made(
+    tmp_path, make_license, sign, keyring, private_key, kid
+):
+    """A mistyped path must not become a new server with an ID of its own."""
+    folder = tmslicense.DataFolder(tmp_path / "mistyped")
+    lic = make_license("standard")
+    signed = tmslicense.sign_revoked_list(["0" * 16], private_key, kid)
+    for call in (
+        lambda: folder.capabilities(keyring),
+        lambda: folder.licenses(keyring),
+        lambda: folder.import_license(sign(lic), keyring),
+        lambda: folder.add_revoked_list(signed, keyring),
+    ):
+        with pytest.raises(tmslicense.DataFolderError, match="holds no installation"):
+            call()
+    assert not folder.path.exists()
+
+
+def _issues(make_license, this, *, old_expires, new_expires):
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = make_license(
+        "standard",
+        ids=[this],
+        seats=50,
+        serial="OLD",
+        expires_at=old_expires,
+        issued_at=now - timedelta(days=10),
+    )
+    new = make_license(
+        "standard",
+        ids=[this],
+        seats=5,
+        serial="NEW",
+        expires_at=new_expires,
+        license_number=old.license_number,
+        issued_at=now - timedelta(days=1),
+    )
+    return old, new
+
+
+def test_an_older_issue_does_not_count_again_once_the_newer_expired(
+    folder, make_license, sign, keyring
+):
+    """Support shortened a license and reissued it; the old file is still in the folder
+    under another name (saved from an e-mail)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    old, new = _issues(
+        make_license,
+        folder.installation_id,
+        old_expires=now + timedelta(days=300),
+        new_expires=now + timedelta(days=30),
+    )
+    folder.import_license(sign(new), keyring)
+    (folder.path / "licenses" / "saved-from-mail.lic").write_text(sign(old))
+    assert folder.capabilities(keyring).seats == 5
+    caps = folder.capabilities(keyring, now=now + timedelta(days=31))
+    assert caps.role is None and caps.seats == 0
+    assert "expired on" in caps.message(Action.SERVE_CLIENTS)
+    # Nor is it imported over the newer one, expired or not.
+    with pytest.raises(tmslicense.LicenseError, match="newer file"):
+        folder.import_license(sign(old), keyring)
+
+
+def test_a_file_installed_under_another_name_is_found_installed_already(
+    folder, make_license, sign, keyring
+):
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    (folder.path / "licenses").mkdir()
+    saved = folder.path / "licenses" / "attachment.lic"
+    saved.write_text(sign(lic))
+    done = folder.import_license(sign(lic), keyring)
+    assert done.already_installed and done.path == saved
+    assert [p.name for p in (folder.path / "licenses").iterdir()] == ["attachment.lic"]
+
+
+def test_a_revoked_or_expired_file_is_not_imported(
+    folder, make_license, sign, keyring, private_key, kid
+):
+    this = folder.installation_id
+    revoked = _recent(make_license, kind="standard", ids=[this], serial="REVOKED")
+    folder.add_revoked_list(tmslicense.sign_revoked_list(["REVOKED"], private_key, kid), keyring)
+    with pytest.raises(tmslicense.LicenseRevoked):
+        folder.import_license(sign(revoked), keyring)
+    ends = datetime.now(UTC) + timedelta(days=5)
+    expiring = _recent(
+        make_license, kind="standard", ids=[this], expires_at=ends.replace(microsecond=0)
+    )
+    with pytest.raises(tmslicense.LicenseExpired):
+        folder.import_license(sign(expiring), keyring, now=ends + timedelta(days=1))
+    assert not (folder.path / "licenses").exists()
+    with pytest.raises(tmslicense.MalformedFile, match="not text"):
+        folder.add_revoked_list(b"\xff\xfe\x00\xd8" + b"\x00" * 9, keyring)
+
+
+def test_a_refusal_names_the_files_that_do_not_verify(folder, make_license, sign, keyring):
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    (folder.path / "licenses").mkdir()
+    (folder.path / "licenses" / "damaged.lic").write_text(sign(lic).replace("A", "B", 3))
+    message = folder.capabilities(keyring).message(Action.RUN_CONSOLE)
+    assert message.startswith("No valid license")
+    assert " Not used: damaged.lic: " in message
+
+
+def test_importing_tmslicense_to_verify_loads_no_data_folder_part():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tmslicense; print('tmslicense.store' in sys.modules, 'pathlib' in "
+        "sys.modules); print('DataFolder' in dir(tmslicense), tmslicense.DataFolder.__name__)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["False", "False", "True", "DataFolder"], result.stderr
