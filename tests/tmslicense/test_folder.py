@@ -174,13 +174,18 @@ def test_a_revoked_or_expired_file_is_not_imported(
         folder.add_revoked_list(b"\xff\xfe\x00\xd8" + b"\x00" * 9, keyring)
 
 
-def test_a_refusal_names_the_files_that_do_not_verify(folder, make_license, sign, keyring):
+def test_a_refusal_names_the_files_that_do_not_verify(
+    folder, make_license, keyring, private_key, kid
+):
+    from tests.tmslicense.envelope import armor, envelope
+
     lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    forged = armor(envelope(lic.to_payload(), private_key.sign(b"another payload"), kid=kid))
     (folder.path / "licenses").mkdir()
-    (folder.path / "licenses" / "damaged.lic").write_text(sign(lic).replace("A", "B", 3))
+    (folder.path / "licenses" / "changed.lic").write_text(forged)
     message = folder.capabilities(keyring).message(Action.RUN_CONSOLE)
     assert message.startswith("No valid license")
-    assert " Not used: damaged.lic: " in message
+    assert " Not used: changed.lic: The license file's signature does not match" in message
 
 
 def test_importing_tmslicense_to_verify_loads_no_data_folder_part():
