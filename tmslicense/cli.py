@@ -265,10 +265,8 @@ def _status(args, data_dir: Path) -> int:
             for s in lic.servers
         )
         print(f"  Location:         {location}")
-    for path, reason in refused:
-        print(f"Not used: {_shown(f'{path.name}: {reason}')}")
-    for lic, reason in caps.ignored:
-        print(f"Not used: {_shown(f'license {lic.license_number}, serial {lic.serial}: {reason}')}")
+    for line in _not_used(refused, caps):
+        print(line)
     print()
     role = caps.role.value if caps.role else "unlicensed"
     print(f"This server: {role}, {caps.seats} seat(s)")
@@ -290,15 +288,30 @@ def _shown(text: str) -> str:
 _SHOWN_AS_CODE = re.compile(rf"[{HIDDEN_CHARACTERS}\\]")
 
 
+def _not_used(refused, caps) -> list[str]:
+    """Why installed files do not count, a line each: those that do not verify, and those
+    that do but are not used (expired, another server's, an older issue)."""
+    return [f"Not used: {_shown(f'{path.name}: {reason}')}" for path, reason in refused] + [
+        f"Not used: {_shown(f'license {lic.license_number}, serial {lic.serial}: {reason}')}"
+        for lic, reason in caps.ignored
+    ]
+
+
 def _check(args, data_dir: Path) -> int:
     _this_server(data_dir)
-    # The refusal says why installed files do not count (the clock, an expiry), if so.
-    caps = store.DataFolder(data_dir).capabilities(_keyring(args, data_dir))
+    keyring = _keyring(args, data_dir)
+    folder = store.DataFolder(data_dir)
+    # With no license counting, the refusal itself says why the installed files do not.
+    caps = folder.capabilities(keyring)
     message = caps.message(args.action)
     if message is None:
         print(f"{args.action}: allowed")
         return 0
     print(_shown(message), file=sys.stderr)
+    if caps.role is not None:  # refused for this server's role: and why other files do not count
+        _, refused = folder.licenses(keyring)
+        for line in _not_used(refused, caps):
+            print(line, file=sys.stderr)
     return 1
 
 

@@ -234,6 +234,28 @@ def test_check_says_why_the_installed_files_do_not_count(pair, make_license, sig
     assert message.endswith("UTC: check the clock.")
 
 
+def test_check_on_a_mirror_also_says_why_its_own_license_does_not_count(pair, make_license, sign):
+    """A mirror that also holds a full license of its own, not counting (its clock is
+    behind): the refusal is the mirror's, and check says why the full license is not used."""
+    from datetime import datetime, timedelta
+
+    mirror, primary = pair
+    mirrored = _recent(
+        make_license, kind="mirrored", ids=[primary.installation_id, mirror.installation_id]
+    )
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    own = make_license("standard", ids=[mirror.installation_id], issued_at=ahead, serial="OWN")
+    (mirror.data / "licenses").mkdir()
+    for lic in (mirrored, own):
+        (mirror.data / "licenses" / f"{lic.license_number}.lic").write_text(sign(lic))
+    result = mirror.run("check", "run-console")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("This is a mirrored ThinManager Server")
+    assert lines[1].startswith(f"Not used: license {own.license_number}, serial OWN: valid from")
+    assert lines[1].endswith("check the clock")
+
+
 def _create_args(lic):
     return dict(
         serial=lic.serial,
