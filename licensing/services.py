@@ -277,7 +277,11 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     """Sign and record a file and queue its e-mail: to the customer who activated, or for a
     file that support issued, to the organization's members."""
     replaces = (details or {}).get("replaces")
+    # A correction names the ID it corrected, or says the two servers' roles were swapped.
     previous = (details or {}).get("previous_installation_ids") or []
+    swapped = set(previous) == set(ids) and previous != list(ids)
+    pairs = zip(previous, ids, strict=False)  # none for a first activation
+    corrected = [] if swapped else [(was, new) for was, new in pairs if was != new]
     now = timezone.now()
     serial = secrets.token_hex(8).upper()
     try:
@@ -335,13 +339,8 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
             "license": lic,
             "activation": activation,
             "replaces": replaces,
-            # A correction names the ID it corrected (or the roles swapped).
-            "corrected": [
-                (was, now)
-                for was, now in zip(previous, ids, strict=False)
-                if was != now and set(previous) != set(ids)
-            ],
-            "swapped": bool(previous) and previous != list(ids) and set(previous) == set(ids),
+            "corrected": corrected,
+            "swapped": swapped,
         },
         attachment_name=activation.filename,
         attachment=text,
@@ -573,7 +572,7 @@ def lift_address_pauses(*, organization, address: str, actor, ip=None) -> str:
             "The pauses could not be lifted: the rate-limit cache (Redis) is unreachable. "
             "While it is, nobody is paused; try again once it is back."
         )
-    known = lifted in recent_addresses(organization)
+    known = lifted in recent_addresses(organization, count=None)  # not only those shown
     audit(
         actor=actor,
         action="lift_address_pauses",
@@ -589,7 +588,7 @@ def lift_address_pauses(*, organization, address: str, actor, ip=None) -> str:
     )
 
 
-def recent_addresses(organization, *, days: int = 30, count: int = 5) -> list[str]:
+def recent_addresses(organization, *, days: int = 30, count: int | None = 5) -> list[str]:
     """The addresses the organization's members acted from lately (their audited actions),
     the latest first, as pauses count them (an IPv6 one as its /64): where a member who calls
     about a pause probably is."""

@@ -1508,3 +1508,23 @@ def test_the_typo_hint_is_not_left_behind_by_the_organization_autocomplete(suppo
     assert listed.status_code == 200
     page = support_client.get("/admin/licensing/license/").content.decode()
     assert "contains a typo" not in page
+
+
+def test_an_address_used_lately_but_not_among_those_shown_counts_as_known(
+    support_client, organization, customer
+):
+    from datetime import timedelta
+
+    now = timezone.now()
+    for n in range(6):  # the oldest of six is not among the five suggested
+        event = services.audit(actor=customer, action="download", license=None, obj=organization)
+        AuditEvent.objects.filter(pk=event.pk).update(
+            ip_address=f"198.51.100.{n + 1}", created_at=now - timedelta(days=n)
+        )
+    assert "198.51.100.6" not in services.recent_addresses(organization)
+    support_client.post(
+        f"/admin/licensing/organization/{organization.pk}/lift-address/",
+        {"address": "198.51.100.6"},
+    )
+    event = AuditEvent.objects.get(action="lift_address_pauses")
+    assert event.details["used by its members lately"] == "yes"
