@@ -588,6 +588,21 @@ def lift_address_pauses(*, organization, address: str, actor, ip=None) -> str:
     )
 
 
+def paused_members(organization) -> list[tuple[str, list[throttle.Pause]]] | None:
+    """The organization's members refused now (log-ins or license look-ups), each with its
+    pauses: what support sees before lifting them. None when the rate-limit cache is
+    unreachable (then nobody is paused)."""
+    members = sorted((m.user for m in organization.memberships.select_related("user")), key=person)
+    found = []
+    for user in members:
+        pauses = throttle.pauses(user)
+        if pauses is None:
+            return None
+        if pauses:
+            found.append((person(user), pauses))
+    return found
+
+
 def recent_addresses(organization, *, days: int = 30, count: int | None = 5) -> list[str]:
     """The addresses the organization's members acted from lately (their audited actions),
     the latest first, as pauses count them (an IPv6 one as its /64): where a member who calls

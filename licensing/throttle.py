@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import secrets
 import time
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.conf import settings
@@ -68,28 +70,35 @@ def _address_limits() -> dict[str, tuple[int, int]]:
     }
 
 
-def _counters(request, scope: str, name: str = "") -> tuple[dict[str, int], int]:
-    """The cache keys counting this request's tries in ``scope``, each with its limit, and
-    the window in seconds. Reads the cache (an account's epoch): call it where an outage is
+def _counters(request, scope: str, name: str = "") -> tuple[dict[str, tuple], int, str]:
+    """The cache keys counting this request's tries in ``scope``, each with its limit, the
+    address it counts for (shown; "" for an account or a customer from every address) and
+    whether it is the address's own count (across accounts); the window in seconds; and
+    whose pause a refusal is (the account as typed, under its epoch; the customer; "" for a
+    password reset). Reads the cache (an account's epoch): call it where an outage is
     caught."""
     ip = _counted_address(request)
+    shown = ip.strip("[]")
     per_ip, window = _address_limits()[scope]
-    subjects = {f"ip:{ip}": per_ip}
+    subjects = {f"ip:{ip}": (per_ip, shown, True)}
+    owner = ""
     if scope == "lookup":
         if request.user.is_authenticated:
-            subjects[f"user:{request.user.pk}"] = settings.ACTIVATION_FAILURE_LIMIT
+            owner = f"user:{request.user.pk}"
+            subjects[owner] = (settings.ACTIVATION_FAILURE_LIMIT, "", False)
     elif scope == "reset":  # the e-mail address typed; and the address asking
-        subjects[f"email:{_name(name)}"] = settings.PASSWORD_RESET_LIMIT
+        subjects[f"email:{_name(name)}"] = (settings.PASSWORD_RESET_LIMIT, "", False)
     else:  # "login": the account as typed, from this address; and the address
         account = _name(name)
         epoch = cache.get(_epoch_key(account), "0")
+        owner = f"account:{account}:{epoch}"
         subjects |= {
-            f"account:{ip}:{account}:{epoch}": settings.LOGIN_FAILURE_LIMIT,
+            f"account:{ip}:{account}:{epoch}": (settings.LOGIN_FAILURE_LIMIT, shown, False),
             # From every address: a guesser with many addresses still meets a ceiling (a new
             # password set by e-mail starts a new epoch, which lifts it).
-            f"account:{account}:{epoch}": settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT,
+            owner: (settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT, "", False),
         }
-    return {_key(scope, s, window): n for s, n in subjects.items()}, window
+    return {_key(scope, s, window): n for s, n in subjects.items()}, window, owner
 
 
 def _key(scope: str, subject: str, window: int) -> str:
@@ -142,16 +151,74 @@ def forget(raised: list[str]) -> None:
 
 def _count(request, scope: str, name: str) -> tuple[int, list[str]]:
     try:
-        limits, window = _counters(request, scope, name)
-        over, raised = False, []
-        for key, limit in limits.items():
+        limits, window, owner = _counters(request, scope, name)
+        over, raised = {}, []
+        ends = (int(time.time()) // window + 1) * window  # the window's, as in the keys
+        for key, (limit, address, shared) in limits.items():
             cache.add(key, 0, timeout=window + 60)
-            over |= cache.incr(key) > limit
+            if cache.incr(key) > limit:
+                over[key] = (limit, ends, address, shared)  # a Pause's fields, in plain values
             raised.append(key)
+        if over and owner:
+            # Which counters refused whom, and where, for support to see (see pauses); with
+            # those recorded before (a few: once the owner's own counter refuses every try,
+            # no address's counter passes its limit any more).
+            marker = _refused_key(scope, owner)
+            cache.set(marker, cache.get(marker, {}) | over, timeout=window + 60)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; %s try not counted", scope, exc_info=True)
         return 0, []
     return (window - int(time.time()) % window if over else 0), raised
+
+
+def _refused_key(scope: str, owner: str) -> str:
+    return f"{scope}-tries:refused:{owner}"
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A customer's tries in ``scope`` ("login" or "lookup") refused by a counter at its
+    ``limit`` until ``ends`` (a time in seconds): counted for ``address`` (shown as
+    :func:`counted` shows it), or from every address (""); ``shared``: the address's own
+    count, across accounts."""
+
+    scope: str
+    limit: int
+    ends: int
+    address: str = ""
+    shared: bool = False
+
+    @property
+    def minutes_left(self) -> int:
+        return max(1, math.ceil((self.ends - time.time()) / 60))
+
+
+def pauses(user) -> list[Pause] | None:
+    """The customer's log-ins and license look-ups refused now, as the refusals they met
+    recorded them (a counter lifted since, or whose window ended, no longer counts); the
+    log-ins under the user name and under the e-mail address. None when the cache is
+    unreachable (then nobody is paused)."""
+    names = {_name(n) for n in (user.username, user.email) if n}
+    try:
+        epochs = cache.get_many([_epoch_key(n) for n in names])
+        markers = {_refused_key("lookup", f"user:{user.pk}"): "lookup"} | {
+            _refused_key("login", f"account:{n}:{epochs.get(_epoch_key(n), '0')}"): "login"
+            for n in names
+        }
+        recorded = {
+            key: Pause(markers[marker], *fields)
+            for marker, over in cache.get_many(list(markers)).items()
+            for key, fields in over.items()
+        }
+        counts = cache.get_many(list(recorded))
+    except Exception:  # noqa: BLE001
+        log.warning("rate-limit cache unreachable; pauses not read", exc_info=True)
+        return None
+    # Refused at the next try (a refused log-in was taken back, a refused look-up was not),
+    # until its window ends.
+    now = time.time()
+    found = {p for key, p in recorded.items() if counts.get(key, 0) >= p.limit and p.ends > now}
+    return sorted(found, key=lambda p: (p.scope, p.shared, p.address))
 
 
 def lift_login_pause(user) -> bool:

@@ -114,6 +114,30 @@ def _members_lifted(organization, names) -> str:
     )
 
 
+REFUSED = {"login": "log-ins", "lookup": "license look-ups"}
+
+
+def _pause(pause) -> str:
+    what = REFUSED[pause.scope]
+    if pause.shared:
+        where = f"from {pause.address}, for failures across accounts there ({LIFT_ADDRESS})"
+    else:
+        where = f"from {pause.address}" if pause.address else "from every address"
+    return f"{what} refused {where} for {pause.minutes_left} more minute(s)"
+
+
+def _paused_members(organization) -> list[str]:
+    """Who of the organization is refused now, and how, a line each (support's lift page)."""
+    paused = services.paused_members(organization)
+    if paused is None:
+        return [
+            "Not known: the rate-limit cache (Redis) is unreachable. While it is, nobody is paused."
+        ]
+    return [f"{name}: {'; '.join(map(_pause, pauses))}." for name, pauses in paused] or [
+        "None of its members is refused now."
+    ]
+
+
 class AddressForm(forms.Form):
     address = forms.CharField(
         label="IP address",
@@ -248,14 +272,25 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             effect=f"Each member of {organization} is let log in again, from every address, "
             "and look up license numbers again: their failed log-ins and look-ups are "
             f"forgotten. An address paused across accounts stays paused: {LIFT_ADDRESS}.",
+            status=_paused_members(organization),
         )
 
     def lift_address_view(self, request, pk):
         organization = _organization(request, pk, "lift_pauses")
         form = AddressForm(request.POST if request.method == "POST" else None)
         recent = services.recent_addresses(organization)
+        # Where its members are refused now for failures across accounts: what this lifts.
+        shared = {}
+        for _, pauses in services.paused_members(organization) or []:
+            for p in pauses:
+                if p.shared:
+                    what = f"{REFUSED[p.scope]} for {p.minutes_left} more minute(s)"
+                    shared.setdefault(p.address, {})[what] = None
+        shared = [f"{address} ({', '.join(what)})" for address, what in shared.items()]
         form.fields["address"].help_text = (
-            "The one a paused log-in or look-up names. Its members acted lately from "
+            "The one a paused log-in or look-up names. "
+            + (f"Its members are refused now from {', '.join(shared)}. " if shared else "")
+            + "Its members acted lately from "
             + (", ".join(recent) if recent else "no address known")
             + "."
         )
@@ -276,7 +311,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             f"{LIFT_MEMBERS}.",
         )
 
-    def _organization_action(self, request, organization, form, run, *, title, effect):
+    def _organization_action(self, request, organization, form, run, *, title, effect, status=()):
         return action_page(
             self,
             request,
@@ -284,7 +319,12 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             run,
             done=reverse("admin:licensing_organization_change", args=[organization.pk]),
             template="admin/licensing/organization_action.html",
-            context={"title": title, "effect": effect, "organization": organization},
+            context={
+                "title": title,
+                "effect": effect,
+                "organization": organization,
+                "status": status,
+            },
         )
 
     def save_model(self, request, obj, form, change):

@@ -1134,6 +1134,59 @@ def test_a_lift_the_cache_did_not_take_is_neither_done_nor_audited(
     assert not AuditEvent.objects.filter(action="lift_pauses").exists()
 
 
+LIFT_MEMBERS = "/admin/licensing/organization/{}/lift/"
+
+
+def test_support_sees_who_is_refused_now_where_and_for_how_long(
+    support_client, customer, other_customer, organization, settings, monkeypatch
+):
+    """A customer calls: support sees, before lifting anything, that the caller's log-ins are
+    refused from the plant's address and their look-ups from every address, and until when;
+    what is lifted, or whose window ended, is no longer shown; nor is another customer."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from licensing import throttle
+
+    clock = [1_800_000_000 + 180]  # 3 minutes into a log-in window and a look-up window
+    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: clock[0]))
+    settings.LOGIN_FAILURE_LIMIT, settings.ACTIVATION_FAILURE_LIMIT = 3, 2
+
+    def refused_now():
+        page = support_client.get(LIFT_MEMBERS.format(organization.pk)).content.decode()
+        return re.findall(r"<li>(.*?)</li>", page.split('id="refused-now"')[1].split("</ul>")[0])
+
+    assert refused_now() == ["None of its members is refused now."]
+    plant = Client(REMOTE_ADDR="10.7.7.7")
+    for who in (customer, customer, customer, other_customer, other_customer, other_customer):
+        plant.post("/accounts/login/", {"username": who.username, "password": "wrong"})
+    # Failed, not refused yet: the customer has met no pause.
+    assert refused_now() == ["None of its members is refused now."]
+    credentials = {"username": customer.username, "password": PASSWORD}
+    assert "Too many" in plant.post("/accounts/login/", credentials).content.decode()
+    other = {"username": other_customer.username, "password": PASSWORD}
+    assert "Too many" in plant.post("/accounts/login/", other).content.decode()
+    at_home = Client(REMOTE_ADDR="192.0.2.44")
+    at_home.force_login(customer)
+    for _ in range(3):
+        step1(at_home, tmslicense.new_license_number(), "")
+    name = f"{customer.username} ({customer.email})"
+    assert refused_now() == [
+        f"{name}: log-ins refused from 10.7.7.7 for 12 more minute(s); license look-ups "
+        "refused from every address for 57 more minute(s)."
+    ]
+
+    clock[0] = 1_800_000_000 + 900  # the log-in window ended; the look-ups' goes on
+    assert refused_now() == [
+        f"{name}: license look-ups refused from every address for 45 more minute(s)."
+    ]
+    support_client.post(LIFT_MEMBERS.format(organization.pk))
+    assert refused_now() == ["None of its members is refused now."]
+
+    with mock.patch("licensing.throttle.cache.get_many", side_effect=ConnectionError("down")):
+        assert refused_now()[0].startswith("Not known: the rate-limit cache (Redis) is unreachable")
+
+
 LIFT_ADDRESS = "/admin/licensing/organization/{}/lift-address/"
 
 
@@ -1170,6 +1223,13 @@ def test_support_lifts_the_pauses_of_an_address_a_plant_shares(
     # The members' own address is suggested; support's, from the same organization's
     # history, is not.
     assert "acted lately from 198.51.100.23." in form and "10.0.0.5" not in form
+    # Where its members are refused now for failures across accounts: what this page lifts.
+    assert re.search(
+        r"The one a paused log-in or look-up names\. Its members are refused now from "
+        r"198\.51\.100\.23 \(log-ins for \d+ more minute\(s\), license look-ups for \d+ more "
+        r"minute\(s\)\)\. Its members acted lately from 198\.51\.100\.23\.",
+        form,
+    )
 
     for typed in ("", "198.51.100", "plant-gateway", "198.51.100.23/24"):
         response = support_client.post(LIFT_ADDRESS.format(organization.pk), {"address": typed})
