@@ -322,6 +322,8 @@ MAX_REVOKED_LIST = 16 * 1024 * 1024
 def _revoked(args, data_dir: Path) -> int:
     source = args.source
     _this_server(data_dir)  # a mistyped --data-dir gets no list
+    # Nor a folder whose license files cannot be read: which of them the list stops is said.
+    files = store.installed(data_dir)
 
     def too_large(size, limit):
         return LicenseError(
@@ -343,7 +345,7 @@ def _revoked(args, data_dir: Path) -> int:
     total = len(store.revoked_serials(data_dir))
     print(f"Added {len(new)} revoked serial(s) to {data_dir / store.REVOKED} ({total} in all).")
     new = set(new)
-    for item in store.installed(data_dir):
+    for item in files:
         try:
             lic = read_license(item.text)
         except LicenseError:

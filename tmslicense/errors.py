@@ -10,12 +10,15 @@ class LicenseError(Exception):
 
 
 class FileTooLarge(LicenseError):
+    """A file over ``limit`` bytes, text measured as UTF-8. ``size`` is its size, or any
+    figure not beyond ``limit`` for one whose exact size is not known (see describe_size)."""
+
     code = "too_large"
 
     def __init__(self, size: int, limit: int):
         super().__init__(
             f"This file is {describe_size(size, limit)} bytes; a license file is at most "
-            f"{limit:,}. Choose the .lic file downloaded from the license site."
+            f"{limit:,} bytes. Choose the .lic file downloaded from the license site."
         )
 
 

@@ -82,15 +82,16 @@ def sign_license(payload: License | Mapping, private_key: Ed25519PrivateKey, kid
 
 
 def read_envelope(text: str | bytes) -> dict:
-    """Unarmor a license file and return its envelope, checking only its form (no signature)."""
+    """Unarmor a license file and return its envelope, checking only its form (no signature).
+    A file over MAX_FILE_SIZE bytes is refused first: bytes as given, text as UTF-8."""
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_SIZE:
             raise FileTooLarge(len(text), MAX_FILE_SIZE)
         text = as_text(text)
-    if not isinstance(text, str):
+    elif not isinstance(text, str):
         raise MalformedFile("A license file must be given as text.")
-    if len(text) > MAX_FILE_SIZE:
-        raise FileTooLarge(len(text), MAX_FILE_SIZE)
+    elif len(text) > MAX_FILE_SIZE // 4:  # shorter, it is within the limit in any case
+        _check_text_size(text)
     begin = text.find(BEGIN)
     end = text.find(END, begin + len(BEGIN)) if begin >= 0 else -1
     if end < 0:
@@ -127,6 +128,20 @@ def read_envelope(text: str | bytes) -> dict:
     ):
         raise MalformedFile("The license file is damaged: its envelope has the wrong types.")
     return envelope
+
+
+def _check_text_size(text: str) -> None:
+    """Refuse text over MAX_FILE_SIZE bytes as UTF-8, what the same file given as bytes is
+    held to (a character takes up to 4 bytes). Text of more characters than that is refused
+    without being encoded: its size in bytes is then said as more than the limit."""
+    if text.isascii():
+        size = len(text)
+    elif len(text) > MAX_FILE_SIZE:
+        raise FileTooLarge(0, MAX_FILE_SIZE)  # no size of its own: "more than" the limit
+    else:
+        size = len(text.encode("utf-8", "surrogatepass"))  # a lone surrogate takes 3
+    if size > MAX_FILE_SIZE:
+        raise FileTooLarge(size, MAX_FILE_SIZE)
 
 
 def as_text(data: bytes) -> str:

@@ -104,9 +104,27 @@ def licenses_dir(data_dir: Path) -> Path:
     return data_dir / "licenses"
 
 
+def _has_licenses_dir(data_dir: Path) -> bool:
+    """Whether the folder of license files is there yet. Anything else in its place (a
+    license file copied to ``licenses`` by mistake) raises :class:`DataFolderError`: read
+    as "no license", every installed license would stop counting without a word, and an
+    import would have to replace it."""
+    folder = licenses_dir(data_dir)
+    if folder.is_dir():
+        return True
+    if os.path.lexists(folder) and not folder.is_dir():  # not a folder made meanwhile
+        what = "a file" if folder.is_file() else "not a folder"
+        raise DataFolderError(
+            f"{folder} is {what}, but it should be the folder that holds this server's "
+            "license files: none can be read or imported until it is. Move it elsewhere (if "
+            "it is a license file, import it again once it is moved)."
+        )
+    return False
+
+
 def installed(data_dir: Path) -> list[Installed]:
     folder = licenses_dir(data_dir)
-    if not folder.is_dir():
+    if not _has_licenses_dir(data_dir):
         return []
     return [
         Installed(path, path.read_text(encoding="utf-8", errors="replace"))
@@ -173,7 +191,8 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
             f"{current.issued_at:%Y-%m-%d}) is already installed; nothing was changed."
         )
     folder = licenses_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    if not _has_licenses_dir(data_dir):
+        folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{lic.license_number}.lic"
     _write(target, text)
     return target

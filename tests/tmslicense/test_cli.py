@@ -747,3 +747,35 @@ def test_damaged_files_in_the_data_folder_give_a_message_not_a_traceback(
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith(f"error: {not_a_folder}")
+
+
+def test_a_licenses_path_that_is_a_file_stops_the_commands_and_is_kept(
+    pair, make_license, sign, tmp_path, revoked_list
+):
+    """A license file copied to DATA_DIR/licenses by mistake is not read as "no license"."""
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    misplaced = tms.data / "licenses"
+    misplaced.write_text(sign(lic))
+    before = tms.snapshot()
+    path = _file(tmp_path, sign(lic))
+    good_list = _file(tmp_path, revoked_list("FEDCBA9876543210"), "list.txt")
+    for command in (
+        ["status"],
+        ["check", "serve-clients"],
+        ["import", path],
+        ["revoked", good_list],
+    ):
+        result = tms.run(*command)
+        assert result.returncode == 2 and result.stdout == "", (command, result.stderr)
+        assert result.stderr.startswith(
+            f"error: {misplaced} is a file, but it should be the folder that holds this "
+            "server's license files"
+        ), result.stderr
+        after = tms.snapshot()
+        after.pop(Path(".lock"), None)  # taken by import, to read the folder
+        assert after == before  # the file is neither replaced nor deleted, nothing added
+    tms.keyring.unlink()  # without a keyring, status lists the files unverified: not here
+    result = tms.run("status")
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {misplaced} is a file")
+    assert misplaced.read_text() == sign(lic)

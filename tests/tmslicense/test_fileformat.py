@@ -398,3 +398,41 @@ def test_non_ascii_in_the_envelope_fields_is_refused(keyring, kid):
         data[field] = "é" * 8
         with pytest.raises(tmslicense.MalformedFile):
             tmslicense.verify_license(armor(json.dumps(data).encode()), keyring, None, now=NOW)
+
+
+@pytest.mark.parametrize("given", ["text", "bytes"])
+def test_the_size_limit_is_in_bytes_for_text_too(make_license, sign, keyring, given):
+    """Text is held to the limit by its size in UTF-8, as the same file given as bytes is."""
+    lic = make_license("standard")
+    text = sign(lic)
+    room = tmslicense.MAX_FILE_SIZE - len(text.encode())
+    within = text + "€" * (room // 3)  # three bytes each, a third as many characters
+    over = within + "é"  # the limit in characters is far off; in bytes it is passed
+    assert len(within.encode()) <= tmslicense.MAX_FILE_SIZE < len(over.encode())
+    assert len(over) < tmslicense.MAX_FILE_SIZE // 2
+
+    def as_given(value):
+        return value if given == "text" else value.encode()
+
+    this = lic.installation_ids[0]
+    assert tmslicense.verify_license(as_given(within), keyring, this, now=NOW) == lic
+    size = len(over.encode())
+    with pytest.raises(
+        tmslicense.FileTooLarge,
+        match=f"This file is {size:,} bytes; a license file is at most 65,536 bytes",
+    ):
+        tmslicense.verify_license(as_given(over), keyring, this, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("x" * 70_000, "70,000"),  # ASCII: its length is its size
+        ("é" * 70_000, "more than 65,536"),  # over the limit in characters: not encoded
+        ("é" * 40_000, "80,000"),
+        ("\ud800" * 30_000, "90,000"),  # lone surrogates (3 bytes each) are measured too
+    ],
+)
+def test_text_over_the_limit_is_said_with_its_size_in_bytes(text, said):
+    with pytest.raises(tmslicense.FileTooLarge, match=f"This file is {said} bytes;"):
+        tmslicense.read_envelope(text)

@@ -1,5 +1,6 @@
 """DataFolder: what a TMS that embeds tmslicense calls, instead of the command line."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -198,3 +199,29 @@ def test_importing_tmslicense_to_verify_loads_no_data_folder_part():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split() == ["False", "False", "True", "DataFolder"], result.stderr
+
+
+def test_a_licenses_path_that_is_a_file_is_refused_and_kept(folder, make_license, sign, keyring):
+    """A license file copied to DATA_DIR/licenses by mistake: read as "no license", every
+    installed license would stop counting without a word."""
+    from tmslicense import store
+
+    this = folder.installation_id
+    lic = _recent(make_license, kind="standard", ids=[this])
+    misplaced = folder.path / "licenses"
+    misplaced.write_text(sign(lic))
+    before = {p.name for p in folder.path.iterdir()}
+    for call in (
+        lambda: folder.licenses(keyring),
+        lambda: folder.capabilities(keyring),
+        lambda: folder.import_license(sign(lic), keyring),
+        lambda: store.installed(folder.path),
+        lambda: store.install(folder.path, lic, sign(lic), None),
+    ):
+        with pytest.raises(
+            tmslicense.DataFolderError,
+            match=f"^{re.escape(str(misplaced))} is a file, but it should be the folder",
+        ):
+            call()
+    assert misplaced.read_text() == sign(lic)
+    assert {p.name for p in folder.path.iterdir()} - {".lock"} == before  # no file written
