@@ -113,3 +113,21 @@ def test_the_folded_menu_and_a_refilled_field_suit_the_keyboard(page, engineer):
     expect(page.locator(".invalid-feedback")).to_be_visible()
     caret = "[document.activeElement.selectionStart, document.activeElement.value.length]"
     assert page.evaluate(caret) == [12, 12]
+
+
+def test_a_fields_name_is_its_label_alone(page, engineer):
+    """Every field on the site must be filled in, and says so to a screen reader (its
+    ``required``): the label is read as written, without a star after it."""
+    lic = license_of(engineer, "mirrored")
+    log_in(page, engineer)
+    page.goto("/licenses/")
+    page.get_by_role("link", name="Activate License").first.click()
+    for name in ("License Number", "Installation ID"):
+        field = page.get_by_role("textbox", name=name, exact=True)
+        expect(field).to_have_attribute("required", "")
+    page.get_by_label("License Number").fill(lic.number)
+    page.get_by_label("Installation ID").fill(tmslicense.new_installation_id())
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("textbox", name="Mirrored Installation ID", exact=True)).to_be_visible()
+    page.goto("/accounts/password_change/")
+    expect(page.get_by_role("textbox", name="Old password", exact=True)).to_be_visible()
