@@ -3,7 +3,6 @@ licensing rules come from licensing.services, turned into field errors here."""
 
 from __future__ import annotations
 
-import math
 import uuid
 from urllib.parse import urlsplit
 
@@ -172,14 +171,14 @@ class LicenseStepForm(_Form):
             # number of the organization's own is found even while guesses are paused (it is
             # listed under My licenses anyway): a paused engineer, or a colleague on the same
             # address, can still activate.
-            blocked = self.limit_guessing and throttle.record(self.request, "lookup")
-            if blocked:
-                address = throttle.address_paused(self.request, "lookup")
+            refused = self.limit_guessing and throttle.record(self.request, "lookup")
+            if refused:
+                address = refused.address if refused.shared else ""
                 raise forms.ValidationError(
                     "Too many license numbers were not found"
                     + (f" from your network's address, {address}" if address else "")
                     + ". For your security, look-ups of other numbers are paused: try again "
-                    f"in {math.ceil(blocked / 60)} minute(s). Your organization's licenses "
+                    f"in {refused.minutes_left} minute(s). Your organization's licenses "
                     "and their numbers are listed under My licenses, and can be activated "
                     f"meanwhile. If it cannot wait, contact support at {settings.SUPPORT_EMAIL}"
                     + (" and name that address." if address else "."),
@@ -255,12 +254,12 @@ class ThrottledLogin:
         username = self.cleaned_data.get("username") or ""
         # Counted before the password is tried, so that simultaneous tries cannot all slip
         # under the limit; taken back when it is right. Beyond the limit it is not tried.
-        blocked, counted = throttle.count_try(self.request, "login", username)
-        if blocked:
-            minutes = math.ceil(blocked / 60)
-            if address := throttle.address_paused(self.request, "login"):
+        refused, counted = throttle.count_try(self.request, "login", username)
+        if refused:
+            minutes = refused.minutes_left
+            if refused.shared:
                 raise forms.ValidationError(
-                    f"Too many failed log-ins from your network's address, {address}. For "
+                    f"Too many failed log-ins from your network's address, {refused.address}. For "
                     f"your security, log-ins from it are paused: try again in {minutes} "
                     f"minute(s). If it cannot wait, contact support at {settings.SUPPORT_EMAIL} "
                     "and name that address.",

@@ -119,24 +119,24 @@ def _epoch_key(name: str) -> str:
     return f"login-tries:epoch:{name}"
 
 
-def record(request, scope: str, name: str = "") -> int:
+def record(request, scope: str, name: str = "") -> Pause | None:
     """Count one try in ``scope`` (a failed look-up; any password reset request, refused ones
-    too); the seconds until the window ends when this try is beyond a limit, else 0. The
-    count is raised before it is compared (atomic in the cache), so requests sent at the
-    same moment cannot all slip under the limit."""
-    return _count(request, scope, name)[0]
+    too); the pause that refuses it when this try is beyond a limit, else None. The count is
+    raised before it is compared (atomic in the cache), so requests sent at the same moment
+    cannot all slip under the limit."""
+    return _refusal(_count(request, scope, name)[0])
 
 
-def count_try(request, scope: str, name: str = "") -> tuple[int, list[str]]:
+def count_try(request, scope: str, name: str = "") -> tuple[Pause | None, list[str]]:
     """Count a try before it is made (a log-in, before its password is checked), so that
-    simultaneous tries cannot all slip under a limit. Returns the seconds it is refused for,
+    simultaneous tries cannot all slip under a limit. Returns the pause that refuses it,
     with its count taken back at once (a try not made is no guess, and must not pause the
-    account or the address further), else 0 and the keys raised, for :func:`forget`."""
-    blocked, raised = _count(request, scope, name)
-    if blocked:
+    account or the address further), else None and the keys raised, for :func:`forget`."""
+    over, raised = _count(request, scope, name)
+    if over:
         forget(raised)
-        return blocked, []
-    return 0, raised
+        return _refusal(over), []
+    return None, raised
 
 
 def forget(raised: list[str]) -> None:
@@ -149,38 +149,12 @@ def forget(raised: list[str]) -> None:
             log.info("rate-limit counter %s not taken back", key, exc_info=True)
 
 
-def _count(request, scope: str, name: str) -> tuple[int, list[str]]:
-    try:
-        limits, window, owner = _counters(request, scope, name)
-        over, raised = {}, []
-        ends = (int(time.time()) // window + 1) * window  # the window's, as in the keys
-        for key, (limit, address, shared) in limits.items():
-            cache.add(key, 0, timeout=window + 60)
-            if cache.incr(key) > limit:
-                over[key] = (limit, ends, address, shared)  # a Pause's fields, in plain values
-            raised.append(key)
-        if over and owner:
-            # Which counters refused whom, and where, for support to see (see pauses); with
-            # those recorded before (a few: once the owner's own counter refuses every try,
-            # no address's counter passes its limit any more).
-            marker = _refused_key(scope, owner)
-            cache.set(marker, cache.get(marker, {}) | over, timeout=window + 60)
-    except Exception:  # noqa: BLE001
-        log.warning("rate-limit cache unreachable; %s try not counted", scope, exc_info=True)
-        return 0, []
-    return (window - int(time.time()) % window if over else 0), raised
-
-
-def _refused_key(scope: str, owner: str) -> str:
-    return f"{scope}-tries:refused:{owner}"
-
-
 @dataclass(frozen=True)
 class Pause:
-    """A customer's tries in ``scope`` ("login" or "lookup") refused by a counter at its
-    ``limit`` until ``ends`` (a time in seconds): counted for ``address`` (shown as
-    :func:`counted` shows it), or from every address (""); ``shared``: the address's own
-    count, across accounts."""
+    """Tries in ``scope`` refused by a counter at its ``limit`` until ``ends`` (a time in
+    seconds): counted for ``address`` (shown as :func:`counted` shows it), or from every
+    address (""); ``shared``: the address's own count, across accounts, which a refusal
+    names for support to lift."""
 
     scope: str
     limit: int
@@ -191,6 +165,40 @@ class Pause:
     @property
     def minutes_left(self) -> int:
         return max(1, math.ceil((self.ends - time.time()) / 60))
+
+
+def _refusal(over: list[Pause]) -> Pause | None:
+    """The pause a refusal names: the address's own when it is one of those passed (all end
+    with the scope's window)."""
+    return max(over, key=lambda pause: pause.shared, default=None)
+
+
+def _count(request, scope: str, name: str) -> tuple[list[Pause], list[str]]:
+    """Raise this request's counters in ``scope``: the pauses of those beyond their limit,
+    and the keys raised."""
+    try:
+        limits, window, owner = _counters(request, scope, name)
+        over, raised = {}, []
+        ends = (int(time.time()) // window + 1) * window  # the window's, as in the keys
+        for key, (limit, address, shared) in limits.items():
+            cache.add(key, 0, timeout=window + 60)
+            if cache.incr(key) > limit:
+                over[key] = (limit, ends, address, shared)  # a Pause's, in plain values
+            raised.append(key)
+        if over and owner:
+            # Which counters refused whom, and where, for support to see (see pauses); with
+            # those recorded before (a few: once the owner's own counter refuses every try,
+            # no address's counter passes its limit any more).
+            marker = _refused_key(scope, owner)
+            cache.set(marker, cache.get(marker, {}) | over, timeout=window + 60)
+    except Exception:  # noqa: BLE001
+        log.warning("rate-limit cache unreachable; %s try not counted", scope, exc_info=True)
+        return [], []
+    return [Pause(scope, *fields) for fields in over.values()], raised
+
+
+def _refused_key(scope: str, owner: str) -> str:
+    return f"{scope}-tries:refused:{owner}"
 
 
 def pauses(user) -> list[Pause] | None:
@@ -246,22 +254,6 @@ def lift_lookup_pause(user) -> bool:
         log.warning("rate-limit cache unreachable; look-up pause not lifted", exc_info=True)
         return False
     return True
-
-
-def address_paused(request, scope: str) -> str:
-    """The address (or IPv6 block) this request's tries are counted for, when it is paused in
-    ``scope`` for failures across accounts (it had its share: its next try is refused): a
-    refusal names it, for support to lift. Else ""."""
-    address = _counted_address(request)
-    limit, window = _address_limits()[scope]
-    # A refused log-in was taken back (count_try); a refused look-up stays counted (record).
-    taken_back = scope == "login"
-    try:
-        count = cache.get(_key(scope, f"ip:{address}", window)) or 0
-        over = count >= limit if taken_back else count > limit
-    except Exception:  # noqa: BLE001 - then nobody is paused anyway
-        return ""
-    return counted(client_ip(request)) if over else ""
 
 
 def lift_address_pause(address: str) -> str | None:
