@@ -35,7 +35,9 @@ ID_WIDGET = forms.TextInput(
 )
 
 
-def _normalized(normalize, value):
+def normalized(normalize, value):
+    """``value`` in the canonical form of a tmslicense normalizer; its refusal as the field's
+    error."""
     try:
         return normalize(value)
     except tmslicense.InvalidIdentifier as error:
@@ -73,6 +75,12 @@ def autofocus(form, name: str | None = None) -> None:
         field.widget.attrs.pop("autofocus", None)
         if field_name == name:
             field.widget.attrs["autofocus"] = True
+
+
+def add_refusal(form, error: services.ActivationError) -> None:
+    """A licensing rule's refusal on ``form``: beside its field when the form has it, else
+    above its fields."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 class FocusFirstProblem:
@@ -116,7 +124,7 @@ class _Form(FocusFirstProblem, forms.Form):
         """A licensing rule's refusal, beside its field when this form has it, else above; the
         page opens on that field."""
         self.already_activated = isinstance(error, services.AlreadyActivated)
-        self.add_error(error.field if error.field in self.fields else None, error.message)
+        add_refusal(self, error)
         autofocus(self)
 
 
@@ -152,10 +160,10 @@ class LicenseStepForm(_Form):
         self.license = None
 
     def clean_license_number(self):
-        return _normalized(tmslicense.normalize_license_number, self.cleaned_data["license_number"])
+        return normalized(tmslicense.normalize_license_number, self.cleaned_data["license_number"])
 
     def clean_installation_id(self):
-        return _normalized(
+        return normalized(
             tmslicense.normalize_installation_id, self.cleaned_data["installation_id"]
         )
 

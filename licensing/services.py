@@ -426,12 +426,19 @@ def check_reissuable(activation: Activation, lic: License) -> None:
         )
 
 
+def check_reason(reason: str, *, of: str) -> str:
+    """The reason support gives for a revocation or a correction (``of``), without spaces
+    around it; refused beside its field when there is none."""
+    why = (reason or "").strip()
+    if not why:
+        raise ActivationError(f"Give a reason for the {of}.", field="reason")
+    return why
+
+
 @transaction.atomic
 def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation:
     """Revoke a live activation; the license can then be activated again."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ActivationError("Give a reason for the revocation.", field="reason")
+    reason = check_reason(reason, of="revocation")
     _locked_license(activation.license_id)
     act = Activation.objects.select_for_update().select_related("license").get(pk=activation.pk)
     if not act.is_live:
@@ -463,6 +470,32 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
     return act
 
 
+def corrected_installation_ids(
+    old: Activation, lic: License, installation_id: str, mirrored_installation_id: str = ""
+) -> tuple[str, ...]:
+    """Canonical Installation IDs of a correction of ``old`` (each ID given, the one left as
+    it was included), primary first; refuses IDs that correct nothing, half a swap, and two
+    new servers (a move)."""
+    _refuse_half_a_swap(old, installation_id, mirrored_installation_id)
+    ids = installation_ids(lic, installation_id, mirrored_installation_id)
+    if ids == old.installation_ids:
+        # About the pair, not one field: either ID may have been the one left as it was.
+        raise InvalidInstallationIds(
+            "The corrected Installation IDs are the same as the current ones."
+            if len(ids) > 1
+            else "The corrected Installation ID is the same as the current one."
+        )
+    changed = sum(new != was for new, was in zip(ids, old.installation_ids, strict=True))
+    if changed > 1 and set(ids) != set(old.installation_ids):
+        # Two new servers are a move: the customer activates again once it is revoked.
+        raise InvalidInstallationIds(
+            "Correct one Installation ID at a time: both differ from the file's. To move "
+            "the license to other servers, revoke this activation; the customer then "
+            "activates the license again."
+        )
+    return ids
+
+
 @transaction.atomic
 def reissue(
     *,
@@ -482,26 +515,8 @@ def reissue(
     old = Activation.objects.select_for_update().get(pk=activation.pk)
     check_reissuable(old, lic)
     if installation_id:
-        _refuse_half_a_swap(old, installation_id, mirrored_installation_id)
-        ids = installation_ids(lic, installation_id, mirrored_installation_id)
-        if ids == old.installation_ids:
-            # About the pair, not one field: either ID may have been the one left as it was.
-            raise InvalidInstallationIds(
-                "The corrected Installation IDs are the same as the current ones."
-                if len(ids) > 1
-                else "The corrected Installation ID is the same as the current one."
-            )
-        changed = sum(new != was for new, was in zip(ids, old.installation_ids, strict=True))
-        if changed > 1 and set(ids) != set(old.installation_ids):
-            # Two new servers are a move: the customer activates again once it is revoked.
-            raise InvalidInstallationIds(
-                "Correct one Installation ID at a time: both differ from the file's. To move "
-                "the license to other servers, revoke this activation; the customer then "
-                "activates the license again."
-            )
-        action, why = "correct_installation_id", (reason or "").strip()
-        if not why:
-            raise ActivationError("Give a reason for the correction.", field="reason")
+        ids = corrected_installation_ids(old, lic, installation_id, mirrored_installation_id)
+        action, why = "correct_installation_id", check_reason(reason, of="correction")
     else:
         ids, action, why = old.installation_ids, "reissue", (reason or "").strip() or "Reissued"
     old.revoke(reason=why, by=actor)

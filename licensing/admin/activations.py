@@ -8,7 +8,10 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 
+import tmslicense
+
 from .. import services
+from ..forms import add_refusal, normalized
 from ..models import Activation
 from ..throttle import client_ip
 from .common import (
@@ -39,7 +42,9 @@ _ID_INPUT = forms.TextInput(attrs={"size": 32, "class": "monospace", "autocomple
 
 
 class ActivationActionForm(forms.Form):
-    """What an action page asks for: only the given fields, in this order."""
+    """What an action page asks for: only the given fields, in this order. Each field's
+    problem is said beside it at once, before any is sent to licensing.services (which
+    checks again, and decides)."""
 
     installation_id = forms.CharField(
         label="Corrected Installation ID (primary server)", required=False, widget=_ID_INPUT
@@ -49,13 +54,18 @@ class ActivationActionForm(forms.Form):
         required=False,
         widget=_ID_INPUT,
     )
-    # Marked required unless optional; licensing.services says so when it is left empty.
+    # Marked required unless optional; licensing.services.check_reason says so when it is
+    # left empty.
     reason = forms.CharField(
         max_length=300, required=False, widget=forms.Textarea(attrs={"rows": 3, "required": True})
     )
 
-    def __init__(self, *args, activation, fields, optional=(), **kwargs):
+    def __init__(self, *args, activation, fields, reason_for=None, **kwargs):
+        """``reason_for``: what the reason is given for ("revocation", "correction"), which
+        then needs one; without it the reason is optional."""
         super().__init__(*args, **kwargs)
+        self.activation = activation
+        self.reason_for = reason_for
         for name in set(self.fields) - set(fields):
             del self.fields[name]
         for name in {"installation_id", "mirrored_installation_id"} & set(self.fields):
@@ -65,9 +75,52 @@ class ActivationActionForm(forms.Form):
             # One server: its one ID is the one to correct.
             self.fields["installation_id"].label = "Corrected Installation ID"
             self.fields["installation_id"].help_text = f"Now {activation.installation_id}."
-        for name in set(optional) & set(self.fields):
-            self.fields[name].widget.attrs.pop("required", None)
-            self.fields[name].label = f"{self.fields[name].label or name.capitalize()} (optional)"
+        if "reason" in self.fields and reason_for is None:
+            self.fields["reason"].widget.attrs.pop("required", None)
+            self.fields["reason"].label = "Reason (optional)"
+
+    def clean_installation_id(self):
+        return self._corrected_id("installation_id")
+
+    def clean_mirrored_installation_id(self):
+        return self._corrected_id("mirrored_installation_id")
+
+    def _corrected_id(self, name: str) -> str:
+        value = self.cleaned_data[name]
+        return value and normalized(tmslicense.normalize_installation_id, value)
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"]
+        if self.reason_for is None:
+            return reason
+        try:
+            return services.check_reason(reason, of=self.reason_for)
+        except services.ActivationError as error:
+            raise forms.ValidationError(error.message, code="required") from None
+
+    def clean(self):
+        """A correction's IDs as the new file is to hold them (an ID left empty is kept),
+        checked together once each is well formed: asked for when none is given."""
+        cleaned = super().clean()
+        names = [n for n in ("installation_id", "mirrored_installation_id") if n in self.fields]
+        if not names or any(self.has_error(name) for name in names):
+            return cleaned
+        if not any(cleaned[name] for name in names):
+            raise forms.ValidationError(
+                "Enter the corrected ID: the one that was mistyped.", code="required"
+            )
+        for name in names:
+            cleaned[name] = cleaned[name] or getattr(self.activation, name)
+        try:
+            services.corrected_installation_ids(
+                self.activation,
+                self.activation.license,
+                cleaned["installation_id"],
+                cleaned.get("mirrored_installation_id", ""),
+            )
+        except services.ActivationError as error:
+            add_refusal(self, error)
+        return cleaned
 
 
 # A license file is verified offline on the ThinManager Server, so revoking it in the portal
@@ -148,7 +201,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
         ]
 
     def _action_page(
-        self, request, pk, *, permission, title, effect, fields, run, optional=(), issues=False
+        self, request, pk, *, permission, title, effect, fields, run, reason_for=None, issues=False
     ):
         if not request.user.has_perm(f"licensing.{permission}"):
             raise PermissionDenied
@@ -171,7 +224,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             request.POST if request.method == "POST" else None,
             activation=activation,
             fields=fields,
-            optional=optional,
+            reason_for=reason_for,
         )
         return action_page(
             self,
@@ -202,6 +255,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             f"{OLD_FILE_KEEPS_WORKING} The organization's members are told by e-mail; the "
             "reason stays with support.",
             fields=["reason"],
+            reason_for="revocation",
             run=run,
         )
 
@@ -224,21 +278,16 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             "servers, replaces this one. It is e-mailed to the organization's members; importing "
             f"it on a server replaces the old file there. {OLD_FILE_KEEPS_WORKING}",
             fields=["reason"],
-            optional=["reason"],
             run=run,
             issues=True,
         )
 
     def correct_view(self, request, pk):
         def run(activation, data):
-            if not (data["installation_id"] or data.get("mirrored_installation_id")):
-                raise services.ActivationError("Enter the corrected ID: the one that was mistyped.")
             new = services.reissue(
                 activation=activation,
-                installation_id=data["installation_id"] or activation.installation_id,
-                mirrored_installation_id=(
-                    data.get("mirrored_installation_id") or activation.mirrored_installation_id
-                ),
+                installation_id=data["installation_id"],
+                mirrored_installation_id=data.get("mirrored_installation_id", ""),
                 reason=data["reason"],
                 actor=request.user,
                 ip=client_ip(request),
@@ -257,6 +306,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             "with a new serial, replaces this one and is e-mailed to the organization's members. "
             f"{OLD_FILE_KEEPS_WORKING}",
             fields=["installation_id", "mirrored_installation_id", "reason"],
+            reason_for="correction",
             run=run,
             issues=True,
         )

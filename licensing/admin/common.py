@@ -23,7 +23,7 @@ from django.utils.timezone import localtime
 import tmslicense
 
 from .. import services
-from ..forms import autofocus
+from ..forms import add_refusal, autofocus
 from ..models import License, Organization, person
 from ..throttle import client_ip
 
@@ -321,7 +321,7 @@ def action_page(model_admin, request, form, run, *, done: str, template: str, co
         try:
             result = run(form.cleaned_data)
         except services.ActivationError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            add_refusal(form, error)
         else:
             model_admin.message_user(request, result, messages.SUCCESS)
             return redirect(done)

@@ -1,5 +1,6 @@
 """Support staff in the Django admin: search, history, and audited, permission-checked actions."""
 
+import html
 import json
 import re
 
@@ -213,6 +214,71 @@ def test_correct_with_a_mistyped_id_writes_nothing(support_client, live):
     assert response.status_code == 200
     assert "typo" in response.content.decode()
     assert Activation.objects.count() == 1 and live.license.live_activation == live
+
+
+def _refused(text: str) -> str:
+    """What tmslicense says of an Installation ID typed as ``text``."""
+    with pytest.raises(tmslicense.InvalidInstallationId) as refusal:
+        tmslicense.normalize_installation_id(text)
+    return refusal.value.message
+
+
+def _field_row(body: str, name: str) -> str:
+    """The HTML of a field's row on an action page: its label, box and errors."""
+    row = re.search(rf'<div class="form-row errors field-{name}">(.*?)</div>\s*</div>', body, re.S)
+    assert row, f"no error beside {name}"
+    return row.group(1)
+
+
+# How each ID is mistyped below: a character wrong (the check character finds it), cut short.
+MISTYPED = {
+    "installation_id": lambda typed: typed[:-1] + ("0" if typed[-1] != "0" else "1"),
+    "mirrored_installation_id": lambda typed: typed[:9],
+}
+
+
+@pytest.mark.parametrize(
+    ("mistyped", "reason"),
+    [(["installation_id"], ""), (["installation_id", "mirrored_installation_id"], "  ")],
+)
+def test_correct_page_says_each_fields_problem_at_once_and_writes_nothing(
+    support_client, live, mistyped, reason
+):
+    posted = {name: MISTYPED[name](getattr(live, name)) for name in mistyped}
+    expected = {name: _refused(posted[name]) for name in mistyped}
+    expected["reason"] = "Give a reason for the correction."
+    activations, events = Activation.objects.count(), AuditEvent.objects.count()
+    response = support_client.post(
+        f"/admin/licensing/activation/{live.pk}/correct/", {**posted, "reason": reason}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors == {name: [m] for name, m in expected.items()}
+    body = response.content.decode()
+    for name, message in expected.items():
+        row = _field_row(body, name)
+        assert f'name="{name}"' in row and html.escape(message) in row
+    assert (Activation.objects.count(), AuditEvent.objects.count()) == (activations, events)
+    assert live.license.live_activation == live
+
+
+def test_correct_page_asks_for_an_id_and_a_reason_at_once(support_client, live):
+    response = support_client.post(f"/admin/licensing/activation/{live.pk}/correct/", {})
+    form = response.context["form"]
+    assert form.non_field_errors() == ["Enter the corrected ID: the one that was mistyped."]
+    assert form.errors["reason"] == ["Give a reason for the correction."]
+    assert "Give a reason for the correction." in _field_row(response.content.decode(), "reason")
+    assert Activation.objects.count() == 1 and AuditEvent.objects.count() == 1
+
+
+def test_correct_page_says_half_a_swap_and_a_missing_reason_at_once(support_client, live):
+    response = support_client.post(
+        f"/admin/licensing/activation/{live.pk}/correct/",
+        {"installation_id": live.mirrored_installation_id, "reason": ""},
+    )
+    errors = response.context["form"].errors
+    assert "is already the secondary server's ID" in errors["installation_id"][0]
+    assert errors["reason"] == ["Give a reason for the correction."]
+    assert Activation.objects.count() == 1 and AuditEvent.objects.count() == 1
 
 
 def test_staff_without_the_permission_cannot_revoke(client, live):
