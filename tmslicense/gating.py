@@ -14,6 +14,7 @@ from .model import License, Role
 __all__ = ["Action", "Capabilities", "capabilities", "THINSERVER_DATA_REFUSED"]
 
 THINSERVER_DATA_REFUSED = "ThinManager is not allowed to display the ThinServer data"
+REASONS_SHOWN = 5  # of each kind, in the refusal on no license
 
 
 class Action(enum.StrEnum):
@@ -135,13 +136,17 @@ def capabilities(
             f"No valid license for this ThinManager Server (Installation ID {this}). "
             "Activate a license for this Installation ID and import the license file."
         )
-        if ignored:  # why the files it holds do not count (the clock, say)
-            reason += (
-                " Not counted: "
-                + "; ".join(f"license {lic.license_number}, {why}" for lic, why in ignored)
-                + "."
-            )
-        reason += "".join(f" Not used: {why}" for why in not_used)
+        # Why the files it holds do not count (the clock, say): the first few of each kind,
+        # so that a folder of many files makes no message of pages (``ignored`` has all).
+        counted = [f"license {lic.license_number}, {why}" for lic, why in ignored]
+        if counted:
+            more = len(counted) - REASONS_SHOWN
+            reason += f" Not counted: {'; '.join(counted[:REASONS_SHOWN])}"
+            reason += f"; and {more} more." if more > 0 else "."
+        not_used = list(not_used)
+        reason += "".join(f" Not used: {why}" for why in not_used[:REASONS_SHOWN])
+        if len(not_used) > REASONS_SHOWN:
+            reason += f" Not used: {len(not_used) - REASONS_SHOWN} more."
         refusals = {action: reason for action in Action}
 
     return Capabilities(

@@ -175,3 +175,25 @@ def test_a_clock_set_back_says_so_where_an_action_is_refused(make_license):
         caps.message(Action.SERVE_CLIENTS)
     )
     assert caps.message(Action.SERVE_CLIENTS).endswith("check the clock.")
+
+
+def test_a_refusal_on_no_license_lists_the_first_few_reasons_of_each_kind(make_license):
+    """A folder of many files for other servers (a shared drive copied whole) makes a message
+    of a few lines, not pages; ``ignored`` keeps every reason."""
+    from tmslicense.gating import REASONS_SHOWN
+
+    others = [make_license("standard") for _ in range(REASONS_SHOWN + 3)]
+    this = tmslicense.new_installation_id()
+    files = [f"f{n}.lic: The license file's signature does not match." for n in range(8)]
+    caps = tmslicense.capabilities(others, this, not_used=files)
+    assert len(caps.ignored) == REASONS_SHOWN + 3
+    message = caps.message(Action.SERVE_CLIENTS)
+    assert message.count("not for this server") == REASONS_SHOWN
+    assert "not for this server; and 3 more. Not used: f0.lic:" in message
+    assert message.count(".lic:") == REASONS_SHOWN
+    assert message.endswith(
+        "f4.lic: The license file's signature does not match. Not used: 3 more."
+    )
+    # As many as are shown: no "more".
+    caps = tmslicense.capabilities(others[:REASONS_SHOWN], this, not_used=files[:REASONS_SHOWN])
+    assert "more" not in caps.message(Action.SERVE_CLIENTS)
