@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from .models import OutboxMessage
+from .models import Activation, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,7 @@ def deliver(message_id: int) -> bool:
     error = None
     with transaction.atomic():
         message = (
-            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("activation")
+            OutboxMessage.objects.select_for_update(skip_locked=True)
             .filter(
                 pk=message_id,
                 status=OutboxMessage.Status.PENDING,
@@ -158,6 +157,18 @@ def deliver(message_id: int) -> bool:
         if message is None:
             # Sent already, failed for good, backing off, or being sent by another worker.
             return False
+        if message.attachment and message.activation_id:
+            # A file goes out holding its activation's row: a revocation (which locks it)
+            # waits for a send under way, and a send waits out a revocation under way (the
+            # sweep brings the message back, to be cancelled), so no file is e-mailed once
+            # its revocation committed. Read again under the lock.
+            message.activation = (
+                Activation.objects.select_for_update(skip_locked=True)
+                .filter(pk=message.activation_id)
+                .first()
+            )
+            if message.activation is None:
+                return False
         if why := message.file_revoked:
             message.status, message.last_error = OutboxMessage.Status.CANCELLED, why
             message.save(update_fields=["status", "last_error"])

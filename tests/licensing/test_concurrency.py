@@ -203,3 +203,88 @@ def test_simultaneous_invitations_of_one_address_make_one_account(postgres, orga
     assert sorted(" to Acme Packaging" in r for r in results) == [False] * 7 + [True]
     assert all(" to Acme Packaging" in r or "again" in r for r in results)
     assert OutboxMessage.objects.filter(key__startswith="invitation:").count() == 8
+
+
+def test_no_file_is_emailed_once_its_revocation_committed(
+    postgres, customer, make_license, monkeypatch
+):
+    """The worker sends a file holding its activation's row: a revocation meanwhile waits
+    for the send to end; a send that comes while a revocation is under way leaves the
+    message to the sweep, and then the message is cancelled."""
+    from unittest import mock
+
+    from django.core import mail
+
+    from licensing import outbox
+    from tests.factories import UserFactory
+
+    support = UserFactory(organization=None, is_staff=True)
+    monkeypatch.setattr(outbox, "enqueue", lambda message_id: True)  # the test sends
+
+    def activated():
+        activation, _ = services.activate(
+            license=make_license("standard"),
+            installation_id=tmslicense.new_installation_id(),
+            actor=customer,
+        )
+        return activation, OutboxMessage.objects.get(key=f"activation:{activation.serial}")
+
+    def in_thread(run):
+        def target():
+            try:
+                run()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    def revoke(activation):
+        services.revoke(activation=activation, reason="Server retired", actor=support)
+
+    # A send under way: the revocation waits for it, and comes after it.
+    activation, message = activated()
+    sending, release = threading.Event(), threading.Event()
+    send = outbox.EmailMessage.send
+
+    def slow_send(email, *args, **kwargs):
+        sending.set()
+        release.wait(timeout=30)
+        return send(email, *args, **kwargs)
+
+    with mock.patch.object(outbox.EmailMessage, "send", slow_send):
+        worker = in_thread(lambda: outbox.deliver(message.pk))
+        assert sending.wait(timeout=30)
+        revoker = in_thread(lambda: revoke(activation))
+        revoker.join(timeout=1)
+        assert revoker.is_alive(), "the revocation did not wait for the send under way"
+        release.set()
+        worker.join(timeout=30)
+        revoker.join(timeout=30)
+    message.refresh_from_db()
+    activation.refresh_from_db()
+    assert message.status == "sent" and message.sent_at < activation.revoked_at
+    assert len(mail.outbox) == 1
+
+    # A revocation under way: the send does not go out, and once it committed, is cancelled.
+    activation, message = activated()
+    locked, commit = threading.Event(), threading.Event()
+
+    def revoke_slowly():
+        with transaction.atomic():
+            revoke(activation)
+            locked.set()
+            commit.wait(timeout=30)
+
+    revoker = in_thread(revoke_slowly)
+    assert locked.wait(timeout=30)
+    assert outbox.deliver(message.pk) is False
+    message.refresh_from_db()
+    assert message.status == "pending" and len(mail.outbox) == 1
+    commit.set()
+    revoker.join(timeout=30)
+    assert outbox.deliver(message.pk) is False
+    message.refresh_from_db()
+    assert message.status == "cancelled" and "was revoked before it went out" in message.last_error
+    assert len(mail.outbox) == 1
