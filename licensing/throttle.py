@@ -70,40 +70,49 @@ def _address_limits() -> dict[str, tuple[int, int]]:
     }
 
 
-def _counters(request, scope: str, name: str = "") -> tuple[dict[str, tuple], int, str]:
-    """The cache keys counting this request's tries in ``scope``, each with its limit, the
-    address it counts for (shown; "" for an account or a customer from every address) and
-    whether it is the address's own count (across accounts); the window in seconds; and
-    whose pause a refusal is (the account as typed, under its epoch; the customer; "" for a
-    password reset). Reads the cache (an account's epoch): call it where an outage is
-    caught."""
+def _counters(request, scope: str, name: str, now: int) -> tuple[dict[str, dict], int, str]:
+    """The cache keys counting this request's tries in ``scope`` at ``now``, each with what a
+    refusal by it records (its ``limit``; the ``address`` it counts for, shown, for one
+    address's; ``shared`` for the address's own count, across accounts; the account's
+    ``epoch`` for an account's); the window in seconds; and whose refusals are recorded for
+    support (the account as typed, the customer; "" for a password reset). Reads the cache
+    (an account's epoch): call it where an outage is caught."""
     ip = _counted_address(request)
     shown = ip.strip("[]")
     per_ip, window = _address_limits()[scope]
-    subjects = {f"ip:{ip}": (per_ip, shown, True)}
+    subjects = {f"ip:{ip}": {"limit": per_ip, "address": shown, "shared": True}}
     owner = ""
     if scope == "lookup":
         if request.user.is_authenticated:
             owner = f"user:{request.user.pk}"
-            subjects[owner] = (settings.ACTIVATION_FAILURE_LIMIT, "", False)
+            subjects[owner] = {"limit": settings.ACTIVATION_FAILURE_LIMIT}
     elif scope == "reset":  # the e-mail address typed; and the address asking
-        subjects[f"email:{_name(name)}"] = (settings.PASSWORD_RESET_LIMIT, "", False)
+        subjects[f"email:{_name(name)}"] = {"limit": settings.PASSWORD_RESET_LIMIT}
     else:  # "login": the account as typed, from this address; and the address
         account = _name(name)
+        owner = f"account:{account}"
         epoch = cache.get(_epoch_key(account), "0")
-        owner = f"account:{account}:{epoch}"
         subjects |= {
-            f"account:{ip}:{account}:{epoch}": (settings.LOGIN_FAILURE_LIMIT, shown, False),
+            f"account:{ip}:{account}:{epoch}": {
+                "limit": settings.LOGIN_FAILURE_LIMIT,
+                "address": shown,
+                "epoch": epoch,
+            },
             # From every address: a guesser with many addresses still meets a ceiling (a new
             # password set by e-mail starts a new epoch, which lifts it).
-            owner: (settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT, "", False),
+            f"account:{account}:{epoch}": {
+                "limit": settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT,
+                "epoch": epoch,
+            },
         }
-    return {_key(scope, s, window): n for s, n in subjects.items()}, window, owner
+    return {_key(scope, s, window, now): c for s, c in subjects.items()}, window, owner
 
 
-def _key(scope: str, subject: str, window: int) -> str:
-    """A counter of the current window (fixed windows: the key names the window's start)."""
-    return f"{scope}-tries:{subject}:{int(time.time()) // window * window}"
+def _key(scope: str, subject: str, window: int, now: float | None = None) -> str:
+    """A counter of the window of ``now`` (by default the current one; fixed windows: the key
+    names the window's start)."""
+    now = time.time() if now is None else now
+    return f"{scope}-tries:{subject}:{int(now) // window * window}"
 
 
 def _name(typed: str) -> str:
@@ -176,48 +185,83 @@ def _refusal(over: list[Pause]) -> Pause | None:
 def _count(request, scope: str, name: str) -> tuple[list[Pause], list[str]]:
     """Raise this request's counters in ``scope``: the pauses of those beyond their limit,
     and the keys raised."""
+    now = int(time.time())  # one reading: the keys' window is the one the pauses end with
     try:
-        limits, window, owner = _counters(request, scope, name)
+        counters, window, owner = _counters(request, scope, name, now)
+        ends = (now // window + 1) * window
         over, raised = {}, []
-        ends = (int(time.time()) // window + 1) * window  # the window's, as in the keys
-        for key, (limit, address, shared) in limits.items():
+        for key, counter in counters.items():
             cache.add(key, 0, timeout=window + 60)
-            if cache.incr(key) > limit:
-                over[key] = (limit, ends, address, shared)  # a Pause's, in plain values
+            if cache.incr(key) > counter["limit"]:
+                over[key] = {**counter, "ends": ends}
             raised.append(key)
-        if over and owner:
-            # Which counters refused whom, and where, for support to see (see pauses); with
-            # those recorded before (a few: once the owner's own counter refuses every try,
-            # no address's counter passes its limit any more).
-            marker = _refused_key(scope, owner)
-            cache.set(marker, cache.get(marker, {}) | over, timeout=window + 60)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; %s try not counted", scope, exc_info=True)
         return [], []
-    return [Pause(scope, *fields) for fields in over.values()], raised
+    if over and owner:
+        _record_refusal(_refused_key(scope, owner), over, now, window)
+    return [_pause(scope, entry) for entry in over.values()], raised
+
+
+REFUSALS_KEPT = 20  # counters recorded per account or customer, the latest
+
+
+def _record_refusal(marker: str, over: dict[str, dict], now: int, window: int) -> None:
+    """Record which counters refused an account or a customer, and where, for support to see
+    (:func:`pauses`): the latest few of the window, the refusal counted whatever happens
+    here. Two refusals at once may keep one of them: what support sees, not what refuses."""
+    try:
+        kept = cache.get(marker)
+        kept = {
+            key: entry
+            for key, entry in (kept.items() if isinstance(kept, dict) else ())
+            if key not in over and isinstance(entry, dict) and entry.get("ends", 0) > now
+        }
+        latest = list((kept | over).items())[-REFUSALS_KEPT:]
+        cache.set(marker, dict(latest), timeout=window + 60)
+    except Exception:  # noqa: BLE001
+        log.warning("rate-limit cache unreachable; refusal not recorded", exc_info=True)
 
 
 def _refused_key(scope: str, owner: str) -> str:
     return f"{scope}-tries:refused:{owner}"
 
 
+def _pause(scope: str, entry) -> Pause | None:
+    """A recorded refusal's pause; None for an entry of another shape (recorded by another
+    version)."""
+    try:
+        return Pause(
+            scope,
+            int(entry["limit"]),
+            int(entry["ends"]),
+            str(entry.get("address", "")),
+            bool(entry.get("shared", False)),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
 def pauses(user) -> list[Pause] | None:
-    """The customer's log-ins and license look-ups refused now, as the refusals they met
-    recorded them (a counter lifted since, or whose window ended, no longer counts); the
-    log-ins under the user name and under the e-mail address. None when the cache is
-    unreachable (then nobody is paused)."""
+    """The customer's log-ins and license look-ups refused now, as the refusals recorded them:
+    of the customer's look-ups; of log-ins under the user name and under the e-mail address,
+    from wherever they were tried (by the customer or not). A counter lifted since (an
+    account's under an earlier epoch), or whose window ended, no longer counts. None when the
+    cache is unreachable (then nobody is paused)."""
     names = {_name(n) for n in (user.username, user.email) if n}
     try:
         epochs = cache.get_many([_epoch_key(n) for n in names])
-        markers = {_refused_key("lookup", f"user:{user.pk}"): "lookup"} | {
-            _refused_key("login", f"account:{n}:{epochs.get(_epoch_key(n), '0')}"): "login"
+        markers = {_refused_key("lookup", f"user:{user.pk}"): ("lookup", None)} | {
+            _refused_key("login", f"account:{n}"): ("login", epochs.get(_epoch_key(n), "0"))
             for n in names
         }
-        recorded = {
-            key: Pause(markers[marker], *fields)
-            for marker, over in cache.get_many(list(markers)).items()
-            for key, fields in over.items()
-        }
+        recorded = {}
+        for marker, entries in cache.get_many(list(markers)).items():
+            scope, epoch = markers[marker]
+            for key, entry in entries.items() if isinstance(entries, dict) else ():
+                pause = _pause(scope, entry)
+                if pause and entry.get("epoch", epoch) == epoch:
+                    recorded[key] = pause
         counts = cache.get_many(list(recorded))
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; pauses not read", exc_info=True)

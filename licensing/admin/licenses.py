@@ -117,25 +117,30 @@ def _members_lifted(organization, names) -> str:
 REFUSED = {"login": "log-ins", "lookup": "license look-ups"}
 
 
-def _pause(pause) -> str:
-    what = REFUSED[pause.scope]
+UNKNOWN_ADDRESS = "not an address its members used lately"
+
+
+def _pause(pause, known: set[str]) -> str:
+    """A member's pause as support reads it; ``known``: the addresses the organization's
+    members used lately (a log-in under a member's name may be tried from anywhere)."""
+    where = f"from {pause.address}" if pause.address else "from every address"
+    if pause.address and pause.address not in known:
+        where += f" ({UNKNOWN_ADDRESS})"
     if pause.shared:
-        where = f"from {pause.address}, for failures across accounts there ({LIFT_ADDRESS})"
-    else:
-        where = f"from {pause.address}" if pause.address else "from every address"
-    return f"{what} refused {where} for {pause.minutes_left} more minute(s)"
+        where += f", for failures across accounts there ({LIFT_ADDRESS})"
+    return f"{REFUSED[pause.scope]} refused {where} for {pause.minutes_left} more minute(s)"
 
 
 def _paused_members(organization) -> list[str]:
     """Who of the organization is refused now, and how, a line each (support's lift page)."""
     paused = services.paused_members(organization)
+    known = set(services.recent_addresses(organization, count=None))
     if paused is None:
         return [
             "Not known: the rate-limit cache (Redis) is unreachable. While it is, nobody is paused."
         ]
-    return [f"{name}: {'; '.join(map(_pause, pauses))}." for name, pauses in paused] or [
-        "None of its members is refused now."
-    ]
+    lines = [f"{name}: {'; '.join(_pause(p, known) for p in pauses)}." for name, pauses in paused]
+    return lines or ["None of its members is refused now."]
 
 
 class AddressForm(forms.Form):
@@ -280,13 +285,19 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         form = AddressForm(request.POST if request.method == "POST" else None)
         recent = services.recent_addresses(organization)
         # Where its members are refused now for failures across accounts: what this lifts.
+        known = set(services.recent_addresses(organization, count=None))
         shared = {}
         for _, pauses in services.paused_members(organization) or []:
             for p in pauses:
                 if p.shared:
                     what = f"{REFUSED[p.scope]} for {p.minutes_left} more minute(s)"
                     shared.setdefault(p.address, {})[what] = None
-        shared = [f"{address} ({', '.join(what)})" for address, what in shared.items()]
+        shared = [
+            f"{address} ({', '.join(what)}"
+            + ("" if address in known else f"; {UNKNOWN_ADDRESS}")
+            + ")"
+            for address, what in shared.items()
+        ]
         form.fields["address"].help_text = (
             "The one a paused log-in or look-up names. "
             + (f"Its members are refused now from {', '.join(shared)}. " if shared else "")

@@ -1238,9 +1238,11 @@ def test_support_sees_who_is_refused_now_where_and_for_how_long(
         step1(at_home, tmslicense.new_license_number(), "")
     name = f"{customer.username} ({customer.email})"
     assert refused_now() == [
-        f"{name}: log-ins refused from 10.7.7.7 for 12 more minute(s); license look-ups "
-        "refused from every address for 57 more minute(s)."
+        f"{name}: log-ins refused from 10.7.7.7 (not an address its members used lately) for 12 "
+        "more minute(s); license look-ups refused from every address for 57 more minute(s)."
     ]
+    services.audit(actor=customer, action="download", license=None, obj=organization, ip="10.7.7.7")
+    assert refused_now()[0].startswith(f"{name}: log-ins refused from 10.7.7.7 for 12 more")
 
     clock[0] = 1_800_000_000 + 900  # the log-in window ended; the look-ups' goes on
     assert refused_now() == [
@@ -1295,6 +1297,18 @@ def test_support_lifts_the_pauses_of_an_address_a_plant_shares(
         r"198\.51\.100\.23 \(log-ins for \d+ more minute\(s\), license look-ups for \d+ more "
         r"minute\(s\)\)\. Its members acted lately from 198\.51\.100\.23\.",
         form,
+    )
+
+    # Lifting the members' pauses leaves the address's: it is still shown, on both pages.
+    support_client.post(LIFT_MEMBERS.format(organization.pk))
+    assert "Its members are refused now from 198.51.100.23" in (
+        support_client.get(LIFT_ADDRESS.format(organization.pk)).content.decode()
+    )
+    members = support_client.get(LIFT_MEMBERS.format(organization.pk)).content.decode()
+    assert re.search(
+        rf"{re.escape(customer.username)} \(.*?\): log-ins refused from 198\.51\.100\.23, for "
+        r"failures across accounts there \(Lift an address&#x27;s pauses\) for \d+ more",
+        members,
     )
 
     for typed in ("", "198.51.100", "plant-gateway", "198.51.100.23/24"):

@@ -334,3 +334,48 @@ def test_the_password_pages_open_on_the_field_to_fill_then_on_the_one_in_error(c
     changed = client.post("/accounts/password_change/", {"old_password": PASSWORD, **mismatch})
     assert focused(changed) == ["new_password2"]  # Django's stayed on the old password
     assert "<title>Error: Change password · " in changed.content.decode()
+
+
+def test_the_refusals_recorded_for_support_are_the_latest_few_and_never_let_a_try_through(
+    rf, customer, limits, caplog
+):
+    """Tries under one name from many paused addresses keep the record of a few; a record
+    that cannot be written, or one of another shape, changes nothing of the refusal."""
+    from unittest import mock
+
+    from django.core.cache import cache
+
+    from licensing import throttle
+
+    def refused_from(address):
+        request = rf.post("/accounts/login/", REMOTE_ADDR=address)
+        for _ in range(limits.LOGIN_FAILURE_LIMIT):
+            assert throttle.count_try(request, "login", customer.username)[0] is None
+        return throttle.count_try(request, "login", customer.username)[0]
+
+    limits.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = 10**6
+    for n in range(throttle.REFUSALS_KEPT + 5):
+        assert refused_from(f"10.9.0.{n}").address == f"10.9.0.{n}"
+    shown = [p.address for p in throttle.pauses(customer)]
+    assert len(shown) == throttle.REFUSALS_KEPT and "10.9.0.24" in shown and "10.9.0.0" not in shown
+
+    # The record cannot be written: refused all the same, the counts taken back.
+    real_set = cache.set
+
+    def failing_set(key, *args, **kwargs):
+        if ":refused:" in key:
+            raise ConnectionError("down")
+        return real_set(key, *args, **kwargs)
+
+    with mock.patch.object(cache, "set", failing_set):
+        assert refused_from("10.9.1.1").address == "10.9.1.1"
+    assert "refusal not recorded" in caplog.text
+    request = rf.post("/accounts/login/", REMOTE_ADDR="10.9.1.1")
+    assert throttle.count_try(request, "login", customer.username)[0] is not None
+
+    # A record of another shape (another version's): ignored, and replaced by the next.
+    marker = throttle._refused_key("login", f"account:{throttle._name(customer.username)}")
+    cache.set(marker, {"x": ("old", "shape")})
+    assert throttle.pauses(customer) == []
+    assert refused_from("10.9.2.2").address == "10.9.2.2"
+    assert [p.address for p in throttle.pauses(customer)] == ["10.9.2.2"]
