@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -213,7 +214,16 @@ def fresh_postgres():
     parts = urllib.parse.urlsplit(url)
     yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(40):
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except psycopg.errors.InsufficientPrivilege:
+                # FORCE may not end a process of another role: an autovacuum worker that
+                # happens to be in the new database. It is gone within moments.
+                if attempt == 39:
+                    raise
+                time.sleep(0.25)
 
 
 def gunicorn_env(tmp_path, database_url: str, **overrides) -> tuple[dict, int]:
