@@ -7,7 +7,10 @@ class LicensingConfig(AppConfig):
     verbose_name = "Licensing"
 
     def ready(self):
-        from . import outbox
+        from django.contrib.auth.signals import user_logged_in
 
+        from . import auth, outbox
+
+        user_logged_in.connect(auth.audit_log_in, dispatch_uid="audit-log-in")
         signals.request_started.connect(outbox.request_started, dispatch_uid="outbox")
         signals.request_finished.connect(outbox.request_finished, dispatch_uid="outbox")

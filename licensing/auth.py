@@ -1,4 +1,5 @@
-"""Log-in by username or e-mail address, in any letter case: what a plant engineer remembers."""
+"""Log-in by username or e-mail address, in any letter case: what a plant engineer remembers;
+and every log-in audited, with its address."""
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -29,3 +30,19 @@ class UsernameOrEmailBackend(ModelBackend):
 
     async def aauthenticate(self, request, username=None, password=None, **kwargs):
         return await sync_to_async(self.authenticate)(request, username, password, **kwargs)
+
+
+def audit_log_in(sender, request, user, **kwargs):
+    """A log-in (to the site or the admin; Django's ``user_logged_in``), audited with where
+    from: the organization's trail shows who logged in from which address, and support checks
+    an address against those its members used lately."""
+    from . import services, throttle
+
+    membership = getattr(user, "membership", None)
+    services.audit(
+        actor=user,
+        action="log_in",
+        license=None,
+        obj=membership.organization if membership else user,
+        ip=throttle.client_ip(request) if request is not None else None,
+    )

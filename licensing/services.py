@@ -537,32 +537,49 @@ def reissue(
     return new
 
 
-def lift_pauses(*, organization, actor, ip=None) -> list[str]:
+PAUSED_SCOPES = {"login": "log-ins", "lookup": "license look-ups", "reset": "password resets"}
+
+
+def lift_pauses(*, organization, actor, ip=None) -> str:
     """Support lifts the pauses of an organization's members, who call because they cannot log
     in or look up a license: each member's failed log-ins (from every address) and failed
-    look-ups are forgotten. What an address counted across accounts stays. Returns the
-    members' names."""
+    look-ups are forgotten. What an address counted across accounts stays. Audited with the
+    members refused until then. Returns what was done, for support."""
     members = [m.user for m in organization.memberships.select_related("user")]
     if not members:
         raise ActivationError("This organization has no members: nobody is paused.")
+    refused = paused_members(organization)
     lifted = [
         throttle.lift_login_pause(user) & throttle.lift_lookup_pause(user) for user in members
     ]
-    if not all(lifted):
+    if refused is None or not all(lifted):
         raise ActivationError(
             "The pauses could not all be lifted (some may have been): the rate-limit cache "
             "(Redis) is unreachable. While it is, nobody is paused; try again once it is back."
         )
-    names = sorted(person(user) for user in members)
+    own = [name for name, pauses in refused if not all(p.shared for p in pauses)]
+    shared = sorted({p.address for _, pauses in refused for p in pauses if p.shared})
     audit(
         actor=actor,
         action="lift_pauses",
         license=None,
         obj=organization,
         ip=ip,
-        details={"members": names},
+        details={"members": sorted(person(user) for user in members), "refused": own},
     )
-    return names
+    done = (
+        f"{organization}: the pauses of {', '.join(own)} are lifted: they can log in and look "
+        "up licenses again."
+        if own
+        else f"{organization}: none of its members was paused on their own account."
+    )
+    done += f" The failed log-ins and look-ups of its members ({len(members)}) are forgotten."
+    if shared:
+        done += (
+            f" Still refused from {', '.join(shared)}, for failures across accounts there: "
+            "lift that address's pauses on the organization's page."
+        )
+    return done
 
 
 def lift_address_pauses(*, organization, address: str, actor, ip=None) -> str:
@@ -581,12 +598,14 @@ def lift_address_pauses(*, organization, address: str, actor, ip=None) -> str:
             "as the refusal names it.",
             field="address",
         )
-    lifted = throttle.lift_address_pause(str(network.network_address))
-    if lifted is None:
+    result = throttle.lift_address_pause(str(network.network_address))
+    if result is None:
         raise ActivationError(
             "The pauses could not be lifted: the rate-limit cache (Redis) is unreachable. "
             "While it is, nobody is paused; try again once it is back."
         )
+    lifted, paused = result
+    paused = [PAUSED_SCOPES[scope] for scope in paused]
     known = lifted in recent_addresses(organization, count=None)  # not only those shown
     audit(
         actor=actor,
@@ -594,13 +613,22 @@ def lift_address_pauses(*, organization, address: str, actor, ip=None) -> str:
         license=None,
         obj=organization,
         ip=ip,
-        details={"address": lifted, "used by its members lately": "yes" if known else "no"},
+        details={
+            "address": lifted,
+            "paused": ", ".join(paused) or "nothing",
+            "used by its members lately": "yes" if known else "no",
+        },
     )
-    return (
-        f"The pauses of {lifted} are lifted: log-ins, license look-ups and password reset "
-        "requests from it are counted afresh."
-        + ("" if known else f" It is not among the addresses {organization}'s members used lately.")
+    done = (
+        f"The pauses of {lifted} are lifted ({', '.join(paused)}): log-ins, license look-ups "
+        "and password reset requests from it are counted afresh."
+        if paused
+        else f"Nothing was paused at {lifted}: check the address the refusal named (what it "
+        "counted is forgotten all the same)."
     )
+    if not known:
+        done += f" It is not among the addresses {organization}'s members used lately."
+    return done
 
 
 def paused_members(organization) -> list[tuple[str, list[throttle.Pause]]] | None:

@@ -300,15 +300,19 @@ def lift_lookup_pause(user) -> bool:
     return True
 
 
-def lift_address_pause(address: str) -> str | None:
+def lift_address_pause(address: str) -> tuple[str, list[str]] | None:
     """Forget what an address (an IPv6 one: its /64) counted across accounts in every scope:
     failed log-ins and look-ups, password reset requests (support lifted its pause). Returns
-    the address or block lifted; None (and logged) when the cache is unreachable."""
+    the address or block lifted, with the scopes it was paused in (its next try would have
+    been refused); None (and logged) when the cache is unreachable."""
     block = _counted(address)
-    keys = [_key(scope, f"ip:{block}", window) for scope, (_, window) in _address_limits().items()]
+    limits = _address_limits()
+    keys = {scope: _key(scope, f"ip:{block}", window) for scope, (_, window) in limits.items()}
     try:
-        cache.delete_many(keys)
+        counts = cache.get_many(list(keys.values()))
+        cache.delete_many(list(keys.values()))
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; address pause not lifted", exc_info=True)
         return None
-    return counted(address)
+    paused = [scope for scope, key in keys.items() if counts.get(key, 0) >= limits[scope][0]]
+    return counted(address), paused

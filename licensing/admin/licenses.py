@@ -106,17 +106,6 @@ def _organization(request, pk, permission: str) -> Organization:
     return get_object_or_404(Organization, pk=pk)
 
 
-def _members_lifted(organization, names) -> str:
-    return (
-        f"{organization}: the pauses of {len(names)} member(s) are lifted ({', '.join(names)}); "
-        "they can log in and look up licenses again (an address paused for failures across "
-        f"accounts stays paused: lift it on the organization's page, {LIFT_ADDRESS})."
-    )
-
-
-REFUSED = {"login": "log-ins", "lookup": "license look-ups"}
-
-
 UNKNOWN_ADDRESS = "not an address its members used lately"
 
 
@@ -128,19 +117,37 @@ def _pause(pause, known: set[str]) -> str:
         where += f" ({UNKNOWN_ADDRESS})"
     if pause.shared:
         where += f", for failures across accounts there ({LIFT_ADDRESS})"
-    return f"{REFUSED[pause.scope]} refused {where} for {pause.minutes_left} more minute(s)"
+    what = services.PAUSED_SCOPES[pause.scope]
+    return f"{what} refused {where} for {pause.minutes_left} more minute(s)"
 
 
-def _paused_members(organization) -> list[str]:
-    """Who of the organization is refused now, and how, a line each (support's lift page)."""
+def _refused_now(organization, *, addresses: bool = False) -> list[tuple[str, list[str]]]:
+    """What support's lift pages list under "Refused now", each with its details: the members
+    refused, with how; or (``addresses``) the addresses its members are refused from for
+    failures across accounts, with what."""
     paused = services.paused_members(organization)
-    known = set(services.recent_addresses(organization, count=None))
     if paused is None:
         return [
-            "Not known: the rate-limit cache (Redis) is unreachable. While it is, nobody is paused."
+            (
+                "Not known: the rate-limit cache (Redis) is unreachable. While it is, nobody "
+                "is paused.",
+                [],
+            )
         ]
-    lines = [f"{name}: {'; '.join(_pause(p, known) for p in pauses)}." for name, pauses in paused]
-    return lines or ["None of its members is refused now."]
+    known = set(services.recent_addresses(organization, count=None))
+    if not addresses:
+        members = [(f"{name}:", [_pause(p, known) for p in pauses]) for name, pauses in paused]
+        return members or [("None of its members is refused now.", [])]
+    shared = {}
+    for _, pauses in paused:
+        for p in pauses:
+            if p.shared:
+                what = f"{services.PAUSED_SCOPES[p.scope]} for {p.minutes_left} more minute(s)"
+                shared.setdefault(p.address, {})[what] = None
+    return [
+        (address if address in known else f"{address} ({UNKNOWN_ADDRESS})", list(what))
+        for address, what in shared.items()
+    ] or [("No address is refused now for failures across its members' accounts.", [])]
 
 
 class AddressForm(forms.Form):
@@ -164,19 +171,17 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
     inlines = [MembershipInline]
     actions = ["lift_pauses"]
 
-    @admin.action(
-        description="Lift the members' log-in and look-up pauses", permissions=["lift_pauses"]
-    )
+    @admin.action(description=LIFT_MEMBERS, permissions=["lift_pauses"])
     def lift_pauses(self, request, queryset):
         for organization in queryset:
             try:
-                names = services.lift_pauses(
+                done = services.lift_pauses(
                     organization=organization, actor=request.user, ip=client_ip(request)
                 )
             except services.ActivationError as error:
                 self.message_user(request, f"{organization}: {error}", messages.ERROR)
                 continue
-            self.message_user(request, _members_lifted(organization, names), messages.SUCCESS)
+            self.message_user(request, done, messages.SUCCESS)
 
     def has_lift_pauses_permission(self, request):
         return request.user.has_perm("licensing.lift_pauses")
@@ -267,41 +272,22 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             request,
             organization,
             forms.Form(request.POST if request.method == "POST" else None),
-            lambda data: _members_lifted(
-                organization,
-                services.lift_pauses(
-                    organization=organization, actor=request.user, ip=client_ip(request)
-                ),
+            lambda data: services.lift_pauses(
+                organization=organization, actor=request.user, ip=client_ip(request)
             ),
             title=LIFT_MEMBERS,
             effect=f"Each member of {organization} is let log in again, from every address, "
             "and look up license numbers again: their failed log-ins and look-ups are "
             f"forgotten. An address paused across accounts stays paused: {LIFT_ADDRESS}.",
-            status=_paused_members(organization),
+            status=_refused_now(organization),
         )
 
     def lift_address_view(self, request, pk):
         organization = _organization(request, pk, "lift_pauses")
         form = AddressForm(request.POST if request.method == "POST" else None)
         recent = services.recent_addresses(organization)
-        # Where its members are refused now for failures across accounts: what this lifts.
-        known = set(services.recent_addresses(organization, count=None))
-        shared = {}
-        for _, pauses in services.paused_members(organization) or []:
-            for p in pauses:
-                if p.shared:
-                    what = f"{REFUSED[p.scope]} for {p.minutes_left} more minute(s)"
-                    shared.setdefault(p.address, {})[what] = None
-        shared = [
-            f"{address} ({', '.join(what)}"
-            + ("" if address in known else f"; {UNKNOWN_ADDRESS}")
-            + ")"
-            for address, what in shared.items()
-        ]
         form.fields["address"].help_text = (
-            "The one a paused log-in or look-up names. "
-            + (f"Its members are refused now from {', '.join(shared)}. " if shared else "")
-            + "Its members acted lately from "
+            "The one a paused log-in or look-up names. Its members acted lately from "
             + (", ".join(recent) if recent else "no address known")
             + "."
         )
@@ -320,6 +306,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             "look up license numbers and ask for password resets again: the failures counted "
             "for it across accounts are forgotten. A member's own pause is lifted with "
             f"{LIFT_MEMBERS}.",
+            status=_refused_now(organization, addresses=True),
         )
 
     def _organization_action(self, request, organization, form, run, *, title, effect, status=()):

@@ -103,11 +103,12 @@ def test_support_pages_keep_to_the_policy(page):
     page.get_by_role("button", name="Invite a member").click()
     expect(page.locator(".messagelist")).to_contain_text("Invited eng@acme.example to Acme")
     expect(page.get_by_text("(invited: no password yet)")).to_be_visible()
-    # A plant's shared address, paused, lifted from the same page.
+    # A plant's shared address, lifted from the same page (nothing was paused there: said so).
     page.get_by_role("link", name="Lift an address's pauses").click()
+    expect(page.locator("#refused-now + ul")).to_contain_text("No address is refused now")
     page.get_by_label("IP address").fill("198.51.100.23")
     page.get_by_role("button", name="Lift an address's pauses").click()
-    expect(page.locator(".messagelist")).to_contain_text("The pauses of 198.51.100.23 are lifted")
+    expect(page.locator(".messagelist")).to_contain_text("Nothing was paused at 198.51.100.23")
     assert page.evaluate("[...document.querySelectorAll('link[rel=icon]')].length") == 1
 
 

@@ -379,3 +379,30 @@ def test_the_refusals_recorded_for_support_are_the_latest_few_and_never_let_a_tr
     assert throttle.pauses(customer) == []
     assert refused_from("10.9.2.2").address == "10.9.2.2"
     assert [p.address for p in throttle.pauses(customer)] == ["10.9.2.2"]
+
+
+def test_every_log_in_is_audited_with_its_address(client, customer, organization, support):
+    """Who logged in, when and from where, on the organization's trail (support's admin log-ins
+    too, of no organization); and where its members are, for support to check an address
+    against. A failed log-in writes nothing."""
+    from django.test import Client
+
+    from licensing import services
+    from licensing.models import AuditEvent
+
+    assert log_in(Client(), customer.username, "wrong", ip="10.0.0.8").status_code == 200
+    assert not AuditEvent.objects.exists()
+    assert log_in(client, customer.email.upper(), PASSWORD, ip="10.0.0.9").status_code == 302
+    event = AuditEvent.objects.get(action="log_in")
+    assert (event.actor, event.organization, event.ip_address) == (
+        customer,
+        organization,
+        "10.0.0.9",
+    )
+    assert event.action_in_words == "log in" and event.object_repr == str(organization)
+    assert services.recent_addresses(organization) == ["10.0.0.9"]
+
+    staff = log_in(Client(), support.username, PASSWORD, path="/admin/login/", ip="10.1.1.1")
+    assert staff.status_code == 302
+    event = AuditEvent.objects.get(action="log_in", actor=support)
+    assert (event.organization, event.ip_address) == (None, "10.1.1.1")
