@@ -548,11 +548,11 @@ def lift_pauses(*, organization, actor, ip=None) -> str:
     members = [m.user for m in organization.memberships.select_related("user")]
     if not members:
         raise ActivationError("This organization has no members: nobody is paused.")
-    refused = paused_members(organization)
-    lifted = [
-        throttle.lift_login_pause(user) & throttle.lift_lookup_pause(user) for user in members
-    ]
-    if refused is None or not all(lifted):
+    refused = paused_members(organization)  # None: the cache is unreachable, nothing is tried
+    lifted = refused is not None and all(
+        [throttle.lift_login_pause(user) & throttle.lift_lookup_pause(user) for user in members]
+    )
+    if not lifted:
         raise ActivationError(
             "The pauses could not all be lifted (some may have been): the rate-limit cache "
             "(Redis) is unreachable. While it is, nobody is paused; try again once it is back."
