@@ -1707,3 +1707,13 @@ def test_an_address_used_lately_but_not_among_those_shown_counts_as_known(
     event = AuditEvent.objects.get(action="lift_address_pauses")
     assert event.details["used by its members lately"] == "yes"
     assert event.details["paused"] == "nothing"
+
+
+def test_support_action_pages_have_the_admin_form_styles(support_client, live, organization):
+    """Their labels and fields aligned as on the admin's own forms (its forms.css)."""
+    for url in (
+        f"/admin/licensing/activation/{live.pk}/correct/",
+        f"/admin/licensing/organization/{organization.pk}/lift-address/",
+    ):
+        page = support_client.get(url).content.decode()
+        assert '<link rel="stylesheet" href="/static/admin/css/forms.css' in page, url
