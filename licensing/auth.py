@@ -37,8 +37,9 @@ def audit_log_in(sender, request, user, **kwargs):
     from: the organization's trail shows who logged in from which address, and support checks
     an address against those its members used lately."""
     from . import services, throttle
+    from .models import Membership
 
-    membership = getattr(user, "membership", None)
+    membership = Membership.objects.select_related("organization").filter(user=user).first()
     services.audit(
         actor=user,
         action="log_in",

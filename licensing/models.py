@@ -346,7 +346,8 @@ class AuditEvent(models.Model):
     )
     # Who it was, as they were named then: kept when the account is deleted later.
     actor_name = models.CharField(max_length=410, blank=True, default="")  # 150 + 254 + " ()"
-    action = models.CharField(max_length=40)
+    # Indexed: the trail is filtered by it, and the admin lists the actions recorded so far.
+    action = models.CharField(max_length=40, db_index=True)
     license = models.ForeignKey(
         License, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
     )

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -229,6 +229,27 @@ def _locked_license(pk) -> License:
     )
 
 
+ACTIVATION_LOCK_WAIT = "5s"  # PostgreSQL's lock_timeout for an activation being e-mailed
+
+
+def _locked_activation(pk) -> Activation:
+    """An activation (with its license), its row locked until the transaction ends. The
+    worker holds it while it e-mails the activation's file (see outbox.deliver): waited for
+    a few seconds at most (PostgreSQL; the rest of the transaction too), then refused, so
+    that a mail server that hangs does not hold support's page and the license's lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{ACTIVATION_LOCK_WAIT}'")
+    try:
+        return Activation.objects.select_for_update().select_related("license").get(pk=pk)
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise ActivationError(
+            "Its license file is being e-mailed right now: try again in a moment."
+        ) from None
+
+
 def _live(lic: License) -> Activation | None:
     """The live activation of a license read ``with_live_activation_id()``: a query only when
     there is one."""
@@ -440,7 +461,7 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
     """Revoke a live activation; the license can then be activated again."""
     reason = check_reason(reason, of="revocation")
     _locked_license(activation.license_id)
-    act = Activation.objects.select_for_update().select_related("license").get(pk=activation.pk)
+    act = _locked_activation(activation.pk)
     if not act.is_live:
         raise ActivationError(f"Activation {act.serial} is already revoked.")
     act.revoke(reason=reason, by=actor)
@@ -512,7 +533,7 @@ def reissue(
     with IDs, a mistyped Installation ID is corrected (``reason`` required).
     """
     lic = _locked_license(activation.license_id)
-    old = Activation.objects.select_for_update().get(pk=activation.pk)
+    old = _locked_activation(activation.pk)
     check_reissuable(old, lic)
     if installation_id:
         ids = corrected_installation_ids(old, lic, installation_id, mirrored_installation_id)
@@ -548,11 +569,16 @@ def lift_pauses(*, organization, actor, ip=None) -> str:
     members = [m.user for m in organization.memberships.select_related("user")]
     if not members:
         raise ActivationError("This organization has no members: nobody is paused.")
-    refused = paused_members(organization)  # None: the cache is unreachable, nothing is tried
-    lifted = refused is not None and all(
-        [throttle.lift_login_pause(user) & throttle.lift_lookup_pause(user) for user in members]
-    )
-    if not lifted:
+    refused = paused_members(organization)
+    if refused is None:
+        raise ActivationError(
+            "Nothing was lifted: the rate-limit cache (Redis) is unreachable. While it is, "
+            "nobody is paused; try again once it is back."
+        )
+    lifted = [
+        throttle.lift_login_pause(user) & throttle.lift_lookup_pause(user) for user in members
+    ]
+    if not all(lifted):
         raise ActivationError(
             "The pauses could not all be lifted (some may have been): the rate-limit cache "
             "(Redis) is unreachable. While it is, nobody is paused; try again once it is back."

@@ -1210,6 +1210,25 @@ def test_a_lift_the_cache_did_not_take_is_neither_done_nor_audited(
     assert not AuditEvent.objects.filter(action="lift_pauses").exists()
 
 
+def test_a_lift_is_not_tried_when_the_cache_cannot_say_who_is_refused(
+    support_client, organization, customer
+):
+    from unittest import mock
+
+    with (
+        mock.patch("licensing.throttle.cache.get_many", side_effect=ConnectionError("down")),
+        mock.patch("licensing.throttle.cache.set_many") as set_many,
+    ):
+        response = support_client.post(
+            f"/admin/licensing/organization/{organization.pk}/lift/", follow=True
+        )
+    assert "Nothing was lifted: the rate-limit cache (Redis) is unreachable" in (
+        response.content.decode()
+    )
+    set_many.assert_not_called()
+    assert not AuditEvent.objects.filter(action="lift_pauses").exists()
+
+
 LIFT_MEMBERS = "/admin/licensing/organization/{}/lift/"
 
 
@@ -1559,6 +1578,7 @@ def test_the_organization_page_leads_to_its_licenses_and_lifts_its_members_pause
     # Lifted again with nobody refused: said so.
     again = support_client.post(url, follow=True).content.decode()
     assert "Acme Packaging: none of its members was paused on their own account." in again
+    assert AuditEvent.objects.filter(action="lift_pauses").latest("pk").details["refused"] == []
     AuditEvent.objects.filter(action="lift_pauses").exclude(pk=event.pk).delete()
 
     nobody = OrganizationFactory(name="Empty Plant")

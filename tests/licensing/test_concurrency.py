@@ -267,6 +267,24 @@ def test_no_file_is_emailed_once_its_revocation_committed(
     assert message.status == "sent" and message.sent_at < activation.revoked_at
     assert len(mail.outbox) == 1
 
+    # A send that hangs (a mail server that does not answer): the revocation waits a few
+    # seconds at most, then is refused, writing nothing.
+    activation, message = activated()
+    sending.clear()
+    release.clear()
+    monkeypatch.setattr(services, "ACTIVATION_LOCK_WAIT", "1s")
+    with mock.patch.object(outbox.EmailMessage, "send", slow_send):
+        worker = in_thread(lambda: outbox.deliver(message.pk))
+        assert sending.wait(timeout=30)
+        with pytest.raises(services.ActivationError, match="being e-mailed right now"):
+            revoke(activation)
+        release.set()
+        worker.join(timeout=30)
+    activation.refresh_from_db()
+    assert activation.is_live
+    assert not AuditEvent.objects.filter(action="revoke", details__serial=activation.serial)
+    assert len(mail.outbox) == 2
+
     # A revocation under way: the send does not go out, and once it committed, is cancelled.
     activation, message = activated()
     locked, commit = threading.Event(), threading.Event()
@@ -281,10 +299,10 @@ def test_no_file_is_emailed_once_its_revocation_committed(
     assert locked.wait(timeout=30)
     assert outbox.deliver(message.pk) is False
     message.refresh_from_db()
-    assert message.status == "pending" and len(mail.outbox) == 1
+    assert message.status == "pending" and len(mail.outbox) == 2
     commit.set()
     revoker.join(timeout=30)
     assert outbox.deliver(message.pk) is False
     message.refresh_from_db()
     assert message.status == "cancelled" and "was revoked before it went out" in message.last_error
-    assert len(mail.outbox) == 1
+    assert len(mail.outbox) == 2
