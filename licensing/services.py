@@ -559,6 +559,8 @@ def reissue(
 
 
 PAUSED_SCOPES = {"login": "log-ins", "lookup": "license look-ups", "reset": "password resets"}
+# Why a pause could not be read or lifted, and what that means meanwhile.
+CACHE_DOWN = "the rate-limit cache (Redis) is unreachable. While it is, nobody is paused"
 
 
 def lift_pauses(*, organization, actor, ip=None) -> str:
@@ -571,17 +573,14 @@ def lift_pauses(*, organization, actor, ip=None) -> str:
         raise ActivationError("This organization has no members: nobody is paused.")
     refused = paused_members(organization)
     if refused is None:
-        raise ActivationError(
-            "Nothing was lifted: the rate-limit cache (Redis) is unreachable. While it is, "
-            "nobody is paused; try again once it is back."
-        )
+        raise ActivationError(f"Nothing was lifted: {CACHE_DOWN}; try again once it is back.")
     lifted = [
         throttle.lift_login_pause(user) & throttle.lift_lookup_pause(user) for user in members
     ]
     if not all(lifted):
         raise ActivationError(
-            "The pauses could not all be lifted (some may have been): the rate-limit cache "
-            "(Redis) is unreachable. While it is, nobody is paused; try again once it is back."
+            f"The pauses could not all be lifted (some may have been): {CACHE_DOWN}; try "
+            "again once it is back."
         )
     own = [name for name, pauses in refused if not all(p.shared for p in pauses)]
     shared = sorted({p.address for _, pauses in refused for p in pauses if p.shared})
@@ -627,8 +626,7 @@ def lift_address_pauses(*, organization, address: str, actor, ip=None) -> str:
     result = throttle.lift_address_pause(str(network.network_address))
     if result is None:
         raise ActivationError(
-            "The pauses could not be lifted: the rate-limit cache (Redis) is unreachable. "
-            "While it is, nobody is paused; try again once it is back."
+            f"The pauses could not be lifted: {CACHE_DOWN}; try again once it is back."
         )
     lifted, paused = result
     paused = [PAUSED_SCOPES[scope] for scope in paused]

@@ -13,6 +13,7 @@ from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -127,13 +128,7 @@ def _refused_now(organization, *, addresses: bool = False) -> list[tuple[str, li
     failures across accounts, with what."""
     paused = services.paused_members(organization)
     if paused is None:
-        return [
-            (
-                "Not known: the rate-limit cache (Redis) is unreachable. While it is, nobody "
-                "is paused.",
-                [],
-            )
-        ]
+        return [(f"Not known: {services.CACHE_DOWN}.", [])]
     known = set(services.recent_addresses(organization, count=None))
     if not addresses:
         members = [(f"{name}:", [_pause(p, known) for p in pauses]) for name, pauses in paused]
@@ -279,7 +274,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             effect=f"Each member of {organization} is let log in again, from every address, "
             "and look up license numbers again: their failed log-ins and look-ups are "
             f"forgotten. An address paused across accounts stays paused: {LIFT_ADDRESS}.",
-            status=_refused_now(organization),
+            status=lambda: _refused_now(organization),
         )
 
     def lift_address_view(self, request, pk):
@@ -306,10 +301,12 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             "look up license numbers and ask for password resets again: the failures counted "
             "for it across accounts are forgotten. A member's own pause is lifted with "
             f"{LIFT_MEMBERS}.",
-            status=_refused_now(organization, addresses=True),
+            status=lambda: _refused_now(organization, addresses=True),
         )
 
-    def _organization_action(self, request, organization, form, run, *, title, effect, status=()):
+    def _organization_action(self, request, organization, form, run, *, title, effect, status=None):
+        """``status``: what the page lists under "Refused now", read only when it is shown
+        (not when the action is done and the page left)."""
         return action_page(
             self,
             request,
@@ -321,7 +318,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
                 "title": title,
                 "effect": effect,
                 "organization": organization,
-                "status": status,
+                "status": SimpleLazyObject(status) if status else (),
             },
         )
 
