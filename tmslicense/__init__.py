@@ -6,6 +6,7 @@ Standard library and ``cryptography`` only; no Django. See docs/tmslicense.md.
 from typing import TYPE_CHECKING
 
 from .errors import (
+    AlreadyReplaced,
     BadSignature,
     FileTooLarge,
     InvalidPayload,
@@ -39,11 +40,12 @@ from .ids import (
     normalize_license_number,
 )
 from .keyring import Keyring, KeyringError, key_id
-from .model import YEARS, Kind, License, Role, Server, text_problem
+from .model import YEARS, Kind, License, Role, Server, check_issuable, text_problem
 from .revocation import sign_revoked_list, verify_revoked_list
 
 __all__ = [
     "Action",
+    "AlreadyReplaced",
     "BadSignature",
     "CLOCK_TOLERANCE",
     "Capabilities",
@@ -73,6 +75,7 @@ __all__ = [
     "UnsupportedAlgorithm",
     "YEARS",
     "capabilities",
+    "check_issuable",
     "grouped_symbols",
     "key_id",
     "load_or_create_installation_id",

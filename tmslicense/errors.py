@@ -4,9 +4,14 @@ from __future__ import annotations
 
 
 class LicenseError(Exception):
-    """Base class: the license file cannot be used. ``str(error)`` is the message to show."""
+    """Base class: the license file cannot be used. ``message`` (``str(error)``) is the
+    message to show; ``code`` names the reason for a program."""
 
     code = "invalid"
+
+    @property
+    def message(self) -> str:
+        return str(self)
 
 
 class FileTooLarge(LicenseError):
@@ -16,6 +21,7 @@ class FileTooLarge(LicenseError):
     code = "too_large"
 
     def __init__(self, size: int, limit: int):
+        self.size, self.limit = size, limit
         super().__init__(
             f"This file is {describe_size(size, limit)} bytes; a license file is at most "
             f"{limit:,} bytes. Choose the .lic file downloaded from the license site."
@@ -54,6 +60,12 @@ class InvalidPayload(LicenseError):
     """The signed content is not exactly the expected schema."""
 
     code = "invalid_payload"
+
+
+class AlreadyReplaced(LicenseError):
+    """A newer file of the same license is installed already (an import of its older issue)."""
+
+    code = "replaced"
 
 
 class NotForThisServer(LicenseError):

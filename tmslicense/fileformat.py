@@ -35,7 +35,7 @@ from .errors import (
     UnsupportedAlgorithm,
     quoted,
 )
-from .ids import InvalidIdentifier, normalize_installation_id
+from .ids import normalize_installation_id
 from .keyring import key_id
 from .model import License, check_issuable, strict_json
 
@@ -84,12 +84,14 @@ def sign_license(payload: License | Mapping, private_key: Ed25519PrivateKey, kid
 def read_envelope(text: str | bytes) -> dict:
     """Unarmor a license file and return its envelope, checking only its form (no signature).
     A file over MAX_FILE_SIZE bytes is refused first: bytes as given, text as UTF-8."""
+    if isinstance(text, bytearray | memoryview):
+        text = bytes(text)
     if isinstance(text, bytes):
         if len(text) > MAX_FILE_SIZE:
             raise FileTooLarge(len(text), MAX_FILE_SIZE)
         text = as_text(text)
     elif not isinstance(text, str):
-        raise MalformedFile("A license file must be given as text.")
+        raise TypeError(f"a license file is given as str or bytes, not {type(text).__name__}")
     elif len(text) > MAX_FILE_SIZE // 4:  # shorter, it is within the limit in any case
         _check_text_size(text)
     begin = text.find(BEGIN)
@@ -230,10 +232,7 @@ def verify_license(
 def _check_server(lic: License, installation_id: str) -> None:
     if installation_id in lic.installation_ids:
         return  # the signed IDs are canonical and checked: an exact match is this server
-    try:
-        this = normalize_installation_id(installation_id)
-    except InvalidIdentifier as error:
-        raise NotForThisServer(f"This server's Installation ID is not valid: {error}") from None
+    this = normalize_installation_id(installation_id)  # a mistyped ID: the server's, not the file's
     if lic.server(this) is None:
         ids = " and ".join(lic.installation_ids)
         plural = "s" if len(lic.installation_ids) > 1 else ""
@@ -269,12 +268,18 @@ def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] 
 
 
 def strict_b64decode(text: str) -> bytes:
-    """Strict base64 (no stray characters, correct padding); raises binascii.Error."""
+    """Strict base64: no stray characters, correct padding, and the one text of its bytes (the
+    unused bits of the last character zero), so a changed character is never read as the same
+    bytes; raises binascii.Error."""
     try:
         data = text.encode("ascii")
     except UnicodeEncodeError:
         raise binascii.Error("not base64") from None
-    return binascii.a2b_base64(data, strict_mode=True)
+    raw = binascii.a2b_base64(data, strict_mode=True)
+    last = raw[(len(raw) - 1) // 3 * 3 :]  # the bytes of the last 4 characters
+    if raw and binascii.b2a_base64(last, newline=False) != data[-4:]:
+        raise binascii.Error("not canonical base64")
+    return raw
 
 
 _ENVELOPE_DECODER = strict_json(

@@ -6,6 +6,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from .fileformat import date_problem
 from .ids import normalize_installation_id
@@ -41,7 +42,11 @@ class Capabilities:
     features: frozenset[str]
     licenses: tuple[License, ...]
     ignored: tuple[tuple[License, str], ...]
-    refusals: Mapping[Action, str] = field(default_factory=dict)
+    # Read-only, and left out of the hash: it follows from the fields above.
+    refusals: Mapping[Action, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "refusals", MappingProxyType(dict(self.refusals)))
 
     def allows(self, action: Action | str) -> bool:
         return Action(action) not in self.refusals
@@ -88,7 +93,10 @@ def capabilities(
     if isinstance(not_used, str):
         raise TypeError("not_used is a list of reasons, not text")
     this = normalize_installation_id(installation_id)
-    now = now or datetime.now(UTC)
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:  # refused whether or not a license is there to compare it with
+        raise ValueError("now must carry a time zone")
     applying: dict[str, License] = {}  # by license number: the newest file
     ignored: list[tuple[License, str]] = []
     for lic in licenses:

@@ -78,6 +78,13 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
     """
 
     def __init__(self, keys: Iterable[Ed25519PublicKey] = ()):
+        keys = list(keys)
+        wrong = next((k for k in keys if not isinstance(k, Ed25519PublicKey)), None)
+        if wrong is not None:
+            hint = ": give its public_key()" if isinstance(wrong, Ed25519PrivateKey) else ""
+            raise TypeError(
+                f"a keyring holds Ed25519 public keys, not {type(wrong).__name__}{hint}"
+            )
         self._keys = {key_id(k): k for k in keys}
 
     def __getitem__(self, kid: str) -> Ed25519PublicKey:

@@ -224,7 +224,9 @@ class License:
             issued_at=_parse_datetime(data["issued_at"], "issued_at"),
             maintenance_end=_parse_date(data["maintenance_end"]),
             expires_at=(
-                _parse_datetime(data["expires_at"], "expires_at") if data["expires_at"] else None
+                None  # never "": an empty text is no date, refused as one
+                if data["expires_at"] is None
+                else _parse_datetime(data["expires_at"], "expires_at")
             ),
         )
 

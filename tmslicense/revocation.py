@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .errors import BadSignature, MalformedFile, UnknownKey, UnsupportedAlgorithm, quoted
 from .fileformat import strict_b64decode
-from .model import SERIAL
+from .model import SERIAL, decode_text
 
 __all__ = ["sign_revoked_list", "verify_revoked_list"]
 
@@ -52,14 +52,21 @@ def sign_revoked_list(
     return "\n".join([*lines, *serials, f"{_SIGNATURE}ed25519 {kid} {signature}"]) + "\n"
 
 
-def verify_revoked_list(text: str, keyring: Mapping[str, Ed25519PublicKey]) -> list[str]:
-    """The serials of a list of revoked serials signed by a key in ``keyring``.
+def verify_revoked_list(text: str | bytes, keyring: Mapping[str, Ed25519PublicKey]) -> list[str]:
+    """The serials of a list of revoked serials signed by a key in ``keyring``; as bytes, in
+    UTF-8 or UTF-16 (see ``decode_text``), with or without a byte-order mark.
 
-    Refuses the whole list, with a :class:`~tmslicense.LicenseError` subclass, when a line is
-    not a serial or a comment, when it has no signature or more than one, and when the
-    signature is not by a trusted key or does not match (a serial was added, removed or
-    changed).
+    Refuses the whole list, with a :class:`~tmslicense.LicenseError` subclass, when it is not
+    text, when a line is not a serial or a comment, when it has no signature or more than
+    one, and when the signature is not by a trusted key or does not match (a serial was
+    added, removed or changed).
     """
+    if isinstance(text, bytes):
+        try:
+            text = decode_text(text)
+        except UnicodeDecodeError:
+            raise MalformedFile("This is not a list of revoked serials: it is not text.") from None
+    text = text.removeprefix("\ufeff")  # an editor's byte-order mark
     serials, signature = [], None
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()

@@ -1,6 +1,8 @@
 """Signing and verification: round trips, and one error class per refusal."""
 
+import base64
 import json
+import string
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -41,6 +43,50 @@ def test_file_for_server_a_is_refused_on_server_b(make_license, sign, keyring):
         tmslicense.verify_license(sign(lic), keyring, other, now=NOW)
     assert other in str(error.value)
     assert lic.installation_ids[0] in str(error.value)
+
+
+def test_a_mistyped_server_id_is_the_servers_error_not_the_files(make_license, sign, keyring):
+    lic = make_license("standard")
+    with pytest.raises(tmslicense.InvalidInstallationId) as error:
+        tmslicense.verify_license(sign(lic), keyring, lic.license_number, now=NOW)
+    assert not isinstance(error.value, tmslicense.LicenseError)  # a ValueError, as documented
+    assert isinstance(error.value, ValueError)
+
+
+def test_a_file_may_be_given_as_any_bytes_like_value_and_nothing_else(make_license, sign, keyring):
+    lic = make_license("standard")
+    data = sign(lic).encode()
+    for given in (bytearray(data), memoryview(data)):
+        assert tmslicense.verify_license(given, keyring, lic.installation_ids[0], now=NOW) == lic
+    with pytest.raises(TypeError, match="str or bytes, not list"):
+        tmslicense.verify_license([data], keyring, lic.installation_ids[0], now=NOW)
+
+
+def test_errors_carry_their_message_and_a_file_too_large_its_size(keyring):
+    with pytest.raises(tmslicense.FileTooLarge) as error:
+        tmslicense.verify_license(b"x" * 70_000, keyring, None, now=NOW)
+    assert (error.value.size, error.value.limit) == (70_000, tmslicense.MAX_FILE_SIZE)
+    assert error.value.message == str(error.value)
+    assert "70,000 bytes" in error.value.message
+
+
+def test_a_signature_written_otherwise_for_the_same_bytes_is_refused(
+    make_license, private_key, kid, keyring
+):
+    """64 bytes take 86 base64 characters: the last holds 4 bits that carry nothing. Changed,
+    the bytes read are the same, yet the file is not the one issued."""
+    lic = make_license("standard")
+    payload = lic.to_payload()
+    good = json.loads(envelope(payload, private_key.sign(payload), kid=kid))
+    sig = good["sig"]
+    assert sig.endswith("==")
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
+    other = alphabet[alphabet.index(sig[-3]) ^ 1]  # the lowest of the 4 unused bits
+    changed = dict(good, sig=f"{sig[:-3]}{other}==")
+    assert base64.b64decode(changed["sig"]) == base64.b64decode(sig)
+    text = armor(json.dumps(changed).encode())
+    with pytest.raises(tmslicense.MalformedFile):
+        tmslicense.verify_license(text, keyring, lic.installation_ids[0], now=NOW)
 
 
 def test_expired_file_is_refused(make_license, sign, keyring):
@@ -196,6 +242,7 @@ def test_duplicate_json_keys_in_the_envelope_are_refused(make_license, private_k
         (lambda d: d["servers"][0].update(extra=1), "exactly"),
         (lambda d: d.update(license_number="TM-AAAA-AAAA-AAAA"), "license number"),
         (lambda d: d.update(customer=""), "non-empty"),
+        (lambda d: d.update(expires_at=""), "UTC time"),  # not "never expires"
     ],
 )
 def test_payload_that_is_not_exactly_the_schema_is_refused(
@@ -436,3 +483,15 @@ def test_the_size_limit_is_in_bytes_for_text_too(make_license, sign, keyring, gi
 def test_text_over_the_limit_is_said_with_its_size_in_bytes(text, said):
     with pytest.raises(tmslicense.FileTooLarge, match=f"This file is {said} bytes;"):
         tmslicense.read_envelope(text)
+
+
+def test_a_keyring_holds_public_keys_only(private_key):
+    with pytest.raises(TypeError, match="give its public_key"):
+        tmslicense.Keyring([private_key])
+    with pytest.raises(TypeError, match="not str"):
+        tmslicense.Keyring(["3f9c0a61d2e4b7a8"])
+
+
+def test_every_documented_name_is_exported():
+    assert tmslicense.check_issuable is tmslicense.model.check_issuable
+    assert set(tmslicense.__all__) <= set(dir(tmslicense))

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 import tmslicense
+from tests.tmslicense.conftest import NOW
 from tmslicense import Action
 
 ALL = list(Action)
@@ -197,3 +198,20 @@ def test_a_refusal_on_no_license_lists_the_first_few_reasons_of_each_kind(make_l
     # As many as are shown: no "more".
     caps = tmslicense.capabilities(others[:REASONS_SHOWN], this, not_used=files[:REASONS_SHOWN])
     assert "more" not in caps.message(Action.SERVE_CLIENTS)
+
+
+def test_capabilities_are_read_only_and_hashable(make_license):
+    lic = make_license("mirrored")
+    caps = tmslicense.capabilities([lic], lic.installation_ids[1], now=NOW)
+    with pytest.raises(TypeError):
+        caps.refusals[Action.RUN_CONSOLE] = "allowed after all"
+    assert not caps.run_console
+    assert hash(caps) == hash(tmslicense.capabilities([lic], lic.installation_ids[1], now=NOW))
+
+
+def test_a_time_without_a_zone_is_refused_with_or_without_a_license(make_license):
+    lic = make_license("standard")
+    naive = NOW.replace(tzinfo=None)
+    for licenses in ([lic], []):
+        with pytest.raises(ValueError, match="time zone"):
+            tmslicense.capabilities(licenses, lic.installation_ids[0], now=naive)

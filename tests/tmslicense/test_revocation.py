@@ -85,3 +85,19 @@ def test_only_serials_are_signed_under_a_one_line_title(private_key, kid):
     for title in ("Site\nZZ1", "Site\u2028ZZ1"):
         with pytest.raises(ValueError, match="one line"):
             tmslicense.sign_revoked_list(["A1"], private_key, kid, title=title)
+
+
+def test_a_list_is_read_as_saved_by_an_editor_or_fetched_as_bytes(signed, keyring):
+    """A byte-order mark (Notepad), UTF-16, or the bytes as fetched: the same serials."""
+    for given in (
+        "\ufeff" + signed,
+        signed.encode(),
+        ("\ufeff" + signed).encode(),
+        signed.encode("utf-16"),
+    ):
+        assert tmslicense.verify_revoked_list(given, keyring) == SERIALS
+
+
+def test_a_list_that_is_not_text_is_refused(keyring):
+    with pytest.raises(tmslicense.MalformedFile, match="not text"):
+        tmslicense.verify_revoked_list(b"\x80 serials", keyring)
