@@ -147,6 +147,8 @@ class _Scheme:
         if len(cleaned) != self.length:
             # People count what they see, so the dashes of the example are left out here too.
             after = f" after {self.prefix}," if self.prefix else ","
+            if prefix and cleaned.startswith(prefix):  # not set apart, but surely the prefix
+                cleaned = cleaned[len(prefix) :]
             entered = "1 was" if len(cleaned) == 1 else f"{len(cleaned)} were"
             raise self.error(
                 f"The {self.noun} has {self.length} characters{after} not counting dashes; "
@@ -251,13 +253,32 @@ def normalize_installation_id(text: str) -> str:
     try:
         return INSTALLATION_ID.normalize(text)
     except InvalidInstallationId as error:
-        if error.code == "length" and LICENSE_NUMBER.is_entered_in_full(text):
+        if error.code != "length":
+            raise
+        if LICENSE_NUMBER.is_entered_in_full(text):
             raise InvalidInstallationId(
                 "This is a license number, not an Installation ID. The Installation ID is shown "
                 "at the bottom of the Licensing window of the ThinManager Server.",
                 code="length",
             ) from None
+        pair = _two_installation_ids(text)
+        if pair:
+            raise InvalidInstallationId(
+                f"These are two Installation IDs, {pair[0]} and {pair[1]}: enter one at a time "
+                "(a second server's is asked for as the Mirrored Installation ID).",
+                code="length",
+            ) from None
         raise
+
+
+def _two_installation_ids(text: str) -> tuple[str, str] | None:
+    """Two whole Installation IDs in one text (both pasted at once), or None."""
+    symbols = _typed(text)[1]
+    length = INSTALLATION_ID.length
+    if len(symbols) != 2 * length:
+        return None
+    pair = (INSTALLATION_ID.format(symbols[:length]), INSTALLATION_ID.format(symbols[length:]))
+    return pair if all(map(INSTALLATION_ID.is_canonical, pair)) else None
 
 
 def normalize_license_number(text: str) -> str:

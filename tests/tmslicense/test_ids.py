@@ -101,6 +101,25 @@ def test_a_short_license_number_counts_the_characters_after_the_prefix_without_d
     )
 
 
+@pytest.mark.parametrize(
+    ("typed", "counted"),
+    [("TMDEM000000001H", 13), ("TMDEM00000001", 11), ("TM-DEM0-0000-0001H", 13), ("TM0001", 4)],
+)
+def test_a_prefix_typed_without_its_dash_is_not_counted(typed, counted):
+    with pytest.raises(tmslicense.InvalidLicenseNumber) as caught:
+        tmslicense.normalize_license_number(typed)
+    assert f"; {counted} were entered." in caught.value.message
+
+
+@pytest.mark.parametrize("between", [" ", "\n", "\r\n  ", ""])
+def test_two_installation_ids_pasted_in_one_field_are_named(between):
+    first, second = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    with pytest.raises(tmslicense.InvalidInstallationId) as caught:
+        tmslicense.normalize_installation_id(first + between + second.lower())
+    assert caught.value.code == "length"
+    assert f"two Installation IDs, {first} and {second}: enter one at a time" in str(caught.value)
+
+
 def test_installation_id_is_made_once_and_kept(tmp_path):
     first = tmslicense.load_or_create_installation_id(tmp_path)
     assert tmslicense.normalize_installation_id(first) == first
