@@ -362,11 +362,17 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
             "replaces": replaces,
             "corrected": corrected,
             "swapped": swapped,
+            "revoked_url": _revoked_url() if replaces else "",
         },
         attachment_name=activation.filename,
         attachment=text,
     )
     return activation
+
+
+def _revoked_url() -> str:
+    """Where a ThinManager Server gets the list that makes it refuse a revoked file."""
+    return settings.SITE_URL + reverse("revoked")
 
 
 def contacts(organization_id: int) -> list[str]:
@@ -484,7 +490,7 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
         context={
             "license": act.license,
             "activation": act,
-            "revoked_url": settings.SITE_URL + reverse("revoked"),
+            "revoked_url": _revoked_url(),
             "support_email": settings.SUPPORT_EMAIL,
         },
     )

@@ -138,9 +138,10 @@ def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
     assert not live.is_live and live.revoked_by == support
     event = AuditEvent.objects.get(action="revoke")
     assert event.actor == support and event.ip_address == "10.1.2.3"
-    # The members' e-mail says how a server gets to refuse the file.
+    # The members' e-mail says when a server refuses the file, in the product's words.
     body = OutboxMessage.objects.get(key=f"revoked:{live.serial}").body
-    assert "python -m tmslicense revoked http://127.0.0.1:8000/revoked.txt" in body
+    assert "list of revoked license files (http://127.0.0.1:8000/revoked.txt)" in body
+    assert "keeps working where it is installed" in body and "python" not in body
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,10 @@ def test_reissue_keeps_ids_with_a_new_serial(live, customer, keyring, ids):
     first = OutboxMessage.objects.get(key=f"activation:{live.serial}").body
     again = OutboxMessage.objects.get(key=f"activation:{new.serial}").body
     assert "is activated" in first and "replaces" not in first
-    assert f"It replaces the file with serial {live.serial}" in again
+    assert f"It replaces the file with serial {live.serial}, which is revoked" in again
+    # When the old file stops, and that a server with only the old one stops serving.
+    assert "on both servers. The old file keeps working until a server has" in again
+    assert "(http://127.0.0.1:8000/revoked.txt)" in again and "serves no thin clients" in again
     lic = tmslicense.verify_license(new.license_file, keyring, ids[1])
     assert lic.serial == new.serial
     assert AuditEvent.objects.get(action="reissue").details["replaces"] == live.serial
