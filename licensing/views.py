@@ -257,12 +257,26 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             return redirect("licensing:license_detail", number=self.storage.finished["number"])
         if self.storage.is_new and sent_step != self.steps.first:
             finished = self.storage.finished
+            if finished and finished["secondary"] and "wizard_goto_step" not in request.POST:
+                # Its step 2 sent again with another ID (Back, another secondary typed): step 2
+                # of the same License Number and Installation ID, answered as any step 2 is.
+                prefix = self.get_form_prefix("license")
+                self.storage.set_step_data(
+                    "license",
+                    {
+                        f"{prefix}-license_number": [finished["number"]],
+                        f"{prefix}-installation_id": [finished["primary"]],
+                    },
+                )
+                self.storage.current_step = "mirrored"
+                return super().post(request, *args, **kwargs)
             if finished:
-                # Its step 2 sent again with another ID, or its Back: step 1 as it was sent.
+                # Its Back button: step 1 as it was sent.
                 messages.info(
                     request,
                     f"That activation of license {finished['number']} was finished already. Its "
-                    "License Number and Installation ID are filled in again: send them to go on.",
+                    "License Number and Installation ID are filled in again: submit them to go "
+                    "on.",
                 )
                 self.refill = {
                     "license_number": finished["number"],
@@ -367,6 +381,9 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         if self.steps.current == "mirrored":
             context["license"] = form.license
             context["installation_id"] = form.installation_id
+            context["move_license"] = services.contact_support(
+                "To move the license to another secondary server, contact support"
+            )
         return context
 
     def done(self, form_list, form_dict, **kwargs):

@@ -61,6 +61,7 @@ def test_mirrored_and_enterprise_licenses_ask_for_mirrored_installation_id(
     assert "Step 2 of 2" in page
     assert "<title>Activate License, step 2 of 2 · " in page  # the step is said with the page
     assert "Mirrored Installation ID" in page
+    assert 'id="live-activation"' not in page  # nothing on file to speak of
     assert not Activation.objects.exists()
 
     response = step2(customer_client, ids[1])
@@ -423,22 +424,19 @@ def test_a_step_two_sent_again_after_the_activation_leads_to_its_license(
     # Its Back button asks for step 1, and gets it, filled in as it was sent.
     page = step2(customer_client, "", back="license").content.decode()
     assert "Step 1 of 2" in page and f'value="{lic.number}"' in page and f'value="{ids[0]}"' in page
-    # Back, another secondary typed (say, a typo noticed): not taken for the one on file; step 1
-    # is filled in again, to go on from.
+    # Back, another secondary typed (say, a typo noticed): not taken for the one on file; step 2
+    # of the same license and primary answers it, beside the field, keeping what was typed.
     other = tmslicense.new_installation_id()
     page = step2(customer_client, other).content.decode()
-    assert (
-        f'That activation of license <span class="code">{lic.number}</span> was finished already'
-        in page
-    )
-    assert "Step 1 of 2" in page and f'value="{lic.number}"' in page and f'value="{ids[0]}"' in page
-    # Sent, it goes on to step 2, where the other secondary gets the licensing rules' answer.
-    step1(customer_client, lic.number, ids[0])
-    page = step2(customer_client, other).content.decode()
+    assert "Step 2 of 2" in page and "finished already" not in page
     assert "is activated for the primary server" in page and "To download its file again" in page
-    step1(customer_client, lic.number, ids[0])  # here a re-download
-    assert step2(customer_client, ids[1])["Location"] == f"/licenses/{lic.number}/"
+    assert f'value="{other}"' in page and 'id="live-activation"' in page
+    assert step2(customer_client, ids[1])["Location"] == f"/licenses/{lic.number}/"  # re-download
     assert Activation.objects.count() == 1
+    # Once the license is free again (support revoked its file), that page activates the pair.
+    services.revoke(activation=Activation.objects.get(), reason="Secondary replaced", actor=None)
+    assert step2(customer_client, other)["Location"] == f"/licenses/{lic.number}/"
+    assert Activation.objects.get(revoked_at=None).installation_ids == (ids[0], other)
 
 
 def test_a_step_two_the_session_does_not_know_is_refused_clearly(
@@ -537,7 +535,10 @@ def test_another_secondary_is_refused_beside_step_twos_field_naming_the_one_on_f
         "Installation ID. To move the license to other servers, contact support at "
         "support@example.com with your license number."
     ]
-    assert f'value="{other}"' in response.content.decode()  # what was typed stays
+    page = response.content.decode()
+    assert f'value="{other}"' in page  # what was typed stays
+    # The page said so before anything was typed: which secondary is on file.
+    assert 'id="live-activation"' in page and f">{ids[1]}</span> as the secondary" in page
     # The page is still step 2 of the same activation: the right ID finishes it.
     response = step2(customer_client, ids[1])
     assert response.status_code == 302
