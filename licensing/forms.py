@@ -288,8 +288,8 @@ class ThrottledLogin:
                 # An address two accounts share logs in neither (licensing.auth). Said to
                 # whoever types an address, shared or not, so that it tells nothing.
                 raise forms.ValidationError(
-                    f"{error.message} If you share this e-mail address with a colleague, log "
-                    "in with your username instead.",
+                    f"{error.message} If a colleague has an account with this e-mail address "
+                    "too, neither logs in with the address: use your username.",
                     code="invalid_login",
                     params=error.params,
                 ) from None

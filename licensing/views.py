@@ -18,6 +18,7 @@ from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.views import csrf
 from django.views.decorators.http import require_GET
 from formtools.wizard.views import SessionWizardView
 
@@ -158,6 +159,17 @@ class LoginView(auth_views.LoginView):
         return super().get_default_redirect_url()
 
 
+def csrf_failure(request, reason=""):
+    """A form sent from a page no longer valid ("Page expired"). A log-in form left open in
+    another tab, sent once logged in there: the user is in, so on to where it led."""
+    if request.user.is_authenticated and request.path == reverse("login"):
+        messages.info(request, f"You are logged in already, as {request.user.get_username()}.")
+        view = LoginView()
+        view.setup(request)
+        return redirect(view.get_success_url())  # its next, checked, or the user's start
+    return csrf.csrf_failure(request, reason, template_name="403_csrf.html")
+
+
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     form_class = NewPasswordForm
 
@@ -245,6 +257,16 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
     form_list = [("license", LicenseStepForm), ("mirrored", MirroredStepForm)]
     condition_dict = {"mirrored": _needs_mirrored_step}
     template_name = "licensing/activate.html"
+
+    def handle_no_permission(self):
+        if self.request.method == "POST":
+            messages.warning(
+                self.request,
+                "You were logged out before that page was sent (in another tab, or after a long "
+                "time without use): nothing was activated. Log in, then enter the activation "
+                "again.",
+            )
+        return super().handle_no_permission()
 
     def get(self, request, *args, **kwargs):
         # A fresh start: a new run, nothing stored (no session write) until step 1 is sent.

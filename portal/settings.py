@@ -69,6 +69,7 @@ if SECRET_KEY.startswith("replace-with"):
     )
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+CSRF_FAILURE_VIEW = "licensing.views.csrf_failure"
 SITE_NAME = env("SITE_NAME", "ThinManager License Site")
 # The site's address as customers reach it, for every link the site e-mails (an invitation,
 # a password reset, the revocation notice), never taken from who happens to ask.

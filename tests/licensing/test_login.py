@@ -132,7 +132,7 @@ def test_an_e_mail_address_two_accounts_share_logs_in_neither(client, db):
     UserFactory(username="shift-b", email="control-room@plant.example")
     response = log_in(client, "control-room@plant.example", PASSWORD)
     assert response.status_code == 200 and "_auth_user_id" not in client.session
-    hint = "If you share this e-mail address with a colleague, log in with your username"
+    hint = "If a colleague has an account with this e-mail address too, neither logs in with"
     assert hint in response.content.decode()
     # Said for any address typed, so that it tells nothing; not for a username.
     assert hint in log_in(client, "nobody@plant.example", PASSWORD).content.decode()

@@ -371,8 +371,43 @@ def test_an_expired_form_says_so_and_writes_nothing(customer, make_license):
     )
     assert response.status_code == 403
     page = response.content.decode()
-    assert "This page had expired" in page and "reload the page" in page
+    assert "This page has expired" in page and "reload the page" in page
     assert not Activation.objects.exists()
+
+
+def test_a_log_in_form_sent_once_logged_in_in_another_tab_goes_on(customer):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(customer)  # in the other tab; this tab's token is no longer valid
+    form = {"username": customer.username, "password": "x", "csrfmiddlewaretoken": "stale"}
+    response = client.post("/accounts/login/?next=/activate/", form, follow=True)
+    assert response.redirect_chain == [("/activate/", 302)]
+    assert f"You are logged in already, as {customer.username}." in response.content.decode()
+    # Led only where a log-in would lead: never off the site.
+    response = client.post("/accounts/login/?next=https://evil.example/", form)
+    assert response.status_code == 302 and response["Location"] == "/licenses/"
+    # Not logged in, it is the page that says the form expired.
+    client.logout()
+    response = client.post("/accounts/login/", form)
+    assert response.status_code == 403 and "This page has expired" in response.content.decode()
+
+
+def test_a_step_sent_after_the_session_ended_says_so_at_the_log_in(client, make_license):
+    lic = make_license("standard")
+    form = {
+        "activate_license_view-current_step": "license",
+        "license-license_number": lic.number,
+        "license-installation_id": tmslicense.new_installation_id(),
+    }
+    response = client.post("/activate/", form, follow=True)
+    assert response.redirect_chain == [("/accounts/login/?next=/activate/", 302)]
+    page = response.content.decode()
+    assert "You were logged out before that page was sent" in page
+    assert "nothing was activated" in page
+    # Opening the page when logged out is only the log-in, no warning.
+    page = client.get("/activate/", follow=True).content.decode()
+    assert "You were logged out" not in page
 
 
 def test_a_server_error_is_the_sites_page(customer_client, monkeypatch, settings):
