@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LicenseError, MalformedFile
-from .fileformat import as_text, verify_license
+from .fileformat import BEGIN, END, as_text, verify_license
 from .gating import Capabilities, capabilities
 from .ids import SECRET_FILE, load_or_create_installation_id
 from .model import SERIAL, License, decode_text
@@ -183,8 +183,8 @@ def add_revoked(data_dir: Path, serials) -> list[str]:
 
 
 def install(data_dir: Path, lic: License, text: str, current: License | None) -> Path:
-    """Store a verified license file, replacing an older issue of the same license number
-    (``current``, read holding the folder's lock, see ``locked``)."""
+    """Store a verified license file (its armored block alone), replacing an older issue of
+    the same license number (``current``, read holding the folder's lock, see ``locked``)."""
     if current is not None and current.supersedes(lic):
         raise LicenseError(
             f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
@@ -194,8 +194,19 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
     if not _has_licenses_dir(data_dir):
         folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{lic.license_number}.lic"
-    _write(target, text)
+    _write(target, _license_file(text))
     return target
+
+
+def _license_file(text: str) -> str:
+    """The license file alone, as the site issued it, from ``text`` that verified: its
+    armored block, the base64 wrapped at 64 again. Stored so, what imports verifies again:
+    the text around it (an e-mail, in any encoding, read with each byte that is no UTF-8 as
+    U+FFFD, 3 bytes) could grow the file past MAX_FILE_SIZE, or not be UTF-8 at all."""
+    start = text.index(BEGIN) + len(BEGIN)
+    body = "".join(text[start : text.index(END, start)].split())  # as read_envelope reads it
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([BEGIN, *lines, END]) + "\n"
 
 
 def _write(target: Path, text: str) -> None:

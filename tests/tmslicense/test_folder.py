@@ -225,3 +225,44 @@ def test_a_licenses_path_that_is_a_file_is_refused_and_kept(folder, make_license
             call()
     assert misplaced.read_text() == sign(lic)
     assert {p.name for p in folder.path.iterdir()} - {".lock"} == before  # no file written
+
+
+@pytest.mark.parametrize(
+    "mail",
+    [
+        # An e-mail in Latin-1: each accented byte is no UTF-8, and would be kept as U+FFFD.
+        lambda text: b"Bonjour " + b"\xe9" * 30_000 + b"\n" + text.encode(),
+        # Notepad's "Unicode": Japanese takes 2 bytes a character in UTF-16, 3 in UTF-8.
+        lambda text: ("ライセンスファイルを送ります。\n" * 1_500 + text).encode("utf-16"),
+    ],
+    ids=["latin-1", "utf-16"],
+)
+def test_only_the_license_file_is_stored_so_what_imports_verifies_again(
+    folder, make_license, sign, keyring, mail
+):
+    """The text around the file in a mail could grow the stored file past MAX_FILE_SIZE: it
+    would say "Imported", then count no more."""
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    done = folder.import_license(mail(sign(lic)), keyring)
+    assert done.path.read_text() == sign(lic)  # as the site issued it
+    assert folder.licenses(keyring) == ([lic], [])
+
+
+def test_a_file_mangled_by_mail_is_stored_as_it_was_issued(folder, make_license, sign, keyring):
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    lines = sign(lic).splitlines()
+    body = "".join(lines[1:-1])
+    rewrapped = [body[i : i + 50] + "  " for i in range(0, len(body), 50)]
+    mangled = "> " + "\r\n".join([lines[0], *rewrapped, lines[-1]]) + "\r\n-- \r\nRegards"
+    done = folder.import_license(mangled, keyring)
+    assert done.path.read_text() == sign(lic)
+
+
+def test_text_that_cannot_be_stored_around_the_file_is_not_stored(
+    folder, make_license, sign, keyring
+):
+    """A lone surrogate (text from a broken clipboard) cannot be written as UTF-8."""
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    done = folder.import_license("note \ud800\n" + sign(lic), keyring)
+    assert done.path.read_text() == sign(lic)
+    assert folder.licenses(keyring) == ([lic], [])
