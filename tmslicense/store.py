@@ -126,10 +126,11 @@ def installed(data_dir: Path) -> list[Installed]:
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
         return []
+    # iterdir, not glob: glob reads a folder it may not list as empty, "no license".
     return [
         Installed(path, path.read_text(encoding="utf-8", errors="replace"))
-        for path in sorted(folder.glob("*.lic"))
-        if path.is_file()  # a folder named *.lic is no license
+        for path in sorted(folder.iterdir())
+        if path.match("*.lic") and path.is_file()  # a folder named *.lic is no license
     ]
 
 

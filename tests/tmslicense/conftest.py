@@ -1,5 +1,7 @@
 """Fixtures for tmslicense: real keys, real IDs, files signed for them. No Django."""
 
+import errno
+import os
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -56,6 +58,25 @@ def sign(private_key, kid):
         return tmslicense.sign_license(lic, private_key, kid)
 
     return sign
+
+
+@pytest.fixture
+def unreadable(monkeypatch):
+    """Make a folder one this account may not list, as a folder owned by root with mode 700
+    is to a service account (the tests run as root, who may list any)."""
+
+    def make(folder):
+        for name in ("scandir", "listdir"):
+            real = getattr(os, name)
+
+            def refused(path=".", real=real):
+                if os.fspath(path) == os.fspath(folder):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
+                return real(path)
+
+            monkeypatch.setattr(os, name, refused)
+
+    return make
 
 
 def later(days):

@@ -507,6 +507,24 @@ def test_a_server_that_trickles_or_refuses_is_given_up_on(pair, monkeypatch, cap
     assert capsys.readouterr().err.strip().endswith(": connection refused.")
 
 
+def test_a_licenses_folder_that_cannot_be_read_stops_the_commands(
+    pair, make_license, sign, tmp_path, capsys, unreadable
+):
+    """Not "No valid license is installed.": the operator would activate again for nothing."""
+    from tmslicense import cli
+
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
+    unreadable(tms.data / "licenses")
+    common = ["--data-dir", str(tms.data), "--keyring", str(tms.keyring)]
+    for command in (["status"], ["check", "serve-clients"]):
+        assert cli.main([*common, *command]) == 2, command
+        out, err = capsys.readouterr()
+        assert err == f"error: {tms.data / 'licenses'}: Permission denied.\n"
+        assert "No valid license" not in out
+
+
 def _together(tms, *commands):
     """Run the commands at once, each in its own process; their results, in order."""
     processes = [

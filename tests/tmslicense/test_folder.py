@@ -227,6 +227,21 @@ def test_a_licenses_path_that_is_a_file_is_refused_and_kept(folder, make_license
     assert {p.name for p in folder.path.iterdir()} - {".lock"} == before  # no file written
 
 
+def test_a_licenses_folder_that_cannot_be_read_is_an_error_not_no_license(
+    folder, make_license, sign, keyring, unreadable
+):
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    folder.import_license(sign(lic), keyring)
+    unreadable(folder.path / "licenses")
+    for call in (
+        lambda: folder.licenses(keyring),
+        lambda: folder.capabilities(keyring),
+        lambda: folder.import_license(sign(lic), keyring),
+    ):
+        with pytest.raises(PermissionError):
+            call()
+
+
 @pytest.mark.parametrize(
     "mail",
     [
