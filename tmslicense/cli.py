@@ -35,6 +35,11 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Output that cannot encode a character (a customer's name in Japanese, written to a
+    # Windows console or `> status.txt` in cp1252) writes it as its code, not a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # not a TextIOWrapper when a caller replaced it
+            stream.reconfigure(errors="backslashreplace")
     args = _parser().parse_args(argv)
     data_dir = Path(args.data_dir)
     try:

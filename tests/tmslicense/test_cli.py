@@ -366,6 +366,31 @@ def test_status_writes_hidden_characters_of_an_older_file_as_codes(
     assert "Customer:         Acme\\\\x1b\n" in tms.run("status").stdout
 
 
+@pytest.mark.parametrize("encoding", ["cp1252", "ascii"])
+def test_text_the_output_cannot_encode_is_written_as_codes(
+    pair, make_license, sign, tmp_path, encoding
+):
+    """Windows' `status > status.txt` writes cp1252: a customer's name in Japanese is no
+    reason for a traceback."""
+    tms, _ = pair
+    lic = _recent(
+        make_license, kind="standard", ids=[tms.installation_id], customer="株式会社 Müller"
+    )
+    assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "tmslicense", "--data-dir", str(tms.data)]
+        + ["--keyring", str(tms.keyring), "status"],
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+        cwd=ROOT,
+        capture_output=True,
+        encoding=encoding,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    muller = "Müller" if encoding == "cp1252" else "M\\xfcller"
+    assert f"Customer:         \\u682a\\u5f0f\\u4f1a\\u793e {muller}\n" in result.stdout
+
+
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])  # an e-mail; Notepad's "Unicode"
 def test_a_file_saved_in_another_encoding_imports(
     pair, make_license, sign, tmp_path, encoding, revoked_list
