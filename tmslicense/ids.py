@@ -346,14 +346,17 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
     try:
         secret = bytes.fromhex(_read(path))
     except FileNotFoundError:
+        import tempfile  # only here: verifying a file needs none of it
+
         os.makedirs(data_dir, exist_ok=True)
         candidate = os.urandom(32)
-        temporary = os.path.join(data_dir, f".{SECRET_FILE}.{os.getpid()}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A name of its own (mode 0600): threads share a pid, and so do containers (pid 1)
+        # that share a volume; a shared name would let one truncate what another linked.
+        fd, temporary = tempfile.mkstemp(prefix=f".{SECRET_FILE}.", dir=data_dir)
         with os.fdopen(fd, "w") as handle:
             handle.write(candidate.hex() + "\n")
         try:
-            # link() refuses to overwrite: when two processes race, the first secret wins.
+            # link() refuses to overwrite: when two callers race, the first secret wins.
             os.link(temporary, path)
         except FileExistsError:
             pass

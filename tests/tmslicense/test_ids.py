@@ -4,6 +4,8 @@ import multiprocessing
 import stat
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -150,6 +152,24 @@ def test_concurrent_first_calls_agree_on_one_id(tmp_path):
     ids = {queue.get(timeout=5) for _ in processes}
     assert len(ids) == 1
     assert ids == {tmslicense.load_or_create_installation_id(tmp_path)}
+
+
+def test_threads_making_the_id_at_once_agree_on_one(tmp_path):
+    """Threads of one process share its pid, as do two containers (each pid 1) that share
+    a volume: the first secret must still win for all of them."""
+    threads = 8
+    for number in range(30):
+        folder = tmp_path / str(number)
+        start = threading.Barrier(threads)
+
+        def first_id(folder=folder, start=start):
+            start.wait()
+            return tmslicense.load_or_create_installation_id(folder)
+
+        with ThreadPoolExecutor(threads) as pool:
+            ids = {future.result() for future in [pool.submit(first_id) for _ in range(threads)]}
+        assert ids == {tmslicense.load_or_create_installation_id(folder)}
+        assert [p.name for p in folder.iterdir()] == ["installation.secret"]
 
 
 LICENSE_NUMBER = "TM-DEM0-0000-001H"
