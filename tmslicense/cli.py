@@ -18,12 +18,7 @@ from . import store
 from .errors import FileTooLarge, LicenseError, describe_size
 from .fileformat import MAX_FILE_SIZE, read_license, verify_license
 from .gating import Action, capabilities
-from .ids import (
-    SECRET_FILE,
-    InvalidIdentifier,
-    load_or_create_installation_id,
-    normalize_installation_id,
-)
+from .ids import SECRET_FILE, InvalidIdentifier, normalize_installation_id
 from .keyring import Keyring, KeyringError
 from .model import HIDDEN_CHARACTERS
 
@@ -193,7 +188,7 @@ def _download(url: str, limit: int) -> bytes:
 
 
 def _id(args, data_dir: Path) -> int:
-    print(load_or_create_installation_id(data_dir))
+    print(store.DataFolder(data_dir).installation_id)
     return 0
 
 
@@ -206,7 +201,7 @@ def _this_server(data_dir: Path, other_ways: str = "") -> str:
             f"Server and name its data folder with --data-dir{other_ways}; on a new server, "
             "`id` creates it."
         )
-    return load_or_create_installation_id(data_dir)
+    return store.DataFolder(data_dir).installation_id
 
 
 def _import(args, data_dir: Path) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 from .errors import LicenseError, MalformedFile
 from .fileformat import BEGIN, END, as_text, verify_license
 from .gating import Capabilities, capabilities
-from .ids import SECRET_FILE, load_or_create_installation_id
+from .ids import SECRET_FILE, InvalidInstallationId, load_or_create_installation_id
 from .model import SERIAL, License, decode_text
 from .revocation import verify_revoked_list
 
@@ -251,8 +251,16 @@ class DataFolder:
     @property
     def installation_id(self) -> str:
         """This installation's ID, made on first use (``load_or_create_installation_id``):
-        what the Licensing window shows, and activation asks for."""
-        return load_or_create_installation_id(self.path)
+        what the Licensing window shows, and activation asks for. A damaged secret raises
+        :class:`DataFolderError`: never replaced, which would make this a new server."""
+        try:
+            return load_or_create_installation_id(self.path)
+        except InvalidInstallationId:  # what a damaged secret is refused with
+            raise DataFolderError(
+                f"{self.path / SECRET_FILE} is damaged, so this server's Installation ID is "
+                "unknown. Restore it from a backup of the data folder. Do not delete it: a new "
+                "one would make this a new server, with an ID its licenses were not activated for."
+            ) from None
 
     def _this(self) -> str:
         if not (self.path / SECRET_FILE).is_file():

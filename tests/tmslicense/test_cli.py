@@ -792,6 +792,17 @@ def test_damaged_files_in_the_data_folder_give_a_message_not_a_traceback(
     assert result.stderr.startswith(f"error: {not_a_folder}")
 
 
+def test_a_damaged_installation_secret_stops_the_commands_and_is_kept(pair, tmp_path):
+    tms, _ = pair
+    secret = tms.data / "installation.secret"
+    secret.write_text("zz")
+    for command in (["id"], ["status"], ["check", "serve-clients"]):
+        result = tms.run(*command)
+        assert result.returncode == 2 and result.stdout == "", (command, result.stderr)
+        assert result.stderr.startswith(f"error: {secret} is damaged"), result.stderr
+    assert secret.read_text() == "zz"
+
+
 def test_a_licenses_path_that_is_a_file_stops_the_commands_and_is_kept(
     pair, make_license, sign, tmp_path, revoked_list
 ):

@@ -99,6 +99,32 @@ def test_a_folder_with_no_installation_is_refused_and_nothing_is_made(
     assert not folder.path.exists()
 
 
+@pytest.mark.parametrize("damage", ["zz", "00" * 16])
+def test_a_damaged_installation_secret_is_said_so_and_kept(
+    folder, make_license, sign, keyring, private_key, kid, damage
+):
+    """Never replaced by a new secret: that would make this a new server, whose licenses
+    were activated for another Installation ID."""
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    folder.import_license(sign(lic), keyring)
+    secret = folder.path / "installation.secret"
+    secret.write_text(damage)
+    signed = tmslicense.sign_revoked_list(["0" * 16], private_key, kid)
+    for call in (
+        lambda: folder.installation_id,
+        lambda: folder.capabilities(keyring),
+        lambda: folder.licenses(keyring),
+        lambda: folder.import_license(sign(lic), keyring),
+        lambda: folder.add_revoked_list(signed, keyring),
+    ):
+        with pytest.raises(
+            tmslicense.DataFolderError,
+            match=f"^{re.escape(str(secret))} is damaged.*Restore it from a backup",
+        ):
+            call()
+    assert secret.read_text() == damage
+
+
 def _issues(make_license, this, *, old_expires, new_expires):
     now = datetime.now(UTC).replace(microsecond=0)
     old = make_license(
