@@ -36,9 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):  # not a TextIOWrapper when a caller replaced it
             stream.reconfigure(errors="backslashreplace")
     args = _parser().parse_args(argv)
-    data_dir = Path(args.data_dir)
     try:
-        code = args.handler(args, data_dir)
+        code = args.handler(args, args.data_dir)
         sys.stdout.flush()  # here, so that a reader gone early is met below
         return code
     except BrokenPipeError:
@@ -65,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data-dir",
-        default=os.environ.get("TMS_DATA_DIR", DEFAULT_DATA_DIR),
+        type=_data_dir,
+        default=os.environ.get("TMS_DATA_DIR") or DEFAULT_DATA_DIR,  # empty is unset
         help="this server's data folder (default: $TMS_DATA_DIR, else ./tms-data)",
     )
     parser.add_argument(
@@ -100,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     ]:
         commands.choices[name].set_defaults(handler=handler)
     return parser
+
+
+def _data_dir(text: str) -> Path:
+    """An empty --data-dir would be the current folder, where `id` would make a server."""
+    if not text:
+        raise argparse.ArgumentTypeError("give the data folder (empty is the current folder)")
+    return Path(text)
 
 
 def _keyring(args, data_dir: Path, *, required: bool = True) -> Keyring | None:

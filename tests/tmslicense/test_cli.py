@@ -647,6 +647,30 @@ def test_without_a_keyring_status_shows_the_id_and_the_rest_say_where_it_goes(
         assert tms.snapshot() == before
 
 
+def test_an_empty_data_folder_setting_is_not_the_current_folder(tmp_path):
+    def run(*args, **environment):
+        return subprocess.run(
+            [sys.executable, "-m", "tmslicense", *args],
+            env={**os.environ, "PYTHONPATH": str(ROOT), **environment},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # An empty TMS_DATA_DIR is unset, as an empty TMS_KEYRING is.
+    result = run("id", TMS_DATA_DIR="")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tms-data"]
+    assert (tmp_path / "tms-data" / "installation.secret").is_file()
+    # An empty --data-dir is a mistake: said so, nothing made.
+    result = run("--data-dir", "", "id")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("usage: ")
+    assert "error: argument --data-dir: give the data folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tms-data"]
+
+
 def test_unknown_action_is_a_usage_error(pair):
     tms, _ = pair
     assert tms.run("check", "fly").returncode == 2
