@@ -354,7 +354,7 @@ def _revoked(args, data_dir: Path) -> int:
     new = set(new)
     for item in files:
         try:
-            lic = read_license(item.text)
+            lic = read_license(item.data)
         except LicenseError:
             continue  # `status` names files that do not verify
         if lic.serial in new:

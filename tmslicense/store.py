@@ -97,7 +97,7 @@ def locked(data_dir: Path) -> Iterator[None]:
 @dataclass(frozen=True)
 class Installed:
     path: Path
-    text: str
+    data: bytes  # read as an import reads a file: verify_license decodes it
 
 
 def licenses_dir(data_dir: Path) -> Path:
@@ -128,7 +128,7 @@ def installed(data_dir: Path) -> list[Installed]:
         return []
     # iterdir, not glob: glob reads a folder it may not list as empty, "no license".
     return [
-        Installed(path, path.read_text(encoding="utf-8", errors="replace"))
+        Installed(path, path.read_bytes())
         for path in sorted(folder.iterdir())
         if path.match("*.lic") and path.is_file()  # a folder named *.lic is no license
     ]
@@ -278,7 +278,7 @@ class DataFolder:
         refused: list[tuple[Path, str]] = []
         for item in installed(self.path):
             try:
-                lic = verify_license(item.text, keyring, this, revoked=revoked, dates=False)
+                lic = verify_license(item.data, keyring, this, revoked=revoked, dates=False)
             except LicenseError as error:
                 refused.append((item.path, str(error)))
             else:

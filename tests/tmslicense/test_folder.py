@@ -268,16 +268,15 @@ def test_a_licenses_folder_that_cannot_be_read_is_an_error_not_no_license(
             call()
 
 
-@pytest.mark.parametrize(
-    "mail",
-    [
-        # An e-mail in Latin-1: each accented byte is no UTF-8, and would be kept as U+FFFD.
-        lambda text: b"Bonjour " + b"\xe9" * 30_000 + b"\n" + text.encode(),
-        # Notepad's "Unicode": Japanese takes 2 bytes a character in UTF-16, 3 in UTF-8.
-        lambda text: ("ライセンスファイルを送ります。\n" * 1_500 + text).encode("utf-16"),
-    ],
-    ids=["latin-1", "utf-16"],
-)
+MAILS = [
+    # An e-mail in Latin-1: each accented byte is no UTF-8, and would be kept as U+FFFD.
+    lambda text: b"Bonjour " + b"\xe9" * 30_000 + b"\n" + text.encode(),
+    # Notepad's "Unicode": Japanese takes 2 bytes a character in UTF-16, 3 in UTF-8.
+    lambda text: ("ライセンスファイルを送ります。\n" * 1_500 + text).encode("utf-16"),
+]
+
+
+@pytest.mark.parametrize("mail", MAILS, ids=["latin-1", "utf-16"])
 def test_only_the_license_file_is_stored_so_what_imports_verifies_again(
     folder, make_license, sign, keyring, mail
 ):
@@ -286,6 +285,20 @@ def test_only_the_license_file_is_stored_so_what_imports_verifies_again(
     lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
     done = folder.import_license(mail(sign(lic)), keyring)
     assert done.path.read_text() == sign(lic)  # as the site issued it
+    assert folder.licenses(keyring) == ([lic], [])
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [lambda text: text.encode("utf-16"), *MAILS],  # saved by Notepad as "Unicode"; e-mails
+    ids=["utf-16", "latin-1-mail", "utf-16-mail"],
+)
+def test_a_file_copied_into_the_folder_by_hand_is_read_as_an_import_reads_it(
+    folder, make_license, sign, keyring, saved
+):
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    (folder.path / "licenses").mkdir()
+    (folder.path / "licenses" / "copied.lic").write_bytes(saved(sign(lic)))
     assert folder.licenses(keyring) == ([lic], [])
 
 
