@@ -77,8 +77,18 @@ def sign_license(payload: License | Mapping, private_key: Ed25519PrivateKey, kid
     body = base64.b64encode(
         json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
     ).decode("ascii")
+    return _armor(body)
+
+
+def _armor(body: str) -> str:
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return "\n".join([BEGIN, *lines, END]) + "\n"
+
+
+def license_file(text: str) -> str:
+    """The license file alone, as the site issued it, from ``text`` that holds one (as
+    ``read_envelope`` reads it: an e-mail around it, its lines re-wrapped)."""
+    return _armor(_armored_body(text))
 
 
 def read_envelope(text: str | bytes) -> dict:
@@ -94,24 +104,8 @@ def read_envelope(text: str | bytes) -> dict:
         raise TypeError(f"a license file is given as str or bytes, not {type(text).__name__}")
     elif len(text) > MAX_FILE_SIZE // 4:  # shorter, it is within the limit in any case
         _check_text_size(text)
-    begin = text.find(BEGIN)
-    end = text.find(END, begin + len(BEGIN)) if begin >= 0 else -1
-    if end < 0:
-        if "\x00" in text or text.count("\ufffd") * 2 > len(text):
-            raise MalformedFile("This is not a license file: it is not text.")
-        raise MalformedFile(
-            "This is not a license file: the lines -----BEGIN TMS LICENSE FILE----- "
-            "and -----END TMS LICENSE FILE----- were not found."
-        )
-    if text.find(BEGIN, end) >= 0:
-        raise MalformedFile(
-            "This text holds more than one license file: save each on its own and import them "
-            "one by one."
-        )
-    # Mail programs re-wrap lines, add CRs and trailing spaces: all white space is dropped.
-    body = "".join(text[begin + len(BEGIN) : end].split())
     try:
-        raw = strict_b64decode(body)
+        raw = strict_b64decode(_armored_body(text))
         envelope = _ENVELOPE_DECODER.decode(raw.decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: JSON nested deeper than the parser goes (a crafted file).
@@ -130,6 +124,26 @@ def read_envelope(text: str | bytes) -> dict:
     ):
         raise MalformedFile("The license file is damaged: its envelope has the wrong types.")
     return envelope
+
+
+def _armored_body(text: str) -> str:
+    """The base64 between the BEGIN and END lines of the one license file in ``text``."""
+    begin = text.find(BEGIN)
+    end = text.find(END, begin + len(BEGIN)) if begin >= 0 else -1
+    if end < 0:
+        if "\x00" in text or text.count("\ufffd") * 2 > len(text):
+            raise MalformedFile("This is not a license file: it is not text.")
+        raise MalformedFile(
+            "This is not a license file: the lines -----BEGIN TMS LICENSE FILE----- "
+            "and -----END TMS LICENSE FILE----- were not found."
+        )
+    if text.find(BEGIN, end) >= 0:
+        raise MalformedFile(
+            "This text holds more than one license file: save each on its own and import them "
+            "one by one."
+        )
+    # Mail programs re-wrap lines, add CRs and trailing spaces: all white space is dropped.
+    return "".join(text[begin + len(BEGIN) : end].split())
 
 
 def _check_text_size(text: str) -> None:

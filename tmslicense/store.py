@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LicenseError, MalformedFile
-from .fileformat import BEGIN, END, as_text, verify_license
+from .errors import AlreadyReplaced, LicenseError
+from .fileformat import as_text, license_file, verify_license
 from .gating import Capabilities, capabilities
 from .ids import SECRET_FILE, InvalidInstallationId, load_or_create_installation_id
-from .model import SERIAL, License, decode_text
+from .model import SERIAL, License
 from .revocation import verify_revoked_list
 
 __all__ = ["DataFolder", "DataFolderError", "Imported", "LOCK_WAIT", "locked"]
@@ -187,7 +187,7 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
     """Store a verified license file (its armored block alone), replacing an older issue of
     the same license number (``current``, read holding the folder's lock, see ``locked``)."""
     if current is not None and current.supersedes(lic):
-        raise LicenseError(
+        raise AlreadyReplaced(
             f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
             f"{current.issued_at:%Y-%m-%d}) is already installed; nothing was changed."
         )
@@ -195,19 +195,11 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
     if not _has_licenses_dir(data_dir):
         folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{lic.license_number}.lic"
-    _write(target, _license_file(text))
+    # Stored so, what imports verifies again: the text around it (an e-mail, in any encoding,
+    # each byte that is no UTF-8 read as U+FFFD, 3 bytes) could grow the file past
+    # MAX_FILE_SIZE, or not be UTF-8 at all.
+    _write(target, license_file(text))
     return target
-
-
-def _license_file(text: str) -> str:
-    """The license file alone, as the site issued it, from ``text`` that verified: its
-    armored block, the base64 wrapped at 64 again. Stored so, what imports verifies again:
-    the text around it (an e-mail, in any encoding, read with each byte that is no UTF-8 as
-    U+FFFD, 3 bytes) could grow the file past MAX_FILE_SIZE, or not be UTF-8 at all."""
-    start = text.index(BEGIN) + len(BEGIN)
-    body = "".join(text[start : text.index(END, start)].split())  # as read_envelope reads it
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return "\n".join([BEGIN, *lines, END]) + "\n"
 
 
 def _write(target: Path, text: str) -> None:
@@ -326,8 +318,4 @@ class DataFolder:
         and add its serials to this server's; returns the ones that were new. Refuses a list
         that does not verify, or is no text (a :class:`LicenseError`, nothing changed)."""
         self._this()
-        try:
-            text = decode_text(data) if isinstance(data, bytes) else data
-        except UnicodeDecodeError:
-            raise MalformedFile("This is not a list of revoked serials: it is not text.") from None
-        return add_revoked(self.path, verify_revoked_list(text, keyring))
+        return add_revoked(self.path, verify_revoked_list(data, keyring))

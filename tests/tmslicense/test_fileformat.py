@@ -323,6 +323,7 @@ def test_every_error_is_a_license_error_with_a_code():
         tmslicense.LicenseExpired,
         tmslicense.LicenseNotYetValid,
         tmslicense.LicenseRevoked,
+        tmslicense.AlreadyReplaced,
     ]
     codes = {cls.code for cls in classes}
     assert len(codes) == len(classes)

@@ -49,7 +49,7 @@ def test_what_does_not_verify_is_refused_and_changes_nothing(folder, make_licens
             "issued_at": newer.issued_at - timedelta(days=3),
         }
     )
-    with pytest.raises(tmslicense.LicenseError, match="newer file"):
+    with pytest.raises(tmslicense.AlreadyReplaced, match="newer file"):
         folder.import_license(sign(older), keyring)
     foreign = _recent(make_license, kind="standard")
     with pytest.raises(tmslicense.NotForThisServer):
