@@ -310,7 +310,7 @@ class DataFolder:
                     path, current = where, other
             if current is not None and current.serial == lic.serial:
                 return Imported(lic, path, True)
-            text = as_text(data) if isinstance(data, bytes) else data
+            text = data if isinstance(data, str) else as_text(bytes(data))  # verified: bytes-like
             return Imported(lic, install(self.path, lic, text, current), False)
 
     def add_revoked_list(self, data: bytes | str, keyring) -> list[str]:

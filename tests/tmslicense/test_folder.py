@@ -286,6 +286,10 @@ def test_only_the_license_file_is_stored_so_what_imports_verifies_again(
     done = folder.import_license(mail(sign(lic)), keyring)
     assert done.path.read_text() == sign(lic)  # as the site issued it
     assert folder.licenses(keyring) == ([lic], [])
+    # Given as any bytes-like value, the same.
+    done.path.unlink()
+    done = folder.import_license(memoryview(mail(sign(lic))), keyring)
+    assert done.path.read_text() == sign(lic) and not done.already_installed
 
 
 @pytest.mark.parametrize(
