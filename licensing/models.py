@@ -295,8 +295,8 @@ class Activation(models.Model):
 
     @property
     def is_replacement(self) -> bool:
-        """Issued in place of another file, which only support does (reissue or correction);
-        customers only activate."""
+        """Issued in place of another file: support's reissue or correction, or a customer's
+        updated file (``services.update_file``)."""
         return hasattr(self, "replaces")
 
     @property

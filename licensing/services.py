@@ -289,7 +289,11 @@ def _to_download_again(ids) -> str:
 
 
 def _file_subject(lic: License, action: str, replaces: str | None) -> str:
-    what = {"reissue": "New license file", "correct_installation_id": "Corrected license file"}
+    what = {
+        "reissue": "New license file",
+        "correct_installation_id": "Corrected license file",
+        "update_file": "Updated license file",
+    }
     subject = f"{what.get(action, 'License file')} for {lic.number}: {lic.get_kind_display()}"
     return f"{subject} (replaces {replaces})" if replaces else subject
 
@@ -363,6 +367,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
             "corrected": corrected,
             "swapped": swapped,
             "revoked_url": _revoked_url() if replaces else "",
+            "updated_for": person(actor) if action == "update_file" else "",
         },
         attachment_name=activation.filename,
         attachment=text,
@@ -546,6 +551,35 @@ def reissue(
         action, why = "correct_installation_id", check_reason(reason, of="correction")
     else:
         ids, action, why = old.installation_ids, "reissue", (reason or "").strip() or "Reissued"
+    return _replace(old, lic, ids, actor=actor, ip=ip, action=action, why=why)
+
+
+@transaction.atomic
+def update_file(*, license: License, actor, ip=None) -> Activation:
+    """A customer's updated file, once support changed the license (seats, features, dates)
+    after its current file was issued: a new file for the same servers, the old one revoked,
+    as support's reissue. Refused when nothing changed, so it is no way to churn serials."""
+    lic = _locked_license(license.pk)
+    check_activatable(lic)
+    # Read once the lock is held: a file updated by another request that committed while this
+    # one waited is seen (the locking statement's own read of the live activation is older).
+    live = lic.activations.live().values_list("pk", flat=True).first()
+    if live is None:
+        raise ActivationError(f"License {lic.number} has no current file: activate it first.")
+    old = _locked_activation(live)
+    if not lic.changes_since(old):
+        raise ActivationError(
+            f"The current file of license {lic.number} is up to date: it has the values of the "
+            "license. Download it below."
+        )
+    why = "Updated: the license changed after this file was issued"
+    return _replace(
+        old, lic, old.installation_ids, actor=actor, ip=ip, action="update_file", why=why
+    )
+
+
+def _replace(old: Activation, lic: License, ids, *, actor, ip, action: str, why: str):
+    """A new file (new serial) in place of a live one, which is revoked and names it."""
     old.revoke(reason=why, by=actor)
     new = _issue(
         lic,

@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views import csrf
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from formtools.wizard.views import SessionWizardView
 
 import tmslicense
@@ -130,6 +130,26 @@ def license_detail(request, number):
             "changes": lic.changes_since(live) if live and not refusal else [],
         },
     )
+
+
+@login_required
+@require_POST
+@canonical_number
+def update_file(request, number):
+    """The license changed after its file was issued: a new file, for the same servers."""
+    lic = get_license_for_user(request.user, number)
+    try:
+        new = services.update_file(license=lic, actor=request.user, ip=throttle.client_ip(request))
+    except services.ActivationError as error:
+        messages.error(request, error.message)
+    else:
+        where = "both servers" if new.mirrored_installation_id else "the ThinManager Server"
+        messages.success(
+            request,
+            f"Here is the updated license file of {lic.number}, serial {new.serial}: download it "
+            f"and add it on {where} in place of the old one, which is revoked.",
+        )
+    return redirect("licensing:license_detail", number=lic.number)
 
 
 @login_required
@@ -440,9 +460,14 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             )
         else:
             where = "these servers" if len(activation.installation_ids) > 1 else "this server"
+            lic = activation.license
             messages.info(
                 self.request,
-                f"License {activation.license.number} was already activated for {where}: "
-                "download its license file below.",
+                f"License {lic.number} was already activated for {where}: "
+                + (
+                    "its file was issued before the license changed; get an updated file below."
+                    if lic.changes_since(activation)
+                    else "download its license file below."
+                ),
             )
         return redirect("licensing:license_detail", number=activation.license.number)

@@ -269,3 +269,23 @@ def test_a_re_download_with_the_wrong_secondary_is_corrected_on_step_two(page, e
     expect(notice).to_be_visible()
     assert page.locator("#serial").inner_text() == serial
     assert Activation.objects.count() == 1
+
+
+def test_a_changed_license_gets_its_updated_file_from_its_page(page, engineer, keyring, tmp_path):
+    lic = license_of(engineer, "standard")
+    server = tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number, server)
+    old = page.locator("#serial").inner_text()
+    type(lic).objects.filter(pk=lic.pk).update(seats=lic.seats + 5)  # support adds seats
+
+    page.reload()
+    changes = page.locator("#file-changes")
+    expect(changes).to_contain_text(f"Seats: in the file {lic.seats}; now {lic.seats + 5}")
+    changes.get_by_role("button", name="Get an updated file").click()
+    expect(page.get_by_role("status").first).to_contain_text("Here is the updated license file")
+    expect(page.locator("#file-changes")).to_have_count(0)
+    new = page.locator("#serial").inner_text()
+    assert new != old
+    verified = tmslicense.verify_license(download(page, tmp_path).read_text(), keyring, server)
+    assert verified.serial == new and verified.seats == lic.seats + 5

@@ -148,6 +148,16 @@ def test_activating_again_with_the_same_ids_is_a_redownload(customer_client, mak
     assert response.status_code == 302
     assert list(Activation.objects.all()) == [first]
     assert AuditEvent.objects.filter(action="activate").count() == 1
+    [message] = get_messages(response.wsgi_request)
+    assert str(message).endswith("for these servers: download its license file below.")
+    # Activated again once the license changed: its file is the old one, and the way to a new.
+    type(lic).objects.filter(pk=lic.pk).update(seats=lic.seats + 1)
+    step1(customer_client, lic.number, ids[0])
+    [message] = get_messages(step2(customer_client, ids[1]).wsgi_request)
+    assert str(message).endswith(
+        "its file was issued before the license changed; get an updated file below."
+    )
+    assert list(Activation.objects.all()) == [first]
 
 
 def test_other_ids_while_live_are_refused_with_how_to_get_help(customer_client, make_license, ids):

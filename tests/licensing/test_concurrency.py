@@ -85,6 +85,31 @@ def test_simultaneous_same_ids_all_get_the_one_file(postgres, customer, make_lic
     assert Activation.objects.filter(license=lic).count() == 1
 
 
+def test_simultaneous_updated_file_requests_issue_one_file(postgres, customer, make_license):
+    lic = make_license("mirrored")
+    first, _ = services.activate(
+        license=lic,
+        installation_id=tmslicense.new_installation_id(),
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    type(lic).objects.filter(pk=lic.pk).update(seats=lic.seats + 10)
+    statuses: list[int] = []
+
+    def update():
+        client = Client()
+        client.force_login(customer)
+        statuses.append(client.post(f"/licenses/{lic.number}/update-file/").status_code)
+
+    at_once(8, update)
+    assert statuses == [302] * 8  # each back to the license's page, with what was done
+    live = Activation.objects.get(license=lic, revoked_at=None)
+    assert Activation.objects.filter(license=lic).count() == 2  # one new file, not eight
+    first.refresh_from_db()
+    assert first.replaced_by == live
+    assert AuditEvent.objects.filter(action="update_file").count() == 1
+
+
 def test_a_locked_license_does_not_hold_up_the_customers_other_licenses(
     postgres, customer, make_license
 ):

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.test import Client
 from django.utils import timezone
 
 import tmslicense
 from licensing import services
-from licensing.models import License
+from licensing.models import Activation, AuditEvent, License, OutboxMessage
 from tests.factories import LicenseFactory
 from tmslicense import store
 
@@ -207,6 +208,56 @@ def test_license_page_says_what_the_file_in_use_has_the_old_way(customer_client,
     assert "/download/" in page  # still the current file, to download
     listed = customer_client.get("/licenses/").content.decode()
     assert f'href="{url}#file-changes">file out of date</a>' in listed
+
+
+def test_a_customer_gets_an_updated_file_once_the_license_changed(
+    customer_client, customer, activated, keyring, other_customer
+):
+    lic = activated.license
+    url = f"/licenses/{lic.number}/update-file/"
+    ids = activated.installation_ids
+    # Nothing changed: refused, nothing written.
+    response = customer_client.post(url, follow=True)
+    assert "is up to date: it has the values of the license" in response.content.decode()
+    assert Activation.objects.get().is_live
+    assert customer_client.get(url).status_code == 405  # a POST (with its CSRF token) only
+    License.objects.filter(pk=lic.pk).update(seats=lic.seats + 5)
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert f'action="{url}"' in page and "Get an updated file" in page
+    # Another organization's member gets the license's 404, and changes nothing.
+    other = Client()
+    other.force_login(other_customer)
+    assert other.post(url).status_code == 404
+    assert Activation.objects.get().is_live
+
+    response = customer_client.post(url, follow=True)
+    page = response.content.decode()
+    new = Activation.objects.get(revoked_at=None)
+    assert new.serial != activated.serial and new.installation_ids == ids
+    assert "Here is the updated license file of" in page and f">{new.serial}</span>" in page
+    assert 'id="file-changes"' not in page  # the file has the license's values now
+    assert f"replaced {timezone.now():%Y-%m-%d} by" in page and " by you" in page
+    verified = tmslicense.verify_license(new.license_file, keyring, ids[1])
+    assert verified.seats == lic.seats + 5
+    activated.refresh_from_db()
+    assert activated.replaced_by == new and activated.revoked_by == customer
+    event = AuditEvent.objects.get(action="update_file")
+    assert event.actor == customer and event.details["replaces"] == activated.serial
+    body = OutboxMessage.objects.get(key=f"activation:{new.serial}").body
+    assert f"{customer.username} ({customer.email}) got an updated license file" in body
+    assert f"It replaces the file with serial {activated.serial}, which is revoked" in body
+    # Done once: a second click (or the page sent again) changes nothing more.
+    response = customer_client.post(url, follow=True)
+    assert "is up to date: it has the values of the license" in response.content.decode()
+    assert Activation.objects.count() == 2
+
+
+def test_a_suspended_license_gets_no_updated_file(customer_client, activated):
+    lic = activated.license
+    License.objects.filter(pk=lic.pk).update(seats=lic.seats + 5, status=License.Status.SUSPENDED)
+    response = customer_client.post(f"/licenses/{lic.number}/update-file/", follow=True)
+    assert "is suspended" in response.content.decode()
+    assert Activation.objects.get().is_live
 
 
 def test_the_same_features_in_another_order_are_no_change(customer_client, make_license, customer):
