@@ -29,6 +29,13 @@ def validate_license_text(value: str) -> None:
         raise ValidationError(f"This field {problem}.", code="license_text")
 
 
+def listed_features(features) -> str:
+    """Features as customers and support read them, wherever they are listed: in alphabetical
+    order, since they are a set (the order typed, or written into a file, means nothing);
+    "" for none."""
+    return ", ".join(sorted(features))
+
+
 def validate_license_year(value) -> None:
     """A date or time that goes into license files: in the years they can carry."""
     if value.year not in tmslicense.YEARS:
@@ -153,6 +160,10 @@ class License(models.Model):
         return self.number
 
     @property
+    def listed_features(self) -> str:
+        return listed_features(self.features)
+
+    @property
     def tms_kind(self) -> tmslicense.Kind:
         return tmslicense.Kind(self.kind)
 
@@ -188,7 +199,7 @@ class License(models.Model):
             ("Edition", issued.edition, self.edition),
             ("Seats", issued.seats, self.seats),
             # Features are a set: the same ones in another order are no change.
-            ("Features", ", ".join(sorted(issued.features)), ", ".join(sorted(self.features))),
+            ("Features", listed_features(issued.features), listed_features(self.features)),
             ("Maintenance end", issued.maintenance_end, self.maintenance_end),
             ("Expires", issued.expires_at, expires),
             ("Customer name", issued.customer, self.organization.name),

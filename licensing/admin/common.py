@@ -24,7 +24,7 @@ import tmslicense
 
 from .. import services
 from ..forms import add_refusal, autofocus
-from ..models import License, Organization, person
+from ..models import License, Organization, listed_features, person
 from ..throttle import client_ip
 
 
@@ -84,15 +84,23 @@ def _moment(text: str):
     return moment if moment is not None and moment.tzinfo is not None else None
 
 
+def _listed(field: str, value):
+    """A license's features in the order they are listed everywhere else."""
+    return listed_features(value) if field == "features" and isinstance(value, list) else value
+
+
 @admin.display(description="details")
 def details(event):
     """An audit event's details a line each; a change as its old and new value."""
     lines = []
     for key, value in event.details.items():
         if key == "changed":
-            lines += [f"{f}: {_plain(old)} → {_plain(new)}" for f, (old, new) in value.items()]
+            lines += [
+                f"{f}: {_plain(_listed(f, old))} → {_plain(_listed(f, new))}"
+                for f, (old, new) in value.items()
+            ]
         elif key == "values":
-            lines += [f"{f}: {_plain(v)}" for f, v in value.items()]
+            lines += [f"{f}: {_plain(_listed(f, v))}" for f, v in value.items()]
         else:
             lines.append(f"{key.replace('_', ' ')}: {_plain(value)}")
     return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) or "–"

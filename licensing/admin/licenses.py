@@ -27,6 +27,7 @@ from ..models import (
     License,
     Membership,
     Organization,
+    listed_features,
     validate_license_text,
 )
 from ..throttle import client_ip
@@ -449,7 +450,14 @@ class FeatureListField(forms.CharField):
     as tmslicense writes them into the file."""
 
     def prepare_value(self, value):
-        return ", ".join(value) if isinstance(value, list) else value
+        return listed_features(value) if isinstance(value, list) else value
+
+    def has_changed(self, initial, data):
+        # Shown in another order than stored: saved as it was, that is no change to record.
+        try:
+            return sorted(initial or []) != sorted(self.to_python(data))
+        except ValidationError:
+            return True
 
     def to_python(self, value):
         # Brackets and quotes are separators too: the JSON list the admin used to ask for

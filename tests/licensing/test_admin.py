@@ -834,8 +834,14 @@ def test_features_are_typed_as_names_separated_by_commas_or_spaces(support_clien
     assert response.status_code == 302, response.content.decode()[:2000]
     lic.refresh_from_db()
     assert lic.features == ["relevance", "multimonitor", "thinserver"]
+    # Listed in the order the customer's page lists them; saved as shown, nothing changed.
     page = support_client.get(url).content.decode()
-    assert 'value="relevance, multimonitor, thinserver"' in page
+    assert 'value="multimonitor, relevance, thinserver"' in page
+    support_client.post(url, license_form(lic, features="multimonitor, relevance, thinserver"))
+    assert AuditEvent.objects.filter(action="license_change").count() == 1
+    event = AuditEvent.objects.get(action="license_change")
+    page = support_client.get(f"/admin/licensing/auditevent/{event.pk}/change/").content.decode()
+    assert "features: relevance → multimonitor, relevance, thinserver" in page
 
 
 def test_a_feature_listed_twice_is_refused(support_client, live):

@@ -270,6 +270,20 @@ def test_the_same_features_in_another_order_are_no_change(customer_client, make_
     assert "file out of date" not in customer_client.get("/licenses/").content.decode()
 
 
+def test_features_are_listed_in_one_order_on_the_page_and_in_what_changed(
+    customer_client, make_license, customer
+):
+    lic = make_license(features=["relevance", "multimonitor"])
+    services.activate(license=lic, installation_id=tmslicense.new_installation_id(), actor=customer)
+    License.objects.filter(pk=lic.pk).update(
+        features=["relevance", "multimonitor", "tileinteractive"]
+    )
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    listed = "multimonitor, relevance, tileinteractive"
+    assert f'<dt class="col-6">Features</dt><dd class="col-6">{listed}</dd>' in page
+    assert f"Features: in the file multimonitor, relevance; now {listed}" in page
+
+
 def test_my_licenses_are_listed_by_number(customer_client, make_license, activated):
     for _ in range(4):
         make_license()
