@@ -270,6 +270,16 @@ def test_the_same_features_in_another_order_are_no_change(customer_client, make_
     assert "file out of date" not in customer_client.get("/licenses/").content.decode()
 
 
+def test_license_page_names_product_edition_kind_and_customer(customer_client, make_license):
+    # A standard license of the Standard edition: each "Standard" says which it is.
+    lic = make_license("standard", product="ThinManager", edition="Standard")
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert (
+        "Product: ThinManager · Edition: Standard · Kind: Standard · Customer: Acme Packaging"
+        in page
+    )
+
+
 def test_features_are_listed_in_one_order_on_the_page_and_in_what_changed(
     customer_client, make_license, customer
 ):

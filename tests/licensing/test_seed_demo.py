@@ -44,3 +44,18 @@ def test_seed_demo_is_idempotent_and_prints_what_it_made(db):
     ids = re.findall(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}", first)
     assert len(set(ids)) == 4
     assert all(tmslicense.normalize_installation_id(i) == i for i in ids)
+
+
+def test_demo_licenses_name_the_product_and_an_edition_unlike_their_kind(db):
+    _seed()
+    # Rows from an earlier seed_demo, whose standard license was "ThinManager Standard,
+    # Standard" in its e-mails: set right by the next run, and the same however often it runs.
+    License.objects.update(product="ThinManager Standard", edition="Standard")
+    out = _seed()
+    assert _seed() == out
+    licenses = License.objects.all()
+    assert len(licenses) == 4
+    for lic in licenses:
+        assert lic.product == "ThinManager"
+        assert lic.edition in {"Standard", "Premium"}
+        assert lic.edition.lower() not in lic.get_kind_display().lower()

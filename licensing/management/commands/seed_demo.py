@@ -13,13 +13,17 @@ from tmslicense.ids import INSTALLATION_ID, LICENSE_NUMBER
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - a documented demo login, local only
 
 # Readable demo identifiers: chosen symbols plus their check character ("O" reads as zero).
+# The edition is what was bought, the kind how many servers and in which roles: no edition
+# repeats its license's kind ("ThinManager Standard, Standard" read as one said twice).
+PRODUCT = "ThinManager"
 LICENSES = [
     # (number symbols, kind, edition, seats)
-    ("DEMO0000001", Kind.STANDARD, "Standard", 10),
-    ("DEMO0000002", Kind.MIRRORED, "Premium", 25),
-    ("DEMO0000003", Kind.ENTERPRISE, "Enterprise", 50),
+    ("DEMO0000001", Kind.STANDARD, "Premium", 10),
+    ("DEMO0000002", Kind.MIRRORED, "Standard", 25),
+    ("DEMO0000003", Kind.ENTERPRISE, "Premium", 50),
 ]
 OTHER_LICENSE = "0THER000001"
+OTHER_EDITION = "Premium"
 # Two servers to activate for, and two more to try a refusal, a correction or a second license.
 SAMPLE_IDS = [
     "DEMO000000000000001",
@@ -42,24 +46,29 @@ class Command(BaseCommand):
         support = self._user(User, "support", "support@example.com", staff=True)
         support.groups.add(Group.objects.get(name="support"))
 
+        # The product and edition of a demo license made by an earlier version are set too.
         for i, (stem, kind, edition, seats) in enumerate(LICENSES):
-            number = LICENSE_NUMBER.complete(stem)
-            License.objects.get_or_create(
-                number=number,
-                defaults=dict(
+            License.objects.update_or_create(
+                number=LICENSE_NUMBER.complete(stem),
+                defaults=dict(product=PRODUCT, edition=edition),
+                create_defaults=dict(
                     organization=org,
                     kind=kind,
+                    product=PRODUCT,
                     edition=edition,
                     seats=seats,
                     features=["relevance", "multimonitor"] if i else [],
                     maintenance_end=date.today() + timedelta(days=365),
                 ),
             )
-        License.objects.get_or_create(
+        License.objects.update_or_create(
             number=LICENSE_NUMBER.complete(OTHER_LICENSE),
-            defaults=dict(
+            defaults=dict(product=PRODUCT, edition=OTHER_EDITION),
+            create_defaults=dict(
                 organization=other,
                 kind=Kind.STANDARD,
+                product=PRODUCT,
+                edition=OTHER_EDITION,
                 seats=5,
                 maintenance_end=date.today() + timedelta(days=30),
             ),
