@@ -20,6 +20,7 @@ from .common import (
     action_page,
     issued_by,
     revoked_by,
+    servers,
     state,
     support_actions,
 )
@@ -142,14 +143,9 @@ def _nobody_told(activation) -> str:
 
 @admin.register(Activation)
 class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
-    list_display = [
-        "serial",
-        "license",
-        "installation_id",
-        "mirrored_installation_id",
-        "issued_at",
-        state,
-    ]
+    # The servers a column, each ID with its role: two columns of whole IDs overflow a laptop's
+    # screen, and "Mirrored Installation ID" named an enterprise license's redundant server.
+    list_display = ["serial", "license", servers, "issued_at", state]
     list_filter = ["license__kind", LiveFilter]
     search_fields = [
         "serial",

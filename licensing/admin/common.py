@@ -190,13 +190,20 @@ def state(activation):
     return "live" if activation.is_live else "revoked"
 
 
+def server(installation_id: str, role: str):
+    """An Installation ID, unbroken, with its role (for two servers) on the same line."""
+    return format_html(
+        '<span class="nowrap"><span class="installation-id">{}</span>{}</span>',
+        installation_id,
+        f" ({role})" if role else "",
+    )
+
+
 @admin.display(description="servers")
 def servers(activation):
-    """Each Installation ID on a line of its own, unbroken, with its role (for two)."""
+    """Each Installation ID with its role on a line of its own."""
     return format_html_join(
-        mark_safe("<br>"),
-        '<span class="installation-id">{}</span>{}',
-        ((i, f" ({role})" if role else "") for i, role in activation.servers),
+        mark_safe("<br>"), "{}", ((server(i, role),) for i, role in activation.servers)
     )
 
 
