@@ -1,5 +1,5 @@
-"""Support staff's tools: find a license by number, customer or either Installation ID, see its
-history, revoke, reissue and correct. Every action goes through licensing.services (audited)
-and is permission-checked."""
+"""Support staff's tools: find a license by number, customer, serial or either Installation ID,
+see its history, revoke, reissue and correct. Every action goes through licensing.services
+(audited) and is permission-checked."""
 
 from . import activations, licenses, records  # noqa: F401 - they register the admins

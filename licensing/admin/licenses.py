@@ -156,12 +156,15 @@ class AddressForm(forms.Form):
 
 @admin.register(Organization)
 class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
-    # A caller names the organization, their own e-mail address or user name, or a license.
+    # A caller names the organization, their own e-mail address or user name, a license, or
+    # reads a server's Installation ID from its Licensing window.
     search_fields = [
         "name",
         "memberships__user__email",
         "memberships__user__username",
         "licenses__number",
+        "licenses__activations__installation_id",
+        "licenses__activations__mirrored_installation_id",
     ]
     list_display = ["name", "created_at"]
     inlines = [MembershipInline]
@@ -619,6 +622,7 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         "organization__name",
         "activations__installation_id",
         "activations__mirrored_installation_id",
+        "activations__serial",  # as a server's Licensing window shows it
     ]
     autocomplete_fields = ["organization"]
     inlines = [ActivationInline, AuditInline]

@@ -1545,6 +1545,35 @@ def test_support_finds_a_callers_organization_by_address_user_name_or_license(
         assert list(found.context["cl"].result_list) == [organization], term
 
 
+def test_support_finds_an_organization_by_either_installation_id_of_its_files(
+    support_client, live, customer, organization, make_license
+):
+    # Many rows carry the IDs: a reissued file, and a second license on the primary server.
+    services.reissue(activation=live, actor=customer)
+    services.activate(
+        license=make_license("standard"), installation_id=live.installation_id, actor=customer
+    )
+    OrganizationFactory(name="Rival Foods")
+    for term in (
+        live.installation_id.lower().replace("-", ""),
+        live.mirrored_installation_id,
+        live.mirrored_installation_id.replace("-", "")[:8],
+    ):
+        assert found(support_client, "organization", term) == [organization], term
+
+
+def test_support_finds_a_license_by_the_serial_of_any_of_its_files(
+    support_client, live, customer, make_license
+):
+    # The serial a customer reads from the server's Licensing window: of a revoked file too.
+    new = services.reissue(activation=live, actor=customer)
+    services.activate(
+        license=make_license("standard"), installation_id=live.installation_id, actor=customer
+    )
+    for serial in (live.serial, new.serial.lower()):
+        assert found(support_client, "license", serial) == [live.license], serial
+
+
 def test_the_audit_trail_is_searched_by_an_invited_members_address(support_client, organization):
     support_client.post(
         f"/admin/licensing/organization/{organization.pk}/invite/",
