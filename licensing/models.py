@@ -329,16 +329,20 @@ class Activation(models.Model):
 
     @property
     def servers(self) -> list[tuple[str, str]]:
-        """(Installation ID, role) of each server, primary first: the license's Location. A
-        one-server license's server has no role to name ("")."""
-        ids = self.installation_ids
-        if len(ids) == 1:
-            return [(ids[0], "")]
-        return [(i, r.value) for i, r in zip(ids, self.license.tms_kind.server_roles, strict=True)]
+        """(Installation ID, role) of each server, primary first: the license's Location."""
+        return with_roles(self.license.tms_kind, self.installation_ids)
 
     @property
     def filename(self) -> str:
         return f"{self.license.number}.lic"
+
+
+def with_roles(kind: tmslicense.Kind, installation_ids) -> list[tuple[str, str]]:
+    """(Installation ID, role) of each server a file of this kind is bound to, in the file's
+    order (primary first). A one-server license's server has no role to name ("")."""
+    if len(installation_ids) == 1:
+        return [(installation_ids[0], "")]
+    return [(i, r.value) for i, r in zip(installation_ids, kind.server_roles, strict=True)]
 
 
 def person(user) -> str:

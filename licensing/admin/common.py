@@ -24,7 +24,7 @@ import tmslicense
 
 from .. import services
 from ..forms import add_refusal, autofocus
-from ..models import License, Organization, listed_features, person
+from ..models import License, Organization, listed_features, person, with_roles
 from ..throttle import client_ip
 
 
@@ -89,6 +89,17 @@ def _listed(field: str, value):
     return listed_features(value) if field == "features" and isinstance(value, list) else value
 
 
+def _servers(event, installation_ids):
+    """An activation's IDs as an audit event keeps them, each with its role in the event's
+    license (a swap of the roles reads as one); as kept when they do not fit its kind."""
+    kind = event.license.tms_kind if event.license else None
+    if kind is None or len(installation_ids) != len(kind.server_roles):
+        return _plain(installation_ids)
+    return format_html_join(
+        ", ", "{}", ((server(i, role),) for i, role in with_roles(kind, installation_ids))
+    )
+
+
 @admin.display(description="details")
 def details(event):
     """An audit event's details a line each; a change as its old and new value."""
@@ -101,6 +112,8 @@ def details(event):
             ]
         elif key == "values":
             lines += [f"{f}: {_plain(_listed(f, v))}" for f, v in value.items()]
+        elif key in ("installation_ids", "previous_installation_ids"):
+            lines.append(format_html("{}: {}", key.replace("_", " "), _servers(event, value)))
         else:
             lines.append(f"{key.replace('_', ' ')}: {_plain(value)}")
     return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) or "–"

@@ -382,6 +382,10 @@ class AuditInline(admin.TabularInline):
     readonly_fields = fields
     verbose_name_plural = "history"
 
+    def get_queryset(self, request):
+        # Its license names the roles of the Installation IDs in its details.
+        return super().get_queryset(request).select_related("license")
+
     def has_add_permission(self, request, obj=None):
         return False
 

@@ -61,6 +61,7 @@ class OrganizationFilter(admin.SimpleListFilter):
 @admin.register(AuditEvent)
 class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     list_display = ["created_at", actor, action, object_repr, details, ip_address]
+    list_select_related = ["license"]  # it names the roles of the Installation IDs in details
     list_filter = [ActionFilter, OrganizationFilter]
     search_fields = [
         "action",

@@ -979,11 +979,53 @@ def test_a_license_history_button_opens_its_audit_trail(
     assert b"IP address" in page and b"Object repr" not in page and b"Ip address" not in page
 
 
+def text_of(page: str) -> str:
+    """A page's text, its line breaks (<br>) kept."""
+    return html.unescape(re.sub(r"<(?!br>)[^>]+>", "", page))
+
+
 def test_audit_details_are_shown_a_line_each(support_client, live):
     event = AuditEvent.objects.get(action="activate")
     page = support_client.get(f"/admin/licensing/auditevent/{event.pk}/change/").content.decode()
-    ids = ", ".join(live.installation_ids)
-    assert f"serial: {live.serial}<br>installation ids: {ids}" in page
+    primary, mirror = live.installation_ids
+    servers = f"{primary} (primary), {mirror} (mirror)"
+    assert f"serial: {live.serial}<br>installation ids: {servers}" in text_of(page)
+
+
+def test_the_audit_trail_names_the_role_of_each_installation_id(support_client, live, customer):
+    # A swap of the two servers' roles: the same IDs, in the other order.
+    primary, mirror = live.installation_ids
+    services.reissue(
+        activation=live,
+        installation_id=mirror,
+        mirrored_installation_id=primary,
+        reason="roles swapped",
+        actor=customer,
+    )
+    event = AuditEvent.objects.get(action="correct_installation_id")
+    assert event.details["installation_ids"] == [mirror, primary]  # kept as it was
+    for url in (
+        f"/admin/licensing/auditevent/{event.pk}/change/",
+        "/admin/licensing/auditevent/",
+        f"/admin/licensing/license/{live.license_id}/change/",
+    ):
+        text = text_of(support_client.get(url).content.decode())
+        assert f"<br>installation ids: {mirror} (primary), {primary} (mirror)<br>" in text
+        assert f"previous installation ids: {primary} (primary), {mirror} (mirror)" in text
+    # Each kind's roles; one server has none to name.
+    for kind, roles in (("enterprise", ["primary", "redundant"]), ("standard", [""])):
+        ids = [tmslicense.new_installation_id() for _ in roles]
+        activation, _ = services.activate(
+            license=LicenseFactory(organization=live.license.organization, kind=kind),
+            installation_id=ids[0],
+            mirrored_installation_id="".join(ids[1:]),
+            actor=customer,
+        )
+        event = AuditEvent.objects.get(action="activate", license=activation.license)
+        page = support_client.get(f"/admin/licensing/auditevent/{event.pk}/change/")
+        pairs = zip(ids, roles, strict=True)
+        listed = ", ".join(f"{i} ({role})" if role else i for i, role in pairs)
+        assert f"installation ids: {listed}\n" in text_of(page.content.decode())
 
 
 def test_the_audit_trail_reads_in_words_and_is_found_by_action(support_client, live, customer):
