@@ -183,6 +183,12 @@ class License(models.Model):
         return self.state == "Active"
 
     @property
+    def description(self) -> str:
+        """What the license is, each part named, for e-mails: "ThinManager Premium edition,
+        mirrored license" (an edition may be named as a kind is)."""
+        return f"{self.product} {self.edition} edition, {self.get_kind_display().lower()} license"
+
+    @property
     def state(self) -> str:
         """What the customer sees: Suspended, Expired or Active."""
         if self.status == self.Status.SUSPENDED:

@@ -131,6 +131,8 @@ def test_reissue_keeps_ids_with_a_new_serial(live, customer, keyring, ids):
     first = OutboxMessage.objects.get(key=f"activation:{live.serial}").body
     again = OutboxMessage.objects.get(key=f"activation:{new.serial}").body
     assert "is activated" in first and "replaces" not in first
+    lic = live.license
+    assert f"({lic.product} {lic.edition} edition, mirrored license) is activated." in first
     assert f"It replaces the file with serial {live.serial}, which is revoked" in again
     # When the old file stops, and that a server with only the old one stops serving.
     assert "on both servers. The old file keeps working until a server has" in again
