@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import store
@@ -29,12 +30,28 @@ class UsageError(Exception):
     """The command cannot run as given (exit 2)."""
 
 
+@contextmanager
+def _output_as_codes():
+    """Output that cannot encode a character (a customer's name in Japanese, written to a
+    Windows console or `> status.txt` in cp1252) writes it as its code, not a traceback; the
+    streams are as they were afterwards (``main`` may be called by a program of its own)."""
+    streams = [s for s in (sys.stdout, sys.stderr) if hasattr(s, "reconfigure")]  # a TextIO
+    before = [stream.errors for stream in streams]
+    for stream in streams:
+        stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        for stream, errors in zip(streams, before, strict=True):
+            stream.reconfigure(errors=errors)
+
+
 def main(argv: list[str] | None = None) -> int:
-    # Output that cannot encode a character (a customer's name in Japanese, written to a
-    # Windows console or `> status.txt` in cp1252) writes it as its code, not a traceback.
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):  # not a TextIOWrapper when a caller replaced it
-            stream.reconfigure(errors="backslashreplace")
+    with _output_as_codes():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         code = args.handler(args, args.data_dir)

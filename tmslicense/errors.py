@@ -9,9 +9,9 @@ class LicenseError(Exception):
 
     code = "invalid"
 
-    @property
-    def message(self) -> str:
-        return str(self)
+    def __init__(self, message: str = "", *args):
+        super().__init__(message, *args)
+        self.message = message
 
 
 class FileTooLarge(LicenseError):
@@ -26,6 +26,9 @@ class FileTooLarge(LicenseError):
             f"This file is {describe_size(size, limit)} bytes; a license file is at most "
             f"{limit:,} bytes. Choose the .lic file downloaded from the license site."
         )
+
+    def __reduce__(self):  # made again from its figures (pickled to another process, say)
+        return type(self), (self.size, self.limit)
 
 
 def describe_size(size: int, limit: int) -> str:

@@ -6,7 +6,6 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import MappingProxyType
 
 from .fileformat import date_problem
 from .ids import normalize_installation_id
@@ -42,11 +41,8 @@ class Capabilities:
     features: frozenset[str]
     licenses: tuple[License, ...]
     ignored: tuple[tuple[License, str], ...]
-    # Read-only, and left out of the hash: it follows from the fields above.
+    # Left out of the hash (a dict has none): it follows from the fields above.
     refusals: Mapping[Action, str] = field(default_factory=dict, hash=False)
-
-    def __post_init__(self):
-        object.__setattr__(self, "refusals", MappingProxyType(dict(self.refusals)))
 
     def allows(self, action: Action | str) -> bool:
         return Action(action) not in self.refusals

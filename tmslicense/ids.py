@@ -129,11 +129,12 @@ class _Scheme:
             return text
         typed, cleaned = _typed(text)
         prefix = self.prefix.rstrip("-")
-        if prefix and cleaned.startswith(prefix):
+        typed_prefix = bool(prefix) and cleaned.startswith(prefix)
+        if typed_prefix:
             # "TM" is the prefix when it is set apart ("TM-...") or the rest has the length.
             set_apart = typed[len(prefix) : len(prefix) + 1] in _IGNORED
             if set_apart or len(cleaned) == self.length + len(prefix):
-                cleaned = cleaned[len(prefix) :]
+                cleaned, typed_prefix = cleaned[len(prefix) :], False
         if not cleaned:
             raise self.error(f"Enter the {self.noun}.", code="required")
         bad = sorted({ch for ch in cleaned if ch not in _VALUE})
@@ -147,7 +148,7 @@ class _Scheme:
         if len(cleaned) != self.length:
             # People count what they see, so the dashes of the example are left out here too.
             after = f" after {self.prefix}," if self.prefix else ","
-            if prefix and cleaned.startswith(prefix):  # not set apart, but surely the prefix
+            if typed_prefix:  # not set apart, but surely the prefix: not counted as typed
                 cleaned = cleaned[len(prefix) :]
             entered = "1 was" if len(cleaned) == 1 else f"{len(cleaned)} were"
             raise self.error(

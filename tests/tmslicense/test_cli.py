@@ -391,6 +391,15 @@ def test_text_the_output_cannot_encode_is_written_as_codes(
     assert f"Customer:         \\u682a\\u5f0f\\u4f1a\\u793e {muller}\n" in result.stdout
 
 
+def test_a_program_calling_main_gets_its_streams_back_as_they_were(tmp_path, capsys):
+    from tmslicense import cli
+
+    before = (sys.stdout.errors, sys.stderr.errors)
+    assert "backslashreplace" not in before
+    assert cli.main(["--data-dir", str(tmp_path / "tms"), "id"]) == 0
+    assert (sys.stdout.errors, sys.stderr.errors) == before
+
+
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])  # an e-mail; Notepad's "Unicode"
 def test_a_file_saved_in_another_encoding_imports(
     pair, make_license, sign, tmp_path, encoding, revoked_list

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import pickle
 import string
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -68,6 +69,15 @@ def test_errors_carry_their_message_and_a_file_too_large_its_size(keyring):
     assert (error.value.size, error.value.limit) == (70_000, tmslicense.MAX_FILE_SIZE)
     assert error.value.message == str(error.value)
     assert "70,000 bytes" in error.value.message
+    again = pickle.loads(pickle.dumps(error.value))  # noqa: S301 (our own, as to another process)
+    assert (again.size, again.message) == (70_000, error.value.message)
+
+    class Refused(tmslicense.LicenseError):  # an embedder's own, setting its message itself
+        def __init__(self, why):
+            super().__init__(why)
+            self.message = f"Refused: {why}"
+
+    assert Refused("no").message == "Refused: no"
 
 
 def test_a_signature_written_otherwise_for_the_same_bytes_is_refused(

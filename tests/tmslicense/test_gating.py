@@ -1,5 +1,8 @@
 """What a ThinManager Server may do: the full table of kind x role x not-on-license."""
 
+import copy
+import json
+import pickle
 from datetime import timedelta
 
 import pytest
@@ -200,13 +203,14 @@ def test_a_refusal_on_no_license_lists_the_first_few_reasons_of_each_kind(make_l
     assert "more" not in caps.message(Action.SERVE_CLIENTS)
 
 
-def test_capabilities_are_read_only_and_hashable(make_license):
+def test_capabilities_hash_copy_pickle_and_go_into_json(make_license):
     lic = make_license("mirrored")
     caps = tmslicense.capabilities([lic], lic.installation_ids[1], now=NOW)
-    with pytest.raises(TypeError):
-        caps.refusals[Action.RUN_CONSOLE] = "allowed after all"
-    assert not caps.run_console
     assert hash(caps) == hash(tmslicense.capabilities([lic], lic.installation_ids[1], now=NOW))
+    assert copy.deepcopy(caps) == pickle.loads(pickle.dumps(caps)) == caps  # noqa: S301
+    assert json.loads(json.dumps(caps.refusals))["show-thinserver-data"] == (
+        tmslicense.THINSERVER_DATA_REFUSED
+    )
 
 
 def test_a_time_without_a_zone_is_refused_with_or_without_a_license(make_license):

@@ -105,7 +105,13 @@ def test_a_short_license_number_counts_the_characters_after_the_prefix_without_d
 
 @pytest.mark.parametrize(
     ("typed", "counted"),
-    [("TMDEM000000001H", 13), ("TMDEM00000001", 11), ("TM-DEM0-0000-0001H", 13), ("TM0001", 4)],
+    [
+        ("TMDEM000000001H", 13),
+        ("TMDEM00000001", 11),
+        ("TM-DEM0-0000-0001H", 13),
+        ("TM0001", 4),
+        ("TM-TMAB-CDEF-GH", 10),  # its own symbols start with TM: the prefix is taken once
+    ],
 )
 def test_a_prefix_typed_without_its_dash_is_not_counted(typed, counted):
     with pytest.raises(tmslicense.InvalidLicenseNumber) as caught:
