@@ -316,6 +316,17 @@ class Activation(models.Model):
         updated file (``services.update_file``)."""
         return hasattr(self, "replaces")
 
+    def issued_by_words(self, viewer) -> str:
+        """Who issued the file, as the customer ``viewer`` reads it: "by you", a colleague's
+        name, or "by support" for any staff member, a member of the organization too (support's
+        names stay in the admin); nothing for an account deleted since."""
+        issuer = self.issued_by
+        if issuer is None:
+            return ""
+        if issuer.pk == viewer.pk:
+            return "by you"
+        return "by support" if issuer.is_staff else f"by {issuer.get_username()}"
+
     @property
     def installation_ids(self) -> tuple[str, ...]:
         return tuple(i for i in (self.installation_id, self.mirrored_installation_id) if i)

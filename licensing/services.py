@@ -252,8 +252,13 @@ def _locked_activation(pk) -> Activation:
 
 def _live(lic: License) -> Activation | None:
     """The live activation of a license read ``with_live_activation_id()``: a query only when
-    there is one."""
-    return lic.activations.get(pk=lic.live_activation_id) if lic.live_activation_id else None
+    there is one. Read with the license's lock (``_locked_license``), its file may have been
+    replaced while the lock was waited for, which the locking statement's own read of it does
+    not see: then the new one. (One activated meanwhile is met by the database's constraint.)"""
+    if not lic.live_activation_id:
+        return None
+    live = lic.activations.get(pk=lic.live_activation_id)
+    return live if live.is_live else lic.activations.live().first()
 
 
 def _already_activated_message(live: Activation) -> str:
@@ -328,7 +333,8 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     except tmslicense.InvalidPayload as error:
         # Recorded before the site checked what a file may carry (a name with a tab, say):
         # support corrects the record, then the file can be issued.
-        fix = contact_support() if action == "activate" else "Correct the record first."
+        customers = action in ("activate", "update_file")
+        fix = contact_support() if customers else "Correct the record first."
         raise LicenseNotActivatable(
             f"License {lic.number} cannot be put into a license file as it is recorded: "
             f"{error} {fix}"
@@ -561,12 +567,10 @@ def update_file(*, license: License, actor, ip=None) -> Activation:
     as support's reissue. Refused when nothing changed, so it is no way to churn serials."""
     lic = _locked_license(license.pk)
     check_activatable(lic)
-    # Read once the lock is held: a file updated by another request that committed while this
-    # one waited is seen (the locking statement's own read of the live activation is older).
-    live = lic.activations.live().values_list("pk", flat=True).first()
+    live = _live(lic)
     if live is None:
         raise ActivationError(f"License {lic.number} has no current file: activate it first.")
-    old = _locked_activation(live)
+    old = _locked_activation(live.pk)
     if not lic.changes_since(old):
         raise ActivationError(
             f"The current file of license {lic.number} is up to date: it has the values of the "

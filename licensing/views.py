@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views import csrf
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 from formtools.wizard.views import SessionWizardView
 
 import tmslicense
@@ -115,7 +115,9 @@ def _refusal(lic: License) -> str:
 @canonical_number
 def license_detail(request, number):
     lic = get_license_for_user(request.user, number)
-    activations = lic.activations.select_related("issued_by", "replaced_by", "replaces")
+    activations = list(lic.activations.select_related("issued_by", "replaced_by", "replaces"))
+    for activation in activations:
+        activation.issued_by_shown = activation.issued_by_words(request.user)
     live = next((a for a in activations if a.is_live), None)
     refusal = _refusal(lic)
     return render(
@@ -133,23 +135,31 @@ def license_detail(request, number):
 
 
 @login_required
-@require_POST
 @canonical_number
 def update_file(request, number):
-    """The license changed after its file was issued: a new file, for the same servers."""
+    """The license changed after its file was issued: a new file, for the same servers. A GET
+    (the button's address after a log-in that interrupted it) shows the license's page."""
     lic = get_license_for_user(request.user, number)
+    if request.method != "POST":
+        return redirect("licensing:license_detail", number=lic.number)
     try:
         new = services.update_file(license=lic, actor=request.user, ip=throttle.client_ip(request))
     except services.ActivationError as error:
         messages.error(request, error.message)
     else:
-        where = "both servers" if new.mirrored_installation_id else "the ThinManager Server"
         messages.success(
             request,
             f"Here is the updated license file of {lic.number}, serial {new.serial}: download it "
-            f"and add it on {where} in place of the old one, which is revoked.",
+            f"and add it on {_servers(new)} in place of the old one, which is revoked.",
         )
     return redirect("licensing:license_detail", number=lic.number)
+
+
+def _servers(activation: Activation) -> str:
+    """Where a file is added, in a message."""
+    if activation.mirrored_installation_id:
+        return "both ThinManager Servers"
+    return "the ThinManager Server"
 
 
 @login_required
@@ -448,15 +458,10 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             return self.render(form)
         self.storage.finish(activation)
         if created:
-            where = (
-                "both ThinManager Servers"
-                if len(activation.installation_ids) > 1
-                else "the ThinManager Server"
-            )
             messages.success(
                 self.request,
                 f"License {activation.license.number} is activated. Download the license file "
-                f"and add it on {where}.",
+                f"and add it on {_servers(activation)}.",
             )
         else:
             where = "these servers" if len(activation.installation_ids) > 1 else "this server"

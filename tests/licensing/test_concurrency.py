@@ -3,6 +3,7 @@ other things done at once: password resets, log-ins, look-ups, invitations."""
 
 import re
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -108,6 +109,50 @@ def test_simultaneous_updated_file_requests_issue_one_file(postgres, customer, m
     first.refresh_from_db()
     assert first.replaced_by == live
     assert AuditEvent.objects.filter(action="update_file").count() == 1
+
+
+def test_a_redownload_waiting_for_an_update_gets_the_new_file(
+    postgres, customer, make_license, monkeypatch
+):
+    lic = make_license("standard")
+    first, _ = services.activate(
+        license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
+    )
+    type(lic).objects.filter(pk=lic.pk).update(seats=lic.seats + 10)
+    replaced = threading.Event()
+    replace = services._replace
+
+    def slowly(*args, **kwargs):  # the update holds the license's lock a while
+        new = replace(*args, **kwargs)
+        replaced.set()
+        time.sleep(1)
+        return new
+
+    monkeypatch.setattr(services, "_replace", slowly)
+    results = {}
+
+    def update():
+        try:
+            results["new"] = services.update_file(license=lic, actor=customer)
+        finally:
+            connection.close()
+
+    def redownload():
+        try:
+            replaced.wait(timeout=30)
+            results["again"] = services.activate(
+                license=lic, installation_id=first.installation_id, actor=customer
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=update), threading.Thread(target=redownload)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results["again"] == (results["new"], False)  # the new file, not the revoked one
+    assert results["again"][0].is_live
 
 
 def test_a_locked_license_does_not_hold_up_the_customers_other_licenses(

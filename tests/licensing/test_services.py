@@ -49,6 +49,15 @@ def test_a_record_no_file_can_carry_is_refused_clearly_and_writes_nothing(make_l
     assert not AuditEvent.objects.filter(action="activate").exists()
 
 
+def test_an_updated_file_the_record_cannot_carry_sends_the_customer_to_support(live, customer):
+    License.objects.filter(pk=live.license_id).update(product="ThinManager\tServer")
+    with pytest.raises(services.LicenseNotActivatable) as refused:
+        services.update_file(license=live.license, actor=customer)
+    assert refused.value.message.endswith(services.contact_support())  # not "Correct the record"
+    live.refresh_from_db()
+    assert live.is_live and Activation.objects.count() == 1  # nothing written
+
+
 def test_a_redownload_or_a_refusal_is_decided_before_signing(live, customer, ids, monkeypatch):
     # Decided under the license's lock: no file is signed and no insert is tried (which
     # would fail on the "one live activation" constraint and log an error in PostgreSQL).
