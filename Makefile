@@ -38,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/activation.py
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache build *.egg-info

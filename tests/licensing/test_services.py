@@ -142,6 +142,7 @@ def test_reissue_keeps_ids_with_a_new_serial(live, customer, keyring, ids):
     assert "is activated" in first and "replaces" not in first
     lic = live.license
     assert f"({lic.product} {lic.edition} edition, mirrored license) is activated." in first
+
     assert f"It replaces the file with serial {live.serial}, which is revoked" in again
     # When the old file stops, and that a server with only the old one stops serving.
     assert "on both servers. The old file keeps working until a server has" in again
@@ -296,3 +297,14 @@ def test_no_new_file_goes_out_for_a_suspended_or_expired_license(live, customer,
     assert Activation.objects.get() == live and live.is_live
     assert not OutboxMessage.objects.exclude(key=f"activation:{live.serial}").exists()
     services.revoke(activation=live, reason="Contract ended", actor=customer)  # still possible
+
+
+def test_a_file_lists_its_features_as_the_site_does(make_license, customer):
+    """Alphabetically, whatever the order they were typed in: a server's status alike."""
+    lic = make_license("standard", features=["thinserver", "multimonitor", "relevance"])
+    activation, _ = services.activate(
+        license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
+    )
+    issued = tmslicense.read_license(activation.license_file)
+    assert issued.features == ("multimonitor", "relevance", "thinserver")
+    assert not lic.changes_since(activation)
