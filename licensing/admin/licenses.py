@@ -167,6 +167,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         "licenses__activations__mirrored_installation_id",
     ]
     list_display = ["name", "created_at"]
+    readonly_fields = ["created_at"]  # when it was added, not typed
     inlines = [MembershipInline]
     actions = ["lift_pauses"]
 

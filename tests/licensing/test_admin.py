@@ -42,10 +42,28 @@ def test_support_group_has_exactly_the_permissions_it_needs(db):
         "view_auditevent",
         "lift_pauses",
         "invite_member",
+        "add_organization",
+        "change_organization",
     } <= codenames
     assert not {c for c in codenames if c.startswith("delete_")}
     assert "add_activation" not in codenames and "change_activation" not in codenames
     assert not {c for c in codenames if c.endswith("_user") or c.endswith("_group")}
+
+
+def test_support_adds_a_customer_and_corrects_its_name_audited(support_client, support):
+    form = {"name": "Harbor Mills", "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+    response = support_client.post("/admin/licensing/organization/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    added = Organization.objects.get(name="Harbor Mills")
+    assert AuditEvent.objects.get(action="organization_create").actor == support
+    url = f"/admin/licensing/organization/{added.pk}/change/"
+    response = support_client.post(url, {**form, "name": "Harbour Mills"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = AuditEvent.objects.get(action="organization_change")
+    assert event.details["changed"] == {"name": ["Harbor Mills", "Harbour Mills"]}
+    # Members stay invited by e-mail, never added as accounts here; nothing is deleted.
+    page = support_client.get(url).content.decode()
+    assert 'name="memberships-MAX_NUM_FORMS" value="0"' in page and "deletelink" not in page
 
 
 @pytest.mark.parametrize("which", ["installation_id", "mirrored_installation_id", "number"])
