@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 
@@ -193,8 +194,28 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             path("<int:pk>/revoke/", view(self.revoke_view), name="licensing_activation_revoke"),
             path("<int:pk>/reissue/", view(self.reissue_view), name="licensing_activation_reissue"),
             path("<int:pk>/correct/", view(self.correct_view), name="licensing_activation_correct"),
+            path("<int:pk>/file/", view(self.file_view), name="licensing_activation_file"),
             *super().get_urls(),
         ]
+
+    def file_view(self, request, pk):
+        """The live file to download, as the customer downloads it (a suspended or expired
+        license's is not handed out, as on the customer's page)."""
+        if not request.user.has_perm("licensing.view_activation"):
+            raise PermissionDenied
+        activation = get_object_or_404(Activation.objects.select_related("license"), pk=pk)
+        if not (activation.is_live and activation.license.is_activatable()):
+            self.message_user(
+                request,
+                f"The file {activation.serial} is not handed out: it is revoked, or its license "
+                f"is {activation.license.state.lower()}.",
+                messages.WARNING,
+            )
+            return redirect("admin:licensing_license_change", activation.license_id)
+        response = HttpResponse(activation.license_file, content_type="application/x-tms-license")
+        response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
 
     def _action_page(
         self, request, pk, *, permission, title, effect, fields, run, reason_for=None, issues=False
@@ -298,7 +319,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             pk,
             permission="reissue_activation",
             title="Correct an Installation ID",
-            effect="Fill in only the ID that was mistyped. A new file for the corrected IDs, "
+            effect="Fill in only the ID that was mistyped. A new file with the corrected ID, "
             "with a new serial, replaces this one and is e-mailed to the organization's members. "
             f"{OLD_FILE_KEEPS_WORKING}",
             fields=["installation_id", "mirrored_installation_id", "reason"],

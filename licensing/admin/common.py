@@ -256,6 +256,8 @@ SUPPORT_ACTIONS = [
         "admin:licensing_activation_correct",
         "licensing.reissue_activation",
     ),
+    # The file as it is, for support to send again ("I lost the e-mail"): no new serial.
+    ("Download the file", "admin:licensing_activation_file", "licensing.view_activation"),
 ]
 
 

@@ -762,6 +762,39 @@ def test_license_page_offers_support_actions_on_its_live_activation(
         assert "/revoke/" not in page.content.decode()
 
 
+def test_support_downloads_the_live_file_to_send_it_again(support_client, client, live, keyring):
+    """ "I lost the e-mail": the same file, no new serial, nothing revoked."""
+    url = f"/admin/licensing/activation/{live.pk}/file/"
+    own = support_client.get(f"/admin/licensing/activation/{live.pk}/change/").content.decode()
+    assert f'href="{url}"' in own
+    response = support_client.get(url)
+    assert response["Content-Disposition"] == f'attachment; filename="{live.filename}"'
+    assert tmslicense.verify_license(response.content, keyring, live.installation_id).serial == (
+        live.serial
+    )
+    assert Activation.objects.get().is_live
+    # Not handed out once its license is suspended, as on the customer's page.
+    License.objects.filter(pk=live.license_id).update(status=License.Status.SUSPENDED)
+    response = support_client.get(url, follow=True)
+    assert b"BEGIN TMS LICENSE FILE" not in response.content
+    assert "is not handed out: it is revoked, or its license is suspended" in (
+        response.content.decode()
+    )
+    # Staff without the permission to view activations get nothing.
+    client.force_login(UserFactory(is_staff=True))
+    assert client.get(url).status_code == 403
+
+
+@pytest.mark.parametrize("action", ["revoke", "reissue", "correct"])
+def test_action_pages_name_the_role_of_each_server(support_client, live, action):
+    body = support_client.get(f"/admin/licensing/activation/{live.pk}/{action}/").content.decode()
+    for installation_id, role in (
+        (live.installation_id, "primary"),
+        (live.mirrored_installation_id, "mirror"),
+    ):
+        assert f'class="installation-id">{installation_id}</span> ({role})' in body
+
+
 @pytest.mark.parametrize("action", ["revoke", "reissue", "correct"])
 def test_action_pages_of_a_revoked_activation_say_so_and_offer_nothing_to_send(
     support_client, live, customer, action
