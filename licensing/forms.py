@@ -186,7 +186,7 @@ class LicenseStepForm(_Form):
                     "Too many license numbers were not found"
                     + (f" from your network's address, {address}" if address else "")
                     + ". For your security, look-ups of other numbers are paused: try again "
-                    f"in {refused.minutes_left} minute(s). Your organization's licenses "
+                    f"in {refused.time_left}. Your organization's licenses "
                     "and their numbers are listed under My licenses, and can be activated "
                     f"meanwhile. If it cannot wait, contact support at {settings.SUPPORT_EMAIL}"
                     + (" and name that address." if address else "."),
@@ -264,18 +264,18 @@ class ThrottledLogin:
         # under the limit; taken back when it is right. Beyond the limit it is not tried.
         refused, counted = throttle.count_try(self.request, "login", username)
         if refused:
-            minutes = refused.minutes_left
+            wait = refused.time_left
             if refused.shared:
                 raise forms.ValidationError(
                     f"Too many failed log-ins from your network's address, {refused.address}. For "
-                    f"your security, log-ins from it are paused: try again in {minutes} "
-                    f"minute(s). If it cannot wait, contact support at {settings.SUPPORT_EMAIL} "
-                    "and name that address.",
+                    f"your security, log-ins from it are paused: try again in {wait}. If it "
+                    f"cannot wait, contact support at {settings.SUPPORT_EMAIL} and name that "
+                    "address.",
                     code="rate_limited",
                 )
             raise forms.ValidationError(
-                f"Too many failed log-ins. For your security, try again in {minutes} "
-                "minute(s). If you forgot your password, reset it by e-mail.",
+                f"Too many failed log-ins. For your security, try again in {wait}. If you "
+                "forgot your password, reset it by e-mail.",
                 code="rate_limited",
             )
         try:

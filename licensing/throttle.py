@@ -175,6 +175,12 @@ class Pause:
     def minutes_left(self) -> int:
         return max(1, math.ceil((self.ends - time.time()) / 60))
 
+    @property
+    def time_left(self) -> str:
+        """ "1 minute", "5 minutes": for a message."""
+        minutes = self.minutes_left
+        return f"{minutes} minute{'s' if minutes > 1 else ''}"
+
 
 def _refusal(over: list[Pause]) -> Pause | None:
     """The pause a refusal names: the address's own when it is one of those passed (all end

@@ -120,7 +120,7 @@ def _pause(pause, known: set[str]) -> str:
     if pause.shared:
         where += f", for failures across accounts there ({LIFT_ADDRESS})"
     what = services.PAUSED_SCOPES[pause.scope]
-    return f"{what} refused {where} for {pause.minutes_left} more minute(s)"
+    return f"{what} refused {where} for the next {pause.time_left}"
 
 
 def _refused_now(organization, *, addresses: bool = False) -> list[tuple[str, list[str]]]:
@@ -138,7 +138,7 @@ def _refused_now(organization, *, addresses: bool = False) -> list[tuple[str, li
     for _, pauses in paused:
         for p in pauses:
             if p.shared:
-                what = f"{services.PAUSED_SCOPES[p.scope]} for {p.minutes_left} more minute(s)"
+                what = f"{services.PAUSED_SCOPES[p.scope]} for the next {p.time_left}"
                 shared.setdefault(p.address, {})[what] = None
     return [
         (address if address in known else f"{address} ({UNKNOWN_ADDRESS})", list(what))

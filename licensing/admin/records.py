@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.contrib import admin, messages
 
 from .. import services
@@ -75,13 +77,21 @@ class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     ]
     readonly_fields = ["created_at", actor, action, "license", object_repr, details, ip_address]
     fields = readonly_fields
+    date_hierarchy = "created_at"  # "what happened on that day"
 
     def get_search_results(self, request, queryset, search_term):
-        # An action is found by the words the list shows for it ("send again") too.
+        # An action is found by the words the list shows for it ("send again") too, and what
+        # was done from an address by the address.
         found, duplicates = super().get_search_results(request, queryset, search_term)
         term = " ".join(search_term.lower().split())
         codes = [code for code, words in AuditEvent.WORDS.items() if words.lower() == term]
-        return (found | queryset.filter(action__in=codes), True) if codes else (found, duplicates)
+        if codes:
+            found, duplicates = found | queryset.filter(action__in=codes), True
+        try:
+            address = str(ipaddress.ip_address(term))
+        except ValueError:
+            return found, duplicates
+        return found | queryset.filter(ip_address=address), True
 
     def has_add_permission(self, request):
         return False

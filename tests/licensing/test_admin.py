@@ -1339,7 +1339,7 @@ def refused_now(client, url, *, minutes=True) -> list[str]:
     section = page.split('id="refused-now"')[1].split("<p>")[0]
     texts = [t.strip() for t in re.split(r"<[^>]+>", section) if t.strip()]
     assert texts[0] == ">Refused now"
-    return [t if minutes else re.sub(r"\d+ more minute", "N more minute", t) for t in texts[1:]]
+    return [t if minutes else re.sub(r"next \d+ minute", "next N minute", t) for t in texts[1:]]
 
 
 def test_support_sees_who_is_refused_now_where_and_for_how_long(
@@ -1377,17 +1377,17 @@ def test_support_sees_who_is_refused_now_where_and_for_how_long(
     name = f"{customer.username} ({customer.email})"
     assert members() == [
         f"{name}:",
-        "log-ins refused from 10.7.7.7 (not an address its members used lately) for 12 more "
-        "minute(s)",
-        "license look-ups refused from every address for 57 more minute(s)",
+        "log-ins refused from 10.7.7.7 (not an address its members used lately) for the next "
+        "12 minutes",
+        "license look-ups refused from every address for the next 57 minutes",
     ]
     services.audit(actor=customer, action="download", license=None, obj=organization, ip="10.7.7.7")
-    assert members()[1] == "log-ins refused from 10.7.7.7 for 12 more minute(s)"
+    assert members()[1] == "log-ins refused from 10.7.7.7 for the next 12 minutes"
 
     clock[0] = 1_800_000_000 + 900  # the log-in window ended; the look-ups' goes on
     assert members() == [
         f"{name}:",
-        "license look-ups refused from every address for 45 more minute(s)",
+        "license look-ups refused from every address for the next 45 minutes",
     ]
     support_client.post(LIFT_MEMBERS.format(organization.pk))
     assert members() == ["None of its members is refused now."]
@@ -1435,8 +1435,8 @@ def test_support_lifts_the_pauses_of_an_address_a_plant_shares(
     # Where its members are refused now for failures across accounts: what this page lifts.
     addresses = [
         "198.51.100.23",
-        "license look-ups for N more minute(s)",
-        "log-ins for N more minute(s)",
+        "license look-ups for the next N minutes",
+        "log-ins for the next N minutes",
     ]
     listed = refused_now(support_client, LIFT_ADDRESS.format(organization.pk), minutes=False)
     assert listed[0] == addresses[0] and sorted(listed[1:]) == addresses[1:]
@@ -1447,7 +1447,7 @@ def test_support_lifts_the_pauses_of_an_address_a_plant_shares(
     assert listed[0] == addresses[0] and sorted(listed[1:]) == addresses[1:]
     assert (
         "log-ins refused from 198.51.100.23, for failures across accounts there (Lift an "
-        "address&#x27;s pauses) for N more minute(s)"
+        "address&#x27;s pauses) for the next N minutes"
     ) in refused_now(support_client, LIFT_MEMBERS.format(organization.pk), minutes=False)
 
     for typed in ("", "198.51.100", "plant-gateway", "198.51.100.23/24"):
@@ -1674,6 +1674,18 @@ def test_the_audit_trail_is_searched_by_an_invited_members_address(support_clien
     )
     found = support_client.get("/admin/licensing/auditevent/", {"q": "new.engineer"})
     assert [e.action for e in found.context["cl"].result_list] == ["member_invite"]
+
+
+def test_the_audit_trail_is_searched_by_address_and_drilled_down_by_day(
+    support_client, customer, organization
+):
+    for ip in ("10.9.8.7", "10.9.8.70", "2001:db8::7"):
+        services.audit(actor=customer, action="download", license=None, obj=organization, ip=ip)
+    for typed, found in (("10.9.8.7", ["10.9.8.7"]), (" 2001:DB8:0::7 ", ["2001:db8::7"])):
+        page = support_client.get("/admin/licensing/auditevent/", {"q": typed})
+        assert [e.ip_address for e in page.context["cl"].result_list] == found
+    page = support_client.get("/admin/licensing/auditevent/").content.decode()
+    assert f"?created_at__year={timezone.now().year}" in page  # the days, by year and month
 
 
 def test_the_organization_page_leads_to_its_licenses_and_lifts_its_members_pauses(

@@ -1,11 +1,14 @@
 """Log-ins are limited like license-number look-ups: failures per account from one address,
 and per address, on the site's log-in and the admin's."""
 
+import time
+
 import pytest
 from django.conf import settings as django_settings
 from django.core import mail
 from django.test import TestCase
 
+from licensing import throttle
 from tests.factories import PASSWORD, UserFactory
 
 
@@ -406,3 +409,9 @@ def test_every_log_in_is_audited_with_its_address(client, customer, organization
     assert staff.status_code == 302
     event = AuditEvent.objects.get(action="log_in", actor=support)
     assert (event.organization, event.ip_address) == (None, "10.1.1.1")
+
+
+def test_a_pause_says_its_time_in_words():
+    now = time.time()
+    assert throttle.Pause("login", 5, ends=int(now) + 30).time_left == "1 minute"
+    assert throttle.Pause("login", 5, ends=int(now) + 600).time_left == "10 minutes"
