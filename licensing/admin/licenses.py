@@ -560,16 +560,19 @@ class LicenseForm(forms.ModelForm):
         if not self.instance.pk or (cleaned.get("reason") or "").strip():
             return cleaned
         # What customers see (Active, Suspended, Expired) changes by the status or the expiry.
-        before = self.instance.state
+        before = self.instance
         after = License(
-            status=cleaned.get("status", self.instance.status),
-            expires_at=cleaned.get("expires_at", self.instance.expires_at),
-        ).state
-        if after != before:
+            status=cleaned.get("status", before.status),
+            expires_at=cleaned.get("expires_at", before.expires_at),
+        )
+        becomes = after.state
+        if becomes == before.state and after.is_expired() and not before.is_expired():
+            becomes = "Expired"  # suspended still, and expired once the suspension is lifted
+        if becomes != before.state:
             self.add_error(
                 "reason",
-                f"Say why the license becomes {after.lower()} (it is {before.lower()}): the reason "
-                "is kept in the audit trail.",
+                f"Say why the license becomes {becomes.lower()} (it is {before.state.lower()}): "
+                "the reason is kept in the audit trail.",
             )
         return cleaned
 
@@ -678,7 +681,15 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         # Allowed (a license may be entered late), but seldom meant: said at once.
         if "maintenance_end" in form.changed_data and obj.maintenance_end < timezone.localdate():
             messages.warning(request, f"Maintenance for {obj.number} ended already.")
-        if "expires_at" in form.changed_data and obj.is_expired():
+        lifted = "status" in form.changed_data and obj.status == License.Status.ACTIVE
+        if lifted and obj.is_expired():
+            messages.warning(
+                request,
+                f"License {obj.number} is active again but expired on {obj.expires_at:%Y-%m-%d}: "
+                "customers can neither activate it nor download its file until its expiry is "
+                "later.",
+            )
+        elif "expires_at" in form.changed_data and obj.is_expired():
             messages.warning(
                 request,
                 f"License {obj.number} has expired already: customers can neither activate it "

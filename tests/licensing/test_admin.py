@@ -1235,6 +1235,32 @@ def test_an_expiry_moved_into_the_past_says_revoke_not_reissue(support_client, l
     assert 'id="file-changes"' not in body and "expired on" in body
 
 
+def test_a_suspended_license_made_expired_asks_why_and_stays_expired_when_lifted(
+    support_client, live
+):
+    """Expired while suspended: lifting the suspension leaves it expired, which support is
+    told, not only "changed successfully"."""
+    License.objects.filter(pk=live.license_id).update(status="suspended")
+    lic = License.objects.get(pk=live.license_id)
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+    expired = {**license_form(lic), "expires_at_0": "2021-01-01", "expires_at_1": ""}
+    refused = support_client.post(url, expired).context["adminform"].form.errors["reason"]
+    assert refused == [
+        "Say why the license becomes expired (it is suspended): the reason is kept in the "
+        "audit trail."
+    ]
+    saved = support_client.post(url, {**expired, "reason": "Contract ended"}, follow=True)
+    assert saved.redirect_chain
+    lifted = {**expired, "status": "active", "reason": "Invoice paid"}
+    response = support_client.post(url, lifted, follow=True)
+    shown = [str(m) for m in response.context["messages"]]
+    assert (
+        f"License {lic.number} is active again but expired on 2021-01-01: customers can "
+        "neither activate it nor download its file until its expiry is later." in shown
+    )
+    assert not any("has expired already" in m for m in shown)  # said once
+
+
 def test_support_lifts_an_organizations_pauses_from_every_address(
     client, support, customer, organization, settings
 ):
