@@ -577,6 +577,23 @@ class LicenseForm(forms.ModelForm):
         return cleaned
 
 
+def _suspended(lic: License, live: Activation | None):
+    """What a suspension does, and what it does not: the file on the servers works on (a
+    license suspended for non-payment does not stop the plant)."""
+    text = f"License {lic.number} is suspended: no file is issued or downloaded meanwhile."
+    if live is None:
+        return text
+    expires = live.issued_license.expires_at
+    return format_html(
+        '{} The file on the servers ({}) keeps working until {}it is revoked: <a href="{}">'
+        "Revoke it</a> if the servers must stop using it.",
+        text,
+        live.serial,
+        f"it expires on {expires:%Y-%m-%d} or " if expires else "",
+        reverse("admin:licensing_activation_revoke", args=[live.pk]),
+    )
+
+
 @admin.display(description="servers of the live file")
 def live_servers(lic):
     """Shows why a search by Installation ID found the license."""
@@ -659,7 +676,10 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         # lists the same differences).
         live = obj.live_activation if change else None
         changes = obj.changes_since(live) if live is not None else []
-        if changes and not obj.is_activatable():
+        if "status" in form.changed_data and obj.status == License.Status.SUSPENDED:
+            # Says what becomes of the file in use, old values or not.
+            messages.warning(request, _suspended(obj, live))
+        elif changes and not obj.is_activatable():
             messages.warning(
                 request,
                 f"The license file in use ({live.serial}) still has the old values. No new file "

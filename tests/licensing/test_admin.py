@@ -1261,6 +1261,37 @@ def test_a_suspended_license_made_expired_asks_why_and_stays_expired_when_lifted
     assert not any("has expired already" in m for m in shown)  # said once
 
 
+def test_suspending_says_the_file_on_the_servers_keeps_working_until_revoked(
+    support_client, live, make_license, customer
+):
+    """Suspended for non-payment, a plant does not stop: support is told so, and how to stop
+    it."""
+
+    def suspend(lic) -> str:
+        url = f"/admin/licensing/license/{lic.pk}/change/"
+        changed = license_form(lic, status="suspended", reason="Invoice unpaid")
+        response = support_client.post(url, changed, follow=True)
+        return " ".join(str(m) for m in response.context["messages"])
+
+    License.objects.filter(pk=live.license_id).update(seats=15)  # not in the file yet
+    shown = suspend(License.objects.get(pk=live.license_id))
+    assert shown.startswith(
+        f"License {live.license.number} is suspended: no file is issued or downloaded "
+        f"meanwhile. The file on the servers ({live.serial}) keeps working until it is revoked: "
+        f'<a href="/admin/licensing/activation/{live.pk}/revoke/">Revoke it</a> if the servers '
+        "must stop using it."
+    )
+    assert "still has the old values" not in shown  # revoking is said once
+    expiring = make_license(expires_at=timezone.now().replace(year=2031, month=6, day=30))
+    services.activate(
+        license=expiring, installation_id=tmslicense.new_installation_id(), actor=customer
+    )
+    assert "keeps working until it expires on 2031-06-30 or it is revoked" in suspend(expiring)
+    shown = suspend(make_license())  # no file on the servers: nothing to revoke
+    assert "no file is issued or downloaded meanwhile." in shown
+    assert "keeps working" not in shown
+
+
 def test_support_lifts_an_organizations_pauses_from_every_address(
     client, support, customer, organization, settings
 ):
