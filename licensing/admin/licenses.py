@@ -594,10 +594,51 @@ def _suspended(lic: License, live: Activation | None):
     )
 
 
+def _live(lic: License) -> Activation | None:
+    """The license's live activation, read with the admin's queryset of licenses."""
+    return lic.live_activations[0] if lic.live_activations else None
+
+
 @admin.display(description="servers of the live file")
 def live_servers(lic):
-    """Shows why a search by Installation ID found the license."""
-    return servers(lic.live_activations[0]) if lic.live_activations else "-"
+    """Shows why a search by Installation ID found the license, and whether the file there
+    has old values (the license's page says which)."""
+    live = _live(lic)
+    if live is None:
+        return "-"
+    if lic.changes_since(live):
+        return format_html("{}<br><strong>file out of date</strong>", servers(live))
+    return servers(live)
+
+
+@admin.display(description="license file in use")
+def live_file(lic):
+    """What the file on the servers has the old way (as the customer's page lists it) and how
+    a new file gets there: kept in view after the message of the save that changed it."""
+    live = _live(lic)
+    if live is None:
+        return "none"
+    changes = lic.changes_since(live)
+    if not changes:
+        return f"{live.serial}: up to date"
+    if lic.is_activatable():
+        way = format_html(
+            '<a href="{}">Reissue it</a>, or the customer gets an updated file from the '
+            "license's page.",
+            reverse("admin:licensing_activation_reissue", args=[live.pk]),
+        )
+    else:
+        way = (
+            f"No new file goes out while the license is {lic.state.lower()}: revoke the file if "
+            "the servers must stop using it."
+        )
+    lines = [(f"{what}: in the file {old}; now {new}",) for what, old, new in changes]
+    return format_html(
+        "{} still has the old values:<br>{}<br>{}",
+        live.serial,
+        format_html_join(mark_safe("<br>"), "{}", lines),
+        way,
+    )
 
 
 def _searched_installation_id(request) -> str | None:
@@ -732,7 +773,10 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The number and kind of an issued license are part of its files: fixed once saved.
-        return ["number", "kind", "organization", "created_at"] if obj else ["created_at"]
+        # Beside them, whether the file in use has the license's values.
+        if obj is None:
+            return ["created_at"]
+        return ["number", "kind", "organization", "created_at", live_file]
 
     def has_delete_permission(self, request, obj=None):
         return False

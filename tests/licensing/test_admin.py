@@ -1292,6 +1292,48 @@ def test_suspending_says_the_file_on_the_servers_keeps_working_until_revoked(
     assert "keeps working" not in shown
 
 
+def test_support_keeps_seeing_that_the_file_on_the_servers_is_out_of_date(
+    support_client, live, make_license, customer
+):
+    """The follow-up call ("we bought seats but the server still shows 10"): the license's
+    page and the licenses list say so, not only the message after the save."""
+    lic = live.license
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+
+    def said() -> str:
+        body = support_client.get(url).content.decode()
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+    assert f"{live.serial}: up to date" in said()
+    support_client.post(url, license_form(lic, seats=15), follow=True)
+    assert (
+        f"{live.serial} still has the old values: Seats: in the file 10; now 15 Reissue it , "
+        "or the customer gets an updated file from the license's page." in said()
+    )
+    reissue = f'<a href="/admin/licensing/activation/{live.pk}/reissue/">Reissue it</a>'
+    assert reissue in support_client.get(url).content.decode()
+    # Suspended, no new file goes out: the page says so instead.
+    License.objects.filter(pk=lic.pk).update(status="suspended")
+    assert "now 15 No new file goes out while the license is suspended" in said()
+
+    # The list marks it, and reads as many queries for many licenses.
+    def listed() -> tuple[list[str], int]:
+        with CaptureQueriesContext(connection) as queries:
+            body = support_client.get("/admin/licensing/license/").content.decode()
+        return [r for r in body.split("<tr")[1:] if "file out of date" in r], len(queries)
+
+    marked, few = listed()
+    assert len(marked) == 1 and lic.number in marked[0]
+    for _ in range(5):
+        other = make_license()
+        services.activate(
+            license=other, installation_id=tmslicense.new_installation_id(), actor=customer
+        )
+        License.objects.filter(pk=other.pk).update(seats=other.seats + 1)
+    marked, many = listed()
+    assert len(marked) == 6 and many == few
+
+
 def test_support_lifts_an_organizations_pauses_from_every_address(
     client, support, customer, organization, settings
 ):
