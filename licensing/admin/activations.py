@@ -19,6 +19,7 @@ from .common import (
     AuditTrailHistory,
     CanonicalSearch,
     action_page,
+    file_in_use,
     issued_by,
     revoked_by,
     servers,
@@ -142,6 +143,12 @@ def _nobody_told(activation) -> str:
     return " No member has a confirmed e-mail address: nobody was told by e-mail."
 
 
+@admin.display(description="compared with its license")
+def up_to_date(activation):
+    """Whether a live file has its license's values (the license's page says so too)."""
+    return file_in_use(activation.license, activation) if activation.is_live else "-"
+
+
 @admin.register(Activation)
 class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     # The servers a column, each ID with its role: two columns of whole IDs overflow a laptop's
@@ -162,6 +169,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
         "serial",
         "kid",
         "license_file",
+        up_to_date,
         "issued_at",
         issued_by,
         "revoked_at",

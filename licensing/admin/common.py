@@ -261,6 +261,32 @@ SUPPORT_ACTIONS = [
 ]
 
 
+def file_in_use(lic, live):
+    """What the live file ``live`` on the servers has the old way (as the customer's page
+    lists it) and how a new file gets there, or that it is up to date."""
+    changes = lic.changes_since(live)
+    if not changes:
+        return f"{live.serial}: up to date"
+    if lic.is_activatable():
+        way = format_html(
+            '<a href="{}">Reissue it</a>, or the customer gets an updated file from the '
+            "license's page.",
+            reverse("admin:licensing_activation_reissue", args=[live.pk]),
+        )
+    else:
+        way = (
+            f"No new file goes out while the license is {lic.state.lower()}: revoke the file if "
+            "the servers must stop using it."
+        )
+    lines = [(f"{what}: in the file {old}; now {new}",) for what, old, new in changes]
+    return format_html(
+        "{} still has the old values:<br>{}<br>{}",
+        live.serial,
+        format_html_join(mark_safe("<br>"), "{}", lines),
+        way,
+    )
+
+
 def support_actions(activation, user) -> list[tuple[str, str]]:
     """(URL, label) of the actions this user may take on the activation: none once revoked;
     only Revoke while its license is suspended or expired (no new file goes out then)."""

@@ -39,6 +39,7 @@ from .common import (
     action_page,
     actor,
     details,
+    file_in_use,
     history_state,
     ip_address,
     issued,
@@ -613,32 +614,10 @@ def live_servers(lic):
 
 @admin.display(description="license file in use")
 def live_file(lic):
-    """What the file on the servers has the old way (as the customer's page lists it) and how
-    a new file gets there: kept in view after the message of the save that changed it."""
+    """Whether the file on the servers has the license's values: kept in view after the
+    message of the save that changed it."""
     live = _live(lic)
-    if live is None:
-        return "none"
-    changes = lic.changes_since(live)
-    if not changes:
-        return f"{live.serial}: up to date"
-    if lic.is_activatable():
-        way = format_html(
-            '<a href="{}">Reissue it</a>, or the customer gets an updated file from the '
-            "license's page.",
-            reverse("admin:licensing_activation_reissue", args=[live.pk]),
-        )
-    else:
-        way = (
-            f"No new file goes out while the license is {lic.state.lower()}: revoke the file if "
-            "the servers must stop using it."
-        )
-    lines = [(f"{what}: in the file {old}; now {new}",) for what, old, new in changes]
-    return format_html(
-        "{} still has the old values:<br>{}<br>{}",
-        live.serial,
-        format_html_join(mark_safe("<br>"), "{}", lines),
-        way,
-    )
+    return "none" if live is None else file_in_use(lic, live)
 
 
 def _searched_installation_id(request) -> str | None:

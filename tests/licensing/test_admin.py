@@ -1312,6 +1312,9 @@ def test_support_keeps_seeing_that_the_file_on_the_servers_is_out_of_date(
     )
     reissue = f'<a href="/admin/licensing/activation/{live.pk}/reissue/">Reissue it</a>'
     assert reissue in support_client.get(url).content.decode()
+    # The live activation's own page says it too.
+    own = support_client.get(f"/admin/licensing/activation/{live.pk}/change/").content.decode()
+    assert reissue in own and "Seats: in the file 10; now 15" in own
     # Suspended, no new file goes out: the page says so instead.
     License.objects.filter(pk=lic.pk).update(status="suspended")
     assert "now 15 No new file goes out while the license is suspended" in said()
