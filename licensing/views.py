@@ -171,6 +171,12 @@ def download(request, number):
     if not lic.is_activatable():
         # The license's page says why, where the Download button would be.
         return redirect("licensing:license_detail", number=lic.number)
+    return license_file_response(activation)
+
+
+def license_file_response(activation: Activation) -> HttpResponse:
+    """An activation's file as a download named after its license (the customer's, and
+    support's to send again)."""
     response = HttpResponse(activation.license_file, content_type="application/x-tms-license")
     response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'
     response["Cache-Control"] = "no-store"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 
@@ -15,6 +14,7 @@ from .. import services
 from ..forms import add_refusal, normalized
 from ..models import Activation
 from ..throttle import client_ip
+from ..views import license_file_response
 from .common import (
     AuditTrailHistory,
     CanonicalSearch,
@@ -212,18 +212,14 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
         if not request.user.has_perm("licensing.view_activation"):
             raise PermissionDenied
         activation = get_object_or_404(Activation.objects.select_related("license"), pk=pk)
-        if not (activation.is_live and activation.license.is_activatable()):
+        lic = activation.license
+        if not (activation.is_live and lic.is_activatable()):
+            why = f"its license is {lic.state.lower()}" if activation.is_live else "it is revoked"
             self.message_user(
-                request,
-                f"The file {activation.serial} is not handed out: it is revoked, or its license "
-                f"is {activation.license.state.lower()}.",
-                messages.WARNING,
+                request, f"The file {activation.serial} is not handed out: {why}.", messages.WARNING
             )
             return redirect("admin:licensing_license_change", activation.license_id)
-        response = HttpResponse(activation.license_file, content_type="application/x-tms-license")
-        response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'
-        response["Cache-Control"] = "no-store"
-        return response
+        return license_file_response(activation)
 
     def _action_page(
         self, request, pk, *, permission, title, effect, fields, run, reason_for=None, issues=False
