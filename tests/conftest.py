@@ -63,10 +63,12 @@ def _empty_cache():
 @pytest.fixture(autouse=True)
 def _rate_limit_clock_stands_still(monkeypatch):
     """The rate limits count in fixed windows of the clock: a test running across a window's
-    end (every 15 minutes) would see its counts vanish half-way. Their clock stands still."""
+    end (every 15 minutes) would see its counts vanish half-way, and one started in a window's
+    last minute would read "1 minute" left. Their clock stands still, 5 minutes into the
+    quarter of an hour: at least 10 minutes left of every window (15 minutes, an hour)."""
     from licensing import throttle
 
-    now = int(time.time())
+    now = int(time.time()) // 900 * 900 + 300
     monkeypatch.setattr(throttle, "time", types.SimpleNamespace(time=lambda: now))
 
 
