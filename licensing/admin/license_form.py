@@ -1,0 +1,138 @@
+"""The license's form in the admin: features as a list, expiry as a date with an optional time."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+
+from django import forms
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import ValidationError
+
+import tmslicense
+
+from ..models import License, listed_features, validate_license_text
+
+
+class FeatureListField(forms.CharField):
+    """Feature names typed as a list ("relevance, multimonitor"), kept as a JSON list of text
+    as tmslicense writes them into the file."""
+
+    def prepare_value(self, value):
+        return listed_features(value) if isinstance(value, list) else value
+
+    def has_changed(self, initial, data):
+        # Shown in another order than stored: saved as it was, that is no change to record.
+        try:
+            return sorted(initial or []) != sorted(self.to_python(data))
+        except ValidationError:
+            return True
+
+    def to_python(self, value):
+        # Brackets and quotes are separators too: the JSON list the admin used to ask for
+        # ('["relevance"]') still means what it did.
+        names = [name for name in re.split(r'[\s,\[\]"]+', super().to_python(value)) if name]
+        for name in names:
+            try:
+                validate_license_text(name)
+            except ValidationError as error:
+                raise ValidationError(f"{name!r}: {error.message}", code=error.code) from None
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            # tmslicense refuses a file that lists a feature twice.
+            raise ValidationError(
+                "Listed twice: %(names)s. List each feature once.",
+                code="duplicate",
+                params={"names": ", ".join(twice)},
+            )
+        return names
+
+
+class DateAndOptionalTimeWidget(AdminSplitDateTime):
+    """Shows a time of 00:00 as an empty box, as it was entered: clearing the date then
+    clears the expiry."""
+
+    def decompress(self, value):
+        date, clock = super().decompress(value)
+        return [date, None if clock == time(0, 0) else clock]
+
+
+class DateAndOptionalTimeField(forms.SplitDateTimeField):
+    """A date, and a time that may be left empty: 00:00, the start of that day."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            require_all_fields=False,
+            widget=DateAndOptionalTimeWidget,
+            error_messages={"incomplete": "Enter the date too, or leave both empty."},
+            **kwargs,
+        )
+        self.fields[1].required = False
+        # The admin's widget shows "Date:" and "Time:" as bare text: name each box.
+        date, clock = self.widget.widgets
+        date.attrs["aria-label"] = f"{self.label}: date"
+        clock.attrs["aria-label"] = f"{self.label}: time (optional)"
+
+    def compress(self, data_list):
+        if data_list and data_list[0] and not data_list[1]:
+            data_list = [data_list[0], time(0, 0)]
+        return super().compress(data_list)
+
+
+class LicenseForm(forms.ModelForm):
+    # Longer than the stored form: a number from an order is pasted in any form (spaces, lower
+    # case, no dashes) and stored canonical. Fixed once the license is saved (read-only).
+    number = forms.CharField(
+        max_length=40,
+        initial=tmslicense.new_license_number,
+        widget=forms.TextInput(attrs={"size": 24, "class": "monospace"}),
+        help_text="A new number is offered; one from an order may be pasted in any form.",
+    )
+    # At least one: said the same for 0 and -1 (the model's field alone would let the form
+    # say "at least 0" first).
+    seats = forms.IntegerField(min_value=1)
+    features = FeatureListField(
+        required=False,
+        help_text="Feature names, separated by commas or spaces, e.g. relevance, multimonitor.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    expires_at = DateAndOptionalTimeField(
+        required=False,
+        label="Expires at",
+        help_text="Empty: never. A date alone expires at 00:00, the start of that day.",
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Why",
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Kept in the audit trail with the change; needed when the license becomes "
+        "suspended, expired or active again.",
+    )
+
+    def clean_number(self):
+        try:
+            return tmslicense.normalize_license_number(self.cleaned_data["number"])
+        except tmslicense.InvalidLicenseNumber as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.pk or (cleaned.get("reason") or "").strip():
+            return cleaned
+        # What customers see (Active, Suspended, Expired) changes by the status or the expiry.
+        before = self.instance
+        after = License(
+            status=cleaned.get("status", before.status),
+            expires_at=cleaned.get("expires_at", before.expires_at),
+        )
+        becomes = after.state
+        if becomes == before.state and after.is_expired() and not before.is_expired():
+            becomes = "Expired"  # suspended still, and expired once the suspension is lifted
+        if becomes != before.state:
+            self.add_error(
+                "reason",
+                f"Say why the license becomes {becomes.lower()} (it is {before.state.lower()}): "
+                "the reason is kept in the audit trail.",
+            )
+        return cleaned

@@ -1,0 +1,320 @@
+"""Organizations: their members, invitations, and the pauses of the guessing limits."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils.functional import SimpleLazyObject
+from django.utils.html import format_html
+
+from .. import services
+from ..models import Activation, Membership, Organization
+from ..throttle import client_ip
+from .common import (
+    AuditedAdmin,
+    AuditTrailHistory,
+    CanonicalSearch,
+    action_page,
+    member,
+    member_email,
+)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    readonly_fields = [member, member_email, "withdraw_link"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    def get_fields(self, request, obj=None):
+        self.user = request.user  # who is looking decides which links show
+        if self.has_change_permission(request, obj):
+            return ["user", member_email, "withdraw_link"]
+        return [member, "withdraw_link"]  # support: no link to the user, which it may not open
+
+    @admin.display(description="invitation")
+    def withdraw_link(self, membership):
+        if not (
+            self.user.has_perm("licensing.invite_member")
+            and services.awaits_password(membership.user)
+        ):
+            return "–"
+        url = reverse(
+            "admin:licensing_organization_withdraw",
+            args=[membership.organization_id, membership.pk],
+        )
+        return format_html(
+            '<a class="button support-action" href="{}" aria-label="Withdraw the invitation of '
+            '{}">Withdraw</a>',
+            url,
+            membership.user.email,
+        )
+
+
+INVITE = "Invite a member"
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        help_text="The member's own address: the link to choose a password goes there, and "
+        "it is their user name.",
+        widget=forms.EmailInput(attrs={"size": 40, "autocomplete": "off"}),
+    )
+
+
+LIFT_ADDRESS = "Lift an address's pauses"
+LIFT_MEMBERS = "Lift the members' pauses"
+
+
+def _organization(request, pk, permission: str) -> Organization:
+    """The organization of one of support's action pages, for a user with the permission."""
+    if not request.user.has_perm(f"licensing.{permission}"):
+        raise PermissionDenied
+    return get_object_or_404(Organization, pk=pk)
+
+
+UNKNOWN_ADDRESS = "not an address its members used lately"
+
+
+def _pause(pause, known: set[str]) -> str:
+    """A member's pause as support reads it; ``known``: the addresses the organization's
+    members used lately (a log-in under a member's name may be tried from anywhere)."""
+    where = f"from {pause.address}" if pause.address else "from every address"
+    if pause.address and pause.address not in known:
+        where += f" ({UNKNOWN_ADDRESS})"
+    if pause.shared:
+        where += f", for failures across accounts there ({LIFT_ADDRESS})"
+    what = services.PAUSED_SCOPES[pause.scope]
+    return f"{what} refused {where} for the next {pause.time_left}"
+
+
+def _refused_now(organization, *, addresses: bool = False) -> list[tuple[str, list[str]]]:
+    """What support's lift pages list under "Refused now", each with its details: the members
+    refused, with how; or (``addresses``) the addresses its members are refused from for
+    failures across accounts, with what."""
+    paused = services.paused_members(organization)
+    if paused is None:
+        return [(f"Not known: {services.CACHE_DOWN}.", [])]
+    known = set(services.recent_addresses(organization, count=None))
+    if not addresses:
+        members = [(f"{name}:", [_pause(p, known) for p in pauses]) for name, pauses in paused]
+        return members or [("None of its members is refused now.", [])]
+    shared = {}
+    for _, pauses in paused:
+        for p in pauses:
+            if p.shared:
+                what = f"{services.PAUSED_SCOPES[p.scope]} for the next {p.time_left}"
+                shared.setdefault(p.address, {})[what] = None
+    return [
+        (address if address in known else f"{address} ({UNKNOWN_ADDRESS})", list(what))
+        for address, what in shared.items()
+    ] or [("No address is refused now for failures across its members' accounts.", [])]
+
+
+class AddressForm(forms.Form):
+    address = forms.CharField(
+        label="IP address",
+        max_length=100,
+        widget=forms.TextInput(attrs={"size": 40, "autocomplete": "off"}),
+    )
+
+
+@admin.register(Organization)
+class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
+    # A caller names the organization, their own e-mail address or user name, a license, or
+    # reads a server's Installation ID from its Licensing window.
+    search_fields = [
+        "name",
+        "memberships__user__email",
+        "memberships__user__username",
+        "licenses__number",
+        "licenses__activations__installation_id",
+        "licenses__activations__mirrored_installation_id",
+    ]
+    list_display = ["name", "created_at"]
+    readonly_fields = ["created_at"]  # when it was added, not typed
+    inlines = [MembershipInline]
+    actions = ["lift_pauses"]
+
+    @admin.action(description=LIFT_MEMBERS, permissions=["lift_pauses"])
+    def lift_pauses(self, request, queryset):
+        for organization in queryset:
+            try:
+                done = services.lift_pauses(
+                    organization=organization, actor=request.user, ip=client_ip(request)
+                )
+            except services.ActivationError as error:
+                self.message_user(request, f"{organization}: {error}", messages.ERROR)
+                continue
+            self.message_user(request, done, messages.SUCCESS)
+
+    def has_lift_pauses_permission(self, request):
+        return request.user.has_perm("licensing.lift_pauses")
+
+    def get_urls(self):
+        invite = self.admin_site.admin_view(self.invite_view)
+        withdraw = self.admin_site.admin_view(self.withdraw_view)
+        lift = self.admin_site.admin_view(self.lift_view)
+        lift_address = self.admin_site.admin_view(self.lift_address_view)
+        return [
+            path("<int:pk>/invite/", invite, name="licensing_organization_invite"),
+            path("<int:pk>/lift/", lift, name="licensing_organization_lift"),
+            path(
+                "<int:pk>/lift-address/", lift_address, name="licensing_organization_lift_address"
+            ),
+            path(
+                "<int:pk>/withdraw/<int:membership_pk>/",
+                withdraw,
+                name="licensing_organization_withdraw",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        actions = [
+            ("invite", INVITE, "invite_member"),
+            ("lift", LIFT_MEMBERS, "lift_pauses"),
+            ("lift_address", LIFT_ADDRESS, "lift_pauses"),
+        ]
+        links = [
+            (reverse(f"admin:licensing_organization_{name}", args=[object_id]), label)
+            for name, label, permission in actions
+            if object_id.isdigit() and request.user.has_perm(f"licensing.{permission}")
+        ]
+        if object_id.isdigit() and request.user.has_perm("licensing.view_license"):
+            url = reverse("admin:licensing_license_changelist")
+            links.insert(0, (f"{url}?organization__id__exact={object_id}", "Licenses"))
+        extra_context = {**(extra_context or {}), "support_actions": links}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def invite_view(self, request, pk):
+        organization = _organization(request, pk, "invite_member")
+        return self._organization_action(
+            request,
+            organization,
+            InviteForm(request.POST if request.method == "POST" else None),
+            lambda data: services.invite_member(
+                organization=organization,
+                email=data["email"],
+                actor=request.user,
+                ip=client_ip(request),
+            ),
+            title=INVITE,
+            effect=f"A new member of {organization} gets an e-mail with a link to choose a "
+            "password; nobody else knows it. They then log in with their e-mail address and "
+            "see the organization's licenses; its other members are told. A member who has "
+            "not chosen a password yet is sent a link again.",
+        )
+
+    def withdraw_view(self, request, pk, membership_pk):
+        organization = _organization(request, pk, "invite_member")
+        membership = (
+            organization.memberships.select_related("user").filter(pk=membership_pk).first()
+        )
+        # Back after a withdrawal, another tab's, or an account in use: nothing to withdraw.
+        try:
+            if membership is None:
+                raise services.InvitationRefused(services.WITHDRAWN_ALREADY)
+            services.check_invitation(membership.user)
+        except services.InvitationRefused as error:
+            self.message_user(request, error.message, messages.WARNING)
+            return redirect("admin:licensing_organization_change", organization.pk)
+        return self._organization_action(
+            request,
+            organization,
+            forms.Form(request.POST if request.method == "POST" else None),
+            lambda data: services.withdraw_invitation(
+                membership=membership, actor=request.user, ip=client_ip(request)
+            ),
+            title="Withdraw invitation",
+            effect=f"The account of {membership.user.email}, invited and not used yet, will "
+            "be deleted: its links stop working.",
+        )
+
+    def lift_view(self, request, pk):
+        organization = _organization(request, pk, "lift_pauses")
+        return self._organization_action(
+            request,
+            organization,
+            forms.Form(request.POST if request.method == "POST" else None),
+            lambda data: services.lift_pauses(
+                organization=organization, actor=request.user, ip=client_ip(request)
+            ),
+            title=LIFT_MEMBERS,
+            effect=f"Each member of {organization} is let log in again, from every address, "
+            "and look up license numbers again: their failed log-ins and look-ups are "
+            f"forgotten. An address paused across accounts stays paused: {LIFT_ADDRESS}.",
+            status=lambda: _refused_now(organization),
+        )
+
+    def lift_address_view(self, request, pk):
+        organization = _organization(request, pk, "lift_pauses")
+        form = AddressForm(request.POST if request.method == "POST" else None)
+        recent = services.recent_addresses(organization)
+        form.fields["address"].help_text = (
+            "The one a paused log-in or look-up names. Its members acted lately from "
+            + (", ".join(recent) if recent else "no address known")
+            + "."
+        )
+        return self._organization_action(
+            request,
+            organization,
+            form,
+            lambda data: services.lift_address_pauses(
+                organization=organization,
+                address=data["address"],
+                actor=request.user,
+                ip=client_ip(request),
+            ),
+            title=LIFT_ADDRESS,
+            effect="Everyone behind this address (a whole plant may share one) is let log in, "
+            "look up license numbers and ask for password resets again: the failures counted "
+            "for it across accounts are forgotten. A member's own pause is lifted with "
+            f"{LIFT_MEMBERS}.",
+            status=lambda: _refused_now(organization, addresses=True),
+        )
+
+    def _organization_action(self, request, organization, form, run, *, title, effect, status=None):
+        """``status``: what the page lists under "Refused now", read only when it is shown
+        (not when the action is done and the page left)."""
+        return action_page(
+            self,
+            request,
+            form,
+            run,
+            done=reverse("admin:licensing_organization_change", args=[organization.pk]),
+            template="admin/licensing/organization_action.html",
+            context={
+                "title": title,
+                "effect": effect,
+                "organization": organization,
+                "status": SimpleLazyObject(status) if status else (),
+            },
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "name" in form.changed_data:
+            # The customer's name is written into every file issued for its licenses.
+            live = Activation.objects.live().filter(license__organization=obj).count()
+            if live:
+                url = reverse("admin:licensing_license_changelist")
+                messages.warning(
+                    request,
+                    format_html(
+                        "{} license file(s) in use still name the customer as before. "
+                        '<a href="{}?organization__id__exact={}&amp;activated=yes">Reissue '
+                        "them</a> so the servers show the new name.",
+                        live,
+                        url,
+                        obj.pk,
+                    ),
+                )
