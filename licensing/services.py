@@ -832,7 +832,8 @@ def _invite(organization, email, actor, ip) -> str:
 @transaction.atomic
 def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
     """Support withdraws an invitation not used yet (a mistyped address, say): the account is
-    deleted, so its links no longer work, and its e-mails not sent yet are not sent."""
+    deleted, so its links no longer work, and its e-mails not sent yet are not sent. Members
+    told of the invitation are told of its withdrawal."""
     User = get_user_model()
     user = User.objects.select_for_update().filter(pk=membership.user_id).first()  # vs. a save
     if user is None:
@@ -851,8 +852,25 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
         Q(key__startswith=f"invitation:{user.pk}:") | Q(key=f"member-added:{user.pk}"),
         status=OutboxMessage.Status.PENDING,
     ).update(status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn.")
+    told = (
+        OutboxMessage.objects.filter(key=f"member-added:{user.pk}")
+        .exclude(status=OutboxMessage.Status.CANCELLED)
+        .exists()
+    )
+    if told:
+        # The members heard of the invitation (and may have asked for this): they hear it ended.
+        outbox.queue(
+            key=f"member-withdrawn:{user.pk}",
+            recipients=contacts(organization.pk),
+            subject=f"The invitation of {user.email} to {organization}'s licenses was withdrawn",
+            template="email/member_withdrawn.txt",
+            context={"organization": organization, "user": user, **_site()},
+        )
     user.delete()  # and its membership
-    return f"Withdrew the invitation of {user.email} to {organization}: its links no longer work."
+    return (
+        f"Withdrew the invitation of {user.email} to {organization}: its links no longer work."
+        + (" Its other members are told." if told else "")
+    )
 
 
 WITHDRAWN_ALREADY = "That invitation was withdrawn already (or is not this organization's)."

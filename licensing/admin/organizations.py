@@ -236,7 +236,8 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
             ),
             title="Withdraw invitation",
             effect=f"The account of {membership.user.email}, invited and not used yet, will "
-            "be deleted: its links stop working.",
+            "be deleted: its links stop working. The members told of the invitation are told "
+            "of its withdrawal.",
         )
 
     def lift_view(self, request, pk):

@@ -217,6 +217,8 @@ def test_support_withdraws_an_invitation_not_used_yet(
     assert response.status_code == 302
     assert not User.objects.filter(pk=invited.pk).exists()
     assert OutboxMessage.objects.get(pk=notice.pk).status == "cancelled"
+    # Nobody heard of the invitation, so nobody hears of its withdrawal.
+    assert not OutboxMessage.objects.filter(key__startswith="member-withdrawn:").exists()
     assert Membership.objects.filter(organization=organization).count() == 1
     event = AuditEvent.objects.get(action="member_invite_withdraw")
     assert event.actor == support and event.details == {"member": "eng@acme.exmaple"}
@@ -225,6 +227,27 @@ def test_support_withdraws_an_invitation_not_used_yet(
     assert "no longer valid" in Client().get(link, follow=True).content.decode()
     gone = support_client.post(url, follow=True).content.decode()  # Back, or another tab
     assert "That invitation was withdrawn already" in gone
+
+
+def test_the_members_told_of_an_invitation_are_told_of_its_withdrawal(
+    support_client, organization, customer, django_capture_on_commit_callbacks
+):
+    """A member read "X was invited" and wrote to support: once withdrawn, they hear so."""
+    invite(support_client, organization, "eng@acme.exmaple", django_capture_on_commit_callbacks)
+    invited = User.objects.get(email="eng@acme.exmaple")
+    assert OutboxMessage.objects.get(key=f"member-added:{invited.pk}").status == "sent"
+    url = f"/admin/licensing/organization/{organization.pk}/withdraw/{invited.membership.pk}/"
+    assert "told of its withdrawal" in support_client.get(url).content.decode()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = support_client.post(url, follow=True).content.decode()
+    assert "Its other members are told." in done
+    (notice,) = mail.outbox
+    assert notice.to == [customer.email]  # not the withdrawn address
+    assert notice.subject == (
+        f"The invitation of eng@acme.exmaple to {organization.name}'s licenses was withdrawn"
+    )
+    assert "eng@acme.exmaple" in notice.body and "no longer works" in notice.body
 
 
 def test_an_account_in_use_is_no_invitation_to_withdraw(support_client, organization, customer):
