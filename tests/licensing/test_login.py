@@ -1,8 +1,6 @@
 """Log-ins are limited like license-number look-ups: failures per account from one address,
 and per address, on the site's log-in and the admin's."""
 
-import time
-
 import pytest
 from django.conf import settings as django_settings
 from django.core import mail
@@ -412,6 +410,6 @@ def test_every_log_in_is_audited_with_its_address(client, customer, organization
 
 
 def test_a_pause_says_its_time_in_words():
-    now = time.time()
+    now = throttle.time.time()  # the rate limits' clock (tests/conftest.py)
     assert throttle.Pause("login", 5, ends=int(now) + 30).time_left == "1 minute"
     assert throttle.Pause("login", 5, ends=int(now) + 600).time_left == "10 minutes"
