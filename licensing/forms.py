@@ -48,14 +48,20 @@ FORM_ERRORS_ID = "form-errors"  # the alert with a form's errors of no one field
 
 
 class ErrorFirstBoundField(forms.BoundField):
-    """A field whose error is read out before its help text: a screen reader reads a field's
-    descriptions in the order ``aria-describedby`` names them, and Django names the help text
-    first (after a refused form, the news is the error)."""
+    """A field whose error is read out first, then the page's explanations its form names for
+    it (``described_by``: field name to element ids), then its help text: a screen reader reads
+    a field's descriptions in the order ``aria-describedby`` names them, and Django names the
+    help text first (after a refused form, the news is the error)."""
 
     @property
     def aria_describedby(self):
         ids = super().aria_describedby
-        return ids and " ".join(sorted(ids.split(), key=lambda id_: not id_.endswith("_error")))
+        if ids is None:  # set on the widget
+            return None
+        errors = [id_ for id_ in ids.split() if id_.endswith("_error")]
+        help_text = [id_ for id_ in ids.split() if not id_.endswith("_error")]
+        page = getattr(self.form, "described_by", {}).get(self.name, [])
+        return " ".join(errors + page + help_text)
 
 
 class FormRenderer(DjangoTemplates):
@@ -222,6 +228,11 @@ class MirroredStepForm(_Form):
         self.license = license
         self.installation_id = installation_id
         self.live_activation = live_activation
+        # The page says what the secondary may do, and whether the license is live (its ids).
+        self.described_by = {
+            "mirrored_installation_id": ["secondary-role"]
+            + (["live-activation"] if live_activation else [])
+        }
 
     def clean(self):
         cleaned = super().clean()

@@ -131,3 +131,51 @@ def test_a_fields_name_is_its_label_alone(page, engineer):
     expect(page.get_by_role("textbox", name="Mirrored Installation ID", exact=True)).to_be_visible()
     page.goto("/accounts/password_change/")
     expect(page.get_by_role("textbox", name="Old password", exact=True)).to_be_visible()
+
+
+def test_where_the_keyboard_is_and_which_page_is_current_show_without_colour(page, engineer):
+    """A button with the keyboard's focus shows a solid ring (Bootstrap's glow is under 3:1),
+    and the menu marks the current page by more than its brighter colour."""
+    live = license_of(engineer, "standard")
+    services.activate(
+        license=live, installation_id=tmslicense.new_installation_id(), actor=engineer
+    )
+    log_in(page, engineer)
+    current = page.locator(".navbar .nav-link[aria-current]")
+    expect(current).to_have_text("My licenses")
+    assert "underline" in current.evaluate("link => getComputedStyle(link).textDecorationLine")
+    page.goto(f"/licenses/{live.number}/")
+    download = page.get_by_role("link", name="Download license file")
+    page.keyboard.press("Tab")  # the skip link first, then on until the download button
+    for _ in range(30):
+        if download.evaluate("button => button === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    ring = download.evaluate("button => getComputedStyle(button).outlineStyle")
+    assert ring == "solid"
+    history = page.get_by_role("table", name=f"Activation history of license {live.number}")
+    expect(history).to_be_visible()
+
+
+def test_step_two_s_field_is_described_by_what_the_page_says_of_it(page, engineer):
+    """Step 2 opens on its field: a screen reader reads, with the field, what the secondary
+    may do and, for a live license, which secondary is on file."""
+    lic = license_of(engineer, "mirrored")
+    primary, secondary = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number, primary)
+    field = page.get_by_label("Mirrored Installation ID")
+    expect(field).to_be_focused()
+    expect(field).to_have_accessible_description(re.compile("does not run the ThinManager"))
+    services.activate(
+        license=lic, installation_id=primary, mirrored_installation_id=secondary, actor=engineer
+    )
+    page.goto("/licenses/")
+    step_one(page, lic.number, primary)
+    expect(field).to_have_accessible_description(re.compile("is activated already"))
+    field.fill(tmslicense.new_installation_id())
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator(".invalid-feedback")).to_be_visible()
+    described = field.get_attribute("aria-describedby").split()
+    assert described[0].endswith("_error") and described[-1].endswith("_helptext")
+    assert {"secondary-role", "live-activation"} <= set(described)

@@ -72,6 +72,21 @@ def test_the_license_page_keeps_each_installation_id_whole_with_its_role(
         assert first["x"] == second["x"] and first["y"] < second["y"]
 
 
+def test_on_the_narrowest_screen_each_installation_id_stays_in_reach(page, engineer, history):
+    """At 320 px (a laptop's window zoomed to 400%) a role goes under its ID, which stays whole
+    and inside the page: nothing sticks out on the left, where nothing scrolls to it."""
+    page.set_viewport_size({"width": 320, "height": 800})
+    log_in(page, engineer)
+    for url in ("/licenses/", f"/licenses/{history.license.number}/"):
+        page.goto(url)
+        ids = page.locator("td .installation-id")
+        expect(ids.first).to_be_visible()
+        assert set(lines(ids)) == {1}, url
+        for box in (element.bounding_box() for element in ids.element_handles()):
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 320, (url, box)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320, url
+
+
 def test_supports_lists_keep_numbers_and_installation_ids_whole(page, engineer, history):
     support = UserFactory(is_staff=True)
     # A live server's tests empty the migrations' support group: its permissions directly.
