@@ -1,6 +1,7 @@
 """Celery tasks: thin wrappers around licensing.outbox and licensing.services."""
 
 from celery import shared_task
+from django.core.management import call_command
 
 from . import outbox, services
 
@@ -23,6 +24,12 @@ def sweep_outbox() -> int:
 @shared_task
 def purge_outbox() -> int:
     return outbox.purge()
+
+
+@shared_task
+def purge_sessions() -> None:
+    """Delete expired sessions (Django keeps them in the database until asked)."""
+    call_command("clearsessions")
 
 
 @shared_task

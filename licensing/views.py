@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import BadRequest
 from django.db import transaction
 from django.db.models import Max, Prefetch
 from django.http import HttpResponse, HttpResponseServerError
@@ -284,8 +285,12 @@ def _needs_mirrored_step(wizard) -> bool:
     return data is None or data["license"].needs_mirrored_installation_id
 
 
-def _frozen(data) -> frozenset:
-    return frozenset((name, tuple(values)) for name, values in data.lists())
+def _frozen(data, prefix: str) -> frozenset:
+    """What a step's form reads of ``data``: its own fields' values (each field's last), so that
+    the page sent and the session's copy of it (get_form_step_data) build one form."""
+    return frozenset(
+        (name, tuple(values[-1:])) for name, values in data.lists() if name.startswith(f"{prefix}-")
+    )
 
 
 class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
@@ -310,6 +315,8 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
 
     def post(self, request, *args, **kwargs):
         sent_step = request.POST.get(f"{self.prefix}-current_step", self.steps.first)
+        if sent_step not in self.form_list:
+            raise BadRequest("No such step of the activation.")  # a page forged, not a browser's
         if sent_step != self.steps.first and self._finished_already():
             messages.info(request, "That activation was finished already; here is its license.")
             return redirect("licensing:license_detail", number=self.storage.finished["number"])
@@ -381,6 +388,14 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             self.storage.new_run()  # see WizardSessionStorage
         return super().process_step(form)
 
+    def get_form_step_data(self, form):
+        # What the session keeps of a step: its fields' values, not whatever else was sent.
+        return {
+            key: form.data.getlist(key)[-1:]
+            for key in map(form.add_prefix, form.fields)
+            if key in form.data
+        }
+
     def get_form(self, step=None, data=None, files=None):
         """Each step's data is built into a form and validated once per request. formtools asks
         for step 1 up to four times in one request (the step itself, step 2's condition, the
@@ -391,7 +406,11 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             return super().get_form(step, data, files)
         # Step 2's form is also built from step 1's answer.
         first = self.storage.get_step_data("license") if step != "license" else None
-        key = (step, _frozen(data), first and _frozen(first))
+        key = (
+            step,
+            _frozen(data, self.get_form_prefix(step)),
+            first and _frozen(first, self.get_form_prefix("license")),
+        )
         forms = self.__dict__.setdefault("_bound_forms", {})
         if key not in forms:
             forms[key] = super().get_form(step, data, files)

@@ -265,6 +265,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "licensing.tasks.purge_outbox",
         "schedule": crontab(hour=3, minute=30),
     },
+    "purge-sessions": {
+        "task": "licensing.tasks.purge_sessions",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "maintenance-reminders": {
         "task": "licensing.tasks.send_maintenance_reminders",
         "schedule": crontab(hour=6, minute=0),

@@ -13,7 +13,7 @@ import tmslicense
 from licensing import services
 from licensing.models import Activation, AuditEvent
 from tests.factories import LicenseFactory, UserFactory
-from tests.licensing.wizard import step1, step2
+from tests.licensing.wizard import STEP, step1, step2
 
 OUT_OF_DATE = "was out of date: it had expired, was sent already, or step 1 was sent again"
 
@@ -469,6 +469,38 @@ def test_unfinished_activations_kept_in_the_session_are_capped(customer_client, 
     assert OUT_OF_DATE in step2(customer_client, ids[1]).content.decode()
     customer_client.wizard_run = tabs[2]
     assert step2(customer_client, ids[1]).status_code == 302
+
+
+def test_the_session_keeps_only_a_steps_own_fields(customer_client, make_license, ids):
+    """Whatever else a page sends (a forged field, a field repeated) is not kept: one
+    customer could otherwise grow the session, and the database, by megabytes a request."""
+    lic = make_license("mirrored")
+    junk = "x" * 100_000
+    customer_client.post(
+        "/activate/",
+        {
+            STEP: "license",
+            "license-license_number": ["TM-0000-0000-0001"] * 50 + [lic.number],
+            "license-installation_id": ids[0],
+            "junk": junk,
+        },
+    )
+    runs = customer_client.session["wizard_activate_license_view_runs"]
+    (run,) = runs.values()
+    assert run["step_data"] == {
+        "license": {"license-license_number": [lic.number], "license-installation_id": [ids[0]]}
+    }
+    assert len(str(runs)) < 1_000
+
+
+def test_a_step_that_does_not_exist_is_a_bad_request(customer_client, make_license, ids):
+    step1(customer_client, make_license("mirrored").number, ids[0])
+    response = customer_client.post(
+        "/activate/", {STEP: "bogus", "wizard_run": customer_client.wizard_run}
+    )
+    assert response.status_code == 400
+    assert "Bad request" in response.content.decode()
+    assert step2(customer_client, ids[1]).status_code == 302  # the activation goes on
 
 
 def _focused(page: bytes) -> list[str]:

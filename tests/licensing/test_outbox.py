@@ -336,5 +336,20 @@ def test_beat_schedules_only_tasks_the_worker_knows():
     from portal.celery import app
 
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "licensing.tasks.purge_outbox" in scheduled
+    assert {"licensing.tasks.purge_outbox", "licensing.tasks.purge_sessions"} <= scheduled
     assert scheduled <= set(app.tasks)
+
+
+def test_expired_sessions_are_purged(customer_client):
+    from django.contrib.sessions.models import Session
+
+    from licensing import tasks
+
+    customer_client.get("/licenses/")
+    Session.objects.create(
+        session_key="x" * 32, session_data="", expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    tasks.purge_sessions.delay()
+    assert list(Session.objects.values_list("session_key", flat=True)) == [
+        customer_client.session.session_key
+    ]
