@@ -115,7 +115,24 @@ class NewPasswordForm(FocusFirstProblem, SetPasswordForm):
 
 
 class ChangePasswordForm(FocusFirstProblem, PasswordChangeForm):
-    pass
+    """Its old password is a log-in try, counted and limited as the log-in's are (one pause
+    for both): a session left open or stolen gives no way around them to guess it."""
+
+    def __init__(self, *args, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self):
+        refused, counted = throttle.count_try(self.request, "login", self.user.get_username())
+        if refused:
+            raise forms.ValidationError(
+                f"Too many failed tries of your password. For your security, try again in "
+                f"{refused.time_left}. If you forgot it, log out and reset it by e-mail.",
+                code="rate_limited",
+            )
+        old_password = super().clean_old_password()  # a wrong one stays counted
+        throttle.forget(counted)
+        return old_password
 
 
 class _Form(FocusFirstProblem, forms.Form):

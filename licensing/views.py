@@ -27,7 +27,13 @@ import tmslicense
 from portal.middleware import content_security_policy
 
 from . import services, signing, throttle
-from .forms import LicenseStepForm, LoginForm, MirroredStepForm, NewPasswordForm
+from .forms import (
+    ChangePasswordForm,
+    LicenseStepForm,
+    LoginForm,
+    MirroredStepForm,
+    NewPasswordForm,
+)
 from .models import Activation, License, Membership
 
 
@@ -221,6 +227,13 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         # The log-in page sends a paused customer here: the new password works at once.
         throttle.lift_login_pause(form.user)
         return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = ChangePasswordForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 class LogoutView(auth_views.LogoutView):

@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from licensing import views
-from licensing.forms import AdminLoginForm, ChangePasswordForm, ResetForm
+from licensing.forms import AdminLoginForm, ResetForm
 
 admin.site.site_header = "TMS licensing support"
 admin.site.site_title = "TMS licensing support"
@@ -45,11 +45,9 @@ urlpatterns = [
         views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
-    path(
-        "accounts/password_change/",
-        auth_views.PasswordChangeView.as_view(form_class=ChangePasswordForm),
-        name="password_change",
-    ),
+    path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
+    # The admin's is the site's (its page and its limits), as its log-out is.
+    path("admin/password_change/", RedirectView.as_view(pattern_name="password_change")),
     path("accounts/", include("django.contrib.auth.urls")),
     # Support logs out of the admin back to the admin's log-in.
     path("admin/logout/", views.LogoutView.as_view(next_page="admin:login")),

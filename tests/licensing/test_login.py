@@ -4,7 +4,7 @@ and per address, on the site's log-in and the admin's."""
 import pytest
 from django.conf import settings as django_settings
 from django.core import mail
-from django.test import TestCase
+from django.test import Client, TestCase
 
 from licensing import throttle
 from tests.factories import PASSWORD, UserFactory
@@ -46,6 +46,34 @@ def test_an_account_is_paused_after_failed_log_ins_from_one_address(client, cust
     client.logout()
     colleague = UserFactory(organization=customer.membership.organization)
     assert log_in(client, colleague.username, PASSWORD).status_code == 302
+
+
+def test_the_old_password_of_a_password_change_is_a_log_in_try(client, customer, limits):
+    """A session left open (or stolen) gives no way around the log-in's limits to guess the
+    password: the change's old password counts as a log-in try, and one pause holds both."""
+    client.force_login(customer)
+    new = {"new_password1": "Another-plant-password-9", "new_password2": "Another-plant-password-9"}
+
+    def change(old):
+        data = {"old_password": old, **new}
+        return client.post("/accounts/password_change/", data, REMOTE_ADDR="10.0.0.1")
+
+    assert "was entered incorrectly" in change("wrong").content.decode()
+    assert log_in(Client(), customer.username, PASSWORD).status_code == 302  # one pauses nothing
+    for _ in range(2):
+        change("wrong")
+    refused = change(PASSWORD).content.decode()  # even the right one
+    assert "Too many failed tries of your password" in refused
+    customer.refresh_from_db()
+    assert customer.check_password(PASSWORD)
+    assert (
+        "Too many failed log-ins" in log_in(Client(), customer.username, PASSWORD).content.decode()
+    )
+    # Support's is the same page, with the same limits.
+    admin_change = client.get("/admin/password_change/")
+    assert (
+        admin_change.status_code == 302 and admin_change["Location"] == "/accounts/password_change/"
+    )
 
 
 def test_a_pause_does_not_tell_which_e_mail_address_belongs_to_a_username(client, db, limits):
