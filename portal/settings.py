@@ -5,9 +5,11 @@ and e-mail printed to the console: ``make run`` needs no server. Every variable 
 ``.env.example``; a bad value stops start-up with a message naming the variable.
 """
 
+import contextlib
 import os
 import re
 import secrets
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -50,12 +52,21 @@ VAR_DIR = Path(env("VAR_DIR", BASE_DIR / "var"))
 
 
 def _embedded_secret_key() -> str:
-    # A first run needs no configuration: a random key kept under var/ (git-ignored).
+    # A first run needs no configuration: a random key kept under var/ (git-ignored), a folder
+    # only its owner opens (it gets the demo's database, e-mails and signing key too).
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Written whole under a name of its own (owner-only), then linked into place: of two
+        # processes starting at once (web and worker), the second reads the first one's key.
+        fd, temporary = tempfile.mkstemp(dir=VAR_DIR)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(50))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
     return path.read_text().strip()
 
 

@@ -89,3 +89,27 @@ def test_simultaneous_support_actions_on_sqlite_wait_their_turn(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     outcomes = json.loads(run.stdout.strip().splitlines()[-1])
     assert sorted(outcomes) == ["done"] + ["refused"] * 5, outcomes
+
+
+def test_a_first_run_makes_one_secret_key_in_a_folder_only_its_owner_opens(tmp_path):
+    """Web and worker starting at once on a fresh machine share one key, never half-written;
+    var/ (with the demo's database, e-mails and signing key) is closed to other users."""
+    var = tmp_path / "var"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CACHE_URL"}
+    }
+    env.update(DJANGO_SETTINGS_MODULE="portal.settings", VAR_DIR=str(var), PYTHONPATH=str(ROOT))
+    script = "from django.conf import settings; print(settings.SECRET_KEY)"
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    keys = {start.communicate(timeout=120)[0].strip() for start in starts}
+    assert keys == {(var / "secret_key").read_text()} and len(keys.pop()) > 50
+    assert [path.name for path in var.iterdir()] == ["secret_key"]  # no temporary one left
+    assert var.stat().st_mode & 0o777 == 0o700
+    assert (var / "secret_key").stat().st_mode & 0o777 == 0o600
