@@ -178,12 +178,20 @@ def download(request, number):
     if not lic.is_activatable():
         # The license's page says why, where the Download button would be.
         return redirect("licensing:license_detail", number=lic.number)
-    return license_file_response(activation)
+    return license_file_response(request, activation)
 
 
-def license_file_response(activation: Activation) -> HttpResponse:
+def license_file_response(request, activation: Activation) -> HttpResponse:
     """An activation's file as a download named after its license (the customer's, and
-    support's to send again)."""
+    support's to send again), recorded: who had a copy of a file, and when."""
+    services.audit(
+        actor=request.user,
+        action="file_download",
+        license=activation.license,
+        obj=activation,
+        ip=throttle.client_ip(request),
+        details={"serial": activation.serial},
+    )
     response = HttpResponse(activation.license_file, content_type="application/x-tms-license")
     response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'
     response["Cache-Control"] = "no-store"

@@ -219,7 +219,7 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
                 request, f"The file {activation.serial} is not handed out: {why}.", messages.WARNING
             )
             return redirect("admin:licensing_license_change", activation.license_id)
-        return license_file_response(activation)
+        return license_file_response(request, activation)
 
     def _action_page(
         self, request, pk, *, permission, title, effect, fields, run, reason_for=None, issues=False

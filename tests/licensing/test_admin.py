@@ -773,6 +773,8 @@ def test_support_downloads_the_live_file_to_send_it_again(support_client, client
         live.serial
     )
     assert Activation.objects.get().is_live
+    event = AuditEvent.objects.get(action="file_download")
+    assert event.actor.is_staff and event.details == {"serial": live.serial}
     # Not handed out once its license is suspended, as on the customer's page.
     License.objects.filter(pk=live.license_id).update(status=License.Status.SUSPENDED)
     response = support_client.get(url, follow=True)
@@ -781,6 +783,7 @@ def test_support_downloads_the_live_file_to_send_it_again(support_client, client
     # Staff without the permission to view activations get nothing.
     client.force_login(UserFactory(is_staff=True))
     assert client.get(url).status_code == 403
+    assert AuditEvent.objects.filter(action="file_download").count() == 1  # those given a file
 
 
 @pytest.mark.parametrize("action", ["revoke", "reissue", "correct"])

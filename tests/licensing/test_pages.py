@@ -152,6 +152,14 @@ def test_download_gives_only_the_current_file(customer_client, activated, custom
     assert response["Cache-Control"] == "no-store"
     lic = tmslicense.verify_license(response.content, keyring, activated.installation_id)
     assert lic.serial == new.serial
+    # Who had a copy of which file, and when, for support.
+    event = AuditEvent.objects.filter(action="file_download").get()
+    assert (event.actor, event.license, event.details) == (
+        customer,
+        activated.license,
+        {"serial": new.serial},
+    )
+    assert event.object_repr == str(new)
 
 
 def test_download_of_unactivated_license_is_404(customer_client, make_license):
