@@ -369,12 +369,15 @@ class ResetForm(PasswordResetForm):
     def save(self, *args, request, **kwargs):
         """Sends nothing once this e-mail address, or the address asking, had its share of
         requests (refused ones count too): the page says the same either way, so nothing is
-        revealed."""
+        revealed. The accounts are looked up and the e-mail written once the response is
+        sent: an address with an account is answered as fast as one without."""
         if not throttle.record(request, "reset", self.cleaned_data["email"]):
             # The link is on the site's address (SITE_URL), as every e-mail's is.
             site = urlsplit(settings.SITE_URL)
             kwargs.update(domain_override=site.netloc, use_https=site.scheme == "https")
-            super().save(*args, request=request, **kwargs)
+            outbox.after_response(
+                lambda: super(ResetForm, self).save(*args, request=request, **kwargs)
+            )
 
     def send_mail(
         self,

@@ -81,20 +81,24 @@ def queue(
     return message
 
 
-# The messages a web request committed, handed to the broker once its response is sent (None
-# outside a request). Django sends request_finished when the server closes the response.
+# What a web request leaves until its response is sent (None outside a request): the
+# messages it committed, handed to the broker then. Django sends request_finished when the
+# server closes the response.
 _request = threading.local()
 
 
-def _enqueue_after_commit(message_id: int) -> None:
-    def hand_over():
-        pending = getattr(_request, "pending", None)
-        if pending is None:
-            enqueue(message_id)
-        else:
-            pending.append(message_id)
+def after_response(work) -> None:
+    """Run ``work()`` once this request's response is sent (outside a request: now), so that
+    the customer does not wait for it, nor see by how long it took what it did."""
+    pending = getattr(_request, "pending", None)
+    if pending is None:
+        work()
+    else:
+        pending.append(work)
 
-    transaction.on_commit(hand_over)
+
+def _enqueue_after_commit(message_id: int) -> None:
+    transaction.on_commit(lambda: after_response(lambda: enqueue(message_id)))
 
 
 def request_started(**kwargs) -> None:
@@ -107,11 +111,11 @@ def request_finished(**kwargs) -> None:
     pending, _request.pending = getattr(_request, "pending", None), None
     if not pending:
         return
-    for message_id in pending:
+    for work in pending:
         try:
-            enqueue(message_id)
-        except Exception:  # noqa: BLE001 - the database is down too: the sweep sends it later
-            log.warning("outbox message %s waits for the sweep", message_id, exc_info=True)
+            work()
+        except Exception:  # noqa: BLE001 - the database is down: a message waits for the sweep
+            log.warning("work after a response failed", exc_info=True)
     # Django closed the request's database connection before this ran; close again, as Django
     # would, whatever enqueue() opened.
     close_old_connections()

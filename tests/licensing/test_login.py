@@ -4,9 +4,12 @@ and per address, on the site's log-in and the admin's."""
 import pytest
 from django.conf import settings as django_settings
 from django.core import mail
+from django.db import connection
 from django.test import Client, TestCase
+from django.test.utils import CaptureQueriesContext
 
 from licensing import throttle
+from licensing.models import OutboxMessage
 from tests.factories import PASSWORD, UserFactory
 
 
@@ -272,6 +275,26 @@ def test_password_reset_e_mails_are_limited_per_address_and_per_asker(client, cu
     assert len(mail.outbox) == 2
     ask(colleague.email, "10.0.0.3")
     assert mail.outbox[-1].to == [colleague.email]
+
+
+def test_a_reset_is_answered_before_its_accounts_are_looked_up(client, customer, monkeypatch):
+    """An address with an account and one without get the same work before the response: the
+    look-up and the e-mail come after it, so the answer's time tells nothing."""
+    from licensing import outbox
+
+    later, at_once = [], outbox.after_response
+    monkeypatch.setattr(outbox, "after_response", later.append)
+    for email in (customer.email, "nobody@example.com"):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post("/accounts/password_reset/", {"email": email})
+        assert response.status_code == 302 and response["Location"].endswith("/done/")
+        assert not [q for q in queries if "auth_user" in q["sql"]], email
+    assert len(later) == 2 and not OutboxMessage.objects.exists()
+    monkeypatch.setattr(outbox, "after_response", at_once)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        for work in later:
+            work()
+    assert [m.to for m in mail.outbox] == [[customer.email]]
 
 
 def test_an_ipv6_address_is_counted_by_its_64_block(client, customer, limits):
