@@ -850,13 +850,11 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
     )
     OutboxMessage.objects.filter(
         Q(key__startswith=f"invitation:{user.pk}:") | Q(key=f"member-added:{user.pk}"),
-        status=OutboxMessage.Status.PENDING,
+        status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED],  # not to be sent
     ).update(status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn.")
-    told = (
-        OutboxMessage.objects.filter(key=f"member-added:{user.pk}")
-        .exclude(status=OutboxMessage.Status.CANCELLED)
-        .exists()
-    )
+    told = OutboxMessage.objects.filter(
+        key=f"member-added:{user.pk}", status=OutboxMessage.Status.SENT
+    ).exists()
     if told:
         # The members heard of the invitation (and may have asked for this): they hear it ended.
         outbox.queue(

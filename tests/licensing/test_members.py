@@ -250,6 +250,22 @@ def test_the_members_told_of_an_invitation_are_told_of_its_withdrawal(
     assert "eng@acme.exmaple" in notice.body and "no longer works" in notice.body
 
 
+def test_members_whose_notice_failed_are_not_told_of_a_withdrawal(
+    support_client, organization, customer, django_capture_on_commit_callbacks
+):
+    """They never heard of the invitation (the mail server refused it for good): nothing to
+    withdraw for them, and its notice is not sent later, of an account that is gone."""
+    invite(support_client, organization, "eng@acme.exmaple", django_capture_on_commit_callbacks)
+    invited = User.objects.get(email="eng@acme.exmaple")
+    notice = OutboxMessage.objects.get(key=f"member-added:{invited.pk}")
+    OutboxMessage.objects.filter(pk=notice.pk).update(status="failed", sent_at=None)
+    url = f"/admin/licensing/organization/{organization.pk}/withdraw/{invited.membership.pk}/"
+    done = support_client.post(url, follow=True).content.decode()
+    assert "Withdrew the invitation" in done and "Its other members are told" not in done
+    assert not OutboxMessage.objects.filter(key__startswith="member-withdrawn:").exists()
+    assert OutboxMessage.objects.get(pk=notice.pk).status == "cancelled"
+
+
 def test_an_account_in_use_is_no_invitation_to_withdraw(support_client, organization, customer):
     url = f"/admin/licensing/organization/{organization.pk}/withdraw/{customer.membership.pk}/"
     for response in (support_client.get(url, follow=True), support_client.post(url, follow=True)):
