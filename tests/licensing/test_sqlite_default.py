@@ -113,3 +113,26 @@ def test_a_first_run_makes_one_secret_key_in_a_folder_only_its_owner_opens(tmp_p
     assert [path.name for path in var.iterdir()] == ["secret_key"]  # no temporary one left
     assert var.stat().st_mode & 0o777 == 0o700
     assert (var / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_first_run_on_a_filesystem_without_hard_links_still_makes_its_key(tmp_path):
+    var = tmp_path / "var"
+    env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+    env.update(DJANGO_SETTINGS_MODULE="portal.settings", VAR_DIR=str(var), PYTHONPATH=str(ROOT))
+    script = textwrap.dedent(
+        """
+        import errno, os
+        def link(*args):
+            raise OSError(errno.EPERM, "no hard links on this filesystem")
+        os.link = link
+        from django.conf import settings
+        print(settings.SECRET_KEY)
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == (var / "secret_key").read_text()
+    assert [path.name for path in var.iterdir()] == ["secret_key"]
+    assert (var / "secret_key").stat().st_mode & 0o777 == 0o600
