@@ -69,8 +69,11 @@ class AuditInline(admin.TabularInline):
     verbose_name_plural = "history"
 
     def get_queryset(self, request):
-        # Its license names the roles of the Installation IDs in its details.
-        return super().get_queryset(request).select_related("license")
+        # Its license names the roles of the Installation IDs in its details. Downloads, which
+        # change nothing and come often, are in History and the audit trail, not here.
+        return (
+            super().get_queryset(request).exclude(action="file_download").select_related("license")
+        )
 
     def has_add_permission(self, request, obj=None):
         return False

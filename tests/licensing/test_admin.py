@@ -775,6 +775,11 @@ def test_support_downloads_the_live_file_to_send_it_again(support_client, client
     assert Activation.objects.get().is_live
     event = AuditEvent.objects.get(action="file_download")
     assert event.actor.is_staff and event.details == {"serial": live.serial}
+    # In the license's History, not among the changes on its page (downloads come often).
+    license_url = f"/admin/licensing/license/{live.license_id}/"
+    assert "file download" not in support_client.get(f"{license_url}change/").content.decode()
+    history = support_client.get(f"{license_url}history/", follow=True).content.decode()
+    assert "file download" in history
     # Not handed out once its license is suspended, as on the customer's page.
     License.objects.filter(pk=live.license_id).update(status=License.Status.SUSPENDED)
     response = support_client.get(url, follow=True)
