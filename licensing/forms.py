@@ -114,6 +114,23 @@ class NewPasswordForm(FocusFirstProblem, SetPasswordForm):
         self.fields["new_password2"].label = "The same password again"
 
 
+def paused(refused: throttle.Pause, tries: str, forgot: str) -> forms.ValidationError:
+    """The refusal of a password not tried while paused: an address's pause names it and
+    support (a new password does not lift it); an account's says ``forgot``."""
+    wait = refused.time_left
+    if refused.shared:
+        return forms.ValidationError(
+            f"Too many failed log-ins from your network's address, {refused.address}. For your "
+            f"security, log-ins from it are paused: try again in {wait}. If it cannot wait, "
+            f"contact support at {settings.SUPPORT_EMAIL} and name that address.",
+            code="rate_limited",
+        )
+    return forms.ValidationError(
+        f"Too many failed {tries}. For your security, try again in {wait}. {forgot}",
+        code="rate_limited",
+    )
+
+
 class ChangePasswordForm(FocusFirstProblem, PasswordChangeForm):
     """Its old password is a log-in try, counted and limited as the log-in's are (one pause
     for both): a session left open or stolen gives no way around them to guess it."""
@@ -125,10 +142,10 @@ class ChangePasswordForm(FocusFirstProblem, PasswordChangeForm):
     def clean_old_password(self):
         refused, counted = throttle.count_try(self.request, "login", self.user.get_username())
         if refused:
-            raise forms.ValidationError(
-                f"Too many failed tries of your password. For your security, try again in "
-                f"{refused.time_left}. If you forgot it, log out and reset it by e-mail.",
-                code="rate_limited",
+            raise paused(
+                refused,
+                "tries of your password",
+                "If you forgot it, log out and reset it by e-mail.",
             )
         old_password = super().clean_old_password()  # a wrong one stays counted
         throttle.forget(counted)
@@ -292,20 +309,7 @@ class ThrottledLogin:
         # under the limit; taken back when it is right. Beyond the limit it is not tried.
         refused, counted = throttle.count_try(self.request, "login", username)
         if refused:
-            wait = refused.time_left
-            if refused.shared:
-                raise forms.ValidationError(
-                    f"Too many failed log-ins from your network's address, {refused.address}. For "
-                    f"your security, log-ins from it are paused: try again in {wait}. If it "
-                    f"cannot wait, contact support at {settings.SUPPORT_EMAIL} and name that "
-                    "address.",
-                    code="rate_limited",
-                )
-            raise forms.ValidationError(
-                f"Too many failed log-ins. For your security, try again in {wait}. If you "
-                "forgot your password, reset it by e-mail.",
-                code="rate_limited",
-            )
+            raise paused(refused, "log-ins", "If you forgot your password, reset it by e-mail.")
         try:
             cleaned = super().clean()
         except forms.ValidationError as error:
@@ -376,7 +380,8 @@ class ResetForm(PasswordResetForm):
             site = urlsplit(settings.SITE_URL)
             kwargs.update(domain_override=site.netloc, use_https=site.scheme == "https")
             outbox.after_response(
-                lambda: super(ResetForm, self).save(*args, request=request, **kwargs)
+                lambda: super(ResetForm, self).save(*args, request=request, **kwargs),
+                "a password reset e-mail (not sent: the customer may ask again)",
             )
 
     def send_mail(

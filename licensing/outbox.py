@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -87,18 +87,24 @@ def queue(
 _request = threading.local()
 
 
-def after_response(work) -> None:
+def after_response(work, what: str) -> None:
     """Run ``work()`` once this request's response is sent (outside a request: now), so that
-    the customer does not wait for it, nor see by how long it took what it did."""
+    the customer does not wait for it, nor see by how long it took what it did. ``what``
+    names it in the log if it fails then (the customer was answered already)."""
     pending = getattr(_request, "pending", None)
     if pending is None:
         work()
     else:
-        pending.append(work)
+        pending.append((work, what))
 
 
 def _enqueue_after_commit(message_id: int) -> None:
-    transaction.on_commit(lambda: after_response(lambda: enqueue(message_id)))
+    transaction.on_commit(
+        lambda: after_response(
+            lambda: enqueue(message_id),
+            f"handing outbox message {message_id} to the broker (it waits for the sweep)",
+        )
+    )
 
 
 def request_started(**kwargs) -> None:
@@ -111,14 +117,16 @@ def request_finished(**kwargs) -> None:
     pending, _request.pending = getattr(_request, "pending", None), None
     if not pending:
         return
-    for work in pending:
+    for work, what in pending:
         try:
             work()
-        except Exception:  # noqa: BLE001 - the database is down: a message waits for the sweep
-            log.warning("work after a response failed", exc_info=True)
+        except Exception:  # noqa: BLE001 - the database is down, say: the next one still runs
+            log.exception("after a response: %s failed", what)
     # Django closed the request's database connection before this ran; close again, as Django
-    # would, whatever enqueue() opened.
-    close_old_connections()
+    # would, whatever the work opened (not inside a transaction: a test's, which Django's test
+    # client keeps open the same way).
+    if not connection.in_atomic_block:
+        close_old_connections()
 
 
 def enqueue(message_id: int) -> bool:

@@ -57,10 +57,13 @@ def test_the_old_password_of_a_password_change_is_a_log_in_try(client, customer,
     client.force_login(customer)
     new = {"new_password1": "Another-plant-password-9", "new_password2": "Another-plant-password-9"}
 
-    def change(old):
-        data = {"old_password": old, **new}
-        return client.post("/accounts/password_change/", data, REMOTE_ADDR="10.0.0.1")
+    def change(old, ip="10.0.0.1", **typed):
+        data = {"old_password": old, **new, **typed}
+        return client.post("/accounts/password_change/", data, REMOTE_ADDR=ip)
 
+    for _ in range(4):  # the right old password is taken back (a new one mistyped here)
+        page = change(PASSWORD, new_password2="Mistyped").content.decode()
+        assert "didn\u2019t match" in page and "Too many" not in page
     assert "was entered incorrectly" in change("wrong").content.decode()
     assert log_in(Client(), customer.username, PASSWORD).status_code == 302  # one pauses nothing
     for _ in range(2):
@@ -72,6 +75,13 @@ def test_the_old_password_of_a_password_change_is_a_log_in_try(client, customer,
     assert (
         "Too many failed log-ins" in log_in(Client(), customer.username, PASSWORD).content.decode()
     )
+    # An address paused for failures across accounts is named, with support (a new password
+    # would not lift it).
+    for n in range(5):
+        log_in(Client(), f"stranger{n}", "wrong", ip="10.0.0.9")
+    refused = change(PASSWORD, ip="10.0.0.9").content.decode()
+    assert "from your network&#x27;s address, 10.0.0.9" in refused
+    assert django_settings.SUPPORT_EMAIL in refused
     # Support's is the same page, with the same limits.
     admin_change = client.get("/admin/password_change/")
     assert (
@@ -283,7 +293,7 @@ def test_a_reset_is_answered_before_its_accounts_are_looked_up(client, customer,
     from licensing import outbox
 
     later, at_once = [], outbox.after_response
-    monkeypatch.setattr(outbox, "after_response", later.append)
+    monkeypatch.setattr(outbox, "after_response", lambda work, what: later.append(work))
     for email in (customer.email, "nobody@example.com"):
         with CaptureQueriesContext(connection) as queries:
             response = client.post("/accounts/password_reset/", {"email": email})

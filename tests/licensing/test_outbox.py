@@ -139,15 +139,21 @@ def test_a_web_requests_email_goes_to_the_broker_once_its_response_is_sent(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_after_a_response_one_message_failing_to_be_handed_over_stops_no_other(activate):
-    """With the database down as well as the broker, enqueue() itself fails: logged, the next
-    message is still handed over, and nothing is raised into the server's close()."""
+def test_after_a_response_one_message_failing_to_be_handed_over_stops_no_other(activate, caplog):
+    """With the database down as well as the broker, enqueue() itself fails: logged, naming
+    the message, the next message is still handed over, and nothing is raised into the
+    server's close()."""
     signals.request_started.send(sender=None)
     activate(), activate()
     with mock.patch.object(outbox, "enqueue", side_effect=[DatabaseError("down"), True]) as sent:
         signals.request_finished.send(sender=None)
     messages = OutboxMessage.objects.order_by("pk").values_list("pk", flat=True)
     assert [c.args[0] for c in sent.call_args_list] == list(messages)
+    (failed,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert failed.getMessage() == (
+        f"after a response: handing outbox message {messages[0]} to the broker (it waits for "
+        "the sweep) failed"
+    )
 
 
 def test_delivery_sends_once_with_the_file_attached(activate, keyring):
