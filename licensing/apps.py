@@ -9,7 +9,7 @@ class LicensingConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
 
-        from . import auth, outbox
+        from . import auth, checks, outbox  # noqa: F401 - checks registers them
 
         user_logged_in.connect(auth.audit_log_in, dispatch_uid="audit-log-in")
         signals.request_started.connect(outbox.request_started, dispatch_uid="outbox")

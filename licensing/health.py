@@ -1,6 +1,7 @@
-"""/healthz: the database and the broker, reported separately.
+"""/healthz: the database, the signing key and the broker, reported separately.
 
-503 only when the database is down (the site cannot work); a broker outage is "degraded":
+503 when the database is down or the signing key cannot be read (the site cannot work, or
+issues no file: a deployment's mistake, shown at once); a broker outage is "degraded":
 activation and download still work and e-mail waits in the outbox.
 
 Answered by a middleware ahead of all others: a container's healthcheck reaches the server
@@ -16,6 +17,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 from portal.celery import app
+
+from . import signing
 
 
 def _database() -> str:
@@ -53,10 +56,15 @@ def _broker() -> str:
             return answer
 
 
+def _signing() -> str:
+    # The file's name stays in the log of `manage.py check --deploy`, not on a public page.
+    return "ok" if signing.problem() is None else "error: no usable signing key"
+
+
 @never_cache
 def healthz(request):
-    checks = {"database": _database(), "broker": _broker()}
-    if checks["database"] != "ok":
+    checks = {"database": _database(), "signing": _signing(), "broker": _broker()}
+    if checks["database"] != "ok" or checks["signing"] != "ok":
         status, code = "down", 503
     elif checks["broker"].startswith("error"):
         status, code = "degraded", 200

@@ -45,6 +45,16 @@ def public_keyring() -> tmslicense.Keyring:
     return tmslicense.Keyring(keys)
 
 
+def problem() -> str | None:
+    """Why the portal cannot sign or serve its keyring (its key file missing, unreadable or no
+    Ed25519 key; a kept keyring that does not load), naming the file; None when it can."""
+    try:
+        public_keyring()
+    except (ImproperlyConfigured, OSError, tmslicense.KeyringError) as error:
+        return str(error)
+    return None
+
+
 def create_key_file(path: Path) -> Ed25519PrivateKey:
     """Write a new private key to ``path`` (owner-readable only); refuses to overwrite."""
     key = Ed25519PrivateKey.generate()

@@ -23,6 +23,9 @@ bind = env("GUNICORN_BIND", "0.0.0.0:8000")
 workers = envint("WEB_CONCURRENCY", 3)
 threads = envint("GUNICORN_THREADS", 2)
 timeout = envint("GUNICORN_TIMEOUT", 30)
+# No runtime control socket (gunicornc): nothing uses it, and its folder under $HOME is not
+# the service user's to create in the image (an ERROR at every start).
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 # Behind the reverse proxy that terminates TLS.

@@ -74,6 +74,39 @@ def test_production_settings_pass_the_deploy_checks(tmp_path):
     assert "no issues" in result.stdout
 
 
+def test_the_deploy_checks_refuse_a_missing_signing_key_or_kept_keyring(tmp_path):
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    for name, missing in (
+        ("LICENSE_SIGNING_KEY_FILE", tmp_path / "not-mounted.pem"),
+        ("LICENSE_EXTRA_KEYRING_FILE", tmp_path / "old-keyring.json"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy"],
+            cwd=ROOT,
+            env={**env, name: str(missing)},
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0, name
+        assert "licensing.E001" in result.stderr and str(missing) in result.stderr, result.stderr
+
+
+def test_smtp_over_tls_from_the_start_or_starttls_not_both(tmp_path):
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert env["EMAIL_USE_TLS"] == "true"  # .env.example's
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**env, "EMAIL_USE_SSL": "true"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "EMAIL_USE_TLS and EMAIL_USE_SSL: set one of them, not both." in result.stderr
+    env.update(EMAIL_USE_SSL="true", EMAIL_USE_TLS="false", EMAIL_PORT="465")
+    assert "no issues" in manage("check", env=env).stdout
+
+
 def test_the_example_secret_key_is_refused(tmp_path):
     env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     env["SECRET_KEY"] = next(
@@ -195,6 +228,9 @@ def test_compose_runs_web_worker_beat_and_a_one_shot_migration():
         assert services[name]["environment"]["LICENSE_SIGNING_KEY_FILE"] == (
             "/run/secrets/signing-key"
         )
+    assert services["migrate"]["command"][-1].startswith(
+        "python manage.py check --deploy --fail-level ERROR && "
+    )
     assert services["web"]["command"][0] == "gunicorn"
     assert services["worker"]["command"][:4] == ["celery", "-A", "portal", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "portal", "beat"]

@@ -270,11 +270,24 @@ def test_each_reminder_is_sent_once_per_license_and_threshold(make_license, cust
     assert [k.split(":")[2] for k in keys] == ["30", "7"]
 
 
-def test_healthz_reports_database_and_broker(client, db):
+def test_healthz_reports_database_signing_key_and_broker(client, db, settings, tmp_path):
     # Tasks run in-process here; with Redis: tests/integration/test_outbox_worker.py.
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "in-process"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "signing": "ok",
+        "broker": "in-process",
+    }
+    # A deployment without its key (not mounted, not readable) is down, not healthy, and the
+    # public page does not name the file.
+    settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "not-mounted.pem"
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "down"
+    assert response.json()["signing"] == "error: no usable signing key"
+    assert "not-mounted" not in response.content.decode()
 
 
 def test_purge_deletes_old_sent_and_failed_messages_never_pending(db, settings):
