@@ -798,13 +798,7 @@ def _invite(organization, email, actor, ip) -> str:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     if not again:
         # The members hear of a new one: an address mistyped into another's hands shows.
-        outbox.queue(
-            key=f"member-added:{user.pk}",
-            recipients=contacts(organization.pk),
-            subject=f"{user.email} was invited to {organization}'s licenses",
-            template="email/member_added.txt",
-            context={"organization": organization, "user": user, **_site()},
-        )
+        _tell_members(organization, user, "added", f"{user.email} was invited to")
     outbox.queue(
         key=f"invitation:{user.pk}:{uuid.uuid4()}",
         recipients=[user.email],
@@ -857,17 +851,25 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
     ).exists()
     if told:
         # The members heard of the invitation (and may have asked for this): they hear it ended.
-        outbox.queue(
-            key=f"member-withdrawn:{user.pk}",
-            recipients=contacts(organization.pk),
-            subject=f"The invitation of {user.email} to {organization}'s licenses was withdrawn",
-            template="email/member_withdrawn.txt",
-            context={"organization": organization, "user": user, **_site()},
+        _tell_members(
+            organization, user, "withdrawn", f"Withdrawn: the invitation of {user.email} to"
         )
     user.delete()  # and its membership
     return (
         f"Withdrew the invitation of {user.email} to {organization}: its links no longer work."
         + (" Its other members are told." if told else "")
+    )
+
+
+def _tell_members(organization, user, event: str, subject: str) -> None:
+    """E-mail the organization's members that ``user`` was invited ("added") or that the
+    invitation was withdrawn: ``subject`` ends with the organization's licenses."""
+    outbox.queue(
+        key=f"member-{event}:{user.pk}",
+        recipients=contacts(organization.pk),
+        subject=f"{subject} {organization}'s licenses",
+        template=f"email/member_{event}.txt",
+        context={"organization": organization, "user": user, **_site()},
     )
 
 

@@ -245,7 +245,7 @@ def test_the_members_told_of_an_invitation_are_told_of_its_withdrawal(
     (notice,) = mail.outbox
     assert notice.to == [customer.email]  # not the withdrawn address
     assert notice.subject == (
-        f"The invitation of eng@acme.exmaple to {organization.name}'s licenses was withdrawn"
+        f"Withdrawn: the invitation of eng@acme.exmaple to {organization.name}'s licenses"
     )
     assert "eng@acme.exmaple" in notice.body and "no longer works" in notice.body
 
