@@ -10,6 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
@@ -86,7 +87,7 @@ def _signing_key(path: str, mtime: float) -> tuple[Ed25519PrivateKey, str]:
     # Cached per (path, mtime): replacing the key file rotates the key without a restart.
     try:
         key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm):  # last: a curve unknown here
         raise ImproperlyConfigured(
             f"LICENSE_SIGNING_KEY_FILE: {path} is not a readable, unencrypted PEM private key."
         ) from None

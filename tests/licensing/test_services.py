@@ -267,6 +267,27 @@ def test_missing_signing_key_is_a_clear_error_that_writes_nothing(
     assert not OutboxMessage.objects.exists()
 
 
+# A throw-away key on SM2, a curve the cryptography package does not load.
+UNSUPPORTED_CURVE_KEY = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqBHM9VAYItBG0wawIBAQQg8FMtIpCoj3ENpQPr
+iPeikZ4jnNNoryN5+klLcxnFuSehRANCAAR8pq7jcNOzpTdcAeTEHIYgqp1dlpBZ
+66a9L3gPEj/pLZ03XbT+lBAS0Px/ENeJJjYCy5J5L1XRu5nZRFdgSzQf
+-----END PRIVATE KEY-----
+"""
+
+
+def test_a_key_on_a_curve_not_supported_is_named_as_unusable(client, db, settings, tmp_path):
+    from licensing import signing
+
+    key_file = tmp_path / "sm2.pem"
+    key_file.write_text(UNSUPPORTED_CURVE_KEY)
+    settings.LICENSE_SIGNING_KEY_FILE = key_file
+    assert signing.problem() == (
+        f"LICENSE_SIGNING_KEY_FILE: {key_file} is not a readable, unencrypted PEM private key."
+    )
+    assert client.get("/healthz").status_code == 503  # not a 500
+
+
 def test_another_secondary_with_the_same_primary_is_told_the_one_on_file(live, customer, ids):
     with pytest.raises(services.AlreadyActivated) as refused:
         services.activate(
