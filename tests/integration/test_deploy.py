@@ -235,6 +235,8 @@ def test_compose_runs_web_worker_beat_and_a_one_shot_migration():
     assert services["worker"]["command"][:4] == ["celery", "-A", "portal", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "portal", "beat"]
     assert set(COMPOSE["volumes"]) == {"pgdata", "redisdata"}
+    for name, service in services.items():  # every container's log is rotated
+        assert service["logging"]["options"]["max-size"], name
 
 
 @pytest.fixture
