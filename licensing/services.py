@@ -798,7 +798,9 @@ def _invite(organization, email, actor, ip) -> str:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     if not again:
         # The members hear of a new one: an address mistyped into another's hands shows.
-        _tell_members(organization, user, "added", f"{user.email} was invited to")
+        _tell_members(
+            organization, user, "added", f"{user.email} was invited to {organization}'s licenses"
+        )
     outbox.queue(
         key=f"invitation:{user.pk}:{uuid.uuid4()}",
         recipients=[user.email],
@@ -852,7 +854,10 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
     if told:
         # The members heard of the invitation (and may have asked for this): they hear it ended.
         _tell_members(
-            organization, user, "withdrawn", f"Withdrawn: the invitation of {user.email} to"
+            organization,
+            user,
+            "withdrawn",
+            f"The invitation of {user.email} to {organization}'s licenses was withdrawn",
         )
     user.delete()  # and its membership
     return (
@@ -863,11 +868,11 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
 
 def _tell_members(organization, user, event: str, subject: str) -> None:
     """E-mail the organization's members that ``user`` was invited ("added") or that the
-    invitation was withdrawn: ``subject`` ends with the organization's licenses."""
+    invitation was withdrawn."""
     outbox.queue(
         key=f"member-{event}:{user.pk}",
         recipients=contacts(organization.pk),
-        subject=f"{subject} {organization}'s licenses",
+        subject=subject,
         template=f"email/member_{event}.txt",
         context={"organization": organization, "user": user, **_site()},
     )

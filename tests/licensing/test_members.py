@@ -189,6 +189,7 @@ def test_the_other_members_hear_of_a_new_member(
     notice, invitation = sorted(mail.outbox, key=lambda m: "/accounts/reset/" in m.body)
     assert notice.to == [customer.email] and invitation.to == ["eng@acme.example"]
     assert "eng@acme.example" in notice.subject and "/accounts/reset/" not in notice.body
+    assert notice.subject == f"eng@acme.example was invited to {organization.name}'s licenses"
     assert "withdraws an invitation" in notice.body
     # Invited again: no second notice.
     invite(support_client, organization, "eng@acme.example", django_capture_on_commit_callbacks)
@@ -245,7 +246,7 @@ def test_the_members_told_of_an_invitation_are_told_of_its_withdrawal(
     (notice,) = mail.outbox
     assert notice.to == [customer.email]  # not the withdrawn address
     assert notice.subject == (
-        f"Withdrawn: the invitation of eng@acme.exmaple to {organization.name}'s licenses"
+        f"The invitation of eng@acme.exmaple to {organization.name}'s licenses was withdrawn"
     )
     assert "eng@acme.exmaple" in notice.body and "no longer works" in notice.body
 
