@@ -2,7 +2,7 @@
 and to keep its list of revoked serials.
 
 Exit codes: 0 success or allowed, 1 refused (a license error or an action not allowed),
-2 wrong usage, an unreadable keyring or a data folder that cannot be used.
+2 wrong usage, an unreadable keyring or a data folder that cannot be used, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -72,12 +72,19 @@ def _main(argv: list[str] | None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         print(f"error: {where}{error.strerror or error}.", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Every change is written whole or not at all: the folder is as before, or changed.
+        print("interrupted.", file=sys.stderr)
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tmslicense",
         description="Identify this ThinManager Server, import license files and check them.",
+        epilog="exit status: 0 success or allowed, 1 refused (a license error or an action "
+        "not allowed), 2 wrong usage, an unreadable keyring or a data folder that cannot be "
+        "used, 130 interrupted (Ctrl-C)",
     )
     parser.add_argument(
         "--data-dir",
@@ -149,14 +156,8 @@ def _no_keyring(path: Path) -> str:
 
 
 def _read(path: str, limit: int = MAX_FILE_SIZE, too_large=FileTooLarge) -> bytes:
-    """The file's bytes. One larger than ``limit`` is refused unread: ``too_large(size,
-    limit)``, the size the file's own (a pipe has none: then only more than ``limit``)."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-            if len(data) > limit:
-                raise too_large(os.fstat(handle.fileno()).st_size, limit)
-            return data
+        return store.read_file(path, limit, too_large)
     except OSError as error:
         raise LicenseError(f"Cannot read {path}: {error.strerror}.") from None
 

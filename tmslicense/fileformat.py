@@ -16,7 +16,7 @@ import base64
 import binascii
 import codecs
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
@@ -202,8 +202,10 @@ def verify_license(
     >>> lic.kind  # doctest: +SKIP
     <Kind.MIRRORED: 'mirrored'>
     """
-    if isinstance(revoked, str):  # the text of a list would match parts of serials
+    if isinstance(revoked, str | bytes | bytearray):  # a list's text would match parts of serials
         raise TypeError("revoked is a collection of serials (verify_revoked_list), not text")
+    if isinstance(revoked, Iterator):  # the first check would use it up for the next
+        raise TypeError("revoked is a collection of serials (a set, say), not an iterator")
     envelope = read_envelope(text)
     if envelope["alg"] != "ed25519":
         raise UnsupportedAlgorithm(
@@ -271,14 +273,23 @@ def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] 
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
     now = now.astimezone(UTC)
-    if lic.issued_at > now + CLOCK_TOLERANCE:  # no arithmetic on the file's own times
+    try:  # no arithmetic on the file's own times
+        ahead = lic.issued_at > now + CLOCK_TOLERANCE
+    except OverflowError:  # a clock at the end of year 9999: no file is issued after it
+        ahead = False
+    if ahead:
         return LicenseNotYetValid, (
-            f"valid from {lic.issued_at:%Y-%m-%d %H:%M} UTC, but this server's clock says "
-            f"{now:%Y-%m-%d %H:%M} UTC: check the clock"
+            f"valid from {_minute(lic.issued_at)} UTC, but this server's clock says "
+            f"{_minute(now)} UTC: check the clock"
         )
     if lic.expires_at is not None and now >= lic.expires_at:
-        return LicenseExpired, f"expired on {lic.expires_at:%Y-%m-%d %H:%M} UTC"
+        return LicenseExpired, f"expired on {_minute(lic.expires_at)} UTC"
     return None
+
+
+def _minute(time: datetime) -> str:
+    """2027-06-30 12:00 (strftime writes year 1 as "1")."""
+    return f"{time.year:04d}-{time:%m-%d %H:%M}"
 
 
 def strict_b64decode(text: str) -> bytes:

@@ -356,6 +356,8 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
         fd, temporary = tempfile.mkstemp(prefix=f".{SECRET_FILE}.", dir=data_dir)
         with os.fdopen(fd, "w") as handle:
             handle.write(candidate.hex() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before it is linked: never an empty secret
         try:
             # link() refuses to overwrite: when two callers race, the first secret wins.
             os.link(temporary, path)

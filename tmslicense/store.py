@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AlreadyReplaced, LicenseError
-from .fileformat import as_text, license_file, verify_license
+from .errors import AlreadyReplaced, FileTooLarge, LicenseError
+from .fileformat import MAX_FILE_SIZE, as_text, license_file, verify_license
 from .gating import Capabilities, capabilities
 from .ids import SECRET_FILE, InvalidInstallationId, load_or_create_installation_id
 from .model import SERIAL, License
@@ -98,6 +99,24 @@ def locked(data_dir: Path) -> Iterator[None]:
 class Installed:
     path: Path
     data: bytes  # read as an import reads a file: verify_license decodes it
+    too_large: FileTooLarge | None = None  # then left unread (data is empty)
+
+
+def read_file(path, limit: int = MAX_FILE_SIZE, too_large=FileTooLarge) -> bytes:
+    """A file's bytes. One larger than ``limit`` is refused unread: ``too_large(size,
+    limit)``, the size the file's own (a pipe has none: then only more than ``limit``)."""
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise too_large(os.fstat(handle.fileno()).st_size, limit)
+        return data
+
+
+def _installed_file(path: Path) -> Installed:
+    try:
+        return Installed(path, read_file(path))
+    except FileTooLarge as error:
+        return Installed(path, b"", error)
 
 
 def licenses_dir(data_dir: Path) -> Path:
@@ -128,7 +147,7 @@ def installed(data_dir: Path) -> list[Installed]:
         return []
     # iterdir, not glob: glob reads a folder it may not list as empty, "no license".
     return [
-        Installed(path, path.read_bytes())
+        _installed_file(path)
         for path in sorted(folder.iterdir())
         if path.match("*.lic") and path.is_file()  # a folder named *.lic is no license
     ]
@@ -203,14 +222,17 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
 
 
 def _write(target: Path, text: str) -> None:
-    """Write to a temporary name and rename: a crash leaves the old file or the new one,
-    never half of one."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    """Write to a temporary file and rename: a crash leaves the old file or the new one,
+    never half of one. The temporary file is new, of a name no one can guess: one placed in
+    its way (a link to another file) is never written through."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    temporary = Path(name)
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
+        with open(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)  # as a file the server wrote itself (mkstemp makes 0600)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
@@ -269,6 +291,9 @@ class DataFolder:
         found: list[tuple[Path, License]] = []
         refused: list[tuple[Path, str]] = []
         for item in installed(self.path):
+            if item.too_large is not None:
+                refused.append((item.path, str(item.too_large)))
+                continue
             try:
                 lic = verify_license(item.data, keyring, this, revoked=revoked, dates=False)
             except LicenseError as error:

@@ -866,3 +866,42 @@ def test_a_licenses_path_that_is_a_file_stops_the_commands_and_is_kept(
     result = tms.run("status")
     assert result.returncode == 2 and result.stderr.startswith(f"error: {misplaced} is a file")
     assert misplaced.read_text() == sign(lic)
+
+
+def test_ctrl_c_while_waiting_for_the_folder_gives_a_message_and_changes_nothing(
+    pair, make_license, sign, tmp_path
+):
+    """An operator who gives up waiting for another command (which holds the folder for up
+    to 30 s) gets a line, not a traceback, and the folder as it was."""
+    import signal
+    import time
+
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    path = _file(tmp_path, sign(lic), "new.lic")
+    with store.locked(tms.data):  # another command, changing the folder
+        before = tms.snapshot()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tmslicense", "--data-dir", str(tms.data)]
+            + ["--keyring", str(tms.keyring), "import", path],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)  # started, and waiting for the lock
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+    assert (code, process.stderr.read()) == (130, "interrupted.\n")
+    assert tms.snapshot() == before
+
+
+def test_help_names_the_exit_codes():
+    result = subprocess.run(
+        [sys.executable, "-m", "tmslicense", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "exit status: 0 success or allowed, 1 refused" in " ".join(result.stdout.split())

@@ -166,6 +166,45 @@ def test_revoked_serials_given_as_text_are_refused(make_license, sign, keyring):
         )
 
 
+def test_revoked_serials_given_as_an_iterator_or_bytes_are_refused(make_license, sign, keyring):
+    """An iterator would be used up by the first check: the next file of a revoked serial
+    would pass. Bytes are the text of a list."""
+    first, second = make_license("standard", serial="RA"), make_license("standard", serial="RB")
+    serials = iter(["RA", "RB"])
+    for lic in (second, first):
+        with pytest.raises(TypeError, match="not an iterator"):
+            tmslicense.verify_license(
+                sign(lic), keyring, lic.installation_ids[0], now=NOW, revoked=serials
+            )
+    with pytest.raises(TypeError, match="not text"):
+        tmslicense.verify_license(
+            sign(first), keyring, first.installation_ids[0], now=NOW, revoked=b"RA\nRB\n"
+        )
+    for kept in (["RA"], ("RA",), {"RA"}, frozenset({"RA"}), {"RA": None}.keys()):
+        with pytest.raises(tmslicense.LicenseRevoked):
+            tmslicense.verify_license(
+                sign(first), keyring, first.installation_ids[0], now=NOW, revoked=kept
+            )
+
+
+def test_a_clock_at_either_end_of_the_calendar_gets_a_refusal_not_a_crash(
+    make_license, sign, keyring
+):
+    expiring = make_license("standard", expires_at=NOW + timedelta(days=30))
+    at_the_end = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    with pytest.raises(tmslicense.LicenseExpired, match="expired on 2026-12-25 12:00 UTC"):
+        tmslicense.verify_license(
+            sign(expiring), keyring, expiring.installation_ids[0], now=at_the_end
+        )
+    caps = tmslicense.capabilities([expiring], expiring.installation_ids[0], now=at_the_end)
+    assert caps.role is None
+    lic = make_license("standard")
+    with pytest.raises(tmslicense.LicenseNotYetValid, match=r"clock says 0001-01-01 00:00 UTC"):
+        tmslicense.verify_license(
+            sign(lic), keyring, lic.installation_ids[0], now=datetime(1, 1, 1, tzinfo=UTC)
+        )
+
+
 def test_text_with_two_license_files_is_refused(make_license, sign, keyring):
     first, second = make_license("standard"), make_license("standard")
     with pytest.raises(tmslicense.MalformedFile, match="more than one license file"):

@@ -324,3 +324,57 @@ def test_text_that_cannot_be_stored_around_the_file_is_not_stored(
     done = folder.import_license("note \ud800\n" + sign(lic), keyring)
     assert done.path.read_text() == sign(lic)
     assert folder.licenses(keyring) == ([lic], [])
+
+
+def test_an_import_never_writes_through_a_link_placed_in_its_way(
+    folder, make_license, sign, keyring, tmp_path
+):
+    """Whoever may write to licenses/ must not make the server (run as root, say) overwrite
+    another file: a link placed where a temporary file of a guessable name would go."""
+    import os
+
+    this = folder.installation_id
+    lic = _recent(make_license, kind="standard", ids=[this])
+    licenses = folder.path / "licenses"
+    licenses.mkdir()
+    victim = tmp_path / "victim.conf"
+    victim.write_text("kept\n")
+    for name in (f"{lic.license_number}.lic", "revoked.txt"):
+        (licenses / f".{name}.{os.getpid()}.tmp").symlink_to(victim)
+        (folder.path / f".{name}.{os.getpid()}.tmp").symlink_to(victim)
+    done = folder.import_license(sign(lic), keyring)
+    tmslicense.store.add_revoked(folder.path, ["NOT-THIS-ONE"])
+    assert victim.read_text() == "kept\n"
+    assert not done.path.is_symlink() and done.path.read_text() == sign(lic)
+    assert (folder.path / "revoked.txt").read_text().endswith("NOT-THIS-ONE\n")
+    assert oct(done.path.stat().st_mode & 0o777) == oct(0o644)
+    left = {p.name for p in licenses.iterdir() if not p.is_symlink()}
+    assert left == {done.path.name}  # no temporary file left behind
+
+
+def test_an_oversized_file_in_the_folder_is_refused_unread(folder, make_license, sign, keyring):
+    """Each status check reads the installed files: one of 64 MiB (copied there by mistake)
+    is refused with its size, never read into memory."""
+    import tracemalloc
+
+    this = folder.installation_id
+    lic = _recent(make_license, kind="standard", ids=[this])
+    folder.import_license(sign(lic), keyring)
+    big = folder.path / "licenses" / "big.lic"
+    with open(big, "wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: no disk used
+    tracemalloc.start()
+    try:
+        valid, refused = folder.licenses(keyring)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert valid == [lic]
+    assert refused == [
+        (
+            big,
+            f"This file is {64 * 1024 * 1024:,} bytes; a license file is at "
+            "most 65,536 bytes. Choose the .lic file downloaded from the license site.",
+        )
+    ]
+    assert peak < 4 * 1024 * 1024
