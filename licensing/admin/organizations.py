@@ -304,9 +304,15 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change and "name" in form.changed_data:
-            # The customer's name is written into every file issued for its licenses.
-            live = Activation.objects.live().filter(license__organization=obj).count()
-            if live:
+            # The customer's name is written into every file issued for its licenses: those
+            # in use with another name (renamed back, a file already has the new one) and a
+            # license that can get a new file now (not suspended or expired).
+            live = Activation.objects.live().filter(license__organization=obj)
+            stale = [
+                a for a in live.select_related("license") if a.issued_license.customer != obj.name
+            ]
+            reissuable = sum(a.license.is_activatable() for a in stale)
+            if reissuable:
                 url = reverse("admin:licensing_license_changelist")
                 messages.warning(
                     request,
@@ -314,8 +320,15 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
                         "{} license file(s) in use still name the customer as before. "
                         '<a href="{}?organization__id__exact={}&amp;activated=yes">Reissue '
                         "them</a> so the servers show the new name.",
-                        live,
+                        reissuable,
                         url,
                         obj.pk,
                     ),
+                )
+            if len(stale) > reissuable:
+                messages.warning(
+                    request,
+                    f"{len(stale) - reissuable} license file(s) in use of suspended or expired "
+                    "licenses name the customer as before: no new file goes out for them until "
+                    "they are active again.",
                 )

@@ -459,6 +459,7 @@ def test_renaming_an_organization_with_files_in_use_says_to_reissue(
     admin_client, live, customer, make_license, other_customer
 ):
     organization = live.license.organization
+    original = organization.name
     unactivated = make_license("standard")
     elsewhere, _ = services.activate(
         license=make_license("standard", organization=other_customer.membership.organization),
@@ -467,26 +468,44 @@ def test_renaming_an_organization_with_files_in_use_says_to_reissue(
     )
     elsewhere = elsewhere.license
     membership = customer.membership
-    response = admin_client.post(
-        f"/admin/licensing/organization/{organization.pk}/change/",
-        {
-            "name": "Acme Packaging GmbH",
-            "created_at_0": "2026-01-01",
-            "created_at_1": "00:00:00",
-            "memberships-TOTAL_FORMS": 1,
-            "memberships-INITIAL_FORMS": 1,
-            "memberships-0-id": membership.pk,
-            "memberships-0-user": customer.pk,
-            "memberships-0-organization": organization.pk,
-        },
-        follow=True,
-    )
-    page = response.content.decode()
+
+    def rename(name):
+        response = admin_client.post(
+            f"/admin/licensing/organization/{organization.pk}/change/",
+            {
+                "name": name,
+                "created_at_0": "2026-01-01",
+                "created_at_1": "00:00:00",
+                "memberships-TOTAL_FORMS": 1,
+                "memberships-INITIAL_FORMS": 1,
+                "memberships-0-id": membership.pk,
+                "memberships-0-user": customer.pk,
+                "memberships-0-organization": organization.pk,
+            },
+            follow=True,
+        )
+        assert response.status_code == 200
+        return response.content.decode()
+
+    page = rename("Acme Packaging GmbH")
     assert "1 license file(s) in use still name the customer as before" in page
+    assert "suspended or expired" not in page
     link = re.search(r'href="([^"]+)">Reissue them', page).group(1).replace("&amp;", "&")
     listed = admin_client.get(link).content.decode()
     assert live.license.number in listed
     assert unactivated.number not in listed and elsewhere.number not in listed
+    # Renamed back: the file in use has that name; nothing to reissue.
+    page = rename(original)
+    assert "as before" not in page
+    # A suspended license's file cannot be reissued now: said apart.
+    live.license.status = "suspended"
+    live.license.save()
+    page = rename("Acme Packaging AG")
+    assert "still name the customer as before" not in page
+    assert (
+        "1 license file(s) in use of suspended or expired licenses name the customer as "
+        "before: no new file goes out for them until they are active again." in page
+    )
 
 
 def test_support_adds_a_license_with_a_fresh_number(support_client, support, organization):
