@@ -247,11 +247,21 @@ class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
             fields=fields,
             reason_for=reason_for,
         )
+
+        def attempt(data):
+            try:
+                return run(activation, data)
+            except services.ActivationError:
+                # Revoked meanwhile (a customer's update, another staff member): the page
+                # says when, why and by which file, as it does when opened late.
+                activation.refresh_from_db()
+                raise
+
         return action_page(
             self,
             request,
             form,
-            lambda data: run(activation, data),
+            attempt,
             done=done,
             template="admin/licensing/activation_action.html",
             context={"title": title, "effect": effect, "activation": activation},

@@ -162,6 +162,35 @@ def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
     assert "keeps working where it is installed" in body and "python" not in body
 
 
+@pytest.mark.parametrize("action", ["revoke", "reissue"])
+def test_an_action_that_loses_to_a_new_file_meanwhile_names_the_new_file(
+    support_client, customer, live, action, monkeypatch
+):
+    """Support sent the page while the file was live; the customer's updated file committed
+    while support's request waited for the license's lock. "Already revoked" alone would read
+    as done: the page says what replaced it (live, for the same servers)."""
+    url = f"/admin/licensing/activation/{live.pk}/{action}/"
+    live.license.seats += 1
+    live.license.save()
+    first = getattr(services, action)
+    replaced = []
+
+    def customer_first(**kwargs):  # the customer's request, between support's read and lock
+        replaced.append(services.update_file(license=live.license, actor=customer))
+        return first(**kwargs)
+
+    monkeypatch.setattr(services, action, customer_first)
+    response = support_client.post(url, {"reason": "stolen server, stop it"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "This activation was revoked on" in page
+    new = replaced[0]
+    assert f'and replaced by\n  <a href="/admin/licensing/activation/{new.pk}/change/">' in page
+    assert "Only a live activation can be revoked, reissued or corrected." in page
+    new.refresh_from_db()
+    assert new.is_live
+
+
 @pytest.mark.parametrize(
     ("header", "recorded"),
     [
