@@ -40,7 +40,7 @@ from .ids import (
     normalize_license_number,
 )
 from .keyring import Keyring, KeyringError, key_id
-from .model import YEARS, Kind, License, Role, Server, check_issuable, text_problem
+from .model import YEARS, Kind, License, Role, Server, case_variants, check_issuable, text_problem
 from .revocation import sign_revoked_list, verify_revoked_list
 
 __all__ = [
@@ -75,6 +75,7 @@ __all__ = [
     "UnsupportedAlgorithm",
     "YEARS",
     "capabilities",
+    "case_variants",
     "check_issuable",
     "grouped_symbols",
     "key_id",

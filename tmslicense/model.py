@@ -259,9 +259,15 @@ _FIELDS = {
 SERIAL = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
 # Characters no text in a new license may hold: control characters (a line break or a
 # terminal's escape sequence would print as more lines of the Licensing window), line and
-# paragraph separators, and the marks that set or reorder the direction of text (Trojan
-# Source).
-HIDDEN_CHARACTERS = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+# paragraph separators, the marks that set or reorder the direction of text (Trojan
+# Source), and characters that show as nothing (zero-width space, word joiner and invisible
+# operators, soft hyphen, byte-order mark): "relevance" and "relevance" with one would read
+# the same and be two features. The joiners (U+200C, U+200D) stay: some scripts spell words
+# with them.
+HIDDEN_CHARACTERS = (
+    "\x00-\x1f\x7f-\x9f\xad\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff"
+)
 HIDDEN = re.compile(f"[{HIDDEN_CHARACTERS}]")
 # The years a new license's dates may fall in: four digits, well inside Python's dates.
 YEARS = range(2000, 9999)
@@ -273,8 +279,17 @@ def text_problem(value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return "must be non-empty text"
     if HIDDEN.search(value):
-        return "must not contain control characters, line breaks or text direction marks"
+        return (
+            "must not contain control characters, line breaks, text direction marks or "
+            "invisible characters"
+        )
     return None
+
+
+def case_variants(names) -> list[str]:
+    """The names that are the same but for case ("relevance", "Relevance"), sorted."""
+    folded = [name.casefold() for name in names]
+    return sorted(name for name, key in zip(names, folded, strict=True) if folded.count(key) > 1)
 
 
 def check_issuable(lic: License) -> None:
@@ -294,6 +309,10 @@ def check_issuable(lic: License) -> None:
         problem = text_problem(feature)
         if problem:
             raise InvalidPayload(f"Each feature {problem}: {feature!r}.")
+    twice = case_variants(lic.features)
+    if twice:
+        # A TMS compares feature names exactly: one of them would be a feature it never knows.
+        raise InvalidPayload(f"The license lists a feature twice: {', '.join(twice)}.")
     for name in ("issued_at", "maintenance_end", "expires_at"):
         value = getattr(lic, name)
         if value is None:  # no expiry

@@ -37,9 +37,9 @@ class FeatureListField(forms.CharField):
                 validate_license_text(name)
             except ValidationError as error:
                 raise ValidationError(f"{name!r}: {error.message}", code=error.code) from None
-        twice = sorted({name for name in names if names.count(name) > 1})
+        twice = sorted(set(tmslicense.case_variants(names)))
         if twice:
-            # tmslicense refuses a file that lists a feature twice.
+            # tmslicense refuses a file that lists a feature twice, in any case.
             raise ValidationError(
                 "Listed twice: %(names)s. List each feature once.",
                 code="duplicate",

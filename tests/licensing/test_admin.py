@@ -959,6 +959,23 @@ def test_a_feature_listed_twice_is_refused(support_client, live):
     assert "Listed twice: relevance. List each feature once." in response.content.decode()
     lic.refresh_from_db()
     assert lic.features == ["relevance"]
+    # The same in another case, or with a character that shows as nothing: a TMS compares
+    # names exactly, and would know only one of them.
+    for typed, said in [
+        ("relevance multimonitor Relevance", "Listed twice: Relevance, relevance."),
+        (
+            "relevance relevance\u200b",
+            "must not contain control characters, line breaks, text "
+            "direction marks or invisible characters",
+        ),
+    ]:
+        response = support_client.post(
+            f"/admin/licensing/license/{lic.pk}/change/", license_form(lic, features=typed)
+        )
+        assert response.status_code == 200
+        assert said in response.content.decode()
+        lic.refresh_from_db()
+        assert lic.features == ["relevance"]
 
 
 @pytest.mark.parametrize(

@@ -397,6 +397,11 @@ def test_sign_refuses_a_payload_the_tms_would_refuse(private_key, kid):
         ({"edition": "Premium\u202eevil"}, "direction marks"),
         ({"product": "ThinManager\u200f"}, "direction marks"),
         ({"features": ["relevance", "a\tb"]}, "Each feature must not"),
+        # Invisible: "relevance" twice to a person, two features to a TMS.
+        ({"features": ["relevance", "relevance\u200b"]}, "invisible characters"),
+        ({"customer": "Acme\u00adPackaging"}, "invisible characters"),
+        ({"product": "\ufeffThinManager"}, "invisible characters"),
+        ({"features": ["relevance", "Relevance"]}, "a feature twice: Relevance, relevance"),
         # The year written is UTC's: 1999-12-31T23:30:00Z.
         ({"issued_at": datetime(2000, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))}, "years"),
     ],
