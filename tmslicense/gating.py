@@ -82,9 +82,10 @@ def capabilities(
     A primary or redundant (enterprise) server does everything; a mirrored secondary only
     serves thin-client boots; a server on no license does nothing. Seats and features add up
     over the licenses bound to this server, each license number once: of its files (a copy,
-    an older issue) the newest counts. A license for other servers, one expired since it was
-    verified (a server that runs for months asks again), and a file that does not count, is
-    ignored with a reason.
+    an older issue) the newest counts, and only if it is bound to this server (a license moved
+    to other servers counts no more by its older file). A license for other servers, one
+    expired since it was verified (a server that runs for months asks again), and a file that
+    does not count, is ignored with a reason.
     """
     if isinstance(not_used, str):
         raise TypeError("not_used is a list of reasons, not text")
@@ -96,16 +97,19 @@ def capabilities(
     applying: dict[str, License] = {}  # by license number: the newest file
     ignored: list[tuple[License, str]] = []
     for lic in licenses:
-        if lic.server(this) is None:
-            ids = " and ".join(lic.installation_ids)
-            ignored.append((lic, f"issued for {ids}, not for this server"))
-            continue
         other = applying.get(lic.license_number)
         if other is not None:
             older, lic = (other, lic) if lic.supersedes(other) else (lic, other)
             what = "a copy of" if older.serial == lic.serial else "replaced by"
             ignored.append((older, f"{what} the file {lic.serial} of the same license"))
         applying[lic.license_number] = lic
+    # Then the servers, of the newest file only: a license moved to other servers does not
+    # count here by its older file.
+    for number, lic in list(applying.items()):
+        if lic.server(this) is None:
+            ids = " and ".join(lic.installation_ids)
+            ignored.append((lic, f"issued for {ids}, not for this server"))
+            del applying[number]
     # Then the dates, of the newest file only: an older issue of a license whose newest file
     # expired does not count again.
     for number, lic in list(applying.items()):

@@ -149,7 +149,8 @@ def installed(data_dir: Path) -> list[Installed]:
     return [
         _installed_file(path)
         for path in sorted(folder.iterdir())
-        if path.match("*.lic") and path.is_file()  # a folder named *.lic is no license
+        # .LIC too: Windows hides extensions, and a copy made there may be upper case.
+        if path.suffix.lower() == ".lic" and path.is_file()  # a folder named *.lic is none
     ]
 
 

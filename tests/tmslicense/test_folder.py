@@ -378,3 +378,16 @@ def test_an_oversized_file_in_the_folder_is_refused_unread(folder, make_license,
         )
     ]
     assert peak < 4 * 1024 * 1024
+
+
+def test_a_file_copied_in_by_hand_counts_whatever_the_case_of_its_extension(
+    folder, make_license, sign, keyring
+):
+    this = folder.installation_id
+    lic = _recent(make_license, kind="standard", ids=[this])
+    licenses = folder.path / "licenses"
+    licenses.mkdir()
+    (licenses / "TM-COPY.LIC").write_text(sign(lic))
+    (licenses / "notes.txt").write_text("not a license")
+    assert folder.licenses(keyring) == ([lic], [])
+    assert folder.capabilities(keyring).role is tmslicense.Role.PRIMARY

@@ -169,6 +169,28 @@ def test_an_older_file_does_not_count_again_once_the_newer_expired(make_license)
     }
 
 
+def test_a_license_moved_to_other_servers_no_longer_counts_by_its_older_file(make_license):
+    """Support moved the license from server A to C: A's older file, given with the newer one
+    (a shared folder, a copy), does not keep A licensed."""
+    from tests.tmslicense.conftest import later
+
+    old = make_license("standard", serial="OLD")
+    a = old.installation_ids[0]
+    moved = make_license(
+        "standard", license_number=old.license_number, issued_at=later(1), serial="MOVED"
+    )
+    c = moved.installation_ids[0]
+    for files in ([old, moved], [moved, old]):
+        here = tmslicense.capabilities(files, a, now=later(2))
+        assert here.role is None and here.seats == 0
+        assert {why for _, why in here.ignored} == {
+            "replaced by the file MOVED of the same license",
+            f"issued for {c}, not for this server",
+        }
+        there = tmslicense.capabilities(files, c, now=later(2))
+        assert there.role is tmslicense.Role.PRIMARY and there.licenses == (moved,)
+
+
 def test_a_clock_set_back_says_so_where_an_action_is_refused(make_license):
     from tests.tmslicense.conftest import later
 
