@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -27,6 +29,15 @@ def validate_license_text(value: str) -> None:
     problem = tmslicense.text_problem(value)
     if problem:
         raise ValidationError(f"This field {problem}.", code="license_text")
+
+
+def expiry_shown(value) -> str:
+    """When a license (or its file) stops working, wherever it is shown: to the minute, in
+    UTC as the file says it ("2027-06-30 00:00 UTC": a date alone reads as that whole day,
+    which an expiry set without a time does not include); "never"."""
+    if value is None:
+        return "never"
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def listed_features(features) -> str:
@@ -174,6 +185,10 @@ class License(models.Model):
     @property
     def live_activation(self) -> Activation | None:
         return self.activations.filter(revoked_at__isnull=True).first()
+
+    @property
+    def expiry_shown(self) -> str:
+        return expiry_shown(self.expires_at)
 
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
@@ -483,6 +498,8 @@ class OutboxMessage(models.Model):
 def _shown(value) -> str:
     if value is None or value == "":
         return "never" if value is None else "none"
+    if isinstance(value, datetime):
+        return expiry_shown(value)
     if hasattr(value, "strftime"):
         return f"{value:%Y-%m-%d}"
     return str(value)

@@ -103,7 +103,7 @@ def check_activatable(lic: License) -> None:
         raise LicenseNotActivatable(f"License {lic.number} is suspended. {contact_support()}")
     if state == "Expired":
         raise LicenseNotActivatable(
-            f"License {lic.number} expired on {lic.expires_at:%Y-%m-%d}. {contact_support()}"
+            f"License {lic.number} expired on {lic.expiry_shown}. {contact_support()}"
         )
 
 

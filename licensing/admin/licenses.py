@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 
 import tmslicense
 
-from ..models import STATE_RANK, Activation, AuditEvent, License
+from ..models import STATE_RANK, Activation, AuditEvent, License, expiry_shown
 from .common import (
     AuditedAdmin,
     AuditTrailHistory,
@@ -153,7 +153,7 @@ def _suspended(lic: License, live: Activation | None):
         "Revoke it</a> if the servers must stop using it.",
         text,
         live.serial,
-        f"it expires on {expires:%Y-%m-%d} or " if expires else "",
+        f"it expires on {expiry_shown(expires)} or " if expires else "",
         reverse("admin:licensing_activation_revoke", args=[live.pk]),
     )
 
@@ -288,7 +288,7 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         if lifted and obj.is_expired():
             messages.warning(
                 request,
-                f"License {obj.number} is active again but expired on {obj.expires_at:%Y-%m-%d}: "
+                f"License {obj.number} is active again but expired on {obj.expiry_shown}: "
                 "customers can neither activate it nor download its file until its expiry is "
                 "later.",
             )

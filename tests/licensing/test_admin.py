@@ -1326,7 +1326,7 @@ def test_a_suspended_license_made_expired_asks_why_and_stays_expired_when_lifted
     response = support_client.post(url, lifted, follow=True)
     shown = [str(m) for m in response.context["messages"]]
     assert (
-        f"License {lic.number} is active again but expired on 2021-01-01: customers can "
+        f"License {lic.number} is active again but expired on 2021-01-01 00:00 UTC: customers can "
         "neither activate it nor download its file until its expiry is later." in shown
     )
     assert not any("has expired already" in m for m in shown)  # said once
@@ -1353,11 +1353,15 @@ def test_suspending_says_the_file_on_the_servers_keeps_working_until_revoked(
         "must stop using it."
     )
     assert "still has the old values" not in shown  # revoking is said once
-    expiring = make_license(expires_at=timezone.now().replace(year=2031, month=6, day=30))
+    expiring = make_license(
+        expires_at=timezone.now().replace(year=2031, month=6, day=30, hour=12, minute=0)
+    )
     services.activate(
         license=expiring, installation_id=tmslicense.new_installation_id(), actor=customer
     )
-    assert "keeps working until it expires on 2031-06-30 or it is revoked" in suspend(expiring)
+    assert "keeps working until it expires on 2031-06-30 12:00 UTC or it is revoked" in suspend(
+        expiring
+    )
     shown = suspend(make_license())  # no file on the servers: nothing to revoke
     assert "no file is issued or downloaded meanwhile." in shown
     assert "keeps working" not in shown

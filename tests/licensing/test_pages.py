@@ -218,6 +218,25 @@ def test_license_page_says_what_the_file_in_use_has_the_old_way(customer_client,
     assert f'href="{url}#file-changes">file out of date</a>' in listed
 
 
+def test_an_expiry_is_shown_to_the_minute_in_utc_wherever_it_is_shown(
+    customer_client, make_license, customer
+):
+    """An expiry set as a date alone ends at the start of that day: shown as a date, it read as
+    the whole day, and a file expiring at noon the same day as no difference at all."""
+    from datetime import UTC, datetime
+
+    lic = make_license(expires_at=datetime(2031, 6, 30, 12, 0, tzinfo=UTC))
+    activation, _ = services.activate(
+        license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
+    )
+    body = OutboxMessage.objects.get(activation=activation).body
+    assert "Expires: 2031-06-30 12:00 UTC" in body
+    License.objects.filter(pk=lic.pk).update(expires_at=datetime(2031, 6, 30, tzinfo=UTC))
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert "Expires: in the file 2031-06-30 12:00 UTC; now 2031-06-30 00:00 UTC" in page
+    assert re.search(r"Expires</dt><dd[^>]*>2031-06-30 00:00 UTC</dd>", page)
+
+
 def test_a_customer_gets_an_updated_file_once_the_license_changed(
     customer_client, customer, activated, keyring, other_customer
 ):
