@@ -212,12 +212,22 @@ class LoginView(auth_views.LoginView):
 
 def csrf_failure(request, reason=""):
     """A form sent from a page no longer valid ("Page expired"). A log-in form left open in
-    another tab, sent once logged in there: the user is in, so on to where it led."""
+    another tab, sent once logged in there: the user is in, so on to where it led. A page of
+    the activation, whose state went with the old session: back to its start, with why (the
+    browser's Back and reload would send the expired page again)."""
     if request.user.is_authenticated and request.path == reverse("login"):
         messages.info(request, f"You are logged in already, as {request.user.get_username()}.")
         view = LoginView()
         view.setup(request)
         return redirect(view.get_success_url())  # its next, checked, or the user's start
+    if request.path == reverse("licensing:activate"):
+        messages.warning(
+            request,
+            "That activation page had expired (you logged in or out in another tab, or it was "
+            "open for a long time): nothing was activated. Enter the License Number and "
+            "Installation ID again.",
+        )
+        return redirect("licensing:activate")
     return csrf.csrf_failure(request, reason, template_name="403_csrf.html")
 
 

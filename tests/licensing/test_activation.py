@@ -261,8 +261,16 @@ def test_forms_are_csrf_protected(client, customer, make_license, ids):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(customer)
     lic = make_license("standard")
-    assert step1(strict, lic.number, ids[0]).status_code == 403
+    # Sent from a page of an old session (logged in again in another tab): back to the
+    # start, with why; the browser's Back and reload would send the expired page again.
+    response = step1(strict, lic.number, ids[0])
+    assert (response.status_code, response["Location"]) == (302, "/activate/")
+    page = strict.get("/activate/").content.decode()
+    assert "That activation page had expired" in page and "nothing was activated" in page
     assert not Activation.objects.exists()
+    # Elsewhere the page says so.
+    response = strict.post(f"/licenses/{lic.number}/update-file/")
+    assert response.status_code == 403 and "This page has expired" in response.content.decode()
 
 
 def test_mirrored_license_live_for_another_primary_is_refused_at_step_one(
