@@ -589,6 +589,7 @@ def test_another_secondary_is_refused_beside_step_twos_field_naming_the_one_on_f
     assert f'value="{other}"' in page  # what was typed stays
     # The page said so before anything was typed: which secondary is on file.
     assert 'id="live-activation"' in page and f">{ids[1]}</span> as the secondary" in page
+    assert f'for the primary server <span class="installation-id">{ids[0]}</span>, with' in page
     # The page is still step 2 of the same activation: the right ID finishes it.
     response = step2(customer_client, ids[1])
     assert response.status_code == 302
