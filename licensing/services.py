@@ -299,7 +299,9 @@ def _file_subject(lic: License, action: str, replaces: str | None) -> str:
         "correct_installation_id": "Corrected license file",
         "update_file": "Updated license file",
     }
-    subject = f"{what.get(action, 'License file')} for {lic.number}: {lic.get_kind_display()}"
+    # The kind named as one ("mirrored license"): an edition may be called "Standard" too.
+    kind = lic.get_kind_display().lower()
+    subject = f"{what.get(action, 'License file')} for {lic.number}, {kind} license"
     return f"{subject} (replaces {replaces})" if replaces else subject
 
 

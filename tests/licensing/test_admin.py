@@ -1943,10 +1943,13 @@ def test_a_new_file_from_support_says_so_in_its_subject_and_what_it_corrected(
 
     old, reissued = sent("reissue", {})
     number = live.license.number
-    assert reissued.subject == f"New license file for {number}: Mirrored (replaces {old.serial})"
+    assert (
+        reissued.subject
+        == f"New license file for {number}, mirrored license (replaces {old.serial})"
+    )
     fixed = tmslicense.new_installation_id()
     before, corrected = sent("correct", {"mirrored_installation_id": fixed, "reason": "Typo"})
-    assert corrected.subject.startswith(f"Corrected license file for {number}: Mirrored")
+    assert corrected.subject.startswith(f"Corrected license file for {number}, mirrored license")
     assert f"The Installation ID {before.mirrored_installation_id} is corrected to {fixed}." in (
         corrected.body
     )

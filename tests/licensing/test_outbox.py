@@ -164,7 +164,7 @@ def test_delivery_sends_once_with_the_file_attached(activate, keyring):
     assert len(mail.outbox) == 1
     sent = mail.outbox[0]
     lic = activation.license
-    assert sent.subject == f"License file for {lic.number}: {lic.get_kind_display()}"
+    assert sent.subject == f"License file for {lic.number}, {lic.kind} license"
     name, content, mimetype = sent.attachments[0]
     assert name == f"{activation.license.number}.lic"
     tmslicense.verify_license(content, keyring, activation.mirrored_installation_id)

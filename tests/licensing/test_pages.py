@@ -458,20 +458,15 @@ def test_an_expired_form_says_so_and_writes_nothing(customer, make_license):
     from licensing.models import Activation
 
     lic = make_license("standard")
+    services.activate(license=lic, installation_id=tmslicense.new_installation_id(), actor=customer)
+    License.objects.filter(pk=lic.pk).update(seats=lic.seats + 1)  # an updated file is due
     client = Client(enforce_csrf_checks=True)
     client.force_login(customer)
-    response = client.post(
-        "/activate/",
-        {
-            "activate_license_view-current_step": "license",
-            "license-license_number": lic.number,
-            "license-installation_id": tmslicense.new_installation_id(),
-        },
-    )
-    assert response.status_code == 403
+    response = client.post(f"/licenses/{lic.number}/update-file/")
+    assert response.status_code == 403  # (the activation's pages: see test_activation)
     page = response.content.decode()
     assert "This page has expired" in page and "reload the page" in page
-    assert not Activation.objects.exists()
+    assert Activation.objects.count() == 1
 
 
 def test_a_log_in_form_sent_once_logged_in_in_another_tab_goes_on(customer):
