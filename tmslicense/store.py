@@ -261,6 +261,8 @@ class DataFolder:
     """
 
     def __init__(self, path: str | os.PathLike):
+        if not os.fspath(path):  # Path("") is the current folder, where an ID would be made
+            raise ValueError("give the data folder (empty is the current folder)")
         self.path = Path(path)
 
     @property

@@ -391,3 +391,12 @@ def test_a_file_copied_in_by_hand_counts_whatever_the_case_of_its_extension(
     (licenses / "notes.txt").write_text("not a license")
     assert folder.licenses(keyring) == ([lic], [])
     assert folder.capabilities(keyring).role is tmslicense.Role.PRIMARY
+
+
+def test_an_empty_path_is_no_data_folder(tmp_path, monkeypatch):
+    """An unset setting read as "" would be the current folder, where installation_id would
+    make a new server: refused, as the command line refuses an empty --data-dir."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="give the data folder"):
+        tmslicense.DataFolder("")
+    assert list(tmp_path.iterdir()) == []
