@@ -126,6 +126,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _folder(data_dir: Path) -> store.DataFolder:
+    """The data folder, for a change: one that waits for another command says so at once."""
+
+    def waiting():
+        print(
+            f"Waiting for another command that is changing {data_dir} (up to "
+            f"{store.LOCK_WAIT} s; Ctrl-C stops, changing nothing)...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return store.DataFolder(data_dir, waiting=waiting)
+
+
 def _data_dir(text: str) -> Path:
     """An empty --data-dir would be the current folder, where `id` would make a server."""
     if not text:
@@ -232,7 +246,7 @@ def _this_server(data_dir: Path, other_ways: str = "") -> str:
 def _import(args, data_dir: Path) -> int:
     _this_server(data_dir)  # first: a mistyped --data-dir is said so, not its keyring
     keyring = _keyring(args, data_dir)
-    done = store.DataFolder(data_dir).import_license(_read(args.file), keyring)
+    done = _folder(data_dir).import_license(_read(args.file), keyring)
     lic = done.license
     if done.already_installed:
         print(
@@ -364,7 +378,7 @@ def _revoked(args, data_dir: Path) -> int:
         data = _read(source, MAX_REVOKED_LIST, too_large)
     keyring = _keyring(args, data_dir)
     try:
-        new = store.DataFolder(data_dir).add_revoked_list(data, keyring)
+        new = _folder(data_dir).add_revoked_list(data, keyring)
     except LicenseError as error:
         raise type(error)(f"{error} Nothing was changed.") from None
     total = len(store.revoked_serials(data_dir))

@@ -16,7 +16,7 @@ import errno
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +42,11 @@ _HELD = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 
 
 @contextmanager
-def locked(data_dir: Path) -> Iterator[None]:
+def locked(data_dir: Path, waiting: Callable[[], object] | None = None) -> Iterator[None]:
     """Hold the data folder's lock: what one process reads to decide a change (the installed
     licenses, the revoked serials) stays so until it has written the change. Waits up to
-    LOCK_WAIT seconds for another command, then raises :class:`DataFolderError`."""
+    LOCK_WAIT seconds for another command (calling ``waiting`` once, if given, when it
+    starts to wait: to say so), then raises :class:`DataFolderError`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / ".lock"
     try:
@@ -83,6 +84,9 @@ def locked(data_dir: Path) -> Iterator[None]:
             except OSError as error:
                 if error.errno not in _HELD:  # no locks here (some network shares), say
                     raise DataFolderError(f"Cannot lock {path}: {error.strerror}.") from None
+                if waiting is not None:
+                    waiting()
+                    waiting = None
                 if time.monotonic() > deadline:
                     raise DataFolderError(
                         f"{data_dir} is being changed by another command (it has held {path} "
@@ -187,13 +191,13 @@ def _serials(text: str) -> frozenset[str]:
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
-def add_revoked(data_dir: Path, serials) -> list[str]:
+def add_revoked(data_dir: Path, serials, waiting=None) -> list[str]:
     """Add serials to this server's list of revoked serials and return the ones that were new.
 
     A list is only ever added to: a serial once revoked stays revoked, so an old or partial
     list cannot bring a revoked file back. Lists added at the same time are all kept.
     """
-    with locked(data_dir):
+    with locked(data_dir, waiting):
         text = _revoked_text(data_dir) or "# Revoked serials\n"
         new = sorted(set(serials) - _serials(text))
         if new:
@@ -260,10 +264,13 @@ class DataFolder:
     True
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, waiting: Callable[[], object] | None = None):
+        """``waiting``: called when a change starts to wait for another process that holds
+        the folder (up to ``LOCK_WAIT`` seconds), to say so."""
         if not os.fspath(path):  # Path("") is the current folder, where an ID would be made
             raise ValueError("give the data folder (empty is the current folder)")
         self.path = Path(path)
+        self.waiting = waiting
 
     @property
     def installation_id(self) -> str:
@@ -327,7 +334,7 @@ class DataFolder:
         older issue than the one installed, even if that one has expired."""
         this = self._this()
         # Another import at the same time must not install an older issue over this one.
-        with locked(self.path):
+        with locked(self.path, self.waiting):
             lic = verify_license(data, keyring, this, now=now, revoked=revoked_serials(self.path))
             found, _ = self._installed(keyring, this)
             path = current = None  # the newest installed issue of this license
@@ -346,4 +353,4 @@ class DataFolder:
         and add its serials to this server's; returns the ones that were new. Refuses a list
         that does not verify, or is no text (a :class:`LicenseError`, nothing changed)."""
         self._this()
-        return add_revoked(self.path, verify_revoked_list(data, keyring))
+        return add_revoked(self.path, verify_revoked_list(data, keyring), self.waiting)

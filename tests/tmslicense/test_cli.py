@@ -481,9 +481,11 @@ def test_a_command_waits_for_the_folder_then_says_it_is_busy(pair, monkeypatch):
     tms, _ = pair
     monkeypatch.setattr(store, "LOCK_WAIT", 0.3)
     busy = pytest.raises(store.DataFolderError, match="being changed by another command")
-    # While another command changes the folder, this one cannot.
-    with store.locked(tms.data), busy, store.locked(tms.data):
+    # While another command changes the folder, this one cannot; it is told once that it waits.
+    said = []
+    with store.locked(tms.data), busy, store.locked(tms.data, lambda: said.append("waiting")):
         pass
+    assert said == ["waiting"]
     with store.locked(tms.data):  # released: taken at once
         pass
 
@@ -892,7 +894,11 @@ def test_ctrl_c_while_waiting_for_the_folder_gives_a_message_and_changes_nothing
         time.sleep(1.5)  # started, and waiting for the lock
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)
-    assert (code, process.stderr.read()) == (130, "interrupted.\n")
+    assert (code, process.stderr.read()) == (
+        130,
+        f"Waiting for another command that is changing {tms.data} (up to 30 s; Ctrl-C stops, "
+        "changing nothing)...\ninterrupted.\n",
+    )
     assert tms.snapshot() == before
 
 
