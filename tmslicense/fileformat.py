@@ -272,24 +272,26 @@ def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] 
     None when it is."""
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
-    now = now.astimezone(UTC)
+    # Compared as given: in UTC, a clock at the calendar's end west of it is past year 9999.
     try:  # no arithmetic on the file's own times
         ahead = lic.issued_at > now + CLOCK_TOLERANCE
     except OverflowError:  # a clock at the end of year 9999: no file is issued after it
         ahead = False
-    if ahead:
+    if ahead:  # then now is well inside the calendar
         return LicenseNotYetValid, (
-            f"valid from {_minute(lic.issued_at)} UTC, but this server's clock says "
-            f"{_minute(now)} UTC: check the clock"
+            f"valid from {utc_minute(lic.issued_at)}, but this server's clock says "
+            f"{utc_minute(now)}: check the clock"
         )
     if lic.expires_at is not None and now >= lic.expires_at:
-        return LicenseExpired, f"expired on {_minute(lic.expires_at)} UTC"
+        return LicenseExpired, f"expired on {utc_minute(lic.expires_at)}"
     return None
 
 
-def _minute(time: datetime) -> str:
-    """2027-06-30 12:00 (strftime writes year 1 as "1")."""
-    return f"{time.year:04d}-{time:%m-%d %H:%M}"
+def utc_minute(time: datetime) -> str:
+    """A file's time as messages write it: "2027-06-30 12:00 UTC" (strftime writes year 1 as
+    "1")."""
+    time = time.astimezone(UTC)
+    return f"{time.year:04d}-{time:%m-%d %H:%M} UTC"
 
 
 def strict_b64decode(text: str) -> bytes:

@@ -354,11 +354,11 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
         # A name of its own (mode 0600): threads share a pid, and so do containers (pid 1)
         # that share a volume; a shared name would let one truncate what another linked.
         fd, temporary = tempfile.mkstemp(prefix=f".{SECRET_FILE}.", dir=data_dir)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(candidate.hex() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())  # on disk before it is linked: never an empty secret
         try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(candidate.hex() + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())  # its content on disk before it is linked
             # link() refuses to overwrite: when two callers race, the first secret wins.
             os.link(temporary, path)
         except FileExistsError:

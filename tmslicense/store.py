@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AlreadyReplaced, FileTooLarge, LicenseError
-from .fileformat import MAX_FILE_SIZE, as_text, license_file, verify_license
+from .fileformat import MAX_FILE_SIZE, as_text, license_file, utc_minute, verify_license
 from .gating import Capabilities, capabilities
 from .ids import SECRET_FILE, InvalidInstallationId, load_or_create_installation_id
 from .model import SERIAL, License
@@ -213,7 +213,7 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
     if current is not None and current.supersedes(lic):
         raise AlreadyReplaced(
             f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
-            f"{current.issued_at:%Y-%m-%d}) is already installed; nothing was changed."
+            f"{utc_minute(current.issued_at)}) is already installed; nothing was changed."
         )
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
@@ -230,14 +230,16 @@ def _write(target: Path, text: str) -> None:
     """Write to a temporary file and rename: a crash leaves the old file or the new one,
     never half of one. The temporary file is new, of a name no one can guess: one placed in
     its way (a link to another file) is never written through."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    temporary = Path(name)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    # Made new (O_EXCL: a link in its place is refused, not followed), with the mode the
+    # umask gives, as any file the server writes.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(temporary, flags, 0o666)
     try:
         with open(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # as a file the server wrote itself (mkstemp makes 0600)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)

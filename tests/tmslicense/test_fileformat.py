@@ -191,13 +191,17 @@ def test_a_clock_at_either_end_of_the_calendar_gets_a_refusal_not_a_crash(
     make_license, sign, keyring
 ):
     expiring = make_license("standard", expires_at=NOW + timedelta(days=30))
-    at_the_end = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
-    with pytest.raises(tmslicense.LicenseExpired, match="expired on 2026-12-25 12:00 UTC"):
-        tmslicense.verify_license(
-            sign(expiring), keyring, expiring.installation_ids[0], now=at_the_end
-        )
-    caps = tmslicense.capabilities([expiring], expiring.installation_ids[0], now=at_the_end)
-    assert caps.role is None
+    west = timezone(timedelta(hours=-5))
+    for at_the_end in (
+        datetime(9999, 12, 31, 23, 0, tzinfo=UTC),
+        datetime(9999, 12, 31, 20, 0, tzinfo=west),  # in UTC, past the calendar's end
+    ):
+        with pytest.raises(tmslicense.LicenseExpired, match="expired on 2026-12-25 12:00 UTC"):
+            tmslicense.verify_license(
+                sign(expiring), keyring, expiring.installation_ids[0], now=at_the_end
+            )
+        caps = tmslicense.capabilities([expiring], expiring.installation_ids[0], now=at_the_end)
+        assert caps.role is None
     lic = make_license("standard")
     with pytest.raises(tmslicense.LicenseNotYetValid, match=r"clock says 0001-01-01 00:00 UTC"):
         tmslicense.verify_license(
@@ -402,6 +406,8 @@ def test_sign_refuses_a_payload_the_tms_would_refuse(private_key, kid):
         ({"customer": "Acme\u00adPackaging"}, "invisible characters"),
         ({"product": "\ufeffThinManager"}, "invisible characters"),
         ({"features": ["relevance", "Relevance"]}, "a feature twice: Relevance, relevance"),
+        ({"features": ["caf\u00e9", "cafe\u0301"]}, "a feature twice"),  # é, and e + accent
+        ({"features": ["relevance\U000e0041"]}, "invisible characters"),  # a tag character
         # The year written is UTC's: 1999-12-31T23:30:00Z.
         ({"issued_at": datetime(2000, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))}, "years"),
     ],
