@@ -32,12 +32,14 @@ def validate_license_text(value: str) -> None:
 
 
 def expiry_shown(value) -> str:
-    """When a license (or its file) stops working, wherever it is shown: to the minute, in
-    UTC as the file says it ("2027-06-30 00:00 UTC": a date alone reads as that whole day,
-    which an expiry set without a time does not include); "never"."""
+    """When a license (or its file) stops working, wherever it is shown: to the minute (to the
+    second when it has seconds: two times shown the same are the same), in UTC as the file
+    says it ("2027-06-30 00:00 UTC": a date alone reads as that whole day, which an expiry set
+    without a time does not include); "never"."""
     if value is None:
         return "never"
-    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%d %H:%M{':%S' if value.second else ''}} UTC"
 
 
 def listed_features(features) -> str:
@@ -201,7 +203,12 @@ class License(models.Model):
     def description(self) -> str:
         """What the license is, each part named, for e-mails: "ThinManager Premium edition,
         mirrored license" (an edition may be named as a kind is)."""
-        return f"{self.product} {self.edition} edition, {self.get_kind_display().lower()} license"
+        return f"{self.product} {self.edition} edition, {self.kind_named}"
+
+    @property
+    def kind_named(self) -> str:
+        """The kind named as one, "mirrored license": an edition may be called "Standard" too."""
+        return f"{self.get_kind_display().lower()} license"
 
     @property
     def state(self) -> str:

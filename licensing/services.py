@@ -299,9 +299,7 @@ def _file_subject(lic: License, action: str, replaces: str | None) -> str:
         "correct_installation_id": "Corrected license file",
         "update_file": "Updated license file",
     }
-    # The kind named as one ("mirrored license"): an edition may be called "Standard" too.
-    kind = lic.get_kind_display().lower()
-    subject = f"{what.get(action, 'License file')} for {lic.number}, {kind} license"
+    subject = f"{what.get(action, 'License file')} for {lic.number}, {lic.kind_named}"
     return f"{subject} (replaces {replaces})" if replaces else subject
 
 

@@ -220,12 +220,14 @@ def csrf_failure(request, reason=""):
         view = LoginView()
         view.setup(request)
         return redirect(view.get_success_url())  # its next, checked, or the user's start
-    if request.path == reverse("licensing:activate"):
+    # The page's token is not the cookie's ("CSRF token ... incorrect."): a log-in since the
+    # page was loaded changed it. No cookie ("CSRF cookie not set.") or a foreign origin would
+    # fail again the same way: those get the "Page expired" page.
+    if request.path == reverse("licensing:activate") and reason.startswith("CSRF token"):
         messages.warning(
             request,
-            "That activation page had expired (you logged in or out in another tab, or it was "
-            "open for a long time): nothing was activated. Enter the License Number and "
-            "Installation ID again.",
+            "That activation page was sent after you logged in again (in this or another tab): "
+            "nothing was activated. Enter the License Number and Installation ID again.",
         )
         return redirect("licensing:activate")
     return csrf.csrf_failure(request, reason, template_name="403_csrf.html")

@@ -261,12 +261,30 @@ def test_forms_are_csrf_protected(client, customer, make_license, ids):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(customer)
     lic = make_license("standard")
-    # Sent from a page of an old session (logged in again in another tab): back to the
-    # start, with why; the browser's Back and reload would send the expired page again.
+    # No cookie (blocked, say): refused, and the page says so.
     response = step1(strict, lic.number, ids[0])
+    assert response.status_code == 403 and "This page has expired" in response.content.decode()
+    # Sent from a page loaded before logging in again (in another tab): back to the start,
+    # with why; the browser's Back and reload would send the expired page again.
+    page = strict.get("/activate/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    # A log-in in another tab sets a new token in the cookie, which the page's no longer matches.
+    from django.conf import settings
+    from django.middleware.csrf import _get_new_csrf_string
+
+    strict.cookies[settings.CSRF_COOKIE_NAME] = _get_new_csrf_string()
+    response = strict.post(
+        "/activate/",
+        {
+            "csrfmiddlewaretoken": token,
+            "activate_license_view-current_step": "license",
+            "license-license_number": lic.number,
+            "license-installation_id": ids[0],
+        },
+    )
     assert (response.status_code, response["Location"]) == (302, "/activate/")
     page = strict.get("/activate/").content.decode()
-    assert "That activation page had expired" in page and "nothing was activated" in page
+    assert "That activation page was sent after you logged in again" in page
     assert not Activation.objects.exists()
     # Elsewhere the page says so.
     response = strict.post(f"/licenses/{lic.number}/update-file/")

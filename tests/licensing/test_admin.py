@@ -1354,7 +1354,7 @@ def test_suspending_says_the_file_on_the_servers_keeps_working_until_revoked(
     )
     assert "still has the old values" not in shown  # revoking is said once
     expiring = make_license(
-        expires_at=timezone.now().replace(year=2031, month=6, day=30, hour=12, minute=0)
+        expires_at=timezone.now().replace(year=2031, month=6, day=30, hour=12, minute=0, second=0)
     )
     services.activate(
         license=expiring, installation_id=tmslicense.new_installation_id(), actor=customer

@@ -235,6 +235,10 @@ def test_an_expiry_is_shown_to_the_minute_in_utc_wherever_it_is_shown(
     page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
     assert "Expires: in the file 2031-06-30 12:00 UTC; now 2031-06-30 00:00 UTC" in page
     assert re.search(r"Expires</dt><dd[^>]*>2031-06-30 00:00 UTC</dd>", page)
+    # A change of seconds only is shown with them: never two same-looking values.
+    License.objects.filter(pk=lic.pk).update(expires_at=datetime(2031, 6, 30, 12, 0, 5, tzinfo=UTC))
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert "Expires: in the file 2031-06-30 12:00 UTC; now 2031-06-30 12:00:05 UTC" in page
 
 
 def test_a_customer_gets_an_updated_file_once_the_license_changed(
