@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -32,14 +32,10 @@ def validate_license_text(value: str) -> None:
 
 
 def expiry_shown(value) -> str:
-    """When a license (or its file) stops working, wherever it is shown: to the minute (to the
-    second when it has seconds: two times shown the same are the same), in UTC as the file
-    says it ("2027-06-30 00:00 UTC": a date alone reads as that whole day, which an expiry set
-    without a time does not include); "never"."""
-    if value is None:
-        return "never"
-    value = value.astimezone(UTC)
-    return f"{value:%Y-%m-%d %H:%M{':%S' if value.second else ''}} UTC"
+    """When a license (or its file) stops working, wherever it is shown, as a server's
+    messages write it ("2027-06-30 00:00 UTC": a date alone reads as that whole day, which an
+    expiry set without a time does not include); "never"."""
+    return "never" if value is None else tmslicense.utc_time(value)
 
 
 def listed_features(features) -> str:

@@ -25,6 +25,7 @@ from .fileformat import (
     read_envelope,
     read_license,
     sign_license,
+    utc_time,
     verify_license,
 )
 from .gating import THINSERVER_DATA_REFUSED, Action, Capabilities, capabilities
@@ -89,6 +90,7 @@ __all__ = [
     "sign_license",
     "sign_revoked_list",
     "text_problem",
+    "utc_time",
     "verify_license",
     "verify_revoked_list",
 ]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import store
 from .errors import FileTooLarge, LicenseError, describe_size
-from .fileformat import MAX_FILE_SIZE, read_license, utc_minute, verify_license
+from .fileformat import MAX_FILE_SIZE, read_license, utc_time, verify_license
 from .gating import Action, capabilities
 from .ids import SECRET_FILE, InvalidIdentifier, normalize_installation_id
 from .keyring import Keyring, KeyringError
@@ -296,7 +296,7 @@ def _status(args, data_dir: Path) -> int:
         print(f"  Customer:         {_shown(lic.customer)}")
         print(f"  Serial:           {_shown(lic.serial)}")
         print(f"  Maintenance end:  {lic.maintenance_end.isoformat()}")
-        expires = utc_minute(lic.expires_at) if lic.expires_at else "never"
+        expires = utc_time(lic.expires_at) if lic.expires_at else "never"
         print(f"  Expires:          {expires}")
         location = ", ".join(
             f"{s.installation_id} ({s.role.value}"

@@ -279,19 +279,21 @@ def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] 
         ahead = False
     if ahead:  # then now is well inside the calendar
         return LicenseNotYetValid, (
-            f"valid from {utc_minute(lic.issued_at)}, but this server's clock says "
-            f"{utc_minute(now)}: check the clock"
+            f"valid from {utc_time(lic.issued_at)}, but this server's clock says "
+            f"{utc_time(now)}: check the clock"
         )
     if lic.expires_at is not None and now >= lic.expires_at:
-        return LicenseExpired, f"expired on {utc_minute(lic.expires_at)}"
+        return LicenseExpired, f"expired on {utc_time(lic.expires_at)}"
     return None
 
 
-def utc_minute(time: datetime) -> str:
-    """A file's time as messages write it: "2027-06-30 12:00 UTC" (strftime writes year 1 as
-    "1")."""
+def utc_time(time: datetime) -> str:
+    """A time as messages write it, in UTC as files carry it: "2027-06-30 12:00 UTC", to the
+    second when it has seconds ("12:00:05": two times written the same are the same), the year
+    in four digits (strftime writes year 1 as "1")."""
     time = time.astimezone(UTC)
-    return f"{time.year:04d}-{time:%m-%d %H:%M} UTC"
+    seconds = f":{time.second:02d}" if time.second else ""
+    return f"{time.year:04d}-{time:%m-%d %H:%M}{seconds} UTC"
 
 
 def strict_b64decode(text: str) -> bytes:

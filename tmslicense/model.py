@@ -293,10 +293,9 @@ def case_variants(names) -> list[str]:
     import unicodedata  # only here: a TMS verifying a file needs none of it
 
     names = list(names)
-    folded = Counter(unicodedata.normalize("NFKC", name).casefold() for name in names)
-    return sorted(
-        name for name in names if folded[unicodedata.normalize("NFKC", name).casefold()] > 1
-    )
+    keys = [unicodedata.normalize("NFKC", name).casefold() for name in names]
+    counts = Counter(keys)
+    return sorted(name for name, key in zip(names, keys, strict=True) if counts[key] > 1)
 
 
 def check_issuable(lic: License) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AlreadyReplaced, FileTooLarge, LicenseError
-from .fileformat import MAX_FILE_SIZE, as_text, license_file, utc_minute, verify_license
+from .fileformat import MAX_FILE_SIZE, as_text, license_file, utc_time, verify_license
 from .gating import Capabilities, capabilities
 from .ids import SECRET_FILE, InvalidInstallationId, load_or_create_installation_id
 from .model import SERIAL, License
@@ -213,7 +213,7 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
     if current is not None and current.supersedes(lic):
         raise AlreadyReplaced(
             f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
-            f"{utc_minute(current.issued_at)}) is already installed; nothing was changed."
+            f"{utc_time(current.issued_at)}) is already installed; nothing was changed."
         )
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
