@@ -7,6 +7,7 @@ twice. Domain errors carry the message to show and, where it belongs to a form f
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import uuid
 from datetime import timedelta
@@ -900,15 +901,17 @@ def _site() -> dict:
 
 
 def _username(email: str) -> str:
-    """An invited member's user name: the address in lower case, if Django takes it as one."""
-    username = email.lower()
+    """An invited member's user name: the address in lower case, each character a user name
+    cannot have (the apostrophe of o'brien@…, say) written as "_". Members log in with their
+    address as well, so the name is rarely seen."""
+    username = re.sub(r"[^\w.@+-]", "_", email.lower())
     User = get_user_model()
     try:
         User._meta.get_field("username").run_validators(username)
     except ValidationError:
         raise InvitationRefused(
-            f"The address {email} cannot be a user name (at most 150 letters, digits and "
-            "@ . + - _): ask an administrator to make the account."
+            f"The address {email} is too long for a user name (at most 150 characters): ask "
+            "an administrator to make the account."
         ) from None
     # Of the same address, it is an invitation made at this moment: found on the next try.
     if User.objects.filter(username__iexact=username).exclude(email__iexact=email).exists():
