@@ -24,6 +24,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 import tmslicense
+from tmslicense.model import HIDDEN_CHARACTERS
 
 from . import outbox, signing, throttle
 from .models import (
@@ -465,12 +466,23 @@ def check_reissuable(activation: Activation, lic: License) -> None:
         )
 
 
-def check_reason(reason: str, *, of: str) -> str:
-    """The reason support gives for a revocation or a correction (``of``), without spaces
-    around it; refused beside its field when there is none."""
+# What a reason may not hold: a license text's hidden characters, but for line breaks and tabs.
+_HIDDEN_IN_REASON = re.compile(f"(?![\t\n\r])[{HIDDEN_CHARACTERS}]")
+
+
+def check_reason(reason: str, *, of: str | None) -> str:
+    """The reason support gives for a revocation or a correction (``of``; None where a reason
+    is optional), without spaces around it; refused beside its field when there is none, or
+    when it holds characters that reorder or hide text (the audit trail shows it as typed)."""
     why = (reason or "").strip()
-    if not why:
+    if not why and of:
         raise ActivationError(f"Give a reason for the {of}.", field="reason")
+    if _HIDDEN_IN_REASON.search(why):
+        raise ActivationError(
+            "The reason must not contain control characters, text direction marks or "
+            "invisible characters.",
+            field="reason",
+        )
     return why
 
 
@@ -557,7 +569,8 @@ def reissue(
         ids = corrected_installation_ids(old, lic, installation_id, mirrored_installation_id)
         action, why = "correct_installation_id", check_reason(reason, of="correction")
     else:
-        ids, action, why = old.installation_ids, "reissue", (reason or "").strip() or "Reissued"
+        ids, action, why = old.installation_ids, "reissue", check_reason(reason, of=None)
+        why = why or "Reissued"
     return _replace(old, lic, ids, actor=actor, ip=ip, action=action, why=why)
 
 

@@ -93,13 +93,10 @@ class ActivationActionForm(forms.Form):
         return value and normalized(tmslicense.normalize_installation_id, value)
 
     def clean_reason(self):
-        reason = self.cleaned_data["reason"]
-        if self.reason_for is None:
-            return reason
         try:
-            return services.check_reason(reason, of=self.reason_for)
+            return services.check_reason(self.cleaned_data["reason"], of=self.reason_for)
         except services.ActivationError as error:
-            raise forms.ValidationError(error.message, code="required") from None
+            raise forms.ValidationError(error.message, code="reason") from None
 
     def clean(self):
         """A correction's IDs as the new file is to hold them (an ID left empty is kept),

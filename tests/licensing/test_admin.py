@@ -163,6 +163,23 @@ def test_revoke_requires_a_reason_and_is_audited(support_client, support, live):
 
 
 @pytest.mark.parametrize("action", ["revoke", "reissue"])
+def test_a_reason_that_reorders_or_hides_text_is_refused_and_nothing_changes(
+    support_client, live, action
+):
+    """The audit trail and support's pages show a reason as typed: a right-to-left override
+    would show "Customer request" for another text. Line breaks are a reason's own."""
+    url = f"/admin/licensing/activation/{live.pk}/{action}/"
+    for reason in ("Customer \u202erequest", "Swap\u200bped", "Bell\x07"):
+        response = support_client.post(url, {"reason": reason})
+        assert response.status_code == 200
+        assert "must not contain control characters" in response.content.decode()
+    live.refresh_from_db()
+    assert live.is_live and not AuditEvent.objects.filter(action=action).exists()
+    response = support_client.post(url, {"reason": "Disk replaced.\r\nTicket 4711"})
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize("action", ["revoke", "reissue"])
 def test_an_action_that_loses_to_a_new_file_meanwhile_names_the_new_file(
     support_client, customer, live, action, monkeypatch
 ):
