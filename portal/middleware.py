@@ -1,6 +1,10 @@
-"""The site's Content-Security-Policy, on every response (settings.CONTENT_SECURITY_POLICY)."""
+"""The site's Content-Security-Policy, on every response (settings.CONTENT_SECURITY_POLICY);
+requests that no page can answer, refused before any view."""
+
+from urllib.parse import unquote_plus
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 
 
 def content_security_policy(**more_sources) -> str:
@@ -25,3 +29,18 @@ class ContentSecurityPolicyMiddleware:
         if not settings.DEBUG:
             response.headers.setdefault("Content-Security-Policy", self.policy)
         return response
+
+
+class RefuseNullCharactersMiddleware:
+    """A NUL character in the address or its query is no text a page takes, and PostgreSQL
+    refuses any statement comparing a value with one (a 500, where SQLite finds nothing): such
+    a request is a 400 before any view or admin filter builds a query from it. Form fields
+    refuse it themselves (Django's null-character validator)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or "\x00" in unquote_plus(request.META.get("QUERY_STRING", "")):
+            raise BadRequest("A NUL character in the address.")
+        return self.get_response(request)

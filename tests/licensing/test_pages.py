@@ -554,6 +554,27 @@ def test_a_bad_request_is_the_sites_page(client, db):
     assert "Bad request" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/licenses/%00/",
+        "/licenses/%00/download/",
+        "/licenses/TM-%00/update-file/",
+        "/admin/licensing/license/?kind=%00",
+        "/admin/licensing/license/?q=TM%00",
+        "/admin/licensing/auditevent/?action__exact=%00",
+    ],
+)
+def test_a_nul_character_in_an_address_is_a_bad_request_on_every_database(request, path):
+    """PostgreSQL refuses to compare text with a NUL in it: a 500 there, before it was
+    refused up front (SQLite simply found nothing)."""
+    who = "support_client" if path.startswith("/admin/") else "customer_client"
+    client = request.getfixturevalue(who)
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "Bad request" in response.content.decode()
+
+
 def test_a_one_server_license_names_its_server_without_a_role(customer_client, customer):
     lic = LicenseFactory(organization=customer.membership.organization, kind="standard")
     server = tmslicense.new_installation_id()
