@@ -63,6 +63,10 @@ def queue(
     recipients = sorted({r for r in recipients if r})
     if not recipients:
         return None
+    # A subject naming a long address and a long organization name is cut short to fit.
+    longest = OutboxMessage._meta.get_field("subject").max_length
+    if len(subject) > longest:
+        subject = subject[: longest - 1].rstrip() + "…"
     message = OutboxMessage.objects.create(
         key=key,
         license=license,

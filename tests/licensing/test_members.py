@@ -215,6 +215,22 @@ def test_the_other_members_hear_of_a_new_member(
     assert len(mail.outbox) == 3 and mail.outbox[2].to == ["eng@acme.example"]
 
 
+def test_a_long_address_invited_to_a_long_named_organization_gets_a_shortened_notice(
+    support_client, organization, customer, django_capture_on_commit_callbacks
+):
+    """The members' notice names the address and the organization in its subject: both at
+    their longest no longer fit the subject's column (on PostgreSQL a 500)."""
+    organization.name = "Acme Packaging " + "Manufacturing Division " * 8
+    organization.save()
+    email = "b.very.long.address.for.an.engineer." + "x" * 60 + "@plant.acme.example"
+    response = invite(support_client, organization, email, django_capture_on_commit_callbacks)
+    assert response.status_code == 302
+    notice = next(m for m in mail.outbox if m.to == [customer.email])
+    assert len(notice.subject) == 200 and notice.subject.endswith("…")
+    assert notice.subject.startswith(f"{email} was invited to Acme Packaging")
+    assert organization.name in notice.body
+
+
 def test_support_withdraws_an_invitation_not_used_yet(
     support_client, support, organization, customer, django_capture_on_commit_callbacks
 ):
