@@ -33,16 +33,22 @@ class UsernameOrEmailBackend(ModelBackend):
 
 
 def audit_log_in(sender, request, user, **kwargs):
-    """A log-in (to the site or the admin; Django's ``user_logged_in``), audited with where
-    from: the organization's trail shows who logged in from which address, and support checks
-    an address against those its members used lately."""
+    """A log-in (to the site or the admin; Django's ``user_logged_in``), audited: the
+    organization's trail shows who logged in from which address, and support checks an
+    address against those its members used lately."""
+    audit_account(request, user, "log_in")
+
+
+def audit_account(request, user, action: str) -> None:
+    """An account's own event (a log-in; a password chosen from an invitation, reset or
+    changed), audited on its organization's trail with the address it came from."""
     from . import services, throttle
     from .models import Membership
 
     membership = Membership.objects.select_related("organization").filter(user=user).first()
     services.audit(
         actor=user,
-        action="log_in",
+        action=action,
         license=None,
         obj=membership.organization if membership else user,
         ip=throttle.client_ip(request) if request is not None else None,

@@ -26,7 +26,7 @@ from formtools.wizard.views import SessionWizardView
 import tmslicense
 from portal.middleware import content_security_policy
 
-from . import services, signing, throttle
+from . import auth, services, signing, throttle
 from .forms import (
     ChangePasswordForm,
     LicenseStepForm,
@@ -243,7 +243,11 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             if not type(form.user).objects.select_for_update().filter(pk=form.user.pk).exists():
                 self.validlink = False
                 return self.render_to_response(self.get_context_data(form=None))
+            invited = services.awaits_password(form.user)
             response = super().form_valid(form)
+            auth.audit_account(
+                self.request, form.user, "invitation_accepted" if invited else "password_reset"
+            )
         # The log-in page sends a paused customer here: the new password works at once.
         throttle.lift_login_pause(form.user)
         return response
@@ -254,6 +258,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}
+
+    @transaction.atomic
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        auth.audit_account(self.request, form.user, "password_change")
+        return response
 
 
 class LogoutView(auth_views.LogoutView):

@@ -66,6 +66,9 @@ def test_an_invited_member_chooses_a_password_and_sees_the_organizations_license
         form.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     )
     assert done.status_code == 302
+    accepted = AuditEvent.objects.get(action="invitation_accepted")
+    assert accepted.actor == user and accepted.organization_id == organization.pk
+    assert not AuditEvent.objects.filter(action="password_reset").exists()
     assert (
         member.post(
             "/accounts/login/", {"username": "eng.one@acme.example", "password": NEW_PASSWORD}

@@ -400,6 +400,18 @@ def test_password_reset_sends_a_link_by_email(client, customer, django_capture_o
     assert message.subject == "Choose a password for the ThinManager License Site"
     page = client.get(link.strip().removeprefix(django_settings.SITE_URL), follow=True)
     assert "Choose your password" in page.content.decode()
+    new = "Another-plant-password-9"
+    client.post(
+        page.redirect_chain[-1][0],
+        {"new_password1": new, "new_password2": new},
+        REMOTE_ADDR="192.0.2.7",
+    )
+    customer.refresh_from_db()
+    assert customer.check_password(new)
+    # The organization's trail shows it: a reset can be a takeover.
+    event = AuditEvent.objects.get(action="password_reset")
+    assert event.actor == customer and event.ip_address == "192.0.2.7"
+    assert event.organization_id == customer.membership.organization_id
 
 
 def test_a_customer_changes_the_password_on_the_sites_pages(customer_client, customer):
@@ -423,6 +435,8 @@ def test_a_customer_changes_the_password_on_the_sites_pages(customer_client, cus
     assert "Your password was changed" in response.content.decode()
     customer.refresh_from_db()
     assert customer.check_password(new)
+    (event,) = AuditEvent.objects.filter(action="password_change")  # not the wrong try
+    assert event.actor == customer
     assert customer_client.get("/licenses/").status_code == 200  # still logged in
 
 
