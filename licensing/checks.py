@@ -1,5 +1,6 @@
 """`manage.py check --deploy`: what a deployment must have that the settings alone do not show."""
 
+from django.conf import settings
 from django.core import checks
 
 from . import signing
@@ -13,3 +14,27 @@ def signing_key(app_configs, **kwargs):
     if why is None:
         return []
     return [checks.Error(why, id="licensing.E001")]
+
+
+# Backends that send nothing: the e-mails' password links would go to the log, or nowhere.
+_NOT_SENDING = {
+    "django.core.mail.backends.console.EmailBackend": "printed in the log",
+    "django.core.mail.backends.locmem.EmailBackend": "kept in memory and lost",
+    "django.core.mail.backends.dummy.EmailBackend": "thrown away",
+}
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def email_backend(app_configs, **kwargs):
+    """A deployment left without EMAIL_HOST prints every e-mail (password-reset and invitation
+    links, which set a password) to its log: refused, as a demo's default never is."""
+    what = _NOT_SENDING.get(settings.EMAIL_BACKEND)
+    if settings.DEBUG or what is None:
+        return []
+    return [
+        checks.Error(
+            f"E-mails would be {what} ({settings.EMAIL_BACKEND}), with the password links "
+            "they carry: set EMAIL_HOST (SMTP), or EMAIL_BACKEND to the file-based backend.",
+            id="licensing.E002",
+        )
+    ]

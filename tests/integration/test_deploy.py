@@ -91,6 +91,22 @@ def test_the_deploy_checks_refuse_a_missing_signing_key_or_kept_keyring(tmp_path
         assert "licensing.E001" in result.stderr and str(missing) in result.stderr, result.stderr
 
 
+def test_the_deploy_checks_refuse_e_mail_that_is_not_sent(tmp_path):
+    """Without EMAIL_HOST the e-mails (with their password links) would go to the log."""
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env={**env, "EMAIL_HOST": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "licensing.E002" in result.stderr and "printed in the log" in result.stderr
+    filed = {"EMAIL_HOST": "", "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"}
+    assert "no issues" in manage("check", "--deploy", env={**env, **filed}).stdout
+
+
 def test_smtp_over_tls_from_the_start_or_starttls_not_both(tmp_path):
     env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     assert env["EMAIL_USE_TLS"] == "true"  # .env.example's
