@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 
 from .. import services
 from ..models import AuditEvent, Organization, OutboxMessage
@@ -78,6 +79,14 @@ class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     readonly_fields = ["created_at", actor, action, "license", object_repr, details, ip_address]
     fields = readonly_fields
     date_hierarchy = "created_at"  # "what happened on that day"
+
+    def get_changelist_instance(self, request):
+        # Django's date filter takes a year or month of any size; one past what a date holds
+        # was an OverflowError (a 500), not the wrong filter that any other is.
+        try:
+            return super().get_changelist_instance(request)
+        except OverflowError:
+            raise IncorrectLookupParameters from None
 
     def get_search_results(self, request, queryset, search_term):
         # An action is found by the words the list shows for it ("send again") too, and what

@@ -1817,6 +1817,18 @@ def test_an_organizations_history_opens_its_audit_trail(
     assert response["Location"] == f"/admin/licensing/auditevent/?q={live.license.number}"
 
 
+def test_a_date_past_the_calendar_in_the_audit_trails_filter_is_a_wrong_filter_not_a_500(
+    support_client, live
+):
+    big = "9" * 20
+    for query in (f"created_at__year={big}", f"created_at__year=2026&created_at__month={big}"):
+        response = support_client.get(f"/admin/licensing/auditevent/?{query}")
+        assert response.status_code == 302  # Django's answer to a wrong filter
+        assert response["Location"] == "/admin/licensing/auditevent/?e=1"
+    page = support_client.get("/admin/licensing/auditevent/?created_at__year=2026")
+    assert page.status_code == 200
+
+
 def test_support_finds_a_callers_organization_by_address_user_name_or_license(
     support_client, customer, organization, make_license
 ):
