@@ -52,6 +52,12 @@ class Capabilities:
         return self.refusals.get(Action(action))
 
     @property
+    def next_expiry(self) -> datetime | None:
+        """When the first license counted here expires, or None when none does: what this
+        server may do changes then (a TMS asks again at that time, and can warn ahead)."""
+        return min((lic.expires_at for lic in self.licenses if lic.expires_at), default=None)
+
+    @property
     def serve_clients(self) -> bool:
         return self.allows(Action.SERVE_CLIENTS)
 

@@ -144,6 +144,22 @@ def test_a_license_that_expired_since_it_was_verified_stops_counting(make_licens
     assert tmslicense.capabilities([gone], primary).role is None
 
 
+def test_capabilities_say_when_the_first_counted_license_expires(make_license):
+    """A TMS asks again then (what the server may do changes), and warns ahead of it."""
+    from tests.tmslicense.conftest import later
+
+    base = make_license("standard", expires_at=later(90))
+    this = base.installation_ids[0]
+    addon = make_license("standard", ids=[this], expires_at=later(30))
+    forever = make_license("standard", ids=[this])
+    elsewhere = make_license("standard", expires_at=later(10))  # not counted here
+    caps = tmslicense.capabilities([base, addon, forever, elsewhere], this, now=NOW)
+    assert caps.next_expiry == later(30)
+    assert tmslicense.capabilities([base, addon], this, now=later(30)).next_expiry == later(90)
+    assert tmslicense.capabilities([forever], this, now=NOW).next_expiry is None
+    assert tmslicense.capabilities([], this, now=NOW).next_expiry is None
+
+
 def test_an_older_file_does_not_count_again_once_the_newer_expired(make_license):
     """Support shortened the license and reissued it: the old, longer file does not come
     back when the new one expires."""
