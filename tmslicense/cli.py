@@ -255,6 +255,8 @@ def _import(args, data_dir: Path) -> int:
         )
         return 0
     print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {_shown(lic.serial)}.")
+    if done.replaced is not None:
+        print(f"It replaces the file with serial {_shown(done.replaced.serial)}.")
     print(f"Stored as {done.path}.")
     return 0
 

@@ -250,6 +250,7 @@ class Imported:
     license: License
     path: Path  # where it is installed
     already_installed: bool  # the same file was installed before: nothing was changed
+    replaced: License | None = None  # the older issue of the license this file took over from
 
 
 class DataFolder:
@@ -348,7 +349,7 @@ class DataFolder:
             if current is not None and current.serial == lic.serial:
                 return Imported(lic, path, True)
             text = data if isinstance(data, str) else as_text(bytes(data))  # verified: bytes-like
-            return Imported(lic, install(self.path, lic, text, current), False)
+            return Imported(lic, install(self.path, lic, text, current), False, current)
 
     def add_revoked_list(self, data: bytes | str, keyring) -> list[str]:
         """Verify the license site's signed list of revoked serials (its ``/revoked.txt``)

@@ -201,6 +201,25 @@ def test_an_older_issue_does_not_replace_a_newer_one(pair, make_license, sign, t
     assert tms.snapshot() == before
 
 
+def test_a_newer_issue_replaces_the_older_and_says_which(
+    pair, make_license, sign, tmp_path, keyring
+):
+    from datetime import timedelta
+
+    tms, _ = pair
+    newer = _recent(make_license, kind="standard", ids=[tms.installation_id], serial="NEWER")
+    older = tmslicense.License.create(
+        **{**_create_args(newer), "serial": "OLDER", "issued_at": newer.issued_at - timedelta(1)}
+    )
+    first = tms.run("import", _file(tmp_path, sign(older), "o.lic"))
+    assert first.returncode == 0 and "It replaces" not in first.stdout
+    result = tms.run("import", _file(tmp_path, sign(newer), "n.lic"))
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[1] == "It replaces the file with serial OLDER."
+    again = tmslicense.DataFolder(tms.data).import_license(sign(newer), keyring)
+    assert again.already_installed and again.replaced is None
+
+
 def test_a_file_imported_again_is_said_to_be_installed_already(pair, make_license, sign, tmp_path):
     tms, _ = pair
     lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
