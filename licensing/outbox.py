@@ -5,20 +5,27 @@
   wait for the broker (nor, when it is down, for its connect timeout). If the broker is down
   then, nothing is lost: ``sweep()`` (Celery beat, every two minutes) re-queues every pending
   row that is due.
-- ``deliver()`` sends a message at most once: it locks the row, skips it unless it is still
-  pending, sends, and marks it sent in the same transaction. A worker killed mid-send leaves
-  the row pending (its transaction rolls back) for the next attempt.
+- ``deliver()`` sends a message at least once, and once in all but one case: it locks the
+  row, skips it unless it is still pending, sends, and marks it sent in the same
+  transaction. A worker killed mid-send leaves the row pending (its transaction rolls back)
+  for the next attempt; if the mail server had accepted the message already, it goes out
+  twice, with the same Message-ID (mail systems that keep track drop the copy).
+- A send is given up on after ``SEND_LIMIT`` times ``EMAIL_TIMEOUT`` in all, as a failed
+  attempt: the timeout bounds each wait for the mail server, and one that answers a line at a
+  time would otherwise hold the worker and the rows it locked for ever.
 - A message that keeps failing is marked failed after ``MAX_ATTEMPTS`` and shown to support.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -29,6 +36,7 @@ from .models import Activation, OutboxMessage
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
+SEND_LIMIT = 4  # times EMAIL_TIMEOUT, for a whole send
 # A pending row queued longer ago than this is presumed lost by the broker and re-queued.
 REQUEUE_AFTER = timedelta(minutes=3)
 # A retry scheduled by the broker may arrive slightly before its row's next_attempt_at.
@@ -190,7 +198,7 @@ def deliver(message_id: int) -> bool:
             message.save(update_fields=["status", "last_error"])
             return False
         try:
-            _email(message).send()
+            _send(_email(message))
         except Exception as exc:  # noqa: BLE001 - any transport error counts as an attempt
             error = exc
         else:
@@ -300,6 +308,35 @@ def retry_now(message: OutboxMessage) -> str | None:
         return "It changed meanwhile: look at it again."
     _enqueue_after_commit(message.pk)
     return None
+
+
+def _send(email: EmailMessage) -> None:
+    """Send ``email``; past ``SEND_LIMIT`` times ``EMAIL_TIMEOUT`` the mail server's connection
+    is cut, and the send fails with a TimeoutError that says so."""
+    backend = get_connection()
+    limit = settings.EMAIL_TIMEOUT * SEND_LIMIT
+    cut = threading.Event()
+
+    def cut_off():
+        cut.set()
+        sock = getattr(getattr(backend, "connection", None), "sock", None)  # SMTP's, once open
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                # The socket itself, under any TLS: a read waiting in the sending thread ends.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    timer = threading.Timer(limit, cut_off)
+    timer.daemon = True
+    timer.start()
+    email.connection = backend
+    try:
+        email.send()
+    except Exception as error:
+        if cut.is_set():
+            raise TimeoutError(f"the mail server took more than {limit} s; cut off") from error
+        raise
+    finally:
+        timer.cancel()
 
 
 def _email(message: OutboxMessage) -> EmailMessage:

@@ -50,6 +50,9 @@ def problem() -> str | None:
     """Why the portal cannot sign or serve its keyring (its key file missing, unreadable or no
     Ed25519 key; a kept keyring that does not load), naming the file; None when it can."""
     try:
+        # The key file read again, not the cached key: one made unreadable, or replaced with
+        # its modification time kept (a restore, `cp -p`), is seen at once.
+        _signing_key.__wrapped__(*_key_file_identity())
         public_keyring()
     except (ImproperlyConfigured, OSError, tmslicense.KeyringError) as error:
         return str(error)

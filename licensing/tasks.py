@@ -1,12 +1,21 @@
 """Celery tasks: thin wrappers around licensing.outbox and licensing.services."""
 
 from celery import shared_task
+from django.conf import settings
 from django.core.management import call_command
 
 from . import outbox, services
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+# time_limit: a backstop behind outbox's own limit for a send (a mail server that drips its
+# greeting is not cut off by it): the worker process is replaced and the message is sent again.
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    time_limit=settings.EMAIL_TIMEOUT * outbox.SEND_LIMIT + 60,
+)
 def deliver_message(self, message_id: int) -> bool:
     try:
         return outbox.deliver(message_id)

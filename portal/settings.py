@@ -147,9 +147,32 @@ DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
+        # A kept connection is checked before a request uses it: after PostgreSQL restarted,
+        # the request gets a new one, not a 500.
+        conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+# Seconds a statement may run on PostgreSQL before the server cancels it (0: no limit;
+# docker-compose.yml's migrate sets 0).
+DATABASE_STATEMENT_TIMEOUT = envint("DATABASE_STATEMENT_TIMEOUT", 15)
+if DATABASE_STATEMENT_TIMEOUT < 0:
+    raise ImproperlyConfigured("DATABASE_STATEMENT_TIMEOUT must be 0 (no limit) or more seconds")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that stops answering must not hold web threads and workers: a new
+    # connection gives up after 3 s, a kept one is found dead by TCP keepalives or by sends
+    # left unacknowledged within about 20 s, and a statement stuck behind a lock is cancelled.
+    # Options given in DATABASE_URL's query string win.
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": 3,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 2,
+        "tcp_user_timeout": 20000,
+        "options": f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT * 1000}",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A transaction takes SQLite's write lock when it begins, waiting up to 20 s for it: two
     # simultaneous ones would otherwise fail at their first write with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(transaction_mode="IMMEDIATE", timeout=20)
@@ -227,7 +250,8 @@ EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")  # STARTTLS, usually on port 5
 EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", "false")  # TLS from the start, usually on port 465
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL: set one of them, not both.")
-# A hung mail server must not hold a worker (and the outbox row lock) for ever.
+# Seconds to wait for each answer of the mail server; a whole send is cut off after four times
+# this (licensing/outbox.py), so that a hung mail server does not hold a worker for ever.
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 30)
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "licensing@localhost")
@@ -275,6 +299,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Worker and beat wait for Redis however long it is down (Celery's default gives up after 100
+# tries, about 46 minutes, leaving a process that no longer works nor answers its ping).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Publishing must not hang a web request when Redis is down: fail fast, the sweep resends.
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
@@ -336,6 +363,13 @@ if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Times in UTC (TIME_ZONE: Django sets the process's time zone from it).
+    "formatters": {
+        "line": {
+            "format": "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s",
+            "datefmt": "%Y-%m-%dT%H:%M:%S",
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

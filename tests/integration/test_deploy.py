@@ -229,6 +229,21 @@ def test_env_example_lists_every_setting_the_portal_reads():
     assert read - listed == set()
 
 
+def test_log_lines_say_when_in_utc_how_bad_and_where(tmp_path):
+    script = "import logging; logging.getLogger('licensing.outbox').error('the sweep failed')"
+    result = manage("shell", "-c", script, env=production_env(tmp_path))
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ERROR licensing\.outbox the sweep failed\n",
+        result.stderr,
+    ), result.stderr
+
+
+def test_worker_and_beat_wait_for_redis_however_long_it_is_down(tmp_path):
+    script = "from portal.celery import app; print(app.conf.broker_connection_max_retries)"
+    result = manage("shell", "--no-imports", "-c", script, env=production_env(tmp_path))
+    assert result.stdout == "None\n"
+
+
 def test_compose_runs_web_worker_beat_and_a_one_shot_migration():
     services = COMPOSE["services"]
     assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= services.keys()
@@ -251,6 +266,8 @@ def test_compose_runs_web_worker_beat_and_a_one_shot_migration():
     assert services["worker"]["command"][:4] == ["celery", "-A", "portal", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "portal", "beat"]
     assert set(COMPOSE["volumes"]) == {"pgdata", "redisdata"}
+    # A database dump left in the checkout (docs/operations.md) stays out of the image.
+    assert "*.dump" in (ROOT / ".dockerignore").read_text().split()
     for name, service in services.items():  # every container's log is rotated
         assert service["logging"]["options"]["max-size"], name
 

@@ -1,7 +1,10 @@
 """The outbox in-process: written with the activation, sent once, retried, failed visibly."""
 
 import io
+import socket
 import sys
+import threading
+import time as clock
 from datetime import date, datetime, time, timedelta
 from unittest import mock
 from urllib.parse import urlencode
@@ -190,6 +193,42 @@ def test_failures_back_off_then_mark_the_message_failed(activate, secret):
     assert not mail.outbox
     # A secret is not kept for a message that will never be sent.
     assert (message.body == "") == secret
+
+
+class DrippingSmtpServer:
+    """Greets, then answers EHLO one line every 0.2 s: each wait is short, the answer never
+    ends (a tarpit, a broken middlebox). Gives up after a minute."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.sendall(b"220 drip ESMTP\r\n")
+            conn.recv(1024)  # EHLO
+            for _ in range(300):
+                try:
+                    conn.sendall(b"250-still answering\r\n")
+                except OSError:
+                    return  # cut off
+                clock.sleep(0.2)
+
+
+def test_a_mail_server_answering_a_line_at_a_time_is_cut_off(activate, settings):
+    activate("standard")
+    message = OutboxMessage.objects.get()
+    server = DrippingSmtpServer()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 1
+    with pytest.raises(outbox.DeliveryFailed):
+        outbox.deliver(message.pk)
+    message.refresh_from_db()
+    assert message.status == "pending" and message.attempts == 1
+    limit = outbox.SEND_LIMIT * settings.EMAIL_TIMEOUT
+    assert message.last_error == f"TimeoutError: the mail server took more than {limit} s; cut off"
 
 
 def test_a_backing_off_message_is_not_sent_early(activate):

@@ -1,6 +1,7 @@
 """Support operations and database invariants."""
 
 import logging
+import os
 from datetime import timedelta
 
 import pytest
@@ -286,6 +287,23 @@ def test_a_key_on_a_curve_not_supported_is_named_as_unusable(client, db, setting
         f"LICENSE_SIGNING_KEY_FILE: {key_file} is not a readable, unencrypted PEM private key."
     )
     assert client.get("/healthz").status_code == 503  # not a 500
+
+
+def test_a_key_file_replaced_with_its_time_kept_is_seen_by_the_health_check(
+    client, db, settings, tmp_path
+):
+    from licensing import signing
+
+    key_file = tmp_path / "signing-key.pem"
+    signing.create_key_file(key_file)
+    settings.LICENSE_SIGNING_KEY_FILE = key_file
+    assert client.get("/healthz").json()["signing"] == "ok"  # the key read, and cached
+    # A restore (`cp -p`) that puts something else there with the same modification time.
+    kept = key_file.stat()
+    key_file.write_text(UNSUPPORTED_CURVE_KEY)
+    os.utime(key_file, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert "is not a readable, unencrypted PEM private key" in signing.problem()
+    assert client.get("/healthz").status_code == 503
 
 
 def test_another_secondary_with_the_same_primary_is_told_the_one_on_file(live, customer, ids):
