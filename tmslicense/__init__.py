@@ -59,6 +59,7 @@ __all__ = [
     "Imported",
     "InvalidPayload",
     "Keyring",
+    "KeyringChange",
     "KeyringError",
     "Kind",
     "License",
@@ -98,9 +99,9 @@ __all__ = [
 
 # The data folder's part (and pathlib) is imported when first used: a TMS that only verifies
 # files starts faster.
-_FROM_STORE = {"DataFolder", "DataFolderError", "Imported"}
+_FROM_STORE = {"DataFolder", "DataFolderError", "Imported", "KeyringChange"}
 if TYPE_CHECKING:
-    from .store import DataFolder, DataFolderError, Imported
+    from .store import DataFolder, DataFolderError, Imported, KeyringChange
 
 
 def __getattr__(name: str):

@@ -19,7 +19,12 @@ from . import store
 from .errors import FileTooLarge, LicenseError, describe_size
 from .fileformat import MAX_FILE_SIZE, read_license, utc_time, verify_license
 from .gating import Action, capabilities
-from .ids import SECRET_FILE, InvalidIdentifier, normalize_installation_id
+from .ids import (
+    SECRET_FILE,
+    InvalidIdentifier,
+    normalize_installation_id,
+    normalize_license_number,
+)
 from .keyring import Keyring, KeyringError
 from .model import HIDDEN_CHARACTERS
 
@@ -114,6 +119,14 @@ def _parser() -> argparse.ArgumentParser:
         "revoked", help="add the license site's list of revoked serials to this server's"
     )
     command.add_argument("source", help="the list: a saved file, or its https:// address")
+    command = commands.add_parser(
+        "remove", help="delete the installed files of a license (one moved to other servers)"
+    )
+    command.add_argument("number", help="the license number")
+    command = commands.add_parser(
+        "keyring", help="keep the license site's keyring as DATA_DIR/keyring.json"
+    )
+    command.add_argument("source", help="the keyring: a saved file, or its https:// address")
     for name, handler in [
         ("id", _id),
         ("import", _import),
@@ -121,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
         ("check", _check),
         ("verify", _verify),
         ("revoked", _revoked),
+        ("remove", _remove),
+        ("keyring", _install_keyring),
     ]:
         commands.choices[name].set_defaults(handler=handler)
     return parser
@@ -159,7 +174,7 @@ def _keyring(args, data_dir: Path, *, required: bool = True) -> Keyring | None:
 
 
 def _keyring_path(args, data_dir: Path) -> Path:
-    return Path(args.keyring or data_dir / "keyring.json")
+    return Path(args.keyring or data_dir / store.KEYRING)
 
 
 def _no_keyring(path: Path) -> str:
@@ -397,6 +412,56 @@ def _revoked(args, data_dir: Path) -> int:
                 "is no longer used. Import the file that replaced it, if any, from the license "
                 "site, or activate the license there again."
             )
+    return 0
+
+
+def _remove(args, data_dir: Path) -> int:
+    number = normalize_license_number(args.number)
+    _this_server(data_dir)
+    removed = _folder(data_dir).remove_license(number)
+    if not removed:
+        print(
+            f"refused: no file of license {number} is installed in "
+            f"{store.licenses_dir(data_dir)}; nothing was removed.",
+            file=sys.stderr,
+        )
+        return 1
+    for path, lic in removed:
+        serial = f" (serial {_shown(lic.serial)})" if lic else ""
+        print(f"Removed {path}{serial}.")
+    return 0
+
+
+def _install_keyring(args, data_dir: Path) -> int:
+    source = args.source
+    _this_server(data_dir)
+
+    def too_large(size, limit):
+        return LicenseError(
+            f"{source} is {describe_size(size, limit)} bytes: too large for a keyring "
+            f"(at most {limit:,})."
+        )
+
+    if source.startswith("http://"):
+        # The keys decide which files are trusted: only over a connection that proves the site.
+        raise LicenseError(f"Fetch the keyring over https://, not {source}.")
+    if source.startswith("https://"):
+        data = _fetch(source, MAX_FILE_SIZE + 1)
+        if len(data) > MAX_FILE_SIZE:
+            raise too_large(0, MAX_FILE_SIZE)
+    else:
+        data = _read(source, MAX_FILE_SIZE, too_large)
+    try:
+        change = _folder(data_dir).install_keyring(data)
+    except KeyringError as error:  # the keyring given is refused, not this server's
+        raise LicenseError(str(error)) from None
+    print(f"Keyring saved as {data_dir / store.KEYRING}: {len(change.keyring)} key(s).")
+    for kid in change.added:
+        print(f"Now trusted: key {kid}.")
+    for kid in change.removed:
+        print(f"No longer trusted: key {kid}.")
+    if args.keyring:
+        print(f"{args.keyring} is not changed: commands given --keyring still use it.")
     return 0
 
 

@@ -22,13 +22,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AlreadyReplaced, FileTooLarge, LicenseError
-from .fileformat import MAX_FILE_SIZE, as_text, license_file, utc_time, verify_license
+from .fileformat import (
+    MAX_FILE_SIZE,
+    as_text,
+    license_file,
+    read_license,
+    utc_time,
+    verify_license,
+)
 from .gating import Capabilities, capabilities
-from .ids import SECRET_FILE, InvalidInstallationId, load_or_create_installation_id
+from .ids import (
+    SECRET_FILE,
+    InvalidInstallationId,
+    load_or_create_installation_id,
+    normalize_license_number,
+)
+from .keyring import Keyring, KeyringError
 from .model import SERIAL, License
 from .revocation import verify_revoked_list
 
-__all__ = ["DataFolder", "DataFolderError", "Imported", "LOCK_WAIT", "locked"]
+__all__ = ["DataFolder", "DataFolderError", "Imported", "KeyringChange", "LOCK_WAIT", "locked"]
 
 
 class DataFolderError(Exception):
@@ -42,11 +55,14 @@ _HELD = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 
 
 @contextmanager
-def locked(data_dir: Path, waiting: Callable[[], object] | None = None) -> Iterator[None]:
+def locked(
+    data_dir: Path, waiting: Callable[[], object] | None = None, wait: float | None = None
+) -> Iterator[None]:
     """Hold the data folder's lock: what one process reads to decide a change (the installed
     licenses, the revoked serials) stays so until it has written the change. Waits up to
-    LOCK_WAIT seconds for another command (calling ``waiting`` once, if given, when it
-    starts to wait: to say so), then raises :class:`DataFolderError`."""
+    ``wait`` seconds (by default LOCK_WAIT) for another command (calling ``waiting`` once,
+    if given, when it starts to wait: to say so), then raises :class:`DataFolderError`."""
+    wait = LOCK_WAIT if wait is None else wait
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / ".lock"
     try:
@@ -76,7 +92,7 @@ def locked(data_dir: Path, waiting: Callable[[], object] | None = None) -> Itera
             def release():
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-        deadline = time.monotonic() + LOCK_WAIT
+        deadline = time.monotonic() + wait
         while True:
             try:
                 take()
@@ -90,7 +106,7 @@ def locked(data_dir: Path, waiting: Callable[[], object] | None = None) -> Itera
                 if time.monotonic() > deadline:
                     raise DataFolderError(
                         f"{data_dir} is being changed by another command (it has held {path} "
-                        f"for {LOCK_WAIT} s); try again when it is done."
+                        f"for {wait:g} s); try again when it is done."
                     ) from None
                 time.sleep(0.05)
         try:
@@ -191,13 +207,13 @@ def _serials(text: str) -> frozenset[str]:
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
-def add_revoked(data_dir: Path, serials, waiting=None) -> list[str]:
+def add_revoked(data_dir: Path, serials, waiting=None, wait=None) -> list[str]:
     """Add serials to this server's list of revoked serials and return the ones that were new.
 
     A list is only ever added to: a serial once revoked stays revoked, so an old or partial
     list cannot bring a revoked file back. Lists added at the same time are all kept.
     """
-    with locked(data_dir, waiting):
+    with locked(data_dir, waiting, wait):
         text = _revoked_text(data_dir) or "# Revoked serials\n"
         new = sorted(set(serials) - _serials(text))
         if new:
@@ -245,6 +261,16 @@ def _write(target: Path, text: str) -> None:
         temporary.unlink(missing_ok=True)
 
 
+KEYRING = "keyring.json"
+
+
+@dataclass(frozen=True)
+class KeyringChange:
+    keyring: Keyring  # the one installed
+    added: list[str]  # kids trusted now and not before
+    removed: list[str]  # kids no longer trusted
+
+
 @dataclass(frozen=True)
 class Imported:
     license: License
@@ -267,13 +293,24 @@ class DataFolder:
     True
     """
 
-    def __init__(self, path: str | os.PathLike, *, waiting: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        waiting: Callable[[], object] | None = None,
+        lock_wait: float | None = None,
+    ):
         """``waiting``: called when a change starts to wait for another process that holds
-        the folder (up to ``LOCK_WAIT`` seconds), to say so."""
+        the folder (up to ``lock_wait`` seconds, by default ``LOCK_WAIT``, then
+        :class:`DataFolderError`), to say so."""
         if not os.fspath(path):  # Path("") is the current folder, where an ID would be made
             raise ValueError("give the data folder (empty is the current folder)")
         self.path = Path(path)
         self.waiting = waiting
+        self.lock_wait = lock_wait
+
+    def _locked(self):
+        return locked(self.path, self.waiting, self.lock_wait)
 
     @property
     def installation_id(self) -> str:
@@ -337,7 +374,7 @@ class DataFolder:
         older issue than the one installed, even if that one has expired."""
         this = self._this()
         # Another import at the same time must not install an older issue over this one.
-        with locked(self.path, self.waiting):
+        with self._locked():
             lic = verify_license(data, keyring, this, now=now, revoked=revoked_serials(self.path))
             found, _ = self._installed(keyring, this)
             path = current = None  # the newest installed issue of this license
@@ -356,4 +393,62 @@ class DataFolder:
         and add its serials to this server's; returns the ones that were new. Refuses a list
         that does not verify, or is no text (a :class:`LicenseError`, nothing changed)."""
         self._this()
-        return add_revoked(self.path, verify_revoked_list(data, keyring), self.waiting)
+        serials = verify_revoked_list(data, keyring)
+        return add_revoked(self.path, serials, self.waiting, self.lock_wait)
+
+    def remove_license(self, number: str) -> list[tuple[Path, License | None]]:
+        """Delete the installed files of a license (its number in any form the site shows):
+        one moved to other servers, say. Returns each file deleted with the license read from
+        it, not verified (None for a file that is no license file, named after the number);
+        none when the license has no file here."""
+        number = normalize_license_number(number)
+        self._this()
+        removed = []
+        with self._locked():
+            for item in installed(self.path):
+                try:
+                    lic = read_license(item.data) if item.too_large is None else None
+                except LicenseError:
+                    lic = None
+                if (lic.license_number if lic else item.path.stem.upper()) == number:
+                    item.path.unlink()
+                    removed.append((item.path, lic))
+        return removed
+
+    def keyring(self) -> Keyring:
+        """The trusted keys kept in the folder (``keyring.json``); a :class:`KeyringError`
+        when there are none, or they cannot be read."""
+        path = self.path / KEYRING
+        if not path.exists():
+            raise KeyringError(
+                f"No keyring at {path}: save the license site's keyring (its address followed "
+                "by /keyring.json) there."
+            )
+        return Keyring.load(path)
+
+    def install_keyring(self, data: bytes | str) -> KeyringChange:
+        """Keep a keyring (the license site's ``/keyring.json``, after a key rotation say) as
+        the folder's. Refuses (a :class:`KeyringError`, nothing changed) one that is not a
+        keyring, and one that leaves out a key an installed license was signed with: that
+        license would stop counting, and the server with it."""
+        new = Keyring.from_json(data)
+        this = self._this()
+        with self._locked():
+            path = self.path / KEYRING
+            try:
+                old = Keyring.load(path)
+            except KeyringError:  # none yet, or damaged: no installed license verifies now
+                old = Keyring()
+            found, _ = self._installed(old, this)
+            kept, _ = self._installed(new, this)
+            lost = sorted(
+                {lic.license_number for _, lic in found} - {lic.license_number for _, lic in kept}
+            )
+            if lost:
+                raise KeyringError(
+                    f"This keyring leaves out the key that signed license {', '.join(lost)}, "
+                    "installed here: it would stop counting. Use the license site's keyring, "
+                    "which lists every key still in use; nothing was changed."
+                )
+            _write(path, new.to_json())
+        return KeyringChange(new, sorted(set(new) - set(old)), sorted(set(old) - set(new)))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import tmslicense
-from tmslicense import store
+from tmslicense import cli, store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -411,8 +411,6 @@ def test_text_the_output_cannot_encode_is_written_as_codes(
 
 
 def test_a_program_calling_main_gets_its_streams_back_as_they_were(tmp_path, capsys):
-    from tmslicense import cli
-
     before = (sys.stdout.errors, sys.stderr.errors)
     assert "backslashreplace" not in before
     assert cli.main(["--data-dir", str(tmp_path / "tms"), "id"]) == 0
@@ -515,8 +513,6 @@ def test_a_server_that_trickles_or_refuses_is_given_up_on(pair, monkeypatch, cap
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from tmslicense import cli
-
     class Trickle(BaseHTTPRequestHandler):
         def do_GET(self):  # its headers a byte at a time, each well within the socket timeout
             self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
@@ -566,8 +562,6 @@ def test_a_licenses_folder_that_cannot_be_read_stops_the_commands(
     pair, make_license, sign, tmp_path, capsys, unreadable
 ):
     """Not "No valid license is installed.": the operator would activate again for nothing."""
-    from tmslicense import cli
-
     tms, _ = pair
     lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
     assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
@@ -931,3 +925,53 @@ def test_help_names_the_exit_codes():
         timeout=60,
     )
     assert "exit status: 0 success or allowed, 1 refused" in " ".join(result.stdout.split())
+
+
+def test_remove_deletes_a_licenses_files_and_says_which(pair, make_license, sign, tmp_path):
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    tms.run("import", _file(tmp_path, sign(lic)))
+    result = tms.run("remove", lic.license_number)
+    assert result.returncode == 0, result.stderr
+    path = tms.data / "licenses" / f"{lic.license_number}.lic"
+    assert result.stdout == f"Removed {path} (serial {lic.serial}).\n"
+    assert "No valid license is installed." in tms.run("status").stdout
+    again = tms.run("remove", lic.license_number)
+    assert again.returncode == 1
+    assert again.stderr == (
+        f"refused: no file of license {lic.license_number} is installed in "
+        f"{tms.data / 'licenses'}; nothing was removed.\n"
+    )
+    mistyped = tms.run("remove", "TM-0000")
+    assert mistyped.returncode == 2 and mistyped.stderr.startswith("error: ")
+
+
+def test_keyring_keeps_the_sites_keyring_in_the_data_folder(
+    pair, make_license, sign, keyring, kid, tmp_path, capsys
+):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    tms, _ = pair
+    site = _file(tmp_path, keyring.to_json(), "keyring.json")
+
+    def run(*args):
+        code = cli.main(["--data-dir", str(tms.data), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert run("keyring", site) == (
+        0,
+        f"Keyring saved as {tms.data / 'keyring.json'}: 1 key(s).\nNow trusted: key {kid}.\n",
+        "",
+    )
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    assert run("import", _file(tmp_path, sign(lic)))[0] == 0  # with the folder's keyring
+    rotated = tmslicense.Keyring([Ed25519PrivateKey.generate().public_key()])
+    code, out, err = run("keyring", _file(tmp_path, rotated.to_json(), "new.json"))
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        f"refused: This keyring leaves out the key that signed license {lic.license_number}"
+    )
+    code, _, err = run("keyring", "http://licensing.example.com/keyring.json")
+    assert code == 1 and "over https://" in err
+    assert tmslicense.Keyring.load(tms.data / "keyring.json") == keyring  # unchanged

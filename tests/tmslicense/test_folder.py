@@ -405,3 +405,67 @@ def test_an_empty_path_is_no_data_folder(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="give the data folder"):
         tmslicense.DataFolder("")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_license_moved_elsewhere_is_removed_by_its_number(folder, make_license, sign, keyring):
+    this = folder.installation_id
+    moved = _recent(make_license, kind="standard", ids=[this], serial="MOVED")
+    kept = _recent(make_license, kind="standard", ids=[this], serial="KEPT")
+    for lic in (moved, kept):
+        folder.import_license(sign(lic), keyring)
+    with pytest.raises(tmslicense.InvalidLicenseNumber):
+        folder.remove_license("TM-0000")
+    typed = moved.license_number.lower().replace("-", " ")  # as a person might type it
+    path = folder.path / "licenses" / f"{moved.license_number}.lic"
+    assert folder.remove_license(typed) == [(path, moved)]
+    assert not path.exists()
+    assert [lic.serial for lic in folder.capabilities(keyring).licenses] == ["KEPT"]
+    assert folder.remove_license(moved.license_number) == []  # nothing left of it
+    # A file named after the license that is no license file goes by its name.
+    damaged = folder.path / "licenses" / f"{moved.license_number}.LIC"
+    damaged.write_text("not a license")
+    assert folder.remove_license(moved.license_number) == [(damaged, None)]
+    assert [p.name for p in (folder.path / "licenses").iterdir()] == [f"{kept.license_number}.lic"]
+
+
+def test_a_change_waits_for_the_folder_as_long_as_asked(folder, make_license, sign, keyring):
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    impatient = tmslicense.DataFolder(folder.path, lock_wait=0.2)
+    busy = pytest.raises(tmslicense.DataFolderError, match=r"for 0\.2 s")
+    with tmslicense.store.locked(folder.path), busy:  # another process changing the folder
+        impatient.import_license(sign(lic), keyring)
+    assert impatient.licenses(keyring) == ([], [])
+
+
+def test_the_folder_keeps_the_sites_keyring_and_refuses_one_that_drops_a_used_key(
+    folder, make_license, sign, keyring, kid
+):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    folder.installation_id  # noqa: B018 - a server
+    with pytest.raises(tmslicense.KeyringError, match="No keyring at .*keyring.json"):
+        folder.keyring()
+    with pytest.raises(tmslicense.KeyringError, match="not valid JSON"):
+        folder.install_keyring(b"<html>Sign in</html>")  # a log-in page saved by mistake
+    assert not (folder.path / "keyring.json").exists()
+
+    change = folder.install_keyring(keyring.to_json().encode())
+    assert (change.added, change.removed) == ([kid], [])
+    assert folder.keyring() == keyring
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    folder.import_license(sign(lic), keyring)
+
+    # The site rotated its key: its keyring lists both; later, the new one alone.
+    new_key = Ed25519PrivateKey.generate().public_key()
+    both = tmslicense.Keyring([*keyring.values(), new_key])
+    change = folder.install_keyring(both.to_json())
+    assert (change.added, change.removed) == ([tmslicense.key_id(new_key)], [])
+    before = (folder.path / "keyring.json").read_bytes()
+    with pytest.raises(tmslicense.KeyringError, match=f"signed license {lic.license_number}"):
+        folder.install_keyring(tmslicense.Keyring([new_key]).to_json())
+    assert (folder.path / "keyring.json").read_bytes() == before
+    assert folder.capabilities(folder.keyring()).serve_clients
+    # Once the license is gone (or reissued with the new key), the old key may go.
+    folder.remove_license(lic.license_number)
+    change = folder.install_keyring(tmslicense.Keyring([new_key]).to_json())
+    assert change.removed == [kid]
