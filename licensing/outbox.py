@@ -318,12 +318,15 @@ def _send(email: EmailMessage) -> None:
     cut = threading.Event()
 
     def cut_off():
-        cut.set()
-        sock = getattr(getattr(backend, "connection", None), "sock", None)  # SMTP's, once open
+        # SMTP's, once connected: Django's backend keeps it apart while it starts TLS and
+        # logs in. (A server that drips its greeting is left to the task's time limit.)
+        smtp = getattr(backend, "connection", None) or getattr(backend, "_partial_connection", None)
+        sock = getattr(smtp, "sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):  # closed meanwhile
                 # The socket itself, under any TLS: a read waiting in the sending thread ends.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                cut.set()
 
     timer = threading.Timer(limit, cut_off)
     timer.daemon = True

@@ -50,9 +50,6 @@ def problem() -> str | None:
     """Why the portal cannot sign or serve its keyring (its key file missing, unreadable or no
     Ed25519 key; a kept keyring that does not load), naming the file; None when it can."""
     try:
-        # The key file read again, not the cached key: one made unreadable, or replaced with
-        # its modification time kept (a restore, `cp -p`), is seen at once.
-        _signing_key.__wrapped__(*_key_file_identity())
         public_keyring()
     except (ImproperlyConfigured, OSError, tmslicense.KeyringError) as error:
         return str(error)
@@ -74,10 +71,14 @@ def create_key_file(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-def _key_file_identity() -> tuple[str, float]:
+def _key_file_identity() -> tuple[str, int, int]:
+    """The key file's path, inode and inode change time: any change to the file (replaced,
+    written, its mode changed) changes them, even with its modification time kept (a
+    restore, `cp -p`)."""
     path = Path(settings.LICENSE_SIGNING_KEY_FILE)
     try:
-        return str(path), path.stat().st_mtime
+        found = path.stat()
+        return str(path), found.st_ino, found.st_ctime_ns
     except OSError:
         raise ImproperlyConfigured(
             f"LICENSE_SIGNING_KEY_FILE: no signing key at {path}. "
@@ -86,8 +87,9 @@ def _key_file_identity() -> tuple[str, float]:
 
 
 @lru_cache(maxsize=4)
-def _signing_key(path: str, mtime: float) -> tuple[Ed25519PrivateKey, str]:
-    # Cached per (path, mtime): replacing the key file rotates the key without a restart.
+def _signing_key(path: str, inode: int, changed: int) -> tuple[Ed25519PrivateKey, str]:
+    # Cached per file as it is (_key_file_identity): replacing it rotates the key without a
+    # restart.
     try:
         key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     except (OSError, ValueError, TypeError, UnsupportedAlgorithm):  # last: a curve unknown here

@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection, transaction
 
 from . import outbox, services
 
@@ -37,8 +38,13 @@ def purge_outbox() -> int:
 
 @shared_task
 def purge_sessions() -> None:
-    """Delete expired sessions (Django keeps them in the database until asked)."""
-    call_command("clearsessions")
+    """Delete expired sessions (Django keeps them in the database until asked): one DELETE,
+    without the statement timeout that web requests have (portal/settings.py)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL statement_timeout = 0")
+        call_command("clearsessions")
 
 
 @shared_task

@@ -161,17 +161,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A database host that stops answering must not hold web threads and workers: a new
     # connection gives up after 3 s, a kept one is found dead by TCP keepalives or by sends
     # left unacknowledged within about 20 s, and a statement stuck behind a lock is cancelled.
-    # Options given in DATABASE_URL's query string win.
-    DATABASES["default"]["OPTIONS"] = {
+    # Options given in DATABASE_URL's query string win; the statement timeout is added to its
+    # server options. (A connection pooler may refuse it, as PgBouncer does: there set 0, and
+    # the timeout on the database role: ALTER ROLE … SET statement_timeout.)
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    for name, value in {
         "connect_timeout": 3,
         "keepalives": 1,
         "keepalives_idle": 10,
         "keepalives_interval": 5,
         "keepalives_count": 2,
         "tcp_user_timeout": 20000,
-        "options": f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT * 1000}",
-        **DATABASES["default"].get("OPTIONS", {}),
-    }
+    }.items():
+        options.setdefault(name, value)
+    if DATABASE_STATEMENT_TIMEOUT:
+        timeout = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT * 1000}"
+        options["options"] = f"{options.get('options', '')} {timeout}".strip()
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A transaction takes SQLite's write lock when it begins, waiting up to 20 s for it: two
     # simultaneous ones would otherwise fail at their first write with "database is locked".

@@ -194,16 +194,17 @@ def _read(path: str, limit: int = MAX_FILE_SIZE, too_large=FileTooLarge) -> byte
 FETCH_TIMEOUT = 60  # seconds for a whole download, from connecting to the last byte
 
 
-def _fetch(url: str, limit: int) -> bytes:
+def _fetch(url: str, limit: int, *, https_only: bool = False) -> bytes:
     """At most ``limit`` bytes from ``url``, within FETCH_TIMEOUT seconds in all: a server
-    that trickles its headers or its body is given up on too."""
+    that trickles its headers or its body is given up on too. ``https_only``: refused when
+    sent on (redirected) to an address that is not https://."""
     import threading  # only here: the other commands start faster without them
 
     outcome: dict = {}
 
     def download():
         try:
-            outcome["data"] = _download(url, limit)
+            outcome["data"] = _download(url, limit, https_only)
         except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
             outcome["error"] = error
 
@@ -220,13 +221,15 @@ def _fetch(url: str, limit: int) -> bytes:
     return outcome["data"]
 
 
-def _download(url: str, limit: int) -> bytes:
+def _download(url: str, limit: int, https_only: bool) -> bytes:
     import http.client
     import ssl
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - http(s) only
+            if https_only and not _is_address(response.url, "https://"):
+                raise LicenseError(f"Cannot fetch {url}: it sends on to {response.url}.")
             return response.read(limit)
     except (OSError, ValueError, http.client.HTTPException) as error:  # URLError is an OSError
         reason = getattr(error, "reason", error)
@@ -239,6 +242,10 @@ def _download(url: str, limit: int) -> bytes:
         else:
             why = str(reason)
         raise LicenseError(f"Cannot fetch {url}: {why}.") from None
+
+
+def _is_address(source: str, *schemes: str) -> bool:
+    return source.lower().startswith(schemes)
 
 
 def _id(args, data_dir: Path) -> int:
@@ -387,7 +394,7 @@ def _revoked(args, data_dir: Path) -> int:
             f"serials (at most {limit:,})."
         )
 
-    if source.startswith(("https://", "http://")):
+    if _is_address(source, "https://", "http://"):
         data = _fetch(source, MAX_REVOKED_LIST + 1)
         if len(data) > MAX_REVOKED_LIST:
             raise too_large(0, MAX_REVOKED_LIST)
@@ -442,11 +449,11 @@ def _install_keyring(args, data_dir: Path) -> int:
             f"(at most {limit:,})."
         )
 
-    if source.startswith("http://"):
+    if _is_address(source, "http://"):
         # The keys decide which files are trusted: only over a connection that proves the site.
         raise LicenseError(f"Fetch the keyring over https://, not {source}.")
-    if source.startswith("https://"):
-        data = _fetch(source, MAX_FILE_SIZE + 1)
+    if _is_address(source, "https://"):
+        data = _fetch(source, MAX_FILE_SIZE + 1, https_only=True)
         if len(data) > MAX_FILE_SIZE:
             raise too_large(0, MAX_FILE_SIZE)
     else:

@@ -432,23 +432,24 @@ class DataFolder:
         keyring, and one that leaves out a key an installed license was signed with: that
         license would stop counting, and the server with it."""
         new = Keyring.from_json(data)
-        this = self._this()
+        self._this()
         with self._locked():
             path = self.path / KEYRING
             try:
                 old = Keyring.load(path)
             except KeyringError:  # none yet, or damaged: no installed license verifies now
                 old = Keyring()
-            found, _ = self._installed(old, this)
-            kept, _ = self._installed(new, this)
-            lost = sorted(
-                {lic.license_number for _, lic in found} - {lic.license_number for _, lic in kept}
-            )
+            # The files that count now, against those that would: an older issue left in the
+            # folder counting instead of a newer one is a loss too.
+            counted = self.capabilities(old).licenses
+            still = {lic.serial for lic in self.capabilities(new).licenses}
+            lost = sorted({lic.license_number for lic in counted if lic.serial not in still})
             if lost:
                 raise KeyringError(
-                    f"This keyring leaves out the key that signed license {', '.join(lost)}, "
-                    "installed here: it would stop counting. Use the license site's keyring, "
-                    "which lists every key still in use; nothing was changed."
+                    f"This keyring leaves out the key of the file license {', '.join(lost)} "
+                    "counts by here: it would no longer count, or an older issue would "
+                    "instead. Use the license site's keyring, which lists every key still in "
+                    "use; nothing was changed."
                 )
             _write(path, new.to_json())
         return KeyringChange(new, sorted(set(new) - set(old)), sorted(set(old) - set(new)))

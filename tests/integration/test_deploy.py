@@ -244,6 +244,18 @@ def test_worker_and_beat_wait_for_redis_however_long_it_is_down(tmp_path):
     assert result.stdout == "None\n"
 
 
+@pytest.mark.parametrize(
+    ("timeout", "options"),
+    [("15", "-c search_path=public -c statement_timeout=15000"), ("0", "-c search_path=public")],
+)
+def test_the_statement_timeout_joins_server_options_given_in_the_url(tmp_path, timeout, options):
+    url = "postgresql://tms:pw@postgres:5432/tms?options=-c%20search_path%3Dpublic"
+    env = production_env(tmp_path, DATABASE_URL=url, DATABASE_STATEMENT_TIMEOUT=timeout)
+    script = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    printed = manage("shell", "--no-imports", "-c", script, env=env).stdout
+    assert f"'options': '{options}'" in printed and "'connect_timeout': 3" in printed
+
+
 def test_compose_runs_web_worker_beat_and_a_one_shot_migration():
     services = COMPOSE["services"]
     assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= services.keys()

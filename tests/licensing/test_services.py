@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 from datetime import timedelta
 
 import pytest
@@ -289,19 +290,25 @@ def test_a_key_on_a_curve_not_supported_is_named_as_unusable(client, db, setting
     assert client.get("/healthz").status_code == 503  # not a 500
 
 
-def test_a_key_file_replaced_with_its_time_kept_is_seen_by_the_health_check(
-    client, db, settings, tmp_path
-):
+def test_a_key_file_replaced_with_its_time_kept_is_read_again(client, db, settings, tmp_path):
     from licensing import signing
 
-    key_file = tmp_path / "signing-key.pem"
-    signing.create_key_file(key_file)
+    key_file, other = tmp_path / "signing-key.pem", tmp_path / "other.pem"
+    first = tmslicense.key_id(signing.create_key_file(key_file))
+    second = tmslicense.key_id(signing.create_key_file(other))
     settings.LICENSE_SIGNING_KEY_FILE = key_file
-    assert client.get("/healthz").json()["signing"] == "ok"  # the key read, and cached
-    # A restore (`cp -p`) that puts something else there with the same modification time.
+    assert signing.current_kid() == first  # read, and cached
+    # A restore (`cp -p`) that puts another file there with the same modification time.
     kept = key_file.stat()
-    key_file.write_text(UNSUPPORTED_CURVE_KEY)
-    os.utime(key_file, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+
+    def replace(text):
+        time.sleep(0.05)  # past the file system's clock tick (a few ms), as any real restore is
+        key_file.write_text(text)
+        os.utime(key_file, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+
+    replace(other.read_text())
+    assert signing.current_kid() == second
+    replace(UNSUPPORTED_CURVE_KEY)
     assert "is not a readable, unencrypted PEM private key" in signing.problem()
     assert client.get("/healthz").status_code == 503
 

@@ -6,10 +6,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from datetime import UTC
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import tmslicense
 from tmslicense import cli, store
@@ -509,7 +511,6 @@ def test_a_command_waits_for_the_folder_then_says_it_is_busy(pair, monkeypatch):
 
 def test_a_server_that_trickles_or_refuses_is_given_up_on(pair, monkeypatch, capsys):
     import socket
-    import threading
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -704,7 +705,6 @@ def test_unknown_action_is_a_usage_error(pair):
 def http_folder(tmp_path):
     """A real HTTP server on loopback serving a folder, as the license site serves its list."""
     import functools
-    import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     folder = tmp_path / "site"
@@ -949,8 +949,6 @@ def test_remove_deletes_a_licenses_files_and_says_which(pair, make_license, sign
 def test_keyring_keeps_the_sites_keyring_in_the_data_folder(
     pair, make_license, sign, keyring, kid, tmp_path, capsys
 ):
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     tms, _ = pair
     site = _file(tmp_path, keyring.to_json(), "keyring.json")
 
@@ -970,8 +968,116 @@ def test_keyring_keeps_the_sites_keyring_in_the_data_folder(
     code, out, err = run("keyring", _file(tmp_path, rotated.to_json(), "new.json"))
     assert (code, out) == (1, "")
     assert err.startswith(
-        f"refused: This keyring leaves out the key that signed license {lic.license_number}"
+        f"refused: This keyring leaves out the key of the file license {lic.license_number}"
     )
     code, _, err = run("keyring", "http://licensing.example.com/keyring.json")
     assert code == 1 and "over https://" in err
     assert tmslicense.Keyring.load(tms.data / "keyring.json") == keyring  # unchanged
+
+
+@pytest.fixture
+def https_site(tmp_path, monkeypatch):
+    """An https:// server on loopback with a certificate this process trusts; ``routes`` maps
+    a path to (status, headers, body)."""
+    import ipaddress
+    import ssl
+    from datetime import datetime, timedelta
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # read by urllib's default context
+    routes = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            status, headers, body = routes[self.path]
+            self.send_response(status)
+            for header, value in headers.items():
+                self.send_header(header, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.routes = routes
+    server.url = f"https://127.0.0.1:{server.server_port}"
+    yield server
+    server.shutdown()
+
+
+def test_keyring_is_fetched_over_https_and_not_taken_when_sent_on_to_http(
+    pair, keyring, kid, https_site, capsys
+):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    tms, _ = pair
+    other = tmslicense.Keyring([Ed25519PrivateKey.generate().public_key()]).to_json().encode()
+
+    class Plain(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(other)
+
+        def log_message(self, *args):
+            pass
+
+    plain = ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    https_site.routes["/keyring.json"] = (200, {}, keyring.to_json().encode())
+    https_site.routes["/moved.json"] = (
+        302,
+        {"Location": f"http://127.0.0.1:{plain.server_port}/keyring.json"},
+        b"",
+    )
+    try:
+        code = cli.main(["--data-dir", str(tms.data), "keyring", f"{https_site.url}/moved.json"])
+        out, err = capsys.readouterr()
+        assert (code, out) == (1, "")
+        assert err == (
+            f"refused: Cannot fetch {https_site.url}/moved.json: it sends on to "
+            f"http://127.0.0.1:{plain.server_port}/keyring.json.\n"
+        )
+        assert not (tms.data / "keyring.json").exists()
+        address = f"{https_site.url.upper()}/keyring.json"  # a scheme in capitals is one too
+        assert cli.main(["--data-dir", str(tms.data), "keyring", address]) == 0
+        assert tmslicense.Keyring.load(tms.data / "keyring.json") == keyring
+    finally:
+        plain.shutdown()

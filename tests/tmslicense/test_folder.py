@@ -461,7 +461,10 @@ def test_the_folder_keeps_the_sites_keyring_and_refuses_one_that_drops_a_used_ke
     change = folder.install_keyring(both.to_json())
     assert (change.added, change.removed) == ([tmslicense.key_id(new_key)], [])
     before = (folder.path / "keyring.json").read_bytes()
-    with pytest.raises(tmslicense.KeyringError, match=f"signed license {lic.license_number}"):
+    refused = pytest.raises(
+        tmslicense.KeyringError, match=f"the file license {lic.license_number} counts by"
+    )
+    with refused:
         folder.install_keyring(tmslicense.Keyring([new_key]).to_json())
     assert (folder.path / "keyring.json").read_bytes() == before
     assert folder.capabilities(folder.keyring()).serve_clients
@@ -469,3 +472,32 @@ def test_the_folder_keeps_the_sites_keyring_and_refuses_one_that_drops_a_used_ke
     folder.remove_license(lic.license_number)
     change = folder.install_keyring(tmslicense.Keyring([new_key]).to_json())
     assert change.removed == [kid]
+
+
+def test_a_keyring_that_would_let_an_older_issue_count_instead_is_refused(
+    folder, make_license, sign, keyring
+):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    this = folder.installation_id
+    folder.install_keyring(keyring.to_json())
+    older = _recent(make_license, kind="standard", ids=[this], serial="OLDER", seats=5)
+    # A copy of the older issue left in the folder by hand, beside the newer one.
+    (folder.path / "licenses").mkdir()
+    (folder.path / "licenses" / "copy.lic").write_text(sign(older))
+    rotated = Ed25519PrivateKey.generate()
+    newer = make_license(
+        kind="standard",
+        ids=[this],
+        license_number=older.license_number,
+        serial="NEWER",
+        seats=50,
+        issued_at=older.issued_at + timedelta(seconds=1),
+    )
+    both = tmslicense.Keyring([*keyring.values(), rotated.public_key()])
+    folder.install_keyring(both.to_json())
+    folder.import_license(tmslicense.sign_license(newer, rotated, tmslicense.key_id(rotated)), both)
+    assert folder.capabilities(both).seats == 50
+    with pytest.raises(tmslicense.KeyringError, match="an older issue would instead"):
+        folder.install_keyring(keyring.to_json())  # the old key alone
+    assert folder.keyring() == both
