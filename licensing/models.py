@@ -419,6 +419,7 @@ class AuditEvent(models.Model):
     WORDS = {
         "correct_installation_id": "correct Installation ID",
         "outbox_retry": "send again",
+        "outbox_cancel": "send again: cancelled",
         "member_invite": "invite member",
         "member_invite_withdraw": "withdraw invitation",
     }

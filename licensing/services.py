@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+import unicodedata
 import uuid
 from datetime import timedelta
 
@@ -468,21 +469,36 @@ def check_reissuable(activation: Activation, lic: License) -> None:
 
 # What a reason may not hold: a license text's hidden characters, but for line breaks and tabs.
 _HIDDEN_IN_REASON = re.compile(f"(?![\t\n\r])[{HIDDEN_CHARACTERS}]")
+# Letters that show as blank space (Hangul fillers, the blank Braille pattern).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def shows_nothing(text: str) -> bool:
+    """Whether ``text`` reads as blank: spaces, joiners, combining marks and blank letters."""
+    return all(
+        unicodedata.category(c)[0] in "CZ"
+        or unicodedata.category(c) in ("Mn", "Me")
+        or c in _BLANK_LETTERS
+        for c in text
+    )
 
 
 def check_reason(reason: str, *, of: str | None) -> str:
     """The reason support gives for a revocation or a correction (``of``; None where a reason
-    is optional), without spaces around it; refused beside its field when there is none, or
-    when it holds characters that reorder or hide text (the audit trail shows it as typed)."""
+    is optional, then "" for one that reads as blank), without spaces around it; refused
+    beside its field when there is none, or when it holds characters that reorder or hide
+    text (the audit trail shows it as typed)."""
     why = (reason or "").strip()
-    if not why and of:
-        raise ActivationError(f"Give a reason for the {of}.", field="reason")
     if _HIDDEN_IN_REASON.search(why):
         raise ActivationError(
             "The reason must not contain control characters, text direction marks or "
             "invisible characters.",
             field="reason",
         )
+    if shows_nothing(why):
+        if of:
+            raise ActivationError(f"Give a reason for the {of}.", field="reason")
+        return ""
     return why
 
 
@@ -756,6 +772,7 @@ def invite_member(*, organization: Organization, email: str, actor, ip=None) -> 
     by the e-mail address, with no password until they choose one from the e-mailed link
     (support never knows it). A member who has not chosen one yet is sent a link again.
     Returns what was done, for support."""
+    _check_address(email)
     for _attempt in range(2):
         try:
             return _invite(organization, email, actor, ip)
@@ -913,6 +930,27 @@ def _site() -> dict:
     }
 
 
+def _check_address(email: str) -> None:
+    """Refuses an address whose domain mail servers read otherwise than it is written: with a
+    character that shows as nothing (a zero-width space, a soft hyphen) or as another letter
+    (a full-width "ｅ"). The e-mail would reach the plain address, while the member, logging
+    in with it, would not be found. (Django's address check takes no such character in the
+    part before the @.)"""
+    domain = email.rpartition("@")[2]
+    if domain.isascii():
+        return
+    try:
+        read = domain.encode("idna").decode("idna")
+    except UnicodeError:
+        read = ""
+    if read.casefold() != domain.casefold():
+        shown = email.encode("ascii", "backslashreplace").decode()
+        raise InvitationRefused(
+            f"The address {shown} holds characters that show as nothing or as other letters "
+            f"(mail servers read its domain as {read or 'no domain'}): type it again plainly."
+        )
+
+
 def _username(email: str) -> str:
     """An invited member's user name: the address in lower case, each character a user name
     cannot have (the apostrophe of o'brien@…, say) written as "_". Members log in with their
@@ -951,21 +989,43 @@ def _duration(seconds: int) -> str:
 @transaction.atomic
 def send_again(*, message: OutboxMessage, actor, ip=None) -> str | None:
     """Support sends a failed or waiting e-mail again: queued at once and audited, in one
-    transaction. None when it is queued, else why not (see ``outbox.retry_now``)."""
+    transaction. None when it is queued, else why not (see ``outbox.retry_now``); one it
+    cancels instead (its file was revoked) is audited too."""
+    was_cancelled = message.status == OutboxMessage.Status.CANCELLED
     why_not = outbox.retry_now(message)
-    if why_not is None:
+    cancelled = (
+        why_not is not None
+        and not was_cancelled
+        and OutboxMessage.objects.filter(
+            pk=message.pk, status=OutboxMessage.Status.CANCELLED
+        ).exists()
+    )
+    if why_not is None or cancelled:
+        # A message of no license (a member's invitation, the members' notice of it) is the
+        # organization of the members it is addressed to.
+        organization_id = (
+            message.license.organization_id
+            if message.license
+            else Membership.objects.filter(user__email__in=message.recipients)
+            .values_list("organization_id", flat=True)
+            .first()
+        )
         audit(
             actor=actor,
-            action="outbox_retry",
+            action="outbox_retry" if why_not is None else "outbox_cancel",
             license=message.license,
             obj=message,
             ip=ip,
-            details={"key": message.key},
+            details={"key": message.key, **({"why": why_not} if why_not else {})},
+            organization_id=organization_id,
         )
     return why_not
 
 
-def audit(*, actor, action: str, license: License | None, obj, ip=None, details=None):
+def audit(
+    *, actor, action: str, license: License | None, obj, ip=None, details=None, organization_id=None
+):
+    """``organization_id``: the organization of an event of no license and no organization."""
     actor = actor if getattr(actor, "is_authenticated", False) else None
     return AuditEvent.objects.create(
         actor=actor,
@@ -977,7 +1037,7 @@ def audit(*, actor, action: str, license: License | None, obj, ip=None, details=
             if license
             else obj.pk
             if isinstance(obj, Organization)
-            else None
+            else organization_id
         ),
         object_repr=str(obj)[:200],
         details=details or {},

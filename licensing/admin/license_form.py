@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 import tmslicense
 
+from .. import services
 from ..models import License, listed_features, validate_license_text
 
 
@@ -116,9 +117,15 @@ class LicenseForm(forms.ModelForm):
         except tmslicense.InvalidLicenseNumber as error:
             raise forms.ValidationError(error.message, code=error.code) from None
 
+    def clean_reason(self):
+        try:
+            return services.check_reason(self.cleaned_data["reason"], of=None)
+        except services.ActivationError as error:
+            raise forms.ValidationError(error.message, code="reason") from None
+
     def clean(self):
         cleaned = super().clean()
-        if not self.instance.pk or (cleaned.get("reason") or "").strip():
+        if not self.instance.pk or cleaned.get("reason") or self.has_error("reason"):
             return cleaned
         # What customers see (Active, Suspended, Expired) changes by the status or the expiry.
         before = self.instance

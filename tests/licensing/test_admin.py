@@ -179,6 +179,17 @@ def test_a_reason_that_reorders_or_hides_text_is_refused_and_nothing_changes(
     assert response.status_code == 302
 
 
+def test_a_reason_that_reads_as_blank_is_no_reason(support_client, live):
+    url = f"/admin/licensing/activation/{live.pk}/revoke/"
+    # Joiners, a Hangul filler, the blank Braille pattern: letters of their own, shown as nothing.
+    for reason in ("\u200d", "\u200c \u3164", "\u2800"):
+        response = support_client.post(url, {"reason": reason})
+        assert response.status_code == 200
+        assert "Give a reason for the revocation." in response.content.decode(), reason
+    live.refresh_from_db()
+    assert live.is_live and not AuditEvent.objects.filter(action="revoke").exists()
+
+
 @pytest.mark.parametrize("action", ["revoke", "reissue"])
 def test_an_action_that_loses_to_a_new_file_meanwhile_names_the_new_file(
     support_client, customer, live, action, monkeypatch
@@ -448,9 +459,29 @@ def test_support_sees_failed_email_and_sends_it_again(
     )
     assert OutboxMessage.objects.get(pk=message.pk).status == "cancelled"
     assert AuditEvent.objects.filter(action="outbox_retry").count() == 1
-    # The trail finds it by the words it shows for it.
-    page = support_client.get("/admin/licensing/auditevent/", {"q": "Send  again"})
-    assert [e.action for e in page.context["cl"].result_list] == ["outbox_retry"]
+    cancelled = AuditEvent.objects.get(action="outbox_cancel")  # a change too, audited
+    assert cancelled.actor == support and cancelled.license == live.license
+    assert cancelled.details["why"].endswith("was revoked before it went out.")
+    # The trail finds each by the words it shows for it.
+    for words, action in [
+        ("Send  again", "outbox_retry"),
+        ("send again: cancelled", "outbox_cancel"),
+    ]:
+        page = support_client.get("/admin/licensing/auditevent/", {"q": words})
+        assert [e.action for e in page.context["cl"].result_list] == [action]
+
+
+def test_a_member_notice_sent_again_is_in_its_organizations_trail(
+    support, organization, customer, django_capture_on_commit_callbacks
+):
+    """A message of no license (here the members' notice of an invitation) is audited with
+    the organization of the members it goes to: the organization's History shows it."""
+    services.invite_member(organization=organization, email="eng@acme.example", actor=support)
+    notice = OutboxMessage.objects.get(key__startswith="member-added:")
+    OutboxMessage.objects.filter(pk=notice.pk).update(status="failed")
+    notice.refresh_from_db()
+    assert services.send_again(message=notice, actor=support) is None
+    assert AuditEvent.objects.get(action="outbox_retry").organization == organization
 
 
 def test_membership_changes_are_audited(admin_client, admin_user, organization):
@@ -1294,6 +1325,16 @@ def test_a_status_change_says_why(support_client, live):
         "Say why the license becomes suspended (it is active): the reason is kept in the audit "
         "trail."
     ]
+    # A reason that reads as blank is none; one that hides text is refused as in a revocation.
+    for reason, said in [
+        ("\u200d", "Say why the license becomes suspended"),
+        ("\u200b", "must not contain control characters"),
+    ]:
+        response = support_client.post(
+            url, license_form(live.license, status="suspended", reason=reason)
+        )
+        errors = response.context["adminform"].form.errors["reason"]
+        assert len(errors) == 1 and said in errors[0], (reason, errors)
     live.license.refresh_from_db()
     assert live.license.status == "active"
     assert not AuditEvent.objects.filter(action="license_change").exists()

@@ -147,6 +147,10 @@ def test_the_invitation_says_how_long_its_link_works(
         ("username", "belongs to another account"),
         ("malformed", "Enter a valid email address."),
         ("too long", "is too long for a user name"),
+        # Mailed to the plain address, which then would not log in: refused, said visibly.
+        ("zero-width space", r"eng@acme.example\u200b holds characters that show as nothing"),
+        ("soft hyphen", "mail servers read its domain as acme.example"),
+        ("full-width letter", "mail servers read its domain as acme.example"),
         ("deactivated", "is deactivated: ask an administrator"),
         ("password turned off", "turned off the password"),
     ],
@@ -168,6 +172,9 @@ def test_an_invitation_that_cannot_be_made_says_why_and_writes_nothing(
         ),
         "malformed": lambda: "eng at acme",
         "too long": lambda: "e" * 140 + "@acme.example",
+        "zero-width space": lambda: "eng@acme.example\u200b",
+        "soft hyphen": lambda: "eng@ac\u00adme.example",
+        "full-width letter": lambda: "eng@\uff41cme.example",
         "deactivated": lambda: member(is_active=False, password=None).email,
         # Logged in once, then an administrator turned its password off: not an invitation.
         "password turned off": lambda: member(password=None, last_login=timezone.now()).email,
