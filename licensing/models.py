@@ -349,6 +349,19 @@ class Activation(models.Model):
     def installation_ids(self) -> tuple[str, ...]:
         return tuple(i for i in (self.installation_id, self.mirrored_installation_id) if i)
 
+    @property
+    def replaced_how(self) -> str:
+        """How the file that replaced this one differs in its servers: "" (not at all, or not
+        replaced), "roles swapped" or "Installation ID corrected"."""
+        new = self.replaced_by.installation_ids if self.replaced_by else self.installation_ids
+        if new == self.installation_ids:
+            return ""
+        return (
+            "roles swapped"
+            if set(new) == set(self.installation_ids)
+            else ("Installation ID corrected")
+        )
+
     @cached_property
     def issued_license(self) -> tmslicense.License:
         """What the issued file says (read back from it; the site signed it)."""

@@ -12,7 +12,7 @@ from django.utils import timezone
 import tmslicense
 from licensing import services
 from licensing.models import Activation, AuditEvent, License, OutboxMessage
-from tests.factories import LicenseFactory
+from tests.factories import LicenseFactory, UserFactory
 from tmslicense import store
 
 
@@ -144,6 +144,20 @@ def test_a_plain_reissue_is_shown_as_a_replacement(customer_client, activated, c
     )[1:]
     assert old["Serial"] == activated.serial
     assert old["State"].startswith("replaced") and old["State"].endswith(f"by {new.serial}")
+
+
+def test_swapped_roles_are_shown_as_a_swap_not_a_correction(customer_client, activated):
+    swapped = services.reissue(
+        activation=activated,
+        actor=UserFactory(is_staff=True),
+        installation_id=activated.mirrored_installation_id,
+        mirrored_installation_id=activated.installation_id,
+        reason="The primary is the other server",
+    )
+    (old,) = history(
+        customer_client.get(f"/licenses/{activated.license.number}/").content.decode()
+    )[1:]
+    assert old["State"].endswith(f"by {swapped.serial} (roles swapped)")
 
 
 def test_download_gives_only_the_current_file(customer_client, activated, customer, keyring):
