@@ -70,6 +70,16 @@ class Organization(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        # Spaces as one (two would print as one in the Licensing window: the same name twice),
+        # and no second customer by a name that reads the same in other case.
+        self.name = " ".join(self.name.split())
+        same = Organization.objects.filter(name__iexact=self.name).exclude(pk=self.pk).first()
+        if same is not None:
+            raise ValidationError(
+                {"name": f"The organization {same.name} exists already: a customer is added once."}
+            )
+
 
 class Membership(models.Model):
     """A customer user belongs to exactly one organization and sees only its licenses."""

@@ -64,6 +64,16 @@ def test_support_adds_a_customer_and_corrects_its_name_audited(support_client, s
     # Members stay invited by e-mail, never added as accounts here; nothing is deleted.
     page = support_client.get(url).content.decode()
     assert 'name="memberships-MAX_NUM_FORMS" value="0"' in page and "deletelink" not in page
+    # The same customer twice, in other case or spacing, is refused; spaces count as one.
+    for name in ("harbour mills", " Harbour  Mills "):
+        response = support_client.post("/admin/licensing/organization/add/", {**form, "name": name})
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors["name"] == [
+            "The organization Harbour Mills exists already: a customer is added once."
+        ]
+    response = support_client.post(url, {**form, "name": "Harbour   Mills  Ltd"})
+    assert response.status_code == 302
+    assert Organization.objects.get(pk=added.pk).name == "Harbour Mills Ltd"
 
 
 @pytest.mark.parametrize("which", ["installation_id", "mirrored_installation_id", "number"])
