@@ -366,11 +366,9 @@ class Activation(models.Model):
         new = self.replaced_by.installation_ids if self.replaced_by else self.installation_ids
         if new == self.installation_ids:
             return ""
-        return (
-            "roles swapped"
-            if set(new) == set(self.installation_ids)
-            else ("Installation ID corrected")
-        )
+        if set(new) == set(self.installation_ids):
+            return "roles swapped"
+        return "Installation ID corrected"
 
     @cached_property
     def issued_license(self) -> tmslicense.License:
