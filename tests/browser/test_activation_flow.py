@@ -289,3 +289,15 @@ def test_a_changed_license_gets_its_updated_file_from_its_page(page, engineer, k
     assert new != old
     verified = tmslicense.verify_license(download(page, tmp_path).read_text(), keyring, server)
     assert verified.serial == new and verified.seats == lic.seats + 5
+
+
+def test_download_from_a_page_gone_stale_shows_why_not_a_saved_page(page, engineer):
+    """The file is sent as an attachment: the link itself asks for no download, so a refusal
+    (a redirect to the license's page, saying why) is shown, not saved as the license file."""
+    lic = license_of(engineer, "standard")
+    log_in(page, engineer)
+    step_one(page, lic.number, tmslicense.new_installation_id())
+    type(lic).objects.filter(pk=lic.pk).update(status="suspended")  # support, meanwhile
+    page.get_by_role("link", name="Download license file").click()
+    expect(page.locator("#refusal")).to_contain_text("suspended")
+    expect(page.get_by_role("link", name="Download license file")).to_have_count(0)
