@@ -242,15 +242,31 @@ LICENSE_NUMBER = _Scheme(
 )
 
 
+# The labels the Licensing window (and `tmslicense status`) writes before an ID, copied with it.
+_ID_LABEL = re.compile(
+    r"\s*(?:(?:mirrored\s+)?installation\s+id|synchronized\s+thinmanager\s+server)\s*:", re.I
+)
+_NUMBER_LABEL = re.compile(r"\s*license(?:\s+number)?\s*:", re.I)
+
+
+def _unlabelled(text: object, label: re.Pattern) -> object:
+    """``text`` without the label copied in front of it ("Installation ID: ...")."""
+    found = label.match(text) if isinstance(text, str) else None
+    return text[found.end() :] if found else text
+
+
 def normalize_installation_id(text: str) -> str:
     """Return the canonical grouped form of an Installation ID typed by a person.
 
     >>> normalize_installation_id("fjhz 2sjo 1jbd zwx4 qw7n")
     'FJHZ-2SJ0-1JBD-ZWX4-QW7N'
 
+    The label copied with it from the Licensing window ("Installation ID: ...") is left out.
+
     Raises :class:`InvalidInstallationId` with a message saying what is wrong
     (unused characters, wrong length, or a typo caught by the check character).
     """
+    text = _unlabelled(text, _ID_LABEL)
     try:
         return INSTALLATION_ID.normalize(text)
     except InvalidInstallationId as error:
@@ -285,11 +301,13 @@ def _two_installation_ids(text: str) -> tuple[str, str] | None:
 def normalize_license_number(text: str) -> str:
     """Return the canonical form ``TM-XXXX-XXXX-XXXX`` of a license number.
 
-    The ``TM`` prefix may be left out. Raises :class:`InvalidLicenseNumber`.
+    The ``TM`` prefix may be left out, and the label "License Number:" copied with it is.
+    Raises :class:`InvalidLicenseNumber`.
 
     >>> normalize_license_number("q6h8-j9se-5byj")
     'TM-Q6H8-J9SE-5BYJ'
     """
+    text = _unlabelled(text, _NUMBER_LABEL)
     try:
         return LICENSE_NUMBER.normalize(text)
     except InvalidLicenseNumber as error:

@@ -325,3 +325,24 @@ def test_canonical_and_typed_ascii_input_leaves_the_unicode_tables_unloaded():
 )
 def test_the_start_of_an_id_is_grouped_as_stored_for_searching(typed, grouped):
     assert tmslicense.grouped_symbols(typed) == grouped
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Installation ID: ",
+        "Mirrored Installation ID:",
+        "  synchronized thinmanager server :  ",  # as `tmslicense status` writes the partner
+    ],
+)
+def test_the_label_copied_with_an_installation_id_is_left_out(label):
+    installation_id = tmslicense.new_installation_id()
+    assert tmslicense.normalize_installation_id(label + installation_id) == installation_id
+    number = tmslicense.new_license_number()
+    assert tmslicense.normalize_license_number("License Number: " + number.lower()) == number
+    # Not a label of the other field, nor text before a colon of any kind.
+    for typed in (f"License Number: {installation_id}", f"ID: {installation_id}"):
+        with pytest.raises(tmslicense.InvalidInstallationId, match="':'"):
+            tmslicense.normalize_installation_id(typed)
+    with pytest.raises(tmslicense.InvalidLicenseNumber, match="':'"):
+        tmslicense.normalize_license_number(f"Installation ID: {number}")
