@@ -105,7 +105,15 @@ class FocusFirstProblem:
             autofocus(self)
 
 
-class NewPasswordForm(FocusFirstProblem, SetPasswordForm):
+class ProblemsBesideThePassword:
+    """What is wrong with a new password (too short, too common) is said under the password,
+    where it was typed and where the page's focus goes, not under its repetition (Django's)."""
+
+    def validate_password_for_user(self, user, password_field_name=None):
+        super().validate_password_for_user(user, "new_password1")
+
+
+class NewPasswordForm(FocusFirstProblem, ProblemsBesideThePassword, SetPasswordForm):
     """The page of an e-mailed link: a password reset's, or an invitation's (a first one)."""
 
     def __init__(self, *args, **kwargs):
@@ -131,7 +139,7 @@ def paused(refused: throttle.Pause, tries: str, forgot: str) -> forms.Validation
     )
 
 
-class ChangePasswordForm(FocusFirstProblem, PasswordChangeForm):
+class ChangePasswordForm(FocusFirstProblem, ProblemsBesideThePassword, PasswordChangeForm):
     """Its old password is a log-in try, counted and limited as the log-in's are (one pause
     for both): a session left open or stolen gives no way around them to guess it."""
 

@@ -390,6 +390,10 @@ def test_the_password_pages_open_on_the_field_to_fill_then_on_the_one_in_error(c
     assert "<title>This link is no longer valid · " in used
     mismatch = {"new_password1": "Abcdef-12345", "new_password2": "Xbcdef-12345"}
     assert focused(client.post(link.redirect_chain[-1][0], mismatch)) == ["new_password2"]
+    # A password too short is said under the password, not under its repetition (Django's).
+    short = client.post(link.redirect_chain[-1][0], dict.fromkeys(mismatch, "Ab-1"))
+    assert focused(short) == ["new_password1"]
+    assert list(short.context["form"].errors) == ["new_password1"]
 
     client.force_login(customer)
     assert focused(client.get("/accounts/password_change/")) == ["old_password"]
