@@ -1,5 +1,5 @@
 """``python -m tmslicense``: what a TMS operator runs to identify, license and check a server,
-and to keep its list of revoked serials.
+and to keep its list of revoked serials and the license site's keyring.
 
 Exit codes: 0 success or allowed, 1 refused (a license error or an action not allowed),
 2 wrong usage, an unreadable keyring or a data folder that cannot be used, 130 interrupted.

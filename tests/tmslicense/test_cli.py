@@ -1,4 +1,5 @@
-"""`python -m tmslicense` as a TMS operator uses it: id, import, status, check, verify."""
+"""`python -m tmslicense` as a TMS operator uses it: id, import, status, check, verify, revoked,
+remove, keyring."""
 
 import base64
 import json
