@@ -318,10 +318,9 @@ def _send(email: EmailMessage) -> None:
     cut = threading.Event()
 
     def cut_off():
-        # SMTP's, once connected: Django's backend keeps it apart while it starts TLS and
-        # logs in. (A server that drips its greeting is left to the task's time limit.)
-        smtp = getattr(backend, "connection", None) or getattr(backend, "_partial_connection", None)
-        sock = getattr(smtp, "sock", None)
+        # The site's SMTP back-end's (licensing.mail) from the greeting on; the TLS socket
+        # once TLS is started. (Another back-end is left to the task's time limit.)
+        sock = getattr(getattr(backend, "smtp", None), "sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):  # closed meanwhile
                 # The socket itself, under any TLS: a read waiting in the sending thread ends.

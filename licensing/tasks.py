@@ -8,8 +8,8 @@ from django.db import connection, transaction
 from . import outbox, services
 
 
-# time_limit: a backstop behind outbox's own limit for a send (a mail server that drips its
-# greeting is not cut off by it): the worker process is replaced and the message is sent again.
+# time_limit: a backstop behind outbox's own limit for a send (which needs the site's SMTP
+# back-end, licensing.mail): the worker process is replaced and the message is tried again.
 @shared_task(
     bind=True,
     acks_late=True,

@@ -243,7 +243,7 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # E-mail: printed to the console unless an SMTP host is configured.
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend"
+    "licensing.mail.SMTPBackend"  # Django's, whose sends can be cut off (licensing/mail.py)
     if env("EMAIL_HOST")
     else "django.core.mail.backends.console.EmailBackend",
 )

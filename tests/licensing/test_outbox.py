@@ -196,37 +196,48 @@ def test_failures_back_off_then_mark_the_message_failed(activate, secret):
 
 
 class DrippingSmtpServer:
-    """Greets, then answers EHLO one line every 0.2 s: each wait is short, the answer never
-    ends (a tarpit, a broken middlebox). Gives up after a minute."""
+    """Answers one line every 0.2 s, never ending its answer (a tarpit, a broken middlebox):
+    its greeting, or (``greets``) the answer to EHLO. Each wait is short. Gives up after a
+    minute."""
 
-    def __init__(self):
+    def __init__(self, greets: bool):
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
+        self.greets = greets
         self.cut_off = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
         conn, _ = self.sock.accept()
         with conn:
-            conn.sendall(b"220 drip ESMTP\r\n")
-            conn.recv(1024)  # EHLO
+            if self.greets:
+                conn.sendall(b"220 drip ESMTP\r\n")
+                conn.recv(1024)  # EHLO
+            line = b"250-still answering\r\n" if self.greets else b"220-still greeting\r\n"
             for _ in range(300):
                 try:
-                    conn.sendall(b"250-still answering\r\n")
+                    conn.sendall(line)
                 except OSError:
                     self.cut_off.set()
                     return
                 clock.sleep(0.2)
 
 
-@pytest.mark.parametrize("logs_in", [False, True])  # EHLO before the send, or in it
-def test_a_mail_server_answering_a_line_at_a_time_is_cut_off(activate, settings, logs_in):
+@pytest.mark.parametrize(
+    ("greets", "logs_in"),
+    [
+        (False, False),  # the greeting never ends
+        (True, False),  # EHLO's answer never ends, as the message is sent
+        (True, True),  # EHLO's answer never ends, before the log-in (production's settings)
+    ],
+)
+def test_a_mail_server_answering_a_line_at_a_time_is_cut_off(activate, settings, greets, logs_in):
     activate("standard")
     message = OutboxMessage.objects.get()
-    server = DrippingSmtpServer()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    server = DrippingSmtpServer(greets)
+    settings.EMAIL_BACKEND = "licensing.mail.SMTPBackend"  # as with EMAIL_HOST set
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 1
-    if logs_in:  # as production's settings do; Django keeps the connection apart until then
+    if logs_in:
         settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "licensing", "secret"
     with pytest.raises(outbox.DeliveryFailed):
         outbox.deliver(message.pk)

@@ -1,0 +1,21 @@
+"""The site's SMTP back-end: Django's, with its connection reachable from another thread from
+the first byte on, so that ``outbox`` can cut off a send that takes too long in all (Django's
+own keeps the connection out of reach until it has read the greeting, started TLS and logged
+in; EMAIL_TIMEOUT bounds each wait, not the whole conversation)."""
+
+from django.core.mail.backends import smtp
+
+
+class SMTPBackend(smtp.EmailBackend):
+    smtp = None  # the connection being made or used, once its socket is being opened
+
+    @property
+    def connection_class(self):
+        backend, base = self, super().connection_class
+
+        class Connection(base):
+            def connect(self, *args, **kwargs):
+                backend.smtp = self  # before the greeting is read
+                return super().connect(*args, **kwargs)
+
+        return Connection
