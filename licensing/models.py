@@ -263,6 +263,11 @@ STATE_RANK = Case(
 )
 
 
+def roles_swapped(before, after) -> bool:
+    """Whether a file for the servers ``after`` swaps the roles of those of ``before``."""
+    return set(before) == set(after) and list(before) != list(after)
+
+
 class Activation(models.Model):
     """One issue of a license file, bound to one or two Installation IDs."""
 
@@ -366,7 +371,7 @@ class Activation(models.Model):
         new = self.replaced_by.installation_ids if self.replaced_by else self.installation_ids
         if new == self.installation_ids:
             return ""
-        if set(new) == set(self.installation_ids):
+        if roles_swapped(self.installation_ids, new):
             return "roles swapped"
         return "Installation ID corrected"
 

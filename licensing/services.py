@@ -36,6 +36,7 @@ from .models import (
     Organization,
     OutboxMessage,
     person,
+    roles_swapped,
 )
 
 
@@ -312,7 +313,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     replaces = (details or {}).get("replaces")
     # A correction names the ID it corrected, or says the two servers' roles were swapped.
     previous = (details or {}).get("previous_installation_ids") or []
-    swapped = set(previous) == set(ids) and previous != list(ids)
+    swapped = roles_swapped(previous, ids)
     pairs = zip(previous, ids, strict=False)  # none for a first activation
     corrected = [] if swapped else [(was, new) for was, new in pairs if was != new]
     now = timezone.now()
