@@ -248,6 +248,24 @@ def _is_address(source: str, *schemes: str) -> bool:
     return source.lower().startswith(schemes)
 
 
+def _source(source: str, limit: int, what: str, schemes: tuple[str, ...]) -> bytes:
+    """The bytes of a saved file, or fetched from an address of one of ``schemes`` (and not
+    sent on to another scheme); one larger than ``limit`` is refused, naming ``what``."""
+
+    def too_large(size, limit):
+        return LicenseError(
+            f"{source} is {describe_size(size, limit)} bytes: too large for {what} "
+            f"(at most {limit:,})."
+        )
+
+    if not _is_address(source, *schemes):
+        return _read(source, limit, too_large)
+    data = _fetch(source, limit + 1, https_only=schemes == ("https://",))
+    if len(data) > limit:
+        raise too_large(0, limit)
+    return data
+
+
 def _id(args, data_dir: Path) -> int:
     print(store.DataFolder(data_dir).installation_id)
     return 0
@@ -388,18 +406,8 @@ def _revoked(args, data_dir: Path) -> int:
     # Nor a folder whose license files cannot be read: which of them the list stops is said.
     files = store.installed(data_dir)
 
-    def too_large(size, limit):
-        return LicenseError(
-            f"{source} is {describe_size(size, limit)} bytes: too large for a list of revoked "
-            f"serials (at most {limit:,})."
-        )
-
-    if _is_address(source, "https://", "http://"):
-        data = _fetch(source, MAX_REVOKED_LIST + 1)
-        if len(data) > MAX_REVOKED_LIST:
-            raise too_large(0, MAX_REVOKED_LIST)
-    else:
-        data = _read(source, MAX_REVOKED_LIST, too_large)
+    # Signed by the site: it may come over http:// as well.
+    data = _source(source, MAX_REVOKED_LIST, "a list of revoked serials", ("https://", "http://"))
     keyring = _keyring(args, data_dir)
     try:
         new = _folder(data_dir).add_revoked_list(data, keyring)
@@ -442,22 +450,10 @@ def _remove(args, data_dir: Path) -> int:
 def _install_keyring(args, data_dir: Path) -> int:
     source = args.source
     _this_server(data_dir)
-
-    def too_large(size, limit):
-        return LicenseError(
-            f"{source} is {describe_size(size, limit)} bytes: too large for a keyring "
-            f"(at most {limit:,})."
-        )
-
     if _is_address(source, "http://"):
         # The keys decide which files are trusted: only over a connection that proves the site.
         raise LicenseError(f"Fetch the keyring over https://, not {source}.")
-    if _is_address(source, "https://"):
-        data = _fetch(source, MAX_FILE_SIZE + 1, https_only=True)
-        if len(data) > MAX_FILE_SIZE:
-            raise too_large(0, MAX_FILE_SIZE)
-    else:
-        data = _read(source, MAX_FILE_SIZE, too_large)
+    data = _source(source, MAX_FILE_SIZE, "a keyring", ("https://",))
     try:
         change = _folder(data_dir).install_keyring(data)
     except KeyringError as error:  # the keyring given is refused, not this server's
