@@ -178,10 +178,7 @@ def _keyring_path(args, data_dir: Path) -> Path:
 
 
 def _no_keyring(path: Path) -> str:
-    return (
-        f"No keyring at {path}: save the license site's keyring (its address followed by "
-        "/keyring.json) there, or name another with --keyring."
-    )
+    return store.no_keyring(path, ", or name another with --keyring")
 
 
 def _read(path: str, limit: int = MAX_FILE_SIZE, too_large=FileTooLarge) -> bytes:

@@ -264,6 +264,13 @@ def _write(target: Path, text: str) -> None:
 KEYRING = "keyring.json"
 
 
+def no_keyring(path: Path, other_ways: str = "") -> str:
+    return (
+        f"No keyring at {path}: save the license site's keyring (its address followed by "
+        f"/keyring.json) there{other_ways}."
+    )
+
+
 @dataclass(frozen=True)
 class KeyringChange:
     keyring: Keyring  # the one installed
@@ -420,10 +427,7 @@ class DataFolder:
         when there are none, or they cannot be read."""
         path = self.path / KEYRING
         if not path.exists():
-            raise KeyringError(
-                f"No keyring at {path}: save the license site's keyring (its address followed "
-                "by /keyring.json) there."
-            )
+            raise KeyringError(no_keyring(path))
         return Keyring.load(path)
 
     def install_keyring(self, data: bytes | str) -> KeyringChange:
