@@ -474,7 +474,7 @@ _HIDDEN_IN_REASON = re.compile(f"(?![\t\n\r])[{HIDDEN_CHARACTERS}]")
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
-def shows_nothing(text: str) -> bool:
+def _shows_nothing(text: str) -> bool:
     """Whether ``text`` reads as blank: spaces, joiners, combining marks and blank letters."""
     return all(
         unicodedata.category(c)[0] in "CZ"
@@ -496,7 +496,7 @@ def check_reason(reason: str, *, of: str | None) -> str:
             "invisible characters.",
             field="reason",
         )
-    if shows_nothing(why):
+    if _shows_nothing(why):
         if of:
             raise ActivationError(f"Give a reason for the {of}.", field="reason")
         return ""
