@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-import unicodedata
 import uuid
 from datetime import timedelta
 
@@ -25,7 +24,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 import tmslicense
-from tmslicense.model import HIDDEN_CHARACTERS
+from tmslicense.model import HIDDEN_CHARACTERS, reads_as_blank
 
 from . import outbox, signing, throttle
 from .models import (
@@ -470,18 +469,6 @@ def check_reissuable(activation: Activation, lic: License) -> None:
 
 # What a reason may not hold: a license text's hidden characters, but for line breaks and tabs.
 _HIDDEN_IN_REASON = re.compile(f"(?![\t\n\r])[{HIDDEN_CHARACTERS}]")
-# Letters that show as blank space (Hangul fillers, the blank Braille pattern).
-_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-
-
-def _shows_nothing(text: str) -> bool:
-    """Whether ``text`` reads as blank: spaces, joiners, combining marks and blank letters."""
-    return all(
-        unicodedata.category(c)[0] in "CZ"
-        or unicodedata.category(c) in ("Mn", "Me")
-        or c in _BLANK_LETTERS
-        for c in text
-    )
 
 
 def check_reason(reason: str, *, of: str | None) -> str:
@@ -496,7 +483,7 @@ def check_reason(reason: str, *, of: str | None) -> str:
             "invisible characters.",
             field="reason",
         )
-    if _shows_nothing(why):
+    if reads_as_blank(why):
         if of:
             raise ActivationError(f"Give a reason for the {of}.", field="reason")
         return ""

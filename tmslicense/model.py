@@ -274,10 +274,27 @@ HIDDEN = re.compile(f"[{HIDDEN_CHARACTERS}]")
 YEARS = range(2000, 9999)
 
 
+# Letters that show as blank space (Hangul fillers, the blank Braille pattern).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def reads_as_blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: spaces, control and format characters (the joiners
+    too), combining marks with nothing to combine with, and blank letters."""
+    import unicodedata  # only here: a TMS verifying a file needs none of it
+
+    return all(
+        unicodedata.category(c)[0] in "CZ"
+        or unicodedata.category(c) in ("Mn", "Me")
+        or c in _BLANK_LETTERS
+        for c in text
+    )
+
+
 def text_problem(value: object) -> str | None:
     """Why ``value`` cannot be a new license's text (product, edition, customer, a feature),
     or None when it can: what the license site checks where such text is entered."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or reads_as_blank(value):
         return "must be non-empty text"
     if HIDDEN.search(value):
         return (

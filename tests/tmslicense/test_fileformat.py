@@ -439,6 +439,10 @@ def test_a_file_issued_before_the_sites_stricter_rules_still_verifies(
 def test_text_problem_says_what_the_site_must_refuse_before_signing():
     assert tmslicense.text_problem("Acme Packaging, Plant 4 – Line 3 (Zürich)") is None
     assert tmslicense.text_problem("  ") == "must be non-empty text"
+    # Text that shows nothing is none: joiners, a Hangul filler, the blank Braille pattern.
+    for blank in ("\u200d", "\u200c\u3164", "\u2800 "):
+        assert tmslicense.text_problem(blank) == "must be non-empty text", ascii(blank)
+    assert tmslicense.text_problem("\u0915\u094d\u200d\u0937") is None  # a joiner in a word
     assert "control characters" in tmslicense.text_problem("Acme\x1b[2J")
 
 
