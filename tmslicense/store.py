@@ -433,8 +433,8 @@ class DataFolder:
     def install_keyring(self, data: bytes | str) -> KeyringChange:
         """Keep a keyring (the license site's ``/keyring.json``, after a key rotation say) as
         the folder's. Refuses (a :class:`KeyringError`, nothing changed) one that is not a
-        keyring, and one that leaves out a key an installed license was signed with: that
-        license would stop counting, and the server with it."""
+        keyring, and one that leaves out the key of a file that counts here: its license
+        would stop counting (and the server with it), or count by an older issue."""
         new = Keyring.from_json(data)
         self._this()
         with self._locked():
