@@ -402,7 +402,7 @@ class ResetForm(PasswordResetForm):
         html_email_template_name=None,
     ):
         outbox.queue(
-            key=f"password-reset:{uuid.uuid4()}",
+            key=f"password-reset:{context['user'].pk}:{uuid.uuid4()}",  # see withdraw_invitation
             recipients=[to_email],
             subject="".join(render_to_string(subject_template_name, context).splitlines()),
             template=email_template_name,

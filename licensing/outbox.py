@@ -23,6 +23,7 @@ import logging
 import socket
 import threading
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -341,14 +342,26 @@ def _send(email: EmailMessage) -> None:
         timer.cancel()
 
 
+def _message_id(message: OutboxMessage) -> str:
+    """The message's Message-ID, the same on every attempt, so that mail systems drop a copy
+    should one ever be sent twice; the row and when it was written, so that a copy of the
+    database (a restored backup, a staging site) never reuses one; on the site's host."""
+    written = int(message.created_at.timestamp() * 1e6)
+    return f"<outbox.{message.pk}.{written}@{urlsplit(settings.SITE_URL).hostname}>"
+
+
 def _email(message: OutboxMessage) -> EmailMessage:
     email = EmailMessage(
         subject=message.subject,
         body=message.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=message.recipients,
-        # A stable Message-ID lets mail systems drop a copy should one ever be sent twice.
-        headers={"Message-ID": f"<outbox-{message.pk}-{message.key.replace(':', '.')}@tms>"},
+        reply_to=[settings.SUPPORT_EMAIL],  # a reply reaches people, not the sending mailbox
+        headers={
+            "Message-ID": _message_id(message),
+            # No out-of-office replies to it (RFC 3834): nobody reads the sending mailbox.
+            "Auto-Submitted": "auto-generated",
+        },
     )
     if message.attachment_name:
         email.attach(message.attachment_name, message.attachment, "application/x-tms-license")

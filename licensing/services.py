@@ -431,11 +431,14 @@ def queue_maintenance_reminders(*, today=None) -> int:
     once per license, threshold and end date (a day missed by the scheduler is caught up)."""
     today = today or timezone.localdate()
     count = 0
-    for lic in License.objects.filter(
-        status=License.Status.ACTIVE,
-        maintenance_end__gte=today,
-        maintenance_end__lte=today + timedelta(days=max(REMINDER_DAYS)),
-    ).select_related("organization"):
+    for lic in (
+        License.objects.in_state("active")  # an expired or suspended license: nothing to renew
+        .filter(
+            maintenance_end__gte=today,
+            maintenance_end__lte=today + timedelta(days=max(REMINDER_DAYS)),
+        )
+        .select_related("organization")
+    ):
         days_left = (lic.maintenance_end - today).days
         threshold = min(d for d in REMINDER_DAYS if days_left <= d)
         key = f"reminder:{lic.number}:{threshold}:{lic.maintenance_end.isoformat()}"
@@ -447,7 +450,14 @@ def queue_maintenance_reminders(*, today=None) -> int:
             recipients=contacts(lic.organization_id),
             subject=f"Maintenance for license {lic.number} ends on {lic.maintenance_end:%Y-%m-%d}",
             template="email/maintenance_reminder.txt",
-            context={"license": lic, "days_left": days_left},
+            context={
+                "license": lic,
+                "days_left": days_left,
+                # Servers refuse the file from its expiry on: past the maintenance end or not.
+                "expires_first": lic.expires_at is not None
+                and lic.expires_at.date() <= lic.maintenance_end,
+                "support_email": settings.SUPPORT_EMAIL,
+            },
         )
         count += message is not None
     return count
@@ -864,7 +874,9 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
         details={"member": person(user)},
     )
     OutboxMessage.objects.filter(
-        Q(key__startswith=f"invitation:{user.pk}:") | Q(key=f"member-added:{user.pk}"),
+        Q(key__startswith=f"invitation:{user.pk}:")
+        | Q(key__startswith=f"password-reset:{user.pk}:")  # asked for on the log-in page
+        | Q(key=f"member-added:{user.pk}"),
         status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED],  # not to be sent
     ).update(status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn.")
     told = OutboxMessage.objects.filter(

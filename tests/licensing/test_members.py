@@ -275,6 +275,19 @@ def test_support_withdraws_an_invitation_not_used_yet(
     assert "That invitation was withdrawn already" in gone
 
 
+def test_a_password_reset_waiting_to_be_sent_is_not_sent_once_withdrawn(
+    support_client, organization, django_capture_on_commit_callbacks
+):
+    invite(support_client, organization, "eng@acme.exmaple", django_capture_on_commit_callbacks)
+    invited = User.objects.get(email="eng@acme.exmaple")
+    Client().post("/accounts/password_reset/", {"email": invited.email})  # the mail server waits
+    reset = OutboxMessage.objects.get(key__startswith="password-reset:", status="pending")
+    url = f"/admin/licensing/organization/{organization.pk}/withdraw/{invited.membership.pk}/"
+    assert support_client.post(url).status_code == 302
+    reset.refresh_from_db()
+    assert reset.status == "cancelled" and reset.last_error == "The invitation was withdrawn."
+
+
 def test_the_members_told_of_an_invitation_are_told_of_its_withdrawal(
     support_client, organization, customer, django_capture_on_commit_callbacks
 ):

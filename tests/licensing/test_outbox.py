@@ -5,7 +5,7 @@ import socket
 import sys
 import threading
 import time as clock
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from unittest import mock
 from urllib.parse import urlencode
 
@@ -175,6 +175,29 @@ def test_delivery_sends_once_with_the_file_attached(activate, keyring):
     assert message.status == "sent" and message.sent_at and message.attempts == 1
 
 
+def test_headers_say_where_replies_go_and_that_nobody_answers_automatically(activate, settings):
+    settings.SITE_URL = "https://licenses.example.com"
+    activate()
+    message = OutboxMessage.objects.get()
+    with (
+        mock.patch("licensing.outbox._send", side_effect=OSError("down")),
+        pytest.raises(outbox.DeliveryFailed),
+    ):
+        outbox.deliver(message.pk)
+    message.next_attempt_at = timezone.now()
+    message.save()
+    assert outbox.deliver(message.pk) is True
+    sent = mail.outbox[0].message()
+    assert sent["Reply-To"] == settings.SUPPORT_EMAIL
+    assert sent["Auto-Submitted"] == "auto-generated"
+    # On the site's host; the same on every attempt, but not for the same row of another
+    # database (a restored copy) written at another time.
+    assert sent["Message-ID"] == outbox._message_id(message)
+    assert sent["Message-ID"].endswith("@licenses.example.com>")
+    copy = OutboxMessage(pk=message.pk, created_at=message.created_at + timedelta(seconds=1))
+    assert outbox._message_id(copy) != sent["Message-ID"]
+
+
 @pytest.mark.parametrize("secret", [False, True])
 def test_failures_back_off_then_mark_the_message_failed(activate, secret):
     activate()
@@ -312,6 +335,33 @@ def test_maintenance_reminders_at_30_and_7_days(make_license, customer, days, th
         assert message.recipients == [customer.email]
     # The next daily run within the same threshold writes nothing more.
     assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 0
+
+
+def test_a_reminder_says_what_stops_and_when_and_whom_to_ask(make_license, customer, settings):
+    today = timezone.localdate()
+    end = today + timedelta(days=20)
+    at = datetime.combine(end, time(), tzinfo=UTC)
+    cases = {
+        "never": make_license("standard", maintenance_end=end),
+        "later": make_license("standard", maintenance_end=end, expires_at=at + timedelta(days=90)),
+        "first": make_license("standard", maintenance_end=end, expires_at=at),
+        "expired": make_license("standard", maintenance_end=end, expires_at=timezone.now()),
+        "suspended": make_license("standard", maintenance_end=end, status="suspended"),
+    }
+    assert services.queue_maintenance_reminders(today=today) == 3
+    body = {
+        name: OutboxMessage.objects.filter(license=lic).values_list("body", flat=True).first()
+        for name, lic in cases.items()
+    }
+    assert body["expired"] is None and body["suspended"] is None  # nothing left to renew
+    keep = "Your ThinManager Servers keep working after that date"
+    assert keep in body["never"] and "expires" not in body["never"]
+    assert f"{keep}, until the license expires on {cases['later'].expiry_shown}" in body["later"]
+    assert keep not in body["first"]
+    assert f"The license itself expires on {cases['first'].expiry_shown}" in body["first"]
+    assert all(
+        f"To renew, write to {settings.SUPPORT_EMAIL}" in body[name] for name in body if body[name]
+    )
 
 
 def test_each_reminder_is_sent_once_per_license_and_threshold(make_license, customer):

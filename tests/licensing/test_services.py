@@ -134,6 +134,29 @@ def test_revoke_needs_a_reason_and_frees_the_license(live, customer, ids):
     assert created and activation.installation_ids == (other, ids[1])
 
 
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            {"status": "suspended"},
+            "suspended: it cannot be activated again until support has lifted the suspension",
+        ),
+        (
+            {"expires_at": timezone.now() - timedelta(days=1)},
+            "expired: it cannot be activated again until support has extended its expiry",
+        ),
+    ],
+)
+def test_a_revocation_notice_of_a_license_not_active_says_why_it_stays_off(
+    live, customer, change, says
+):
+    License.objects.filter(pk=live.license_id).update(**change)
+    services.revoke(activation=live, reason="Plant closed", actor=customer)
+    body = OutboxMessage.objects.get(key=f"revoked:{live.serial}").body
+    assert f"The license is {says}." in " ".join(body.split())
+    assert "can be activated again" not in body
+
+
 def test_reissue_keeps_ids_with_a_new_serial(live, customer, keyring, ids):
     new = services.reissue(activation=live, actor=customer)
     live.refresh_from_db()
