@@ -95,6 +95,25 @@ class Membership(models.Model):
         return f"{self.user} @ {self.organization}"
 
 
+def awaits_password(user) -> bool:
+    """An invited member who has not chosen a password yet (nor ever logged in): not one
+    whose password an administrator disabled."""
+    return user.last_login is None and not user.has_usable_password()
+
+
+def contacts(organization_id: int) -> list[str]:
+    """Who hears about an organization's licenses: the e-mail addresses of its members; not of
+    a member invited who has not chosen a password yet (the address is not confirmed: it may
+    be mistyped), nor of a deactivated account. Empty: nobody is e-mailed. Asked again when a
+    license's message is sent: one who left the organization meanwhile is not sent it."""
+    members = Membership.objects.filter(organization_id=organization_id).select_related("user")
+    return [
+        m.user.email
+        for m in members
+        if m.user.email and m.user.is_active and not awaits_password(m.user)
+    ]
+
+
 class Kind(models.TextChoices):
     STANDARD = tmslicense.Kind.STANDARD.value, "Standard"
     MIRRORED = tmslicense.Kind.MIRRORED.value, "Mirrored"
@@ -486,6 +505,11 @@ class OutboxMessage(models.Model):
         related_name="messages",
     )
     recipients = models.JSONField(default=list)
+    # Of the recipients: those the mail server accepted it for, and those it is not sent to,
+    # each with why (refused for good by the mail server, or no longer a member); the rest
+    # are still to be sent it.
+    delivered_to = models.JSONField(default=list, blank=True, editable=False)
+    undelivered = models.JSONField(default=dict, blank=True, editable=False)
     subject = models.CharField(max_length=200)
     body = models.TextField()
     # The body holds a secret (a password reset link): not shown in the admin, erased once sent.
@@ -513,6 +537,12 @@ class OutboxMessage(models.Model):
 
     def __str__(self):
         return f"{self.subject} ({self.get_status_display()})"
+
+    @property
+    def to_send(self) -> list[str]:
+        """The recipients it is still to be sent to."""
+        done = {*self.delivered_to, *self.undelivered}
+        return [r for r in self.recipients if r not in done]
 
     @property
     def file_revoked(self) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import smtplib
 import socket
 import threading
 from datetime import timedelta
@@ -27,12 +28,13 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.core.mail.message import sanitize_address
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from .models import Activation, OutboxMessage
+from .models import Activation, License, OutboxMessage, contacts
 
 log = logging.getLogger(__name__)
 
@@ -198,20 +200,86 @@ def deliver(message_id: int) -> bool:
             message.status, message.last_error = OutboxMessage.Status.CANCELLED, why
             message.save(update_fields=["status", "last_error"])
             return False
-        try:
-            _send(_email(message))
-        except Exception as exc:  # noqa: BLE001 - any transport error counts as an attempt
-            error = exc
-        else:
-            message.status = OutboxMessage.Status.SENT
-            message.sent_at = timezone.now()
-            message.attempts += 1
-            message.last_error = ""
-            if message.secret:
-                message.body = ""
-            message.save(update_fields=["status", "sent_at", "attempts", "last_error", "body"])
-            return True
+        _leave_out_former_members(message)
+        to = message.to_send
+        if to:
+            try:
+                refused = _send(_email(message, to))
+            except Exception as exc:  # noqa: BLE001 - any transport error counts as an attempt
+                error = exc
+            else:
+                error = _sorted_out(message, to, refused)
+        if error is None:
+            _finish(message, sent=bool(to))
+            return any(address in message.delivered_to for address in to)
+        # Kept: whom the server took it for is not sent it again, nor one left out.
+        message.save(update_fields=["delivered_to", "undelivered"])
     return _record_failure(message_id, error)
+
+
+class RefusedForNow(Exception):
+    """The mail server refused some recipients for now (4xx: a full mailbox, greylisting)."""
+
+
+def _leave_out_former_members(message: OutboxMessage) -> None:
+    """A license's message goes only to who hears about its organization's licenses when it
+    is sent (``contacts``): not to one who left the organization or was deactivated since it
+    was written (they would get a license file and their former colleagues' addresses)."""
+    if message.license_id is None:
+        return
+    organization_id = (
+        License.objects.filter(pk=message.license_id).values_list("organization_id").get()[0]
+    )
+    allowed = {address.casefold() for address in contacts(organization_id)}
+    for address in message.to_send:
+        if address.casefold() not in allowed:
+            message.undelivered[address] = (
+                "no longer a member of the organization (left it or deactivated)"
+            )
+
+
+def _sorted_out(message: OutboxMessage, to: list[str], refused: dict) -> RefusedForNow | None:
+    """Record whom the mail server took the message for and whom it refused for good (5xx);
+    a RefusedForNow naming those it refused for now, to be tried again, if any."""
+    later = []
+    for address in to:
+        if address not in refused:
+            message.delivered_to.append(address)
+        elif refused[address].startswith("5"):
+            message.undelivered[address] = f"refused by the mail server: {refused[address]}"
+        else:
+            later.append(f"{address} ({refused[address]})")
+    if later:
+        return RefusedForNow(f"refused for now by the mail server: {'; '.join(later)}")
+    return None
+
+
+def _finish(message: OutboxMessage, *, sent: bool) -> None:
+    """Nobody is left to send it to: sent when someone was, else failed (the mail server
+    refused them all: support may send it again) or cancelled (none may receive it now)."""
+    if message.delivered_to:
+        message.status, message.sent_at = OutboxMessage.Status.SENT, timezone.now()
+    elif any(why.startswith("refused") for why in message.undelivered.values()):
+        message.status = OutboxMessage.Status.FAILED
+    else:
+        message.status = OutboxMessage.Status.CANCELLED
+    message.attempts += sent
+    message.last_error = "; ".join(
+        f"Not sent to {address}: {why}" for address, why in message.undelivered.items()
+    )
+    if message.secret:
+        message.body = ""
+    message.save(
+        update_fields=[
+            "status",
+            "sent_at",
+            "attempts",
+            "last_error",
+            "body",
+            "delivered_to",
+            "undelivered",
+        ]
+    )
 
 
 def _record_failure(message_id: int, error: Exception) -> bool:
@@ -301,6 +369,7 @@ def retry_now(message: OutboxMessage) -> str | None:
         status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED],
     ).update(
         status=OutboxMessage.Status.PENDING,
+        undelivered={},  # each one not sent it is tried again (a member who left is not)
         attempts=0,
         next_attempt_at=timezone.now(),
         queued_at=None,
@@ -311,9 +380,10 @@ def retry_now(message: OutboxMessage) -> str | None:
     return None
 
 
-def _send(email: EmailMessage) -> None:
-    """Send ``email``; past ``SEND_LIMIT`` times ``EMAIL_TIMEOUT`` the mail server's connection
-    is cut, and the send fails with a TimeoutError that says so."""
+def _send(email: EmailMessage) -> dict[str, str]:
+    """Send ``email``; the recipients the mail server refused, with its reply ("550 5.1.1 No
+    such user"). Past ``SEND_LIMIT`` times ``EMAIL_TIMEOUT`` the mail server's connection is
+    cut, and the send fails with a TimeoutError that says so."""
     backend = get_connection()
     limit = settings.EMAIL_TIMEOUT * SEND_LIMIT
     cut = threading.Event()
@@ -334,12 +404,23 @@ def _send(email: EmailMessage) -> None:
     email.connection = backend
     try:
         email.send()
+    except smtplib.SMTPRecipientsRefused:
+        pass  # every one of them: said below
     except Exception as error:
         if cut.is_set():
             raise TimeoutError(f"the mail server took more than {limit} s; cut off") from error
         raise
     finally:
         timer.cancel()
+    # The site's SMTP back-end keeps them (licensing.mail), by the address as sent.
+    refused = getattr(backend, "refused", {})
+    encoding = email.encoding or settings.DEFAULT_CHARSET
+    return {
+        address: f"{code} {reply.decode(errors='replace')}"
+        for address in email.to
+        if (code_reply := refused.get(sanitize_address(address, encoding)))
+        for code, reply in [code_reply]
+    }
 
 
 def _message_id(message: OutboxMessage) -> str:
@@ -350,12 +431,12 @@ def _message_id(message: OutboxMessage) -> str:
     return f"<outbox.{message.pk}.{written}@{urlsplit(settings.SITE_URL).hostname}>"
 
 
-def _email(message: OutboxMessage) -> EmailMessage:
+def _email(message: OutboxMessage, to: list[str]) -> EmailMessage:
     email = EmailMessage(
         subject=message.subject,
         body=message.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=message.recipients,
+        to=to,
         reply_to=[settings.SUPPORT_EMAIL],  # a reply reaches people, not the sending mailbox
         headers={
             "Message-ID": _message_id(message),

@@ -34,6 +34,8 @@ from .models import (
     Membership,
     Organization,
     OutboxMessage,
+    awaits_password,
+    contacts,
     person,
     roles_swapped,
 )
@@ -387,18 +389,6 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
 def _revoked_url() -> str:
     """Where a ThinManager Server gets the list that makes it refuse a revoked file."""
     return settings.SITE_URL + reverse("revoked")
-
-
-def contacts(organization_id: int) -> list[str]:
-    """Who hears about an organization's licenses: the e-mail addresses of its members; not of
-    a member invited who has not chosen a password yet (the address is not confirmed: it may
-    be mistyped), nor of a deactivated account. Empty: nobody is e-mailed."""
-    members = Membership.objects.filter(organization_id=organization_id).select_related("user")
-    return [
-        m.user.email
-        for m in members
-        if m.user.email and m.user.is_active and not awaits_password(m.user)
-    ]
 
 
 def _refuse_half_a_swap(old: Activation, installation_id: str, mirrored_installation_id: str):
@@ -971,12 +961,6 @@ def _username(email: str) -> str:
             "address): ask an administrator."
         )
     return username
-
-
-def awaits_password(user) -> bool:
-    """An invited member who has not chosen a password yet (nor ever logged in): not one
-    whose password an administrator disabled."""
-    return user.last_login is None and not user.has_usable_password()
 
 
 def _duration(seconds: int) -> str:

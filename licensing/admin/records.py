@@ -117,6 +117,14 @@ def recipients(message):
     return ", ".join(message.recipients)
 
 
+@admin.display(description="sent to")
+def sent_to(message):
+    if message.delivered_to:
+        return ", ".join(message.delivered_to)
+    # Before the recipients were recorded one by one, a message was sent to all or none.
+    return recipients(message) if message.status == OutboxMessage.Status.SENT else "nobody yet"
+
+
 @admin.display(description="body")
 def body(message):
     if message.secret:
@@ -141,6 +149,7 @@ class OutboxMessageAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
         "key",
         "license",
         recipients,
+        sent_to,
         "subject",
         body,
         "attachment_name",

@@ -945,6 +945,13 @@ def test_outbox_message_is_view_only_and_its_list_shows_recipients(support_clien
     listed = support_client.get("/admin/licensing/outboxmessage/").content.decode()
     assert f'<td class="field-recipients">{customer.email}</td>' in listed
     assert body.count("Recipients:") == 1 and f'["{customer.email}"]' not in body
+    # Whom it went to, when some recipients were not sent it.
+    assert re.search(r"Sent to:</label>\s*<div[^>]*>nobody yet<", body)
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status="sent", sent_at=timezone.now(), delivered_to=["a@plant.example"]
+    )
+    body = support_client.get(url).content.decode()
+    assert re.search(r"Sent to:</label>\s*<div[^>]*>a@plant.example<", body)
 
 
 def found(client, what, term):

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import mail, signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import DatabaseError
@@ -20,7 +21,7 @@ from django.utils import timezone
 import tmslicense
 from licensing import outbox, services
 from licensing.models import OutboxMessage
-from tests.factories import UserFactory
+from tests.factories import OrganizationFactory, UserFactory
 
 
 @pytest.fixture
@@ -492,3 +493,141 @@ def test_expired_sessions_are_purged(customer_client, monkeypatch):
     ]
     # One DELETE of every expired session: not cut short by the web's statement timeout.
     assert timeouts == (["0"] if connection.vendor == "postgresql" else [])
+
+
+class RefusingSmtpServer:
+    """A mail server on loopback that answers each recipient as ``replies`` says (by the
+    address's local part; "250 OK" when not named) and keeps what it accepted."""
+
+    def __init__(self, replies: dict[str, str]):
+        from aiosmtpd.controller import Controller
+
+        self.replies = replies
+        self.received: list[list[str]] = []  # each message's accepted recipients
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        reply = self.replies.get(address.split("@")[0], "250 OK")
+        if reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return reply
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.received.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(settings):
+    servers = []
+
+    def start(**replies):
+        server = RefusingSmtpServer(replies)
+        servers.append(server)
+        settings.EMAIL_BACKEND = "licensing.mail.SMTPBackend"  # as with EMAIL_HOST set
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        return server
+
+    yield start
+    for server in servers:
+        server.controller.stop()
+
+
+@pytest.fixture
+def reissued(activate, organization):
+    """A file support reissued, to be e-mailed to the organization's three members."""
+    for name in ("gone", "later"):
+        UserFactory(organization=organization, username=name, email=f"{name}@plant.example")
+    new = services.reissue(activation=activate(), actor=UserFactory(is_staff=True))
+    OutboxMessage.objects.exclude(key=f"activation:{new.serial}").delete()
+    return OutboxMessage.objects.get()
+
+
+def test_recipients_refused_for_good_are_recorded_and_not_tried_again(
+    reissued, customer, smtp_server
+):
+    server = smtp_server(gone="550 5.1.1 No such user")
+    assert outbox.deliver(reissued.pk) is True
+    assert server.received == [sorted([customer.email, "later@plant.example"])]
+    reissued.refresh_from_db()
+    assert reissued.status == "sent" and reissued.attempts == 1
+    assert reissued.undelivered == {
+        "gone@plant.example": "refused by the mail server: 550 5.1.1 No such user"
+    }
+    assert reissued.last_error == (
+        "Not sent to gone@plant.example: refused by the mail server: 550 5.1.1 No such user"
+    )
+
+
+def test_recipients_refused_for_now_are_tried_again_alone(reissued, customer, smtp_server):
+    server = smtp_server(later="452 4.2.2 Mailbox full", gone="550 5.1.1 No such user")
+    with pytest.raises(outbox.DeliveryFailed) as failed:
+        outbox.deliver(reissued.pk)
+    assert failed.value.retry_in == outbox.backoff(1)
+    assert server.received == [[customer.email]]
+    reissued.refresh_from_db()
+    assert reissued.status == "pending" and reissued.attempts == 1
+    assert reissued.delivered_to == [customer.email]
+    assert reissued.last_error == (
+        "RefusedForNow: refused for now by the mail server: "
+        "later@plant.example (452 4.2.2 Mailbox full)"
+    )
+    # The mailbox was emptied: the next attempt goes to that recipient alone.
+    server.replies.pop("later")
+    OutboxMessage.objects.filter(pk=reissued.pk).update(next_attempt_at=timezone.now())
+    assert outbox.deliver(reissued.pk) is True
+    assert server.received[1:] == [["later@plant.example"]]
+    reissued.refresh_from_db()
+    assert reissued.status == "sent" and reissued.attempts == 2
+    assert reissued.to_send == [] and "gone@plant.example" in reissued.last_error
+
+
+def test_a_message_refused_for_every_recipient_for_good_fails_at_once(activate, smtp_server):
+    activate("standard")
+    message = OutboxMessage.objects.get()
+    local_part = message.recipients[0].split("@")[0]
+    server = smtp_server(**{local_part: "550 5.1.1 No such user"})
+    assert outbox.deliver(message.pk) is False
+    assert server.received == []
+    message.refresh_from_db()
+    assert message.status == "failed" and message.attempts == 1 and message.sent_at is None
+    assert "refused by the mail server: 550 5.1.1 No such user" in message.last_error
+    # Support sends it again once the mailbox exists: it is tried for that recipient again.
+    server.replies.clear()
+    assert outbox.retry_now(message) is None
+    assert outbox.deliver(message.pk) is True
+    assert server.received == [message.recipients]
+
+
+def test_a_license_message_goes_only_to_who_is_still_a_member_when_sent(
+    reissued, customer, organization
+):
+    gone = get_user_model().objects.get(email="gone@plant.example")
+    gone.is_active = False
+    gone.save()
+    moved = get_user_model().objects.get(email="later@plant.example")
+    moved.membership.organization = OrganizationFactory()
+    moved.membership.save()
+    assert outbox.deliver(reissued.pk) is True
+    (sent,) = mail.outbox
+    assert sent.to == [customer.email]  # nor are the others' addresses shown to anyone
+    reissued.refresh_from_db()
+    assert reissued.status == "sent"
+    left = "no longer a member of the organization (left it or deactivated)"
+    assert reissued.undelivered == {"gone@plant.example": left, "later@plant.example": left}
+
+
+def test_a_license_message_nobody_may_receive_any_more_is_cancelled(activate, customer):
+    activate("standard")
+    message = OutboxMessage.objects.get()
+    customer.is_active = False
+    customer.save()
+    assert outbox.deliver(message.pk) is False
+    assert mail.outbox == []
+    message.refresh_from_db()
+    assert message.status == "cancelled" and message.attempts == 0
+    assert message.last_error.startswith(f"Not sent to {customer.email}: no longer a member")
