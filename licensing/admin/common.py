@@ -9,7 +9,7 @@ import json
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.forms.models import model_to_dict
 from django.http import Http404
 from django.shortcuts import redirect
@@ -24,7 +24,7 @@ import tmslicense
 
 from .. import services
 from ..forms import add_refusal, autofocus
-from ..models import License, Organization, listed_features, person, with_roles
+from ..models import Activation, License, Organization, listed_features, person, with_roles
 from ..throttle import client_ip
 
 
@@ -303,7 +303,14 @@ class CanonicalSearch:
     """People paste Installation IDs and license numbers in any form: the canonical form is
     searched too. So is the beginning of one typed without dashes (``ykwha8j4``, 4 characters
     or more), as stored, with a dash after every 4 characters (``YKWH-A8J4``). The term as
-    typed is always searched: a name can read as a valid number (``Metro Paper SA``)."""
+    typed is always searched: a name can read as a valid number (``Metro Paper SA``).
+
+    ``found_by_file``: the lookup (``license__in``) that finds a record by the licenses with a
+    file (live or revoked) for an Installation ID, or with a serial, containing the term, read
+    from a server's Licensing window. They are found apart: a join would repeat a record once
+    per file, for every search."""
+
+    found_by_file = None
 
     def get_search_results(self, request, queryset, search_term):
         found, duplicates = super().get_search_results(request, queryset, search_term)
@@ -311,6 +318,15 @@ class CanonicalSearch:
         if also is not None and also != search_term:
             more, _ = super().get_search_results(request, queryset, also)
             found, duplicates = found | more, True
+        for term in {search_term.strip(), also} - {None, ""}:
+            if self.found_by_file:
+                files = Activation.objects.filter(
+                    Q(installation_id__icontains=term)
+                    | Q(mirrored_installation_id__icontains=term)
+                    | Q(serial__icontains=term)
+                )
+                licenses = files.order_by().values("license_id")
+                found |= queryset.filter(**{self.found_by_file: licenses})
         listing = getattr(request.resolver_match, "url_name", "").endswith("_changelist")
         typo = listing and self._typo(search_term)
         if typo and not found.exists():
@@ -361,8 +377,8 @@ class AuditTrailHistory:
             raise PermissionDenied
         url = reverse("admin:licensing_auditevent_changelist")
         lic = obj if isinstance(obj, License) else getattr(obj, "license", None)
-        if lic:  # found by its number, which the search box then shows
-            return redirect(f"{url}?q={lic.number}")
+        if lic:  # the sidebar then names it
+            return redirect(f"{url}?license={lic.pk}")
         organization_id = (
             obj.pk if isinstance(obj, Organization) else getattr(obj, "organization_id", None)
         )

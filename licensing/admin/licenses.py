@@ -225,13 +225,8 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         live_servers,
     ]
     list_filter = ["kind", StateFilter, MaintenanceFilter, ActivatedFilter]
-    search_fields = [
-        "number",
-        "organization__name",
-        "activations__installation_id",
-        "activations__mirrored_installation_id",
-        "activations__serial",  # as a server's Licensing window shows it
-    ]
+    search_fields = ["number", "organization__name"]
+    found_by_file = "pk__in"  # an Installation ID or a serial, as a server's window shows it
     autocomplete_fields = ["organization"]
     inlines = [ActivationInline, AuditInline]
 

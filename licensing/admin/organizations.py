@@ -136,13 +136,18 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         "memberships__user__email",
         "memberships__user__username",
         "licenses__number",
-        "licenses__activations__installation_id",
-        "licenses__activations__mirrored_installation_id",
     ]
+    found_by_file = "licenses__in"
     list_display = ["name", "created_at"]
     readonly_fields = ["created_at"]  # when it was added, not typed
     inlines = [MembershipInline]
     actions = ["lift_pauses"]
+
+    def get_search_results(self, request, queryset, search_term):
+        if getattr(request.resolver_match, "url_name", "") == "autocomplete":
+            # The license form's Organization field, at each key: by its name alone.
+            return queryset.filter(name__icontains=search_term.strip()), False
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.action(description=LIFT_MEMBERS, permissions=["lift_pauses"])
     def lift_pauses(self, request, queryset):

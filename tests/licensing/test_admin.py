@@ -980,6 +980,30 @@ def test_audit_events_are_found_by_installation_id_organization_or_bare_number(
     assert messages and {m.license for m in messages} == {live.license}
 
 
+@pytest.mark.parametrize(
+    ("what", "rows"),
+    [
+        ("auditevent", lambda lic: AuditEvent.objects.filter(license=lic)),
+        ("license", lambda lic: [lic]),
+        ("organization", lambda lic: [lic.organization]),
+    ],
+)
+def test_a_server_id_or_serial_finds_its_license_records_once_each_without_a_join(
+    support_client, live, customer, what, rows
+):
+    """A license with many files: each record is listed once, and the files are searched
+    apart, not joined to the records (a join repeats each one per file, at every search)."""
+    for _ in range(3):
+        services.reissue(activation=live.license.live_activation, actor=customer)
+    for term in (live.installation_id.lower(), live.serial):
+        with CaptureQueriesContext(connection) as queries:
+            listed = found(support_client, what, term)
+        assert sorted(listed, key=lambda row: row.pk) == sorted(
+            rows(live.license), key=lambda row: row.pk
+        )
+        assert not any('JOIN "licensing_activation"' in q["sql"] for q in queries), term
+
+
 @pytest.mark.parametrize("what", ["license", "activation", "auditevent"])
 def test_the_beginning_of_an_installation_id_without_dashes_is_found(
     support_client, live, make_license, customer, what
@@ -1147,8 +1171,11 @@ def test_a_license_history_button_opens_its_audit_trail(
     events = trail.context["cl"].result_list
     assert {e.action for e in events} == {"activate", "reissue"}
     assert {e.license for e in events} == {live.license}
-    # The search box names the license shown; each event's details are in the list.
-    assert f'value="{live.license.number}"' in trail.content.decode()
+    # The sidebar names the license shown, and only it; each event's details are in the list.
+    assert response["Location"] == f"/admin/licensing/auditevent/?license={live.license_id}"
+    sidebar = trail.content.decode().split("changelist-filter")[-1]
+    assert sidebar.count(f"{live.license.number}</a></li>") == 1
+    assert other.license.number not in sidebar
     assert f"replaces: {live.serial}" in trail.content.decode()
     assert support_client.get("/admin/licensing/license/999999/history/").status_code == 404
     outsider = Client()
@@ -1872,7 +1899,7 @@ def test_an_organizations_history_opens_its_audit_trail(
     # An e-mail's History opens its license's trail.
     message = live.license.messages.get()
     response = support_client.get(f"/admin/licensing/outboxmessage/{message.pk}/history/")
-    assert response["Location"] == f"/admin/licensing/auditevent/?q={live.license.number}"
+    assert response["Location"] == f"/admin/licensing/auditevent/?license={live.license_id}"
 
 
 def test_a_date_past_the_calendar_in_the_audit_trails_filter_is_a_wrong_filter_not_a_500(
@@ -2111,6 +2138,23 @@ def test_the_typo_hint_is_not_left_behind_by_the_organization_autocomplete(suppo
     assert listed.status_code == 200
     page = support_client.get("/admin/licensing/license/").content.decode()
     assert "contains a typo" not in page
+
+
+def test_the_organization_field_offers_organizations_by_name(support_client, customer):
+    OrganizationFactory(name="Zenith Bottling")
+    customer.email = "engineer@zenith.example"  # another organization's member
+    customer.save()
+
+    def offered(term):
+        listed = support_client.get(
+            "/admin/autocomplete/",
+            {"app_label": "licensing", "model_name": "license", "field_name": "organization"}
+            | {"term": term},
+        )
+        return [row["text"] for row in listed.json()["results"]]
+
+    assert offered("zenith") == ["Zenith Bottling"]
+    assert offered(" bottl ") == ["Zenith Bottling"]
 
 
 def test_an_address_used_lately_but_not_among_those_shown_counts_as_known(
