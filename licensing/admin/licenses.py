@@ -32,8 +32,34 @@ from .common import (
 from .license_form import LicenseForm
 
 
-class ActivationInline(admin.TabularInline):
+class LatestInline(admin.TabularInline):
+    """The latest ``shown`` records of a license (newest first), titled with how many there are
+    in all and where they all are: a license changed for years stays quick to open."""
+
+    shown = 20
+    where_all = ""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        total = self.get_queryset(request).filter(license=obj).count() if obj else 0
+        title = type(self).verbose_name_plural or self.model._meta.verbose_name_plural
+        if total > self.shown:
+            title = f"{title}: the latest {self.shown} of {total} ({self.where_all})"
+        self.verbose_name_plural = title
+
+        class Latest(formset):
+            def get_queryset(self):
+                # One slice, read once (its forms are each taken from it).
+                if not hasattr(self, "_latest"):
+                    self._latest = super().get_queryset()[: LatestInline.shown]
+                return self._latest
+
+        return Latest
+
+
+class ActivationInline(LatestInline):
     model = Activation
+    where_all = "all in Activations, searched by the license number"
     extra = 0
     can_delete = False
     show_change_link = True
@@ -60,8 +86,9 @@ class ActivationInline(admin.TabularInline):
         return False
 
 
-class AuditInline(admin.TabularInline):
+class AuditInline(LatestInline):
     model = AuditEvent
+    where_all = "all in History"
     extra = 0
     can_delete = False
     fields = ["created_at", actor, action, object_repr, details, ip_address]

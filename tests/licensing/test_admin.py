@@ -13,6 +13,7 @@ from django.utils import timezone
 
 import tmslicense
 from licensing import services
+from licensing.admin.licenses import LatestInline
 from licensing.models import Activation, AuditEvent, License, Organization, OutboxMessage
 from tests.factories import PASSWORD, LicenseFactory, OrganizationFactory, UserFactory
 from tests.licensing.wizard import step1
@@ -1191,6 +1192,35 @@ def test_a_license_history_button_opens_its_audit_trail(
     assert str(event).endswith(f"reissue {event.object_repr}")
     page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/").content
     assert b"IP address" in page and b"Object repr" not in page and b"Ip address" not in page
+
+
+def test_a_license_page_shows_the_latest_files_and_events_and_says_where_the_rest_are(
+    support_client, live, customer
+):
+    for _ in range(LatestInline.shown):  # each a file and an event more
+        services.reissue(activation=live.license.live_activation, actor=customer)
+    url = f"/admin/licensing/license/{live.license_id}/change/"
+    page = support_client.get(url)
+    formsets = {f.formset.prefix: f.formset for f in page.context["inline_admin_formsets"]}
+    files, events = formsets["activations"], formsets["audit_events"]
+    assert [f.instance for f in files.forms] == list(live.license.activations.all()[:20])
+    assert files.forms[0].instance == live.license.live_activation
+    assert len(events.forms) == 20
+    html = page.content.decode()
+    assert "the latest 20 of 21 (all in Activations, searched by the license number)" in html
+    assert "History: the latest 20 of 21 (all in History)" in html
+    # The license is still changed as before, its inlines sent along as shown.
+    form = license_form(live.license, seats=12)
+    for prefix, formset in formsets.items():
+        form |= {
+            f"{prefix}-TOTAL_FORMS": len(formset.forms),
+            f"{prefix}-INITIAL_FORMS": len(formset.forms),
+        }
+        form |= {f"{prefix}-{n}-id": f.instance.pk for n, f in enumerate(formset.forms)}
+        form |= {f"{prefix}-{n}-license": live.license_id for n in range(len(formset.forms))}
+    assert support_client.post(url, form).status_code == 302
+    live.license.refresh_from_db()
+    assert live.license.seats == 12
 
 
 def text_of(page: str) -> str:
