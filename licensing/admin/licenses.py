@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin, messages
-from django.db.models import Prefetch, Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -114,11 +114,12 @@ class ActivatedFilter(admin.SimpleListFilter):
         return [("yes", "Activated"), ("no", "Not activated")]
 
     def queryset(self, request, queryset):
-        live = Q(activations__revoked_at__isnull=True) & Q(activations__isnull=False)
+        # Looked up in the index of live files, one per license.
+        live = Exists(Activation.objects.live().filter(license=OuterRef("pk")))
         if self.value() == "yes":
-            return queryset.filter(live).distinct()
+            return queryset.filter(live)
         if self.value() == "no":
-            return queryset.exclude(live)
+            return queryset.filter(~live)
         return queryset
 
 

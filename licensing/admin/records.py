@@ -198,7 +198,7 @@ class OutboxMessageAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     @admin.action(description="Send the selected messages again", permissions=["send_again"])
     def send_again(self, request, queryset):
         queued = 0
-        for message in queryset:
+        for message in queryset.select_related("activation__license", "license"):
             why_not = services.send_again(
                 message=message, actor=request.user, ip=client_ip(request)
             )

@@ -1194,6 +1194,27 @@ def test_a_license_history_button_opens_its_audit_trail(
     assert b"IP address" in page and b"Object repr" not in page and b"Ip address" not in page
 
 
+def test_licenses_are_filtered_by_whether_a_file_is_live(
+    support_client, live, customer, make_license
+):
+    never = make_license("standard")
+    revoked = make_license("standard")
+    first, _ = services.activate(
+        license=revoked, installation_id=tmslicense.new_installation_id(), actor=customer
+    )
+    services.revoke(activation=first, reason="Server retired", actor=customer)
+    services.reissue(activation=live, actor=customer)  # two files, one live: listed once
+    listed = {
+        value: list(
+            support_client.get("/admin/licensing/license/", {"activated": value})
+            .context["cl"]
+            .result_list
+        )
+        for value in ("yes", "no")
+    }
+    assert listed == {"yes": [live.license], "no": sorted([never, revoked], key=str)}
+
+
 def test_a_license_page_shows_the_latest_files_and_events_and_says_where_the_rest_are(
     support_client, live, customer
 ):
