@@ -354,6 +354,14 @@ class Activation(models.Model):
                 name="activation_revocation_has_reason",
             ),
         ]
+        indexes = [
+            # /revoked.txt, read by every server: the revoked files alone, in their order.
+            models.Index(
+                fields=["revoked_at", "id"],
+                condition=Q(revoked_at__isnull=False),
+                name="activation_revoked_in_order",
+            )
+        ]
 
     def __str__(self):
         return f"{self.license.number} / {self.serial}"
