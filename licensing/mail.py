@@ -4,15 +4,13 @@ own keeps the connection out of reach until it has read the greeting, started TL
 in; EMAIL_TIMEOUT bounds each wait, not the whole conversation); and with the recipients the
 mail server refused kept (Django's own drops them when it accepted the message for others)."""
 
-import smtplib
-
 from django.core.mail.backends import smtp
 
 
 class SMTPBackend(smtp.EmailBackend):
     smtp = None  # the connection being made or used, once its socket is being opened
-    # The last message's recipients the mail server refused, as smtplib gives them:
-    # {address: (code, reply)}; those of a message refused for every recipient, too.
+    # The recipients of the message last sent that the mail server refused, as smtplib gives
+    # them: {address: (code, reply)}. (One refused for all of them is an SMTPRecipientsRefused.)
     refused: dict = {}
 
     @property
@@ -25,12 +23,7 @@ class SMTPBackend(smtp.EmailBackend):
                 return super().connect(*args, **kwargs)
 
             def sendmail(self, *args, **kwargs):
-                backend.refused = {}
-                try:
-                    backend.refused = super().sendmail(*args, **kwargs)
-                except smtplib.SMTPRecipientsRefused as error:
-                    backend.refused = error.recipients
-                    raise
+                backend.refused = super().sendmail(*args, **kwargs)
                 return backend.refused
 
         return Connection

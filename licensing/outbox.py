@@ -404,23 +404,25 @@ def _send(email: EmailMessage) -> dict[str, str]:
     email.connection = backend
     try:
         email.send()
-    except smtplib.SMTPRecipientsRefused:
-        pass  # every one of them: said below
+    except smtplib.SMTPRecipientsRefused as error:
+        refused = error.recipients  # every one of them
     except Exception as error:
         if cut.is_set():
             raise TimeoutError(f"the mail server took more than {limit} s; cut off") from error
         raise
+    else:
+        # Some of them: the site's SMTP back-end keeps them (licensing.mail).
+        refused = getattr(backend, "refused", {})
     finally:
         timer.cancel()
-    # The site's SMTP back-end keeps them (licensing.mail), by the address as sent.
-    refused = getattr(backend, "refused", {})
+    answers = {}
     encoding = email.encoding or settings.DEFAULT_CHARSET
-    return {
-        address: f"{code} {reply.decode(errors='replace')}"
-        for address in email.to
-        if (code_reply := refused.get(sanitize_address(address, encoding)))
-        for code, reply in [code_reply]
-    }
+    for address in email.to:
+        # Keyed by the address as it was sent (an international domain in its ASCII form).
+        if answer := refused.get(sanitize_address(address, encoding)):
+            code, reply = answer
+            answers[address] = f"{code} {reply.decode(errors='replace')}"
+    return answers
 
 
 def _message_id(message: OutboxMessage) -> str:
