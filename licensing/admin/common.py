@@ -4,11 +4,14 @@ support's actions."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.db.models import Model, Q
 from django.forms.models import model_to_dict
 from django.http import Http404
@@ -147,8 +150,51 @@ def _json_value(value):
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
+def opened(obj: Model) -> str:
+    """A digest of a record's values as stored, which its admin page carries; "" for a new one."""
+    if obj.pk is None:
+        return ""
+    values = json.dumps(model_to_dict(obj), cls=DjangoJSONEncoder, sort_keys=True)
+    return hashlib.sha256(values.encode()).hexdigest()[:32]
+
+
+class UnchangedSinceOpened(forms.ModelForm):
+    """A page saved over a colleague's change made since it was opened would undo that change
+    unseen (the page sends every field as it showed it): the page carries a digest of what it
+    showed, and the save is refused when the record changed meanwhile. The record is read
+    locked when the page is sent (``AuditedAdmin.get_object``), so that a save under way is
+    waited for and then compared against."""
+
+    opened = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["opened"].initial = opened(self.instance)
+
+    def clean(self):
+        cleaned = super().clean()
+        # The instance holds the stored values until the form is cleaned.
+        if self.data.get(self.add_prefix("opened"), "") != opened(self.instance):
+            raise forms.ValidationError(
+                f"{self.instance} was changed by someone else since this page was opened: "
+                "nothing was saved. Open it again to see the change, then make yours.",
+                code="changed_meanwhile",
+            )
+        return cleaned
+
+
 class AuditedAdmin(admin.ModelAdmin):
-    """Writes an audit event for every save made in the admin, with what changed."""
+    """Writes an audit event for every save made in the admin, with what changed; refuses a
+    save over a change made since its page was opened (``UnchangedSinceOpened``)."""
+
+    form = UnchangedSinceOpened
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and request.method == "POST" and connection.in_atomic_block:
+            # The admin's save runs in one transaction: read again, locked until it ends.
+            obj = self.get_queryset(request).select_for_update(of=("self",)).get(pk=obj.pk)
+        return obj
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

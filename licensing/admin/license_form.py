@@ -13,6 +13,7 @@ import tmslicense
 
 from .. import services
 from ..models import License, listed_features, validate_license_text
+from .common import UnchangedSinceOpened
 
 
 class FeatureListField(forms.CharField):
@@ -80,7 +81,7 @@ class DateAndOptionalTimeField(forms.SplitDateTimeField):
         return super().compress(data_list)
 
 
-class LicenseForm(forms.ModelForm):
+class LicenseForm(UnchangedSinceOpened):
     # Longer than the stored form: a number from an order is pasted in any form (spaces, lower
     # case, no dashes) and stored canonical. Fixed once the license is saved (read-only).
     number = forms.CharField(

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 import tmslicense
 from licensing import services
+from licensing.admin.common import opened
 from licensing.admin.licenses import LatestInline
 from licensing.models import Activation, AuditEvent, License, Organization, OutboxMessage
 from tests.factories import PASSWORD, LicenseFactory, OrganizationFactory, UserFactory
@@ -58,7 +59,7 @@ def test_support_adds_a_customer_and_corrects_its_name_audited(support_client, s
     added = Organization.objects.get(name="Harbor Mills")
     assert AuditEvent.objects.get(action="organization_create").actor == support
     url = f"/admin/licensing/organization/{added.pk}/change/"
-    response = support_client.post(url, {**form, "name": "Harbour Mills"})
+    response = support_client.post(url, {**form, "name": "Harbour Mills", "opened": opened(added)})
     assert response.status_code == 302, response.content.decode()[:2000]
     event = AuditEvent.objects.get(action="organization_change")
     assert event.details["changed"] == {"name": ["Harbor Mills", "Harbour Mills"]}
@@ -72,7 +73,8 @@ def test_support_adds_a_customer_and_corrects_its_name_audited(support_client, s
         assert response.context["adminform"].form.errors["name"] == [
             "The organization Harbour Mills exists already: a customer is added once."
         ]
-    response = support_client.post(url, {**form, "name": "Harbour   Mills  Ltd"})
+    renamed = {**form, "name": "Harbour   Mills  Ltd", "opened": opened(Organization.objects.get())}
+    response = support_client.post(url, renamed)
     assert response.status_code == 302
     assert Organization.objects.get(pk=added.pk).name == "Harbour Mills Ltd"
 
@@ -392,6 +394,46 @@ def test_customer_cannot_reach_the_admin(customer_client, live):
     assert "/admin/login/" in response["Location"]
 
 
+def opened_page(client, url) -> dict:
+    """What a browser sends back of a page opened now: its hidden digest of what it showed."""
+    page = client.get(url).content.decode()
+    return {"opened": re.search(r'name="opened" value="(\w+)"', page).group(1)}
+
+
+@pytest.mark.parametrize("what", ["license", "organization"])
+def test_a_page_saved_over_a_change_made_since_it_was_opened_is_refused(
+    support_client, support, live, what
+):
+    lic = live.license
+    colleague = Client()
+    other = UserFactory(is_staff=True)
+    other.groups.set(support.groups.all())
+    colleague.force_login(other)
+    if what == "license":
+        url = f"/admin/licensing/license/{lic.pk}/change/"
+        mine, theirs = license_form(lic, seats=17), license_form(lic, seats=12)
+    else:
+        url = f"/admin/licensing/organization/{lic.organization_id}/change/"
+        form = {"memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+        mine, theirs = {**form, "name": "Acme Mills"}, {**form, "name": "Acme Paper"}
+    mine |= opened_page(support_client, url)
+    theirs |= opened_page(colleague, url)
+    assert colleague.post(url, theirs).status_code == 302
+    refused = support_client.post(url, mine)
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.non_field_errors() == [
+        f"{lic if what == 'license' else 'Acme Paper'} was changed by someone else since this "
+        "page was opened: nothing was saved. Open it again to see the change, then make yours."
+    ]
+    lic.refresh_from_db()
+    assert (lic.seats, lic.organization.name) == (
+        (12, lic.organization.name) if what == "license" else (lic.seats, "Acme Paper")
+    )
+    assert AuditEvent.objects.filter(action=f"{what}_change").count() == 1
+    # Opened again, it is saved.
+    assert support_client.post(url, mine | opened_page(support_client, url)).status_code == 302
+
+
 def test_license_changes_are_audited(support_client, support, live):
     lic = live.license
     response = support_client.post(
@@ -409,6 +451,7 @@ def test_license_changes_are_audited(support_client, support, live):
             "activations-INITIAL_FORMS": 0,
             "audit_events-TOTAL_FORMS": 0,
             "audit_events-INITIAL_FORMS": 0,
+            "opened": opened(lic),
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -500,6 +543,7 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     response = admin_client.post(
         f"/admin/licensing/organization/{organization.pk}/change/",
         {
+            "opened": opened(Organization.objects.get(pk=organization.pk)),
             "name": organization.name,
             "created_at_0": "2026-01-01",
             "created_at_1": "00:00:00",
@@ -561,6 +605,7 @@ def test_renaming_an_organization_with_files_in_use_says_to_reissue(
         response = admin_client.post(
             f"/admin/licensing/organization/{organization.pk}/change/",
             {
+                "opened": opened(Organization.objects.get(pk=organization.pk)),
                 "name": name,
                 "created_at_0": "2026-01-01",
                 "created_at_1": "00:00:00",
@@ -680,6 +725,7 @@ def license_form(lic, **changes):
         "activations-INITIAL_FORMS": 0,
         "audit_events-TOTAL_FORMS": 0,
         "audit_events-INITIAL_FORMS": 0,
+        "opened": opened(License.objects.get(pk=lic.pk)),  # the page opened now
         **changes,
     }
 
@@ -1097,6 +1143,7 @@ def test_an_organization_name_with_a_line_break_is_refused(admin_client, organiz
     response = admin_client.post(
         f"/admin/licensing/organization/{organization.pk}/change/",
         {
+            "opened": opened(Organization.objects.get(pk=organization.pk)),
             "name": "Acme\rThis server: primary",
             "created_at_0": "2026-01-01",
             "created_at_1": "00:00:00",
@@ -1475,7 +1522,8 @@ def test_a_suspended_license_made_expired_asks_why_and_stays_expired_when_lifted
     ]
     saved = support_client.post(url, {**expired, "reason": "Contract ended"}, follow=True)
     assert saved.redirect_chain
-    lifted = {**expired, "status": "active", "reason": "Invoice paid"}
+    lifted = {**license_form(lic), "expires_at_0": "2021-01-01", "expires_at_1": ""}
+    lifted |= {"status": "active", "reason": "Invoice paid"}
     response = support_client.post(url, lifted, follow=True)
     shown = [str(m) for m in response.context["messages"]]
     assert (

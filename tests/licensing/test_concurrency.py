@@ -376,3 +376,32 @@ def test_no_file_is_emailed_once_its_revocation_committed(
     message.refresh_from_db()
     assert message.status == "cancelled" and "was revoked before it went out" in message.last_error
     assert len(mail.outbox) == 2
+
+
+def test_two_staff_saving_one_license_at_once_lose_no_change(postgres, customer, make_license):
+    """Both opened the license's page; one suspends it, the other raises its seats; both save
+    at the same moment. One is saved, the other refused (its page is out of date): never both
+    accepted with one change undone."""
+    from tests.factories import UserFactory
+    from tests.licensing.test_admin import license_form
+
+    staff = [UserFactory(is_staff=True, is_superuser=True) for _ in range(2)]
+    for _ in range(5):
+        lic = make_license("standard", seats=10)
+        url = f"/admin/licensing/license/{lic.pk}/change/"
+        forms = [license_form(lic, status="suspended", reason="Unpaid")]
+        forms.append(license_form(lic, seats=17))
+        pages = list(zip(staff, forms, strict=True))
+        statuses: list[int] = []
+
+        def save(pages=pages, url=url, statuses=statuses):
+            user, form = pages.pop()  # each its own page, opened before either saved
+            client = Client()
+            client.force_login(user)
+            statuses.append(client.post(url, form).status_code)
+
+        at_once(2, save)
+        assert sorted(statuses) == [200, 302]  # one refused, its page shown again
+        lic.refresh_from_db()
+        assert (lic.status, lic.seats) in {("suspended", 10), ("active", 17)}
+        assert AuditEvent.objects.filter(license=lic, action="license_change").count() == 1
