@@ -774,7 +774,14 @@ def invite_member(*, organization: Organization, email: str, actor, ip=None) -> 
 @transaction.atomic
 def _invite(organization, email, actor, ip) -> str:
     User = get_user_model()
-    user = User.objects.filter(email__iexact=email).select_related("membership").first()
+    # Locked: a withdrawal under way is waited for (then no account is found, and a new one
+    # made), and one that comes next cancels the e-mail written here.
+    user = (
+        User.objects.filter(email__iexact=email)
+        .select_related("membership")
+        .select_for_update(of=("self",))
+        .first()
+    )
     again = user is not None
     if user is None:
         user = User.objects.create_user(_username(email), email)  # no password: unusable

@@ -405,3 +405,41 @@ def test_two_staff_saving_one_license_at_once_lose_no_change(postgres, customer,
         lic.refresh_from_db()
         assert (lic.status, lic.seats) in {("suspended", 10), ("active", 17)}
         assert AuditEvent.objects.filter(license=lic, action="license_change").count() == 1
+
+
+def test_inviting_again_while_the_invitation_is_withdrawn_leaves_no_link_to_send(
+    postgres, organization, monkeypatch
+):
+    from licensing import outbox
+    from tests.factories import UserFactory
+
+    monkeypatch.setattr(outbox, "enqueue", lambda message_id: True)  # the worker is away
+    support = UserFactory(is_staff=True)
+    for n in range(8):
+        email = f"eng{n}@acme.example"
+        services.invite_member(organization=organization, email=email, actor=support)
+        membership = organization.memberships.get(user__email=email)
+        errors: list[BaseException] = []
+        parties = [
+            lambda membership=membership: services.withdraw_invitation(
+                membership=membership, actor=support
+            ),
+            lambda email=email: services.invite_member(
+                organization=organization, email=email, actor=support
+            ),
+        ]
+
+        def act(parties=parties, errors=errors):
+            try:
+                parties.pop()()
+            except services.InvitationRefused:
+                pass  # withdrawn already: a clear refusal
+            except BaseException as error:
+                errors.append(error)
+
+        at_once(2, act)
+        assert not errors, errors
+        # Each invitation e-mail still to be sent has its account, whose link works.
+        waiting = OutboxMessage.objects.filter(key__startswith="invitation:", status="pending")
+        accounts = {m.key.split(":")[1] for m in waiting}
+        assert accounts <= {str(m.user_id) for m in organization.memberships.all()}
