@@ -213,7 +213,7 @@ def _is_second_live_activation(error: IntegrityError) -> bool:
 
 @transaction.atomic
 def _activate_locked(license, installation_id, mirrored_installation_id, actor, ip):
-    lic = _locked_license(license.pk)
+    lic = _locked_license(license.pk, member=actor)
     ids = installation_ids(lic, installation_id, mirrored_installation_id)
     check_activatable(lic)
     live = _live(lic)
@@ -223,15 +223,25 @@ def _activate_locked(license, installation_id, mirrored_installation_id, actor, 
     return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
 
 
-def _locked_license(pk) -> License:
+def _locked_license(pk, *, member=None) -> License:
     """The license, re-read with its row locked until the transaction ends (its organization
-    is read along, not locked: other licenses of the same customer are not held up)."""
-    return (
-        License.objects.select_for_update(of=("self",))
-        .select_related("organization")
-        .with_live_activation_id()
-        .get(pk=pk)
-    )
+    is read along, not locked: other licenses of the same customer are not held up). For a
+    customer (``member``), only while they are an active member of its organization: one
+    removed or deactivated since their request began is refused, not issued a file."""
+    licenses = License.objects.select_for_update(of=("self",))
+    if member is not None:
+        licenses = licenses.filter(
+            organization__memberships__user=member, organization__memberships__user__is_active=True
+        )
+    try:
+        return licenses.select_related("organization").with_live_activation_id().get(pk=pk)
+    except License.DoesNotExist:
+        if member is None:
+            raise
+        raise LicenseNotFound(
+            "Your account no longer belongs to this license's organization: nothing was done. "
+            + contact_support()
+        ) from None
 
 
 ACTIVATION_LOCK_WAIT = "5s"  # PostgreSQL's lock_timeout for an activation being e-mailed
@@ -583,7 +593,7 @@ def update_file(*, license: License, actor, ip=None) -> Activation:
     """A customer's updated file, once support changed the license (seats, features, dates)
     after its current file was issued: a new file for the same servers, the old one revoked,
     as support's reissue. Refused when nothing changed, so it is no way to churn serials."""
-    lic = _locked_license(license.pk)
+    lic = _locked_license(license.pk, member=actor)
     check_activatable(lic)
     live = _live(lic)
     if live is None:

@@ -12,6 +12,7 @@ from django.utils import timezone
 import tmslicense
 from licensing import services
 from licensing.models import Activation, AuditEvent, License, OutboxMessage
+from tests.factories import OrganizationFactory
 
 
 @pytest.fixture
@@ -109,6 +110,30 @@ def test_only_a_second_live_activation_is_taken_for_a_race(make_license, custome
         services.activate(
             license=make_license(), installation_id=tmslicense.new_installation_id(), actor=customer
         )
+
+
+@pytest.mark.parametrize("removal", ["deactivated", "moved to another organization"])
+def test_a_member_removed_while_their_request_ran_is_issued_no_file(
+    make_license, customer, live, removal
+):
+    """The look-up found the license theirs; by the time the license is locked, an
+    administrator has removed them: nothing is issued, nothing written."""
+    found = services.find_license(user=customer, number=make_license("standard").number)
+    if removal == "deactivated":
+        customer.is_active = False
+        customer.save()
+    else:
+        customer.membership.organization = OrganizationFactory()
+        customer.membership.save()
+    before = (Activation.objects.count(), AuditEvent.objects.count(), OutboxMessage.objects.count())
+    with pytest.raises(services.LicenseNotFound, match="no longer belongs"):
+        services.activate(
+            license=found, installation_id=tmslicense.new_installation_id(), actor=customer
+        )
+    with pytest.raises(services.LicenseNotFound, match="no longer belongs"):
+        services.update_file(license=live.license, actor=customer)
+    after = (Activation.objects.count(), AuditEvent.objects.count(), OutboxMessage.objects.count())
+    assert after == before
 
 
 def test_revoke_needs_a_reason_and_frees_the_license(live, customer, ids):

@@ -21,21 +21,21 @@ SCRIPT = textwrap.dedent(
     from django.db import connection
     import tmslicense
     from licensing import services, signing
-    from licensing.models import License, Organization
+    from licensing.models import License, Membership, Organization
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
     call_command("migrate", verbosity=0)
     signing.create_key_file(settings.LICENSE_SIGNING_KEY_FILE)
     user = get_user_model().objects.create_user("support", is_staff=True)
+    customer = get_user_model().objects.create_user("engineer")
+    plant = Organization.objects.create(name="Plant")
+    Membership.objects.create(user=customer, organization=plant)
     lic = License.objects.create(
-        organization=Organization.objects.create(name="Plant"),
-        kind="standard",
-        seats=5,
-        maintenance_end="2030-01-01",
+        organization=plant, kind="standard", seats=5, maintenance_end="2030-01-01"
     )
     first, _ = services.activate(
-        license=lic, installation_id=tmslicense.new_installation_id(), actor=user
+        license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
     )
     connection.close()
     barrier = threading.Barrier(6)
