@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import smart_split, unescape_string_literal
 from django.utils.timezone import localtime
 
 import tmslicense
@@ -352,33 +353,44 @@ class CanonicalSearch:
     typed is always searched: a name can read as a valid number (``Metro Paper SA``).
 
     ``found_by_file``: the lookup (``license__in``) that finds a record by the licenses with a
-    file (live or revoked) for an Installation ID, or with a serial, containing the term, read
-    from a server's Licensing window. They are found apart: a join would repeat a record once
-    per file, for every search."""
+    file (live or revoked) whose Installation ID or serial, read from a server's Licensing
+    window, holds a word of the term, in either form; as the search fields, each word is
+    found in one or the other. The files are searched apart: a join would repeat a record once
+    per file, at every search."""
 
     found_by_file = None
 
     def get_search_results(self, request, queryset, search_term):
-        found, duplicates = super().get_search_results(request, queryset, search_term)
+        found, duplicates = self._fields_or_files(request, queryset, search_term)
         also = self._other_form(search_term)
         if also is not None and also != search_term:
-            more, _ = super().get_search_results(request, queryset, also)
+            more, _ = self._fields_or_files(request, queryset, also)
             found, duplicates = found | more, True
-        for term in {search_term.strip(), also} - {None, ""}:
-            if self.found_by_file:
-                files = Activation.objects.filter(
-                    Q(installation_id__icontains=term)
-                    | Q(mirrored_installation_id__icontains=term)
-                    | Q(serial__icontains=term)
-                )
-                licenses = files.order_by().values("license_id")
-                found |= queryset.filter(**{self.found_by_file: licenses})
         listing = getattr(request.resolver_match, "url_name", "").endswith("_changelist")
         typo = listing and self._typo(search_term)
         if typo and not found.exists():
             # Read out or typed with one character wrong: say so, not only "0 results".
             messages.warning(request, f"Nothing found for {search_term.strip()}. {typo}")
         return found, duplicates
+
+    def _fields_or_files(self, request, queryset, search_term):
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        if not self.found_by_file:
+            return found, duplicates
+        for word in smart_split(search_term):  # as Django's search reads the term
+            if word[0] in "\"'" and word[0] == word[-1]:
+                word = unescape_string_literal(word)
+            in_fields, _ = super().get_search_results(request, queryset, word)
+            files = Activation.objects.filter(
+                Q(installation_id__icontains=word)
+                | Q(mirrored_installation_id__icontains=word)
+                | Q(serial__icontains=word)
+            )
+            queryset = queryset.filter(
+                Q(pk__in=in_fields.order_by().values("pk"))
+                | Q(**{self.found_by_file: files.order_by().values("license_id")})
+            )
+        return queryset, duplicates
 
     @staticmethod
     def _typo(search_term: str) -> str | None:

@@ -1051,6 +1051,23 @@ def test_a_server_id_or_serial_finds_its_license_records_once_each_without_a_joi
         assert not any('JOIN "licensing_activation"' in q["sql"] for q in queries), term
 
 
+@pytest.mark.parametrize("what", ["license", "organization", "auditevent"])
+def test_each_word_of_a_search_is_found_in_a_field_or_a_file(support_client, live, what):
+    lic = live.license
+    records = {
+        "license": [lic],
+        "organization": [lic.organization],
+        "auditevent": list(AuditEvent.objects.filter(license=lic)),
+    }[what]
+    for term in (
+        f"{lic.organization.name.split()[0]} {live.installation_id[:9]}",  # a name and an ID
+        f"{live.installation_id[:9]} {live.mirrored_installation_id[:9]}",  # both servers
+        f'"{live.serial}"',  # quoted, as Django's search reads quotes
+    ):
+        assert found(support_client, what, term) == records, term
+    assert found(support_client, what, f"{live.installation_id[:9]} Nowhere") == []
+
+
 @pytest.mark.parametrize("what", ["license", "activation", "auditevent"])
 def test_the_beginning_of_an_installation_id_without_dashes_is_found(
     support_client, live, make_license, customer, what
