@@ -95,25 +95,6 @@ class Membership(models.Model):
         return f"{self.user} @ {self.organization}"
 
 
-def awaits_password(user) -> bool:
-    """An invited member who has not chosen a password yet (nor ever logged in): not one
-    whose password an administrator disabled."""
-    return user.last_login is None and not user.has_usable_password()
-
-
-def contacts(organization_id: int) -> list[str]:
-    """Who hears about an organization's licenses: the e-mail addresses of its members; not of
-    a member invited who has not chosen a password yet (the address is not confirmed: it may
-    be mistyped), nor of a deactivated account. Empty: nobody is e-mailed. Asked again when a
-    license's message is sent: one who left the organization meanwhile is not sent it."""
-    members = Membership.objects.filter(organization_id=organization_id).select_related("user")
-    return [
-        m.user.email
-        for m in members
-        if m.user.email and m.user.is_active and not awaits_password(m.user)
-    ]
-
-
 class Kind(models.TextChoices):
     STANDARD = tmslicense.Kind.STANDARD.value, "Standard"
     MIRRORED = tmslicense.Kind.MIRRORED.value, "Mirrored"
@@ -511,6 +492,11 @@ class OutboxMessage(models.Model):
         editable=False,
         on_delete=models.PROTECT,
         related_name="messages",
+    )
+    # Whose members it is for (a license's e-mails, the members' notices, an invitation): sent
+    # only to who is still an active member when it goes out. None: a password reset.
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
     )
     recipients = models.JSONField(default=list)
     # Of the recipients: those the mail server accepted it for, and those it is not sent to,

@@ -34,7 +34,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from .models import Activation, License, OutboxMessage, contacts
+from .models import Activation, Membership, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ def queue(
     template: str,
     context: dict,
     license=None,
+    organization=None,
     activation=None,
     attachment_name: str = "",
     attachment: str = "",
@@ -66,7 +67,9 @@ def queue(
 ) -> OutboxMessage | None:
     """Write a message in the current transaction; it is handed to Celery after commit.
 
-    ``key`` names the event; the database refuses a second message for it. ``activation``:
+    ``key`` names the event; the database refuses a second message for it. ``organization``
+    (a license's, by default): its recipients are its members, and when it is sent, only those
+    still active members are sent it. ``activation``:
     the license file attached, or revoked (a file revoked before its message went out is not
     sent: the message is cancelled). ``secret``: the body holds a secret (a password reset
     link), shown to nobody and erased once sent.
@@ -81,6 +84,9 @@ def queue(
     message = OutboxMessage.objects.create(
         key=key,
         license=license,
+        organization_id=organization.pk
+        if organization
+        else getattr(license, "organization_id", None),
         activation=activation,
         recipients=recipients,
         subject=subject,
@@ -222,15 +228,16 @@ class RefusedForNow(Exception):
 
 
 def _leave_out_former_members(message: OutboxMessage) -> None:
-    """A license's message goes only to who hears about its organization's licenses when it
-    is sent (``contacts``): not to one who left the organization or was deactivated since it
-    was written (they would get a license file and their former colleagues' addresses)."""
-    if message.license_id is None:
+    """A message for an organization's members goes only to who is still an active member
+    when it is sent: not to one who left the organization or was deactivated since it was
+    written (they would get its license file, or its news, and their former colleagues'
+    addresses)."""
+    if message.organization_id is None:
         return
-    organization_id = (
-        License.objects.filter(pk=message.license_id).values_list("organization_id").get()[0]
-    )
-    allowed = {address.casefold() for address in contacts(organization_id)}
+    members = Membership.objects.filter(
+        organization_id=message.organization_id, user__is_active=True
+    ).values_list("user__email", flat=True)
+    allowed = {address.casefold() for address in members}
     for address in message.to_send:
         if address.casefold() not in allowed:
             message.undelivered[address] = (

@@ -34,8 +34,6 @@ from .models import (
     Membership,
     Organization,
     OutboxMessage,
-    awaits_password,
-    contacts,
     person,
     roles_swapped,
 )
@@ -399,6 +397,18 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
 def _revoked_url() -> str:
     """Where a ThinManager Server gets the list that makes it refuse a revoked file."""
     return settings.SITE_URL + reverse("revoked")
+
+
+def contacts(organization_id: int) -> list[str]:
+    """Who hears about an organization's licenses: the e-mail addresses of its members; not of
+    a member invited who has not chosen a password yet (the address is not confirmed: it may
+    be mistyped), nor of a deactivated account. Empty: nobody is e-mailed."""
+    members = Membership.objects.filter(organization_id=organization_id).select_related("user")
+    return [
+        m.user.email
+        for m in members
+        if m.user.email and m.user.is_active and not awaits_password(m.user)
+    ]
 
 
 def _refuse_half_a_swap(old: Activation, installation_id: str, mirrored_installation_id: str):
@@ -839,6 +849,7 @@ def _invite(organization, email, actor, ip) -> str:
         )
     outbox.queue(
         key=f"invitation:{user.pk}:{uuid.uuid4()}",
+        organization=organization,
         recipients=[user.email],
         subject=f"Your account on the {settings.SITE_NAME}",
         template="email/invitation.txt",
@@ -909,6 +920,7 @@ def _tell_members(organization, user, event: str, subject: str) -> None:
     invitation was withdrawn."""
     outbox.queue(
         key=f"member-{event}:{user.pk}",
+        organization=organization,
         recipients=contacts(organization.pk),
         subject=subject,
         template=f"email/member_{event}.txt",
@@ -980,6 +992,12 @@ def _username(email: str) -> str:
     return username
 
 
+def awaits_password(user) -> bool:
+    """An invited member who has not chosen a password yet (nor ever logged in): not one
+    whose password an administrator disabled."""
+    return user.last_login is None and not user.has_usable_password()
+
+
 def _duration(seconds: int) -> str:
     days, hours = seconds // 86400, seconds // 3600
     if days:
@@ -1002,15 +1020,6 @@ def send_again(*, message: OutboxMessage, actor, ip=None) -> str | None:
         ).exists()
     )
     if why_not is None or cancelled:
-        # A message of no license (a member's invitation, the members' notice of it) is the
-        # organization of the members it is addressed to.
-        organization_id = (
-            message.license.organization_id
-            if message.license
-            else Membership.objects.filter(user__email__in=message.recipients)
-            .values_list("organization_id", flat=True)
-            .first()
-        )
         audit(
             actor=actor,
             action="outbox_retry" if why_not is None else "outbox_cancel",
@@ -1018,7 +1027,7 @@ def send_again(*, message: OutboxMessage, actor, ip=None) -> str | None:
             obj=message,
             ip=ip,
             details={"key": message.key, **({"why": why_not} if why_not else {})},
-            organization_id=organization_id,
+            organization_id=message.organization_id,
         )
     return why_not
 

@@ -134,7 +134,7 @@ OLD_FILE_KEEPS_WORKING = (
 
 def _nobody_told(activation) -> str:
     """Said when the organization's members could not be e-mailed: none has a confirmed
-    address (licensing.models.contacts)."""
+    address (licensing.services.contacts)."""
     if services.contacts(activation.license.organization_id):
         return ""
     return " No member has a confirmed e-mail address: nobody was told by e-mail."

@@ -121,3 +121,16 @@ def test_messages_and_events_are_linked_and_cancelled_messages_go_back_as_failed
     apps = migrate([("licensing", "0009_outbox_secret_body")])
     OutboxMessage = apps.get_model("licensing", "OutboxMessage")
     assert OutboxMessage.objects.get(pk=messages[1]).status == "failed"
+
+
+def test_messages_written_before_are_for_their_licenses_organization(migrate):
+    apps = migrate([("licensing", "0018_activation_revoked_in_order")])
+    lic = _old_license(apps, "Old Mail Ltd.")
+    OutboxMessage = apps.get_model("licensing", "OutboxMessage")
+    about = OutboxMessage.objects.create(key="reminder:old", license=lic, subject="s", body="b")
+    reset = OutboxMessage.objects.create(key="password-reset:old", subject="s", body="b")
+    OutboxMessage = migrate([("licensing", "0019_outbox_organization")]).get_model(
+        "licensing", "OutboxMessage"
+    )
+    assert OutboxMessage.objects.get(pk=about.pk).organization_id == lic.organization_id
+    assert OutboxMessage.objects.get(pk=reset.pk).organization_id is None

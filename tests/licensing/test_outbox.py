@@ -627,6 +627,27 @@ def test_a_license_message_goes_only_to_who_is_still_a_member_when_sent(
     assert reissued.undelivered == {"gone@plant.example": left, "later@plänt.example": left}
 
 
+def test_the_members_news_goes_only_to_who_is_still_a_member_when_sent(
+    customer, organization, monkeypatch
+):
+    colleague = UserFactory(organization=organization)
+    monkeypatch.setattr(outbox, "enqueue", lambda message_id: True)  # the worker is away
+    services.invite_member(
+        organization=organization, email="new@plant.example", actor=UserFactory(is_staff=True)
+    )
+    notice = OutboxMessage.objects.get(key__startswith="member-added:")
+    assert notice.organization == organization
+    assert notice.recipients == sorted([customer.email, colleague.email])
+    colleague.membership.organization = OrganizationFactory()  # moved to another customer
+    colleague.membership.save()
+    assert outbox.deliver(notice.pk) is True
+    (sent,) = [m for m in mail.outbox if m.subject == notice.subject]
+    assert sent.to == [customer.email]
+    # The invitation itself goes to the member invited, who has no password yet.
+    invitation = OutboxMessage.objects.get(key__startswith="invitation:")
+    assert outbox.deliver(invitation.pk) is True
+
+
 def test_a_license_message_nobody_may_receive_any_more_is_cancelled(activate, customer):
     activate("standard")
     message = OutboxMessage.objects.get()
