@@ -203,6 +203,8 @@ def deliver(message_id: int) -> bool:
             if message.activation is None:
                 return False
         if why := message.file_revoked:
+            if message.delivered_to:  # before the file was revoked
+                why = f"Sent to {', '.join(message.delivered_to)} only. {why}"
             message.status, message.last_error = OutboxMessage.Status.CANCELLED, why
             message.save(update_fields=["status", "last_error"])
             return False
@@ -215,12 +217,13 @@ def deliver(message_id: int) -> bool:
                 error = exc
             else:
                 error = _sorted_out(message, to, refused)
-        if error is None:
-            _finish(message, sent=bool(to))
-            return any(address in message.delivered_to for address in to)
-        # Kept: whom the server took it for is not sent it again, nor one left out.
-        message.save(update_fields=["delivered_to", "undelivered"])
-    return _record_failure(message_id, error)
+        retry_in = _record(message, attempted=bool(to), error=error)
+    if error is None:
+        return any(address in message.delivered_to for address in to)
+    log.warning(
+        "outbox message %s: attempt %s failed: %s", message_id, message.attempts, message.last_error
+    )
+    raise DeliveryFailed(message_id, retry_in)
 
 
 class RefusedForNow(Exception):
@@ -261,52 +264,44 @@ def _sorted_out(message: OutboxMessage, to: list[str], refused: dict) -> Refused
     return None
 
 
-def _finish(message: OutboxMessage, *, sent: bool) -> None:
-    """Nobody is left to send it to: sent when someone was, else failed (the mail server
-    refused them all: support may send it again) or cancelled (none may receive it now)."""
-    if message.delivered_to:
+def _record(message: OutboxMessage, *, attempted: bool, error=None) -> timedelta | None:
+    """Record an attempt (``attempted``: none was made when nobody was left to send it to),
+    under the row's lock: whom the server took it for is not sent it again, nor one left out.
+    Once nobody is left, or after ``error`` the last of ``MAX_ATTEMPTS``, the message ends:
+    sent when someone got it, else failed (support may send it again) or cancelled (none may
+    receive it now). Returns the wait before the next attempt; None once ended."""
+    message.attempts += attempted
+    notes = [f"Not sent to {address}: {why}" for address, why in message.undelivered.items()]
+    message.last_error = "; ".join(([f"{type(error).__name__}: {error}"] if error else []) + notes)[
+        :2000
+    ]
+    retry_in = None
+    if error is not None and message.attempts < MAX_ATTEMPTS:
+        retry_in = backoff(message.attempts)
+        message.next_attempt_at = timezone.now() + retry_in
+    elif message.delivered_to:
         message.status, message.sent_at = OutboxMessage.Status.SENT, timezone.now()
-    elif any(why.startswith("refused") for why in message.undelivered.values()):
+    elif error is not None or any(
+        why.startswith("refused") for why in message.undelivered.values()
+    ):
         message.status = OutboxMessage.Status.FAILED
     else:
         message.status = OutboxMessage.Status.CANCELLED
-    message.attempts += sent
-    message.last_error = "; ".join(
-        f"Not sent to {address}: {why}" for address, why in message.undelivered.items()
-    )
-    if message.secret:
-        message.body = ""
+    if message.secret and message.status != OutboxMessage.Status.PENDING:
+        message.body = ""  # sent, or never sent again: see the admin's "send again"
     message.save(
         update_fields=[
             "status",
             "sent_at",
             "attempts",
             "last_error",
+            "next_attempt_at",
             "body",
             "delivered_to",
             "undelivered",
         ]
     )
-
-
-def _record_failure(message_id: int, error: Exception) -> bool:
-    with transaction.atomic():
-        message = OutboxMessage.objects.select_for_update().get(pk=message_id)
-        message.attempts += 1
-        message.last_error = f"{type(error).__name__}: {error}"[:2000]
-        retry_in = None
-        if message.attempts >= MAX_ATTEMPTS:
-            message.status = OutboxMessage.Status.FAILED
-            if message.secret:
-                message.body = ""  # never sent again: see the admin's "send again"
-        else:
-            retry_in = backoff(message.attempts)
-            message.next_attempt_at = timezone.now() + retry_in
-        message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at", "body"])
-    log.warning(
-        "outbox message %s: attempt %s failed: %s", message_id, message.attempts, message.last_error
-    )
-    raise DeliveryFailed(message_id, retry_in)
+    return retry_in
 
 
 def sweep(*, now=None) -> int:

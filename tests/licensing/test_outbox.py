@@ -574,7 +574,8 @@ def test_recipients_refused_for_now_are_tried_again_alone(reissued, customer, sm
     assert reissued.delivered_to == [customer.email]
     assert reissued.last_error == (
         "RefusedForNow: refused for now by the mail server: "
-        "later@plänt.example (452 4.2.2 Mailbox full)"
+        "later@plänt.example (452 4.2.2 Mailbox full); "
+        "Not sent to gone@plant.example: refused by the mail server: 550 5.1.1 No such user"
     )
     # The mailbox was emptied: the next attempt goes to that recipient alone.
     server.replies.pop("later")
@@ -584,6 +585,35 @@ def test_recipients_refused_for_now_are_tried_again_alone(reissued, customer, sm
     reissued.refresh_from_db()
     assert reissued.status == "sent" and reissued.attempts == 2
     assert reissued.to_send == [] and "gone@plant.example" in reissued.last_error
+
+
+def test_a_message_some_got_ends_sent_when_the_others_are_given_up_on(
+    reissued, customer, smtp_server
+):
+    server = smtp_server(later="452 4.2.2 Mailbox full")
+    for _attempt in range(outbox.MAX_ATTEMPTS):
+        OutboxMessage.objects.filter(pk=reissued.pk).update(next_attempt_at=timezone.now())
+        with pytest.raises(outbox.DeliveryFailed) as failed:
+            outbox.deliver(reissued.pk)
+    assert failed.value.retry_in is None  # given up on
+    assert server.received[0] == sorted([customer.email, "gone@plant.example"])
+    assert server.received[1:] == []  # the others were not sent it again
+    reissued.refresh_from_db()
+    assert reissued.status == "sent" and reissued.sent_at and reissued.attempts == 6
+    assert reissued.last_error.startswith("RefusedForNow: refused for now by the mail server: ")
+
+
+def test_a_file_revoked_after_some_got_it_says_who_did(reissued, customer, smtp_server):
+    smtp_server(later="452 4.2.2 Mailbox full")
+    with pytest.raises(outbox.DeliveryFailed):
+        outbox.deliver(reissued.pk)
+    services.revoke(activation=reissued.activation, reason="Sent by mistake", actor=customer)
+    OutboxMessage.objects.filter(pk=reissued.pk).update(next_attempt_at=timezone.now())
+    assert outbox.deliver(reissued.pk) is False
+    reissued.refresh_from_db()
+    assert reissued.status == "cancelled"
+    got = ", ".join(sorted([customer.email, "gone@plant.example"]))
+    assert reissued.last_error.startswith(f"Sent to {got} only. Not sent: license file ")
 
 
 @pytest.mark.parametrize(
