@@ -155,7 +155,9 @@ def opened(obj: Model) -> str:
     """A digest of a record's values as stored, which its admin page carries; "" for a new one."""
     if obj.pk is None:
         return ""
-    values = json.dumps(model_to_dict(obj), cls=DjangoJSONEncoder, sort_keys=True)
+    # A list is a set here (a license's features): saved in another order, it is unchanged.
+    values = {k: sorted(v) if isinstance(v, list) else v for k, v in model_to_dict(obj).items()}
+    values = json.dumps(values, cls=DjangoJSONEncoder, sort_keys=True)
     return hashlib.sha256(values.encode()).hexdigest()[:32]
 
 
@@ -194,7 +196,9 @@ class AuditedAdmin(admin.ModelAdmin):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None and request.method == "POST" and connection.in_atomic_block:
             # The admin's save runs in one transaction: read again, locked until it ends.
-            obj = self.get_queryset(request).select_for_update(of=("self",)).get(pk=obj.pk)
+            # (None when deleted meanwhile: the admin's "does not exist" page.)
+            obj = self.get_queryset(request).select_for_update(of=("self",)).filter(pk=obj.pk)
+            obj = obj.first()
         return obj
 
     def save_model(self, request, obj, form, change):

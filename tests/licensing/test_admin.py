@@ -434,6 +434,26 @@ def test_a_page_saved_over_a_change_made_since_it_was_opened_is_refused(
     assert support_client.post(url, mine | opened_page(support_client, url)).status_code == 302
 
 
+def test_a_save_that_changes_nothing_leaves_a_colleagues_page_valid(
+    support_client, support, make_license
+):
+    """Features stored in another order than the page lists them: saved as shown, nothing
+    changed (nothing audited), and a colleague's page opened before is still saved."""
+    lic = make_license("standard", features=["relevance", "multimonitor"])
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+    colleague = Client()
+    other = UserFactory(is_staff=True)
+    other.groups.set(support.groups.all())
+    colleague.force_login(other)
+    theirs = license_form(lic, seats=12, features="multimonitor, relevance")
+    theirs |= opened_page(colleague, url)
+    mine = license_form(lic, features="multimonitor, relevance") | opened_page(support_client, url)
+    assert support_client.post(url, mine).status_code == 302
+    assert not AuditEvent.objects.filter(action="license_change").exists()
+    assert colleague.post(url, theirs).status_code == 302
+    assert License.objects.get(pk=lic.pk).seats == 12
+
+
 def test_license_changes_are_audited(support_client, support, live):
     lic = live.license
     response = support_client.post(

@@ -170,6 +170,11 @@ def test_revoke_needs_a_reason_and_frees_the_license(live, customer, ids):
             {"expires_at": timezone.now() - timedelta(days=1)},
             "expired: it cannot be activated again until support has extended its expiry",
         ),
+        (
+            {"status": "suspended", "expires_at": timezone.now() - timedelta(days=1)},
+            "suspended: it cannot be activated again until support has lifted the suspension "
+            "and extended its expiry",
+        ),
     ],
 )
 def test_a_revocation_notice_of_a_license_not_active_says_why_it_stays_off(
