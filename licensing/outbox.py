@@ -81,12 +81,13 @@ def queue(
     longest = OutboxMessage._meta.get_field("subject").max_length
     if len(subject) > longest:
         subject = subject[: longest - 1].rstrip() + "…"
+    organization_id = organization.pk if organization else None
+    if license is not None:
+        organization_id = license.organization_id  # its people are its organization's
     message = OutboxMessage.objects.create(
         key=key,
         license=license,
-        organization_id=organization.pk
-        if organization
-        else getattr(license, "organization_id", None),
+        organization_id=organization_id,
         activation=activation,
         recipients=recipients,
         subject=subject,
@@ -272,18 +273,16 @@ def _record(message: OutboxMessage, *, attempted: bool, error=None) -> timedelta
     receive it now). Returns the wait before the next attempt; None once ended."""
     message.attempts += attempted
     notes = [f"Not sent to {address}: {why}" for address, why in message.undelivered.items()]
-    message.last_error = "; ".join(([f"{type(error).__name__}: {error}"] if error else []) + notes)[
-        :2000
-    ]
+    if error is not None:
+        notes.insert(0, f"{type(error).__name__}: {error}")
+    message.last_error = "; ".join(notes)[:2000]
     retry_in = None
     if error is not None and message.attempts < MAX_ATTEMPTS:
         retry_in = backoff(message.attempts)
         message.next_attempt_at = timezone.now() + retry_in
     elif message.delivered_to:
         message.status, message.sent_at = OutboxMessage.Status.SENT, timezone.now()
-    elif error is not None or any(
-        why.startswith("refused") for why in message.undelivered.values()
-    ):
+    elif error or any(why.startswith("refused") for why in message.undelivered.values()):
         message.status = OutboxMessage.Status.FAILED
     else:
         message.status = OutboxMessage.Status.CANCELLED
