@@ -381,10 +381,9 @@ class CanonicalSearch:
     def _fields_or_files(self, request, queryset, search_term):
         if not self.found_by_file:
             return super().get_search_results(request, queryset, search_term)
-        # Django's search (each word in one of the search fields, ``icontains``; a quoted
-        # phrase one word), each word found in the license's files too, in one statement.
-        # One filter, as Django's: the words share their joins (a filter per word would join
-        # an organization's members and licenses once more for each word).
+        # Django's search (each word, a quoted phrase as one, in one of the search fields),
+        # each word found in the license's files too; one filter, as Django's, so that the
+        # words share their joins (a filter per word joins members and licenses again each).
         fields = self.get_search_fields(request)
         words = []
         for word in smart_split(search_term):
