@@ -46,12 +46,13 @@ class LatestInline(admin.TabularInline):
         if total > self.shown:
             title = f"{title}: the latest {self.shown} of {total} ({self.where_all})"
         self.verbose_name_plural = title
+        shown = self.shown
 
         class Latest(formset):
             def get_queryset(self):
                 # One slice, read once (its forms are each taken from it).
                 if not hasattr(self, "_latest"):
-                    self._latest = super().get_queryset()[: LatestInline.shown]
+                    self._latest = super().get_queryset()[:shown]
                 return self._latest
 
         return Latest
