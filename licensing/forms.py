@@ -176,6 +176,31 @@ class _Form(FocusFirstProblem, forms.Form):
         autofocus(self)
 
 
+class LicenseSearchForm(forms.Form):
+    """My licenses' search box (its page is not a form page: the focus goes to the box only
+    when what was typed is refused)."""
+
+    q = forms.CharField(
+        label="Find a license",
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(
+            attrs={"type": "search", "class": "form-control", "spellcheck": "false"}
+        ),
+        help_text="License number, Installation ID or serial, or a part of one.",
+        error_messages={
+            "max_length": "That is longer than any license number, Installation ID or serial "
+            "(at most %(limit_value)d characters)."
+        },
+    )
+
+    def full_clean(self):
+        super().full_clean()
+        if self.errors:
+            self.fields["q"].widget.attrs["class"] += " is-invalid"
+            autofocus(self)
+
+
 class LicenseStepForm(_Form):
     license_number = forms.CharField(
         label="License Number",

@@ -16,6 +16,8 @@ from django.utils.functional import cached_property
 
 import tmslicense
 
+from .search import search_forms
+
 # Canonical forms, as produced by tmslicense's normalizers (the check character is
 # verified there; the database keeps anything non-canonical out).
 _SYMBOL = "[0-9A-HJKMNP-TV-Z]"
@@ -115,6 +117,16 @@ class LicenseQuerySet(models.QuerySet):
         if not user.is_authenticated:
             return self.none()
         return self.filter(organization__memberships__user=user)
+
+    def found_by(self, term: str):
+        """Licenses whose number, or one of whose files' Installation IDs or serials (a file
+        of the past too: its license's history names it), holds the term in one of its forms.
+        The files are searched apart: a join would list a license once per file."""
+        found = Q()
+        for form in search_forms(term):
+            files = Activation.objects.holding(form).values("license_id")
+            found |= Q(number__icontains=form) | Q(pk__in=files)
+        return self.filter(found)
 
     def with_live_activation_id(self):
         """Each license with the id of its live activation (``live_activation_id``, None when
@@ -253,6 +265,14 @@ class ActivationQuerySet(models.QuerySet):
 
     def revoked(self):
         return self.filter(revoked_at__isnull=False)
+
+    def holding(self, text: str):
+        """Files (live or revoked) whose Installation ID or serial holds the text, in any case."""
+        return self.filter(
+            Q(installation_id__icontains=text)
+            | Q(mirrored_installation_id__icontains=text)
+            | Q(serial__icontains=text)
+        ).order_by()
 
 
 # License.state in SQL, to sort by: Active, Expired, Suspended.

@@ -13,6 +13,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import BadRequest
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Max, Prefetch
 from django.http import HttpResponse, HttpResponseServerError
@@ -29,12 +30,14 @@ from portal.middleware import content_security_policy
 from . import auth, services, signing, throttle
 from .forms import (
     ChangePasswordForm,
+    LicenseSearchForm,
     LicenseStepForm,
     LoginForm,
     MirroredStepForm,
     NewPasswordForm,
 )
 from .models import Activation, License, Membership
+from .search import typo_in
 
 
 def canonical_number(view):
@@ -65,28 +68,42 @@ def home(request):
     return redirect("licensing:license_list" if request.user.is_authenticated else "login")
 
 
+LICENSES_PER_PAGE = 50
+
+
 @login_required
 def license_list(request):
-    licenses = list(
-        License.objects.for_user(request.user)
-        .select_related("organization")
+    search = LicenseSearchForm(request.GET)
+    term = search.cleaned_data["q"] if search.is_valid() else None
+    found = License.objects.for_user(request.user)
+    if term is None:  # refused: what it finds is no answer
+        found = found.none()
+    elif term:
+        found = found.found_by(term)
+    found = (
+        found.select_related("organization")
         .prefetch_related(
             Prefetch("activations", queryset=Activation.objects.live(), to_attr="live_activations")
         )
         .annotate(last_revoked_at=Max("activations__revoked_at"))
         .order_by("number")  # a query with an aggregate loses the model's ordering
     )
-    for lic in licenses:
+    page = Paginator(found, LICENSES_PER_PAGE).get_page(request.GET.get("page"))
+    for lic in page:
         # The file in use was issued before support changed the license (no updated file can
         # be had while the license is suspended or expired: its page says why instead).
         lic.file_out_of_date = lic.is_activatable() and any(
             lic.changes_since(live) for live in lic.live_activations
         )
-    return render(
-        request,
-        "licensing/license_list.html",
-        {"licenses": licenses, "support_staff": services.is_support_staff(request.user)},
-    )
+    context = {
+        "page": page,
+        "pages": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        "search": search,
+        "term": term,
+        "typo": typo_in(term) if term and not page.paginator.count else None,
+        "support_staff": services.is_support_staff(request.user),
+    }
+    return render(request, "licensing/license_list.html", context)
 
 
 @login_required

@@ -25,11 +25,10 @@ from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
 from django.utils.timezone import localtime
 
-import tmslicense
-
 from .. import services
 from ..forms import add_refusal, autofocus
 from ..models import Activation, License, Organization, listed_features, person, with_roles
+from ..search import search_forms, typo_in
 from ..throttle import client_ip
 
 
@@ -352,10 +351,8 @@ def support_actions(activation, user) -> list[tuple[str, str]]:
 
 
 class CanonicalSearch:
-    """People paste Installation IDs and license numbers in any form: the canonical form is
-    searched too. So is the beginning of one typed without dashes (``ykwha8j4``, 4 characters
-    or more), as stored, with a dash after every 4 characters (``YKWH-A8J4``). The term as
-    typed is always searched: a name can read as a valid number (``Metro Paper SA``).
+    """People paste Installation IDs and license numbers in any form: the term is searched in
+    each of its forms (licensing.search.search_forms).
 
     ``found_by_file``: the lookup (``license__in``) that finds a record by the licenses with a
     file (live or revoked) whose Installation ID or serial, read from a server's Licensing
@@ -366,13 +363,13 @@ class CanonicalSearch:
     found_by_file = None
 
     def get_search_results(self, request, queryset, search_term):
-        found, duplicates = self._fields_or_files(request, queryset, search_term)
-        also = self._other_form(search_term)
-        if also is not None and also != search_term:
-            more, _ = self._fields_or_files(request, queryset, also)
+        as_typed, *other_forms = search_forms(search_term)
+        found, duplicates = self._fields_or_files(request, queryset, as_typed)
+        for other in other_forms:
+            more, _ = self._fields_or_files(request, queryset, other)
             found, duplicates = found | more, True
         listing = getattr(request.resolver_match, "url_name", "").endswith("_changelist")
-        typo = listing and self._typo(search_term)
+        typo = listing and typo_in(search_term)
         if typo and not found.exists():
             # Read out or typed with one character wrong: say so, not only "0 results".
             messages.warning(request, f"Nothing found for {search_term.strip()}. {typo}")
@@ -389,45 +386,12 @@ class CanonicalSearch:
         for word in smart_split(search_term):
             if word[0] in "\"'" and word[0] == word[-1]:
                 word = unescape_string_literal(word)
-            files = Activation.objects.filter(
-                Q(installation_id__icontains=word)
-                | Q(mirrored_installation_id__icontains=word)
-                | Q(serial__icontains=word)
-            )
-            in_files = Q(**{self.found_by_file: files.order_by().values("license_id")})
+            files = Activation.objects.holding(word).values("license_id")
+            in_files = Q(**{self.found_by_file: files})
             in_fields = Q.create([(f"{name}__icontains", word) for name in fields], connector=Q.OR)
             words.append(in_fields | in_files)
         duplicates = any(lookup_spawns_duplicates(self.opts, name) for name in fields)
         return queryset.filter(Q.create(words)) if words else queryset, duplicates
-
-    @staticmethod
-    def _typo(search_term: str) -> str | None:
-        """What is wrong with a term that has the form of an Installation ID or a license
-        number but not its check character."""
-        for normalize in (
-            tmslicense.normalize_installation_id,
-            tmslicense.normalize_license_number,
-        ):
-            try:
-                normalize(search_term)
-            except tmslicense.InvalidIdentifier as error:
-                if error.code == "checksum":
-                    return error.message
-            else:
-                return None
-        return None
-
-    @staticmethod
-    def _other_form(search_term: str) -> str | None:
-        for normalize in (
-            tmslicense.normalize_installation_id,
-            tmslicense.normalize_license_number,
-        ):
-            try:
-                return normalize(search_term)
-            except tmslicense.InvalidIdentifier:
-                continue
-        return tmslicense.grouped_symbols(search_term)
 
 
 class AuditTrailHistory:

@@ -51,6 +51,13 @@ def test_the_customers_pages_pass_axe(page, engineer, width):
     found += violations(page)  # the log-in page, with its error
     log_in(page, engineer)
     found += violations(page)  # My licenses
+    typo = live.number[:-1] + ("1" if live.number.endswith("0") else "0")
+    page.get_by_label("Find a license").fill(typo)
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_role("status")).to_contain_text("contains a typo")
+    found += violations(page)  # a search that found nothing, and why
+    page.goto("/licenses/?q=" + "X" * 101)
+    found += violations(page)  # a search refused, its error beside the box
     page.goto(f"/licenses/{live.number}/")
     found += violations(page)  # a license with its file and history
 

@@ -347,9 +347,9 @@ def test_features_are_listed_in_one_order_on_the_page_and_in_what_changed(
 def test_my_licenses_are_listed_by_number(customer_client, make_license, activated):
     for _ in range(4):
         make_license()
-    listed = customer_client.get("/licenses/").context["licenses"]
-    assert [lic.number for lic in listed] == sorted(lic.number for lic in listed)
-    assert len(listed) == 5
+    shown = list(customer_client.get("/licenses/").context["page"])
+    assert [lic.number for lic in shown] == sorted(lic.number for lic in shown)
+    assert len(shown) == 5
 
 
 def test_the_revoked_list_is_read_from_an_index_of_the_revoked_files(db):
@@ -777,3 +777,80 @@ def test_members_lists_the_organizations_people_only(
     client.force_login(support)
     page = client.get("/members/").content.decode()
     assert "belong to no customer organization" in page and customer.email not in page
+
+
+def listed(response) -> list[str]:
+    """The license numbers a My licenses page lists, in order."""
+    link = r'class="license-number" href="/licenses/([^/"]+)/"'
+    return re.findall(link, response.content.decode())
+
+
+def test_my_licenses_finds_a_license_by_number_installation_id_or_serial(
+    customer_client, customer, activated, make_license, foreign
+):
+    other = make_license("standard")
+    lic = activated.license
+    # A server's ID as the Licensing window shows it, in lower case without dashes, or a part.
+    for term in (
+        lic.number,
+        lic.number.lower().replace("-", " "),
+        lic.number[-9:],
+        activated.installation_id,
+        activated.mirrored_installation_id.replace("-", "").lower(),
+        activated.mirrored_installation_id[:9],
+        activated.serial,
+    ):
+        response = customer_client.get("/licenses/", {"q": term})
+        assert listed(response) == [lic.number], term
+        assert "1 license found for" in response.content.decode()
+    assert listed(customer_client.get("/licenses/", {"q": other.number})) == [other.number]
+    # A file of the past still leads to its license (its page's history names the file), and
+    # a license with many files holding the term is listed once.
+    services.reissue(activation=activated, actor=customer)
+    services.revoke(activation=lic.live_activation, reason="Server scrapped", actor=customer)
+    assert listed(customer_client.get("/licenses/", {"q": activated.serial})) == [lic.number]
+    found = customer_client.get("/licenses/", {"q": activated.installation_id})
+    assert listed(found) == [lic.number]
+    # Another organization's license is not found by its number, nor by its server's ID.
+    for term in (foreign.number, foreign.activations.get().installation_id):
+        response = customer_client.get("/licenses/", {"q": term})
+        assert listed(response) == [] and "No license of your organization" in str(response.content)
+
+
+def test_my_licenses_says_a_typo_when_nothing_is_found(customer_client, activated):
+    wrong = activated.installation_id[:-1] + ("0" if activated.installation_id[-1] != "0" else "1")
+    page = customer_client.get("/licenses/", {"q": wrong}).content.decode()
+    assert "No license of your organization" in page
+    assert "contains a typo" in page
+    assert 'href="/licenses/">Show all licenses' in page
+
+
+def test_my_licenses_comes_in_pages(customer_client, make_license, monkeypatch):
+    from licensing import views
+
+    monkeypatch.setattr(views, "LICENSES_PER_PAGE", 2)
+    numbers = sorted(make_license("standard").number for _ in range(5))
+    first = customer_client.get("/licenses/")
+    assert listed(first) == numbers[:2]
+    page = first.content.decode()
+    assert "Licenses 1–2 of 5" in page and 'aria-label="Pages of licenses"' in page
+    assert listed(customer_client.get("/licenses/", {"page": 3})) == numbers[4:]
+    # A page out of range or not a number is the nearest page, not an error.
+    assert listed(customer_client.get("/licenses/", {"page": 99})) == numbers[4:]
+    assert listed(customer_client.get("/licenses/", {"page": "x"})) == numbers[:2]
+    # The pages of a search keep the search.
+    found = customer_client.get("/licenses/", {"q": "TM-"}).content.decode()
+    assert "5 licenses found for" in found
+    assert "?q=TM-&amp;page=2" in found
+
+
+def test_my_licenses_refuses_a_search_too_long_to_be_a_license(customer_client, activated):
+    response = customer_client.get("/licenses/", {"q": "X" * 101})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "at most 100 characters" in page and listed(response) == []
+
+
+def test_a_customer_without_licenses_gets_no_search_box(customer_client):
+    page = customer_client.get("/licenses/").content.decode()
+    assert "no licenses here yet" in page and 'name="q"' not in page
