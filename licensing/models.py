@@ -10,7 +10,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Now
+from django.db.models.functions import Lower, Now
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -64,6 +64,11 @@ class Organization(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Its form names the organization that exists already (clean); this keeps two
+            # saved at once, or written otherwise, out too.
+            models.UniqueConstraint(Lower("name"), name="organization_name_once_in_any_case"),
+        ]
         permissions = [
             ("lift_pauses", "Can lift the log-in and look-up pauses of an organization's members"),
             ("invite_member", "Can invite members to an organization by e-mail"),

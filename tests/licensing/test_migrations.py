@@ -134,3 +134,17 @@ def test_messages_written_before_are_for_their_licenses_organization(migrate):
     )
     assert OutboxMessage.objects.get(pk=about.pk).organization_id == lic.organization_id
     assert OutboxMessage.objects.get(pk=reset.pk).organization_id is None
+
+
+def test_names_that_differ_only_in_case_are_named_before_the_constraint(migrate):
+    apps = migrate([("licensing", "0019_outbox_organization")])
+    Organization = apps.get_model("licensing", "Organization")
+    first = Organization.objects.create(name="Acme Plastics")
+    Organization.objects.create(name="ACME plastics")
+    with pytest.raises(RuntimeError) as refused:
+        migrate([("licensing", "0020_organization_name_once_in_any_case")])
+    assert "'Acme Plastics'" in str(refused.value) and "'ACME plastics'" in str(refused.value)
+    assert "rename" in str(refused.value)
+    first.name = "Acme Plastics GmbH"
+    first.save()
+    migrate([("licensing", "0020_organization_name_once_in_any_case")])

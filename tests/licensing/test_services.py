@@ -407,3 +407,12 @@ def test_a_file_lists_its_features_as_the_site_does(make_license, customer):
     issued = tmslicense.read_license(activation.license_file)
     assert issued.features == ("multimonitor", "relevance", "thinserver")
     assert not lic.changes_since(activation)
+
+
+def test_the_database_keeps_one_organization_per_name_in_any_case(db):
+    from licensing.models import Organization
+
+    Organization.objects.create(name="Acme Plastics")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Organization.objects.create(name="ACME PLASTICS")
+    assert Organization.objects.count() == 1
