@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import re
+from datetime import UTC
 from functools import wraps
 
 from django.conf import settings
@@ -20,6 +22,7 @@ from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views import csrf
 from django.views.decorators.http import require_GET
 from formtools.wizard.views import SessionWizardView
@@ -71,8 +74,9 @@ def home(request):
 LICENSES_PER_PAGE = 50
 
 
-@login_required
-def license_list(request):
+def _found(request):
+    """My licenses' search (its form, the term or None when refused) and what it finds: the
+    organization's licenses with their live files, in the order of their numbers."""
     search = LicenseSearchForm(request.GET)
     term = search.cleaned_data["q"] if search.is_valid() else None
     found = License.objects.for_user(request.user)
@@ -88,13 +92,23 @@ def license_list(request):
         .annotate(last_revoked_at=Max("activations__revoked_at"))
         .order_by("number")  # a query with an aggregate loses the model's ordering
     )
-    page = Paginator(found, LICENSES_PER_PAGE).get_page(request.GET.get("page"))
-    for lic in page:
+    return search, term, found
+
+
+def _mark_files_out_of_date(licenses) -> None:
+    for lic in licenses:
         # The file in use was issued before support changed the license (no updated file can
         # be had while the license is suspended or expired: its page says why instead).
         lic.file_out_of_date = lic.is_activatable() and any(
             lic.changes_since(live) for live in lic.live_activations
         )
+
+
+@login_required
+def license_list(request):
+    search, term, found = _found(request)
+    page = Paginator(found, LICENSES_PER_PAGE).get_page(request.GET.get("page"))
+    _mark_files_out_of_date(page)
     context = {
         "page": page,
         "pages": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
@@ -104,6 +118,72 @@ def license_list(request):
         "support_staff": services.is_support_staff(request.user),
     }
     return render(request, "licensing/license_list.html", context)
+
+
+SPREADSHEET_COLUMNS = [
+    "License number",
+    "Kind",
+    "Status",
+    "Product",
+    "Edition",
+    "Seats",
+    "Features",
+    "Maintenance end",
+    "Expires (UTC)",
+    "Installation ID",
+    "Mirrored Installation ID",
+    "Serial",
+    "Issued (UTC)",
+    "File out of date",
+]
+
+
+def _cell(value) -> str:
+    """A value as a spreadsheet shows it: text that would start a formula stays text."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@login_required
+@require_GET
+def license_export(request):
+    """My licenses (all a search found, not only the page shown) as a CSV file: what a plant's
+    asset register keeps of each, its servers and current file."""
+    search, term, found = _found(request)
+    if term is None:
+        raise BadRequest(search.errors["q"][0])
+    licenses = list(found)
+    _mark_files_out_of_date(licenses)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    day = timezone.now().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="licenses-{day}.csv"'
+    response.write("\ufeff")  # spreadsheet programs then read it as UTF-8
+    writer = csv.writer(response)
+    writer.writerow(SPREADSHEET_COLUMNS)
+    minute = "%Y-%m-%d %H:%M"
+    for lic in licenses:
+        live = lic.live_activations[0] if lic.live_activations else None
+        ids = live.installation_ids if live else ()
+        writer.writerow(
+            _cell(value)
+            for value in (
+                lic.number,
+                lic.get_kind_display(),
+                lic.state,
+                lic.product,
+                lic.edition,
+                lic.seats,
+                lic.listed_features,
+                lic.maintenance_end.isoformat(),
+                lic.expires_at.astimezone(UTC).strftime(minute) if lic.expires_at else "never",
+                ids[0] if ids else "",
+                ids[1] if len(ids) > 1 else "",
+                live.serial if live else "",
+                live.issued_at.astimezone(UTC).strftime(minute) if live else "",
+                "yes" if lic.file_out_of_date else "",
+            )
+        )
+    return response
 
 
 @login_required

@@ -854,3 +854,47 @@ def test_my_licenses_refuses_a_search_too_long_to_be_a_license(customer_client, 
 def test_a_customer_without_licenses_gets_no_search_box(customer_client):
     page = customer_client.get("/licenses/").content.decode()
     assert "no licenses here yet" in page and 'name="q"' not in page
+
+
+def exported(response) -> list[dict]:
+    import csv
+    import io
+
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")  # so that spreadsheet programs read it as UTF-8
+    return list(csv.DictReader(io.StringIO(text[1:])))
+
+
+def test_my_licenses_downloads_as_a_spreadsheet(
+    customer_client, customer, activated, make_license, foreign
+):
+    waiting = make_license("standard", product="=HYPERLINK(1)", features=["relevance"])
+    response = customer_client.get("/licenses/export/")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert re.fullmatch(
+        r'attachment; filename="licenses-\d{4}-\d{2}-\d{2}\.csv"', response["Content-Disposition"]
+    )
+    rows = {row["License number"]: row for row in exported(response)}
+    assert set(rows) == {activated.license.number, waiting.number}  # not the other customer's
+    row = rows[activated.license.number]
+    assert row["Kind"] == "Mirrored" and row["Status"] == "Active"
+    assert row["Installation ID"] == activated.installation_id
+    assert row["Mirrored Installation ID"] == activated.mirrored_installation_id
+    assert row["Serial"] == activated.serial and row["File out of date"] == ""
+    assert row["Issued (UTC)"] == activated.issued_at.strftime("%Y-%m-%d %H:%M")
+    assert row["Expires (UTC)"] == "never"
+    # A cell a spreadsheet would run as a formula is written as text.
+    assert rows[waiting.number]["Product"] == "'=HYPERLINK(1)"
+    assert rows[waiting.number]["Features"] == "relevance"
+    assert rows[waiting.number]["Installation ID"] == rows[waiting.number]["Serial"] == ""
+    # What a search found, all of it, not only the page shown.
+    found = exported(customer_client.get("/licenses/export/", {"q": activated.installation_id}))
+    assert [row["License number"] for row in found] == [activated.license.number]
+    page = customer_client.get("/licenses/", {"q": activated.installation_id}).content.decode()
+    assert f'href="/licenses/export/?q={activated.installation_id}"' in page
+
+
+def test_the_spreadsheet_needs_a_log_in_and_a_valid_search(customer_client, activated):
+    assert Client().get("/licenses/export/")["Location"].startswith("/accounts/login/")
+    response = customer_client.get("/licenses/export/", {"q": "X" * 101})
+    assert response.status_code == 400
