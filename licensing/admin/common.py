@@ -13,7 +13,8 @@ from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
-from django.db.models import Model, Q
+from django.db.models import Field, ForeignObject, Model, Q
+from django.db.models.lookups import In
 from django.forms.models import model_to_dict
 from django.http import Http404
 from django.shortcuts import redirect
@@ -350,15 +351,34 @@ def support_actions(activation, user) -> list[tuple[str, str]]:
     ]
 
 
+@Field.register_lookup
+@ForeignObject.register_lookup
+class Among(In):
+    """``in`` a subquery, which PostgreSQL reads first and then looks up in an index as
+    ``= ANY(ARRAY(...))``: ``IN (subquery)`` under an OR is tested row by row, over the whole
+    table."""
+
+    lookup_name = "among"
+
+    def as_postgresql(self, compiler, connection):
+        if self.rhs_is_direct_value():
+            return self.as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
+
+
 class CanonicalSearch:
     """People paste Installation IDs and license numbers in any form: the term is searched in
     each of its forms (licensing.search.search_forms).
 
-    ``found_by_file``: the lookup (``license__in``) that finds a record by the licenses with a
+    ``found_by_file``: the relation (``license``) that finds a record by the licenses with a
     file (live or revoked) whose Installation ID or serial, read from a server's Licensing
     window, holds a word of the term, in either form; as the search fields, each word is
     found in one or the other. The files are searched apart: a join would repeat a record once
-    per file, at every search."""
+    per file, at every search. So are the search fields of a record a foreign key points to
+    (a license's number): each part of the search is then read from an index of its own table
+    (on PostgreSQL, licensing/migrations/0021), not from a join of every record listed."""
 
     found_by_file = None
 
@@ -367,7 +387,7 @@ class CanonicalSearch:
         found, duplicates = self._fields_or_files(request, queryset, as_typed)
         for other in other_forms:
             more, _ = self._fields_or_files(request, queryset, other)
-            found, duplicates = found | more, True
+            found = found | more  # the same fields: duplicates only where the first has them
         listing = getattr(request.resolver_match, "url_name", "").endswith("_changelist")
         typo = listing and typo_in(search_term)
         if typo and not found.exists():
@@ -387,11 +407,28 @@ class CanonicalSearch:
             if word[0] in "\"'" and word[0] == word[-1]:
                 word = unescape_string_literal(word)
             files = Activation.objects.holding(word).values("license_id")
-            in_files = Q(**{self.found_by_file: files})
-            in_fields = Q.create([(f"{name}__icontains", word) for name in fields], connector=Q.OR)
-            words.append(in_fields | in_files)
+            in_files = Q(**{f"{self.found_by_file}__among": files})
+            words.append(_holding(self.model, fields, word) | in_files)
         duplicates = any(lookup_spawns_duplicates(self.opts, name) for name in fields)
         return queryset.filter(Q.create(words)) if words else queryset, duplicates
+
+
+def _holding(model, fields, word) -> Q:
+    """The records whose search fields hold the word; those of a record a foreign key points
+    to (an event's license, its organization) in a search of their own table."""
+    own, pointed_to = [], {}
+    for name in fields:
+        relation, _, rest = name.partition("__")
+        if rest and model._meta.get_field(relation).many_to_one:
+            pointed_to.setdefault(relation, []).append(rest)
+        else:
+            own.append(name)
+    found = Q.create([(f"{name}__icontains", word) for name in own], connector=Q.OR)
+    for relation, names in pointed_to.items():
+        related = model._meta.get_field(relation).related_model
+        records = related._default_manager.filter(_holding(related, names, word)).values("pk")
+        found |= Q(**{f"{relation}__among": records})
+    return found
 
 
 class AuditTrailHistory:

@@ -255,7 +255,7 @@ class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
     ]
     list_filter = ["kind", StateFilter, MaintenanceFilter, ActivatedFilter]
     search_fields = ["number", "organization__name"]
-    found_by_file = "pk__in"  # an Installation ID or a serial, as a server's window shows it
+    found_by_file = "pk"  # an Installation ID or a serial, as a server's window shows it
     autocomplete_fields = ["organization"]
     inlines = [ActivationInline, AuditInline]
 

@@ -137,7 +137,7 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
         "memberships__user__username",
         "licenses__number",
     ]
-    found_by_file = "licenses__in"
+    found_by_file = "licenses"
     list_display = ["name", "created_at"]
     readonly_fields = ["created_at"]  # when it was added, not typed
     inlines = [MembershipInline]

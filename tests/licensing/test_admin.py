@@ -5,9 +5,10 @@ import json
 import re
 
 import pytest
+from django.contrib.admin import site
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ from licensing import services
 from licensing.admin.common import opened
 from licensing.admin.licenses import LatestInline
 from licensing.models import Activation, AuditEvent, License, Organization, OutboxMessage
+from tests.conftest import require
 from tests.factories import PASSWORD, LicenseFactory, OrganizationFactory, UserFactory
 from tests.licensing.wizard import step1
 
@@ -2125,6 +2127,92 @@ def test_the_audit_trail_is_searched_by_address_and_drilled_down_by_day(
         assert [e.ip_address for e in page.context["cl"].result_list] == found
     page = support_client.get("/admin/licensing/auditevent/").content.decode()
     assert f"?created_at__year={timezone.now().year}" in page  # the days, by year and month
+
+
+@pytest.fixture
+def trail(live, support, organization, other_customer, make_license):
+    """Events that each hold a word in one place only."""
+    rival = make_license("standard", organization=other_customer.membership.organization)
+    services.activate(
+        license=rival, installation_id=tmslicense.new_installation_id(), actor=other_customer
+    )
+    agent = UserFactory(username="agent.smith", is_staff=True)
+    services.invite_member(
+        organization=organization, email="new.engineer@plant.example", actor=support
+    )
+
+    def event(**kwargs):
+        return services.audit(action="lift_pauses", **kwargs)
+
+    return {
+        "live": live,
+        "rival activated": AuditEvent.objects.get(license=rival, action="activate"),
+        "invited": AuditEvent.objects.get(action="member_invite"),
+        "renamed": event(actor=None, license=None, obj="Harbour Mills"),
+        # Of a license, naming neither its number nor its organization:
+        "acme by agent": event(actor=agent, license=live.license, obj="x"),
+        "rival by agent": event(actor=agent, license=rival, obj="y"),
+    }
+
+
+def _license_events(t):
+    return set(t["live"].license.audit_events.all())
+
+
+@pytest.mark.parametrize(
+    ("term", "events"),
+    [
+        pytest.param("harbour", lambda t: {t["renamed"]}, id="object"),
+        pytest.param("new.engineer", lambda t: {t["invited"]}, id="details"),
+        pytest.param(
+            "AGENT.SMITH", lambda t: {t["acme by agent"], t["rival by agent"]}, id="actor"
+        ),
+        pytest.param(lambda t: t["live"].license.number, _license_events, id="license number"),
+        pytest.param(
+            "rival", lambda t: {t["rival activated"], t["rival by agent"]}, id="organization"
+        ),
+        pytest.param(
+            lambda t: t["live"].mirrored_installation_id.replace("-", "").lower(),
+            _license_events,
+            id="file typed without dashes",
+        ),
+        pytest.param("agent.smith Rival", lambda t: {t["rival by agent"]}, id="two places"),
+    ],
+)
+def test_the_audit_trail_finds_each_word_in_an_events_fields_license_or_files(
+    support_client, trail, term, events
+):
+    term = term(trail) if callable(term) else term
+    assert set(found(support_client, "auditevent", term)) == events(trail)
+
+
+@pytest.mark.parametrize("term", ["packaging", "agent.smith rival", "id without dashes"])
+def test_the_audit_trail_is_searched_through_indexes(trail, term):
+    """Every log-in is audited: a search that read the whole trail would end at the
+    statement timeout within a year."""
+    require(connection.vendor == "postgresql", "PostgreSQL is not configured: set DATABASE_URL")
+    if term == "id without dashes":
+        term = trail["live"].installation_id.replace("-", "").lower()
+    request = RequestFactory().get("/admin/licensing/auditevent/", {"q": term})
+    audit_trail = site._registry[AuditEvent]
+    events, _ = audit_trail.get_search_results(request, AuditEvent.objects.all(), term)
+    with connection.cursor() as cursor:
+        # A table this small is read whole: the plan for a large one.
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+        plan = events.order_by("-created_at")[:100].explain()
+    assert "Seq Scan on licensing_auditevent" not in plan, plan
+    for index in (
+        "auditevent_action_trgm",
+        "auditevent_object_repr_trgm",
+        "auditevent_actor_name_trgm",
+        "auditevent_details_trgm",
+        "license_number_trgm",
+        "organization_name_trgm",
+        "activation_installation_id_trgm",
+        "activation_mirrored_installation_id_trgm",
+        "activation_serial_trgm",
+    ):
+        assert f"Bitmap Index Scan on {index}" in plan, index
 
 
 def test_the_organization_page_leads_to_its_licenses_and_lifts_its_members_pauses(

@@ -1,10 +1,11 @@
 """Migrations that change data, run against a database holding what they must fix."""
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.migrations.executor import MigrationExecutor
 
 import tmslicense
+from tests.conftest import require
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -148,3 +149,69 @@ def test_names_that_differ_only_in_case_are_named_before_the_constraint(migrate)
     first.name = "Acme Plastics GmbH"
     first.save()
     migrate([("licensing", "0020_organization_name_once_in_any_case")])
+
+
+SEARCH_INDEXES = [("licensing", "0021_search_indexes")]
+
+
+def _search_indexes():
+    """The search indexes of the database, each with whether it is valid."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute("SELECT name, 1 FROM sqlite_master WHERE type = 'index'")
+        else:
+            cursor.execute(
+                "SELECT c.relname, i.indisvalid FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid"
+            )
+        return {name: valid for name, valid in cursor.fetchall() if name.endswith("_trgm")}
+
+
+def test_the_search_indexes_are_built_on_postgresql_and_sqlite_goes_without(migrate):
+    migrate([("licensing", "0020_organization_name_once_in_any_case")])
+    assert _search_indexes() == {}
+    migrate(SEARCH_INDEXES)
+    if connection.vendor == "postgresql":
+        assert len(_search_indexes()) == 9 and all(_search_indexes().values())
+    else:
+        assert _search_indexes() == {}
+
+
+def test_a_search_index_whose_build_was_cut_short_is_built_again(migrate):
+    require(connection.vendor == "postgresql", "PostgreSQL is not configured: set DATABASE_URL")
+    apps = migrate([("licensing", "0020_organization_name_once_in_any_case")])
+    AuditEvent = apps.get_model("licensing", "AuditEvent")
+    for _ in range(2):
+        AuditEvent.objects.create(action="log_in", object_repr="x")
+    with connection.cursor() as cursor, pytest.raises(IntegrityError):
+        # Fails half-way, leaving the index invalid, as a build stopped by a timeout does.
+        cursor.execute(
+            "CREATE UNIQUE INDEX CONCURRENTLY auditevent_action_trgm "
+            "ON licensing_auditevent (action)"
+        )
+    assert _search_indexes() == {"auditevent_action_trgm": False}
+    migrate(SEARCH_INDEXES)
+    assert len(_search_indexes()) == 9 and all(_search_indexes().values())
+
+
+def test_without_the_trigram_extension_migrate_goes_on_and_says_so(migrate, caplog):
+    """pg_trgm is trusted (the database's owner creates it), but a role may lack even that."""
+    require(connection.vendor == "postgresql", "PostgreSQL is not configured: set DATABASE_URL")
+    database = connection.ops.quote_name(connection.settings_dict["NAME"])
+    migrate([("licensing", "0020_organization_name_once_in_any_case")])
+    with connection.cursor() as cursor:
+        cursor.execute("DROP EXTENSION pg_trgm")
+        cursor.execute(f"REVOKE CREATE ON DATABASE {database} FROM CURRENT_USER")
+    try:
+        migrate(SEARCH_INDEXES)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"GRANT CREATE ON DATABASE {database} TO CURRENT_USER")
+    assert _search_indexes() == {}
+    assert "Support's search indexes were not built" in caplog.text
+    assert "permission denied to create extension" in caplog.text
+    assert "CREATE EXTENSION pg_trgm;" in caplog.text
+    # Once the extension can be created, migrating again builds them.
+    migrate([("licensing", "0020_organization_name_once_in_any_case")])
+    migrate(SEARCH_INDEXES)
+    assert len(_search_indexes()) == 9
