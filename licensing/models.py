@@ -8,9 +8,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Case, F, Q, When
+from django.db.models import Case, F, Field, ForeignObject, Q, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, Now
+from django.db.models.lookups import In
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -55,6 +56,23 @@ def validate_license_year(value) -> None:
             code="license_year",
             params={"first": tmslicense.YEARS[0], "last": tmslicense.YEARS[-1]},
         )
+
+
+@Field.register_lookup
+@ForeignObject.register_lookup
+class Among(In):
+    """``in`` a subquery, which PostgreSQL reads first and then looks up in an index as
+    ``= ANY(ARRAY(...))``: ``IN (subquery)`` under an OR is tested row by row, over the whole
+    table. For the searches' semi-joins (a record found by its license's files)."""
+
+    lookup_name = "among"
+
+    def as_postgresql(self, compiler, connection):
+        if self.rhs_is_direct_value():
+            return self.as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
 
 
 class Organization(models.Model):
@@ -130,7 +148,7 @@ class LicenseQuerySet(models.QuerySet):
         found = Q()
         for form in search_forms(term):
             files = Activation.objects.holding(form).values("license_id")
-            found |= Q(number__icontains=form) | Q(pk__in=files)
+            found |= Q(number__icontains=form) | Q(pk__among=files)
         return self.filter(found)
 
     def with_live_activation_id(self):

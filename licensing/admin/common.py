@@ -13,8 +13,7 @@ from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
-from django.db.models import Field, ForeignObject, Model, Q
-from django.db.models.lookups import In
+from django.db.models import Model, Q
 from django.forms.models import model_to_dict
 from django.http import Http404
 from django.shortcuts import redirect
@@ -351,23 +350,6 @@ def support_actions(activation, user) -> list[tuple[str, str]]:
     ]
 
 
-@Field.register_lookup
-@ForeignObject.register_lookup
-class Among(In):
-    """``in`` a subquery, which PostgreSQL reads first and then looks up in an index as
-    ``= ANY(ARRAY(...))``: ``IN (subquery)`` under an OR is tested row by row, over the whole
-    table."""
-
-    lookup_name = "among"
-
-    def as_postgresql(self, compiler, connection):
-        if self.rhs_is_direct_value():
-            return self.as_sql(compiler, connection)
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
-
-
 class CanonicalSearch:
     """People paste Installation IDs and license numbers in any form: the term is searched in
     each of its forms (licensing.search.search_forms).
@@ -378,7 +360,8 @@ class CanonicalSearch:
     found in one or the other. The files are searched apart: a join would repeat a record once
     per file, at every search. So are the search fields of a record a foreign key points to
     (a license's number): each part of the search is then read from an index of its own table
-    (on PostgreSQL, licensing/migrations/0021), not from a join of every record listed."""
+    (on PostgreSQL, licensing/migrations/0021; the ``among`` lookup of licensing.models), not
+    from a join of every record listed."""
 
     found_by_file = None
 
