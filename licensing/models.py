@@ -7,7 +7,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import connection, models
 from django.db.models import Case, F, Field, ForeignObject, Q, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, Now
@@ -99,6 +99,15 @@ class Organization(models.Model):
         # Spaces as one (two would print as one in the Licensing window: the same name twice),
         # and no second customer by a name that reads the same in other case.
         self.name = " ".join(self.name.split())
+        if connection.vendor == "postgresql":
+            # Two staff adding (or renaming to) one name at the same moment: the second waits
+            # here until the first's transaction ends (the admin's page is one), then finds
+            # it. (SQLite's transactions take the write lock at once: one at a time anyway.)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('organization'), hashtext(lower(%s)))",
+                    [self.name],
+                )
         same = Organization.objects.filter(name__iexact=self.name).exclude(pk=self.pk).first()
         if same is not None:
             raise ValidationError(

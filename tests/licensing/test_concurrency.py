@@ -443,3 +443,35 @@ def test_inviting_again_while_the_invitation_is_withdrawn_leaves_no_link_to_send
         waiting = OutboxMessage.objects.filter(key__startswith="invitation:", status="pending")
         accounts = {m.key.split(":")[1] for m in waiting}
         assert accounts <= {str(m.user_id) for m in organization.memberships.all()}
+
+
+def test_staff_adding_one_customer_at_once_in_other_case_add_it_once(postgres, support):
+    """Two (here eight) support staff add the same customer at the same moment, each typing
+    its name in their own case: it is added once, the others are told it exists (not a 500)."""
+    from licensing.models import Organization
+
+    names = ["Acme Plastics", "ACME PLASTICS", "acme plastics", "Acme  Plastics"] * 2
+    statuses: list[int] = []
+    refusals: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def add():
+        client = Client()
+        client.force_login(support)
+        form = {"name": names.pop(), "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+        try:
+            response = client.post("/admin/licensing/organization/add/", form)
+        except BaseException as error:  # a 500 raises here: collect it, fail below
+            errors.append(error)
+            return
+        statuses.append(response.status_code)
+        if response.status_code == 200:
+            refusals.append(response.context["adminform"].form.errors["name"])
+
+    at_once(8, add)
+    assert not errors, errors
+    assert sorted(statuses) == [200] * 7 + [302]
+    added = Organization.objects.get()
+    exists = f"The organization {added.name} exists already: a customer is added once."
+    assert refusals == [[exists]] * 7
+    assert AuditEvent.objects.filter(action="organization_create").count() == 1
