@@ -192,6 +192,7 @@ def activate(
         try:
             return _activate_locked(license, installation_id, mirrored_installation_id, actor, ip)
         except IntegrityError as error:
+            _refuse_if_account_gone(actor)
             if not _is_second_live_activation(error):
                 raise
             # Another activation committed while this one waited for the row's lock (the
@@ -207,6 +208,14 @@ def _is_second_live_activation(error: IntegrityError) -> bool:
         name in str(error)
         for name in ("one_live_activation_per_license", "licensing_activation.license_id")
     )
+
+
+def _refuse_if_account_gone(actor) -> None:
+    """After the database refused a customer's file at its commit: the account was deleted
+    while the file was being issued (the locked license's read found it a member; its rows
+    name the account, gone by the commit). Nothing was written; the customer is told why."""
+    if not get_user_model().objects.filter(pk=actor.pk).exists():
+        raise _no_longer_member() from None
 
 
 @transaction.atomic
@@ -236,10 +245,14 @@ def _locked_license(pk, *, member=None) -> License:
     except License.DoesNotExist:
         if member is None:
             raise
-        raise LicenseNotFound(
-            "Your account no longer belongs to this license's organization: nothing was done. "
-            + contact_support()
-        ) from None
+        raise _no_longer_member() from None
+
+
+def _no_longer_member() -> LicenseNotFound:
+    return LicenseNotFound(
+        "Your account no longer belongs to this license's organization: nothing was done. "
+        + contact_support()
+    )
 
 
 ACTIVATION_LOCK_WAIT = "5s"  # PostgreSQL's lock_timeout for an activation being e-mailed
@@ -598,11 +611,19 @@ def reissue(
     return _replace(old, lic, ids, actor=actor, ip=ip, action=action, why=why)
 
 
-@transaction.atomic
 def update_file(*, license: License, actor, ip=None) -> Activation:
     """A customer's updated file, once support changed the license (seats, features, dates)
     after its current file was issued: a new file for the same servers, the old one revoked,
     as support's reissue. Refused when nothing changed, so it is no way to churn serials."""
+    try:
+        return _update_file_locked(license, actor, ip)
+    except IntegrityError:
+        _refuse_if_account_gone(actor)
+        raise
+
+
+@transaction.atomic
+def _update_file_locked(license: License, actor, ip) -> Activation:
     lic = _locked_license(license.pk, member=actor)
     check_activatable(lic)
     live = _live(lic)

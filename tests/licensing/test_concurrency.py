@@ -475,3 +475,53 @@ def test_staff_adding_one_customer_at_once_in_other_case_add_it_once(postgres, s
     exists = f"The organization {added.name} exists already: a customer is added once."
     assert refusals == [[exists]] * 7
     assert AuditEvent.objects.filter(action="organization_create").count() == 1
+
+
+@pytest.mark.parametrize("request_", ["activate", "update_file"])
+def test_an_account_deleted_while_its_file_is_issued_is_refused_not_a_500(
+    postgres, customer, make_license, monkeypatch, request_
+):
+    """An administrator deletes the customer's account while the site signs the customer's
+    file: the file is not issued, and the customer is told why (the database refuses the
+    file's record at its commit: it names an account that is gone)."""
+    from django.contrib.auth import get_user_model
+
+    from licensing import signing
+    from licensing.models import Membership
+    from tests.factories import UserFactory
+
+    lic = make_license("standard", seats=10)
+    if request_ == "update_file":
+        # Its file in use activated by a colleague (one the customer issued would be locked
+        # by the update, and the deletion would wait for it).
+        colleague = UserFactory()
+        Membership.objects.create(user=colleague, organization=lic.organization)
+        services.activate(
+            license=lic, installation_id=tmslicense.new_installation_id(), actor=colleague
+        )
+        lic.seats = 12
+        lic.save()
+    before = (Activation.objects.count(), AuditEvent.objects.count(), OutboxMessage.objects.count())
+    sign = signing.sign
+
+    def deleted_meanwhile(tms):
+        def delete():
+            get_user_model().objects.filter(pk=customer.pk).delete()
+            connection.close()
+
+        thread = threading.Thread(target=delete)
+        thread.start()
+        thread.join(timeout=30)
+        return sign(tms)
+
+    monkeypatch.setattr(signing, "sign", deleted_meanwhile)
+    with pytest.raises(services.LicenseNotFound, match="no longer belongs"):
+        if request_ == "activate":
+            services.activate(
+                license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
+            )
+        else:
+            services.update_file(license=lic, actor=customer)
+    assert not get_user_model().objects.filter(pk=customer.pk).exists()
+    after = (Activation.objects.count(), AuditEvent.objects.count(), OutboxMessage.objects.count())
+    assert after == before
