@@ -304,6 +304,7 @@ def _capabilities(args, data_dir: Path):
     this = _this_server(data_dir)
     keyring = _keyring(args, data_dir, required=False)
     if keyring is None:
+        store.revoked_serials(data_dir)  # a damaged list is said so, as with a keyring
         refused = [
             (i.path, "cannot be verified without a keyring") for i in store.installed(data_dir)
         ]

@@ -290,10 +290,14 @@ def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] 
 def utc_time(time: datetime) -> str:
     """A time as messages write it, in UTC as files carry it: "2027-06-30 12:00 UTC", to the
     second when it has seconds ("12:00:05": two times written the same are the same), the year
-    in four digits (strftime writes year 1 as "1")."""
-    time = time.astimezone(UTC)
+    in four digits (strftime writes year 1 as "1"). A time at the calendar's start east of UTC
+    (or its end west of it) has no UTC time: written as given, with its offset."""
+    try:
+        time, zone = time.astimezone(UTC), "UTC"
+    except OverflowError:
+        zone = f"UTC{time:%z}"
     seconds = f":{time.second:02d}" if time.second else ""
-    return f"{time.year:04d}-{time:%m-%d %H:%M}{seconds} UTC"
+    return f"{time.year:04d}-{time:%m-%d %H:%M}{seconds} {zone}"
 
 
 def strict_b64decode(text: str) -> bytes:

@@ -270,6 +270,7 @@ HIDDEN_CHARACTERS = (
     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f"
 )
 HIDDEN = re.compile(f"[{HIDDEN_CHARACTERS}]")
+SURROGATE = re.compile("[\ud800-\udfff]")  # no UTF-8 text holds one: it cannot be signed
 # The years a new license's dates may fall in: four digits, well inside Python's dates.
 YEARS = range(2000, 9999)
 
@@ -296,6 +297,8 @@ def text_problem(value: object) -> str | None:
     or None when it can: what the license site checks where such text is entered."""
     if not isinstance(value, str) or reads_as_blank(value):
         return "must be non-empty text"
+    if SURROGATE.search(value):  # half of a character (read from broken JSON, say)
+        return "must be valid Unicode text: it holds half of a character (a lone surrogate)"
     if HIDDEN.search(value):
         return (
             "must not contain control characters, line breaks, text direction marks or "

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AlreadyReplaced, FileTooLarge, LicenseError
+from .errors import AlreadyReplaced, FileTooLarge, LicenseError, UnknownKey
 from .fileformat import (
     MAX_FILE_SIZE,
     as_text,
@@ -223,9 +223,13 @@ def add_revoked(data_dir: Path, serials, waiting=None, wait=None) -> list[str]:
     return new
 
 
-def install(data_dir: Path, lic: License, text: str, current: License | None) -> Path:
+def install(
+    data_dir: Path, lic: License, text: str, current: License | None, untrusted=frozenset()
+) -> Path:
     """Store a verified license file (its armored block alone), replacing an older issue of
-    the same license number (``current``, read holding the folder's lock, see ``locked``)."""
+    the same license number (``current``, read holding the folder's lock, see ``locked``).
+    ``untrusted``: the installed files signed with a key the keyring given lacks; one in the
+    way that holds a newer issue of the license is kept, not written over."""
     if current is not None and current.supersedes(lic):
         raise AlreadyReplaced(
             f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
@@ -235,6 +239,14 @@ def install(data_dir: Path, lic: License, text: str, current: License | None) ->
     if not _has_licenses_dir(data_dir):
         folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{lic.license_number}.lic"
+    there = read_license(read_file(target)) if target in untrusted else None
+    if there and there.license_number == lic.license_number and there.supersedes(lic):
+        raise AlreadyReplaced(
+            f"{target.name} holds a newer file for license {lic.license_number} (serial "
+            f"{there.serial}, issued {utc_time(there.issued_at)}), signed with a key this "
+            "keyring does not trust: update the keyring from the license site. Nothing was "
+            "changed; to install this older issue instead, remove that file first."
+        )
     # Stored so, what imports verifies again: the text around it (an e-mail, in any encoding,
     # each byte that is no UTF-8 read as U+FFFD, 3 bytes) could grow the file past
     # MAX_FILE_SIZE, or not be UTF-8 at all.
@@ -343,18 +355,18 @@ class DataFolder:
 
     def _installed(self, keyring, this: str):
         """(path, license) of each installed file issued for this server and not revoked,
-        its dates not checked; and each other file with why it does not verify."""
+        its dates not checked; and each other file with the error that refuses it."""
         revoked = revoked_serials(self.path)
         found: list[tuple[Path, License]] = []
-        refused: list[tuple[Path, str]] = []
+        refused: list[tuple[Path, LicenseError]] = []
         for item in installed(self.path):
             if item.too_large is not None:
-                refused.append((item.path, str(item.too_large)))
+                refused.append((item.path, item.too_large))
                 continue
             try:
                 lic = verify_license(item.data, keyring, this, revoked=revoked, dates=False)
             except LicenseError as error:
-                refused.append((item.path, str(error)))
+                refused.append((item.path, error))
             else:
                 found.append((item.path, lic))
         return found, refused
@@ -364,7 +376,7 @@ class DataFolder:
         which file of a license counts, are :meth:`capabilities`' to decide at the time
         asked), and the installed files that do not verify, each with why."""
         found, refused = self._installed(keyring, self._this())
-        return [lic for _, lic in found], refused
+        return [lic for _, lic in found], [(path, str(error)) for path, error in refused]
 
     def capabilities(self, keyring, *, now=None) -> Capabilities:
         """What this server may do with its installed licenses, now (or at ``now``): ask
@@ -383,7 +395,7 @@ class DataFolder:
         # Another import at the same time must not install an older issue over this one.
         with self._locked():
             lic = verify_license(data, keyring, this, now=now, revoked=revoked_serials(self.path))
-            found, _ = self._installed(keyring, this)
+            found, refused = self._installed(keyring, this)
             path = current = None  # the newest installed issue of this license
             for where, other in found:
                 if other.license_number == lic.license_number and (
@@ -393,7 +405,9 @@ class DataFolder:
             if current is not None and current.serial == lic.serial:
                 return Imported(lic, path, True)
             text = data if isinstance(data, str) else as_text(bytes(data))  # verified: bytes-like
-            return Imported(lic, install(self.path, lic, text, current), False, current)
+            untrusted = {path for path, error in refused if isinstance(error, UnknownKey)}
+            stored = install(self.path, lic, text, current, untrusted)
+            return Imported(lic, stored, False, current)
 
     def add_revoked_list(self, data: bytes | str, keyring) -> list[str]:
         """Verify the license site's signed list of revoked serials (its ``/revoked.txt``)
@@ -425,6 +439,7 @@ class DataFolder:
     def keyring(self) -> Keyring:
         """The trusted keys kept in the folder (``keyring.json``); a :class:`KeyringError`
         when there are none, or they cannot be read."""
+        self._this()
         path = self.path / KEYRING
         if not path.exists():
             raise KeyringError(no_keyring(path))
@@ -435,8 +450,8 @@ class DataFolder:
         the folder's. Refuses (a :class:`KeyringError`, nothing changed) one that is not a
         keyring, and one that leaves out the key of a file that counts here: its license
         would stop counting (and the server with it), or count by an older issue."""
-        new = Keyring.from_json(data)
         self._this()
+        new = Keyring.from_json(data)
         with self._locked():
             path = self.path / KEYRING
             try:
@@ -445,9 +460,15 @@ class DataFolder:
                 old = Keyring()
             # The files that count now, against those that would: an older issue left in the
             # folder counting instead of a newer one is a loss too.
-            counted = self.capabilities(old).licenses
-            still = {lic.serial for lic in self.capabilities(new).licenses}
-            lost = sorted({lic.license_number for lic in counted if lic.serial not in still})
+            # (A newer issue counting instead, which only the new keyring verifies, is none.)
+            would = {lic.license_number: lic for lic in self.capabilities(new).licenses}
+            lost = sorted(
+                {
+                    lic.license_number
+                    for lic in self.capabilities(old).licenses
+                    if lic.license_number not in would or lic.supersedes(would[lic.license_number])
+                }
+            )
             if lost:
                 raise KeyringError(
                     f"This keyring leaves out the key of the file license {', '.join(lost)} "

@@ -818,6 +818,11 @@ def test_damaged_files_in_the_data_folder_give_a_message_not_a_traceback(
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.startswith("error: ")
         assert "revoked.txt is damaged (not UTF-8 text)" in result.stderr
+    # Said so without a keyring too (the docs: it stops status until it is mended).
+    tms.keyring.rename(tmp_path / "keyring.json")
+    result = tms.run("status")
+    assert result.returncode == 2 and "revoked.txt is damaged" in result.stderr, result.stderr
+    (tmp_path / "keyring.json").rename(tms.keyring)
     # Saved as UTF-8 with a byte-order mark, and a comment indented: every serial counts.
     revoked.write_text(f"{lic.serial}\n  # a note\n", encoding="utf-8-sig")
     assert store.revoked_serials(tms.data) == {lic.serial}

@@ -560,3 +560,28 @@ def test_a_keyring_holds_public_keys_only(private_key):
 def test_every_documented_name_is_exported():
     assert tmslicense.check_issuable is tmslicense.model.check_issuable
     assert set(tmslicense.__all__) <= set(dir(tmslicense))
+
+
+def test_a_clock_at_the_calendars_start_east_of_utc_is_refused_with_a_message(
+    make_license, sign, keyring
+):
+    """A server whose clock battery died reads year 1, in local time east of UTC: that time
+    has no UTC form. The file is not yet valid there, said with the time as the clock gave it."""
+    lic = make_license(kind="standard")
+    clock = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    this = lic.installation_ids[0]
+    with pytest.raises(tmslicense.LicenseNotYetValid, match="says 0001-01-01 00:00 UTC\\+0500"):
+        tmslicense.verify_license(sign(lic), keyring, this, now=clock)
+    caps = tmslicense.capabilities([lic], this, now=clock)
+    refusal = caps.message(tmslicense.Action.SERVE_CLIENTS)
+    assert not caps.serve_clients and "0001-01-01 00:00 UTC+0500" in refusal
+
+
+def test_text_holding_half_a_character_cannot_be_signed(make_license, private_key, kid):
+    """A lone surrogate (JSON's "\\ud83d" from an emoji cut in two) is refused where text is
+    checked, not left to fail in signing."""
+    cut = json.loads('"Acme \\ud83d Packaging"')
+    assert "lone surrogate" in tmslicense.text_problem(cut)
+    for field in ({"customer": cut}, {"features": ["relevance", cut]}):
+        with pytest.raises(tmslicense.InvalidPayload, match="lone surrogate"):
+            tmslicense.sign_license(make_license(**field), private_key, kid)

@@ -501,3 +501,83 @@ def test_a_keyring_that_would_let_an_older_issue_count_instead_is_refused(
     with pytest.raises(tmslicense.KeyringError, match="an older issue would instead"):
         folder.install_keyring(keyring.to_json())  # the old key alone
     assert folder.keyring() == both
+
+
+def test_a_keyring_that_only_adds_the_key_of_a_newer_issue_copied_in_is_taken(
+    folder, make_license, sign, keyring
+):
+    """The site rotated its key; the new key's file was copied into the folder by hand beside
+    the old one. The site's keyring (both keys) lets the newer issue count instead: no loss."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    this = folder.installation_id
+    folder.install_keyring(keyring.to_json())
+    older = _recent(make_license, kind="standard", ids=[this], serial="OLDER", seats=5)
+    folder.import_license(sign(older), keyring)
+    rotated = Ed25519PrivateKey.generate()
+    newer = make_license(
+        kind="standard",
+        ids=[this],
+        license_number=older.license_number,
+        serial="NEWER",
+        seats=50,
+        issued_at=older.issued_at + timedelta(seconds=1),
+    )
+    (folder.path / "licenses" / "newer.lic").write_text(
+        tmslicense.sign_license(newer, rotated, tmslicense.key_id(rotated))
+    )
+    both = tmslicense.Keyring([*keyring.values(), rotated.public_key()])
+    change = folder.install_keyring(both.to_json())
+    assert change.added == [tmslicense.key_id(rotated)]
+    assert folder.capabilities(folder.keyring()).seats == 50
+
+
+def test_an_import_keeps_a_newer_issue_in_its_place_that_it_cannot_verify(
+    folder, make_license, sign, keyring
+):
+    """Imported with a keyring that lacks the key of the newer issue installed (an old copy
+    of the keyring, given by its path): the newer file is kept, and the refusal says why."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    this = folder.installation_id
+    rotated = Ed25519PrivateKey.generate()
+    both = tmslicense.Keyring([*keyring.values(), rotated.public_key()])
+    older = _recent(make_license, kind="standard", ids=[this], serial="OLDER", seats=5)
+    newer = make_license(
+        kind="standard",
+        ids=[this],
+        license_number=older.license_number,
+        serial="NEWER",
+        seats=50,
+        issued_at=older.issued_at + timedelta(seconds=1),
+    )
+    done = folder.import_license(
+        tmslicense.sign_license(newer, rotated, tmslicense.key_id(rotated)), both
+    )
+    before = done.path.read_bytes()
+    with pytest.raises(tmslicense.AlreadyReplaced) as refused:
+        folder.import_license(sign(older), keyring)  # the old key alone
+    assert str(refused.value).startswith(
+        f"{done.path.name} holds a newer file for license {older.license_number} (serial "
+        "NEWER, issued "
+    )
+    assert str(refused.value).endswith(
+        "signed with a key this keyring does not trust: update the keyring from the license "
+        "site. Nothing was changed; to install this older issue instead, remove that file first."
+    )
+    assert done.path.read_bytes() == before
+    assert folder.capabilities(both).seats == 50
+    # A damaged file in its place is no newer issue: replaced.
+    done.path.write_text("damaged")
+    assert folder.import_license(sign(older), keyring).path == done.path
+    assert folder.capabilities(keyring).seats == 5
+
+
+def test_the_keyring_of_a_folder_with_no_installation_is_refused_as_the_rest(tmp_path, keyring):
+    """A mistyped data folder: asked for its keyring, or given one, it says there is no
+    installation there (not where to save a keyring), and makes nothing."""
+    folder = tmslicense.DataFolder(tmp_path / "mistyped")
+    for call in (folder.keyring, lambda: folder.install_keyring(b"not a keyring")):
+        with pytest.raises(tmslicense.DataFolderError, match="holds no installation"):
+            call()
+    assert not (tmp_path / "mistyped").exists()
