@@ -243,8 +243,8 @@ class LicenseStepForm(_Form):
     def clean(self):
         cleaned = super().clean()
         number = cleaned.get("license_number")
-        if not number:
-            return cleaned
+        if not number or self.has_error("installation_id"):
+            return cleaned  # a typing mistake is said before anything is looked up
         try:
             self.license = services.find_license(user=self.request.user, number=number)
         except services.LicenseNotFound as error:

@@ -18,6 +18,7 @@ from ..views import license_file_response
 from .common import (
     AuditTrailHistory,
     CanonicalSearch,
+    DatesInRange,
     action_page,
     file_in_use,
     issued_by,
@@ -147,7 +148,7 @@ def up_to_date(activation):
 
 
 @admin.register(Activation)
-class ActivationAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+class ActivationAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     # The servers a column, each ID with its role: two columns of whole IDs overflow a laptop's
     # screen, and "Mirrored Installation ID" named an enterprise license's redundant server.
     list_display = ["serial", "license", servers, "issued_at", state]

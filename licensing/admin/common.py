@@ -9,6 +9,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
@@ -412,6 +413,19 @@ def _holding(model, fields, word) -> Q:
         records = related._default_manager.filter(_holding(related, names, word)).values("pk")
         found |= Q(**{f"{relation}__among": records})
     return found
+
+
+class DatesInRange:
+    """A list filtered by a year or month typed into its address past what a date holds
+    (``created_at__year=10000``, or a month of 20 digits): Django raises a ValueError or
+    OverflowError building the query, a 500. It is a wrong filter as any other is: the
+    list says so."""
+
+    def get_changelist_instance(self, request):
+        try:
+            return super().get_changelist_instance(request)
+        except (OverflowError, ValueError):
+            raise IncorrectLookupParameters from None
 
 
 class AuditTrailHistory:

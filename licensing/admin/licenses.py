@@ -18,6 +18,7 @@ from .common import (
     AuditedAdmin,
     AuditTrailHistory,
     CanonicalSearch,
+    DatesInRange,
     action,
     actor,
     details,
@@ -242,7 +243,7 @@ def _where_found(installation_id: str):
 
 
 @admin.register(License)
-class LicenseAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
+class LicenseAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, AuditedAdmin):
     form = LicenseForm
     list_display = [
         "number",

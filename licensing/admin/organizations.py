@@ -17,6 +17,7 @@ from .common import (
     AuditedAdmin,
     AuditTrailHistory,
     CanonicalSearch,
+    DatesInRange,
     action_page,
     member,
     member_email,
@@ -128,7 +129,7 @@ class AddressForm(forms.Form):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
+class OrganizationAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, AuditedAdmin):
     # A caller names the organization, their own e-mail address or user name, a license, or
     # reads a server's Installation ID from its Licensing window.
     search_fields = [
@@ -160,6 +161,11 @@ class OrganizationAdmin(AuditTrailHistory, CanonicalSearch, AuditedAdmin):
                 self.message_user(request, f"{organization}: {error}", messages.ERROR)
                 continue
             self.message_user(request, done, messages.SUCCESS)
+
+    def has_delete_permission(self, request, obj=None):
+        # A customer stays, as its licenses and audit trail do (a deletion would be an
+        # unaudited change, and leave its events naming nothing).
+        return False
 
     def has_lift_pauses_permission(self, request):
         return request.user.has_perm("licensing.lift_pauses")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 
 from .. import services
 from ..models import AuditEvent, License, Organization, OutboxMessage
@@ -13,6 +12,7 @@ from ..throttle import client_ip
 from .common import (
     AuditTrailHistory,
     CanonicalSearch,
+    DatesInRange,
     action,
     actor,
     details,
@@ -74,7 +74,7 @@ class OrganizationFilter(ChosenFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+class AuditEventAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     list_display = ["created_at", actor, action, object_repr, details, ip_address]
     list_select_related = ["license"]  # it names the roles of the Installation IDs in details
     list_filter = [ActionFilter, LicenseFilter, OrganizationFilter]
@@ -91,14 +91,6 @@ class AuditEventAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     readonly_fields = ["created_at", actor, action, "license", object_repr, details, ip_address]
     fields = readonly_fields
     date_hierarchy = "created_at"  # "what happened on that day"
-
-    def get_changelist_instance(self, request):
-        # Django's date filter takes a year or month of any size; one past what a date holds
-        # was an OverflowError (a 500), not the wrong filter that any other is.
-        try:
-            return super().get_changelist_instance(request)
-        except OverflowError:
-            raise IncorrectLookupParameters from None
 
     def get_search_results(self, request, queryset, search_term):
         # An action is found by the words the list shows for it ("send again") too, and what
@@ -152,7 +144,7 @@ def body(message):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+class OutboxMessageAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     list_display = [
         "created_at",
         "subject",

@@ -122,6 +122,23 @@ def test_bad_input_gets_a_message_beside_the_field_and_writes_nothing(
     assert not AuditEvent.objects.exclude(action="log_in").exists()  # only the log-in
 
 
+def test_a_typo_in_the_installation_id_is_said_before_the_number_is_looked_up(
+    customer_client, ids, settings
+):
+    """A mistyped Installation ID is reported alone: the number is not looked up, so an
+    engineer who sends the form again and again with it spends no guesses."""
+    settings.ACTIVATION_FAILURE_LIMIT = 2
+    unknown = tmslicense.new_license_number()
+    typo = ids[0][:-1] + ("0" if ids[0][-1] != "0" else "1")
+    for _ in range(3):
+        response = step1(customer_client, unknown, typo)
+        errors = response.context["form"].errors
+        assert list(errors) == ["installation_id"], errors
+        assert "typo" in errors["installation_id"][0]
+    response = step1(customer_client, unknown, ids[0])  # the ID mended: now it is looked up
+    assert "No license" in response.context["form"].errors["license_number"][0]
+
+
 def test_unknown_and_foreign_numbers_get_the_same_message(
     customer_client, make_license, other_customer, ids
 ):
