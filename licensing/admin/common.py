@@ -351,6 +351,9 @@ def support_actions(activation, user) -> list[tuple[str, str]]:
     ]
 
 
+SEARCH_WORDS = 20  # in one search of support's lists
+
+
 class CanonicalSearch:
     """People paste Installation IDs and license numbers in any form: the term is searched in
     each of its forms (licensing.search.search_forms).
@@ -367,6 +370,16 @@ class CanonicalSearch:
     found_by_file = None
 
     def get_search_results(self, request, queryset, search_term):
+        if len(list(smart_split(search_term))) > SEARCH_WORDS:
+            # A text pasted whole (an e-mail, say): each word is one more condition for the
+            # database to plan, and hundreds outlast the statement timeout (a 500).
+            if getattr(request.resolver_match, "url_name", "").endswith("_changelist"):
+                messages.error(
+                    request,
+                    f"Search for at most {SEARCH_WORDS} words (a license number, an "
+                    "Installation ID, a name or an address): nothing was searched.",
+                )
+            return queryset.none(), False
         as_typed, *other_forms = search_forms(search_term)
         found, duplicates = self._fields_or_files(request, queryset, as_typed)
         for other in other_forms:

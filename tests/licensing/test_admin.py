@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.admin import site
 from django.contrib.auth.models import Group, Permission
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -2082,6 +2083,30 @@ def test_an_organizations_history_opens_its_audit_trail(
     message = live.license.messages.get()
     response = support_client.get(f"/admin/licensing/outboxmessage/{message.pk}/history/")
     assert response["Location"] == f"/admin/licensing/auditevent/?license={live.license_id}"
+
+
+@pytest.mark.parametrize(
+    "listed", ["license", "organization", "activation", "auditevent", "outboxmessage"]
+)
+def test_a_text_pasted_whole_into_a_search_is_refused_with_how_to_search(
+    support_client, live, listed
+):
+    """An e-mail pasted into the search box: hundreds of words, each a condition for the
+    database to plan, outlasted the statement timeout (a 500 on PostgreSQL)."""
+    url = f"/admin/licensing/{listed}/"
+    pasted = " ".join(["Hello", live.license.number, *(f"word{i}" for i in range(500))])
+    response = support_client.get(url, {"q": pasted})
+    assert response.status_code == 200
+    assert not list(response.context["cl"].result_list)
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message == (
+        "Search for at most 20 words (a license number, an Installation ID, a name or an "
+        "address): nothing was searched."
+    )
+    twenty = " ".join([live.license.number, *[live.license.number[:4]] * 19])
+    response = support_client.get(url, {"q": twenty})
+    assert not list(get_messages(response.wsgi_request))
+    assert list(response.context["cl"].result_list)
 
 
 @pytest.mark.parametrize(
