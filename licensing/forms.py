@@ -243,7 +243,10 @@ class LicenseStepForm(_Form):
     def clean(self):
         cleaned = super().clean()
         number = cleaned.get("license_number")
-        if not number or self.has_error("installation_id"):
+        mistyped = self.has_error("installation_id") and not self.has_error(
+            "installation_id", "required"
+        )
+        if not number or mistyped:
             return cleaned  # a typing mistake is said before anything is looked up
         try:
             self.license = services.find_license(user=self.request.user, number=number)
