@@ -25,16 +25,24 @@ log = logging.getLogger(__name__)
 
 def client_ip(request) -> str:
     """The client's address: from the proxy's header when one is configured and it holds an
-    address (anything else there is ignored, and logged), else the connection's. Of a list
-    (``X-Forwarded-For: a, b``) the last: the one the proxy added. The ones before it came
-    with the request, and anyone can write them."""
+    address (anything else there is ignored, and logged), else the connection's ("" when that
+    is none). Of a list (``X-Forwarded-For: a, b``) the last: the one the proxy added. The
+    ones before it came with the request, and anyone can write them."""
     if settings.CLIENT_IP_HEADER and request.META.get(settings.CLIENT_IP_HEADER):
         last = request.META[settings.CLIENT_IP_HEADER].split(",")[-1].strip()
-        try:
-            return str(ipaddress.ip_address(last))
-        except ValueError:
-            log.warning("%s is not an IP address: %r", settings.CLIENT_IP_HEADER, last[:100])
-    return request.META.get("REMOTE_ADDR", "")
+        if address := ip_text(last):
+            return address
+        log.warning("%s is not an IP address: %r", settings.CLIENT_IP_HEADER, last[:100])
+    return ip_text(request.META.get("REMOTE_ADDR", ""))
+
+
+def ip_text(text: str) -> str:
+    """An IP address as text, without the interface a link-local one may name (``fe80::1%eth0``:
+    the same address, which no database's address column takes); "" for text that is none."""
+    try:
+        return str(ipaddress.ip_address(text.partition("%")[0]))
+    except ValueError:
+        return ""
 
 
 def _counted_address(request) -> str:

@@ -18,7 +18,7 @@ from ..views import license_file_response
 from .common import (
     AuditTrailHistory,
     CanonicalSearch,
-    DatesInRange,
+    WrongFiltersRefused,
     action_page,
     file_in_use,
     issued_by,
@@ -148,7 +148,7 @@ def up_to_date(activation):
 
 
 @admin.register(Activation)
-class ActivationAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+class ActivationAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     # The servers a column, each ID with its role: two columns of whole IDs overflow a laptop's
     # screen, and "Mirrored Installation ID" named an enterprise license's redundant server.
     list_display = ["serial", "license", servers, "issued_at", state]

@@ -9,14 +9,15 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import DataError, connection
 from django.db.models import Model, Q
 from django.forms.models import model_to_dict
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -345,7 +346,8 @@ def support_actions(activation, user) -> list[tuple[str, str]]:
     return [
         (reverse(name, args=[activation.pk]), label)
         for label, name, permission in SUPPORT_ACTIONS
-        if activation.is_live
+        if activation.pk  # not a blank row of a page sent back with errors
+        and activation.is_live
         and user.has_perm(permission)
         and (name.endswith("_revoke") or activation.license.is_activatable())
     ]
@@ -428,17 +430,30 @@ def _holding(model, fields, word) -> Q:
     return found
 
 
-class DatesInRange:
-    """A list filtered by a year or month typed into its address past what a date holds
-    (``created_at__year=10000``, or a month of 20 digits): Django raises a ValueError or
-    OverflowError building the query, a 500. It is a wrong filter as any other is: the
-    list says so."""
+class WrongFiltersRefused:
+    """What a list's address or a hand-made POST can hold that its queries cannot take is
+    refused as wrong, not a 500: a year or month past what a date holds (Django raises a
+    ValueError or OverflowError building the query) and a value PostgreSQL refuses (a time
+    zone 16 hours off: a DataError) are wrong filters, as any other (the list says so); a
+    regular expression (``number__regex=(``) is no filter of the lists (a 400); an action's
+    selection that names a record by anything but its id is a bad request."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup.rsplit("__", 1)[-1] in ("regex", "iregex"):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_changelist_instance(self, request):
         try:
             return super().get_changelist_instance(request)
-        except (OverflowError, ValueError):
+        except (OverflowError, ValueError, DataError):
             raise IncorrectLookupParameters from None
+
+    def response_action(self, request, queryset):
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(pk.isascii() and pk.isdigit() for pk in selected):
+            return HttpResponseBadRequest("The selection names no record.")
+        return super().response_action(request, queryset)
 
 
 class AuditTrailHistory:

@@ -18,7 +18,7 @@ from .common import (
     AuditedAdmin,
     AuditTrailHistory,
     CanonicalSearch,
-    DatesInRange,
+    WrongFiltersRefused,
     action,
     actor,
     details,
@@ -243,7 +243,7 @@ def _where_found(installation_id: str):
 
 
 @admin.register(License)
-class LicenseAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, AuditedAdmin):
+class LicenseAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, AuditedAdmin):
     form = LicenseForm
     list_display = [
         "number",

@@ -17,7 +17,7 @@ from .common import (
     AuditedAdmin,
     AuditTrailHistory,
     CanonicalSearch,
-    DatesInRange,
+    WrongFiltersRefused,
     action_page,
     member,
     member_email,
@@ -129,7 +129,7 @@ class AddressForm(forms.Form):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, AuditedAdmin):
+class OrganizationAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, AuditedAdmin):
     # A caller names the organization, their own e-mail address or user name, a license, or
     # reads a server's Installation ID from its Licensing window.
     search_fields = [
@@ -195,12 +195,13 @@ class OrganizationAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, Audite
             ("lift", LIFT_MEMBERS, "lift_pauses"),
             ("lift_address", LIFT_ADDRESS, "lift_pauses"),
         ]
+        an_id = object_id.isascii() and object_id.isdigit()  # as the pages' routes take ("²" not)
         links = [
             (reverse(f"admin:licensing_organization_{name}", args=[object_id]), label)
             for name, label, permission in actions
-            if object_id.isdigit() and request.user.has_perm(f"licensing.{permission}")
+            if an_id and request.user.has_perm(f"licensing.{permission}")
         ]
-        if object_id.isdigit() and request.user.has_perm("licensing.view_license"):
+        if an_id and request.user.has_perm("licensing.view_license"):
             url = reverse("admin:licensing_license_changelist")
             links.insert(0, (f"{url}?organization__id__exact={object_id}", "Licenses"))
         extra_context = {**(extra_context or {}), "support_actions": links}

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from django.contrib import admin, messages
 
 from .. import services
 from ..models import AuditEvent, License, Organization, OutboxMessage
-from ..throttle import client_ip
+from ..throttle import client_ip, ip_text
 from .common import (
     AuditTrailHistory,
     CanonicalSearch,
-    DatesInRange,
+    WrongFiltersRefused,
     action,
     actor,
     details,
@@ -74,7 +72,7 @@ class OrganizationFilter(ChosenFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+class AuditEventAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     list_display = ["created_at", actor, action, object_repr, details, ip_address]
     list_select_related = ["license"]  # it names the roles of the Installation IDs in details
     list_filter = [ActionFilter, LicenseFilter, OrganizationFilter]
@@ -102,11 +100,7 @@ class AuditEventAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, admin.Mo
         codes = [code for code, words in AuditEvent.WORDS.items() if words.lower() == term]
         if codes:
             found = found | queryset.filter(action__in=codes)
-        try:
-            address = str(ipaddress.ip_address(term))
-        except ValueError:
-            pass
-        else:
+        if address := ip_text(term):
             found = found | queryset.filter(ip_address=address)
         # The events found, read apart: PostgreSQL would read the first and last day shown
         # above the list along the index of dates, testing event after event for the words
@@ -144,7 +138,7 @@ def body(message):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(DatesInRange, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+class OutboxMessageAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
     list_display = [
         "created_at",
         "subject",

@@ -248,6 +248,8 @@ def test_an_action_that_loses_to_a_new_file_meanwhile_names_the_new_file(
         ("203.0.113.7", "203.0.113.7"),
         ("198.51.100.66, 203.0.113.7", "203.0.113.7"),  # the first came with the request
         ("unknown", "10.9.8.7"),
+        # A link-local address with its interface (the zone), which no address column holds.
+        ("fe80::1234:5678:9abc:def0%enx00e04c680123", "fe80::1234:5678:9abc:def0"),
     ],
 )
 def test_behind_a_proxy_the_audit_records_the_clients_address(
@@ -265,6 +267,28 @@ def test_behind_a_proxy_the_audit_records_the_clients_address(
     )
     assert response.status_code == 302
     assert AuditEvent.objects.get(action="revoke").ip_address == recorded
+
+
+@pytest.mark.parametrize(
+    ("remote", "recorded"),
+    [
+        ("fe80::1234:5678:9abc:def0%enx00e04c680123", "fe80::1234:5678:9abc:def0"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("not an address", None),
+    ],
+)
+def test_the_connections_address_is_recorded_without_its_interface(
+    client, customer, remote, recorded
+):
+    """A log-in from a link-local address given with its interface: recorded (and the log-in
+    audited) without it; an address that is none is not recorded."""
+    response = client.post(
+        "/accounts/login/",
+        {"username": customer.username, "password": PASSWORD},
+        REMOTE_ADDR=remote,
+    )
+    assert response.status_code == 302
+    assert AuditEvent.objects.get(action="log_in").ip_address == recorded
 
 
 def test_the_longest_names_fit_the_audit_trail(live, support):
@@ -2107,6 +2131,58 @@ def test_a_text_pasted_whole_into_a_search_is_refused_with_how_to_search(
     response = support_client.get(url, {"q": twenty})
     assert not list(get_messages(response.wsgi_request))
     assert list(response.context["cl"].result_list)
+
+
+def test_hand_made_requests_to_supports_pages_are_refused_not_a_500(
+    support_client, admin_client, live
+):
+    """Addresses and POSTs no page of the admin sends, made by hand: refused as wrong."""
+    for url in (
+        "/admin/licensing/license/?number__regex=(",
+        "/admin/licensing/auditevent/?details__iregex=[",
+    ):
+        assert support_client.get(url).status_code == 400, url  # no filter of the lists
+    # An address with an interface, searched by: the address.
+    zoned = "fe80::1%25" + "a" * 40
+    assert support_client.get(f"/admin/licensing/auditevent/?q={zoned}").status_code == 200
+    # An organization's page by an id in other digits ("²"): none such, as for any other.
+    organization = live.license.organization
+    response = support_client.get("/admin/licensing/organization/%C2%B2/change/")
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    # An action's selection by anything but ids.
+    for selected in ("x", "1e5", "²"):
+        response = admin_client.post(
+            "/admin/licensing/organization/",
+            {"action": "lift_pauses", "_selected_action": [selected]},
+        )
+        assert response.status_code == 400, selected
+    # A license's page sent back with blank rows of files beyond what a page may send: shown
+    # again with the error, its blank rows offering no action.
+    response = support_client.post(
+        f"/admin/licensing/license/{live.license.pk}/change/",
+        license_form(
+            live.license, **{"activations-TOTAL_FORMS": 1001, "activations-INITIAL_FORMS": 1}
+        ),
+    )
+    assert response.status_code == 200
+    assert organization.licenses.get() == live.license
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "created_at__gte=2024-01-01T00:00:00%2B16:00",  # a time zone 16 hours off
+        "ip_address=fe80::1%25" + "a" * 40,  # an address with an interface
+    ],
+)
+def test_a_filter_the_database_refuses_is_a_wrong_filter(transactional_db, admin_client, query):
+    """Values Python takes and PostgreSQL's columns do not (SQLite compares them as text)."""
+    response = admin_client.get(f"/admin/licensing/auditevent/?{query}")
+    if connection.vendor == "postgresql":
+        assert response.status_code == 302  # Django's answer to a wrong filter
+        assert response["Location"] == "/admin/licensing/auditevent/?e=1"
+    else:
+        assert response.status_code == 200
 
 
 @pytest.mark.parametrize(
