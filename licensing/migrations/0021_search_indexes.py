@@ -54,21 +54,31 @@ def build_indexes(apps, schema_editor):
                 " ".join(str(error).split()),  # one line of the log
             )
             return
-        for name, (table, using) in INDEXES.items():
-            # A build cut short leaves its index invalid, which IF NOT EXISTS would keep.
-            cursor.execute(
-                "SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(%s) AND NOT indisvalid",
-                [name],
-            )
-            if cursor.fetchone():
-                cursor.execute(f'DROP INDEX CONCURRENTLY "{name}"')
-            cursor.execute(
-                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" USING {using}'
-            )
-        # The planner's estimates of how many rows hold a word come from the expressions' own
-        # statistics, gathered by ANALYZE (a new index does not make autovacuum gather them).
-        tables = sorted({table for table, _ in INDEXES.values()})
-        cursor.execute("ANALYZE " + ", ".join(f'"{table}"' for table in tables))
+        # A large trail's indexes take longer to build than the statement timeout a migrate
+        # run by hand may carry (the web's): the builds run without it.
+        cursor.execute("SELECT set_config('statement_timeout', '0', false)")
+        try:
+            _build(cursor)
+        finally:
+            cursor.execute("RESET statement_timeout")
+
+
+def _build(cursor):
+    for name, (table, using) in INDEXES.items():
+        # A build cut short leaves its index invalid, which IF NOT EXISTS would keep.
+        cursor.execute(
+            "SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(%s) AND NOT indisvalid",
+            [name],
+        )
+        if cursor.fetchone():
+            cursor.execute(f'DROP INDEX CONCURRENTLY "{name}"')
+        cursor.execute(
+            f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" USING {using}'
+        )
+    # The planner's estimates of how many rows hold a word come from the expressions' own
+    # statistics, gathered by ANALYZE (a new index does not make autovacuum gather them).
+    tables = sorted({table for table, _ in INDEXES.values()})
+    cursor.execute("ANALYZE " + ", ".join(f'"{table}"' for table in tables))
 
 
 def drop_indexes(apps, schema_editor):

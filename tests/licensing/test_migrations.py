@@ -194,6 +194,26 @@ def test_a_search_index_whose_build_was_cut_short_is_built_again(migrate):
     assert len(_search_indexes()) == 9 and all(_search_indexes().values())
 
 
+def test_the_search_indexes_of_a_large_trail_outlast_no_statement_timeout(migrate):
+    """Built by a migrate run by hand, with the web's statement timeout in its environment:
+    the builds of a large trail's indexes take longer, and run without it."""
+    require(connection.vendor == "postgresql", "PostgreSQL is not configured: set DATABASE_URL")
+    apps = migrate([("licensing", "0020_organization_name_once_in_any_case")])
+    AuditEvent = apps.get_model("licensing", "AuditEvent")
+    AuditEvent.objects.bulk_create(
+        AuditEvent(action="log_in", object_repr=f"user {n}", details={"n": n})
+        for n in range(30000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '100ms'")
+    try:
+        migrate(SEARCH_INDEXES)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+    assert len(_search_indexes()) == 9 and all(_search_indexes().values())
+
+
 def test_without_the_trigram_extension_migrate_goes_on_and_says_so(migrate, caplog):
     """pg_trgm is trusted (the database's owner creates it), but a role may lack even that."""
     require(connection.vendor == "postgresql", "PostgreSQL is not configured: set DATABASE_URL")
