@@ -394,10 +394,10 @@ def _send(email: EmailMessage) -> dict[str, str]:
         # once TLS is started. (Another back-end is left to the task's time limit.)
         sock = getattr(getattr(backend, "smtp", None), "sock", None)
         if sock is not None:
+            cut.set()  # first: the sending thread may fail as soon as the socket is shut
             with contextlib.suppress(OSError):  # closed meanwhile
                 # The socket itself, under any TLS: a read waiting in the sending thread ends.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                cut.set()
 
     timer = threading.Timer(limit, cut_off)
     timer.daemon = True

@@ -445,10 +445,13 @@ def test_inviting_again_while_the_invitation_is_withdrawn_leaves_no_link_to_send
         assert accounts <= {str(m.user_id) for m in organization.memberships.all()}
 
 
-def test_staff_adding_one_customer_at_once_in_other_case_add_it_once(postgres, support):
+def test_staff_adding_one_customer_at_once_in_other_case_add_it_once(postgres):
     """Two (here eight) support staff add the same customer at the same moment, each typing
     its name in their own case: it is added once, the others are told it exists (not a 500)."""
     from licensing.models import Organization
+    from tests.factories import UserFactory
+
+    support = UserFactory(is_staff=True, is_superuser=True)
 
     names = ["Acme Plastics", "ACME PLASTICS", "acme plastics", "Acme  Plastics"] * 2
     statuses: list[int] = []

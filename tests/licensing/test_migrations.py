@@ -201,8 +201,7 @@ def test_the_search_indexes_of_a_large_trail_outlast_no_statement_timeout(migrat
     apps = migrate([("licensing", "0020_organization_name_once_in_any_case")])
     AuditEvent = apps.get_model("licensing", "AuditEvent")
     AuditEvent.objects.bulk_create(
-        AuditEvent(action="log_in", object_repr=f"user {n}", details={"n": n})
-        for n in range(30000)
+        AuditEvent(action="log_in", object_repr=f"user {n}", details={"n": n}) for n in range(30000)
     )
     with connection.cursor() as cursor:
         cursor.execute("SET statement_timeout = '100ms'")

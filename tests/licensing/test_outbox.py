@@ -272,6 +272,33 @@ def test_a_mail_server_answering_a_line_at_a_time_is_cut_off(activate, settings,
     assert server.cut_off.wait(5)  # by the sender, not the server's own giving up
 
 
+def test_a_send_cut_off_is_said_so_however_soon_the_sender_sees_it(activate, settings, monkeypatch):
+    """The sending thread may fail the moment its socket is shut, before the cutting thread
+    runs on: the failure is still the cut-off's, not "connection unexpectedly closed"."""
+    import socket as sockets
+    from types import SimpleNamespace
+
+    def shut_then_pause(sock, how):
+        sockets.socket.shutdown(sock, how)
+        clock.sleep(0.5)  # the sender fails meanwhile
+
+    monkeypatch.setattr(
+        outbox,
+        "socket",
+        SimpleNamespace(socket=SimpleNamespace(shutdown=shut_then_pause), SHUT_RDWR=2),
+    )
+    activate("standard")
+    message = OutboxMessage.objects.get()
+    server = DrippingSmtpServer(greets=False)
+    settings.EMAIL_BACKEND = "licensing.mail.SMTPBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 1
+    with pytest.raises(outbox.DeliveryFailed):
+        outbox.deliver(message.pk)
+    message.refresh_from_db()
+    limit = outbox.SEND_LIMIT * settings.EMAIL_TIMEOUT
+    assert message.last_error == f"TimeoutError: the mail server took more than {limit} s; cut off"
+
+
 def test_a_backing_off_message_is_not_sent_early(activate):
     activate()
     message = OutboxMessage.objects.get()
