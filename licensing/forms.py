@@ -91,7 +91,9 @@ def add_refusal(form, error: services.ActivationError) -> None:
 
 class FocusFirstProblem:
     """A form whose page opens on its first field to fill in, and after an error on the first
-    field with one (Django's password forms open on another, or none)."""
+    field with one (Django's password forms open on another, or none), or on the first
+    password field above it: a password is never shown again, so after "the two passwords
+    didn't match" every password field is empty, to be typed again from the first."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,7 +104,12 @@ class FocusFirstProblem:
     def full_clean(self):
         super().full_clean()
         if self.errors:
-            autofocus(self)
+            emptied = (
+                n
+                for n, field in self.fields.items()
+                if n in self.errors or isinstance(field.widget, forms.PasswordInput)
+            )
+            autofocus(self, next(emptied, None))
 
 
 class ProblemsBesideThePassword:

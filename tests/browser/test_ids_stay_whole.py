@@ -1,6 +1,8 @@
 """Installation IDs, license numbers and serials are read aloud and typed: on a desktop and on a
 phone, in the customer's pages and support's, each stays on one line, an ID with its role."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
@@ -114,3 +116,44 @@ def test_supports_lists_keep_numbers_and_installation_ids_whole(page, engineer, 
     paragraph = page.locator("#content p").first
     expect(paragraph).to_contain_text(history.mirrored_installation_id)
     assert set(lines(paragraph.locator("strong, .installation-id"))) == {1}
+
+
+@pytest.mark.parametrize("width", [390, 800, 1000, 1280])
+def test_a_long_account_name_leaves_every_page_within_the_screen(page, engineer, width):
+    """An invited member's user name is their e-mail address: in the bar it neither pushes Log
+    out off the screen nor squeezes the menu's links onto two lines; in a phone's cards (a
+    colleague's name in Members and in a license's history) it breaks rather than sticking
+    out of the card, out of reach."""
+    long_name = "new.engineer.with.a.rather.long.address@plant-maintenance.example.com"
+    colleague = UserFactory(
+        username=long_name, email=long_name, organization=engineer.membership.organization
+    )
+    lic = license_of(engineer, "mirrored")
+    services.activate(
+        license=lic,
+        installation_id=tmslicense.new_installation_id(),
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        actor=colleague,
+    )
+    page.set_viewport_size({"width": width, "height": 844})
+    log_in(page, colleague)
+    toggler = page.get_by_role("button", name="Toggle navigation")
+    for path in ("/licenses/", "/members/", f"/licenses/{lic.number}/"):
+        page.goto(path)
+        if toggler.is_visible():
+            toggler.click()
+            expect(page.locator("#nav")).to_have_class(re.compile(r"\bshow\b"))
+        log_out = page.get_by_role("button", name="Log out")
+        box = log_out.bounding_box()
+        assert box["x"] + box["width"] <= width, path
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+        for link in page.locator("#nav .nav-link").element_handles():
+            assert link.evaluate(LINES) == 1, (path, link.inner_text())
+        for cell in page.locator("main td").element_handles():
+            cell_box, page_width = cell.bounding_box(), width
+            if cell_box and cell_box["width"]:
+                assert cell_box["x"] >= 0 and cell_box["x"] + cell_box["width"] <= page_width
+                assert cell.evaluate("c => c.scrollWidth <= c.clientWidth + 1"), (
+                    path,
+                    cell.inner_text(),
+                )

@@ -372,7 +372,9 @@ def test_a_try_taken_back_is_exactly_the_one_counted(rf, customer, limits):
     assert cache.get_many(raised) == dict.fromkeys(raised, 0)
 
 
-def test_the_password_pages_open_on_the_field_to_fill_then_on_the_one_in_error(client, customer):
+def test_the_password_pages_open_on_the_field_to_fill_then_on_the_first_to_type_again(
+    client, customer
+):
     import re
 
     from django.contrib.auth.tokens import default_token_generator
@@ -389,7 +391,8 @@ def test_the_password_pages_open_on_the_field_to_fill_then_on_the_one_in_error(c
     used = client.get(f"/accounts/reset/{uid}/{token[:-2]}xx/", follow=True).content.decode()
     assert "<title>This link is no longer valid · " in used
     mismatch = {"new_password1": "Abcdef-12345", "new_password2": "Xbcdef-12345"}
-    assert focused(client.post(link.redirect_chain[-1][0], mismatch)) == ["new_password2"]
+    # Both fields emptied: typed again from the first.
+    assert focused(client.post(link.redirect_chain[-1][0], mismatch)) == ["new_password1"]
     # A password too short is said under the password, not under its repetition (Django's).
     short = client.post(link.redirect_chain[-1][0], dict.fromkeys(mismatch, "Ab-1"))
     assert focused(short) == ["new_password1"]
@@ -398,7 +401,7 @@ def test_the_password_pages_open_on_the_field_to_fill_then_on_the_one_in_error(c
     client.force_login(customer)
     assert focused(client.get("/accounts/password_change/")) == ["old_password"]
     changed = client.post("/accounts/password_change/", {"old_password": PASSWORD, **mismatch})
-    assert focused(changed) == ["new_password2"]  # Django's stayed on the old password
+    assert focused(changed) == ["old_password"]  # all three emptied, to type again
     assert "<title>Error: Change password · " in changed.content.decode()
 
 
