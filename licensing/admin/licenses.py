@@ -208,9 +208,10 @@ def live_servers(lic):
 @admin.display(description="license file in use")
 def live_file(lic):
     """Whether the file on the servers has the license's values: kept in view after the
-    message of the save that changed it."""
+    message of the save that changed it. The license as saved: a page sent back refused (a
+    suspension without its reason) holds the values typed, none of which took effect."""
     live = _live(lic)
-    return "none" if live is None else file_in_use(lic, live)
+    return "none" if live is None else file_in_use(License.objects.get(pk=lic.pk), live)
 
 
 def _searched_installation_id(request) -> str | None:

@@ -214,7 +214,8 @@ def test_the_search_indexes_of_a_large_trail_outlast_no_statement_timeout(migrat
 
 
 def test_without_the_trigram_extension_migrate_goes_on_and_says_so(migrate, caplog):
-    """pg_trgm is trusted (the database's owner creates it), but a role may lack even that."""
+    """pg_trgm is trusted (the database's owner creates it), but a role may lack even that.
+    (Run as the site's role, no superuser, as CI's is: a superuser creates it regardless.)"""
     require(connection.vendor == "postgresql", "PostgreSQL is not configured: set DATABASE_URL")
     database = connection.ops.quote_name(connection.settings_dict["NAME"])
     migrate([("licensing", "0020_organization_name_once_in_any_case")])
