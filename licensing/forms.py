@@ -299,6 +299,8 @@ class MirroredStepForm(_Form):
         "window.",
     )
 
+    live_refused = False  # the ID typed refused as the live activation's other secondary
+
     def __init__(self, *args, license=None, installation_id="", live_activation=None, **kwargs):
         """``live_activation``: the license's, as step 1 found it (None: nothing live)."""
         super().__init__(*args, **kwargs)
@@ -319,9 +321,16 @@ class MirroredStepForm(_Form):
             ids = services.installation_ids(
                 self.license, self.installation_id, cleaned["mirrored_installation_id"]
             )
+        except services.ActivationError as error:
+            self.refuse(error)
+            return cleaned
+        try:
             # Live for another secondary? (Step 1 has checked the primary already.)
             services.check_live_activation(self.live_activation, ids)
         except services.ActivationError as error:
+            # It says all the note above the field said: said once, beside the field.
+            self.live_refused = True
+            self.described_by["mirrored_installation_id"].remove("live-activation")
             self.refuse(error)
         else:
             cleaned["mirrored_installation_id"] = ids[1]

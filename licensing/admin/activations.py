@@ -107,9 +107,14 @@ class ActivationActionForm(forms.Form):
         if not names or any(self.has_error(name) for name in names):
             return cleaned
         if not any(cleaned[name] for name in names):
-            raise forms.ValidationError(
-                "Enter the corrected ID: the one that was mistyped.", code="required"
+            # Beside the one field of a one-server file; above both of a pair's.
+            self.add_error(
+                names[0] if len(names) == 1 else None,
+                forms.ValidationError(
+                    "Enter the corrected ID: the one that was mistyped.", code="required"
+                ),
             )
+            return cleaned
         for name in names:
             cleaned[name] = cleaned[name] or getattr(self.activation, name)
         try:

@@ -483,7 +483,7 @@ def test_a_step_two_sent_again_after_the_activation_leads_to_its_license(
     page = step2(customer_client, other).content.decode()
     assert "Step 2 of 2" in page and "finished already" not in page
     assert "is activated for the primary server" in page and "To download its file again" in page
-    assert f'value="{other}"' in page and 'id="live-activation"' in page
+    assert f'value="{other}"' in page and 'id="live-activation"' not in page  # said once
     assert step2(customer_client, ids[1])["Location"] == f"/licenses/{lic.number}/"  # re-download
     assert Activation.objects.count() == 1
     # Once the license is free again (support revoked its file), that page activates the pair.
@@ -622,10 +622,13 @@ def test_another_secondary_is_refused_beside_step_twos_field_naming_the_one_on_f
     ]
     page = response.content.decode()
     assert f'value="{other}"' in page  # what was typed stays
-    # The page said so before anything was typed: which secondary is on file.
+    # Said once: the note above the field, which said so before anything was typed (which
+    # secondary is on file), gives way to the refusal beside it, which says it all.
+    assert 'id="live-activation"' not in page
+    page = step1(customer_client, lic.number, ids[0]).content.decode()
     assert 'id="live-activation"' in page and f">{ids[1]}</span> as the secondary" in page
     assert f'for the primary server <span class="installation-id">{ids[0]}</span>, with' in page
-    # The page is still step 2 of the same activation: the right ID finishes it.
+    # The right ID finishes it.
     response = step2(customer_client, ids[1])
     assert response.status_code == 302
     assert Activation.objects.count() == 1

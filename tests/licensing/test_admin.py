@@ -953,7 +953,7 @@ def test_correcting_to_the_same_ids_is_an_error_of_the_form_not_of_the_first_id(
     assert Activation.objects.count() == 1
 
 
-def test_correcting_with_no_id_filled_in_asks_for_one(support_client, live):
+def test_correcting_with_no_id_filled_in_asks_for_one(support_client, live, customer, make_license):
     url = f"/admin/licensing/activation/{live.pk}/correct/"
     response = support_client.post(url, {"reason": "Typo"})
     assert response.context["form"].non_field_errors() == [
@@ -962,6 +962,20 @@ def test_correcting_with_no_id_filled_in_asks_for_one(support_client, live):
     assert (
         Activation.objects.count() == 1 and AuditEvent.objects.exclude(action="log_in").count() == 1
     )
+    # A one-server file's one ID: asked for beside its field, where the page's focus goes.
+    one, _ = services.activate(
+        license=make_license("standard"),
+        installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    response = support_client.post(
+        f"/admin/licensing/activation/{one.pk}/correct/", {"reason": "Typo"}
+    )
+    form = response.context["form"]
+    assert form.errors == {
+        "installation_id": ["Enter the corrected ID: the one that was mistyped."]
+    }
+    assert "autofocus" in str(form["installation_id"])
 
 
 def test_license_page_offers_support_actions_on_its_live_activation(
