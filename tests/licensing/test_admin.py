@@ -389,7 +389,11 @@ def test_correct_page_says_each_fields_problem_at_once_and_writes_nothing(
 
 
 def test_correct_page_asks_for_an_id_and_a_reason_at_once(support_client, live):
+    opened = support_client.get(f"/admin/licensing/activation/{live.pk}/correct/")
+    assert "<title>Correct an Installation ID | " in opened.content.decode()
     response = support_client.post(f"/admin/licensing/activation/{live.pk}/correct/", {})
+    # Sent back with errors: its title says so first, as the admin's change forms' do.
+    assert "<title>Error: Correct an Installation ID | " in response.content.decode()
     form = response.context["form"]
     assert form.non_field_errors() == ["Enter the corrected ID: the one that was mistyped."]
     assert form.errors["reason"] == ["Give a reason for the correction."]

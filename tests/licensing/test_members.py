@@ -183,6 +183,7 @@ def test_an_invitation_that_cannot_be_made_says_why_and_writes_nothing(
     response = invite(support_client, organization, email, django_capture_on_commit_callbacks)
     assert response.status_code == 200
     assert expected in response.content.decode()
+    assert "<title>Error: " in response.content.decode()
     assert (User.objects.count(), Membership.objects.count()) == (users, memberships)
     assert not AuditEvent.objects.filter(action="member_invite").exists()
     assert not OutboxMessage.objects.exists() and not mail.outbox
