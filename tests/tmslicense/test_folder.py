@@ -474,29 +474,39 @@ def test_the_folder_keeps_the_sites_keyring_and_refuses_one_that_drops_a_used_ke
     assert change.removed == [kid]
 
 
-def test_a_keyring_that_would_let_an_older_issue_count_instead_is_refused(
-    folder, make_license, sign, keyring
-):
+def _reissued_under_a_new_key(folder, make_license):
+    """A standard license for the folder's server, issued (signed with the tests' key), and
+    its newer issue signed with the key the site rotated to: (the older issue, the newer's
+    file, the new key's public key)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    this = folder.installation_id
-    folder.install_keyring(keyring.to_json())
-    older = _recent(make_license, kind="standard", ids=[this], serial="OLDER", seats=5)
-    # A copy of the older issue left in the folder by hand, beside the newer one.
-    (folder.path / "licenses").mkdir()
-    (folder.path / "licenses" / "copy.lic").write_text(sign(older))
-    rotated = Ed25519PrivateKey.generate()
+    older = _recent(
+        make_license, kind="standard", ids=[folder.installation_id], serial="OLDER", seats=5
+    )
     newer = make_license(
         kind="standard",
-        ids=[this],
+        ids=[folder.installation_id],
         license_number=older.license_number,
         serial="NEWER",
         seats=50,
         issued_at=older.issued_at + timedelta(seconds=1),
     )
-    both = tmslicense.Keyring([*keyring.values(), rotated.public_key()])
+    rotated = Ed25519PrivateKey.generate()
+    newer_file = tmslicense.sign_license(newer, rotated, tmslicense.key_id(rotated))
+    return older, newer_file, rotated.public_key()
+
+
+def test_a_keyring_that_would_let_an_older_issue_count_instead_is_refused(
+    folder, make_license, sign, keyring
+):
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
+    folder.install_keyring(keyring.to_json())
+    # A copy of the older issue left in the folder by hand, beside the newer one.
+    (folder.path / "licenses").mkdir()
+    (folder.path / "licenses" / "copy.lic").write_text(sign(older))
+    both = tmslicense.Keyring([*keyring.values(), new_key])
     folder.install_keyring(both.to_json())
-    folder.import_license(tmslicense.sign_license(newer, rotated, tmslicense.key_id(rotated)), both)
+    folder.import_license(newer, both)
     assert folder.capabilities(both).seats == 50
     with pytest.raises(tmslicense.KeyringError, match="an older issue would instead"):
         folder.install_keyring(keyring.to_json())  # the old key alone
@@ -508,27 +518,13 @@ def test_a_keyring_that_only_adds_the_key_of_a_newer_issue_copied_in_is_taken(
 ):
     """The site rotated its key; the new key's file was copied into the folder by hand beside
     the old one. The site's keyring (both keys) lets the newer issue count instead: no loss."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    this = folder.installation_id
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
     folder.install_keyring(keyring.to_json())
-    older = _recent(make_license, kind="standard", ids=[this], serial="OLDER", seats=5)
     folder.import_license(sign(older), keyring)
-    rotated = Ed25519PrivateKey.generate()
-    newer = make_license(
-        kind="standard",
-        ids=[this],
-        license_number=older.license_number,
-        serial="NEWER",
-        seats=50,
-        issued_at=older.issued_at + timedelta(seconds=1),
-    )
-    (folder.path / "licenses" / "newer.lic").write_text(
-        tmslicense.sign_license(newer, rotated, tmslicense.key_id(rotated))
-    )
-    both = tmslicense.Keyring([*keyring.values(), rotated.public_key()])
+    (folder.path / "licenses" / "newer.lic").write_text(newer)
+    both = tmslicense.Keyring([*keyring.values(), new_key])
     change = folder.install_keyring(both.to_json())
-    assert change.added == [tmslicense.key_id(rotated)]
+    assert change.added == [tmslicense.key_id(new_key)]
     assert folder.capabilities(folder.keyring()).seats == 50
 
 
@@ -537,23 +533,9 @@ def test_an_import_keeps_a_newer_issue_in_its_place_that_it_cannot_verify(
 ):
     """Imported with a keyring that lacks the key of the newer issue installed (an old copy
     of the keyring, given by its path): the newer file is kept, and the refusal says why."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    this = folder.installation_id
-    rotated = Ed25519PrivateKey.generate()
-    both = tmslicense.Keyring([*keyring.values(), rotated.public_key()])
-    older = _recent(make_license, kind="standard", ids=[this], serial="OLDER", seats=5)
-    newer = make_license(
-        kind="standard",
-        ids=[this],
-        license_number=older.license_number,
-        serial="NEWER",
-        seats=50,
-        issued_at=older.issued_at + timedelta(seconds=1),
-    )
-    done = folder.import_license(
-        tmslicense.sign_license(newer, rotated, tmslicense.key_id(rotated)), both
-    )
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
+    both = tmslicense.Keyring([*keyring.values(), new_key])
+    done = folder.import_license(newer, both)
     before = done.path.read_bytes()
     with pytest.raises(tmslicense.AlreadyReplaced) as refused:
         folder.import_license(sign(older), keyring)  # the old key alone
