@@ -66,11 +66,35 @@ def test_the_license_page_keeps_each_installation_id_whole_with_its_role(
     page.goto(f"/licenses/{history.license.number}/")
     servers = page.locator("li:has(.installation-id)")
     expect(servers).to_have_count(2 * 5)  # the current file's and four in the history
-    assert set(lines(servers)) == {1}, "an ID, or its role, on a line of its own"
+    assert set(lines(page.locator("td li"))) == {1}, "an ID, or its role, on a line of its own"
+    # The current file's card, on a phone: each role under its ID, alike.
+    assert lines(page.locator("#current-file li")) == ([2, 2] if width < 420 else [1, 1])
     assert set(lines(page.locator(".license-number, #serial, td[data-label=Serial]"))) == {1}
     # On a phone's cards too the two IDs of a file start at the same place, one above the other.
     for row in page.locator("td[data-label=Servers]").all():
         first, second = (box.bounding_box() for box in row.locator(".installation-id").all())
+        assert first["x"] == second["x"] and first["y"] < second["y"]
+
+
+def test_a_full_redundancy_pairs_ids_line_up_with_their_roles_on_a_phone(page, engineer):
+    """An enterprise license's roles ("primary", "redundant") differ in length: on a phone,
+    each ID keeps its role beside it, or (the current file's card) both go under their IDs,
+    alike; the two IDs one above the other."""
+    lic = license_of(engineer, "enterprise")
+    services.activate(
+        license=lic,
+        installation_id=tmslicense.new_installation_id(),
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        actor=engineer,
+    )
+    page.set_viewport_size({"width": 390, "height": 800})
+    log_in(page, engineer)
+    page.goto(f"/licenses/{lic.number}/")
+    card = page.locator("#current-file .servers li")
+    assert lines(card) == [2, 2], card.all_inner_texts()
+    assert set(lines(page.locator("td .servers li"))) == {1}
+    for servers in page.locator(".servers").all():
+        first, second = (box.bounding_box() for box in servers.locator(".installation-id").all())
         assert first["x"] == second["x"] and first["y"] < second["y"]
 
 
