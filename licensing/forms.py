@@ -153,6 +153,10 @@ class ChangePasswordForm(FocusFirstProblem, ProblemsBesideThePassword, PasswordC
     def __init__(self, *args, request, **kwargs):
         super().__init__(*args, **kwargs)
         self.request = request
+        # Worded as the page of an e-mailed link words its two (NewPasswordForm).
+        self.fields["old_password"].label = "Current password"
+        self.fields["new_password1"].label = "New password"
+        self.fields["new_password2"].label = "The same new password again"
 
     def clean_old_password(self):
         refused, counted = throttle.count_try(self.request, "login", self.user.get_username())

@@ -137,7 +137,7 @@ def test_a_fields_name_is_its_label_alone(page, engineer):
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_role("textbox", name="Mirrored Installation ID", exact=True)).to_be_visible()
     page.goto("/accounts/password_change/")
-    expect(page.get_by_role("textbox", name="Old password", exact=True)).to_be_visible()
+    expect(page.get_by_role("textbox", name="Current password", exact=True)).to_be_visible()
 
 
 def test_where_the_keyboard_is_and_which_page_is_current_show_without_colour(page, engineer):
