@@ -150,6 +150,12 @@ class ChangePasswordForm(FocusFirstProblem, ProblemsBesideThePassword, PasswordC
     """Its old password is a log-in try, counted and limited as the log-in's are (one pause
     for both): a session left open or stolen gives no way around them to guess it."""
 
+    error_messages = {
+        **PasswordChangeForm.error_messages,
+        "password_incorrect": "Your current password was entered incorrectly. Please enter it "
+        "again.",
+    }
+
     def __init__(self, *args, request, **kwargs):
         super().__init__(*args, **kwargs)
         self.request = request

@@ -239,7 +239,10 @@ def install(
     if not _has_licenses_dir(data_dir):
         folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{lic.license_number}.lic"
-    there = read_license(read_file(target)) if target in untrusted else None
+    try:
+        there = read_license(read_file(target)) if target in untrusted else None
+    except LicenseError:  # damaged past its key id: no newer issue, replaced
+        there = None
     if there and there.license_number == lic.license_number and there.supersedes(lic):
         raise AlreadyReplaced(
             f"{target.name} holds a newer file for license {lic.license_number} (serial "

@@ -56,11 +56,13 @@ def build_indexes(apps, schema_editor):
             return
         # A large trail's indexes take longer to build than the statement timeout a migrate
         # run by hand may carry (the web's): the builds run without it.
-        cursor.execute("SELECT set_config('statement_timeout', '0', false)")
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        [timeout] = cursor.fetchone()
+        cursor.execute("SET statement_timeout = 0")
         try:
             _build(cursor)
-        finally:
-            cursor.execute("RESET statement_timeout")
+        finally:  # the session as it was
+            cursor.execute("SELECT set_config('statement_timeout', %s, false)", [timeout])
 
 
 def _build(cursor):

@@ -207,6 +207,9 @@ def test_the_search_indexes_of_a_large_trail_outlast_no_statement_timeout(migrat
         cursor.execute("SET statement_timeout = '100ms'")
     try:
         migrate(SEARCH_INDEXES)
+        with connection.cursor() as cursor:  # the session's own limit, as it was
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone() == ("100ms",)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET statement_timeout")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import tmslicense
+from tests.tmslicense.envelope import armor, envelope
 from tmslicense import Action
 
 
@@ -549,10 +550,13 @@ def test_an_import_keeps_a_newer_issue_in_its_place_that_it_cannot_verify(
     )
     assert done.path.read_bytes() == before
     assert folder.capabilities(both).seats == 50
-    # A damaged file in its place is no newer issue: replaced.
-    done.path.write_text("damaged")
-    assert folder.import_license(sign(older), keyring).path == done.path
-    assert folder.capabilities(keyring).seats == 5
+    # A damaged file in its place is no newer issue: replaced (damaged before its key id, or
+    # after it: an unknown key's file whose content is no license).
+    unknown_key_no_license = armor(envelope(b"not json", b"\0" * 64, kid="0123456789abcdef"))
+    for damaged in ("damaged", unknown_key_no_license):
+        done.path.write_text(damaged)
+        assert folder.import_license(sign(older), keyring).path == done.path
+        assert folder.capabilities(keyring).seats == 5
 
 
 def test_the_keyring_of_a_folder_with_no_installation_is_refused_as_the_rest(tmp_path, keyring):
