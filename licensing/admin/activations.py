@@ -16,9 +16,7 @@ from ..models import Activation
 from ..throttle import client_ip
 from ..views import license_file_response
 from .common import (
-    AuditTrailHistory,
-    CanonicalSearch,
-    WrongFiltersRefused,
+    SupportList,
     action_page,
     file_in_use,
     issued_by,
@@ -153,7 +151,7 @@ def up_to_date(activation):
 
 
 @admin.register(Activation)
-class ActivationAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+class ActivationAdmin(SupportList, admin.ModelAdmin):
     # The servers a column, each ID with its role: two columns of whole IDs overflow a laptop's
     # screen, and "Mirrored Installation ID" named an enterprise license's redundant server.
     list_display = ["serial", "license", servers, "issued_at", state]

@@ -477,6 +477,12 @@ class AuditTrailHistory:
         return redirect(f"{url}?organization={organization_id}" if organization_id else url)
 
 
+class SupportList(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch):
+    """What each of support's lists is: searched in every form an ID or number is pasted in,
+    its History the audit trail, and what a hand-made address or POST holds that its queries
+    cannot take refused as wrong."""
+
+
 def action_page(model_admin, request, form, run, *, done: str, template: str, context: dict):
     """The page of one of support's actions: its form, sent to ``run`` (a licensing.services
     call given the cleaned data, which returns what was done or refuses with why); then back

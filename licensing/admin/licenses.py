@@ -16,9 +16,7 @@ import tmslicense
 from ..models import STATE_RANK, Activation, AuditEvent, License, expiry_shown
 from .common import (
     AuditedAdmin,
-    AuditTrailHistory,
-    CanonicalSearch,
-    WrongFiltersRefused,
+    SupportList,
     action,
     actor,
     details,
@@ -244,7 +242,7 @@ def _where_found(installation_id: str):
 
 
 @admin.register(License)
-class LicenseAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, AuditedAdmin):
+class LicenseAdmin(SupportList, AuditedAdmin):
     form = LicenseForm
     list_display = [
         "number",

@@ -15,9 +15,7 @@ from ..models import Activation, Membership, Organization
 from ..throttle import client_ip
 from .common import (
     AuditedAdmin,
-    AuditTrailHistory,
-    CanonicalSearch,
-    WrongFiltersRefused,
+    SupportList,
     action_page,
     member,
     member_email,
@@ -129,7 +127,7 @@ class AddressForm(forms.Form):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, AuditedAdmin):
+class OrganizationAdmin(SupportList, AuditedAdmin):
     # A caller names the organization, their own e-mail address or user name, a license, or
     # reads a server's Installation ID from its Licensing window.
     search_fields = [

@@ -8,9 +8,7 @@ from .. import services
 from ..models import AuditEvent, License, Organization, OutboxMessage
 from ..throttle import client_ip, ip_text
 from .common import (
-    AuditTrailHistory,
-    CanonicalSearch,
-    WrongFiltersRefused,
+    SupportList,
     action,
     actor,
     details,
@@ -72,7 +70,7 @@ class OrganizationFilter(ChosenFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+class AuditEventAdmin(SupportList, admin.ModelAdmin):
     list_display = ["created_at", actor, action, object_repr, details, ip_address]
     list_select_related = ["license"]  # it names the roles of the Installation IDs in details
     list_filter = [ActionFilter, LicenseFilter, OrganizationFilter]
@@ -138,7 +136,7 @@ def body(message):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(WrongFiltersRefused, AuditTrailHistory, CanonicalSearch, admin.ModelAdmin):
+class OutboxMessageAdmin(SupportList, admin.ModelAdmin):
     list_display = [
         "created_at",
         "subject",
