@@ -214,8 +214,14 @@ def _refuse_if_account_gone(actor) -> None:
     """After the database refused a customer's file at its commit: the account was deleted
     while the file was being issued (the locked license's read found it a member; its rows
     name the account, gone by the commit). Nothing was written; the customer is told why."""
-    if not get_user_model().objects.filter(pk=actor.pk).exists():
+    if account_gone(actor):
         raise _no_longer_member() from None
+
+
+def account_gone(actor) -> bool:
+    """Whether an account acting in this request has been deleted since it began (what the
+    database's refusal of a record naming it meant)."""
+    return not get_user_model().objects.filter(pk=actor.pk).exists()
 
 
 @transaction.atomic

@@ -14,9 +14,9 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Prefetch
 from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -281,14 +281,21 @@ def download(request, number):
 def license_file_response(request, activation: Activation) -> HttpResponse:
     """An activation's file as a download named after its license (the customer's, and
     support's to send again), recorded: who had a copy of a file, and when."""
-    services.audit(
-        actor=request.user,
-        action="file_download",
-        license=activation.license,
-        obj=activation,
-        ip=throttle.client_ip(request),
-        details={"serial": activation.serial},
-    )
+    try:
+        services.audit(
+            actor=request.user,
+            action="file_download",
+            license=activation.license,
+            obj=activation,
+            ip=throttle.client_ip(request),
+            details={"serial": activation.serial},
+        )
+    except IntegrityError:
+        if services.account_gone(request.user):  # deleted since the request began
+            raise PermissionDenied(
+                "Your account no longer exists: nothing was downloaded."
+            ) from None
+        raise
     response = HttpResponse(activation.license_file, content_type="application/x-tms-license")
     response["Content-Disposition"] = f'attachment; filename="{activation.filename}"'
     response["Cache-Control"] = "no-store"

@@ -528,3 +528,35 @@ def test_an_account_deleted_while_its_file_is_issued_is_refused_not_a_500(
     assert not get_user_model().objects.filter(pk=customer.pk).exists()
     after = (Activation.objects.count(), AuditEvent.objects.count(), OutboxMessage.objects.count())
     assert after == before
+
+
+def test_an_account_deleted_while_it_downloads_a_file_gets_no_file_and_no_500(
+    postgres, customer, make_license, monkeypatch
+):
+    """The download's record names the account: deleted in the instant since the request
+    began, the database refuses it; the answer is a refusal (403), not a 500, and no file."""
+    from django.contrib.auth import get_user_model
+
+    from licensing import throttle
+
+    lic = make_license("standard")
+    services.activate(license=lic, installation_id=tmslicense.new_installation_id(), actor=customer)
+    client = Client()
+    client.force_login(customer)
+    address = throttle.client_ip
+
+    def deleted_meanwhile(request):
+        def delete():
+            get_user_model().objects.filter(pk=customer.pk).delete()
+            connection.close()
+
+        thread = threading.Thread(target=delete)
+        thread.start()
+        thread.join(timeout=30)
+        return address(request)
+
+    monkeypatch.setattr(throttle, "client_ip", deleted_meanwhile)
+    response = client.get(f"/licenses/{lic.number}/download/")
+    assert response.status_code == 403
+    assert "Content-Disposition" not in response
+    assert not AuditEvent.objects.filter(action="file_download").exists()
