@@ -2,4 +2,4 @@
 see its history, revoke, reissue and correct. Every action goes through licensing.services
 (audited) and is permission-checked."""
 
-from . import activations, licenses, organizations, records  # noqa: F401 - they register the admins
+from . import accounts, activations, licenses, organizations, records  # noqa: F401 - they register the admins

@@ -2195,6 +2195,20 @@ def test_hand_made_requests_to_supports_pages_are_refused_not_a_500(
     assert organization.licenses.get() == live.license
 
 
+def test_the_account_lists_refuse_hand_made_input_too(admin_client, customer):
+    """Django's own lists of accounts and groups (superusers'), as support's lists do."""
+    for url in ("/admin/auth/user/?username__regex=(", "/admin/auth/group/?name__regex=["):
+        assert admin_client.get(url).status_code == 400, url
+    response = admin_client.get("/admin/auth/user/?date_joined__year=99999")
+    assert response.status_code == 302 and response["Location"] == "/admin/auth/user/?e=1"
+    response = admin_client.post(
+        "/admin/auth/user/", {"action": "delete_selected", "_selected_action": ["x"]}
+    )
+    assert response.status_code == 400
+    listed = admin_client.get("/admin/auth/user/", {"q": customer.username})
+    assert customer in list(listed.context["cl"].result_list)
+
+
 @pytest.mark.parametrize(
     "query",
     [
