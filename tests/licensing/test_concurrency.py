@@ -45,6 +45,20 @@ def at_once(count: int, request) -> None:
         thread.join(timeout=120)
 
 
+def delete_meanwhile(user) -> None:
+    """An administrator deletes ``user``'s account, committed on a connection of its own, while
+    the request under test is under way."""
+    from django.contrib.auth import get_user_model
+
+    def delete():
+        get_user_model().objects.filter(pk=user.pk).delete()
+        connection.close()
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    thread.join(timeout=30)
+
+
 def test_twenty_simultaneous_activations_give_exactly_one(postgres, customer, make_license):
     lic = make_license("standard")
     results: list[tuple[int, str]] = []
@@ -508,13 +522,7 @@ def test_an_account_deleted_while_its_file_is_issued_is_refused_not_a_500(
     sign = signing.sign
 
     def deleted_meanwhile(tms):
-        def delete():
-            get_user_model().objects.filter(pk=customer.pk).delete()
-            connection.close()
-
-        thread = threading.Thread(target=delete)
-        thread.start()
-        thread.join(timeout=30)
+        delete_meanwhile(customer)
         return sign(tms)
 
     monkeypatch.setattr(signing, "sign", deleted_meanwhile)
@@ -535,7 +543,6 @@ def test_an_account_deleted_while_it_downloads_a_file_gets_no_file_and_no_500(
 ):
     """The download's record names the account: deleted in the instant since the request
     began, the database refuses it; the answer is a refusal (403), not a 500, and no file."""
-    from django.contrib.auth import get_user_model
 
     from licensing import throttle
 
@@ -546,13 +553,7 @@ def test_an_account_deleted_while_it_downloads_a_file_gets_no_file_and_no_500(
     address = throttle.client_ip
 
     def deleted_meanwhile(request):
-        def delete():
-            get_user_model().objects.filter(pk=customer.pk).delete()
-            connection.close()
-
-        thread = threading.Thread(target=delete)
-        thread.start()
-        thread.join(timeout=30)
+        delete_meanwhile(customer)
         return address(request)
 
     monkeypatch.setattr(throttle, "client_ip", deleted_meanwhile)
