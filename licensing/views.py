@@ -11,6 +11,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -365,6 +366,13 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     @transaction.atomic
     def form_valid(self, form):
+        # The account's row is locked while its password is saved: one deleted since the
+        # request began is not brought back by the save (its update would find no row and
+        # insert it again, without its organization).
+        if not get_user_model().objects.select_for_update().filter(pk=form.user.pk).exists():
+            logout(self.request)
+            messages.error(self.request, "Your account was deleted: nothing was changed.")
+            return redirect("login")
         response = super().form_valid(form)
         auth.audit_account(self.request, form.user, "password_change")
         return response

@@ -561,3 +561,33 @@ def test_an_account_deleted_while_it_downloads_a_file_gets_no_file_and_no_500(
     assert response.status_code == 403
     assert "Content-Disposition" not in response
     assert not AuditEvent.objects.filter(action="file_download").exists()
+
+
+def test_an_account_deleted_while_it_changes_its_password_stays_deleted(
+    postgres, customer, monkeypatch
+):
+    """An administrator deletes the account in the instant its password is being changed: the
+    change's save does not bring the account back (without its organization), and the answer
+    is the log-in page with why, not a 500."""
+    from django.contrib.auth import get_user_model
+
+    from licensing.forms import ChangePasswordForm
+    from tests.factories import PASSWORD
+
+    client = Client()
+    client.force_login(customer)
+    check = ChangePasswordForm.clean_old_password
+
+    def deleted_meanwhile(form):
+        delete_meanwhile(customer)
+        return check(form)
+
+    monkeypatch.setattr(ChangePasswordForm, "clean_old_password", deleted_meanwhile)
+    new = "Another-plant-password-9"
+    data = {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    response = client.post("/accounts/password_change/", data, follow=True)
+    assert response.redirect_chain[-1][0].startswith("/accounts/login/")
+    assert "Your account was deleted" in response.content.decode()
+    assert not get_user_model().objects.filter(pk=customer.pk).exists()
+    assert not AuditEvent.objects.filter(action="password_change").exists()
+    assert "_auth_user_id" not in client.session
