@@ -11,6 +11,7 @@ class LicensingConfig(AppConfig):
 
         from . import auth, checks, outbox  # noqa: F401 - checks registers them
 
+        user_logged_in.disconnect(dispatch_uid="update_last_login")  # audit_log_in saves it
         user_logged_in.connect(auth.audit_log_in, dispatch_uid="audit-log-in")
         signals.request_started.connect(outbox.request_started, dispatch_uid="outbox")
         signals.request_finished.connect(outbox.request_finished, dispatch_uid="outbox")

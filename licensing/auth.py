@@ -4,6 +4,9 @@ and every log-in audited, with its address."""
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import update_last_login
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q
 
 
@@ -33,10 +36,16 @@ class UsernameOrEmailBackend(ModelBackend):
 
 
 def audit_log_in(sender, request, user, **kwargs):
-    """A log-in (to the site or the admin; Django's ``user_logged_in``), audited: the
-    organization's trail shows who logged in from which address, and support checks an
-    address against those its members used lately."""
-    audit_account(request, user, "log_in")
+    """A log-in (to the site or the admin; Django's ``user_logged_in``, in place of its
+    ``update_last_login``), its time saved and audited: the organization's trail shows who
+    logged in from which address, and support checks an address against those its members
+    used lately. The account's row is locked for both writes: one deleted in the instant since
+    its password was checked is refused (403), not a 500."""
+    with transaction.atomic():
+        if not type(user)._default_manager.select_for_update().filter(pk=user.pk).exists():
+            raise PermissionDenied("The account was deleted.")
+        update_last_login(sender, user)
+        audit_account(request, user, "log_in")
 
 
 def audit_account(request, user, action: str) -> None:

@@ -591,3 +591,34 @@ def test_an_account_deleted_while_it_changes_its_password_stays_deleted(
     assert not get_user_model().objects.filter(pk=customer.pk).exists()
     assert not AuditEvent.objects.filter(action="password_change").exists()
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("page", ["/accounts/login/", "/admin/login/"])
+def test_an_account_deleted_while_it_logs_in_is_not_let_in_and_no_500(
+    postgres, customer, monkeypatch, page
+):
+    """An administrator deletes the account in the instant after its password was checked:
+    the log-in's writes (its time, its audit event) would name an account that is gone. It is
+    refused (403), not a 500, and nothing is written."""
+    from django.contrib.auth import get_user_model
+
+    from licensing.auth import UsernameOrEmailBackend
+    from tests.factories import PASSWORD
+
+    if page.startswith("/admin/"):
+        customer.is_staff = True
+        customer.save()
+    authenticate = UsernameOrEmailBackend.authenticate
+
+    def deleted_meanwhile(backend, request, **credentials):
+        user = authenticate(backend, request, **credentials)
+        delete_meanwhile(customer)
+        return user
+
+    monkeypatch.setattr(UsernameOrEmailBackend, "authenticate", deleted_meanwhile)
+    client = Client()
+    response = client.post(page, {"username": customer.username, "password": PASSWORD})
+    assert response.status_code == 403
+    assert not get_user_model().objects.filter(pk=customer.pk).exists()
+    assert not AuditEvent.objects.filter(action="log_in").exists()
+    assert client.get("/licenses/").status_code == 302  # not logged in

@@ -470,6 +470,8 @@ def test_every_log_in_is_audited_with_its_address(client, customer, organization
     )
     assert event.action_in_words == "log in" and event.object_repr == str(organization)
     assert services.recent_addresses(organization) == ["10.0.0.9"]
+    customer.refresh_from_db()
+    assert customer.last_login is not None and customer.last_login <= event.created_at
 
     staff = log_in(Client(), support.username, PASSWORD, path="/admin/login/", ip="10.1.1.1")
     assert staff.status_code == 302
