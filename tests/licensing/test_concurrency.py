@@ -45,18 +45,25 @@ def at_once(count: int, request) -> None:
         thread.join(timeout=120)
 
 
-def delete_meanwhile(user) -> None:
-    """An administrator deletes ``user``'s account, committed on a connection of its own, while
-    the request under test is under way."""
+def delete_when_called(monkeypatch, owner, name: str, user) -> None:
+    """``owner.name``, once called, has an administrator delete ``user``'s account (committed
+    on a connection of its own) before it does its work: the request under test goes on with
+    an account that is gone."""
     from django.contrib.auth import get_user_model
+
+    work = getattr(owner, name)
 
     def delete():
         get_user_model().objects.filter(pk=user.pk).delete()
         connection.close()
 
-    thread = threading.Thread(target=delete)
-    thread.start()
-    thread.join(timeout=30)
+    def deleting_first(*args, **kwargs):
+        thread = threading.Thread(target=delete)
+        thread.start()
+        thread.join(timeout=30)
+        return work(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, deleting_first)
 
 
 def test_twenty_simultaneous_activations_give_exactly_one(postgres, customer, make_license):
@@ -519,13 +526,7 @@ def test_an_account_deleted_while_its_file_is_issued_is_refused_not_a_500(
         lic.seats = 12
         lic.save()
     before = (Activation.objects.count(), AuditEvent.objects.count(), OutboxMessage.objects.count())
-    sign = signing.sign
-
-    def deleted_meanwhile(tms):
-        delete_meanwhile(customer)
-        return sign(tms)
-
-    monkeypatch.setattr(signing, "sign", deleted_meanwhile)
+    delete_when_called(monkeypatch, signing, "sign", customer)
     with pytest.raises(services.LicenseNotFound, match="no longer belongs"):
         if request_ == "activate":
             services.activate(
@@ -550,13 +551,7 @@ def test_an_account_deleted_while_it_downloads_a_file_gets_no_file_and_no_500(
     services.activate(license=lic, installation_id=tmslicense.new_installation_id(), actor=customer)
     client = Client()
     client.force_login(customer)
-    address = throttle.client_ip
-
-    def deleted_meanwhile(request):
-        delete_meanwhile(customer)
-        return address(request)
-
-    monkeypatch.setattr(throttle, "client_ip", deleted_meanwhile)
+    delete_when_called(monkeypatch, throttle, "client_ip", customer)
     response = client.get(f"/licenses/{lic.number}/download/")
     assert response.status_code == 403
     assert "Content-Disposition" not in response
@@ -576,13 +571,7 @@ def test_an_account_deleted_while_it_changes_its_password_stays_deleted(
 
     client = Client()
     client.force_login(customer)
-    check = ChangePasswordForm.clean_old_password
-
-    def deleted_meanwhile(form):
-        delete_meanwhile(customer)
-        return check(form)
-
-    monkeypatch.setattr(ChangePasswordForm, "clean_old_password", deleted_meanwhile)
+    delete_when_called(monkeypatch, ChangePasswordForm, "clean_old_password", customer)
     new = "Another-plant-password-9"
     data = {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
     response = client.post("/accounts/password_change/", data, follow=True)
@@ -601,21 +590,15 @@ def test_an_account_deleted_while_it_logs_in_is_not_let_in_and_no_500(
     the log-in's writes (its time, its audit event) would name an account that is gone. It is
     refused (403), not a 500, and nothing is written."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.forms import AuthenticationForm
 
-    from licensing.auth import UsernameOrEmailBackend
     from tests.factories import PASSWORD
 
     if page.startswith("/admin/"):
         customer.is_staff = True
         customer.save()
-    authenticate = UsernameOrEmailBackend.authenticate
-
-    def deleted_meanwhile(backend, request, **credentials):
-        user = authenticate(backend, request, **credentials)
-        delete_meanwhile(customer)
-        return user
-
-    monkeypatch.setattr(UsernameOrEmailBackend, "authenticate", deleted_meanwhile)
+    # Checked after the password (the admin's checks the account is staff's, then Django's).
+    delete_when_called(monkeypatch, AuthenticationForm, "confirm_login_allowed", customer)
     client = Client()
     response = client.post(page, {"username": customer.username, "password": PASSWORD})
     assert response.status_code == 403
