@@ -169,7 +169,8 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
         "mirrored_installation_id",
         "serial",
         "kid",
-        "license_file",
+        # Not its file: that is handed out by file_view only (a live file of an activatable
+        # license, recorded), as on the customer's page.
         up_to_date,
         "issued_at",
         issued_by,

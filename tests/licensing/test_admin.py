@@ -1015,8 +1015,11 @@ def test_license_page_offers_support_actions_on_its_live_activation(
 def test_support_downloads_the_live_file_to_send_it_again(support_client, client, live, keyring):
     """ "I lost the e-mail": the same file, no new serial, nothing revoked."""
     url = f"/admin/licensing/activation/{live.pk}/file/"
-    own = support_client.get(f"/admin/licensing/activation/{live.pk}/change/").content.decode()
+    page = f"/admin/licensing/activation/{live.pk}/change/"
+    own = support_client.get(page).content.decode()
     assert f'href="{url}"' in own
+    # Handed out only by its download: checked and recorded, not on the page to copy.
+    assert "BEGIN TMS LICENSE FILE" not in own
     response = support_client.get(url)
     assert response["Content-Disposition"] == f'attachment; filename="{live.filename}"'
     assert tmslicense.verify_license(response.content, keyring, live.installation_id).serial == (
@@ -1035,6 +1038,7 @@ def test_support_downloads_the_live_file_to_send_it_again(support_client, client
     response = support_client.get(url, follow=True)
     assert b"BEGIN TMS LICENSE FILE" not in response.content
     assert "is not handed out: its license is suspended." in (response.content.decode())
+    assert b"BEGIN TMS LICENSE FILE" not in support_client.get(page).content
     # Staff without the permission to view activations get nothing.
     client.force_login(UserFactory(is_staff=True))
     assert client.get(url).status_code == 403
