@@ -508,6 +508,7 @@ class AuditEvent(models.Model):
         "outbox_cancel": "send again: cancelled",
         "member_invite": "invite member",
         "member_invite_withdraw": "withdraw invitation",
+        "user_password_set": "set password",
     }
 
     @classmethod

@@ -1,17 +1,60 @@
 """Django's own lists of user accounts and groups (superusers only: support has no permission
 on them), refusing what a hand-made address or POST holds that their queries cannot take, as
-support's lists do."""
+support's lists do; every change of an account audited, as support's changes are: an
+account's e-mail address decides where license files and password-reset links go."""
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.db import transaction
 
-from .common import WrongFiltersRefused
+from .. import services
+from ..models import Membership
+from ..throttle import client_ip
+from .common import WrongFiltersRefused, saved
 
 
 class AccountAdmin(WrongFiltersRefused, UserAdmin):
-    pass
+    # Facts, not settings (an edit would also have cut their fractions of a second).
+    readonly_fields = ["last_login", "date_joined"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # its groups saved: now compared
+        details = saved(form.instance, form, change, secret=("password",))
+        if details is not None:
+            self._audit(request, form.instance, "change" if change else "create", details)
+
+    @transaction.atomic
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # saved
+            self._audit(request, self.get_object(request, id), "password_set")
+        return response
+
+    def delete_model(self, request, obj):
+        self._audit(request, obj, "delete")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            self._audit(request, user, "delete")
+        super().delete_queryset(request, queryset)
+
+    @staticmethod
+    def _audit(request, user, what: str, details=None) -> None:
+        services.audit(
+            actor=request.user,
+            action=f"user_{what}",
+            license=None,
+            obj=user,
+            ip=client_ip(request),
+            details=details,
+            # On its organization's trail (read before a deletion takes its membership).
+            organization_id=Membership.objects.filter(user=user)
+            .values_list("organization_id", flat=True)
+            .first(),
+        )
 
 
 class AccountGroupAdmin(WrongFiltersRefused, GroupAdmin):

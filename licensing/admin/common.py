@@ -145,6 +145,9 @@ def _label(obj, name: str) -> str:
 
 
 def _shown(value):
+    """A related object by its name; a many-to-many field's (a list of them) by their names."""
+    if isinstance(value, list) and all(isinstance(v, Model) for v in value):
+        return sorted(str(v) for v in value)
     return str(value) if isinstance(value, Model) else value
 
 
@@ -188,6 +191,25 @@ class UnchangedSinceOpened(forms.ModelForm):
         return cleaned
 
 
+def saved(obj: Model, form, change: bool, *, secret=()) -> dict | None:
+    """What an admin form's save did, for its audit event: a change as each changed field's old
+    and new value (None when nothing changed), a new object as every value it was given,
+    defaults included, related ones by name. Fields named in ``secret`` are left out."""
+    if change:
+        # form.initial holds the values from before, in model_to_dict's form.
+        fields = [f for f in form.changed_data if f not in secret]
+        new = model_to_dict(obj, fields=fields)
+        pairs = {f: _json_value([_shown(form.initial.get(f)), _shown(new.get(f))]) for f in fields}
+        changed = {_label(obj, f): pair for f, pair in pairs.items() if pair[0] != pair[1]}
+        return {"changed": changed} if changed else None
+    values = {
+        str(f.verbose_name): _shown(getattr(obj, f.name))
+        for f in obj._meta.concrete_fields
+        if f.name in form.fields and f.name not in secret
+    }
+    return {"values": _json_value(values)}
+
+
 class AuditedAdmin(admin.ModelAdmin):
     """Writes an audit event for every save made in the admin, with what changed; refuses a
     save over a change made since its page was opened (``UnchangedSinceOpened``)."""
@@ -205,28 +227,14 @@ class AuditedAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        name = obj._meta.model_name
-        if change:
-            # form.initial holds the values from before, in model_to_dict's form.
-            new = model_to_dict(obj, fields=form.changed_data)
-            pairs = _json_value({f: [form.initial.get(f), new.get(f)] for f in form.changed_data})
-            changed = {_label(obj, f): pair for f, pair in pairs.items() if pair[0] != pair[1]}
-            if not changed:
-                return  # saved as it was: nothing to record
-            details = {"changed": changed}
-        else:
-            # A new object: every value it was given, defaults included, related ones by name.
-            values = {
-                str(f.verbose_name): _shown(getattr(obj, f.name))
-                for f in obj._meta.concrete_fields
-                if f.name in form.fields
-            }
-            details = {"values": _json_value(values)}
+        details = saved(obj, form, change)
+        if details is None:
+            return  # saved as it was: nothing to record
         if why := (form.cleaned_data.get("reason") or "").strip():
             details["reason"] = why
         services.audit(
             actor=request.user,
-            action=f"{name}_change" if change else f"{name}_create",
+            action=f"{obj._meta.model_name}_{'change' if change else 'create'}",
             license=obj if isinstance(obj, License) else None,
             obj=obj,
             ip=client_ip(request),

@@ -2213,6 +2213,59 @@ def test_the_account_lists_refuse_hand_made_input_too(admin_client, customer):
     assert customer in list(listed.context["cl"].result_list)
 
 
+def test_superusers_edits_of_accounts_are_audited(admin_client, admin_user, customer, organization):
+    """An account's e-mail address decides where license files and password-reset links go: a
+    superuser's change of it, of any of the account's fields or groups, of its password, and
+    the account's addition and deletion are on the trail (the member's organization's), with
+    who, from where and the old and new values; never a password."""
+    url = f"/admin/auth/user/{customer.pk}/change/"
+    old_email = customer.email
+    form = {
+        "username": customer.username,
+        "email": "ops@plant.example",
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "is_active": "on",
+        "groups": [Group.objects.get(name="support").pk],
+    }
+    assert admin_client.post(url, form, REMOTE_ADDR="10.2.2.2").status_code == 302
+    event = AuditEvent.objects.get(action="user_change")
+    assert (event.actor, event.ip_address, event.organization) == (
+        admin_user,
+        "10.2.2.2",
+        organization,
+    )
+    assert event.details == {
+        "changed": {"email address": [old_email, "ops@plant.example"], "groups": [[], ["support"]]}
+    }
+    assert admin_client.post(url, form).status_code == 302  # saved as it is: nothing to record
+    assert AuditEvent.objects.filter(action="user_change").count() == 1
+
+    new = "Another-plant-password-9"
+    password = {"password1": new, "password2": new, "usable_password": "true"}
+    assert admin_client.post(f"{url[:-7]}password/", password).status_code == 302
+    event = AuditEvent.objects.get(action="user_password_set")
+    assert (event.object_repr, event.organization, event.action_in_words) == (
+        customer.username,
+        organization,
+        "set password",
+    )
+
+    added = {"username": "new.engineer", "password1": new, "password2": new}
+    response = admin_client.post("/admin/auth/user/add/", {**added, "usable_password": "true"})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="user_create")
+    assert event.object_repr == "new.engineer" and event.organization is None
+    assert event.details["values"]["username"] == "new.engineer"
+
+    response = admin_client.post(f"{url[:-7]}delete/", {"post": "yes"})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="user_delete")
+    assert (event.object_repr, event.organization) == (customer.username, organization)
+    trail = json.dumps(list(AuditEvent.objects.values_list("details", flat=True)))
+    assert "pbkdf2" not in trail and new not in trail
+
+
 @pytest.mark.parametrize(
     "query",
     [
