@@ -401,7 +401,9 @@ class LogoutView(auth_views.LogoutView):
 @require_GET
 def keyring_json(request):
     """The public keys a TMS trusts (never the private key)."""
-    return HttpResponse(signing.public_keyring().to_json(), content_type="application/json")
+    response = HttpResponse(signing.public_keyring().to_json(), content_type="application/json")
+    response["Cache-Control"] = "max-age=300"  # public, as the revocation list
+    return response
 
 
 @require_GET

@@ -1,10 +1,12 @@
 """The site's Content-Security-Policy, on every response (settings.CONTENT_SECURITY_POLICY);
-requests that no page can answer, refused before any view."""
+a logged-in user's pages kept by no browser; requests that no page can answer, refused before
+any view."""
 
 from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.core.exceptions import BadRequest
+from django.utils.cache import add_never_cache_headers
 
 
 def content_security_policy(**more_sources) -> str:
@@ -28,6 +30,22 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if not settings.DEBUG:
             response.headers.setdefault("Content-Security-Policy", self.policy)
+        return response
+
+
+class PrivatePagesMiddleware:
+    """A logged-in user's pages (an organization's licenses, their Installation IDs, the
+    spreadsheet of them) are kept by no browser: on a plant's shared PC, its cache or Back
+    after log-out would show them to the next person. A view that says how its answer may be
+    kept (the public keyring and revocation list) is left as it says."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Cache-Control" not in response and request.user.is_authenticated:
+            add_never_cache_headers(response)
         return response
 
 

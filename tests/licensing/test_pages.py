@@ -865,6 +865,21 @@ def exported(response) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text[1:])))
 
 
+def test_pages_of_a_logged_in_customer_are_not_kept_by_the_browser(customer_client, activated):
+    """On a plant's shared PC, after log-out, the browser's cache (or Back) must not give the
+    next person the licenses, their Installation IDs or the spreadsheet of them."""
+    number = activated.license.number
+    for url in ("/licenses/", f"/licenses/{number}/", "/licenses/export/", "/members/"):
+        response = customer_client.get(url)
+        assert response.status_code == 200, url
+        cache = response["Cache-Control"]
+        assert "no-store" in cache and "private" in cache, url
+    # What is public may be kept.
+    for url in ("/keyring.json", "/revoked.txt"):
+        assert "no-store" not in customer_client.get(url).get("Cache-Control", ""), url
+    assert "no-store" not in Client().get("/revoked.txt").get("Cache-Control", "")
+
+
 def test_my_licenses_downloads_as_a_spreadsheet(
     customer_client, customer, activated, make_license, foreign
 ):
