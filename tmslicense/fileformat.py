@@ -272,10 +272,12 @@ def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] 
     None when it is."""
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
-    # Compared as given: in UTC, a clock at the calendar's end west of it is past year 9999.
-    try:  # no arithmetic on the file's own times
-        ahead = lic.issued_at > now + CLOCK_TOLERANCE
-    except OverflowError:  # a clock at the end of year 9999: no file is issued after it
+    # The day counted on the file's time, in UTC: on a clock given in its own zone a day
+    # added is a calendar day, 23 or 25 hours across a change to or from summer time. (And a
+    # clock at the calendar's end west of UTC is past year 9999 in UTC: compared as given.)
+    try:
+        ahead = lic.issued_at - CLOCK_TOLERANCE > now
+    except OverflowError:  # issued on the calendar's first day: no clock is a day before it
         ahead = False
     if ahead:  # then now is well inside the calendar
         return LicenseNotYetValid, (

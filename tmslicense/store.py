@@ -165,13 +165,16 @@ def installed(data_dir: Path) -> list[Installed]:
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
         return []
+    found = []
     # iterdir, not glob: glob reads a folder it may not list as empty, "no license".
-    return [
-        _installed_file(path)
-        for path in sorted(folder.iterdir())
+    for path in sorted(folder.iterdir()):
         # .LIC too: Windows hides extensions, and a copy made there may be upper case.
-        if path.suffix.lower() == ".lic" and path.is_file()  # a folder named *.lic is none
-    ]
+        if path.suffix.lower() == ".lic" and path.is_file():  # a folder named *.lic is none
+            try:
+                found.append(_installed_file(path))
+            except FileNotFoundError:  # removed since listed (reads take no lock): gone
+                continue
+    return found
 
 
 REVOKED = "revoked.txt"

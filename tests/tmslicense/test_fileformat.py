@@ -116,6 +116,32 @@ def test_not_yet_valid_file_is_refused_beyond_the_clock_tolerance(make_license, 
         tmslicense.verify_license(text, keyring, lic.installation_ids[0], now=later(-2))
 
 
+@pytest.mark.parametrize(
+    ("zone", "change"),  # a change to summer time and back, in UTC
+    [
+        ("Europe/Berlin", datetime(2027, 3, 28, 1, 0, tzinfo=UTC)),
+        ("Europe/Berlin", datetime(2027, 10, 31, 1, 0, tzinfo=UTC)),
+        ("America/New_York", datetime(2027, 3, 14, 7, 0, tzinfo=UTC)),
+        ("America/New_York", datetime(2027, 11, 7, 6, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_clock_tolerance_is_24_hours_in_any_time_zone(
+    make_license, sign, keyring, zone, change
+):
+    """A server's clock given in its own zone: across a change to or from summer time the
+    tolerance is still 24 hours, not a calendar day of 23 or 25."""
+    from zoneinfo import ZoneInfo
+
+    issued = change + timedelta(hours=12)
+    lic = make_license("standard", issued_at=issued)
+    text, server = sign(lic), lic.installation_ids[0]
+    within = (issued - timedelta(hours=23, minutes=59)).astimezone(ZoneInfo(zone))
+    tmslicense.verify_license(text, keyring, server, now=within)
+    beyond = (issued - timedelta(hours=24, minutes=1)).astimezone(ZoneInfo(zone))
+    with pytest.raises(tmslicense.LicenseNotYetValid, match="clock"):
+        tmslicense.verify_license(text, keyring, server, now=beyond)
+
+
 def test_unknown_kid_is_refused(make_license, sign):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

@@ -429,6 +429,27 @@ def test_a_license_moved_elsewhere_is_removed_by_its_number(folder, make_license
     assert [p.name for p in (folder.path / "licenses").iterdir()] == [f"{kept.license_number}.lic"]
 
 
+def test_a_file_removed_while_the_folder_is_read_is_not_counted_and_no_error(
+    folder, make_license, sign, keyring, monkeypatch
+):
+    """Reads take no lock: another process's ``remove`` may take a file away between the
+    folder's listing and the file's reading. It is gone, not an error that hides the rest."""
+    this = folder.installation_id
+    gone = _recent(make_license, kind="standard", ids=[this], serial="GONE")
+    kept = _recent(make_license, kind="standard", ids=[this], serial="KEPT")
+    for lic in (gone, kept):
+        folder.import_license(sign(lic), keyring)
+    read = tmslicense.store.read_file
+
+    def removed_meanwhile(path, *args, **kwargs):
+        if path.name == f"{gone.license_number}.lic":
+            path.unlink()
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(tmslicense.store, "read_file", removed_meanwhile)
+    assert [lic.serial for lic in folder.capabilities(keyring).licenses] == ["KEPT"]
+
+
 def test_a_change_waits_for_the_folder_as_long_as_asked(folder, make_license, sign, keyring):
     lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
     impatient = tmslicense.DataFolder(folder.path, lock_wait=0.2)
