@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import store
-from .errors import FileTooLarge, LicenseError, describe_size
+from .errors import FileTooLarge, LicenseError, UnknownKey, describe_size
 from .fileformat import MAX_FILE_SIZE, read_license, utc_time, verify_license
 from .gating import Action, capabilities
 from .ids import (
@@ -51,13 +51,18 @@ def _output_as_codes():
             stream.reconfigure(errors=errors)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, prog: str = "python -m tmslicense") -> int:
     with _output_as_codes():
-        return _main(argv)
+        return _main(argv, prog)
 
 
-def _main(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)
+def command() -> int:
+    """The ``tmslicense`` command that installing the package makes."""
+    return main(prog="tmslicense")
+
+
+def _main(argv: list[str] | None, prog: str) -> int:
+    args = _parser(prog).parse_args(argv)
     try:
         code = args.handler(args, args.data_dir)
         sys.stdout.flush()  # here, so that a reader gone early is met below
@@ -83,9 +88,9 @@ def _main(argv: list[str] | None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tmslicense",
+        prog=prog,
         description="Identify this ThinManager Server, import license files and check them.",
         epilog="exit status: 0 success or allowed, 1 refused (a license error or an action "
         "not allowed), 2 wrong usage, an unreadable keyring or a data folder that cannot be "
@@ -127,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
         "keyring", help="keep the license site's keyring as DATA_DIR/keyring.json"
     )
     command.add_argument("source", help="the keyring: a saved file, or its https:// address")
+    command.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="license files issued under its keys, imported with it in one step (when it no "
+        "longer lists the key of a file in use here)",
+    )
     for name, handler in [
         ("id", _id),
         ("import", _import),
@@ -283,7 +295,13 @@ def _this_server(data_dir: Path, other_ways: str = "") -> str:
 def _import(args, data_dir: Path) -> int:
     _this_server(data_dir)  # first: a mistyped --data-dir is said so, not its keyring
     keyring = _keyring(args, data_dir)
-    done = _folder(data_dir).import_license(_read(args.file), keyring)
+    try:
+        done = _folder(data_dir).import_license(_read(args.file), keyring)
+    except UnknownKey as error:
+        raise UnknownKey(
+            f"{error} If the license site's keyring no longer lists the key of the file in use "
+            f"here, keep it with this file: `keyring SOURCE {_shown(args.file)}`."
+        ) from None
     lic = done.license
     if done.already_installed:
         print(
@@ -291,11 +309,16 @@ def _import(args, data_dir: Path) -> int:
             "nothing was changed."
         )
         return 0
+    _print_imported(done)
+    print(f"Stored as {done.path}.")
+    return 0
+
+
+def _print_imported(done: store.Imported) -> None:
+    lic = done.license
     print(f"Imported license {lic.license_number} ({lic.kind.value}), serial {_shown(lic.serial)}.")
     if done.replaced is not None:
         print(f"It replaces the file with serial {_shown(done.replaced.serial)}.")
-    print(f"Stored as {done.path}.")
-    return 0
 
 
 def _capabilities(args, data_dir: Path):
@@ -421,9 +444,9 @@ def _revoked(args, data_dir: Path) -> int:
             continue  # `status` names files that do not verify
         if lic.serial in new:
             print(
-                f"Revoked: {item.path.name} (license {lic.license_number}, serial {lic.serial}) "
-                "is no longer used. Import the file that replaced it, if any, from the license "
-                "site, or activate the license there again."
+                f"Revoked: {_shown(item.path.name)} (license {lic.license_number}, serial "
+                f"{lic.serial}) is no longer used. Import the file that replaced it, if any, "
+                "from the license site, or activate the license there again."
             )
     return 0
 
@@ -441,7 +464,7 @@ def _remove(args, data_dir: Path) -> int:
         return 1
     for path, lic in removed:
         serial = f" (serial {_shown(lic.serial)})" if lic else ""
-        print(f"Removed {path}{serial}.")
+        print(f"Removed {_shown(str(path))}{serial}.")
     return 0
 
 
@@ -452,8 +475,9 @@ def _install_keyring(args, data_dir: Path) -> int:
         # The keys decide which files are trusted: only over a connection that proves the site.
         raise LicenseError(f"Fetch the keyring over https://, not {source}.")
     data = _source(source, MAX_FILE_SIZE, "a keyring", ("https://",))
+    files = [_read(path) for path in args.files]
     try:
-        change = _folder(data_dir).install_keyring(data)
+        change = _folder(data_dir).install_keyring(data, files)
     except KeyringError as error:  # the keyring given is refused, not this server's
         raise LicenseError(str(error)) from None
     print(f"Keyring saved as {data_dir / store.KEYRING}: {len(change.keyring)} key(s).")
@@ -461,6 +485,8 @@ def _install_keyring(args, data_dir: Path) -> int:
         print(f"Now trusted: key {kid}.")
     for kid in change.removed:
         print(f"No longer trusted: key {kid}.")
+    for done in change.imported:
+        _print_imported(done)
     if args.keyring:
         print(f"{args.keyring} is not changed: commands given --keyring still use it.")
     return 0

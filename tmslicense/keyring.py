@@ -77,8 +77,9 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
     True
     """
 
-    def __init__(self, keys: Iterable[Ed25519PublicKey] = ()):
-        keys = list(keys)
+    def __init__(self, keys: Iterable[Ed25519PublicKey] | Mapping[str, Ed25519PublicKey] = ()):
+        # A mapping (another keyring, say) gives its keys, each under the kid made from it.
+        keys = list(keys.values() if isinstance(keys, Mapping) else keys)
         wrong = next((k for k in keys if not isinstance(k, Ed25519PublicKey)), None)
         if wrong is not None:
             hint = ": give its public_key()" if isinstance(wrong, Ed25519PrivateKey) else ""

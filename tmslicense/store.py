@@ -16,16 +16,17 @@ import errno
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AlreadyReplaced, FileTooLarge, LicenseError, UnknownKey
+from .errors import AlreadyReplaced, FileTooLarge, LicenseError, UnknownKey, quoted
 from .fileformat import (
     MAX_FILE_SIZE,
     as_text,
     license_file,
+    read_envelope,
     read_license,
     utc_time,
     verify_license,
@@ -226,13 +227,12 @@ def add_revoked(data_dir: Path, serials, waiting=None, wait=None) -> list[str]:
     return new
 
 
-def install(
-    data_dir: Path, lic: License, text: str, current: License | None, untrusted=frozenset()
-) -> Path:
-    """Store a verified license file (its armored block alone), replacing an older issue of
-    the same license number (``current``, read holding the folder's lock, see ``locked``).
-    ``untrusted``: the installed files signed with a key the keyring given lacks; one in the
-    way that holds a newer issue of the license is kept, not written over."""
+def placement(data_dir: Path, lic: License, current: License | None, untrusted=frozenset()) -> Path:
+    """Where a verified license file is to be stored, replacing an older issue of the same
+    license number (``current``, read holding the folder's lock, see ``locked``); refused
+    (:class:`AlreadyReplaced`) when a newer issue is installed. ``untrusted``: the installed
+    files signed with a key the keyring given lacks; one in the way that holds a newer issue
+    of the license is kept, not written over."""
     if current is not None and current.supersedes(lic):
         raise AlreadyReplaced(
             f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
@@ -253,11 +253,15 @@ def install(
             "keyring does not trust: update the keyring from the license site. Nothing was "
             "changed; to install this older issue instead, remove that file first."
         )
-    # Stored so, what imports verifies again: the text around it (an e-mail, in any encoding,
-    # each byte that is no UTF-8 read as U+FFFD, 3 bytes) could grow the file past
-    # MAX_FILE_SIZE, or not be UTF-8 at all.
-    _write(target, license_file(text))
     return target
+
+
+def store_file(target: Path, data: bytes | str) -> None:
+    """Store a verified license file, its armored block alone: stored so, what imports
+    verifies again (the text around it, an e-mail in any encoding, each byte that is no UTF-8
+    read as U+FFFD, 3 bytes, could grow the file past MAX_FILE_SIZE, or not be UTF-8 at all)."""
+    text = data if isinstance(data, str) else as_text(bytes(data))  # verified: bytes-like
+    _write(target, license_file(text))
 
 
 def _write(target: Path, text: str) -> None:
@@ -290,18 +294,19 @@ def no_keyring(path: Path, other_ways: str = "") -> str:
 
 
 @dataclass(frozen=True)
-class KeyringChange:
-    keyring: Keyring  # the one installed
-    added: list[str]  # kids trusted now and not before
-    removed: list[str]  # kids no longer trusted
-
-
-@dataclass(frozen=True)
 class Imported:
     license: License
     path: Path  # where it is installed
     already_installed: bool  # the same file was installed before: nothing was changed
     replaced: License | None = None  # the older issue of the license this file took over from
+
+
+@dataclass(frozen=True)
+class KeyringChange:
+    keyring: Keyring  # the one installed
+    added: list[str]  # kids trusted now and not before
+    removed: list[str]  # kids no longer trusted
+    imported: list[Imported] = ()  # the license files installed with it (not those already)
 
 
 class DataFolder:
@@ -401,19 +406,33 @@ class DataFolder:
         # Another import at the same time must not install an older issue over this one.
         with self._locked():
             lic = verify_license(data, keyring, this, now=now, revoked=revoked_serials(self.path))
-            found, refused = self._installed(keyring, this)
-            path = current = None  # the newest installed issue of this license
-            for where, other in found:
-                if other.license_number == lic.license_number and (
-                    current is None or other.supersedes(current)
-                ):
-                    path, current = where, other
-            if current is not None and current.serial == lic.serial:
-                return Imported(lic, path, True)
-            text = data if isinstance(data, str) else as_text(bytes(data))  # verified: bytes-like
-            untrusted = {path for path, error in refused if isinstance(error, UnknownKey)}
-            stored = install(self.path, lic, text, current, untrusted)
-            return Imported(lic, stored, False, current)
+            kept = self._kept_keyring()
+            # The keyring given may be older than the folder's (read at a TMS's start, or
+            # kept elsewhere): a file the folder's does not trust would count by none.
+            if kept is not None and (kid := read_envelope(data)["kid"]) not in kept:
+                raise UnknownKey(
+                    f"This server's {KEYRING} does not trust key {quoted(kid)}, which signed "
+                    "the file: keep the license site's keyring first (with this file, if the "
+                    "site no longer lists the key of the file in use). Nothing was changed."
+                )
+            imported = self._placed(lic, *self._installed(keyring, this))
+            if not imported.already_installed:
+                store_file(imported.path, data)
+            return imported
+
+    def _placed(self, lic: License, found, refused) -> Imported:
+        """Where a verified file of this server goes among those installed (``found`` and
+        ``refused``, as :meth:`_installed` gives them), or that it is installed already."""
+        path = current = None  # the newest installed issue of this license
+        for where, other in found:
+            if other.license_number == lic.license_number and (
+                current is None or other.supersedes(current)
+            ):
+                path, current = where, other
+        if current is not None and current.serial == lic.serial:
+            return Imported(lic, path, True)
+        untrusted = {path for path, error in refused if isinstance(error, UnknownKey)}
+        return Imported(lic, placement(self.path, lic, current, untrusted), False, current)
 
     def add_revoked_list(self, data: bytes | str, keyring) -> list[str]:
         """Verify the license site's signed list of revoked serials (its ``/revoked.txt``)
@@ -451,27 +470,55 @@ class DataFolder:
             raise KeyringError(no_keyring(path))
         return Keyring.load(path)
 
-    def install_keyring(self, data: bytes | str) -> KeyringChange:
+    def _kept_keyring(self) -> Keyring | None:
+        """The folder's keyring; None when there is none, or it is damaged (no installed
+        file verifies by it, and the keyring given to a call decides)."""
+        try:
+            return Keyring.load(self.path / KEYRING)
+        except KeyringError:
+            return None
+
+    def install_keyring(
+        self, data: bytes | str, licenses: Iterable[bytes | str] = (), *, now=None
+    ) -> KeyringChange:
         """Keep a keyring (the license site's ``/keyring.json``, after a key rotation say) as
         the folder's. Refuses (a :class:`KeyringError`, nothing changed) one that is not a
         keyring, and one that leaves out the key of a file that counts here: its license
-        would stop counting (and the server with it), or count by an older issue."""
-        self._this()
+        would stop counting (and the server with it), or count by an older issue.
+
+        ``licenses``: license files issued under the new keyring's keys, installed with it in
+        one step, each as :meth:`import_license` would (at ``now``): when the site no longer
+        lists a key (a compromised one) and reissued its files under a new key, the keyring
+        alone would leave their licenses without a file that counts, and the files alone are
+        not trusted by the folder's keyring. Refused whole (nothing changed) when one is."""
+        this = self._this()
         new = Keyring.from_json(data)
         with self._locked():
-            path = self.path / KEYRING
-            try:
-                old = Keyring.load(path)
-            except KeyringError:  # none yet, or damaged: no installed license verifies now
-                old = Keyring()
+            old = self._kept_keyring() or Keyring()  # none or damaged: no license counts now
+            revoked = revoked_serials(self.path)
+            # Each file goes where an import trusting both keyrings would put it (in place of
+            # the older issue the old key signed); the check below counts by the new alone.
+            placed = self._installed(Keyring({**old, **new}), this)
+            found, _ = self._installed(new, this)
+            imported = []
+            for text in licenses:
+                lic = verify_license(text, new, this, now=now, revoked=revoked)
+                done = self._placed(lic, *placed)
+                if not done.already_installed:
+                    imported.append((done, text))
+                    for files in (placed[0], found):
+                        files.append((done.path, lic))
             # The files that count now, against those that would: an older issue left in the
             # folder counting instead of a newer one is a loss too.
             # (A newer issue counting instead, which only the new keyring verifies, is none.)
-            would = {lic.license_number: lic for lic in self.capabilities(new).licenses}
+            would = {
+                lic.license_number: lic
+                for lic in capabilities([lic for _, lic in found], this, now=now).licenses
+            }
             lost = sorted(
                 {
                     lic.license_number
-                    for lic in self.capabilities(old).licenses
+                    for lic in self.capabilities(old, now=now).licenses
                     if lic.license_number not in would or lic.supersedes(would[lic.license_number])
                 }
             )
@@ -480,7 +527,16 @@ class DataFolder:
                     f"This keyring leaves out the key of the file license {', '.join(lost)} "
                     "counts by here: it would no longer count, or an older issue would "
                     "instead. Use the license site's keyring, which lists every key still in "
-                    "use; nothing was changed."
+                    "use; if it no longer lists that key, give the license's new file with it "
+                    "(issued under its keys). Nothing was changed."
                 )
-            _write(path, new.to_json())
-        return KeyringChange(new, sorted(set(new) - set(old)), sorted(set(old) - set(new)))
+            # The files first: until the keyring is written, the old files' key is trusted.
+            for done, text in imported:
+                store_file(done.path, text)
+            _write(self.path / KEYRING, new.to_json())
+        return KeyringChange(
+            new,
+            sorted(set(new) - set(old)),
+            sorted(set(old) - set(new)),
+            [done for done, _ in imported],
+        )

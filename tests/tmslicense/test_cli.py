@@ -8,7 +8,8 @@ import re
 import subprocess
 import sys
 import threading
-from datetime import UTC
+from dataclasses import replace
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -950,6 +951,13 @@ def test_remove_deletes_a_licenses_files_and_says_which(pair, make_license, sign
     )
     mistyped = tms.run("remove", "TM-0000")
     assert mistyped.returncode == 2 and mistyped.stderr.startswith("error: ")
+    # A copy saved by hand under a name that would move the terminal's cursor: named as codes.
+    (tms.data / "licenses" / "copy\x1b[2J.lic").write_text(sign(lic))
+    result = tms.run("remove", lic.license_number)
+    assert (
+        result.stdout
+        == f"Removed {tms.data / 'licenses'}/copy\\x1b[2J.lic (serial {lic.serial}).\n"
+    )
 
 
 def test_keyring_keeps_the_sites_keyring_in_the_data_folder(
@@ -970,8 +978,9 @@ def test_keyring_keeps_the_sites_keyring_in_the_data_folder(
     )
     lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
     assert run("import", _file(tmp_path, sign(lic)))[0] == 0  # with the folder's keyring
-    rotated = tmslicense.Keyring([Ed25519PrivateKey.generate().public_key()])
-    code, out, err = run("keyring", _file(tmp_path, rotated.to_json(), "new.json"))
+    new_key = Ed25519PrivateKey.generate()
+    rotated = _file(tmp_path, tmslicense.Keyring([new_key.public_key()]).to_json(), "new.json")
+    code, out, err = run("keyring", rotated)
     assert (code, out) == (1, "")
     assert err.startswith(
         f"refused: This keyring leaves out the key of the file license {lic.license_number}"
@@ -979,6 +988,24 @@ def test_keyring_keeps_the_sites_keyring_in_the_data_folder(
     code, _, err = run("keyring", "http://licensing.example.com/keyring.json")
     assert code == 1 and "over https://" in err
     assert tmslicense.Keyring.load(tms.data / "keyring.json") == keyring  # unchanged
+    # The site no longer lists the old key, and reissued the file under the new one: this
+    # keyring does not trust the new file, so it is kept with the site's keyring, in one step.
+    reissued = replace(lic, serial="REISSUED", issued_at=lic.issued_at + timedelta(seconds=1))
+    new_file = _file(
+        tmp_path, tmslicense.sign_license(reissued, new_key, tmslicense.key_id(new_key))
+    )
+    code, _, err = run("import", new_file)
+    assert code == 1 and f"keep it with this file: `keyring SOURCE {new_file}`." in err
+    code, out, err = run("keyring", rotated, new_file)
+    assert (code, err) == (0, "")
+    assert out == (
+        f"Keyring saved as {tms.data / 'keyring.json'}: 1 key(s).\n"
+        f"Now trusted: key {tmslicense.key_id(new_key)}.\n"
+        f"No longer trusted: key {kid}.\n"
+        f"Imported license {lic.license_number} (standard), serial REISSUED.\n"
+        f"It replaces the file with serial {lic.serial}.\n"
+    )
+    assert run("check", "serve-clients")[0] == 0
 
 
 @pytest.fixture

@@ -581,6 +581,11 @@ def test_a_keyring_holds_public_keys_only(private_key):
         tmslicense.Keyring([private_key])
     with pytest.raises(TypeError, match="not str"):
         tmslicense.Keyring(["3f9c0a61d2e4b7a8"])
+    # A mapping (a keyring, two merged) gives its keys, each under its own kid.
+    public = private_key.public_key()
+    ring = tmslicense.Keyring({"any name": public})
+    assert ring == tmslicense.Keyring([public]) == tmslicense.Keyring(ring)
+    assert list(ring) == [tmslicense.key_id(public)]
 
 
 def test_every_documented_name_is_exported():

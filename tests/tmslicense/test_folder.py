@@ -243,7 +243,7 @@ def test_a_licenses_path_that_is_a_file_is_refused_and_kept(folder, make_license
         lambda: folder.capabilities(keyring),
         lambda: folder.import_license(sign(lic), keyring),
         lambda: store.installed(folder.path),
-        lambda: store.install(folder.path, lic, sign(lic), None),
+        lambda: store.placement(folder.path, lic, None),
     ):
         with pytest.raises(
             tmslicense.DataFolderError,
@@ -578,6 +578,52 @@ def test_an_import_keeps_a_newer_issue_in_its_place_that_it_cannot_verify(
         done.path.write_text(damaged)
         assert folder.import_license(sign(older), keyring).path == done.path
         assert folder.capabilities(keyring).seats == 5
+
+
+def test_an_import_is_refused_a_file_whose_key_the_folders_keyring_no_longer_trusts(
+    folder, make_license, sign, keyring
+):
+    """A TMS holds the keyring it read at its start; meanwhile the folder's keyring was
+    replaced by one without the newer file's key. Imported, that file would take the place
+    of the one that counts and count by none: refused, the folder as it was."""
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
+    folder.install_keyring(keyring.to_json())
+    done = folder.import_license(sign(older), keyring)
+    before = done.path.read_bytes()
+    held = tmslicense.Keyring([*keyring.values(), new_key])  # read before the folder's changed
+    with pytest.raises(tmslicense.UnknownKey, match="keyring.json does not trust key"):
+        folder.import_license(newer, held)
+    assert done.path.read_bytes() == before
+    assert folder.capabilities(folder.keyring()).seats == 5
+
+
+def test_a_keyring_without_the_key_in_use_is_kept_with_the_files_issued_under_its_keys(
+    folder, make_license, sign, keyring
+):
+    """The site stopped listing a key (a compromised one) and reissued its files under the
+    new key: neither the site's keyring alone (the license would stop counting) nor the new
+    file alone (this keyring does not trust its key) can be taken; both together are, in one
+    step: the license counts by its new file throughout."""
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
+    folder.install_keyring(keyring.to_json())
+    folder.import_license(sign(older), keyring)
+    sites = tmslicense.Keyring([new_key]).to_json()
+    with pytest.raises(tmslicense.KeyringError, match="give the license's new file with it"):
+        folder.install_keyring(sites)
+    # Refused whole when one of the files is (here one the new keyring does not trust).
+    with pytest.raises(tmslicense.UnknownKey):
+        folder.install_keyring(sites, licenses=[newer, sign(make_license("standard"))])
+    assert folder.keyring() == keyring
+    assert folder.capabilities(keyring).seats == 5
+
+    change = folder.install_keyring(sites, licenses=[newer.encode()])
+    assert (change.added, change.removed) == ([tmslicense.key_id(new_key)], list(keyring))
+    assert [done.license.serial for done in change.imported] == ["NEWER"]
+    assert change.imported[0].replaced.serial == "OLDER"
+    assert folder.capabilities(folder.keyring()).seats == 50
+    assert folder.licenses(folder.keyring())[1] == []  # no file left that does not verify
+    # Given again (the same file installed already): nothing more to do.
+    assert folder.install_keyring(sites, licenses=[newer]).imported == []
 
 
 def test_the_keyring_of_a_folder_with_no_installation_is_refused_as_the_rest(tmp_path, keyring):

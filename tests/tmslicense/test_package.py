@@ -52,3 +52,6 @@ def test_a_wheel_of_tmslicense_alone_installs_and_works_outside_the_checkout(tmp
     import tmslicense
 
     assert tmslicense.normalize_installation_id(made.stdout.strip()) == made.stdout.strip()
+    # Its usage names the command as typed.
+    usage = _run(site / "bin" / "tmslicense", "--help", cwd=elsewhere, env=env).stdout
+    assert usage.startswith("usage: tmslicense [-h]")
