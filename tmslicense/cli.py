@@ -329,9 +329,10 @@ def _capabilities(args, data_dir: Path):
     if keyring is None:
         store.revoked_serials(data_dir)  # a damaged list is said so, as with a keyring
         refused = [
-            (i.path, "cannot be verified without a keyring") for i in store.installed(data_dir)
+            (i.path, "cannot be verified without a keyring.") for i in store.installed(data_dir)
         ]
-        return capabilities([], this), refused, None
+        not_used = [f"{path.name}: {why}" for path, why in refused]
+        return capabilities([], this, not_used=not_used), refused, None
     valid, refused = store.DataFolder(data_dir).licenses(keyring)
     return capabilities(valid, this), refused, keyring
 

@@ -146,18 +146,18 @@ def capabilities(
         }
     else:
         role = None
-        reason = (
-            f"No valid license for this ThinManager Server (Installation ID {this}). "
-            "Activate a license for this Installation ID and import the license file."
-        )
-        # Why the files it holds do not count (the clock, say): the first few of each kind,
-        # so that a folder of many files makes no message of pages (``ignored`` has all).
+        reason = f"No valid license for this ThinManager Server (Installation ID {this})."
         counted = [f"license {lic.license_number}, {why}" for lic, why in ignored]
+        not_used = list(not_used)
+        if not (counted or not_used):
+            reason += " Activate a license for this Installation ID and import the license file."
+        # Else why the files it holds do not count (the clock, a missing keyring), not to
+        # activate what is activated: the first few of each kind, so that a folder of many
+        # files makes no message of pages (``ignored`` has all).
         if counted:
             more = len(counted) - REASONS_SHOWN
             reason += f" Not counted: {'; '.join(counted[:REASONS_SHOWN])}"
             reason += f"; and {more} more." if more > 0 else "."
-        not_used = list(not_used)
         reason += "".join(f" Not used: {why}" for why in not_used[:REASONS_SHOWN])
         if len(not_used) > REASONS_SHOWN:
             reason += f" Not used: {len(not_used) - REASONS_SHOWN} more."

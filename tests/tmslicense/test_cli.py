@@ -663,6 +663,14 @@ def test_without_a_keyring_status_shows_the_id_and_the_rest_say_where_it_goes(
     assert f"No keyring at {tms.keyring}: save the license site's keyring" in status.stdout
     assert "cannot be verified without a keyring" in status.stdout
     assert "This server: unlicensed" in status.stdout
+    # Each refusal says why: not "activate a license", which is activated and imported.
+    (refusal,) = {
+        line.split("refused: ")[1] for line in status.stdout.splitlines() if "refused: " in line
+    }
+    assert "Activate a license" not in refusal
+    assert refusal.endswith(
+        f"Not used: {lic.license_number}.lic: cannot be verified without a keyring."
+    )
     for command in (["import", path], ["check", "serve-clients"], ["verify", path]):
         before = tms.snapshot()
         result = tms.run(*command)
