@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.message import sanitize_address
-from django.db import close_old_connections, connection, transaction
+from django.db import OperationalError, close_old_connections, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -306,15 +306,20 @@ def _record(message: OutboxMessage, *, attempted: bool, error=None) -> timedelta
 def sweep(*, now=None) -> int:
     """Re-queue every pending message that is due and not recently queued; returns how many."""
     now = now or timezone.now()
-    due = list(
-        OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now)
-        .exclude(queued_at__gt=now - REQUEUE_AFTER)
-        .values_list("pk", flat=True)
-    )
-    # Marked before they are handed over (enqueue() unmarks one the broker refuses): a worker
-    # that takes a message at once must not meet this update's row lock, or it would skip the
-    # message as being sent by another worker, and the mark hide it from the next sweep.
-    OutboxMessage.objects.filter(pk__in=due).update(queued_at=now)
+    with transaction.atomic():
+        # A message being sent (its row locked by the worker for as long as the mail server
+        # takes) is being handled: passed over, not waited for past the statement timeout.
+        due = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now)
+            .exclude(queued_at__gt=now - REQUEUE_AFTER)
+            .values_list("pk", flat=True)
+        )
+        # Marked before they are handed over (enqueue() unmarks one the broker refuses): a
+        # worker that takes a message at once must not meet this update's row lock, or it
+        # would skip the message as being sent by another worker, and the mark hide it from
+        # the next sweep.
+        OutboxMessage.objects.filter(pk__in=due).update(queued_at=now)
     return sum(enqueue(pk) for pk in due)
 
 
@@ -339,6 +344,15 @@ def purge(*, now=None, batch: int = 1000) -> int:
     return deleted
 
 
+CHANGED_MEANWHILE = "It changed meanwhile: look at it again."
+
+
+def lock_not_available(error: OperationalError) -> bool:
+    """Whether PostgreSQL refused to wait for a row another transaction holds (NOWAIT, or
+    past ``lock_timeout``)."""
+    return getattr(error.__cause__, "sqlstate", None) == "55P03"
+
+
 def retry_now(message: OutboxMessage) -> str | None:
     """Support's "send again": a failed or waiting message becomes due at once. None when it
     is queued again, else why not: one that was sent, or cancelled (its file was revoked), or
@@ -349,6 +363,19 @@ def retry_now(message: OutboxMessage) -> str | None:
             "expired): the customer asks for a new one (Forgot your password?), or support "
             "invites the member again."
         )
+    try:
+        with transaction.atomic():  # a savepoint: a refusal leaves the caller's transaction
+            # Its row locked (until the caller's transaction ends) and read again, or said to
+            # be sent right now: a worker holds it for as long as the mail server takes.
+            message = (
+                OutboxMessage.objects.select_for_update(nowait=True).filter(pk=message.pk).first()
+            )
+    except OperationalError as error:
+        if not lock_not_available(error):
+            raise
+        return "It is being sent right now: look at it again in a moment."
+    if message is None:  # deleted meanwhile (an old one, by the purge)
+        return CHANGED_MEANWHILE
     if message.status == OutboxMessage.Status.SENT:
         activation = message.activation
         if activation and activation.is_live and activation.license.is_activatable():
@@ -376,7 +403,7 @@ def retry_now(message: OutboxMessage) -> str | None:
         queued_at=None,
     )
     if not queued:
-        return "It changed meanwhile: look at it again."
+        return CHANGED_MEANWHILE
     _enqueue_after_commit(message.pk)
     return None
 

@@ -275,7 +275,7 @@ def _locked_activation(pk) -> Activation:
     try:
         return Activation.objects.select_for_update().select_related("license").get(pk=pk)
     except OperationalError as error:
-        if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+        if not outbox.lock_not_available(error):
             raise
         raise ActivationError(
             "Its license file is being e-mailed right now: try again in a moment."

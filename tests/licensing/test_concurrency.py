@@ -605,3 +605,63 @@ def test_an_account_deleted_while_it_logs_in_is_not_let_in_and_no_500(
     assert not get_user_model().objects.filter(pk=customer.pk).exists()
     assert not AuditEvent.objects.filter(action="log_in").exists()
     assert client.get("/licenses/").status_code == 302  # not logged in
+
+
+def held_while_sent(message, seconds: float = 5):
+    """A worker sending ``message`` (its row locked, on a connection of its own) for at most
+    ``seconds`` (a slow mail server); returns the thread, once the row is locked."""
+    locked = threading.Event()
+
+    def send():
+        with transaction.atomic():
+            OutboxMessage.objects.select_for_update().get(pk=message.pk)
+            locked.set()
+            time.sleep(seconds)
+        connection.close()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    assert locked.wait(timeout=30)
+    return thread
+
+
+def _due(key: str) -> OutboxMessage:
+    return OutboxMessage.objects.create(key=key, recipients=["a@x.example"], subject=key, body="x")
+
+
+def test_the_sweep_passes_over_a_message_being_sent_and_requeues_the_rest(postgres):
+    """A message being sent (its row locked for as long as the mail server takes) is being
+    handled: the sweep does not wait for it (past the statement timeout, failing whole), and
+    brings back the others, a message the broker lost say."""
+    from unittest import mock
+
+    from licensing import outbox
+
+    sending, lost = _due("sending"), _due("lost")
+    thread = held_while_sent(sending)
+    with mock.patch("licensing.tasks.deliver_message.delay") as delay:
+        started = time.monotonic()
+        assert outbox.sweep() == 1
+        waited = time.monotonic() - started
+    thread.join()
+    assert [c.args[0] for c in delay.call_args_list] == [lost.pk]
+    assert waited < 4  # not the sending's 5 s
+    assert OutboxMessage.objects.get(pk=sending.pk).queued_at is None
+
+
+def test_send_again_of_a_message_being_sent_says_so_at_once(postgres):
+    """Support clicks Send again while the message is being sent (a slow mail server: when
+    support looks): told so at once, nothing changed, not a 500 after the statement timeout."""
+    from tests.factories import UserFactory
+
+    sending = _due("sending")
+    OutboxMessage.objects.filter(pk=sending.pk).update(attempts=2)
+    thread = held_while_sent(sending)
+    started = time.monotonic()
+    why = services.send_again(message=sending, actor=UserFactory(is_staff=True))
+    waited = time.monotonic() - started
+    thread.join()
+    assert why == "It is being sent right now: look at it again in a moment."
+    assert waited < 4
+    assert OutboxMessage.objects.get(pk=sending.pk).attempts == 2
+    assert not AuditEvent.objects.exists()
