@@ -918,12 +918,14 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
         ip=ip,
         details={"member": person(user)},
     )
-    OutboxMessage.objects.filter(
+    unsent = OutboxMessage.objects.filter(
         Q(key__startswith=f"invitation:{user.pk}:")
         | Q(key__startswith=f"password-reset:{user.pk}:")  # asked for on the log-in page
         | Q(key=f"member-added:{user.pk}"),
         status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED],  # not to be sent
-    ).update(status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn.")
+    )
+    unsent.filter(secret=True).update(body="")  # a link is erased, as once sent
+    unsent.update(status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn.")
     told = OutboxMessage.objects.filter(
         key=f"member-added:{user.pk}", status=OutboxMessage.Status.SENT
     ).exists()

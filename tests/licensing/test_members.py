@@ -250,7 +250,11 @@ def test_support_withdraws_an_invitation_not_used_yet(
     link = link_in(next(m for m in mail.outbox if m.to == ["eng@acme.exmaple"]))
     # A link sent again, still waiting for the mail server.
     OutboxMessage.objects.create(
-        key=f"invitation:{invited.pk}:waiting", recipients=[invited.email], subject="s", body="b"
+        key=f"invitation:{invited.pk}:waiting",
+        recipients=[invited.email],
+        subject="s",
+        body=f"Choose your password: {link}",
+        secret=True,
     )
     page = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
     url = f"/admin/licensing/organization/{organization.pk}/withdraw/{invited.membership.pk}/"
@@ -271,6 +275,8 @@ def test_support_withdraws_an_invitation_not_used_yet(
     assert event.actor == support and event.details == {"member": "eng@acme.exmaple"}
     waiting = OutboxMessage.objects.get(key=f"invitation:{invited.pk}:waiting")
     assert waiting.status == "cancelled"
+    assert waiting.body == ""  # its link is erased, as once sent (the notice's text is kept)
+    assert OutboxMessage.objects.get(pk=notice.pk).body
     assert "no longer valid" in Client().get(link, follow=True).content.decode()
     gone = support_client.post(url, follow=True).content.decode()  # Back, or another tab
     assert "That invitation was withdrawn already" in gone
