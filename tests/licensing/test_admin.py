@@ -2541,11 +2541,19 @@ def test_a_new_file_from_support_says_so_in_its_subject_and_what_it_corrected(
         reissued.subject
         == f"New license file for {number}, mirrored license (replaces {old.serial})"
     )
+    assert "add the new file in place of the old one on both servers." in reissued.body
     fixed = tmslicense.new_installation_id()
     before, corrected = sent("correct", {"mirrored_installation_id": fixed, "reason": "Typo"})
     assert corrected.subject.startswith(f"Corrected license file for {number}, mirrored license")
     assert f"The Installation ID {before.mirrored_installation_id} is corrected to {fixed}." in (
         corrected.body
+    )
+    # Not "on both servers": the corrected one never had the old file, and the new one is not
+    # for the server of the mistyped ID.
+    assert "on both servers" not in corrected.body.split("\n")[0]
+    assert (
+        "add the new file on the servers it is bound to (below), in place of the old one where "
+        "there is one." in corrected.body
     )
     swap = {"installation_id": fixed, "mirrored_installation_id": live.installation_id}
     _, swapped = sent("correct", {**swap, "reason": "Roles the wrong way round"})
