@@ -242,11 +242,13 @@ def placement(data_dir: Path, lic: License, current: License | None, untrusted=f
     if not _has_licenses_dir(data_dir):
         folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{lic.license_number}.lic"
-    try:
-        there = read_license(read_file(target)) if target in untrusted else None
-    except LicenseError:  # damaged past its key id: no newer issue, replaced
-        there = None
-    if there and there.license_number == lic.license_number and there.supersedes(lic):
+    # A file of another license saved under this one's name (by hand) is not written over:
+    # it may be what that license counts by. This one goes beside it.
+    copies = 1
+    while (there := _license_in(target)) and there.license_number != lic.license_number:
+        copies += 1
+        target = folder / f"{lic.license_number}-{copies}.lic"
+    if there and target in untrusted and there.supersedes(lic):
         raise AlreadyReplaced(
             f"{target.name} holds a newer file for license {lic.license_number} (serial "
             f"{there.serial}, issued {utc_time(there.issued_at)}), signed with a key this "
@@ -254,6 +256,15 @@ def placement(data_dir: Path, lic: License, current: License | None, untrusted=f
             "changed; to install this older issue instead, remove that file first."
         )
     return target
+
+
+def _license_in(path: Path) -> License | None:
+    """The license a file holds, read, not verified; None for no file, one that cannot be
+    read, or no license in it (damaged: replaced)."""
+    try:
+        return read_license(read_file(path))
+    except (OSError, LicenseError):
+        return None
 
 
 def store_file(target: Path, data: bytes | str) -> None:

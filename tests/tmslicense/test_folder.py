@@ -450,6 +450,23 @@ def test_a_file_removed_while_the_folder_is_read_is_not_counted_and_no_error(
     assert [lic.serial for lic in folder.capabilities(keyring).licenses] == ["KEPT"]
 
 
+def test_an_import_never_writes_over_another_license_saved_under_its_name(
+    folder, make_license, sign, keyring
+):
+    """A file of license B saved by hand under license A's name: importing A keeps B (it
+    counts as before) and stores A beside it."""
+    this = folder.installation_id
+    a = _recent(make_license, kind="standard", ids=[this], seats=5)
+    b = _recent(make_license, kind="standard", ids=[this], seats=7)
+    (folder.path / "licenses").mkdir()
+    misnamed = folder.path / "licenses" / f"{a.license_number}.lic"
+    misnamed.write_text(sign(b))
+    done = folder.import_license(sign(a), keyring)
+    assert done.path == misnamed.with_name(f"{a.license_number}-2.lic")
+    assert misnamed.read_text() == sign(b)
+    assert folder.capabilities(keyring).seats == 12
+
+
 def test_a_change_waits_for_the_folder_as_long_as_asked(folder, make_license, sign, keyring):
     lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
     impatient = tmslicense.DataFolder(folder.path, lock_wait=0.2)
