@@ -28,7 +28,7 @@ from .fileformat import (
     utc_time,
     verify_license,
 )
-from .gating import THINSERVER_DATA_REFUSED, Action, Capabilities, capabilities
+from .gating import THINSERVER_DATA_REFUSED, Action, Capabilities, capabilities, duplicates
 from .ids import (
     InvalidIdentifier,
     InvalidInstallationId,
@@ -77,6 +77,7 @@ __all__ = [
     "UnsupportedAlgorithm",
     "YEARS",
     "capabilities",
+    "duplicates",
     "case_variants",
     "check_issuable",
     "grouped_symbols",

@@ -74,6 +74,17 @@ class Capabilities:
         return self.allows(Action.SHOW_THINSERVER_DATA)
 
 
+def duplicates(own: License, mirrored: License) -> bool:
+    """Whether a server's own license is a complete duplicate of a mirrored license it is
+    the mirror of: the same product and edition, as many seats or more, every feature."""
+    return (
+        own.product == mirrored.product
+        and own.edition == mirrored.edition
+        and own.seats >= mirrored.seats
+        and set(own.features) >= set(mirrored.features)
+    )
+
+
 def capabilities(
     licenses: Iterable[License],
     installation_id: str,
@@ -86,12 +97,13 @@ def capabilities(
     files did not verify, for the refusal on no license to say (DataFolder gives them).
 
     A primary or redundant (enterprise) server does everything; a mirrored secondary only
-    serves thin-client boots; a server on no license does nothing. Seats and features add up
-    over the licenses bound to this server, each license number once: of its files (a copy,
-    an older issue) the newest counts, and only if it is bound to this server (a license moved
-    to other servers counts no more by its older file). A license for other servers, one
-    expired since it was verified (a server that runs for months asks again), and a file that
-    does not count, is ignored with a reason.
+    serves thin-client boots (unless it holds a complete duplicate of each license it is the
+    mirror of, see :func:`duplicates`); a server on no license does nothing. Seats and
+    features add up over the licenses bound to this server, each license number once: of its
+    files (a copy, an older issue) the newest counts, and only if it is bound to this server (a
+    license moved to other servers counts no more by its older file). A license for other
+    servers, one expired since it was verified (a server that runs for months asks again),
+    and a file that does not count, is ignored with a reason.
     """
     if isinstance(not_used, str):
         raise TypeError("not_used is a list of reasons, not text")
@@ -124,23 +136,38 @@ def capabilities(
             ignored.append((lic, problem[1]))
             del applying[number]
     roles = {lic.server(this).role for lic in applying.values()}
-
-    full = roles & {Role.PRIMARY, Role.REDUNDANT}
-    if full:
-        role = Role.PRIMARY if Role.PRIMARY in full else Role.REDUNDANT
+    full = [lic for lic in applying.values() if lic.server(this).role is not Role.MIRROR]
+    # "A fully redundant ThinManager Server with a complete set of duplicate licenses": each
+    # license this server is the mirror of needs a duplicate of its own (an add-on bound to
+    # the secondary does not make a mirrored license an enterprise one).
+    mirrored = next(
+        (
+            lic
+            for lic in applying.values()
+            if lic.server(this).role is Role.MIRROR and not any(duplicates(f, lic) for f in full)
+        ),
+        None,
+    )
+    if full and mirrored is None:
+        role = Role.PRIMARY if Role.PRIMARY in roles else Role.REDUNDANT
         refusals: dict[Action, str] = {}
-    elif roles:
+    elif mirrored is not None:
         role = Role.MIRROR
-        mirrored = next(lic for lic in applying.values() if lic.server(this).role is Role.MIRROR)
         primary = mirrored.servers[0].installation_id
+        short = "".join(
+            f" License {lic.license_number} of this server is no complete duplicate of mirrored "
+            f"license {mirrored.license_number} (the same product and edition, as many seats, "
+            "every feature), which a fully redundant server needs."
+            for lic in full[:1]
+        )
         refusals = {
             Action.RUN_CONSOLE: (
                 "This is a mirrored ThinManager Server: the ThinManager interface runs only on "
-                f"the primary ThinManager Server ({primary})."
+                f"the primary ThinManager Server ({primary}).{short}"
             ),
             Action.CHANGE_CONFIG: (
                 "The configuration cannot be changed on a mirrored ThinManager Server; change it "
-                f"on the primary ThinManager Server ({primary})."
+                f"on the primary ThinManager Server ({primary}).{short}"
             ),
             Action.SHOW_THINSERVER_DATA: THINSERVER_DATA_REFUSED,
         }

@@ -77,13 +77,48 @@ def test_seats_and_features_add_up_and_foreign_files_are_ignored(make_license):
     assert [lic for lic, _ in caps.ignored] == [foreign]
 
 
-def test_a_full_license_wins_over_a_mirror_role(make_license):
+def test_a_mirror_with_a_complete_duplicate_license_of_its_own_is_fully_functional(
+    make_license,
+):
+    """ "A fully redundant ThinManager Server with a complete set of duplicate licenses":
+    the mirror's own license of the same product and edition, with as many seats and every
+    feature, makes it fully functional."""
     mirrored = make_license("mirrored")
     secondary = mirrored.installation_ids[1]
-    own = make_license("standard", ids=[secondary])
+    own = make_license("standard", ids=[secondary], features=["multimonitor", "relevance", "x"])
+    assert tmslicense.duplicates(own, mirrored)
     caps = tmslicense.capabilities([mirrored, own], secondary)
     assert caps.role is tmslicense.Role.PRIMARY
     assert caps.show_thinserver_data
+
+
+@pytest.mark.parametrize(
+    "add_on",
+    [
+        {"seats": 1},  # a small add-on
+        {"features": ["relevance"]},  # without one of the mirrored license's features
+        {"edition": "Standard"},
+        {"product": "ThinManager Platform"},
+    ],
+)
+def test_a_mirror_with_a_license_of_its_own_short_of_a_duplicate_stays_a_mirror(
+    make_license, add_on
+):
+    """A cheap add-on bound to the secondary does not make a mirrored license an enterprise
+    one: the secondary still only serves thin clients, and says what it lacks."""
+    mirrored = make_license("mirrored")
+    secondary = mirrored.installation_ids[1]
+    own = make_license("standard", ids=[secondary], **add_on)
+    caps = tmslicense.capabilities([mirrored, own], secondary)
+    assert caps.role is tmslicense.Role.MIRROR
+    assert caps.serve_clients and not caps.run_console and not caps.change_config
+    assert caps.message(Action.SHOW_THINSERVER_DATA) == tmslicense.THINSERVER_DATA_REFUSED
+    assert caps.message(Action.CHANGE_CONFIG).endswith(
+        f"License {own.license_number} of this server is no complete duplicate of mirrored "
+        f"license {mirrored.license_number} (the same product and edition, as many seats, every "
+        "feature), which a fully redundant server needs."
+    )
+    assert caps.seats == mirrored.seats + own.seats
 
 
 def test_a_license_counts_once_however_many_of_its_files(make_license):
