@@ -270,14 +270,17 @@ def normalize_installation_id(text: str) -> str:
     try:
         return INSTALLATION_ID.normalize(text)
     except InvalidInstallationId as error:
-        if error.code != "length":
-            raise
-        if LICENSE_NUMBER.is_entered_in_full(text):
+        # A license number, maybe with its label too ("License Number: TM-..."): said so.
+        if isinstance(text, str) and LICENSE_NUMBER.is_entered_in_full(
+            _unlabelled(text, _NUMBER_LABEL)
+        ):
             raise InvalidInstallationId(
                 "This is a license number, not an Installation ID. The Installation ID is shown "
                 "at the bottom of the Licensing window of the ThinManager Server.",
                 code="length",
             ) from None
+        if error.code != "length":
+            raise
         pair = _two_installation_ids(text)
         if pair:
             raise InvalidInstallationId(
@@ -310,8 +313,11 @@ def normalize_license_number(text: str) -> str:
     text = _unlabelled(text, _NUMBER_LABEL)
     try:
         return LICENSE_NUMBER.normalize(text)
-    except InvalidLicenseNumber as error:
-        if error.code == "length" and INSTALLATION_ID.is_entered_in_full(text):
+    except InvalidLicenseNumber:
+        # An Installation ID, maybe with its label too ("Installation ID: ..."): said so.
+        if isinstance(text, str) and INSTALLATION_ID.is_entered_in_full(
+            _unlabelled(text, _ID_LABEL)
+        ):
             raise InvalidLicenseNumber(
                 "This is an Installation ID, not a license number. The license number is on "
                 "your license certificate and starts with TM-.",

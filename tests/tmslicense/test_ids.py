@@ -258,7 +258,13 @@ def test_several_wrong_characters_are_each_named_once():
 
 
 @pytest.mark.parametrize(
-    "number", [LICENSE_NUMBER, "tm dem0 0000 001h", "TM\u2013DEM0\u20130000\u2013001H"]
+    "number",
+    [
+        LICENSE_NUMBER,
+        "tm dem0 0000 001h",
+        "TM\u2013DEM0\u20130000\u2013001H",
+        f"License Number: {LICENSE_NUMBER}",  # copied with its label
+    ],
 )
 def test_a_license_number_in_the_installation_id_field_says_so(number):
     with pytest.raises(tmslicense.InvalidInstallationId) as caught:
@@ -271,7 +277,12 @@ def test_a_license_number_in_the_installation_id_field_says_so(number):
 
 
 @pytest.mark.parametrize(
-    "installation_id", [INSTALLATION_ID, "ykwh\u00a0a8j4\u00a0fwf0\u00a0r2qm\u00a0g4y9"]
+    "installation_id",
+    [
+        INSTALLATION_ID,
+        "ykwh\u00a0a8j4\u00a0fwf0\u00a0r2qm\u00a0g4y9",
+        f"Mirrored Installation ID: {INSTALLATION_ID}",  # copied with its label
+    ],
 )
 def test_an_installation_id_in_the_license_number_field_says_so(installation_id):
     with pytest.raises(tmslicense.InvalidLicenseNumber) as caught:
