@@ -357,6 +357,18 @@ def new_license_number() -> str:
 SECRET_FILE = "installation.secret"  # noqa: S105 (a file name, not a secret)
 
 
+def sync_folder(folder: str | os.PathLike) -> None:
+    """Make a file's new name in ``folder`` (a rename, a link) last through a power cut: the
+    folder itself written to disk. POSIX only (Windows has no such call, nor needs it)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
     """This installation's ID, made once from a random secret kept in ``data_dir``.
 
@@ -389,6 +401,7 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
             pass
         finally:
             os.unlink(temporary)
+        sync_folder(data_dir)  # a new server's ID never vanishes after a power cut
         secret = bytes.fromhex(_read(path))
     except ValueError as error:
         raise InvalidInstallationId(

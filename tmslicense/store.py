@@ -37,6 +37,7 @@ from .ids import (
     InvalidInstallationId,
     load_or_create_installation_id,
     normalize_license_number,
+    sync_folder,
 )
 from .keyring import Keyring, KeyringError
 from .model import SERIAL, License
@@ -290,6 +291,7 @@ def _write(target: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
+        sync_folder(target.parent)  # the rename too: a revoked list never goes back
     finally:
         temporary.unlink(missing_ok=True)
 

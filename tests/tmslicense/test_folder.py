@@ -1,6 +1,8 @@
 """DataFolder: what a TMS that embeds tmslicense calls, instead of the command line."""
 
+import os
 import re
+import stat
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -465,6 +467,31 @@ def test_an_import_never_writes_over_another_license_saved_under_its_name(
     assert done.path == misnamed.with_name(f"{a.license_number}-2.lic")
     assert misnamed.read_text() == sign(b)
     assert folder.capabilities(keyring).seats == 12
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a folder is synced on POSIX only")
+def test_each_file_written_is_lasting_with_its_name(
+    tmp_path, make_license, sign, keyring, private_key, kid, monkeypatch
+):
+    """A rename lasts only once the folder holding it is on disk too: after a power cut the
+    new secret must not vanish (a new server), nor the revoked list go back to an older one."""
+    synced = []
+    fsync = os.fsync
+
+    def recording(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    folder = tmslicense.DataFolder(tmp_path / "tms")
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    assert synced == [str(folder.path)]  # the secret's
+    folder.import_license(sign(lic), keyring)
+    folder.add_revoked_list(tmslicense.sign_revoked_list(["GONE"], private_key, kid), keyring)
+    folder.install_keyring(keyring.to_json())
+    licenses = str(folder.path / "licenses")
+    assert synced == [str(folder.path), licenses, str(folder.path), str(folder.path)]
 
 
 def test_a_change_waits_for_the_folder_as_long_as_asked(folder, make_license, sign, keyring):
