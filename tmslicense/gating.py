@@ -85,6 +85,25 @@ def duplicates(own: License, mirrored: License) -> bool:
     )
 
 
+def _without_duplicate(mirrored: list[License], own: list[License]) -> License | None:
+    """ "A fully redundant ThinManager Server with a complete set of duplicate licenses": the
+    first license this server is the mirror of left without a duplicate of its own, each of
+    its own licenses duplicating one at most (an add-on bound to the secondary does not make a
+    mirrored license an enterprise one); None when each has one."""
+    matched: dict[int, License] = {}  # an own license's index -> the mirrored one it duplicates
+
+    def match(lic: License, tried: set[int]) -> bool:  # one more pair, moving others if need be
+        for index, candidate in enumerate(own):
+            if index not in tried and duplicates(candidate, lic):
+                tried.add(index)
+                if index not in matched or match(matched[index], tried):
+                    matched[index] = lic
+                    return True
+        return False
+
+    return next((lic for lic in mirrored if not match(lic, set())), None)
+
+
 def capabilities(
     licenses: Iterable[License],
     installation_id: str,
@@ -137,16 +156,8 @@ def capabilities(
             del applying[number]
     roles = {lic.server(this).role for lic in applying.values()}
     full = [lic for lic in applying.values() if lic.server(this).role is not Role.MIRROR]
-    # "A fully redundant ThinManager Server with a complete set of duplicate licenses": each
-    # license this server is the mirror of needs a duplicate of its own (an add-on bound to
-    # the secondary does not make a mirrored license an enterprise one).
-    mirrored = next(
-        (
-            lic
-            for lic in applying.values()
-            if lic.server(this).role is Role.MIRROR and not any(duplicates(f, lic) for f in full)
-        ),
-        None,
+    mirrored = _without_duplicate(
+        [lic for lic in applying.values() if lic.server(this).role is Role.MIRROR], full
     )
     if full and mirrored is None:
         role = Role.PRIMARY if Role.PRIMARY in roles else Role.REDUNDANT
@@ -154,11 +165,14 @@ def capabilities(
     elif mirrored is not None:
         role = Role.MIRROR
         primary = mirrored.servers[0].installation_id
-        short = "".join(
-            f" License {lic.license_number} of this server is no complete duplicate of mirrored "
-            f"license {mirrored.license_number} (the same product and edition, as many seats, "
-            "every feature), which a fully redundant server needs."
-            for lic in full[:1]
+        features = ", ".join(sorted(mirrored.features)) or "none"
+        short = (
+            " A fully redundant server needs a complete duplicate of each license it is the "
+            f"mirror of: none here duplicates license {mirrored.license_number} "
+            f"({mirrored.product} {mirrored.edition}, {mirrored.seats} seats, features "
+            f"{features})."
+            if full
+            else ""
         )
         refusals = {
             Action.RUN_CONSOLE: (

@@ -543,7 +543,10 @@ class DataFolder:
                     "use; if it no longer lists that key, give the license's new file with it "
                     "(issued under its keys). Nothing was changed."
                 )
-            # The files first: until the keyring is written, the old files' key is trusted.
+            # Both keys trusted while the files change (cut off half-way, by a power cut say,
+            # a license counts by its old file or its new one, never by none), then the new.
+            if imported:
+                _write(self.path / KEYRING, Keyring({**old, **new}).to_json())
             for done, text in imported:
                 store_file(done.path, text)
             _write(self.path / KEYRING, new.to_json())

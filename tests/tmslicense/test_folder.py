@@ -670,6 +670,32 @@ def test_a_keyring_without_the_key_in_use_is_kept_with_the_files_issued_under_it
     assert folder.install_keyring(sites, licenses=[newer]).imported == []
 
 
+def test_a_keyring_kept_with_its_files_leaves_a_license_counting_if_cut_off_half_way(
+    folder, make_license, sign, keyring, monkeypatch
+):
+    """A power cut (here: the disk full) between the files and the keyring: the folder's
+    keyring trusts both keys meanwhile, so the license counts by its old file or its new one,
+    never by none."""
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
+    folder.install_keyring(keyring.to_json())
+    folder.import_license(sign(older), keyring)
+    sites = tmslicense.Keyring([new_key])
+    write = tmslicense.store._write
+
+    def cut_off_at_the_new_keyring(target, text):
+        if text == sites.to_json():
+            raise OSError(28, "No space left on device")
+        return write(target, text)
+
+    monkeypatch.setattr(tmslicense.store, "_write", cut_off_at_the_new_keyring)
+    with pytest.raises(OSError, match="No space left"):
+        folder.install_keyring(sites.to_json(), licenses=[newer])
+    assert folder.capabilities(folder.keyring()).seats == 50  # the new file, trusted meanwhile
+    monkeypatch.undo()
+    folder.install_keyring(sites.to_json(), licenses=[newer])  # run again: done
+    assert folder.keyring() == sites and folder.capabilities(sites).seats == 50
+
+
 def test_the_keyring_of_a_folder_with_no_installation_is_refused_as_the_rest(tmp_path, keyring):
     """A mistyped data folder: asked for its keyring, or given one, it says there is no
     installation there (not where to save a keyring), and makes nothing."""

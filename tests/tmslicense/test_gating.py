@@ -114,11 +114,24 @@ def test_a_mirror_with_a_license_of_its_own_short_of_a_duplicate_stays_a_mirror(
     assert caps.serve_clients and not caps.run_console and not caps.change_config
     assert caps.message(Action.SHOW_THINSERVER_DATA) == tmslicense.THINSERVER_DATA_REFUSED
     assert caps.message(Action.CHANGE_CONFIG).endswith(
-        f"License {own.license_number} of this server is no complete duplicate of mirrored "
-        f"license {mirrored.license_number} (the same product and edition, as many seats, every "
-        "feature), which a fully redundant server needs."
+        "A fully redundant server needs a complete duplicate of each license it is the mirror "
+        f"of: none here duplicates license {mirrored.license_number} (ThinManager Premium, 25 "
+        "seats, features multimonitor, relevance)."
     )
     assert caps.seats == mirrored.seats + own.seats
+
+
+def test_one_license_of_its_own_duplicates_one_mirrored_license_only(make_license):
+    """A complete set: a mirror of two licenses needs two of its own."""
+    first = make_license("mirrored", seats=10)
+    secondary = first.installation_ids[1]
+    second = make_license("mirrored", ids=[first.installation_ids[0], secondary], seats=10)
+    own = make_license("standard", ids=[secondary], seats=10)
+    caps = tmslicense.capabilities([first, second, own], secondary)
+    assert caps.role is tmslicense.Role.MIRROR and not caps.change_config
+    another = make_license("standard", ids=[secondary], seats=12)
+    caps = tmslicense.capabilities([first, second, own, another], secondary)
+    assert caps.role is tmslicense.Role.PRIMARY and caps.change_config
 
 
 def test_a_license_counts_once_however_many_of_its_files(make_license):
