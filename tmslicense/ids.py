@@ -359,14 +359,18 @@ SECRET_FILE = "installation.secret"  # noqa: S105 (a file name, not a secret)
 
 def sync_folder(folder: str | os.PathLike) -> None:
     """Make a file's new name in ``folder`` (a rename, a link) last through a power cut: the
-    folder itself written to disk. POSIX only (Windows has no such call, nor needs it)."""
+    folder itself written to disk. POSIX only (Windows has no such call, nor needs it); as far
+    as the file system allows (some network shares refuse it: the change is made anyway)."""
     if os.name != "posix":
         return
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:

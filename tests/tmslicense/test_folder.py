@@ -494,6 +494,24 @@ def test_each_file_written_is_lasting_with_its_name(
     assert synced == [str(folder.path), licenses, str(folder.path), str(folder.path)]
 
 
+def test_a_folder_that_cannot_be_synced_still_takes_its_files(
+    folder, make_license, sign, keyring, monkeypatch
+):
+    """Some network shares refuse to sync a folder (EINVAL) after the rename was made: the
+    change is made, not reported as failed."""
+    fsync = os.fsync
+
+    def refused_for_folders(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(22, "Invalid argument")
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", refused_for_folders)
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    folder.import_license(sign(lic), keyring)
+    assert folder.capabilities(keyring).serve_clients
+
+
 def test_a_change_waits_for_the_folder_as_long_as_asked(folder, make_license, sign, keyring):
     lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
     impatient = tmslicense.DataFolder(folder.path, lock_wait=0.2)
