@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import store
 from .errors import FileTooLarge, LicenseError, UnknownKey, describe_size
-from .fileformat import MAX_FILE_SIZE, read_license, utc_time, verify_license
+from .fileformat import MAX_FILE_SIZE, read_envelope, read_license, utc_time, verify_license
 from .gating import Action, capabilities
 from .ids import (
     SECRET_FILE,
@@ -63,6 +63,7 @@ def command() -> int:
 
 def _main(argv: list[str] | None, prog: str) -> int:
     args = _parser(prog).parse_args(argv)
+    args.prog = prog  # for advice naming a command
     try:
         code = args.handler(args, args.data_dir)
         sys.stdout.flush()  # here, so that a reader gone early is met below
@@ -295,12 +296,15 @@ def _this_server(data_dir: Path, other_ways: str = "") -> str:
 def _import(args, data_dir: Path) -> int:
     _this_server(data_dir)  # first: a mistyped --data-dir is said so, not its keyring
     keyring = _keyring(args, data_dir)
+    data = _read(args.file)
     try:
-        done = _folder(data_dir).import_license(_read(args.file), keyring)
+        done = _folder(data_dir).import_license(data, keyring)
     except UnknownKey as error:
+        if read_envelope(data)["kid"] in keyring:  # the folder's refused it, saying what to do
+            raise
         raise UnknownKey(
             f"{error} If the license site's keyring no longer lists the key of the file in use "
-            f"here, keep it with this file: `keyring SOURCE {_shown(args.file)}`."
+            f"here, keep it with this file: `{args.prog} keyring SOURCE {_shown(args.file)}`."
         ) from None
     lic = done.license
     if done.already_installed:

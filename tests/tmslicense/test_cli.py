@@ -1003,7 +1003,16 @@ def test_keyring_keeps_the_sites_keyring_in_the_data_folder(
         tmp_path, tmslicense.sign_license(reissued, new_key, tmslicense.key_id(new_key))
     )
     code, _, err = run("import", new_file)
-    assert code == 1 and f"keep it with this file: `keyring SOURCE {new_file}`." in err
+    assert err == (
+        f"refused: The license file is signed with key '{tmslicense.key_id(new_key)}', which "
+        "this server does not trust. Update the keyring from the license site, or download the "
+        "file again. If the license site's keyring no longer lists the key of the file in use "
+        f"here, keep it with this file: `python -m tmslicense keyring SOURCE {new_file}`.\n"
+    )
+    # Given a keyring that trusts it, the folder's refuses it, and says what to do, once.
+    both = tmslicense.Keyring([*keyring.values(), new_key.public_key()]).to_json()
+    code, _, err = run("--keyring", _file(tmp_path, both, "both.json"), "import", new_file)
+    assert code == 1 and err.count("keyring") == 2 and "keep the license site's keyring" in err
     code, out, err = run("keyring", rotated, new_file)
     assert (code, err) == (0, "")
     assert out == (
