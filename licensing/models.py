@@ -509,6 +509,7 @@ class AuditEvent(models.Model):
         "member_invite": "invite member",
         "member_invite_withdraw": "withdraw invitation",
         "user_password_set": "set password",
+        "user_password_off": "turn off password log-in",
     }
 
     @classmethod

@@ -4,6 +4,7 @@ support's lists do; every change of an account audited, as support's changes are
 account's e-mail address decides where license files and password-reset links go."""
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
@@ -27,9 +28,12 @@ class AccountAdmin(WrongFiltersRefused, UserAdmin):
 
     @transaction.atomic
     def user_change_password(self, request, id, form_url=""):
+        before = self.get_object(request, unquote(id))
         response = super().user_change_password(request, id, form_url)
-        if request.method == "POST" and response.status_code == 302:  # saved
-            self._audit(request, self.get_object(request, id), "password_set")
+        after = self.get_object(request, unquote(id))
+        if before is not None and after.password != before.password:  # saved, not refused
+            what = "password_set" if after.has_usable_password() else "password_off"
+            self._audit(request, after, what)
         return response
 
     def delete_model(self, request, obj):
