@@ -2,7 +2,7 @@
 and every log-in audited, with its address."""
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import update_last_login
 from django.core.exceptions import PermissionDenied
@@ -43,7 +43,8 @@ def audit_log_in(sender, request, user, **kwargs):
     its password was checked is refused (403), not a 500."""
     with transaction.atomic():
         if not type(user)._default_manager.select_for_update().filter(pk=user.pk).exists():
-            raise PermissionDenied("The account was deleted.")
+            logout(request)  # the session just made names an account that is gone
+            raise PermissionDenied("Your account was deleted: you are not logged in.")
         update_last_login(sender, user)
         audit_account(request, user, "log_in")
 

@@ -554,6 +554,7 @@ def test_an_account_deleted_while_it_downloads_a_file_gets_no_file_and_no_500(
     delete_when_called(monkeypatch, throttle, "client_ip", customer)
     response = client.get(f"/licenses/{lic.number}/download/")
     assert response.status_code == 403
+    assert "Your account no longer exists: nothing was downloaded." in response.content.decode()
     assert "Content-Disposition" not in response
     assert not AuditEvent.objects.filter(action="file_download").exists()
 
@@ -602,6 +603,8 @@ def test_an_account_deleted_while_it_logs_in_is_not_let_in_and_no_500(
     client = Client()
     response = client.post(page, {"username": customer.username, "password": PASSWORD})
     assert response.status_code == 403
+    assert "Your account was deleted: you are not logged in." in response.content.decode()
+    assert "_auth_user_id" not in client.session
     assert not get_user_model().objects.filter(pk=customer.pk).exists()
     assert not AuditEvent.objects.filter(action="log_in").exists()
     assert client.get("/licenses/").status_code == 302  # not logged in
