@@ -41,8 +41,10 @@ def audit_log_in(sender, request, user, **kwargs):
     logged in from which address, and support checks an address against those its members
     used lately. The account's row is locked for both writes: one deleted in the instant since
     its password was checked is refused (403), not a 500."""
+    from . import services
+
     with transaction.atomic():
-        if not type(user)._default_manager.select_for_update().filter(pk=user.pk).exists():
+        if not services.lock_account(user):
             logout(request)  # the session just made names an account that is gone
             raise PermissionDenied("Your account was deleted: you are not logged in.")
         update_last_login(sender, user)

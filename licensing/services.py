@@ -218,6 +218,13 @@ def _refuse_if_account_gone(actor) -> None:
         raise _no_longer_member() from None
 
 
+def lock_account(user) -> bool:
+    """Lock an account's row until the transaction ends; False when it was deleted meanwhile.
+    A save of the account (which would insert a deleted one again, without its organization)
+    or a record naming it then never meets its deletion half-way."""
+    return get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+
+
 def account_gone(actor) -> bool:
     """Whether an account acting in this request has been deleted since it began (what the
     database's refusal of a record naming it meant)."""

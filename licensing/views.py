@@ -11,7 +11,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model, logout
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -345,7 +345,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         with transaction.atomic():
             # The account's row is locked while its password is saved: an invitation
             # withdrawn meanwhile (its account deleted) is not brought back by the save.
-            if not type(form.user).objects.select_for_update().filter(pk=form.user.pk).exists():
+            if not services.lock_account(form.user):
                 self.validlink = False
                 return self.render_to_response(self.get_context_data(form=None))
             invited = services.awaits_password(form.user)
@@ -367,9 +367,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     @transaction.atomic
     def form_valid(self, form):
         # The account's row is locked while its password is saved: one deleted since the
-        # request began is not brought back by the save (its update would find no row and
-        # insert it again, without its organization).
-        if not get_user_model().objects.select_for_update().filter(pk=form.user.pk).exists():
+        # request began is not brought back by the save.
+        if not services.lock_account(form.user):
             logout(self.request)
             messages.error(self.request, "Your account was deleted: nothing was changed.")
             return redirect("login")
