@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AlreadyReplaced, FileTooLarge, LicenseError, UnknownKey, quoted
@@ -319,7 +319,8 @@ class KeyringChange:
     keyring: Keyring  # the one installed
     added: list[str]  # kids trusted now and not before
     removed: list[str]  # kids no longer trusted
-    imported: list[Imported] = ()  # the license files installed with it (not those already)
+    # The license files installed with it (not those installed already).
+    imported: list[Imported] = field(default_factory=list)
 
 
 class DataFolder:
