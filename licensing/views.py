@@ -273,10 +273,17 @@ def _servers(activation: Activation) -> str:
 def download(request, number):
     lic = get_license_for_user(request.user, number)
     activation = get_object_or_404(lic.activations.live())
-    if not lic.is_activatable():
+    if not lic.is_activatable() or asked_from_elsewhere(request):
         # The license's page says why, where the Download button would be.
         return redirect("licensing:license_detail", number=lic.number)
     return license_file_response(request, activation)
+
+
+def asked_from_elsewhere(request) -> bool:
+    """Whether the browser says another site's page asked for this (a link or an image
+    there): a file is not downloaded, nor a download recorded, that nobody here chose; the
+    license's page offers it."""
+    return request.headers.get("Sec-Fetch-Site") == "cross-site"
 
 
 def license_file_response(request, activation: Activation) -> HttpResponse:

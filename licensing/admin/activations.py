@@ -14,7 +14,7 @@ from .. import services
 from ..forms import add_refusal, normalized
 from ..models import Activation
 from ..throttle import client_ip
-from ..views import license_file_response
+from ..views import asked_from_elsewhere, license_file_response
 from .common import (
     SupportList,
     action_page,
@@ -215,6 +215,8 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
             raise PermissionDenied
         activation = get_object_or_404(Activation.objects.select_related("license"), pk=pk)
         lic = activation.license
+        if asked_from_elsewhere(request):
+            return redirect("admin:licensing_license_change", activation.license_id)
         if not (activation.is_live and lic.is_activatable()):
             why = f"its license is {lic.state.lower()}" if activation.is_live else "it is revoked"
             self.message_user(

@@ -865,6 +865,34 @@ def exported(response) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text[1:])))
 
 
+def test_a_download_asked_for_by_another_sites_page_is_not_handed_out(
+    customer_client, support, activated
+):
+    """A link (or an image) on another site's page would download the file into the
+    customer's (or support's) browser and record a download nobody chose: the browser says
+    where the request came from; such a one is sent to the license's page instead."""
+    number = activated.license.number
+    support_client = Client()
+    support_client.force_login(support)
+    for client, url, page in (
+        (customer_client, f"/licenses/{number}/download/", f"/licenses/{number}/"),
+        (
+            support_client,
+            f"/admin/licensing/activation/{activated.pk}/file/",
+            f"/admin/licensing/license/{activated.license_id}/change/",
+        ),
+    ):
+        downloads = AuditEvent.objects.filter(action="file_download")
+        before = downloads.count()
+        response = client.get(url, HTTP_SEC_FETCH_SITE="cross-site")
+        assert response.status_code == 302 and response["Location"] == page
+        assert downloads.count() == before
+        for origin in ("same-origin", "none"):  # the site's own button; a typed address
+            response = client.get(url, HTTP_SEC_FETCH_SITE=origin)
+            assert "attachment" in response["Content-Disposition"], origin
+    assert AuditEvent.objects.filter(action="file_download").count() == 4
+
+
 def test_pages_of_a_logged_in_customer_are_not_kept_by_the_browser(customer_client, activated):
     """On a plant's shared PC, after log-out, the browser's cache (or Back) must not give the
     next person the licenses, their Installation IDs or the spreadsheet of them."""
