@@ -48,6 +48,15 @@ class LatestInline(admin.TabularInline):
         shown = self.shown
 
         class Latest(formset):
+            # Read-only: never bound to what a page sends back, but shown as the records are
+            # now (a page sent back with an error would otherwise show the rows it was opened
+            # with, under the headings of today's: a colleague's new file without its row).
+            def __init__(self, data=None, files=None, *args, **kwargs):
+                super().__init__(None, None, *args, **kwargs)
+
+            def is_valid(self):
+                return True  # nothing in it is edited or saved
+
             def get_queryset(self):
                 # One slice, read once (its forms are each taken from it).
                 if not hasattr(self, "_latest"):

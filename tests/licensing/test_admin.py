@@ -2187,16 +2187,43 @@ def test_hand_made_requests_to_supports_pages_are_refused_not_a_500(
             {"action": "lift_pauses", "_selected_action": [selected]},
         )
         assert response.status_code == 400, selected
-    # A license's page sent back with blank rows of files beyond what a page may send: shown
-    # again with the error, its blank rows offering no action.
+    # A license's page sent back with blank rows of files beyond what a page may send: the
+    # rows are read-only, not read; the page saves as it is (unchanged: nothing recorded).
     response = support_client.post(
         f"/admin/licensing/license/{live.license.pk}/change/",
         license_form(
             live.license, **{"activations-TOTAL_FORMS": 1001, "activations-INITIAL_FORMS": 1}
         ),
     )
-    assert response.status_code == 200
+    assert response.status_code == 302
+    assert not AuditEvent.objects.filter(action="license_change").exists()
     assert organization.licenses.get() == live.license
+
+
+def test_a_license_page_sent_back_with_an_error_shows_its_files_as_they_are_now(
+    support_client, live, customer
+):
+    """The page was opened, then a colleague reissued the file; the save comes back refused
+    (a suspension without its reason): the tables of files and history show the records as
+    they are now (the new file with its actions), not those the page was opened with."""
+    url = f"/admin/licensing/license/{live.license_id}/change/"
+    opened_page = support_client.get(url)
+    posted = license_form(live.license, status="suspended")  # no reason given
+    for inline in opened_page.context["inline_admin_formsets"]:
+        formset = inline.formset
+        management = formset.management_form
+        posted.update({management.add_prefix(k): v for k, v in management.initial.items()})
+        for index, form in enumerate(formset.forms):
+            posted[f"{formset.prefix}-{index}-id"] = form.instance.pk
+            posted[f"{formset.prefix}-{index}-license"] = live.license_id
+    new = services.reissue(activation=live, actor=customer)
+    page = support_client.post(url, posted)
+    assert page.status_code == 200
+    assert "Say why" in page.content.decode()
+    (activations, events) = page.context["inline_admin_formsets"]
+    assert [form.instance for form in activations.formset.forms] == [new, live]
+    assert f"/admin/licensing/activation/{new.pk}/revoke/" in page.content.decode()
+    assert events.formset.forms[0].instance.action == "reissue"
 
 
 def test_the_account_lists_refuse_hand_made_input_too(admin_client, customer):
