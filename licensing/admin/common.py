@@ -31,6 +31,7 @@ from .. import services
 from ..forms import add_refusal, autofocus
 from ..models import Activation, License, Organization, listed_features, person, with_roles
 from ..search import search_forms, typo_in
+from ..templatetags.message_text import message_text
 from ..throttle import client_ip
 
 
@@ -61,7 +62,7 @@ def action(event):
 
 @admin.display(description="object")
 def object_repr(event):
-    return event.object_repr
+    return message_text(event.object_repr)  # a license number in it kept on one line
 
 
 @admin.display(description="IP address")

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 
 from .. import services
 from ..models import AuditEvent, License, Organization, OutboxMessage
+from ..templatetags.message_text import message_text
 from ..throttle import client_ip, ip_text
 from .common import (
     SupportList,
@@ -135,11 +136,16 @@ def body(message):
     return message.body
 
 
+@admin.display(description="subject", ordering="subject")
+def subject(message):
+    return message_text(message.subject)  # a license number in it kept on one line
+
+
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(SupportList, admin.ModelAdmin):
     list_display = [
         "created_at",
-        "subject",
+        subject,
         recipients,
         "status",
         "attempts",

@@ -2226,6 +2226,16 @@ def test_a_license_page_sent_back_with_an_error_shows_its_files_as_they_are_now(
     assert events.formset.forms[0].instance.action == "reissue"
 
 
+def test_license_numbers_in_the_outbox_and_audit_lists_stay_whole(support_client, live):
+    """An e-mail's subject and an event's object name a license: its number kept on one
+    line, as everywhere else in support's pages (a browser breaks it after a dash)."""
+    whole = f'<span class="code">{live.license.number}</span>'
+    outbox = support_client.get("/admin/licensing/outboxmessage/").content.decode()
+    assert f"License file for {whole}" in outbox
+    trail = support_client.get("/admin/licensing/auditevent/").content.decode()
+    assert f"{whole} / " in trail
+
+
 def test_the_account_lists_refuse_hand_made_input_too(admin_client, customer):
     """Django's own lists of accounts and groups (superusers'), as support's lists do."""
     for url in ("/admin/auth/user/?username__regex=(", "/admin/auth/group/?name__regex=["):
