@@ -156,8 +156,15 @@ def capabilities(
             del applying[number]
     roles = {lic.server(this).role for lic in applying.values()}
     full = [lic for lic in applying.values() if lic.server(this).role is not Role.MIRROR]
-    mirrored = _without_duplicate(
-        [lic for lic in applying.values() if lic.server(this).role is Role.MIRROR], full
+    # The primary (or redundant server) of a pair runs its console and takes its changes (its
+    # partner refers to it), whatever else it mirrors; otherwise each license it mirrors
+    # needs a duplicate of its own.
+    mirrored = (
+        None
+        if any(len(lic.servers) == 2 for lic in full)
+        else _without_duplicate(
+            [lic for lic in applying.values() if lic.server(this).role is Role.MIRROR], full
+        )
     )
     if full and mirrored is None:
         role = Role.PRIMARY if Role.PRIMARY in roles else Role.REDUNDANT

@@ -121,6 +121,17 @@ def test_a_mirror_with_a_license_of_its_own_short_of_a_duplicate_stays_a_mirror(
     assert caps.seats == mirrored.seats + own.seats
 
 
+@pytest.mark.parametrize("kind", ["mirrored", "enterprise"])
+def test_the_primary_of_one_pair_and_mirror_of_another_is_fully_functional(make_license, kind):
+    """A pair's primary runs its console and takes its configuration changes (its partner
+    refers to it): a server that is also the mirror of another license keeps them."""
+    other = make_license("mirrored")
+    server = other.installation_ids[1]
+    own_pair = make_license(kind, ids=[server, tmslicense.new_installation_id()], seats=1)
+    caps = tmslicense.capabilities([other, own_pair], server)
+    assert caps.role is tmslicense.Role.PRIMARY and caps.change_config and caps.run_console
+
+
 def test_one_license_of_its_own_duplicates_one_mirrored_license_only(make_license):
     """A complete set: a mirror of two licenses needs two of its own."""
     first = make_license("mirrored", seats=10)
