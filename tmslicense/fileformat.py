@@ -272,11 +272,12 @@ def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] 
     None when it is."""
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
-    # The day counted on the file's time, in UTC: on a clock given in its own zone a day
-    # added is a calendar day, 23 or 25 hours across a change to or from summer time. (And a
-    # clock at the calendar's end west of UTC is past year 9999 in UTC: compared as given.)
+    # The day counted on the issue time in UTC: in a zone of its own (a clock, a license made
+    # in memory) a day added is a calendar day, 23 or 25 hours across a change to or from
+    # summer time. (A clock at the calendar's end west of UTC is past year 9999 in UTC:
+    # compared as given.)
     try:
-        ahead = lic.issued_at - CLOCK_TOLERANCE > now
+        ahead = lic.issued_at.astimezone(UTC) - CLOCK_TOLERANCE > now
     except OverflowError:  # issued on the calendar's first day: no clock is a day before it
         ahead = False
     if ahead:  # then now is well inside the calendar

@@ -4,6 +4,7 @@ import base64
 import json
 import pickle
 import string
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -140,6 +141,10 @@ def test_the_clock_tolerance_is_24_hours_in_any_time_zone(
     beyond = (issued - timedelta(hours=24, minutes=1)).astimezone(ZoneInfo(zone))
     with pytest.raises(tmslicense.LicenseNotYetValid, match="clock"):
         tmslicense.verify_license(text, keyring, server, now=beyond)
+    # A license made in memory with its times in that zone, asked of capabilities: the same.
+    local = replace(lic, issued_at=issued.astimezone(ZoneInfo(zone)))
+    assert tmslicense.capabilities([local], server, now=within).serve_clients
+    assert not tmslicense.capabilities([local], server, now=beyond).serve_clients
 
 
 def test_unknown_kid_is_refused(make_license, sign):
