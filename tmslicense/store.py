@@ -485,12 +485,10 @@ class DataFolder:
         return Keyring.load(path)
 
     def _kept_keyring(self) -> Keyring | None:
-        """The folder's keyring; None when there is none, or it is damaged (no installed
-        file verifies by it, and the keyring given to a call decides)."""
-        try:
-            return Keyring.load(self.path / KEYRING)
-        except KeyringError:
-            return None
+        """The folder's keyring; None when there is none (the keyring given to a call
+        decides). A damaged one raises :class:`KeyringError`."""
+        path = self.path / KEYRING
+        return Keyring.load(path) if path.exists() else None
 
     def install_keyring(
         self, data: bytes | str, licenses: Iterable[bytes | str] = (), *, now=None
@@ -508,7 +506,10 @@ class DataFolder:
         this = self._this()
         new = Keyring.from_json(data)
         with self._locked():
-            old = self._kept_keyring() or Keyring()  # none or damaged: no license counts now
+            try:
+                old = self._kept_keyring() or Keyring()  # none: no license counts now
+            except KeyringError:  # damaged: none counts by it now either; replaced
+                old = Keyring()
             revoked = revoked_serials(self.path)
             # Each file goes where an import trusting both keyrings would put it (in place of
             # the older issue the old key signed); the check below counts by the new alone.

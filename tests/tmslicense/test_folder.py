@@ -657,6 +657,12 @@ def test_an_import_is_refused_a_file_whose_key_the_folders_keyring_no_longer_tru
         folder.import_license(newer, held)
     assert done.path.read_bytes() == before
     assert folder.capabilities(folder.keyring()).seats == 5
+    # Nor while the folder's keyring is damaged (restored, it would not trust the new file).
+    kept = (folder.path / "keyring.json").read_bytes()
+    (folder.path / "keyring.json").write_bytes(kept[:20])
+    with pytest.raises(tmslicense.KeyringError):
+        folder.import_license(newer, held)
+    assert done.path.read_bytes() == before
 
 
 def test_a_keyring_without_the_key_in_use_is_kept_with_the_files_issued_under_its_keys(
