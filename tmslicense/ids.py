@@ -373,6 +373,14 @@ def sync_folder(folder: str | os.PathLike) -> None:
         pass
 
 
+def make_folder(folder: str | os.PathLike) -> None:
+    """Make ``folder`` (and the folders above it) unless it is there, lasting through a power
+    cut: synced into the folder that holds it."""
+    if not os.path.isdir(folder):
+        os.makedirs(folder, exist_ok=True)
+        sync_folder(os.path.dirname(os.path.abspath(folder)))
+
+
 def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
     """This installation's ID, made once from a random secret kept in ``data_dir``.
 
@@ -389,7 +397,7 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
     except FileNotFoundError:
         import tempfile  # only here: verifying a file needs none of it
 
-        os.makedirs(data_dir, exist_ok=True)
+        make_folder(data_dir)
         candidate = os.urandom(32)
         # A name of its own (mode 0600): threads share a pid, and so do containers (pid 1)
         # that share a volume; a shared name would let one truncate what another linked.

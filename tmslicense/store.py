@@ -36,6 +36,7 @@ from .ids import (
     SECRET_FILE,
     InvalidInstallationId,
     load_or_create_installation_id,
+    make_folder,
     normalize_license_number,
     sync_folder,
 )
@@ -241,7 +242,7 @@ def placement(data_dir: Path, lic: License, current: License | None, untrusted=f
         )
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
     target = folder / f"{lic.license_number}.lic"
     # A file of another license saved under this one's name (by hand) is not written over:
     # it may be what that license counts by. This one goes beside it.

@@ -486,12 +486,12 @@ def test_each_file_written_is_lasting_with_its_name(
     monkeypatch.setattr(os, "fsync", recording)
     folder = tmslicense.DataFolder(tmp_path / "tms")
     lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
-    assert synced == [str(folder.path)]  # the secret's
+    assert synced == [str(tmp_path), str(folder.path)]  # the new folder's, the secret's
     folder.import_license(sign(lic), keyring)
     folder.add_revoked_list(tmslicense.sign_revoked_list(["GONE"], private_key, kid), keyring)
     folder.install_keyring(keyring.to_json())
     licenses = str(folder.path / "licenses")
-    assert synced == [str(folder.path), licenses, str(folder.path), str(folder.path)]
+    assert synced[2:] == [str(folder.path), licenses, str(folder.path), str(folder.path)]
 
 
 def test_a_folder_that_cannot_be_synced_still_takes_its_files(
