@@ -302,9 +302,12 @@ def _import(args, data_dir: Path) -> int:
     except UnknownKey as error:
         if read_envelope(data)["kid"] in keyring:  # the folder's refused it, saying what to do
             raise
+        from shlex import quote  # only here: the other commands start faster without it
+
+        command = f"{args.prog} --data-dir {quote(str(data_dir))} keyring SOURCE {quote(args.file)}"
         raise UnknownKey(
             f"{error} If the license site's keyring no longer lists the key of the file in use "
-            f"here, keep it with this file: `{args.prog} keyring SOURCE {_shown(args.file)}`."
+            f"here, keep it with this file: `{_shown(command)}`."
         ) from None
     lic = done.license
     if done.already_installed:

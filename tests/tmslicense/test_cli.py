@@ -1007,7 +1007,8 @@ def test_keyring_keeps_the_sites_keyring_in_the_data_folder(
         f"refused: The license file is signed with key '{tmslicense.key_id(new_key)}', which "
         "this server does not trust. Update the keyring from the license site, or download the "
         "file again. If the license site's keyring no longer lists the key of the file in use "
-        f"here, keep it with this file: `python -m tmslicense keyring SOURCE {new_file}`.\n"
+        "here, keep it with this file: "
+        f"`python -m tmslicense --data-dir {tms.data} keyring SOURCE {new_file}`.\n"
     )
     # Given a keyring that trusts it, the folder's refuses it, and says what to do, once.
     both = tmslicense.Keyring([*keyring.values(), new_key.public_key()]).to_json()
