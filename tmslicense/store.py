@@ -397,14 +397,14 @@ class DataFolder:
                 found.append((item.path, lic))
         return found, refused
 
-    def licenses(self, keyring) -> tuple[list[License], list[tuple[Path, str]]]:
+    def licenses(self, keyring=None) -> tuple[list[License], list[tuple[Path, str]]]:
         """The installed licenses issued for this server and not revoked (their dates, and
         which file of a license counts, are :meth:`capabilities`' to decide at the time
         asked), and the installed files that do not verify, each with why."""
-        found, refused = self._installed(keyring, self._this())
+        found, refused = self._installed(self._given(keyring), self._this())
         return [lic for _, lic in found], [(path, str(error)) for path, error in refused]
 
-    def capabilities(self, keyring, *, now=None) -> Capabilities:
+    def capabilities(self, keyring=None, *, now=None) -> Capabilities:
         """What this server may do with its installed licenses, now (or at ``now``): ask
         again before a gated action or on a timer, not only at start. When none counts, the
         refusal says why each installed file is not used."""
@@ -412,7 +412,7 @@ class DataFolder:
         not_used = [f"{path.name}: {why}" for path, why in refused]
         return capabilities(valid, self._this(), now=now, not_used=not_used)
 
-    def import_license(self, data: bytes | str, keyring, *, now=None) -> Imported:
+    def import_license(self, data: bytes | str, keyring=None, *, now=None) -> Imported:
         """Verify a license file for this server (at ``now``, by default the clock's) and
         install it, replacing an older issue of the same license. Refuses (a
         :class:`LicenseError`, nothing changed) a file that does not verify here, and an
@@ -420,8 +420,11 @@ class DataFolder:
         this = self._this()
         # Another import at the same time must not install an older issue over this one.
         with self._locked():
-            lic = verify_license(data, keyring, this, now=now, revoked=revoked_serials(self.path))
             kept = self._kept_keyring()
+            keyring = kept if keyring is None else keyring
+            if keyring is None:
+                raise KeyringError(no_keyring(self.path / KEYRING))
+            lic = verify_license(data, keyring, this, now=now, revoked=revoked_serials(self.path))
             # The keyring given may be older than the folder's (read at a TMS's start, or
             # kept elsewhere): a file the folder's does not trust would count by none.
             if kept is not None and (kid := read_envelope(data)["kid"]) not in kept:
@@ -449,12 +452,12 @@ class DataFolder:
         untrusted = {path for path, error in refused if isinstance(error, UnknownKey)}
         return Imported(lic, placement(self.path, lic, current, untrusted), False, current)
 
-    def add_revoked_list(self, data: bytes | str, keyring) -> list[str]:
+    def add_revoked_list(self, data: bytes | str, keyring=None) -> list[str]:
         """Verify the license site's signed list of revoked serials (its ``/revoked.txt``)
         and add its serials to this server's; returns the ones that were new. Refuses a list
         that does not verify, or is no text (a :class:`LicenseError`, nothing changed)."""
         self._this()
-        serials = verify_revoked_list(data, keyring)
+        serials = verify_revoked_list(data, self._given(keyring))
         return add_revoked(self.path, serials, self.waiting, self.lock_wait)
 
     def remove_license(self, number: str) -> list[tuple[Path, License | None]]:
@@ -484,6 +487,11 @@ class DataFolder:
         if not path.exists():
             raise KeyringError(no_keyring(path))
         return Keyring.load(path)
+
+    def _given(self, keyring):
+        """The keyring a call was given; without one, the folder's as it is now (read at each
+        call: a TMS that runs for months follows a key rotation)."""
+        return self.keyring() if keyring is None else keyring
 
     def _kept_keyring(self) -> Keyring | None:
         """The folder's keyring; None when there is none (the keyring given to a call

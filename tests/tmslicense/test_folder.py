@@ -694,6 +694,26 @@ def test_a_keyring_without_the_key_in_use_is_kept_with_the_files_issued_under_it
     assert folder.install_keyring(sites, licenses=[newer]).imported == []
 
 
+def test_without_a_keyring_given_the_folders_is_read_at_each_call(
+    folder, make_license, sign, keyring, private_key, kid
+):
+    """A TMS that runs for months asks with the folder's keyring as it is at that moment:
+    after a rotation kept with its files, its license still counts (a keyring read at the
+    start and kept would trust none of them)."""
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
+    folder.install_keyring(keyring.to_json())
+    folder.import_license(sign(older))
+    held = folder.keyring()
+    folder.install_keyring(tmslicense.Keyring([new_key]).to_json(), licenses=[newer])
+    assert folder.capabilities().seats == 50
+    assert [lic.serial for lic in folder.licenses()[0]] == ["NEWER"]
+    assert folder.capabilities(held).seats == 0  # a keyring given is taken as it is
+    other = tmslicense.DataFolder(folder.path.parent / "other")
+    other.installation_id  # noqa: B018 - a server, with no keyring yet
+    with pytest.raises(tmslicense.KeyringError, match="No keyring at"):
+        other.capabilities()
+
+
 def test_a_keyring_kept_with_its_files_leaves_a_license_counting_if_cut_off_half_way(
     folder, make_license, sign, keyring, monkeypatch
 ):
