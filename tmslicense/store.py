@@ -277,6 +277,28 @@ def store_file(target: Path, data: bytes | str) -> None:
     _write(target, license_file(text))
 
 
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Ctrl-C (SIGINT) taken once the writes under way are done, not half-way through them
+    (in the main thread, the only one Python signals)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):  # Python's own raises KeyboardInterrupt; a TMS's its own
+        previous(signal.SIGINT, None)
+    elif caught and previous == signal.SIG_DFL:
+        raise KeyboardInterrupt
+
+
 def _write(target: Path, text: str) -> None:
     """Write to a temporary file and rename: a crash leaves the old file or the new one,
     never half of one. The temporary file is new, of a name no one can guess: one placed in
@@ -555,12 +577,14 @@ class DataFolder:
                     "(issued under its keys). Nothing was changed."
                 )
             # Both keys trusted while the files change (cut off half-way, by a power cut say,
-            # a license counts by its old file or its new one, never by none), then the new.
-            if imported:
-                _write(self.path / KEYRING, Keyring({**old, **new}).to_json())
-            for done, text in imported:
-                store_file(done.path, text)
-            _write(self.path / KEYRING, new.to_json())
+            # a license counts by its old file or its new one, never by none), then the new;
+            # Ctrl-C waits for the end (or the dropped key would stay trusted).
+            with _uninterrupted():
+                if imported:
+                    _write(self.path / KEYRING, Keyring({**old, **new}).to_json())
+                for done, text in imported:
+                    store_file(done.path, text)
+                _write(self.path / KEYRING, new.to_json())
         return KeyringChange(
             new,
             sorted(set(new) - set(old)),

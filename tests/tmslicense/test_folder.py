@@ -694,6 +694,32 @@ def test_a_keyring_without_the_key_in_use_is_kept_with_the_files_issued_under_it
     assert folder.install_keyring(sites, licenses=[newer]).imported == []
 
 
+def test_ctrl_c_while_a_keyring_is_kept_with_its_files_waits_for_it_to_be_whole(
+    folder, make_license, sign, keyring, monkeypatch
+):
+    """Interrupted while its files are written, the change is finished first, then the
+    interruption taken: the key the site dropped (a compromised one, say) is not left trusted
+    beside the new one."""
+    import signal
+
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
+    folder.install_keyring(keyring.to_json())
+    folder.import_license(sign(older))
+    store_file = tmslicense.store.store_file
+
+    def interrupted(*args):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the file is written
+        return store_file(*args)
+
+    monkeypatch.setattr(tmslicense.store, "store_file", interrupted)
+    sites = tmslicense.Keyring([new_key])
+    with pytest.raises(KeyboardInterrupt):
+        folder.install_keyring(sites.to_json(), licenses=[newer])
+    assert folder.keyring() == sites
+    assert folder.capabilities().seats == 50
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_without_a_keyring_given_the_folders_is_read_at_each_call(
     folder, make_license, sign, keyring, private_key, kid
 ):
