@@ -714,7 +714,8 @@ def lift_pauses(*, organization, actor, ip=None) -> str:
         if own
         else f"{organization}: none of its members was paused on their own account."
     )
-    done += f" The failed log-ins and look-ups of its members ({len(members)}) are forgotten."
+    count = f"{len(members)} member{'s' if len(members) != 1 else ''}"
+    done += f" The failed log-ins and look-ups of its {count} are forgotten."
     if shared:
         done += (
             f" Still refused from {', '.join(shared)}, for failures across accounts there: "
@@ -1060,7 +1061,7 @@ def send_again(*, message: OutboxMessage, actor, ip=None) -> str | None:
             actor=actor,
             action="outbox_retry" if why_not is None else "outbox_cancel",
             license=message.license,
-            obj=message,
+            obj=message.subject,  # not its status then: "(Failed)" read as a failed retry
             ip=ip,
             details={"key": message.key, **({"why": why_not} if why_not else {})},
             organization_id=message.organization_id,

@@ -555,7 +555,9 @@ def test_support_sees_failed_email_and_sends_it_again(
     message.refresh_from_db()
     assert message.status == "pending" and message.attempts == 0
     delay.assert_called_once_with(message.pk)
-    assert AuditEvent.objects.get(action="outbox_retry").actor == support
+    event = AuditEvent.objects.get(action="outbox_retry")
+    # Named by its subject: its status then ("Failed") read as if sending it again failed.
+    assert (event.actor, event.object_repr) == (support, message.subject)
 
     # Once its file is revoked, it is not sent again, and the page says why.
     OutboxMessage.objects.filter(pk=message.pk).update(status="failed")
@@ -2525,8 +2527,8 @@ def test_the_organization_page_leads_to_its_licenses_and_lifts_its_members_pause
     done = support_client.post(url, follow=True).content.decode()
     assert (
         f"Acme Packaging: the pauses of {customer.username} ({customer.email}) are lifted: they "
-        "can log in and look up licenses again. The failed log-ins and look-ups of its members "
-        "(1) are forgotten." in done
+        "can log in and look up licenses again. The failed log-ins and look-ups of its 1 "
+        "member are forgotten." in done
     )
     event = AuditEvent.objects.get(action="lift_pauses")
     assert event.actor == support
