@@ -73,6 +73,10 @@ class ActivationActionForm(forms.Form):
         for name in {"installation_id", "mirrored_installation_id"} & set(self.fields):
             now = getattr(activation, name)
             self.fields[name].help_text = f"Now {now}. Leave it empty to keep it."
+        second = self.fields.get("mirrored_installation_id")
+        if second is not None and activation.servers[1][1] == "redundant":
+            # An enterprise pair's second server is its redundant one, not a mirror.
+            second.label = "Corrected Installation ID (redundant server)"
         if "installation_id" in self.fields and "mirrored_installation_id" not in self.fields:
             # One server: its one ID is the one to correct.
             self.fields["installation_id"].label = "Corrected Installation ID"

@@ -944,6 +944,21 @@ def test_correct_page_shows_each_error_with_its_own_field(support_client, live):
     assert f"Now {live.mirrored_installation_id}. Leave it empty to keep it." in body
 
 
+def test_correcting_an_enterprise_pair_names_its_second_server_redundant(
+    support_client, make_license, customer
+):
+    activation, _ = services.activate(
+        license=make_license("enterprise"),
+        installation_id=tmslicense.new_installation_id(),
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    body = support_client.get(f"/admin/licensing/activation/{activation.pk}/correct/")
+    body = body.content.decode()
+    assert ">Corrected Installation ID (redundant server):</label>" in body
+    assert "Mirrored" not in body.split('<form method="post"')[1]
+
+
 def test_correcting_to_the_same_ids_is_an_error_of_the_form_not_of_the_first_id(
     support_client, live
 ):
