@@ -1,6 +1,8 @@
 """How a term a person typed or pasted is searched for: Installation IDs, license numbers and
 serials are read from a server's Licensing window or a certificate, in any form."""
 
+import re
+
 import tmslicense
 
 
@@ -20,14 +22,23 @@ def search_forms(term: str) -> list[str]:
     return [term] if other in (None, term) else [term, other]
 
 
+# An Installation ID or a license number written whole, in its groups, whatever their length:
+# one short of a character (or one over) is a mistake, not a part of one searched for.
+_WHOLE = (
+    (tmslicense.normalize_installation_id, re.compile(r"\s*\w+(?:-\w+){4}\s*")),
+    (tmslicense.normalize_license_number, re.compile(r"\s*TM-\w+-\w+-\w+\s*", re.I)),
+)
+
+
 def typo_in(term: str) -> str | None:
     """What is wrong with a term that has the form of an Installation ID or a license number
-    but not its check character: read out or typed with one character wrong."""
-    for normalize in (tmslicense.normalize_installation_id, tmslicense.normalize_license_number):
+    but not its check character (read out or typed with one character wrong), or, written
+    whole in its groups, not its length (a character dropped or doubled)."""
+    for normalize, whole in _WHOLE:
         try:
             normalize(term)
         except tmslicense.InvalidIdentifier as error:
-            if error.code == "checksum":
+            if error.code == "checksum" or (error.code == "length" and whole.fullmatch(term)):
                 return error.message
         else:
             return None
