@@ -17,6 +17,7 @@ from django.contrib.auth.forms import (
     PasswordResetForm,
     SetPasswordForm,
 )
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.forms.renderers import DjangoTemplates
 from django.template.loader import render_to_string
 
@@ -73,10 +74,15 @@ class FormRenderer(DjangoTemplates):
 
 def autofocus(form, name: str | None = None) -> None:
     """The form's page opens on the field ``name``; by default on its first field with an
-    error, else its first field."""
+    error, else its first field (also when the form's own error, said above its fields, is
+    its first problem)."""
     if name is None:
         first = next(iter(form.fields), None)
-        name = next((n for n in form.fields if n in form.errors), first)
+        name = (
+            first
+            if NON_FIELD_ERRORS in form.errors
+            else next((n for n in form.fields if n in form.errors), first)
+        )
     for field_name, field in form.fields.items():
         field.widget.attrs.pop("autofocus", None)
         if field_name == name:

@@ -397,6 +397,9 @@ def test_correct_page_asks_for_an_id_and_a_reason_at_once(support_client, live):
     form = response.context["form"]
     assert form.non_field_errors() == ["Enter the corrected ID: the one that was mistyped."]
     assert form.errors["reason"] == ["Give a reason for the correction."]
+    # The page opens where its first problem is said: above the IDs, on the first of them.
+    assert "autofocus" in form.fields["installation_id"].widget.attrs
+    assert "autofocus" not in form.fields["reason"].widget.attrs
     assert "Give a reason for the correction." in _field_row(response.content.decode(), "reason")
     assert (
         Activation.objects.count() == 1 and AuditEvent.objects.exclude(action="log_in").count() == 1
