@@ -2256,6 +2256,17 @@ def test_license_numbers_in_the_outbox_and_audit_lists_stay_whole(support_client
     assert f"{whole} / " in trail
 
 
+def test_a_superuser_saves_a_license_page_with_files_and_history(admin_client, live):
+    """A superuser may change activations and events in principle: the license page's
+    read-only tables of them are still saved as nothing (they are never bound to the page)."""
+    response = admin_client.post(
+        f"/admin/licensing/license/{live.license_id}/change/", license_form(live.license, seats=11)
+    )
+    assert response.status_code == 302
+    live.license.refresh_from_db()
+    assert live.license.seats == 11
+
+
 def test_the_account_lists_refuse_hand_made_input_too(admin_client, customer):
     """Django's own lists of accounts and groups (superusers'), as support's lists do."""
     for url in ("/admin/auth/user/?username__regex=(", "/admin/auth/group/?name__regex=["):
