@@ -22,11 +22,12 @@ def search_forms(term: str) -> list[str]:
     return [term] if other in (None, term) else [term, other]
 
 
-# An Installation ID or a license number written whole, in its groups, whatever their length:
-# one short of a character (or one over) is a mistake, not a part of one searched for.
+# An Installation ID or a license number written whole, in its groups of four (one of three or
+# five: a character dropped or doubled), is a mistake, not a part of one searched for (nor a
+# date or another code of five groups).
 _WHOLE = (
-    (tmslicense.normalize_installation_id, re.compile(r"\s*\w+(?:-\w+){4}\s*")),
-    (tmslicense.normalize_license_number, re.compile(r"\s*TM-\w+-\w+-\w+\s*", re.I)),
+    (tmslicense.normalize_installation_id, re.compile(r"\s*\w{3,5}(?:-\w{3,5}){4}\s*")),
+    (tmslicense.normalize_license_number, re.compile(r"\s*TM-\w{3,5}-\w{3,5}-\w{3,5}\s*", re.I)),
 )
 
 

@@ -302,12 +302,10 @@ def _import(args, data_dir: Path) -> int:
     except UnknownKey as error:
         if read_envelope(data)["kid"] in keyring:  # the folder's refused it, saying what to do
             raise
-        from shlex import quote  # only here: the other commands start faster without it
-
-        command = f"{args.prog} --data-dir {quote(str(data_dir))} keyring SOURCE {quote(args.file)}"
         raise UnknownKey(
             f"{error} If the license site's keyring no longer lists the key of the file in use "
-            f"here, keep it with this file: `{_shown(command)}`."
+            f"here, keep it with this file: `{args.prog} {_command('--data-dir', data_dir)} "
+            f"keyring SOURCE {_command(args.file)}`."
         ) from None
     lic = done.license
     if done.already_installed:
@@ -319,6 +317,17 @@ def _import(args, data_dir: Path) -> int:
     _print_imported(done)
     print(f"Stored as {done.path}.")
     return 0
+
+
+def _command(*words) -> str:
+    """Words as a command to paste into this system's shell (cmd.exe's quoting on Windows);
+    hidden characters, which no shell takes as typed, written as codes."""
+    if os.name == "nt":
+        from subprocess import list2cmdline as joined  # only here: the others start faster
+    else:
+        from shlex import join as joined
+    text = joined([str(word) for word in words])
+    return _shown(text) if _HIDDEN.search(text) else text
 
 
 def _print_imported(done: store.Imported) -> None:
@@ -396,6 +405,7 @@ def _shown(text: str) -> str:
 # What _shown writes as a code: hidden characters, and a backslash (as \\), so that text that
 # reads like a code ("\x1b") is told apart from the character.
 _SHOWN_AS_CODE = re.compile(rf"[{HIDDEN_CHARACTERS}\\]")
+_HIDDEN = re.compile(f"[{HIDDEN_CHARACTERS}]")
 
 
 def _not_used(refused, caps) -> list[str]:

@@ -284,19 +284,19 @@ def _uninterrupted() -> Iterator[None]:
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
+    previous = signal.getsignal(signal.SIGINT)
+    # Not in another thread, nor under a handler set outside Python (None: not restorable).
+    if threading.current_thread() is not threading.main_thread() or previous is None:
         yield
         return
     caught = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if caught and callable(previous):  # Python's own raises KeyboardInterrupt; a TMS's its own
-        previous(signal.SIGINT, None)
-    elif caught and previous == signal.SIG_DFL:
-        raise KeyboardInterrupt
+    if caught:  # sent again, to the handler there was: Python's raises KeyboardInterrupt
+        signal.raise_signal(signal.SIGINT)
 
 
 def _write(target: Path, text: str) -> None:

@@ -31,7 +31,7 @@ class AccountAdmin(WrongFiltersRefused, UserAdmin):
         before = self.get_object(request, unquote(id))
         response = super().user_change_password(request, id, form_url)
         after = self.get_object(request, unquote(id))
-        if before is not None and after.password != before.password:  # saved, not refused
+        if None not in (before, after) and after.password != before.password:  # saved
             what = "password_set" if after.has_usable_password() else "password_off"
             self._audit(request, after, what)
         return response

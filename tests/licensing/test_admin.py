@@ -2657,6 +2657,9 @@ def test_a_search_for_an_id_read_out_with_a_typo_says_so(support_client, live):
     short = number[:4] + number[5:]
     page = support_client.get("/admin/licensing/license/", {"q": short}).content.decode()
     assert "The license number has 12 characters" in page
+    for other in ("0f8fad5b-d9cb-469f-a165-70867728950e", "2026-01-31-12-00"):  # no ID
+        page = support_client.get("/admin/licensing/license/", {"q": other}).content.decode()
+        assert "characters" not in page.split('id="changelist"')[0], other
     part = live.installation_id[:9]  # the first two groups: found by them, nothing said
     page = support_client.get("/admin/licensing/license/", {"q": part}).content.decode()
     assert "characters" not in page.split('id="changelist"')[0]

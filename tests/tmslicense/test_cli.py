@@ -1132,3 +1132,11 @@ def test_keyring_is_fetched_over_https_and_not_taken_when_sent_on_to_http(
         assert tmslicense.Keyring.load(tms.data / "keyring.json") == keyring
     finally:
         plain.shutdown()
+
+
+def test_a_command_to_paste_is_quoted_for_the_systems_shell(monkeypatch):
+    """The advice's command is pasted into the server's shell: a path with spaces, brackets
+    or (on Windows) backslashes works there as printed."""
+    assert cli._command("--data-dir", "/var/lib/tms data") == "--data-dir '/var/lib/tms data'"
+    monkeypatch.setattr(os, "name", "nt")
+    assert cli._command(r"C:\Users\a\A2 (1).lic") == r'"C:\Users\a\A2 (1).lic"'

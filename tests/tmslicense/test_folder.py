@@ -718,6 +718,25 @@ def test_ctrl_c_while_a_keyring_is_kept_with_its_files_waits_for_it_to_be_whole(
     assert folder.keyring() == sites
     assert folder.capabilities().seats == 50
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # A TMS's own handler is called once the change is whole, and kept.
+    monkeypatch.undo()
+    other = tmslicense.DataFolder(folder.path.parent / "other")
+    older, newer, new_key = _reissued_under_a_new_key(other, make_license)
+    other.install_keyring(keyring.to_json())
+    other.import_license(sign(older))
+    monkeypatch.setattr(tmslicense.store, "store_file", interrupted)
+    calls = []
+
+    def own(number, frame):
+        calls.append(number)
+
+    signal.signal(signal.SIGINT, own)
+    try:
+        other.install_keyring(tmslicense.Keyring([new_key]).to_json(), licenses=[newer])
+        assert calls == [signal.SIGINT] and signal.getsignal(signal.SIGINT) is own
+        assert other.capabilities().seats == 50
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def test_without_a_keyring_given_the_folders_is_read_at_each_call(
