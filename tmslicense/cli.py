@@ -186,6 +186,12 @@ def _keyring(args, data_dir: Path, *, required: bool = True) -> Keyring | None:
     raise KeyringError(_no_keyring(path))
 
 
+def _as_given(args, keyring: Keyring) -> Keyring | None:
+    """The keyring for DataFolder: None for the folder's own, which it reads again when it
+    changed meanwhile (a key rotation while this command reads the files)."""
+    return keyring if args.keyring else None
+
+
 def _keyring_path(args, data_dir: Path) -> Path:
     return Path(args.keyring or data_dir / store.KEYRING)
 
@@ -349,7 +355,7 @@ def _capabilities(args, data_dir: Path):
         ]
         not_used = [f"{path.name}: {why}" for path, why in refused]
         return capabilities([], this, not_used=not_used), refused, None
-    valid, refused = store.DataFolder(data_dir).licenses(keyring)
+    valid, refused = store.DataFolder(data_dir).licenses(_as_given(args, keyring))
     return capabilities(valid, this), refused, keyring
 
 
@@ -419,7 +425,7 @@ def _not_used(refused, caps) -> list[str]:
 
 def _check(args, data_dir: Path) -> int:
     _this_server(data_dir)
-    keyring = _keyring(args, data_dir)
+    keyring = _as_given(args, _keyring(args, data_dir))
     folder = store.DataFolder(data_dir)
     # With no license counting, the refusal itself says why the installed files do not.
     caps = folder.capabilities(keyring)

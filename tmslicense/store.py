@@ -423,7 +423,14 @@ class DataFolder:
         """The installed licenses issued for this server and not revoked (their dates, and
         which file of a license counts, are :meth:`capabilities`' to decide at the time
         asked), and the installed files that do not verify, each with why."""
-        found, refused = self._installed(self._given(keyring), self._this())
+        this = self._this()
+        for _ in range(3):
+            # Reads take no lock: the folder's keyring read again when it was changed while
+            # the files were read (a key rotation), so that both are of one moment.
+            seen = self._keyring_seen()
+            found, refused = self._installed(self._given(keyring), this)
+            if keyring is not None or self._keyring_seen() == seen:
+                break
         return [lic for _, lic in found], [(path, str(error)) for path, error in refused]
 
     def capabilities(self, keyring=None, *, now=None) -> Capabilities:
@@ -509,6 +516,14 @@ class DataFolder:
         if not path.exists():
             raise KeyringError(no_keyring(path))
         return Keyring.load(path)
+
+    def _keyring_seen(self) -> tuple[int, int] | None:
+        """Which ``keyring.json`` is there now (each one written is a new file); None: none."""
+        try:
+            found = os.stat(self.path / KEYRING)
+        except FileNotFoundError:
+            return None
+        return found.st_ino, found.st_mtime_ns
 
     def _given(self, keyring):
         """The keyring a call was given; without one, the folder's as it is now (read at each

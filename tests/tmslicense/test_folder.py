@@ -694,6 +694,28 @@ def test_a_keyring_without_the_key_in_use_is_kept_with_the_files_issued_under_it
     assert folder.install_keyring(sites, licenses=[newer]).imported == []
 
 
+def test_a_check_during_a_key_rotation_reads_the_keyring_and_files_of_one_moment(
+    folder, make_license, sign, keyring, monkeypatch
+):
+    """Reads take no lock: a check that read the keyring before a rotation and the files
+    after it trusted none of them (a boot refused). It reads again when the keyring changed
+    meanwhile."""
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
+    folder.install_keyring(keyring.to_json())
+    folder.import_license(sign(older))
+    installed = tmslicense.store.DataFolder._installed
+    rotated = []
+
+    def rotation_meanwhile(self, ring, this):
+        if not rotated:  # another process, between this check's keyring and its files
+            rotated.append(True)
+            folder.install_keyring(tmslicense.Keyring([new_key]).to_json(), licenses=[newer])
+        return installed(self, ring, this)
+
+    monkeypatch.setattr(tmslicense.store.DataFolder, "_installed", rotation_meanwhile)
+    assert folder.capabilities().seats == 50
+
+
 def test_ctrl_c_while_a_keyring_is_kept_with_its_files_waits_for_it_to_be_whole(
     folder, make_license, sign, keyring, monkeypatch
 ):
