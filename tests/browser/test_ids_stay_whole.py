@@ -37,6 +37,19 @@ def lines(locator) -> list[int]:
     return [element.evaluate(LINES) for element in locator.element_handles()]
 
 
+def activated_pair(engineer, kind, actor):
+    """A license of ``engineer``'s organization of a two-server ``kind``, activated by
+    ``actor`` for two new servers."""
+    lic = license_of(engineer, kind)
+    services.activate(
+        license=lic,
+        installation_id=tmslicense.new_installation_id(),
+        mirrored_installation_id=tmslicense.new_installation_id(),
+        actor=actor,
+    )
+    return lic
+
+
 @pytest.fixture
 def history(engineer):
     """A mirrored license activated, corrected, its servers' roles swapped and reissued: a
@@ -80,13 +93,7 @@ def test_a_full_redundancy_pairs_ids_line_up_with_their_roles_on_a_phone(page, e
     """An enterprise license's roles ("primary", "redundant") differ in length: on a phone,
     each ID keeps its role beside it, or (the current file's card) both go under their IDs,
     alike; the two IDs one above the other."""
-    lic = license_of(engineer, "enterprise")
-    services.activate(
-        license=lic,
-        installation_id=tmslicense.new_installation_id(),
-        mirrored_installation_id=tmslicense.new_installation_id(),
-        actor=engineer,
-    )
+    lic = activated_pair(engineer, "enterprise", engineer)
     page.set_viewport_size({"width": 390, "height": 800})
     log_in(page, engineer)
     page.goto(f"/licenses/{lic.number}/")
@@ -155,13 +162,7 @@ def test_a_long_account_name_leaves_every_page_within_the_screen(page, engineer,
         is_staff=True,
         organization=engineer.membership.organization,
     )
-    lic = license_of(engineer, "mirrored")
-    services.activate(
-        license=lic,
-        installation_id=tmslicense.new_installation_id(),
-        mirrored_installation_id=tmslicense.new_installation_id(),
-        actor=colleague,
-    )
+    lic = activated_pair(engineer, "mirrored", colleague)
     page.set_viewport_size({"width": width, "height": 844})
     log_in(page, colleague)
     toggler = page.get_by_role("button", name="Toggle navigation")
