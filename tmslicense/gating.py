@@ -117,7 +117,8 @@ def capabilities(
 
     A primary or redundant (enterprise) server does everything; a mirrored secondary only
     serves thin-client boots (unless it holds a complete duplicate of each license it is the
-    mirror of, see :func:`duplicates`); a server on no license does nothing. Seats and
+    mirror of, see :func:`duplicates`, or is the primary or redundant server of another pair);
+    a server on no license does nothing. Seats and
     features add up over the licenses bound to this server, each license number once: of its
     files (a copy, an older issue) the newest counts, and only if it is bound to this server (a
     license moved to other servers counts no more by its older file). A license for other
