@@ -26,7 +26,7 @@ from .ids import (
     normalize_license_number,
 )
 from .keyring import Keyring, KeyringError
-from .model import HIDDEN_CHARACTERS
+from .model import HIDDEN_CHARACTERS, Role
 
 DEFAULT_DATA_DIR = "tms-data"
 
@@ -394,6 +394,13 @@ def _status(args, data_dir: Path) -> int:
         print(line)
     print()
     role = caps.role.value if caps.role else "unlicensed"
+    mirrors = [
+        lic.license_number
+        for lic in caps.licenses
+        if caps.role is not Role.MIRROR and lic.server(caps.installation_id).role is Role.MIRROR
+    ]
+    if mirrors:  # fully functional by its own licenses, though the mirror of these
+        role += f" and mirror of {', '.join(mirrors)}, fully functional"
     print(f"This server: {role}, {caps.seats} seat(s)")
     for action in Action:
         message = caps.message(action)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from .fileformat import date_problem
 from .ids import normalize_installation_id
-from .model import License, Role
+from .model import Kind, License, Role
 
 __all__ = ["Action", "Capabilities", "capabilities", "THINSERVER_DATA_REFUSED"]
 
@@ -85,11 +85,11 @@ def duplicates(own: License, mirrored: License) -> bool:
     )
 
 
-def _without_duplicate(mirrored: list[License], own: list[License]) -> License | None:
+def _duplicated(mirrored: list[License], own: list[License]) -> set[str]:
     """ "A fully redundant ThinManager Server with a complete set of duplicate licenses": the
-    first license this server is the mirror of left without a duplicate of its own, each of
-    its own licenses duplicating one at most (an add-on bound to the secondary does not make a
-    mirrored license an enterprise one); None when each has one."""
+    numbers of the licenses this server is the mirror of that have a duplicate of its own, each
+    of its own licenses duplicating one at most (an add-on bound to the secondary does not make
+    a mirrored license an enterprise one), as many as can be matched."""
     matched: dict[int, License] = {}  # an own license's index -> the mirrored one it duplicates
 
     def match(lic: License, tried: set[int]) -> bool:  # one more pair, moving others if need be
@@ -101,7 +101,9 @@ def _without_duplicate(mirrored: list[License], own: list[License]) -> License |
                     return True
         return False
 
-    return next((lic for lic in mirrored if not match(lic, set())), None)
+    for lic in mirrored:
+        match(lic, set())
+    return {lic.license_number for lic in matched.values()}
 
 
 def capabilities(
@@ -116,10 +118,11 @@ def capabilities(
     files did not verify, for the refusal on no license to say (DataFolder gives them).
 
     A primary or redundant (enterprise) server does everything; a mirrored secondary only
-    serves thin-client boots (unless it holds a complete duplicate of each license it is the
-    mirror of, see :func:`duplicates`, or is the primary or redundant server of another pair);
-    a server on no license does nothing. Seats and
-    features add up over the licenses bound to this server, each license number once: of its
+    serves thin-client boots, unless it holds a complete duplicate of each license it is the
+    mirror of (see :func:`duplicates`; the license of a pair it is the primary of is one like
+    any other) or is a server of an enterprise pair; a server on no license does nothing. Seats
+    and features add up over the licenses bound to this server (a mirrored license with a
+    duplicate counts once, by its duplicate), each license number once: of its
     files (a copy, an older issue) the newest counts, and only if it is bound to this server (a
     license moved to other servers counts no more by its older file). A license for other
     servers, one expired since it was verified (a server that runs for months asks again),
@@ -157,16 +160,19 @@ def capabilities(
             del applying[number]
     roles = {lic.server(this).role for lic in applying.values()}
     full = [lic for lic in applying.values() if lic.server(this).role is not Role.MIRROR]
-    # The primary (or redundant server) of a pair runs its console and takes its changes (its
-    # partner refers to it), whatever else it mirrors; otherwise each license it mirrors
-    # needs a duplicate of its own.
-    mirrored = (
-        None
-        if any(len(lic.servers) == 2 for lic in full)
-        else _without_duplicate(
-            [lic for lic in applying.values() if lic.server(this).role is Role.MIRROR], full
-        )
-    )
+    mirroring = [lic for lic in applying.values() if lic.server(this).role is Role.MIRROR]
+    # A server of a full-redundancy pair (enterprise) is fully functional whatever else it
+    # mirrors. Otherwise each license it mirrors needs a duplicate of its own: a pair's
+    # primary's license is one like any other (two mirrored licenses binding one pair in
+    # opposite roles make no enterprise pair unless each duplicates the other).
+    if any(lic.kind is Kind.ENTERPRISE for lic in full):
+        duplicated: set[str] = set()
+        mirrored = None
+    else:
+        duplicated = _duplicated(mirroring, full)
+        mirrored = next((m for m in mirroring if m.license_number not in duplicated), None)
+    # A duplicated license counts once, by its duplicate: its seats are not added twice.
+    counting = [lic for lic in applying.values() if lic.license_number not in duplicated]
     if full and mirrored is None:
         role = Role.PRIMARY if Role.PRIMARY in roles else Role.REDUNDANT
         refusals: dict[Action, str] = {}
@@ -215,8 +221,8 @@ def capabilities(
     return Capabilities(
         installation_id=this,
         role=role,
-        seats=sum(lic.seats for lic in applying.values()),
-        features=frozenset(f for lic in applying.values() for f in lic.features),
+        seats=sum(lic.seats for lic in counting),
+        features=frozenset(f for lic in counting for f in lic.features),
         licenses=tuple(applying.values()),
         ignored=tuple(ignored),
         refusals=refusals,

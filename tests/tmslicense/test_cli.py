@@ -279,6 +279,25 @@ def test_check_on_a_mirror_also_says_why_its_own_license_does_not_count(pair, ma
     assert lines[1].endswith("check the clock")
 
 
+def test_status_of_a_mirror_with_a_duplicate_says_it_is_the_mirror_and_fully_functional(
+    pair, make_license, sign
+):
+    mirror, primary = pair
+    mirrored = _recent(
+        make_license, kind="mirrored", ids=[primary.installation_id, mirror.installation_id]
+    )
+    own = _recent(make_license, kind="standard", ids=[mirror.installation_id])
+    (mirror.data / "licenses").mkdir()
+    for lic in (mirrored, own):
+        (mirror.data / "licenses" / f"{lic.license_number}.lic").write_text(sign(lic))
+    status = mirror.run("status").stdout
+    assert (
+        f"This server: primary and mirror of {mirrored.license_number}, fully functional, "
+        f"{own.seats} seat(s)"
+    ) in status
+    assert "show-thinserver-data   allowed" in status
+
+
 def _create_args(lic):
     return dict(
         serial=lic.serial,

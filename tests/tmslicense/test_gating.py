@@ -90,6 +90,7 @@ def test_a_mirror_with_a_complete_duplicate_license_of_its_own_is_fully_function
     caps = tmslicense.capabilities([mirrored, own], secondary)
     assert caps.role is tmslicense.Role.PRIMARY
     assert caps.show_thinserver_data
+    assert caps.seats == own.seats  # the duplicate licenses the same clients again
 
 
 @pytest.mark.parametrize(
@@ -121,15 +122,55 @@ def test_a_mirror_with_a_license_of_its_own_short_of_a_duplicate_stays_a_mirror(
     assert caps.seats == mirrored.seats + own.seats
 
 
-@pytest.mark.parametrize("kind", ["mirrored", "enterprise"])
-def test_the_primary_of_one_pair_and_mirror_of_another_is_fully_functional(make_license, kind):
-    """A pair's primary runs its console and takes its configuration changes (its partner
-    refers to it): a server that is also the mirror of another license keeps them."""
+def test_a_server_of_an_enterprise_pair_is_fully_functional_whatever_else_it_mirrors(
+    make_license,
+):
+    """Full redundancy is licensed for both servers of an enterprise pair: one that is also
+    the mirror of another license keeps its console, and that license's seats count too."""
     other = make_license("mirrored")
     server = other.installation_ids[1]
-    own_pair = make_license(kind, ids=[server, tmslicense.new_installation_id()], seats=1)
-    caps = tmslicense.capabilities([other, own_pair], server)
-    assert caps.role is tmslicense.Role.PRIMARY and caps.change_config and caps.run_console
+    for ids in ([server, tmslicense.new_installation_id()], [other.installation_ids[0], server]):
+        enterprise = make_license("enterprise", ids=ids, seats=1, edition="Standard")
+        caps = tmslicense.capabilities([other, enterprise], server)
+        assert caps.change_config and caps.run_console and caps.show_thinserver_data
+        assert caps.role is enterprise.server(server).role
+        assert caps.seats == other.seats + 1
+
+
+def test_the_primary_of_a_small_pair_is_no_duplicate_of_a_bigger_license_it_mirrors(
+    make_license,
+):
+    """Two mirrored licenses binding one pair in opposite roles (a 1-seat one with the
+    secondary as its primary) make no enterprise pair: the pair's primary is fully
+    functional, its secondary stays a mirror; so does a server in two pairs."""
+    big = make_license("mirrored", seats=25)
+    primary, secondary = big.installation_ids
+    for partner in (primary, tmslicense.new_installation_id()):
+        small = make_license("mirrored", ids=[secondary, partner], seats=1)
+        caps = tmslicense.capabilities([big, small], secondary)
+        assert caps.role is tmslicense.Role.MIRROR and caps.serve_clients
+        assert not caps.run_console and not caps.change_config
+        assert f"none here duplicates license {big.license_number}" in caps.message(
+            Action.RUN_CONSOLE
+        )
+        assert caps.seats == 26
+    caps = tmslicense.capabilities([big, small], primary)  # small's mirror: big duplicates it
+    assert caps.role is tmslicense.Role.PRIMARY and caps.change_config
+    assert caps.seats == 25  # small counts once, by its duplicate
+
+
+def test_two_pair_licenses_duplicating_each_other_make_both_servers_fully_functional(
+    make_license,
+):
+    """Each server the primary of a license that duplicates the one it mirrors: a complete
+    set of duplicate licenses on both, each counted once."""
+    first = make_license("mirrored", seats=10)
+    a, b = first.installation_ids
+    second = make_license("mirrored", ids=[b, a], seats=10)
+    for server in (a, b):
+        caps = tmslicense.capabilities([first, second], server)
+        assert caps.role is tmslicense.Role.PRIMARY and caps.change_config
+        assert caps.seats == 10
 
 
 def test_one_license_of_its_own_duplicates_one_mirrored_license_only(make_license):
