@@ -147,6 +147,29 @@ def check_live_activation(live: Activation | None, ids: tuple[str, ...]) -> None
     raise AlreadyActivated(_already_activated_message(live), field="installation_id")
 
 
+def check_pair_order(lic: License, ids: tuple[str, str]) -> None:
+    """A pair of servers has one primary for all its licenses: a new two-server activation
+    naming as its primary the secondary of another live license of the organization on the
+    same two servers is refused. (Such a file would not make the secondary a fully redundant
+    server, and with licenses not duplicating each other neither server would run the
+    ThinManager interface.)"""
+    crossed = (
+        Activation.objects.live()
+        .filter(license__organization_id=lic.organization_id)
+        .filter(installation_id=ids[1], mirrored_installation_id=ids[0])
+        .exclude(license=lic)
+        .select_related("license")
+        .first()
+    )
+    if crossed is not None:
+        raise InvalidInstallationIds(
+            f"{ids[1]} is the primary server of this pair for license {crossed.license.number}, "
+            f"with {ids[0]} as its secondary: a pair has one primary for all its licenses. "
+            f"Go Back and enter {ids[1]} as the Installation ID, then {ids[0]} here.",
+            field="mirrored_installation_id",
+        )
+
+
 def installation_ids(lic: License, installation_id: str, mirrored_installation_id: str = ""):
     """Canonical Installation IDs for this license's kind, primary first; refuses bad sets."""
     primary = _normalize(installation_id, "installation_id")

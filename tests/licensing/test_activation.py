@@ -373,7 +373,8 @@ def _activation_reads(queries):
 
 def test_a_license_read_tells_whether_an_activation_is_live(customer_client, make_license, ids):
     """The look-up and the locked re-read carry the live activation's id: a first activation
-    reads no activation; a re-download reads the live one where it is checked."""
+    reads no activation but the pair's other licenses (is one the other way round?); a
+    re-download reads the live one where it is checked."""
     lic = make_license("mirrored")
     with CaptureQueriesContext(connection) as first:
         assert step1(customer_client, lic.number, ids[0]).status_code == 200
@@ -381,7 +382,8 @@ def test_a_license_read_tells_whether_an_activation_is_live(customer_client, mak
     with CaptureQueriesContext(connection) as again:
         assert step1(customer_client, lic.number, ids[0]).status_code == 200
         assert step2(customer_client, ids[1]).status_code == 302
-    assert _activation_reads(first) == []
+    [pair] = _activation_reads(first)
+    assert f"\"installation_id\" = '{ids[1]}'" in pair["sql"]
     # Step 1's early check, then step 2's: step 1 again, and the locked re-read.
     assert len(_activation_reads(again)) == 3
     assert Activation.objects.count() == 1
@@ -632,3 +634,31 @@ def test_another_secondary_is_refused_beside_step_twos_field_naming_the_one_on_f
     response = step2(customer_client, ids[1])
     assert response.status_code == 302
     assert Activation.objects.count() == 1
+
+
+def test_a_pair_keeps_one_primary_for_all_its_licenses(customer_client, make_license, ids):
+    """A second two-server license on the same pair with the roles the other way round is
+    refused beside step two's field (the secondary would not be fully redundant by it, and
+    neither server might run ThinManager); another organization's pair, another partner and
+    the same order are not."""
+    first = make_license("mirrored")
+    step1(customer_client, first.number, ids[0])
+    step2(customer_client, ids[1])
+    second = make_license("enterprise")
+    step1(customer_client, second.number, ids[1])
+    response = step2(customer_client, ids[0])
+    assert response.context["form"].errors["mirrored_installation_id"] == [
+        f"{ids[0]} is the primary server of this pair for license {first.number}, with "
+        f"{ids[1]} as its secondary: a pair has one primary for all its licenses. Go Back and "
+        f"enter {ids[0]} as the Installation ID, then {ids[1]} here."
+    ]
+    assert second.activations.count() == 0
+    foreign = LicenseFactory(kind="mirrored")  # of an organization of its own
+    services.activate(
+        license=foreign, installation_id=ids[1], mirrored_installation_id=ids[0], actor=None
+    )
+    for primary, secondary in ((ids[0], ids[1]), (ids[1], tmslicense.new_installation_id())):
+        lic = make_license("mirrored")
+        step1(customer_client, lic.number, primary)
+        assert step2(customer_client, secondary).status_code == 302
+        assert lic.activations.live().get().installation_ids == (primary, secondary)
