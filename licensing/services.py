@@ -342,7 +342,8 @@ def _swapped_message(live: Activation) -> str:
     primary, secondary = live.installation_ids
     return (
         f"License {live.license.number} is activated with {primary} as the primary server and "
-        f"{secondary} as the secondary. {_to_download_again(live.installation_ids)}"
+        f"{secondary} as the secondary. {_to_download_again(live.installation_ids)} "
+        + contact_support("To swap the servers' roles, contact support")
     )
 
 

@@ -15,6 +15,7 @@ from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
@@ -59,6 +60,27 @@ def canonical_number(view):
         return view(request, number)
 
     return wrapper
+
+
+def log_in_to(page):
+    """``login_required`` for a download: once logged in, ``page(request, ...)``, the page
+    that offers it. (A file sent in answer to the log-in form leaves that form on screen, and
+    each Log in pressed there downloads it again.)"""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(page(request, *args, **kwargs))
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _query(request) -> str:
+    return f"?{request.GET.urlencode()}" if request.GET else ""
 
 
 def get_license_for_user(user, number: str) -> License:
@@ -145,7 +167,7 @@ def _cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-@login_required
+@log_in_to(lambda request: reverse("licensing:license_list") + _query(request))
 @require_GET
 def license_export(request):
     """My licenses (all a search found, not only the page shown) as a CSV file: what a plant's
@@ -267,14 +289,14 @@ def _servers(activation: Activation) -> str:
     return "the ThinManager Server"
 
 
-@login_required
+@log_in_to(lambda request, number: reverse("licensing:license_detail", args=[number]))
 @require_GET
 @canonical_number
 def download(request, number):
     lic = get_license_for_user(request.user, number)
-    activation = get_object_or_404(lic.activations.live())
-    if not lic.is_activatable() or asked_from_elsewhere(request):
-        # The license's page says why, where the Download button would be.
+    activation = lic.activations.live().first()
+    if activation is None or not lic.is_activatable() or asked_from_elsewhere(request):
+        # The license's page says why (revoked meanwhile, say), where the button would be.
         return redirect("licensing:license_detail", number=lic.number)
     return license_file_response(request, activation)
 

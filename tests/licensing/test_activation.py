@@ -341,7 +341,8 @@ def test_the_secondary_servers_id_in_step_one_is_told_which_goes_where(
     assert form.errors["installation_id"] == [
         f"License {lic.number} is activated with {ids[0]} as the primary server and {ids[1]} "
         f"as the secondary. To download its file again, enter {ids[0]} as the Installation ID "
-        f"and {ids[1]} as the Mirrored Installation ID."
+        f"and {ids[1]} as the Mirrored Installation ID. To swap the servers' roles, contact "
+        "support at support@example.com with your license number."
     ]
     assert Activation.objects.count() == 1
 

@@ -3,6 +3,7 @@ its own licenses; anything else is a 404, never a hint."""
 
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
@@ -14,7 +15,7 @@ import tmslicense
 from licensing import services
 from licensing.models import Activation, AuditEvent, License, OutboxMessage
 from tests.conftest import require
-from tests.factories import LicenseFactory, UserFactory
+from tests.factories import PASSWORD, LicenseFactory, UserFactory
 from tmslicense import store
 
 
@@ -178,9 +179,39 @@ def test_download_gives_only_the_current_file(customer_client, activated, custom
     assert event.object_repr == str(new)
 
 
-def test_download_of_unactivated_license_is_404(customer_client, make_license):
-    lic = make_license("standard")
-    assert customer_client.get(f"/licenses/{lic.number}/download/").status_code == 404
+def test_a_download_with_no_current_file_leads_to_the_license_page(
+    customer_client, make_license, activated, customer
+):
+    """Never activated, or revoked since the page was opened: the license's page says so
+    (not "no such page for your organization")."""
+    services.revoke(activation=activated, reason="Servers retired", actor=customer)
+    for lic in (make_license("standard"), activated.license):
+        response = customer_client.get(f"/licenses/{lic.number}/download/")
+        assert response.status_code == 302
+        assert response["Location"] == f"/licenses/{lic.number}/"
+    assert not AuditEvent.objects.filter(action="file_download").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "then"),
+    [
+        ("/licenses/TM-X/download/", "/licenses/TM-X/"),
+        ("/licenses/export/?q=acme", "/licenses/?q=acme"),
+        ("/licenses/export/", "/licenses/"),
+    ],
+)
+def test_a_download_asked_for_logged_out_leads_to_its_page_once_logged_in(
+    client, customer, path, then
+):
+    """A file sent in answer to the log-in form would leave that form on screen (and each
+    Log in pressed there would download it again): the page offering it comes first."""
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={quote(then)}"
+    response = client.post(
+        response["Location"], {"username": customer.username, "password": PASSWORD}
+    )
+    assert response["Location"] == then
 
 
 def test_keyring_serves_public_keys_only(client, db, signing_key_file):
@@ -442,7 +473,6 @@ def test_password_reset_sends_a_link_by_email(client, customer, django_capture_o
 
 
 def test_a_customer_changes_the_password_on_the_sites_pages(customer_client, customer):
-    from tests.factories import PASSWORD
 
     page = customer_client.get("/licenses/").content.decode()
     assert 'href="/accounts/password_change/"' in page

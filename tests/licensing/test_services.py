@@ -95,7 +95,8 @@ def test_the_same_two_servers_the_other_way_round_are_told_which_is_which(live, 
     assert refused.value.message == (
         f"License {live.license.number} is activated with {ids[0]} as the primary server and "
         f"{ids[1]} as the secondary. To download its file again, enter {ids[0]} as the "
-        f"Installation ID and {ids[1]} as the Mirrored Installation ID."
+        f"Installation ID and {ids[1]} as the Mirrored Installation ID. To swap the servers' "
+        "roles, contact support at support@example.com with your license number."
     )
     assert Activation.objects.get() == live
 
