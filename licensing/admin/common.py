@@ -112,7 +112,7 @@ def details(event):
     """An audit event's details a line each; a change as its old and new value."""
     lines = []
     for key, value in event.details.items():
-        if key == "changed":
+        if key == "changed" and isinstance(value, dict):  # rows of an inline: a list
             lines += [
                 f"{f}: {_plain(_listed(f, old))} → {_plain(_listed(f, new))}"
                 for f, (old, new) in value.items()
@@ -243,10 +243,18 @@ class AuditedAdmin(admin.ModelAdmin):
         )
 
     def save_formset(self, request, form, formset, change):
+        # The rows as they were, read before they are saved (a form's instance holds the new
+        # values already): a row given another user records who lost access too.
+        rows = [f.instance.pk for f in formset.initial_forms if f.instance.pk is not None]
+        before = {o.pk: str(o) for o in formset.model._default_manager.filter(pk__in=rows)}
         super().save_formset(request, form, formset, change)
         changes = {
             "added": [str(o) for o in formset.new_objects],
-            "changed": [str(o) for o, _ in formset.changed_objects],
+            "replaced": [
+                f"{before[o.pk]} → {o}"
+                for o, _ in formset.changed_objects
+                if before[o.pk] != str(o)
+            ],
             "deleted": [str(o) for o in formset.deleted_objects],
         }
         if any(changes.values()):

@@ -646,6 +646,38 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     event = AuditEvent.objects.get(action="membership_change")
     assert event.actor == admin_user
     assert event.details["added"] == [str(newcomer.membership)]
+    # The row given another user: who lost access is on the trail too.
+    other = UserFactory()
+    was = str(newcomer.membership)
+    response = admin_client.post(
+        f"/admin/licensing/organization/{organization.pk}/change/",
+        {
+            "opened": opened(Organization.objects.get(pk=organization.pk)),
+            "name": organization.name,
+            "created_at_0": "2026-01-01",
+            "created_at_1": "00:00:00",
+            "memberships-TOTAL_FORMS": 1,
+            "memberships-INITIAL_FORMS": 1,
+            "memberships-0-id": newcomer.membership.pk,
+            "memberships-0-user": other.pk,
+            "memberships-0-organization": organization.pk,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    event = AuditEvent.objects.filter(action="membership_change").latest("pk")
+    assert event.details == {
+        "added": [],
+        "replaced": [f"{was} → {other.membership}"],
+        "deleted": [],
+    }
+    # Shown on the trail, with an event kept in the earlier form (rows "changed" as a list).
+    AuditEvent.objects.create(
+        action="membership_change", object_repr="old", details={"changed": [was]}
+    )
+    page = admin_client.get("/admin/licensing/auditevent/")
+    assert page.status_code == 200
+    assert f"replaced: {was} → {other.membership}" in page.content.decode()
+    assert f"changed: {was}" in page.content.decode()
 
 
 def test_licenses_are_filtered_by_when_maintenance_ends(support_client, make_license):
