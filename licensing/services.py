@@ -10,6 +10,7 @@ import ipaddress
 import re
 import secrets
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -294,22 +295,30 @@ def _no_longer_member() -> LicenseNotFound:
 ACTIVATION_LOCK_WAIT = "5s"  # PostgreSQL's lock_timeout for an activation being e-mailed
 
 
-def _locked_activation(pk) -> Activation:
-    """An activation (with its license), its row locked until the transaction ends. The
-    worker holds it while it e-mails the activation's file (see outbox.deliver): waited for
-    a few seconds at most (PostgreSQL; the rest of the transaction too), then refused, so
-    that a mail server that hangs does not hold support's page and the license's lock."""
+@contextmanager
+def _not_waiting_on_a_send(refusal: str, error_class=ActivationError):
+    """Rows the worker holds while it e-mails them (see outbox.deliver) are waited for a few
+    seconds at most, for the rest of the transaction (PostgreSQL), then refused with
+    ``refusal``: a mail server that hangs does not hold support's page (nor a license's lock)
+    until the statement timeout's 500."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{ACTIVATION_LOCK_WAIT}'")
     try:
-        return Activation.objects.select_for_update().select_related("license").get(pk=pk)
+        yield
     except OperationalError as error:
         if not outbox.lock_not_available(error):
             raise
-        raise ActivationError(
-            "Its license file is being e-mailed right now: try again in a moment."
-        ) from None
+        raise error_class(refusal) from None
+
+
+def _locked_activation(pk) -> Activation:
+    """An activation (with its license), its row locked until the transaction ends; the
+    worker holds it while it e-mails the activation's file."""
+    with _not_waiting_on_a_send(
+        "Its license file is being e-mailed right now: try again in a moment."
+    ):
+        return Activation.objects.select_for_update().select_related("license").get(pk=pk)
 
 
 def _live(lic: License) -> Activation | None:
@@ -956,8 +965,14 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
         | Q(key=f"member-added:{user.pk}"),
         status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED],  # not to be sent
     )
-    unsent.filter(secret=True).update(body="")  # a link is erased, as once sent
-    unsent.update(status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn.")
+    with _not_waiting_on_a_send(
+        "An e-mail of this invitation is being sent right now: try again in a moment.",
+        InvitationRefused,
+    ):
+        unsent.filter(secret=True).update(body="")  # a link is erased, as once sent
+        unsent.update(
+            status=OutboxMessage.Status.CANCELLED, last_error="The invitation was withdrawn."
+        )
     told = OutboxMessage.objects.filter(
         key=f"member-added:{user.pk}", status=OutboxMessage.Status.SENT
     ).exists()

@@ -668,3 +668,30 @@ def test_send_again_of_a_message_being_sent_says_so_at_once(postgres):
     assert waited < 4
     assert OutboxMessage.objects.get(pk=sending.pk).attempts == 2
     assert not AuditEvent.objects.exists()
+
+
+def test_withdrawing_an_invitation_while_it_is_emailed_is_refused_clearly(
+    postgres, organization, monkeypatch
+):
+    """Support withdraws an invitation (a mistyped address) while its e-mail is being sent
+    (the worker holds its row for as long as the mail server takes): refused after a moment,
+    with why and nothing changed, not a 500 at the statement timeout."""
+    from licensing import outbox
+    from tests.factories import UserFactory
+
+    monkeypatch.setattr(outbox, "enqueue", lambda message_id: True)  # the worker is away
+    monkeypatch.setattr(services, "ACTIVATION_LOCK_WAIT", "1s")
+    support = UserFactory(is_staff=True)
+    services.invite_member(organization=organization, email="typo@exmaple.com", actor=support)
+    membership = organization.memberships.get(user__email="typo@exmaple.com")
+    invitation = OutboxMessage.objects.get(key__startswith="invitation:")
+    thread = held_while_sent(invitation, seconds=3)
+    with pytest.raises(services.InvitationRefused, match="being sent right now"):
+        services.withdraw_invitation(membership=membership, actor=support)
+    thread.join()
+    assert organization.memberships.filter(pk=membership.pk).exists()
+    assert OutboxMessage.objects.get(pk=invitation.pk).status == "pending"
+    assert not AuditEvent.objects.filter(action="member_invite_withdraw").exists()
+    # Once sent, the withdrawal goes through.
+    services.withdraw_invitation(membership=membership, actor=support)
+    assert not organization.memberships.filter(pk=membership.pk).exists()
