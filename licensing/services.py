@@ -292,7 +292,7 @@ def _no_longer_member() -> LicenseNotFound:
     )
 
 
-ACTIVATION_LOCK_WAIT = "5s"  # PostgreSQL's lock_timeout for an activation being e-mailed
+SENDING_LOCK_WAIT = "5s"  # PostgreSQL's lock_timeout for a row the worker holds while it e-mails it
 
 
 @contextmanager
@@ -303,7 +303,7 @@ def _not_waiting_on_a_send(refusal: str, error_class=ActivationError):
     until the statement timeout's 500."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL lock_timeout = '{ACTIVATION_LOCK_WAIT}'")
+            cursor.execute(f"SET LOCAL lock_timeout = '{SENDING_LOCK_WAIT}'")
     try:
         yield
     except OperationalError as error:

@@ -363,7 +363,7 @@ def test_no_file_is_emailed_once_its_revocation_committed(
     activation, message = activated()
     sending.clear()
     release.clear()
-    monkeypatch.setattr(services, "ACTIVATION_LOCK_WAIT", "1s")
+    monkeypatch.setattr(services, "SENDING_LOCK_WAIT", "1s")
     with mock.patch.object(outbox.EmailMessage, "send", slow_send):
         worker = in_thread(lambda: outbox.deliver(message.pk))
         assert sending.wait(timeout=30)
@@ -680,7 +680,7 @@ def test_withdrawing_an_invitation_while_it_is_emailed_is_refused_clearly(
     from tests.factories import UserFactory
 
     monkeypatch.setattr(outbox, "enqueue", lambda message_id: True)  # the worker is away
-    monkeypatch.setattr(services, "ACTIVATION_LOCK_WAIT", "1s")
+    monkeypatch.setattr(services, "SENDING_LOCK_WAIT", "1s")
     support = UserFactory(is_staff=True)
     services.invite_member(organization=organization, email="typo@exmaple.com", actor=support)
     membership = organization.memberships.get(user__email="typo@exmaple.com")
