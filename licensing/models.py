@@ -75,6 +75,16 @@ class Among(In):
         return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
 
 
+def one_at_a_time(scope: str, key: str) -> None:
+    """Two staff adding (or renaming to) one name or number at the same moment: the second
+    waits here until the first's transaction ends (the admin's page is one), then finds it,
+    and gets the form's error rather than the database's (a 500). SQLite's transactions take
+    the write lock at once: one at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", [scope, key])
+
+
 class Organization(models.Model):
     # The customer's name in its license files.
     name = models.CharField(max_length=200, unique=True, validators=[validate_license_text])
@@ -99,15 +109,7 @@ class Organization(models.Model):
         # Spaces as one (two would print as one in the Licensing window: the same name twice),
         # and no second customer by a name that reads the same in other case.
         self.name = " ".join(self.name.split())
-        if connection.vendor == "postgresql":
-            # Two staff adding (or renaming to) one name at the same moment: the second waits
-            # here until the first's transaction ends (the admin's page is one), then finds
-            # it. (SQLite's transactions take the write lock at once: one at a time anyway.)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext('organization'), hashtext(lower(%s)))",
-                    [self.name],
-                )
+        one_at_a_time("organization", self.name.lower())
         same = Organization.objects.filter(name__iexact=self.name).exclude(pk=self.pk).first()
         if same is not None:
             raise ValidationError(
@@ -289,6 +291,7 @@ class License(models.Model):
             self.number = tmslicense.normalize_license_number(self.number)
         except tmslicense.InvalidLicenseNumber as error:
             raise ValidationError({"number": error.message}) from None
+        one_at_a_time("license", self.number)  # then the number's uniqueness is checked
 
 
 class ActivationQuerySet(models.QuerySet):

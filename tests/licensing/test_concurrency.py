@@ -501,6 +501,41 @@ def test_staff_adding_one_customer_at_once_in_other_case_add_it_once(postgres):
     assert AuditEvent.objects.filter(action="organization_create").count() == 1
 
 
+def test_staff_adding_one_license_number_at_once_add_it_once(postgres, organization):
+    """Support staff add the license of one order at the same moment, the number typed each
+    their own way: it is added once, the others are told it exists (not a 500)."""
+    from licensing.models import License
+    from tests.factories import UserFactory
+    from tests.licensing.test_admin import new_license_form
+
+    support = UserFactory(is_staff=True, is_superuser=True)
+    number = tmslicense.new_license_number()
+    typed = [number, number.lower(), number.replace("-", " "), number.replace("-", "")] * 2
+    statuses: list[int] = []
+    refusals: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def add():
+        client = Client()
+        client.force_login(support)
+        form = new_license_form(organization, number=typed.pop())
+        try:
+            response = client.post("/admin/licensing/license/add/", form)
+        except BaseException as error:  # a 500 raises here: collect it, fail below
+            errors.append(error)
+            return
+        statuses.append(response.status_code)
+        if response.status_code == 200:
+            refusals.append(response.context["adminform"].form.errors["number"])
+
+    at_once(8, add)
+    assert not errors, errors
+    assert sorted(statuses) == [200] * 7 + [302]
+    assert refusals == [["License with this Number already exists."]] * 7
+    assert License.objects.get().number == number
+    assert AuditEvent.objects.filter(action="license_create").count() == 1
+
+
 @pytest.mark.parametrize("request_", ["activate", "update_file"])
 def test_an_account_deleted_while_its_file_is_issued_is_refused_not_a_500(
     postgres, customer, make_license, monkeypatch, request_
