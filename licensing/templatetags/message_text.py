@@ -14,12 +14,17 @@ register = template.Library()
 # TM-XXXX-XXXX-XXXX and XXXX-XXXX-XXXX-XXXX-XXXX: groups of capitals and digits joined by dashes
 # (a date, 2026-01-31, is none).
 _CODE = r"\b(?!\d{4}-\d\d-\d\d\b)[0-9A-Z]{2,}(?:-[0-9A-Z]{2,}){2,}\b"
+# A date, with its time and zone if it has them: kept on one line too (a phone broke
+# "2026-12-03 18:23:43 UTC" after "2026-").
+_DATE = r"\b\d{4}-\d\d-\d\d(?: \d\d:\d\d(?::\d\d)?(?: UTC)?)?\b"
 
 
 def _marked(match: re.Match) -> str:
     found = mark_safe(match.group())  # noqa: S308 - a part of the text escaped before
     if match.group("code"):
         return format_html('<span class="code">{}</span>', found)
+    if match.group("date"):
+        return format_html('<span class="text-nowrap">{}</span>', found)
     return format_html('<a href="mailto:{}">{}</a>', found, found)
 
 
@@ -37,5 +42,5 @@ def message_text(text):
         if settings.SUPPORT_EMAIL
         else "(?!)"
     )
-    marks = re.compile(f"(?P<code>{_CODE})|{address}")
+    marks = re.compile(f"(?P<code>{_CODE})|(?P<date>{_DATE})|{address}")
     return mark_safe(marks.sub(_marked, escape(text)))  # noqa: S308 - escaped; marks added

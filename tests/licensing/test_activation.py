@@ -630,6 +630,8 @@ def test_another_secondary_is_refused_beside_step_twos_field_naming_the_one_on_f
     assert 'id="live-activation"' not in page
     page = step1(customer_client, lic.number, ids[0]).content.decode()
     assert 'id="live-activation"' in page and f">{ids[1]}</span> as the secondary" in page
+    note = page.split('id="live-activation"')[1].split("</p>")[0]
+    assert '<a href="mailto:support@example.com">' in note  # as in every other message
     assert f'for the primary server <span class="installation-id">{ids[0]}</span>, with' in page
     # The right ID finishes it.
     response = step2(customer_client, ids[1])

@@ -19,8 +19,13 @@ def test_words_with_dashes_are_not_codes():
     assert message_text("a one-to-one ID(s) re-download") == "a one-to-one ID(s) re-download"
 
 
-def test_dates_are_not_codes():
-    assert message_text("It expired on 2026-01-31.") == "It expired on 2026-01-31."
+def test_dates_are_not_codes_but_stay_on_one_line():
+    assert message_text("It expired on 2026-01-31.") == (
+        'It expired on <span class="text-nowrap">2026-01-31</span>.'
+    )
+    assert message_text("Expired on 2026-12-03 18:23:43 UTC. Ask.") == (
+        'Expired on <span class="text-nowrap">2026-12-03 18:23:43 UTC</span>. Ask.'
+    )
 
 
 def test_supports_address_is_a_link_and_no_other_address(settings):
