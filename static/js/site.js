@@ -20,6 +20,24 @@
       }
     });
   }
+  // A form is sent once: a second click (or Enter) while the answer to the first is on its way
+  // would send it again, and the answer to the second ("activated already", "this link is no
+  // longer valid") would hide what the first did. Free again after a while (no answer came:
+  // the network) and on a page the browser shows again from its history (Back).
+  const SENT_FOR = 10000;
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.method !== "post") return; // a search may be sent again at once
+    const sent = Number(form.dataset.sent || 0);
+    if (Date.now() - sent < SENT_FOR) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sent = String(Date.now());
+  });
+  window.addEventListener("pageshow", () => {
+    document.querySelectorAll("form[data-sent]").forEach((form) => delete form.dataset.sent);
+  });
   // A field filled in again after an error opens with the cursor at its end, to go on typing.
   const field = document.querySelector("input[autofocus]");
   if (field && field.value && ["text", "email", "search"].includes(field.type)) {

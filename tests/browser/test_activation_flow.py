@@ -301,3 +301,30 @@ def test_download_from_a_page_gone_stale_shows_why_not_a_saved_page(page, engine
     page.get_by_role("link", name="Download license file").click()
     expect(page.locator("#refusal")).to_contain_text("suspended")
     expect(page.get_by_role("link", name="Download license file")).to_have_count(0)
+
+
+def test_a_form_sent_twice_in_a_hurry_is_sent_once(page, engineer):
+    """A double click on Submit while the answer is slow to come (a plant's network): one
+    activation, and the customer sees its answer, not "activated already" for the second."""
+    lic = license_of(engineer, "standard")
+    log_in(page, engineer)
+    page.get_by_role("link", name="Activate License").first.click()
+    page.get_by_label("License Number").fill(lic.number)
+    page.get_by_label("Installation ID").fill(tmslicense.new_installation_id())
+    posts = []
+    page.on("request", lambda request: posts.append(request) if request.method == "POST" else 0)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    box = page.get_by_role("button", name="Submit").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(x, y)  # as a hand does: not waiting for the page to change
+    page.wait_for_timeout(400)
+    page.mouse.click(x, y)
+    expect(page.get_by_role("heading", name=f"License {lic.number}")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text(f"License {lic.number} is activated.")
+    assert len(posts) == 1
+    assert Activation.objects.filter(license=lic).count() == 1
