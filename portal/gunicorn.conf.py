@@ -1,9 +1,10 @@
 """gunicorn settings for the web service (docker-compose.yml runs it with -c this file)."""
 
 import os
-import re
 
 from gunicorn import glogging
+
+from portal.logs import without_tokens
 
 
 def env(name: str, default: str) -> str:
@@ -33,16 +34,12 @@ forwarded_allow_ips = env("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 class Logger(glogging.Logger):
-    """The access log without a password reset link's token (Django redirects that link to
-    its set-password page at once; the token, logged, would let a log's reader set the
-    password until the link is used)."""
-
-    _TOKEN = re.compile(r"(/accounts/reset/[^/\s]+/)(?!set-password/)[^/?\s]+")
+    """The access log without a password reset link's token (portal.logs)."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("r", "U"):  # the request line and the path
-            atoms[key] = self._TOKEN.sub(r"\1[token]", atoms[key] or "")
+            atoms[key] = without_tokens(atoms[key] or "")
         return atoms
 
 

@@ -376,6 +376,13 @@ LOGGING = {
             "datefmt": "%Y-%m-%dT%H:%M:%S",
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "filters": {"without_tokens": {"()": "portal.logs.WithoutTokens"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["without_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

@@ -477,6 +477,28 @@ def test_the_access_log_holds_no_password_reset_token(tmp_path, fresh_postgres):
     assert token not in log and "GET /accounts/login/ HTTP/1.1" in log
 
 
+def test_the_sites_log_holds_no_password_reset_token():
+    """Django logs the path of a request that failed (a reset link's while the database is
+    down): the handler every record goes through leaves its token out."""
+    import logging
+
+    token = "cz2h7k-0123456789abcdef0123456789abcdef"
+    [handler] = [h for h in logging.getLogger().handlers if h.get_name() == "console"]
+    record = logging.LogRecord(
+        "django.request",
+        logging.ERROR,
+        __file__,
+        1,
+        "Internal Server Error: %s",
+        (f"/accounts/reset/MQ/{token}/",),
+        None,
+    )
+    assert handler.filter(record)
+    line = handler.format(record)
+    assert line.endswith("ERROR django.request Internal Server Error: /accounts/reset/MQ/[token]/")
+    assert token not in line
+
+
 @contextlib.contextmanager
 def serving(env: dict, port: int, tmp_path: Path):
     """docker-compose.yml's web command, run here with ``env``; yields its base URL."""
