@@ -2,9 +2,12 @@
 
 import re
 from io import StringIO
+from unittest import mock
 
-from django.contrib.auth import authenticate
-from django.core.management import call_command
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection
 
 import tmslicense
 from licensing.models import License, Membership, Organization
@@ -13,8 +16,20 @@ from licensing.services import find_license
 
 def _seed() -> str:
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=out, any_database=connection.vendor != "sqlite")
     return out.getvalue()
+
+
+def test_seed_demo_adds_nothing_to_another_database_unless_told(db):
+    """Its accounts' password is published (README): not on a production database by a
+    command typed there by mistake."""
+    with (
+        mock.patch.object(connection, "vendor", "postgresql"),
+        pytest.raises(CommandError, match="--any-database") as refused,
+    ):
+        call_command("seed_demo")
+    assert "nothing was added" in str(refused.value)
+    assert not get_user_model().objects.exists() and not License.objects.exists()
 
 
 def test_seed_demo_is_idempotent_and_prints_what_it_made(db):

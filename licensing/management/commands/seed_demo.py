@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
 
 from licensing.models import Kind, License, Membership, Organization
 from tmslicense.ids import INSTALLATION_ID, LICENSE_NUMBER
@@ -36,8 +36,24 @@ SAMPLE_IDS = [
 class Command(BaseCommand):
     help = "Create a demo organization, customer and support users, and licenses of every kind."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--any-database",
+            action="store_true",
+            help="add the demo data to a database other than the embedded SQLite one (a test "
+            "site nobody else reaches): its accounts' password is published",
+        )
+
     @transaction.atomic
     def handle(self, *args, **options):
+        if connection.vendor != "sqlite" and not options["any_database"]:
+            raise CommandError(
+                "seed_demo makes accounts whose password is published (demo and support, "
+                f"{DEMO_PASSWORD}), a staff account among them: it runs on the embedded SQLite "
+                f"database of `make run` only. This is {connection.vendor}: nothing was "
+                "added. To add them here anyway (a test site nobody else reaches), run it with "
+                "--any-database."
+            )
         User = get_user_model()
         org, _ = Organization.objects.get_or_create(name="Demo Plant Inc.")
         other, _ = Organization.objects.get_or_create(name="Other Plant Ltd.")
