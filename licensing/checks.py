@@ -38,3 +38,40 @@ def email_backend(app_configs, **kwargs):
             id="licensing.E002",
         )
     ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def site_url_allowed(app_configs, **kwargs):
+    """The site's own address (SITE_URL, in every link it e-mails) among ALLOWED_HOSTS: else
+    every page reached by such a link is a 400."""
+    from urllib.parse import urlsplit
+
+    from django.http.request import validate_host
+
+    host = urlsplit(settings.SITE_URL).hostname or ""
+    if settings.DEBUG or validate_host(host, settings.ALLOWED_HOSTS):
+        return []
+    return [
+        checks.Error(
+            f"SITE_URL's host {host} is not in ALLOWED_HOSTS ({', '.join(settings.ALLOWED_HOSTS)})"
+            ": every link the site e-mails would lead to a 400.",
+            id="licensing.E003",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def secret_key_set(app_configs, **kwargs):
+    """A deployment sets SECRET_KEY: a key made on first use is one per container (a log-in
+    or a reset link made by one web container refused by the next)."""
+    import os
+
+    if settings.DEBUG or os.environ.get("SECRET_KEY"):
+        return []
+    return [
+        checks.Error(
+            "SECRET_KEY is not set: each service would make a key of its own under VAR_DIR. "
+            "Set a long random value, the same for every service.",
+            id="licensing.E004",
+        )
+    ]

@@ -12,18 +12,21 @@ def env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
-def envint(name: str, default: int) -> int:
+def envint(name: str, default: int, minimum: int = 1) -> int:
     value = env(name, str(default))
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:  # no worker or thread: a server that takes connections, answers none
+        raise SystemExit(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 bind = env("GUNICORN_BIND", "0.0.0.0:8000")
 workers = envint("WEB_CONCURRENCY", 3)
 threads = envint("GUNICORN_THREADS", 2)
-timeout = envint("GUNICORN_TIMEOUT", 30)
+timeout = envint("GUNICORN_TIMEOUT", 30, minimum=0)  # 0: none
 # No runtime control socket (gunicornc): nothing uses it, and its folder under $HOME is not
 # the service user's to create in the image (an ERROR at every start).
 control_socket_disable = True

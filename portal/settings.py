@@ -34,14 +34,19 @@ def envbool(name: str, default: str) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
-def envint(name: str, default: int) -> int:
+def envint(name: str, default: int, minimum: int = 1) -> int:
+    """A whole number of at least ``minimum`` (a limit or window of 0 would count nothing,
+    a timeout of 0 wait for nothing)."""
     value = env(name)
     if not value:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -76,7 +81,13 @@ def _embedded_secret_key() -> str:
 
 
 DEBUG = envbool("DEBUG", "false")
-SECRET_KEY = env("SECRET_KEY") or _embedded_secret_key()
+try:
+    SECRET_KEY = env("SECRET_KEY") or _embedded_secret_key()
+except OSError as error:  # a deployment's read-only folder: the key was to be set
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is not set, and none can be kept in VAR_DIR ({error}): set SECRET_KEY "
+        "to a long random value, the same for every service."
+    ) from None
 if SECRET_KEY.startswith("replace-with"):
     # .env.example copied as it is: a key everyone can read would sign the sessions.
     raise ImproperlyConfigured(
@@ -147,7 +158,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
+        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0, minimum=0),
         # A kept connection is checked before a request uses it: after PostgreSQL restarted,
         # the request gets a new one, not a 500.
         conn_health_checks=True,
@@ -155,7 +166,7 @@ DATABASES = {
 }
 # Seconds a statement may run on PostgreSQL before the server cancels it (0: no limit;
 # docker-compose.yml's migrate sets 0).
-DATABASE_STATEMENT_TIMEOUT = envint("DATABASE_STATEMENT_TIMEOUT", 15)
+DATABASE_STATEMENT_TIMEOUT = envint("DATABASE_STATEMENT_TIMEOUT", 15, minimum=0)
 if DATABASE_STATEMENT_TIMEOUT < 0:
     raise ImproperlyConfigured("DATABASE_STATEMENT_TIMEOUT must be 0 (no limit) or more seconds")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -264,9 +275,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "licensing@localhost")
 # Sent and failed e-mails are deleted this many days after (beat, daily). At least 31: a
 # maintenance reminder's row (up to 30 days before the end) is what keeps it from being sent
 # twice, so it must outlive its reminder window. Pending e-mails are never deleted.
-OUTBOX_KEEP_DAYS = envint("OUTBOX_KEEP_DAYS", 90)
-if OUTBOX_KEEP_DAYS < 31:
-    raise ImproperlyConfigured(f"OUTBOX_KEEP_DAYS must be at least 31, not {OUTBOX_KEEP_DAYS}")
+OUTBOX_KEEP_DAYS = envint("OUTBOX_KEEP_DAYS", 90, minimum=31)
 
 # The private key that signs license files: a PEM file, never in the repository.
 LICENSE_SIGNING_KEY_FILE = Path(env("LICENSE_SIGNING_KEY_FILE", VAR_DIR / "signing-key.pem"))
@@ -295,6 +304,13 @@ PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 3600)
 # (e.g. HTTP_X_FORWARDED_FOR; of a list, the last address: the one the proxy added).
 # Empty: REMOTE_ADDR.
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", "")
+if CLIENT_IP_HEADER and not CLIENT_IP_HEADER.startswith("HTTP_"):
+    # "X-Forwarded-For" as the header is written would never be found: every customer would
+    # count as the proxy's one address (one limit for all log-ins; no address on the trail).
+    meta = "HTTP_" + CLIENT_IP_HEADER.upper().replace("-", "_")
+    raise ImproperlyConfigured(
+        f"CLIENT_IP_HEADER names the header as Django does: {meta}, not {CLIENT_IP_HEADER!r}"
+    )
 
 # Celery: Redis from REDIS_URL; without it, tasks run in-process (embedded default).
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
@@ -337,7 +353,7 @@ if SECURE_SSL_REDIRECT and not SITE_URL.startswith("https://"):
     raise ImproperlyConfigured(
         f"SITE_URL must be the site's https:// address (in .env), not {SITE_URL!r}"
     )
-SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
 # With HSTS on, subdomains are included unless switched off. Preloading is asked for only when
 # switched on: the header's "preload" lets anyone submit the domain to the browsers' preload
 # lists, which then force HTTPS on the whole registered domain, for months, past any undo.

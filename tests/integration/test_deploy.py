@@ -177,14 +177,87 @@ def test_hsts_subdomains_and_preload_are_separate_choices(tmp_path, overrides, h
     assert result.stdout.splitlines()[-1] == f"200 {header}"
 
 
-def test_keeping_sent_email_under_31_days_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("OUTBOX_KEEP_DAYS", "30", "OUTBOX_KEEP_DAYS must be at least 31, not 30"),
+        ("LOGIN_FAILURE_WINDOW", "0", "LOGIN_FAILURE_WINDOW must be at least 1, not 0"),
+        ("LOGIN_FAILURE_LIMIT", "-1", "LOGIN_FAILURE_LIMIT must be at least 1, not -1"),
+        ("EMAIL_TIMEOUT", "0", "EMAIL_TIMEOUT must be at least 1, not 0"),
+        ("CLIENT_IP_HEADER", "X-Forwarded-For", "as Django does: HTTP_X_FORWARDED_FOR, not"),
+    ],
+)
+def test_a_value_that_cannot_work_is_refused_naming_its_variable(tmp_path, name, value, said):
+    """A window of 0 counted no failed log-in (a division by it, said as the cache being
+    down), a negative limit refused every log-in, a timeout of 0 failed every e-mail, a
+    header written as sent was never found (every customer counted as the proxy)."""
     env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    env["OUTBOX_KEEP_DAYS"] = "30"
+    env[name] = value
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert result.returncode != 0
-    assert "OUTBOX_KEEP_DAYS must be at least 31, not 30" in result.stderr
+    assert said in result.stderr
+
+
+@pytest.mark.parametrize("name", ["WEB_CONCURRENCY", "GUNICORN_THREADS"])
+def test_gunicorn_without_a_worker_or_thread_does_not_start(tmp_path, name):
+    """0 started a server that took connections and answered none."""
+    env = production_env(tmp_path, **{name: "0"})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "portal/gunicorn.conf.py",
+            "--check-config",
+            "portal.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"{name} must be at least 1, not 0" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ({"ALLOWED_HOSTS": "licenses.example.com"}, "licensing.E003"),
+        ({"SECRET_KEY": ""}, "licensing.E004"),
+    ],
+)
+def test_the_deploy_checks_refuse_links_to_a_host_refused_and_a_key_per_service(
+    tmp_path, overrides, said
+):
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env={**env, **overrides},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert said in result.stderr, result.stderr
+
+
+def test_no_secret_key_and_no_folder_to_keep_one_in_says_to_set_it(tmp_path):
+    """In the image, whose folder is not the service user's to write (here, a file in the
+    way: root writes any folder): the error names the setting, not the folder."""
+    blocked = tmp_path / "var"
+    blocked.write_text("")
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    env.update(SECRET_KEY="", VAR_DIR=str(blocked / "inner"))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set, and none can be kept in VAR_DIR" in result.stderr
 
 
 EMPTY_SETTINGS = """
