@@ -61,8 +61,18 @@ class ErrorFirstBoundField(forms.BoundField):
             return None
         errors = [id_ for id_ in ids.split() if id_.endswith("_error")]
         help_text = [id_ for id_ in ids.split() if not id_.endswith("_error")]
+        if not errors and self.field.widget.attrs.get("autofocus") and self.form.errors:
+            # The page opens here after a refusal said elsewhere (a password to type again
+            # after the second one did not match; a pause above the form): read out with it.
+            errors = [_first_problem_id(self.form)]
         page = getattr(self.form, "described_by", {}).get(self.name, [])
         return " ".join(errors + page + help_text)
+
+
+def _first_problem_id(form) -> str:
+    if NON_FIELD_ERRORS in form.errors:
+        return FORM_ERRORS_ID
+    return next(f"{form[n].auto_id}_error" for n in form.fields if n in form.errors)
 
 
 class FormRenderer(DjangoTemplates):

@@ -217,6 +217,9 @@ def test_failed_lookups_are_rate_limited(customer_client, make_license, ids, set
     page = response.content.decode()
     assert "Too many license numbers" in page and "My licenses" in page
     assert '<div class="alert alert-block alert-danger" role="alert" id="form-errors">' in page
+    # The page opens on the first field, which names the pause above as what describes it.
+    field = re.search(r'<input[^>]*name="license-license_number"[^>]*>', page).group()
+    assert "autofocus" in field and 'aria-describedby="form-errors ' in field
     assert (
         f"contact support at {settings.SUPPORT_EMAIL}"
         in response.context["form"].errors["__all__"][0]

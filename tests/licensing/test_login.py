@@ -384,6 +384,10 @@ def test_the_password_pages_open_on_the_field_to_fill_then_on_the_first_to_type_
     def focused(response):
         return re.findall(r'<input[^>]*name="(\w+)"[^>]*autofocus', response.content.decode())
 
+    def described(response, name):
+        field = re.search(rf'<input[^>]*name="{name}"[^>]*>', response.content.decode()).group()
+        return re.search(r'aria-describedby="([^"]*)"', field).group(1).split()
+
     uid = urlsafe_base64_encode(force_bytes(customer.pk))
     token = default_token_generator.make_token(customer)
     link = client.get(f"/accounts/reset/{uid}/{token}/", follow=True)
@@ -391,8 +395,11 @@ def test_the_password_pages_open_on_the_field_to_fill_then_on_the_first_to_type_
     used = client.get(f"/accounts/reset/{uid}/{token[:-2]}xx/", follow=True).content.decode()
     assert "<title>This link is no longer valid · " in used
     mismatch = {"new_password1": "Abcdef-12345", "new_password2": "Xbcdef-12345"}
-    # Both fields emptied: typed again from the first.
-    assert focused(client.post(link.redirect_chain[-1][0], mismatch)) == ["new_password1"]
+    # Both fields emptied: typed again from the first, which is described by the error said
+    # under the second (a screen reader reads the field it opens on, not the error).
+    again = client.post(link.redirect_chain[-1][0], mismatch)
+    assert focused(again) == ["new_password1"]
+    assert described(again, "new_password1")[0] == "id_new_password2_error"
     # A password too short is said under the password, not under its repetition (Django's).
     short = client.post(link.redirect_chain[-1][0], dict.fromkeys(mismatch, "Ab-1"))
     assert focused(short) == ["new_password1"]
@@ -402,6 +409,7 @@ def test_the_password_pages_open_on_the_field_to_fill_then_on_the_first_to_type_
     assert focused(client.get("/accounts/password_change/")) == ["old_password"]
     changed = client.post("/accounts/password_change/", {"old_password": PASSWORD, **mismatch})
     assert focused(changed) == ["old_password"]  # all three emptied, to type again
+    assert described(changed, "old_password") == ["id_new_password2_error"]
     assert "<title>Error: Change password · " in changed.content.decode()
 
 
