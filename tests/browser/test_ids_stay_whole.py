@@ -185,3 +185,24 @@ def test_a_long_account_name_leaves_every_page_within_the_screen(page, engineer,
                     path,
                     cell.inner_text(),
                 )
+
+
+@pytest.mark.parametrize("width", [992, 1024, 1100])
+def test_beside_the_menu_each_role_stays_inside_the_table(page, engineer, width):
+    """From 992 px the menu is spelled out and the licenses are a table: short of 1200 px a
+    pair's roles go under their IDs rather than push the table past the page's content, into
+    its margin or off the screen, each ID still whole."""
+    activated_pair(engineer, "enterprise", engineer)
+    suspended = license_of(engineer, "standard")
+    suspended.status = suspended.Status.SUSPENDED  # the longest status: a wider column
+    suspended.save()
+    page.set_viewport_size({"width": width, "height": 800})
+    log_in(page, engineer)
+    edge = page.evaluate(  # of the page's content, where the buttons above end
+        "(main => main.getBoundingClientRect().right"
+        " - parseFloat(getComputedStyle(main).paddingRight))(document.querySelector('main'))"
+    )
+    for badge in page.locator("td .servers .badge").all():
+        box = badge.bounding_box()
+        assert box["x"] + box["width"] <= edge + 0.5, (badge.inner_text(), box, edge)
+    assert set(lines(page.locator("td .installation-id"))) == {1}
