@@ -396,7 +396,13 @@ class Activation(models.Model):
                 fields=["revoked_at", "id"],
                 condition=Q(revoked_at__isnull=False),
                 name="activation_revoked_in_order",
-            )
+            ),
+            # A new pair's check for a live one the other way round (check_pair_order).
+            models.Index(
+                fields=["mirrored_installation_id", "installation_id"],
+                condition=Q(revoked_at__isnull=True),
+                name="activation_live_pairs",
+            ),
         ]
 
     def __str__(self):

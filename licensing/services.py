@@ -156,15 +156,15 @@ def check_pair_order(lic: License, ids: tuple[str, str]) -> None:
     ThinManager interface.)"""
     crossed = (
         Activation.objects.live()
-        .filter(license__organization_id=lic.organization_id)
         .filter(installation_id=ids[1], mirrored_installation_id=ids[0])
-        .exclude(license=lic)
-        .select_related("license")
+        .filter(license__organization_id=lic.organization_id)
+        .values_list("license__number", flat=True)
+        .order_by()
         .first()
     )
     if crossed is not None:
         raise InvalidInstallationIds(
-            f"{ids[1]} is the primary server of this pair for license {crossed.license.number}, "
+            f"{ids[1]} is the primary server of this pair for license {crossed}, "
             f"with {ids[0]} as its secondary: a pair has one primary for all its licenses. "
             f"Go Back and enter {ids[1]} as the Installation ID, then {ids[0]} here.",
             field="mirrored_installation_id",
