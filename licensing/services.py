@@ -154,15 +154,16 @@ def check_pair_order(lic: License, ids: tuple[str, str]) -> None:
     same two servers is refused. (Such a file would not make the secondary a fully redundant
     server, and with licenses not duplicating each other neither server would run the
     ThinManager interface.)"""
-    crossed = (
-        Activation.objects.live()
-        .filter(installation_id=ids[1], mirrored_installation_id=ids[0])
-        .filter(license__organization_id=lic.organization_id)
-        .values_list("license__number", flat=True)
-        .order_by()
+    pairs = Activation.objects.live().filter(
+        installation_id=ids[1], mirrored_installation_id=ids[0]
+    )  # one table, its partial index: the licenses (of any organization) read only when found
+    licenses = list(pairs.values_list("license_id", flat=True).order_by())
+    crossed = licenses and (
+        License.objects.filter(pk__in=licenses, organization_id=lic.organization_id)
+        .values_list("number", flat=True)
         .first()
     )
-    if crossed is not None:
+    if crossed:
         raise InvalidInstallationIds(
             f"{ids[1]} is the primary server of this pair for license {crossed}, "
             f"with {ids[0]} as its secondary: a pair has one primary for all its licenses. "
