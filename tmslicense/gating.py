@@ -165,12 +165,12 @@ def capabilities(
     # mirrors. Otherwise each license it mirrors needs a duplicate of its own: a pair's
     # primary's license is one like any other (two mirrored licenses binding one pair in
     # opposite roles make no enterprise pair unless each duplicates the other).
-    if any(lic.kind is Kind.ENTERPRISE for lic in full):
-        duplicated: set[str] = set()
-        mirrored = None
-    else:
-        duplicated = _duplicated(mirroring, full)
-        mirrored = next((m for m in mirroring if m.license_number not in duplicated), None)
+    duplicated = _duplicated(mirroring, full)
+    mirrored = (
+        None
+        if any(lic.kind is Kind.ENTERPRISE for lic in full)
+        else next((m for m in mirroring if m.license_number not in duplicated), None)
+    )
     # A duplicated license counts once, by its duplicate: its seats are not added twice.
     counting = [lic for lic in applying.values() if lic.license_number not in duplicated]
     if full and mirrored is None:

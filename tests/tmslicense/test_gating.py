@@ -135,6 +135,10 @@ def test_a_server_of_an_enterprise_pair_is_fully_functional_whatever_else_it_mir
         assert caps.change_config and caps.run_console and caps.show_thinserver_data
         assert caps.role is enterprise.server(server).role
         assert caps.seats == other.seats + 1
+    # A duplicate of the mirrored license there too: that license counts once.
+    duplicate = make_license("standard", ids=[server])
+    caps = tmslicense.capabilities([other, enterprise, duplicate], server)
+    assert caps.seats == duplicate.seats + 1
 
 
 def test_the_primary_of_a_small_pair_is_no_duplicate_of_a_bigger_license_it_mirrors(
@@ -154,6 +158,7 @@ def test_the_primary_of_a_small_pair_is_no_duplicate_of_a_bigger_license_it_mirr
             Action.RUN_CONSOLE
         )
         assert caps.seats == 26
+    small = make_license("mirrored", ids=[secondary, primary], seats=1)
     caps = tmslicense.capabilities([big, small], primary)  # small's mirror: big duplicates it
     assert caps.role is tmslicense.Role.PRIMARY and caps.change_config
     assert caps.seats == 25  # small counts once, by its duplicate
