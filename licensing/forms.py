@@ -347,8 +347,6 @@ class MirroredStepForm(_Form):
             ids = services.installation_ids(
                 self.license, self.installation_id, cleaned["mirrored_installation_id"]
             )
-            if self.live_activation is None:  # else its own IDs (checked below) or refused
-                services.check_pair_order(self.license, ids)
         except services.ActivationError as error:
             self.refuse(error)
             return cleaned

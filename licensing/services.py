@@ -31,6 +31,7 @@ from . import outbox, signing, throttle
 from .models import (
     Activation,
     AuditEvent,
+    Kind,
     License,
     Membership,
     Organization,
@@ -148,27 +149,34 @@ def check_live_activation(live: Activation | None, ids: tuple[str, ...]) -> None
     raise AlreadyActivated(_already_activated_message(live), field="installation_id")
 
 
-def check_pair_order(lic: License, ids: tuple[str, str]) -> None:
-    """A pair of servers has one primary for all its licenses: a new two-server activation
-    naming as its primary the secondary of another live license of the organization on the
-    same two servers is refused. (Such a file would not make the secondary a fully redundant
-    server, and with licenses not duplicating each other neither server would run the
-    ThinManager interface.)"""
-    pairs = Activation.objects.live().filter(
-        installation_id=ids[1], mirrored_installation_id=ids[0]
-    )  # one table, its partial index: the licenses (of any organization) read only when found
-    licenses = list(pairs.values_list("license_id", flat=True).order_by())
-    crossed = licenses and (
-        License.objects.filter(pk__in=licenses, organization_id=lic.organization_id)
+def check_pair_order(lic: License, ids: tuple[str, ...]) -> None:
+    """A pair of servers has one primary for all its mirrored licenses: a mirrored license is
+    not issued for two servers that another live mirrored license of the organization binds
+    the other way round. (Its file would not make the secondary fully functional: under each
+    license the other server is the mirror, so unless each license duplicates the other,
+    neither server runs the ThinManager interface. An enterprise license makes both fully
+    functional anyway.)"""
+    if lic.kind != Kind.MIRRORED or len(ids) != 2:
+        return
+    found = list(  # the activations' table alone, by its partial index: the common answer
+        Activation.objects.live()
+        .filter(installation_id=ids[1], mirrored_installation_id=ids[0])
+        .exclude(license_id=lic.pk)  # its own file corrected to a swap
+        .values_list("license_id", flat=True)
+        .order_by()
+    )
+    crossed = found and (
+        License.objects.filter(pk__in=found, organization_id=lic.organization_id)
+        .filter(kind=Kind.MIRRORED)
         .values_list("number", flat=True)
         .first()
     )
     if crossed:
         raise InvalidInstallationIds(
-            f"{ids[1]} is the primary server of this pair for license {crossed}, "
-            f"with {ids[0]} as its secondary: a pair has one primary for all its licenses. "
-            f"Go Back and enter {ids[1]} as the Installation ID, then {ids[0]} here.",
-            field="mirrored_installation_id",
+            f"{ids[1]} is the primary server of this pair for license {crossed}, with {ids[0]} "
+            "as its secondary: a pair has one primary for all its mirrored licenses. Enter "
+            f"{ids[1]} as the Installation ID and {ids[0]} as the Mirrored Installation ID.",
+            field="installation_id",
         )
 
 
@@ -265,6 +273,7 @@ def _activate_locked(license, installation_id, mirrored_installation_id, actor, 
     if live is not None:
         check_live_activation(live, ids)
         return live, False
+    check_pair_order(lic, ids)
     return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
 
 
@@ -628,6 +637,7 @@ def corrected_installation_ids(
             "the license to other servers, revoke this activation; the customer then "
             "activates the license again."
         )
+    check_pair_order(lic, ids)
     return ids
 
 

@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 
 import tmslicense
 
-from ..models import STATE_RANK, Activation, AuditEvent, License, expiry_shown
+from ..models import STATE_RANK, Activation, AuditEvent, Kind, License, expiry_shown
 from .common import (
     AuditedAdmin,
     SupportList,
@@ -134,6 +134,34 @@ class ActivatedFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(~live)
         return queryset
+
+
+class CrossedPairFilter(admin.SimpleListFilter):
+    """Mirrored licenses live on a pair that another live mirrored license binds the other
+    way round (issued before the portal refused it; any customer's): from tmslicense 1.7.0
+    such a secondary is no fully functional server by it, and both servers may stay mirrors.
+    Support swaps one license's roles (Correct)."""
+
+    title = "pair"
+    parameter_name = "pair"
+
+    def lookups(self, request, model_admin):
+        return [("crossed", "Mirrored the other way round too")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "crossed":
+            return queryset
+        opposite = (
+            Activation.objects.live()
+            .filter(license__kind=Kind.MIRRORED)
+            .filter(
+                installation_id=OuterRef("mirrored_installation_id"),
+                mirrored_installation_id=OuterRef("installation_id"),
+            )
+            .exclude(license=OuterRef("license"))
+        )
+        crossed = Activation.objects.live().filter(license=OuterRef("pk")).filter(Exists(opposite))
+        return queryset.filter(kind=Kind.MIRRORED).filter(Exists(crossed))
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -266,7 +294,7 @@ class LicenseAdmin(SupportList, AuditedAdmin):
         "maintenance_end",
         live_servers,
     ]
-    list_filter = ["kind", StateFilter, MaintenanceFilter, ActivatedFilter]
+    list_filter = ["kind", StateFilter, MaintenanceFilter, ActivatedFilter, CrossedPairFilter]
     search_fields = ["number", "organization__name"]
     found_by_file = "pk"  # an Installation ID or a serial, as a server's window shows it
     autocomplete_fields = ["organization"]

@@ -642,29 +642,51 @@ def test_another_secondary_is_refused_beside_step_twos_field_naming_the_one_on_f
     assert Activation.objects.count() == 1
 
 
-def test_a_pair_keeps_one_primary_for_all_its_licenses(customer_client, make_license, ids):
-    """A second two-server license on the same pair with the roles the other way round is
-    refused beside step two's field (the secondary would not be fully redundant by it, and
-    neither server might run ThinManager); another organization's pair, another partner and
-    the same order are not."""
+def test_a_pair_keeps_one_primary_for_all_its_mirrored_licenses(
+    customer_client, make_license, ids, customer
+):
+    """A second mirrored license on the same pair with the roles the other way round is
+    refused, back on step 1 beside the first ID (the secondary would not be fully functional
+    by it, and unless each license duplicated the other neither server would run
+    ThinManager); so is support's correction that would make it so. An enterprise license,
+    another organization's pair, another partner and the same order are not."""
     first = make_license("mirrored")
     step1(customer_client, first.number, ids[0])
     step2(customer_client, ids[1])
-    second = make_license("enterprise")
+    second = make_license("mirrored")
     step1(customer_client, second.number, ids[1])
     response = step2(customer_client, ids[0])
-    assert response.context["form"].errors["mirrored_installation_id"] == [
+    form = response.context["form"]
+    assert form.prefix == "license"  # step 1 again: its first ID is the one to change
+    assert form.errors["installation_id"] == [
         f"{ids[0]} is the primary server of this pair for license {first.number}, with "
-        f"{ids[1]} as its secondary: a pair has one primary for all its licenses. Go Back and "
-        f"enter {ids[0]} as the Installation ID, then {ids[1]} here."
+        f"{ids[1]} as its secondary: a pair has one primary for all its mirrored licenses. "
+        f"Enter {ids[0]} as the Installation ID and {ids[1]} as the Mirrored Installation ID."
     ]
     assert second.activations.count() == 0
+    assert AuditEvent.objects.filter(action="activate").count() == 1
+    # The same order is activated; support's swap of it is refused, nothing changed.
+    step1(customer_client, second.number, ids[0])
+    assert step2(customer_client, ids[1]).status_code == 302
+    live = second.activations.live().get()
+    with pytest.raises(services.InvalidInstallationIds, match="one primary"):
+        services.reissue(
+            activation=live,
+            installation_id=ids[1],
+            mirrored_installation_id=ids[0],
+            reason="Roles swapped",
+            actor=customer,
+        )
+    assert second.activations.live().get() == live
     foreign = LicenseFactory(kind="mirrored")  # of an organization of its own
     services.activate(
         license=foreign, installation_id=ids[1], mirrored_installation_id=ids[0], actor=None
     )
-    for primary, secondary in ((ids[0], ids[1]), (ids[1], tmslicense.new_installation_id())):
-        lic = make_license("mirrored")
+    for kind, primary, secondary in (
+        ("enterprise", ids[1], ids[0]),
+        ("mirrored", ids[1], tmslicense.new_installation_id()),
+    ):
+        lic = make_license(kind)
         step1(customer_client, lic.number, primary)
         assert step2(customer_client, secondary).status_code == 302
         assert lic.activations.live().get().installation_ids == (primary, secondary)

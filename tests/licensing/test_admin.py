@@ -680,6 +680,32 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     assert f"changed: {was}" in page.content.decode()
 
 
+def test_licenses_live_on_a_pair_the_other_way_round_are_listed(support_client, make_license):
+    """Issued before activation refused them: support finds the mirrored licenses whose pair
+    another live mirrored license binds the other way round (tmslicense 1.7.0 may leave both
+    servers mirrors), any customer's; an enterprise one, a revoked one and a pair in the
+    same order are not listed."""
+    a, b, c = (tmslicense.new_installation_id() for _ in range(3))
+
+    def live(kind, primary, secondary, organization=None):
+        lic = make_license(kind, **({"organization": organization} if organization else {}))
+        services.activate(
+            license=lic, installation_id=primary, mirrored_installation_id=secondary, actor=None
+        )
+        return lic
+
+    first = live("mirrored", a, b)
+    crossed = live("mirrored", b, a, organization=OrganizationFactory())
+    same_order = live("mirrored", a, b)
+    live("enterprise", c, a)
+    revoked = live("mirrored", a, c)
+    services.revoke(activation=revoked.live_activation, reason="Retired", actor=None)
+    live("mirrored", c, a)  # opposite of a revoked file only
+    page = support_client.get("/admin/licensing/license/", {"pair": "crossed"}).content.decode()
+    listed = set(re.findall(r"TM-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", page))
+    assert listed == {first.number, crossed.number, same_order.number}
+
+
 def test_licenses_are_filtered_by_when_maintenance_ends(support_client, make_license):
     from datetime import timedelta
 
