@@ -46,9 +46,9 @@ def site_url_allowed(app_configs, **kwargs):
     every page reached by such a link is a 400."""
     from urllib.parse import urlsplit
 
-    from django.http.request import validate_host
+    from django.http.request import split_domain_port, validate_host
 
-    host = urlsplit(settings.SITE_URL).hostname or ""
+    host, _ = split_domain_port(urlsplit(settings.SITE_URL).netloc)  # [::1] as ALLOWED_HOSTS
     if settings.DEBUG or validate_host(host, settings.ALLOWED_HOSTS):
         return []
     return [

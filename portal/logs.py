@@ -16,8 +16,16 @@ def without_tokens(text: str) -> str:
 
 class WithoutTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed call: the handler says so, as without us
+            return True
         hidden = without_tokens(message)
         if hidden != message:
             record.msg, record.args = hidden, ()
+        if record.exc_info and not record.exc_text:  # an error's text may hold the link too
+            record.exc_text = without_tokens(_FORMATTER.formatException(record.exc_info))
         return True
+
+
+_FORMATTER = logging.Formatter()

@@ -167,8 +167,6 @@ DATABASES = {
 # Seconds a statement may run on PostgreSQL before the server cancels it (0: no limit;
 # docker-compose.yml's migrate sets 0).
 DATABASE_STATEMENT_TIMEOUT = envint("DATABASE_STATEMENT_TIMEOUT", 15, minimum=0)
-if DATABASE_STATEMENT_TIMEOUT < 0:
-    raise ImproperlyConfigured("DATABASE_STATEMENT_TIMEOUT must be 0 (no limit) or more seconds")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A database host that stops answering must not hold web threads and workers: a new
     # connection gives up after 3 s, a kept one is found dead by TCP keepalives or by sends
@@ -304,7 +302,7 @@ PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 3600)
 # (e.g. HTTP_X_FORWARDED_FOR; of a list, the last address: the one the proxy added).
 # Empty: REMOTE_ADDR.
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", "")
-if CLIENT_IP_HEADER and not CLIENT_IP_HEADER.startswith("HTTP_"):
+if CLIENT_IP_HEADER and not CLIENT_IP_HEADER.startswith(("HTTP_", "REMOTE_ADDR")):
     # "X-Forwarded-For" as the header is written would never be found: every customer would
     # count as the proxy's one address (one limit for all log-ins; no address on the trail).
     meta = "HTTP_" + CLIENT_IP_HEADER.upper().replace("-", "_")

@@ -224,6 +224,13 @@ def test_gunicorn_without_a_worker_or_thread_does_not_start(tmp_path, name):
     assert f"{name} must be at least 1, not 0" in result.stdout + result.stderr
 
 
+def test_the_deploy_checks_take_an_ipv6_site_and_the_connections_own_address(tmp_path):
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    env.update(SITE_URL="https://[2001:db8::5]", ALLOWED_HOSTS="[2001:db8::5]")
+    env.update(CLIENT_IP_HEADER="REMOTE_ADDR")  # no proxy: the connection's, named as Django
+    assert "no issues" in manage("check", "--deploy", env=env).stdout
+
+
 @pytest.mark.parametrize(
     ("overrides", "said"),
     [
@@ -570,6 +577,14 @@ def test_the_sites_log_holds_no_password_reset_token():
     line = handler.format(record)
     assert line.endswith("ERROR django.request Internal Server Error: /accounts/reset/MQ/[token]/")
     assert token not in line
+    # Nor in an error's text; and a malformed call is the handler's to report, as before.
+    try:
+        raise ValueError(f"no page /accounts/reset/MQ/{token}/")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert handler.filter(record) and token not in handler.format(record)
+    malformed = logging.LogRecord("x", logging.ERROR, __file__, 1, "%s %s", ("one",), None)
+    assert handler.filter(malformed)
 
 
 @contextlib.contextmanager

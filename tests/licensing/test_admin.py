@@ -953,6 +953,11 @@ def test_correcting_a_standard_license_asks_for_its_one_installation_id_first(
     assert same.context["form"].non_field_errors() == [
         "The corrected Installation ID is the same as the current one."
     ]
+    # The page opens on the ID, which names the refusal above it as what describes it.
+    body = same.content.decode()
+    field = re.search(r'<input[^>]*name="installation_id"[^>]*>', body).group(0)
+    assert "autofocus" in field and 'aria-describedby="form-errors ' in field
+    assert '<div id="form-errors">' in body
 
 
 @pytest.mark.parametrize("typed_in", ["installation_id", "mirrored_installation_id"])
