@@ -627,20 +627,25 @@ def test_nothing_of_a_customers_record_can_be_deleted_even_by_a_superuser(
 
 
 def test_membership_changes_are_audited(admin_client, admin_user, organization):
+    def save_member_row(user, row=None):
+        """The organization's page saved with one member row: a new one, or ``row`` changed."""
+        return admin_client.post(
+            f"/admin/licensing/organization/{organization.pk}/change/",
+            {
+                "opened": opened(Organization.objects.get(pk=organization.pk)),
+                "name": organization.name,
+                "created_at_0": "2026-01-01",
+                "created_at_1": "00:00:00",
+                "memberships-TOTAL_FORMS": 1,
+                "memberships-INITIAL_FORMS": 0 if row is None else 1,
+                **({} if row is None else {"memberships-0-id": row.pk}),
+                "memberships-0-user": user.pk,
+                "memberships-0-organization": organization.pk,
+            },
+        )
+
     newcomer = UserFactory()
-    response = admin_client.post(
-        f"/admin/licensing/organization/{organization.pk}/change/",
-        {
-            "opened": opened(Organization.objects.get(pk=organization.pk)),
-            "name": organization.name,
-            "created_at_0": "2026-01-01",
-            "created_at_1": "00:00:00",
-            "memberships-TOTAL_FORMS": 1,
-            "memberships-INITIAL_FORMS": 0,
-            "memberships-0-user": newcomer.pk,
-            "memberships-0-organization": organization.pk,
-        },
-    )
+    response = save_member_row(newcomer)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert newcomer.membership.organization == organization
     event = AuditEvent.objects.get(action="membership_change")
@@ -649,20 +654,7 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     # The row given another user: who lost access is on the trail too.
     other = UserFactory()
     was = str(newcomer.membership)
-    response = admin_client.post(
-        f"/admin/licensing/organization/{organization.pk}/change/",
-        {
-            "opened": opened(Organization.objects.get(pk=organization.pk)),
-            "name": organization.name,
-            "created_at_0": "2026-01-01",
-            "created_at_1": "00:00:00",
-            "memberships-TOTAL_FORMS": 1,
-            "memberships-INITIAL_FORMS": 1,
-            "memberships-0-id": newcomer.membership.pk,
-            "memberships-0-user": other.pk,
-            "memberships-0-organization": organization.pk,
-        },
-    )
+    response = save_member_row(other, row=newcomer.membership)
     assert response.status_code == 302, response.content.decode()[:3000]
     event = AuditEvent.objects.filter(action="membership_change").latest("pk")
     assert event.details == {

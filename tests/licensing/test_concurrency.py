@@ -466,15 +466,13 @@ def test_inviting_again_while_the_invitation_is_withdrawn_leaves_no_link_to_send
         assert accounts <= {str(m.user_id) for m in organization.memberships.all()}
 
 
-def test_staff_adding_one_customer_at_once_in_other_case_add_it_once(postgres):
-    """Two (here eight) support staff add the same customer at the same moment, each typing
-    its name in their own case: it is added once, the others are told it exists (not a 500)."""
-    from licensing.models import Organization
+def added_at_once(model: str, forms: list[dict], field: str) -> list[list[str]]:
+    """Support staff (a superuser each) send ``forms`` to the admin's add page of ``model``
+    at the same moment: one is added, and the errors of ``field`` on each page sent back are
+    returned; a 500 fails the test."""
     from tests.factories import UserFactory
 
     support = UserFactory(is_staff=True, is_superuser=True)
-
-    names = ["Acme Plastics", "ACME PLASTICS", "acme plastics", "Acme  Plastics"] * 2
     statuses: list[int] = []
     refusals: list[list[str]] = []
     errors: list[BaseException] = []
@@ -482,58 +480,50 @@ def test_staff_adding_one_customer_at_once_in_other_case_add_it_once(postgres):
     def add():
         client = Client()
         client.force_login(support)
-        form = {"name": names.pop(), "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
         try:
-            response = client.post("/admin/licensing/organization/add/", form)
+            response = client.post(f"/admin/licensing/{model}/add/", forms.pop())
         except BaseException as error:  # a 500 raises here: collect it, fail below
             errors.append(error)
             return
         statuses.append(response.status_code)
         if response.status_code == 200:
-            refusals.append(response.context["adminform"].form.errors["name"])
+            refusals.append(response.context["adminform"].form.errors[field])
 
-    at_once(8, add)
+    at_once(len(forms), add)
     assert not errors, errors
-    assert sorted(statuses) == [200] * 7 + [302]
+    assert sorted(statuses) == [200] * (len(statuses) - 1) + [302]
+    assert AuditEvent.objects.filter(action=f"{model}_create").count() == 1
+    return refusals
+
+
+def test_staff_adding_one_customer_at_once_in_other_case_add_it_once(postgres):
+    """Two (here eight) support staff add the same customer at the same moment, each typing
+    its name in their own case: it is added once, the others are told it exists (not a 500)."""
+    from licensing.models import Organization
+
+    names = ["Acme Plastics", "ACME PLASTICS", "acme plastics", "Acme  Plastics"] * 2
+    forms = [
+        {"name": name, "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+        for name in names
+    ]
+    refusals = added_at_once("organization", forms, "name")
     added = Organization.objects.get()
     exists = f"The organization {added.name} exists already: a customer is added once."
     assert refusals == [[exists]] * 7
-    assert AuditEvent.objects.filter(action="organization_create").count() == 1
 
 
 def test_staff_adding_one_license_number_at_once_add_it_once(postgres, organization):
     """Support staff add the license of one order at the same moment, the number typed each
     their own way: it is added once, the others are told it exists (not a 500)."""
     from licensing.models import License
-    from tests.factories import UserFactory
     from tests.licensing.test_admin import new_license_form
 
-    support = UserFactory(is_staff=True, is_superuser=True)
     number = tmslicense.new_license_number()
     typed = [number, number.lower(), number.replace("-", " "), number.replace("-", "")] * 2
-    statuses: list[int] = []
-    refusals: list[list[str]] = []
-    errors: list[BaseException] = []
-
-    def add():
-        client = Client()
-        client.force_login(support)
-        form = new_license_form(organization, number=typed.pop())
-        try:
-            response = client.post("/admin/licensing/license/add/", form)
-        except BaseException as error:  # a 500 raises here: collect it, fail below
-            errors.append(error)
-            return
-        statuses.append(response.status_code)
-        if response.status_code == 200:
-            refusals.append(response.context["adminform"].form.errors["number"])
-
-    at_once(8, add)
-    assert not errors, errors
-    assert sorted(statuses) == [200] * 7 + [302]
+    forms = [new_license_form(organization, number=n) for n in typed]
+    refusals = added_at_once("license", forms, "number")
     assert refusals == [["License with this Number already exists."]] * 7
     assert License.objects.get().number == number
-    assert AuditEvent.objects.filter(action="license_create").count() == 1
 
 
 @pytest.mark.parametrize("request_", ["activate", "update_file"])
