@@ -302,7 +302,7 @@ PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 3600)
 # (e.g. HTTP_X_FORWARDED_FOR; of a list, the last address: the one the proxy added).
 # Empty: REMOTE_ADDR.
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", "")
-if CLIENT_IP_HEADER and not CLIENT_IP_HEADER.startswith(("HTTP_", "REMOTE_ADDR")):
+if CLIENT_IP_HEADER not in ("", "REMOTE_ADDR") and not CLIENT_IP_HEADER.startswith("HTTP_"):
     # "X-Forwarded-For" as the header is written would never be found: every customer would
     # count as the proxy's one address (one limit for all log-ins; no address on the trail).
     meta = "HTTP_" + CLIENT_IP_HEADER.upper().replace("-", "_")
