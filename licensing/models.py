@@ -75,14 +75,16 @@ class Among(In):
         return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
 
 
-def one_at_a_time(scope: str, key: str) -> None:
-    """Two staff adding (or renaming to) one name or number at the same moment: the second
-    waits here until the first's transaction ends (the admin's page is one), then finds it,
-    and gets the form's error rather than the database's (a 500). SQLite's transactions take
-    the write lock at once: one at a time anyway."""
-    if connection.vendor == "postgresql":
+def one_at_a_time(scope: str, *keys: str) -> None:
+    """Two transactions about one thing (``keys``, in a fixed order: staff adding one name or
+    number, two activations for one server) at the same moment: the second waits here until
+    the first ends (the admin's page is one transaction), then finds what it did, and gets
+    the form's error rather than the database's (a 500) or a check passed by both. SQLite's
+    transactions take the write lock at once: one at a time anyway."""
+    if connection.vendor == "postgresql" and keys:
+        locks = ", ".join(["pg_advisory_xact_lock(hashtext(%s), hashtext(%s))"] * len(keys))
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", [scope, key])
+            cursor.execute(f"SELECT {locks}", [part for key in keys for part in (scope, key)])  # noqa: S608 - placeholders only
 
 
 class Organization(models.Model):
@@ -397,11 +399,16 @@ class Activation(models.Model):
                 condition=Q(revoked_at__isnull=False),
                 name="activation_revoked_in_order",
             ),
-            # A new pair's check for a live one the other way round (check_pair_order).
+            # A new pair's check for live pairs sharing a server (services.check_pair).
             models.Index(
-                fields=["mirrored_installation_id", "installation_id"],
-                condition=Q(revoked_at__isnull=True),
-                name="activation_live_pairs",
+                fields=["installation_id"],
+                condition=Q(revoked_at__isnull=True) & ~Q(mirrored_installation_id=""),
+                name="activation_live_pair_primary",
+            ),
+            models.Index(
+                fields=["mirrored_installation_id"],
+                condition=Q(revoked_at__isnull=True) & ~Q(mirrored_installation_id=""),
+                name="activation_live_pair_secondary",
             ),
         ]
 

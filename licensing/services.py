@@ -31,11 +31,11 @@ from . import outbox, signing, throttle
 from .models import (
     Activation,
     AuditEvent,
-    Kind,
     License,
     Membership,
     Organization,
     OutboxMessage,
+    one_at_a_time,
     person,
     roles_swapped,
 )
@@ -149,35 +149,46 @@ def check_live_activation(live: Activation | None, ids: tuple[str, ...]) -> None
     raise AlreadyActivated(_already_activated_message(live), field="installation_id")
 
 
-def check_pair_order(lic: License, ids: tuple[str, ...]) -> None:
-    """A pair of servers has one primary for all its mirrored licenses: a mirrored license is
-    not issued for two servers that another live mirrored license of the organization binds
-    the other way round. (Its file would not make the secondary fully functional: under each
-    license the other server is the mirror, so unless each license duplicates the other,
-    neither server runs the ThinManager interface. An enterprise license makes both fully
-    functional anyway.)"""
-    if lic.kind != Kind.MIRRORED or len(ids) != 2:
+def check_pair(lic: License, ids: tuple[str, ...]) -> None:
+    """A ThinManager Server is synchronized with one other server, and a pair has one primary
+    for all its licenses: a two-server license is not issued for a server that a live file of
+    another license (any customer's) pairs with a third server, nor for the pair the other way
+    round. (Under tmslicense a server is fully functional only with a duplicate of each
+    license it mirrors: such a file could take the ThinManager interface from a primary, or
+    from both servers.) Servers of another organization's file are named, its license not."""
+    if len(ids) != 2:
         return
-    found = list(  # the activations' table alone, by its partial index: the common answer
+    one_at_a_time("server", *sorted(ids))  # two such activations at once: one after the other
+    pairs = (
         Activation.objects.live()
-        .filter(installation_id=ids[1], mirrored_installation_id=ids[0])
-        .exclude(license_id=lic.pk)  # its own file corrected to a swap
-        .values_list("license_id", flat=True)
-        .order_by()
-    )
-    crossed = found and (
-        License.objects.filter(pk__in=found, organization_id=lic.organization_id)
-        .filter(kind=Kind.MIRRORED)
-        .values_list("number", flat=True)
-        .first()
-    )
-    if crossed:
+        .exclude(mirrored_installation_id="")
+        .filter(
+            Q(installation_id__in=ids) | Q(mirrored_installation_id__in=ids),
+            ~Q(installation_id=ids[0], mirrored_installation_id=ids[1]),
+        )
+        .exclude(license_id=lic.pk)
+    )  # the activations' table alone, by its partial indexes: nothing found, the common answer
+    other = pairs.order_by().first()
+    if other is None:
+        return
+    number = other.license.number if other.license.organization_id == lic.organization_id else None
+    which = f"license {number}" if number else "a license of another customer"
+    primary, secondary = other.installation_ids
+    if {primary, secondary} == set(ids):
         raise InvalidInstallationIds(
-            f"{ids[1]} is the primary server of this pair for license {crossed}, with {ids[0]} "
-            "as its secondary: a pair has one primary for all its mirrored licenses. Enter "
-            f"{ids[1]} as the Installation ID and {ids[0]} as the Mirrored Installation ID.",
+            f"{primary} is the primary server of this pair for {which}, with {secondary} as "
+            "its secondary: a pair has one primary for all its licenses. Enter "
+            f"{primary} as the Installation ID and {secondary} as the Mirrored Installation ID.",
             field="installation_id",
         )
+    shared = ids[0] if ids[0] in (primary, secondary) else ids[1]
+    partner = secondary if shared == primary else primary
+    raise InvalidInstallationIds(
+        f"{shared} is synchronized with {partner} already ({which}): a ThinManager Server is "
+        "paired with one other server. "
+        + contact_support("To pair it with another server, contact support"),
+        field="installation_id" if shared == ids[0] else "mirrored_installation_id",
+    )
 
 
 def installation_ids(lic: License, installation_id: str, mirrored_installation_id: str = ""):
@@ -273,7 +284,7 @@ def _activate_locked(license, installation_id, mirrored_installation_id, actor, 
     if live is not None:
         check_live_activation(live, ids)
         return live, False
-    check_pair_order(lic, ids)
+    check_pair(lic, ids)
     return _issue(lic, ids, actor=actor, ip=ip, action="activate"), True
 
 
@@ -637,7 +648,6 @@ def corrected_installation_ids(
             "the license to other servers, revoke this activation; the customer then "
             "activates the license again."
         )
-    check_pair_order(lic, ids)
     return ids
 
 

@@ -660,8 +660,8 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
                 ip=throttle.client_ip(self.request),
             )
         except services.ActivationError as error:
-            # Live for other servers, the license changed meanwhile, or its pair is live the
-            # other way round: back to step 1, with why.
+            # Live for other servers, the license changed meanwhile, or a server of the pair
+            # is paired otherwise: back to step 1, with why.
             self.storage.current_step = "license"
             form = self.get_form(step="license", data=self.storage.get_step_data("license"))
             form.is_valid()

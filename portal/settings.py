@@ -302,10 +302,11 @@ PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 3600)
 # (e.g. HTTP_X_FORWARDED_FOR; of a list, the last address: the one the proxy added).
 # Empty: REMOTE_ADDR.
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", "")
-if CLIENT_IP_HEADER not in ("", "REMOTE_ADDR") and not CLIENT_IP_HEADER.startswith("HTTP_"):
+if CLIENT_IP_HEADER and not re.fullmatch(r"REMOTE_ADDR|HTTP_[A-Z0-9_]+", CLIENT_IP_HEADER):
     # "X-Forwarded-For" as the header is written would never be found: every customer would
     # count as the proxy's one address (one limit for all log-ins; no address on the trail).
-    meta = "HTTP_" + CLIENT_IP_HEADER.upper().replace("-", "_")
+    written = CLIENT_IP_HEADER.upper().replace("-", "_")
+    meta = written if written == "REMOTE_ADDR" else "HTTP_" + written.removeprefix("HTTP_")
     raise ImproperlyConfigured(
         f"CLIENT_IP_HEADER names the header as Django does: {meta}, not {CLIENT_IP_HEADER!r}"
     )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from .fileformat import date_problem
 from .ids import normalize_installation_id
-from .model import Kind, License, Role
+from .model import License, Role
 
 __all__ = ["Action", "Capabilities", "capabilities", "THINSERVER_DATA_REFUSED"]
 
@@ -119,8 +119,8 @@ def capabilities(
 
     A primary or redundant (enterprise) server does everything; a mirrored secondary only
     serves thin-client boots, unless it holds a complete duplicate of each license it is the
-    mirror of (see :func:`duplicates`; the license of a pair it is the primary of is one like
-    any other) or is a server of an enterprise pair; a server on no license does nothing. Seats
+    mirror of (see :func:`duplicates`; the license of a pair it is the primary or redundant
+    server of is one like any other); a server on no license does nothing. Seats
     and features add up over the licenses bound to this server (a mirrored license with a
     duplicate counts once, by its duplicate), each license number once: of its
     files (a copy, an older issue) the newest counts, and only if it is bound to this server (a
@@ -161,16 +161,12 @@ def capabilities(
     roles = {lic.server(this).role for lic in applying.values()}
     full = [lic for lic in applying.values() if lic.server(this).role is not Role.MIRROR]
     mirroring = [lic for lic in applying.values() if lic.server(this).role is Role.MIRROR]
-    # A server of a full-redundancy pair (enterprise) is fully functional whatever else it
-    # mirrors. Otherwise each license it mirrors needs a duplicate of its own: a pair's
-    # primary's license is one like any other (two mirrored licenses binding one pair in
-    # opposite roles make no enterprise pair unless each duplicates the other).
+    # Each license it mirrors needs a duplicate of its own, whatever the kind of that license
+    # (a standard one, the license of a pair it is the primary or redundant server of): two
+    # mirrored licenses binding one pair in opposite roles, or a 1-seat enterprise license
+    # beside a 25-seat mirrored one, make no fully redundant secondary.
     duplicated = _duplicated(mirroring, full)
-    mirrored = (
-        None
-        if any(lic.kind is Kind.ENTERPRISE for lic in full)
-        else next((m for m in mirroring if m.license_number not in duplicated), None)
-    )
+    mirrored = next((m for m in mirroring if m.license_number not in duplicated), None)
     # A duplicated license counts once, by its duplicate: its seats are not added twice.
     counting = [lic for lic in applying.values() if lic.license_number not in duplicated]
     if full and mirrored is None:

@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 
 import tmslicense
 
-from ..models import STATE_RANK, Activation, AuditEvent, Kind, License, expiry_shown
+from ..models import STATE_RANK, Activation, AuditEvent, License, expiry_shown
 from .common import (
     AuditedAdmin,
     SupportList,
@@ -136,32 +136,41 @@ class ActivatedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CrossedPairFilter(admin.SimpleListFilter):
-    """Mirrored licenses live on a pair that another live mirrored license binds the other
-    way round (issued before the portal refused it; any customer's): from tmslicense 1.7.0
-    such a secondary is no fully functional server by it, and both servers may stay mirrors.
-    Support swaps one license's roles (Correct)."""
+class PairFilter(admin.SimpleListFilter):
+    """Two-server licenses live on a server that another live two-server file pairs with a
+    third server, or on the same pair the other way round (issued before activation refused
+    them; any customer's): from tmslicense 1.7.0 a server there may lose the ThinManager
+    interface, or both. Support corrects one of the files (Correct) or revokes it."""
 
     title = "pair"
     parameter_name = "pair"
 
     def lookups(self, request, model_admin):
-        return [("crossed", "Mirrored the other way round too")]
+        return [("conflict", "Another pair shares a server")]
 
     def queryset(self, request, queryset):
-        if self.value() != "crossed":
+        if self.value() != "conflict":
             return queryset
-        opposite = (
+        primary, secondary = OuterRef("installation_id"), OuterRef("mirrored_installation_id")
+        sharing = (
             Activation.objects.live()
-            .filter(license__kind=Kind.MIRRORED)
-            .filter(
-                installation_id=OuterRef("mirrored_installation_id"),
-                mirrored_installation_id=OuterRef("installation_id"),
-            )
+            .exclude(mirrored_installation_id="")
             .exclude(license=OuterRef("license"))
+            .filter(
+                Q(installation_id=primary)
+                | Q(installation_id=secondary)
+                | Q(mirrored_installation_id=primary)
+                | Q(mirrored_installation_id=secondary)
+            )
+            .exclude(installation_id=primary, mirrored_installation_id=secondary)
         )
-        crossed = Activation.objects.live().filter(license=OuterRef("pk")).filter(Exists(opposite))
-        return queryset.filter(kind=Kind.MIRRORED).filter(Exists(crossed))
+        conflict = (
+            Activation.objects.live()
+            .exclude(mirrored_installation_id="")
+            .filter(license=OuterRef("pk"))
+            .filter(Exists(sharing))
+        )
+        return queryset.filter(Exists(conflict))
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -294,7 +303,7 @@ class LicenseAdmin(SupportList, AuditedAdmin):
         "maintenance_end",
         live_servers,
     ]
-    list_filter = ["kind", StateFilter, MaintenanceFilter, ActivatedFilter, CrossedPairFilter]
+    list_filter = ["kind", StateFilter, MaintenanceFilter, ActivatedFilter, PairFilter]
     search_fields = ["number", "organization__name"]
     found_by_file = "pk"  # an Installation ID or a serial, as a server's window shows it
     autocomplete_fields = ["organization"]

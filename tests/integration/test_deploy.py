@@ -185,6 +185,8 @@ def test_hsts_subdomains_and_preload_are_separate_choices(tmp_path, overrides, h
         ("LOGIN_FAILURE_LIMIT", "-1", "LOGIN_FAILURE_LIMIT must be at least 1, not -1"),
         ("EMAIL_TIMEOUT", "0", "EMAIL_TIMEOUT must be at least 1, not 0"),
         ("CLIENT_IP_HEADER", "X-Forwarded-For", "as Django does: HTTP_X_FORWARDED_FOR, not"),
+        ("CLIENT_IP_HEADER", "HTTP_X-Forwarded-For", "as Django does: HTTP_X_FORWARDED_FOR,"),
+        ("CLIENT_IP_HEADER", "remote_addr", "as Django does: REMOTE_ADDR, not"),
     ],
 )
 def test_a_value_that_cannot_work_is_refused_naming_its_variable(tmp_path, name, value, said):

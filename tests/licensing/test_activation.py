@@ -386,8 +386,8 @@ def test_a_license_read_tells_whether_an_activation_is_live(customer_client, mak
     with CaptureQueriesContext(connection) as again:
         assert step1(customer_client, lic.number, ids[0]).status_code == 200
         assert step2(customer_client, ids[1]).status_code == 302
-    [pair] = _activation_reads(first)  # whether the pair is live the other way round
-    assert f"\"mirrored_installation_id\" = '{ids[0]}'" in pair["sql"]
+    [pair] = _activation_reads(first)  # whether another pair shares a server
+    assert '"mirrored_installation_id" IN' in pair["sql"]
     # Step 1's early check, then step 2's: step 1 again, and the locked re-read.
     assert len(_activation_reads(again)) == 3
     assert Activation.objects.count() == 1
@@ -642,51 +642,68 @@ def test_another_secondary_is_refused_beside_step_twos_field_naming_the_one_on_f
     assert Activation.objects.count() == 1
 
 
-def test_a_pair_keeps_one_primary_for_all_its_mirrored_licenses(
-    customer_client, make_license, ids, customer
+def test_a_server_is_in_one_pair_with_one_primary_for_all_its_licenses(
+    customer_client, make_license, ids
 ):
-    """A second mirrored license on the same pair with the roles the other way round is
-    refused, back on step 1 beside the first ID (the secondary would not be fully functional
-    by it, and unless each license duplicated the other neither server would run
-    ThinManager); so is support's correction that would make it so. An enterprise license,
-    another organization's pair, another partner and the same order are not."""
+    """A second two-server license on the same pair with the roles the other way round, or
+    pairing one of its servers with a third, is refused, back on step 1 (under tmslicense a
+    server is fully functional only with a duplicate of each license it mirrors: such a file
+    could take the ThinManager interface from a primary, or from both servers); another
+    customer's pair alike, without its license number. The same pair in the same order is
+    another license on it."""
     first = make_license("mirrored")
     step1(customer_client, first.number, ids[0])
     step2(customer_client, ids[1])
-    second = make_license("mirrored")
-    step1(customer_client, second.number, ids[1])
-    response = step2(customer_client, ids[0])
-    form = response.context["form"]
-    assert form.prefix == "license"  # step 1 again: its first ID is the one to change
-    assert form.errors["installation_id"] == [
-        f"{ids[0]} is the primary server of this pair for license {first.number}, with "
-        f"{ids[1]} as its secondary: a pair has one primary for all its mirrored licenses. "
-        f"Enter {ids[0]} as the Installation ID and {ids[1]} as the Mirrored Installation ID."
-    ]
-    assert second.activations.count() == 0
-    assert AuditEvent.objects.filter(action="activate").count() == 1
-    # The same order is activated; support's swap of it is refused, nothing changed.
-    step1(customer_client, second.number, ids[0])
-    assert step2(customer_client, ids[1]).status_code == 302
-    live = second.activations.live().get()
-    with pytest.raises(services.InvalidInstallationIds, match="one primary"):
-        services.reissue(
-            activation=live,
-            installation_id=ids[1],
-            mirrored_installation_id=ids[0],
-            reason="Roles swapped",
-            actor=customer,
-        )
-    assert second.activations.live().get() == live
-    foreign = LicenseFactory(kind="mirrored")  # of an organization of its own
-    services.activate(
-        license=foreign, installation_id=ids[1], mirrored_installation_id=ids[0], actor=None
-    )
-    for kind, primary, secondary in (
-        ("enterprise", ids[1], ids[0]),
-        ("mirrored", ids[1], tmslicense.new_installation_id()),
+    third = tmslicense.new_installation_id()
+    for kind, primary, secondary, field, said in (
+        (
+            "mirrored",
+            ids[1],
+            ids[0],
+            "installation_id",
+            (
+                f"{ids[0]} is the primary server of this pair for license {first.number}, with "
+                f"{ids[1]} as its secondary: a pair has one primary for all its licenses. Enter "
+                f"{ids[0]} as the Installation ID and {ids[1]} as the Mirrored Installation ID."
+            ),
+        ),
+        ("enterprise", ids[1], ids[0], "installation_id", "a pair has one primary"),
+        (
+            "mirrored",
+            ids[1],
+            third,
+            "installation_id",
+            (
+                f"{ids[1]} is synchronized with {ids[0]} already (license {first.number}): a "
+                "ThinManager Server is paired with one other server. To pair it with another "
+                "server, contact support at support@example.com with your license number."
+            ),
+        ),
+        ("enterprise", third, ids[0], "__all__", f"{ids[0]} is synchronized with {ids[1]}"),
     ):
         lic = make_license(kind)
         step1(customer_client, lic.number, primary)
-        assert step2(customer_client, secondary).status_code == 302
-        assert lic.activations.live().get().installation_ids == (primary, secondary)
+        response = step2(customer_client, secondary)
+        form = response.context["form"]
+        assert form.prefix == "license"  # step 1 again, with why
+        assert said in form.errors[field][0], (kind, primary, secondary)
+        assert lic.activations.count() == 0
+    assert AuditEvent.objects.filter(action="activate").count() == 1
+    # Another customer's pair: its servers named, its license not.
+    foreign = LicenseFactory(kind="mirrored")  # of an organization of its own
+    others = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    services.activate(
+        license=foreign, installation_id=others[0], mirrored_installation_id=others[1], actor=None
+    )
+    lic = make_license("mirrored")
+    step1(customer_client, lic.number, others[1])
+    [said] = step2(customer_client, third).context["form"].errors["installation_id"]
+    assert said.startswith(
+        f"{others[1]} is synchronized with {others[0]} already (a license of another customer)"
+    )
+    assert foreign.number not in said
+    # The same pair in the same order: another license on it.
+    lic = make_license("enterprise")
+    step1(customer_client, lic.number, ids[0])
+    assert step2(customer_client, ids[1]).status_code == 302
+    assert lic.activations.live().get().installation_ids == ids

@@ -672,30 +672,39 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     assert f"changed: {was}" in page.content.decode()
 
 
-def test_licenses_live_on_a_pair_the_other_way_round_are_listed(support_client, make_license):
-    """Issued before activation refused them: support finds the mirrored licenses whose pair
-    another live mirrored license binds the other way round (tmslicense 1.7.0 may leave both
-    servers mirrors), any customer's; an enterprise one, a revoked one and a pair in the
-    same order are not listed."""
-    a, b, c = (tmslicense.new_installation_id() for _ in range(3))
+def test_licenses_on_pairs_that_share_a_server_are_listed(
+    support_client, make_license, monkeypatch
+):
+    """Issued before activation refused them: support finds the two-server licenses whose
+    servers another live two-server file pairs otherwise (the other way round, or one of
+    them with a third server), any customer's (tmslicense 1.7.0 may take the console from
+    one server or both); a pair in the same order, a revoked file and a one-server license
+    are not listed."""
+    monkeypatch.setattr(services, "check_pair", lambda lic, ids: None)  # issued before it
+    a, b, c, d = (tmslicense.new_installation_id() for _ in range(4))
 
-    def live(kind, primary, secondary, organization=None):
+    def live(kind, *ids, organization=None):
         lic = make_license(kind, **({"organization": organization} if organization else {}))
         services.activate(
-            license=lic, installation_id=primary, mirrored_installation_id=secondary, actor=None
+            license=lic,
+            installation_id=ids[0],
+            mirrored_installation_id="".join(ids[1:]),
+            actor=None,
         )
         return lic
 
     first = live("mirrored", a, b)
-    crossed = live("mirrored", b, a, organization=OrganizationFactory())
+    crossed = live("enterprise", b, a, organization=OrganizationFactory())
     same_order = live("mirrored", a, b)
-    live("enterprise", c, a)
-    revoked = live("mirrored", a, c)
+    chained = live("mirrored", b, c)
+    live("standard", c)
+    alone = live("mirrored", d, tmslicense.new_installation_id())
+    revoked = live("mirrored", d, a)
     services.revoke(activation=revoked.live_activation, reason="Retired", actor=None)
-    live("mirrored", c, a)  # opposite of a revoked file only
-    page = support_client.get("/admin/licensing/license/", {"pair": "crossed"}).content.decode()
+    page = support_client.get("/admin/licensing/license/", {"pair": "conflict"}).content.decode()
     listed = set(re.findall(r"TM-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", page))
-    assert listed == {first.number, crossed.number, same_order.number}
+    assert listed == {first.number, crossed.number, same_order.number, chained.number}
+    assert alone.number not in listed
 
 
 def test_licenses_are_filtered_by_when_maintenance_ends(support_client, make_license):

@@ -720,3 +720,31 @@ def test_withdrawing_an_invitation_while_it_is_emailed_is_refused_clearly(
     # Once sent, the withdrawal goes through.
     services.withdraw_invitation(membership=membership, actor=support)
     assert not organization.memberships.filter(pk=membership.pk).exists()
+
+
+def test_two_licenses_activated_at_once_on_one_pair_the_other_way_round_give_one(
+    postgres, customer, make_license
+):
+    """Two mirrored licenses activated at the same moment for the same two servers in
+    opposite orders (or one of them with a third server): each locks its own license, so
+    only the servers' own lock keeps the second from passing the pair check unseen."""
+    for round_ in range(10):
+        a, b, c = (tmslicense.new_installation_id() for _ in range(3))
+        orders = [(a, b), (b, a) if round_ % 2 else (b, c)]
+        outcomes: list[str] = []
+
+        def activate(orders=orders, outcomes=outcomes):
+            primary, secondary = orders.pop()
+            try:
+                services.activate(
+                    license=make_license("mirrored"),
+                    installation_id=primary,
+                    mirrored_installation_id=secondary,
+                    actor=customer,
+                )
+                outcomes.append("issued")
+            except services.InvalidInstallationIds:
+                outcomes.append("refused")
+
+        at_once(2, activate)
+        assert sorted(outcomes) == ["issued", "refused"], round_

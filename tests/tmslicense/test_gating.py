@@ -122,23 +122,26 @@ def test_a_mirror_with_a_license_of_its_own_short_of_a_duplicate_stays_a_mirror(
     assert caps.seats == mirrored.seats + own.seats
 
 
-def test_a_server_of_an_enterprise_pair_is_fully_functional_whatever_else_it_mirrors(
-    make_license,
+@pytest.mark.parametrize("enterprise_seats", [1, 25])
+def test_an_enterprise_license_makes_a_mirror_fully_functional_only_as_its_duplicate(
+    make_license, enterprise_seats
 ):
-    """Full redundancy is licensed for both servers of an enterprise pair: one that is also
-    the mirror of another license keeps its console, and that license's seats count too."""
-    other = make_license("mirrored")
-    server = other.installation_ids[1]
-    for ids in ([server, tmslicense.new_installation_id()], [other.installation_ids[0], server]):
-        enterprise = make_license("enterprise", ids=ids, seats=1, edition="Standard")
+    """A server of an enterprise pair that is also the mirror of another license: its
+    enterprise license is one of its own like any other, fully functional only if it
+    duplicates the license mirrored (a 1-seat enterprise license beside a 25-seat mirrored
+    one is no complete set); the pair's other server is fully functional by it as ever."""
+    other = make_license("mirrored")  # 25 seats
+    primary, server = other.installation_ids
+    for ids in ([server, tmslicense.new_installation_id()], [primary, server]):
+        enterprise = make_license("enterprise", ids=ids, seats=enterprise_seats)
         caps = tmslicense.capabilities([other, enterprise], server)
-        assert caps.change_config and caps.run_console and caps.show_thinserver_data
-        assert caps.role is enterprise.server(server).role
-        assert caps.seats == other.seats + 1
-    # A duplicate of the mirrored license there too: that license counts once.
-    duplicate = make_license("standard", ids=[server])
-    caps = tmslicense.capabilities([other, enterprise, duplicate], server)
-    assert caps.seats == duplicate.seats + 1
+        full = enterprise_seats >= other.seats
+        assert caps.change_config is full and caps.run_console is full and caps.serve_clients
+        assert caps.role is (enterprise.server(server).role if full else tmslicense.Role.MIRROR)
+        # A duplicated license counts once, by its duplicate.
+        assert caps.seats == (enterprise.seats if full else other.seats + enterprise.seats)
+        partner = next(i for i in ids if i != server)
+        assert tmslicense.capabilities([other, enterprise], partner).change_config
 
 
 def test_the_primary_of_a_small_pair_is_no_duplicate_of_a_bigger_license_it_mirrors(
