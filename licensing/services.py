@@ -168,12 +168,14 @@ def check_pair(lic: License, ids: tuple[str, ...]) -> None:
         )
         .exclude(license_id=lic.pk)
     )  # the activations' table alone, by its partial indexes: nothing found, the common answer
-    other = pairs.order_by().first()
+    found = pairs.values_list("license_id", "installation_id", "mirrored_installation_id")
+    other = found.order_by().first()
     if other is None:
         return
-    number = other.license.number if other.license.organization_id == lic.organization_id else None
+    license_id, primary, secondary = other
+    theirs = License.objects.filter(pk=license_id, organization_id=lic.organization_id)
+    number = theirs.values_list("number", flat=True).first()
     which = f"license {number}" if number else "a license of another customer"
-    primary, secondary = other.installation_ids
     if {primary, secondary} == set(ids):
         raise InvalidInstallationIds(
             f"{primary} is the primary server of this pair for {which}, with {secondary} as "
