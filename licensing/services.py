@@ -166,6 +166,9 @@ def check_pair(lic: License, ids: tuple[str, ...]) -> None:
             Q(installation_id__in=ids) | Q(mirrored_installation_id__in=ids),
             ~Q(installation_id=ids[0], mirrored_installation_id=ids[1]),
         )
+        # Its own: activated meanwhile by another request, which the locking read could not
+        # see yet (see _live); the database's constraint answers that one.
+        .exclude(license_id=lic.pk)
     )  # the activations' table alone, by its partial indexes: nothing found, the common answer
     found = pairs.values_list("license_id", "installation_id", "mirrored_installation_id")
     other = found.order_by().first()

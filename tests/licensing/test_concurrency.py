@@ -92,6 +92,32 @@ def test_twenty_simultaneous_activations_give_exactly_one(postgres, customer, ma
     assert AuditEvent.objects.filter(license=lic, action="activate").count() == 1
 
 
+def test_twenty_simultaneous_two_server_activations_give_one_and_the_clear_refusal(
+    postgres, customer, make_license
+):
+    """Of a mirrored license, the same primary and each its own secondary: one is issued, the
+    others are told it is activated (not that a server is paired with their own license's
+    file, which the pair check would find once committed)."""
+    lic = make_license("mirrored")
+    primary = tmslicense.new_installation_id()
+    outcomes: list[str] = []
+
+    def activate():
+        try:
+            services.activate(
+                license=lic,
+                installation_id=primary,
+                mirrored_installation_id=tmslicense.new_installation_id(),
+                actor=customer,
+            )
+            outcomes.append("issued")
+        except services.ActivationError as error:
+            outcomes.append(type(error).__name__)
+
+    at_once(THREADS, activate)
+    assert sorted(outcomes) == ["AlreadyActivated"] * (THREADS - 1) + ["issued"]
+
+
 def test_simultaneous_same_ids_all_get_the_one_file(postgres, customer, make_license):
     lic = make_license("standard")
     installation_id = tmslicense.new_installation_id()
