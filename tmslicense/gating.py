@@ -121,8 +121,8 @@ def capabilities(
     serves thin-client boots, unless it holds a complete duplicate of each license it is the
     mirror of (see :func:`duplicates`; the license of a pair it is the primary or redundant
     server of is one like any other); a server on no license does nothing. Seats
-    and features add up over the licenses bound to this server (a mirrored license with a
-    duplicate counts once, by its duplicate), each license number once: of its
+    and features add up over the licenses bound to this server (a mirrored one too: on a
+    failover its clients boot from the mirror), each license number once: of its
     files (a copy, an older issue) the newest counts, and only if it is bound to this server (a
     license moved to other servers counts no more by its older file). A license for other
     servers, one expired since it was verified (a server that runs for months asks again),
@@ -167,8 +167,6 @@ def capabilities(
     # beside a 25-seat mirrored one, make no fully redundant secondary.
     duplicated = _duplicated(mirroring, full)
     mirrored = next((m for m in mirroring if m.license_number not in duplicated), None)
-    # A duplicated license counts once, by its duplicate: its seats are not added twice.
-    counting = [lic for lic in applying.values() if lic.license_number not in duplicated]
     if full and mirrored is None:
         role = Role.PRIMARY if Role.PRIMARY in roles else Role.REDUNDANT
         refusals: dict[Action, str] = {}
@@ -217,8 +215,8 @@ def capabilities(
     return Capabilities(
         installation_id=this,
         role=role,
-        seats=sum(lic.seats for lic in counting),
-        features=frozenset(f for lic in counting for f in lic.features),
+        seats=sum(lic.seats for lic in applying.values()),
+        features=frozenset(f for lic in applying.values() for f in lic.features),
         licenses=tuple(applying.values()),
         ignored=tuple(ignored),
         refusals=refusals,

@@ -293,7 +293,7 @@ def test_status_of_a_mirror_with_a_duplicate_says_it_is_the_mirror_and_fully_fun
     status = mirror.run("status").stdout
     assert (
         f"This server: primary and mirror of {mirrored.license_number}, fully functional, "
-        f"{own.seats} seat(s)"
+        f"{own.seats + mirrored.seats} seat(s)"
     ) in status
     assert "show-thinserver-data   allowed" in status
 

@@ -90,7 +90,7 @@ def test_a_mirror_with_a_complete_duplicate_license_of_its_own_is_fully_function
     caps = tmslicense.capabilities([mirrored, own], secondary)
     assert caps.role is tmslicense.Role.PRIMARY
     assert caps.show_thinserver_data
-    assert caps.seats == own.seats  # the duplicate licenses the same clients again
+    assert caps.seats == own.seats + mirrored.seats  # its own, and the primary's on a failover
 
 
 @pytest.mark.parametrize(
@@ -138,8 +138,7 @@ def test_an_enterprise_license_makes_a_mirror_fully_functional_only_as_its_dupli
         full = enterprise_seats >= other.seats
         assert caps.change_config is full and caps.run_console is full and caps.serve_clients
         assert caps.role is (enterprise.server(server).role if full else tmslicense.Role.MIRROR)
-        # A duplicated license counts once, by its duplicate.
-        assert caps.seats == (enterprise.seats if full else other.seats + enterprise.seats)
+        assert caps.seats == other.seats + enterprise.seats
         partner = next(i for i in ids if i != server)
         assert tmslicense.capabilities([other, enterprise], partner).change_config
 
@@ -164,21 +163,21 @@ def test_the_primary_of_a_small_pair_is_no_duplicate_of_a_bigger_license_it_mirr
     small = make_license("mirrored", ids=[secondary, primary], seats=1)
     caps = tmslicense.capabilities([big, small], primary)  # small's mirror: big duplicates it
     assert caps.role is tmslicense.Role.PRIMARY and caps.change_config
-    assert caps.seats == 25  # small counts once, by its duplicate
+    assert caps.seats == 26
 
 
 def test_two_pair_licenses_duplicating_each_other_make_both_servers_fully_functional(
     make_license,
 ):
     """Each server the primary of a license that duplicates the one it mirrors: a complete
-    set of duplicate licenses on both, each counted once."""
+    set of duplicate licenses on both, their seats added up."""
     first = make_license("mirrored", seats=10)
     a, b = first.installation_ids
     second = make_license("mirrored", ids=[b, a], seats=10)
     for server in (a, b):
         caps = tmslicense.capabilities([first, second], server)
         assert caps.role is tmslicense.Role.PRIMARY and caps.change_config
-        assert caps.seats == 10
+        assert caps.seats == 20
 
 
 def test_one_license_of_its_own_duplicates_one_mirrored_license_only(make_license):
