@@ -85,11 +85,11 @@ def duplicates(own: License, mirrored: License) -> bool:
     )
 
 
-def _duplicated(mirrored: list[License], own: list[License]) -> set[str]:
+def _without_duplicate(mirrored: list[License], own: list[License]) -> License | None:
     """ "A fully redundant ThinManager Server with a complete set of duplicate licenses": the
-    numbers of the licenses this server is the mirror of that have a duplicate of its own, each
-    of its own licenses duplicating one at most (an add-on bound to the secondary does not make
-    a mirrored license an enterprise one), as many as can be matched."""
+    first license this server is the mirror of left without a duplicate of its own, each of
+    its own licenses duplicating one at most (an add-on bound to the secondary does not make a
+    mirrored license an enterprise one); None when each has one."""
     matched: dict[int, License] = {}  # an own license's index -> the mirrored one it duplicates
 
     def match(lic: License, tried: set[int]) -> bool:  # one more pair, moving others if need be
@@ -101,9 +101,7 @@ def _duplicated(mirrored: list[License], own: list[License]) -> set[str]:
                     return True
         return False
 
-    for lic in mirrored:
-        match(lic, set())
-    return {lic.license_number for lic in matched.values()}
+    return next((lic for lic in mirrored if not match(lic, set())), None)
 
 
 def capabilities(
@@ -165,8 +163,7 @@ def capabilities(
     # (a standard one, the license of a pair it is the primary or redundant server of): two
     # mirrored licenses binding one pair in opposite roles, or a 1-seat enterprise license
     # beside a 25-seat mirrored one, make no fully redundant secondary.
-    duplicated = _duplicated(mirroring, full)
-    mirrored = next((m for m in mirroring if m.license_number not in duplicated), None)
+    mirrored = _without_duplicate(mirroring, full)
     if full and mirrored is None:
         role = Role.PRIMARY if Role.PRIMARY in roles else Role.REDUNDANT
         refusals: dict[Action, str] = {}
