@@ -495,7 +495,11 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         return super().handle_no_permission()
 
     def get(self, request, *args, **kwargs):
-        # A fresh start: a new run, nothing stored (no session write) until step 1 is sent.
+        # A step asked for again at its page's own address (Reload, Back: see site.js) while
+        # its run is under way; else a fresh start: a new run, nothing stored (no session
+        # write) until step 1 is sent.
+        if self.storage.is_new:
+            self.storage.new_run()
         return self.render(self.get_form())
 
     def post(self, request, *args, **kwargs):

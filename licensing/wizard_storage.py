@@ -23,7 +23,8 @@ class WizardSessionStorage(BaseStorage):
 
     def __init__(self, prefix, request=None, file_storage=None):
         super().__init__(f"{prefix}_runs", request, file_storage)
-        run = request.POST.get(self.RUN_FIELD, "") if request.method == "POST" else ""
+        # A page's form sends its run; a page asked for again names it in its address.
+        run = (request.POST if request.method == "POST" else request.GET).get(self.RUN_FIELD, "")
         self.run = self._loaded_run = (
             run if re.fullmatch(r"[0-9a-f]{16}", run) else secrets.token_hex(8)
         )

@@ -38,6 +38,11 @@
   window.addEventListener("pageshow", () => {
     document.querySelectorAll("form[data-sent]").forEach((form) => delete form.dataset.sent);
   });
+  // A page sent in answer to a form is, in the browser's history, the page at its address (or
+  // the fuller one it names: a step of the activation): Back and Reload ask for it again
+  // rather than send the form again (Chrome's "Confirm Form Resubmission" and its error page).
+  const own = document.querySelector('link[rel="canonical"]');
+  history.replaceState(history.state, "", own ? own.href : location.href);
   // A field filled in again after an error opens with the cursor at its end, to go on typing.
   const field = document.querySelector("input[autofocus]");
   if (field && field.value && ["text", "email", "search"].includes(field.type)) {

@@ -328,3 +328,41 @@ def test_a_form_sent_twice_in_a_hurry_is_sent_once(page, engineer):
     expect(page.get_by_role("status")).to_contain_text(f"License {lic.number} is activated.")
     assert len(posts) == 1
     assert Activation.objects.filter(license=lic).count() == 1
+
+
+def test_back_and_reload_ask_for_pages_again_not_to_send_a_form_again(page, engineer):
+    """A page sent in answer to a form is, in the browser's history, its own address: Back
+    and Reload ask for it again, with no "Confirm Form Resubmission" (Chrome's error page
+    without one). Step 2 reloaded is step 2 of the same activation; Back from the license's
+    page, once it is activated, is the activation's first step, to activate another."""
+    lic = license_of(engineer, "mirrored")
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    log_in(page, engineer)
+    step_one(page, lic.number, ids[0])
+    expect(page.locator("#step")).to_have_text("Step 2 of 2")
+    page.reload()
+    expect(page.locator("#step")).to_have_text("Step 2 of 2")
+    expect(page.locator("#secondary-role")).to_contain_text(ids[0])
+    page.get_by_label("Mirrored Installation ID").fill(ids[1])
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", name=f"License {lic.number}")).to_be_visible()
+
+    page.go_back()
+    expect(page.locator("#step")).to_have_text("Step 1 of 2")
+    expect(page.get_by_label("License Number")).to_have_value("")
+    page.go_forward()
+    expect(page.get_by_role("heading", name=f"License {lic.number}")).to_be_visible()
+    assert Activation.objects.get().installation_ids == ids
+
+    # Any other form's answer too: a refused log-in reloaded sends no password again.
+    page.get_by_role("button", name="Log out").click()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(engineer.username)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("main")).to_contain_text("Enter a correct username")
+    posts = []
+    page.on("request", lambda request: posts.append(request) if request.method == "POST" else 0)
+    page.reload()
+    expect(page.get_by_label("Password")).to_have_value("")
+    assert posts == []

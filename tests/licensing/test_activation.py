@@ -393,6 +393,32 @@ def test_a_license_read_tells_whether_an_activation_is_live(customer_client, mak
     assert Activation.objects.count() == 1
 
 
+def test_a_step_asked_for_again_at_its_own_address_is_shown_again(
+    customer_client, make_license, ids
+):
+    """Reload and Back ask for a step at its page's own address (site.js): the step of the
+    run under way, as it was, with nothing written; the address of a run finished, unknown,
+    or of another session is a fresh start."""
+    lic = make_license("mirrored")
+    page = step1(customer_client, lic.number, ids[0]).content.decode()
+    run = customer_client.wizard_run
+    assert f'<link rel="canonical" href="/activate/?wizard_run={run}">' in page
+    with CaptureQueriesContext(connection) as again:
+        page = customer_client.get(f"/activate/?wizard_run={run}").content.decode()
+    assert "Step 2 of 2" in page and ids[0] in page and f'value="{run}"' in page
+    assert _session_writes(again) == []
+    colleague = Client()
+    colleague.force_login(UserFactory(organization=lic.organization))
+    page = colleague.get(f"/activate/?wizard_run={run}").content.decode()
+    assert "Step 1 of 2" in page and lic.number not in page and run not in page
+
+    assert step2(customer_client, ids[1]).status_code == 302  # the run goes on
+    for gone in (run, "0123456789abcdef"):  # finished; unknown
+        page = customer_client.get(f"/activate/?wizard_run={gone}").content.decode()
+        assert "Step 1 of 2" in page and gone not in page
+    assert Activation.objects.get().installation_ids == ids
+
+
 def test_two_tabs_activate_two_licenses_without_mixing_them(customer_client, make_license):
     first, second = make_license("mirrored"), make_license("enterprise")
     a = tmslicense.new_installation_id(), tmslicense.new_installation_id()
