@@ -478,6 +478,14 @@ def _frozen(data, prefix: str) -> frozenset:
     )
 
 
+class _StepRefused(Exception):
+    """The activation's last step, shown again with its refusal: its run goes on."""
+
+    def __init__(self, response):
+        super().__init__()
+        self.response = response
+
+
 class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
     storage_name = "licensing.wizard_storage.WizardSessionStorage"
     form_list = [("license", LicenseStepForm), ("mirrored", MirroredStepForm)]
@@ -652,6 +660,13 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
             )
         return context
 
+    def render_done(self, form, **kwargs):
+        # formtools forgets the run once done() returns; a step refused (see done) keeps it.
+        try:
+            return super().render_done(form, **kwargs)
+        except _StepRefused as refused:
+            return refused.response
+
     def done(self, form_list, form_dict, **kwargs):
         first = form_dict["license"].cleaned_data
         second = form_dict["mirrored"].cleaned_data if "mirrored" in form_dict else {}
@@ -664,8 +679,13 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
                 ip=throttle.client_ip(self.request),
             )
         except services.ActivationError as error:
-            # Live for other servers, the license changed meanwhile, or a server of the pair
-            # is paired otherwise: back to step 1, with why.
+            if error.field == "mirrored_installation_id" and "mirrored" in form_dict:
+                # The secondary is paired otherwise (or live with another primary meanwhile):
+                # step 2 again, refused beside its field, to be sent again with another ID.
+                form_dict["mirrored"].refuse(error)
+                raise _StepRefused(self.render(form_dict["mirrored"])) from None
+            # Live for other servers, the license changed meanwhile, or the primary is
+            # paired otherwise: back to step 1, with why.
             self.storage.current_step = "license"
             form = self.get_form(step="license", data=self.storage.get_step_data("license"))
             form.is_valid()

@@ -672,7 +672,8 @@ def test_a_server_is_in_one_pair_with_one_primary_for_all_its_licenses(
     customer_client, make_license, ids
 ):
     """A second two-server license on the same pair with the roles the other way round, or
-    pairing one of its servers with a third, is refused, back on step 1 (under tmslicense a
+    pairing one of its servers with a third, is refused: back on step 1, or about the
+    secondary beside its field on step 2, to be sent again (under tmslicense a
     server is fully functional only with a duplicate of each license it mirrors: such a file
     could take the ThinManager interface from a primary, or from both servers); another
     customer's pair alike, without its license number. The same pair in the same order is
@@ -705,16 +706,26 @@ def test_a_server_is_in_one_pair_with_one_primary_for_all_its_licenses(
                 "server, contact support at support@example.com with your license number."
             ),
         ),
-        ("enterprise", third, ids[0], "__all__", f"{ids[0]} is synchronized with {ids[1]}"),
+        (
+            "enterprise",
+            third,
+            ids[0],
+            "mirrored_installation_id",
+            f"{ids[0]} is synchronized with {ids[1]}",
+        ),
     ):
         lic = make_license(kind)
         step1(customer_client, lic.number, primary)
         response = step2(customer_client, secondary)
         form = response.context["form"]
-        assert form.prefix == "license"  # step 1 again, with why
+        assert form.prefix == ("mirrored" if field.startswith("mirrored") else "license")
         assert said in form.errors[field][0], (kind, primary, secondary)
         assert lic.activations.count() == 0
     assert AuditEvent.objects.filter(action="activate").count() == 1
+    # Refused on step 2, the activation goes on there with another secondary.
+    fourth = tmslicense.new_installation_id()
+    assert step2(customer_client, fourth)["Location"] == f"/licenses/{lic.number}/"
+    assert lic.activations.get().installation_ids == (third, fourth)
     # Another customer's pair: its servers named, its license not.
     foreign = LicenseFactory(kind="mirrored")  # of an organization of its own
     others = tmslicense.new_installation_id(), tmslicense.new_installation_id()
@@ -723,7 +734,8 @@ def test_a_server_is_in_one_pair_with_one_primary_for_all_its_licenses(
     )
     lic = make_license("mirrored")
     step1(customer_client, lic.number, others[1])
-    [said] = step2(customer_client, third).context["form"].errors["installation_id"]
+    new = tmslicense.new_installation_id()
+    [said] = step2(customer_client, new).context["form"].errors["installation_id"]
     assert said.startswith(
         f"{others[1]} is synchronized with {others[0]} already (a license of another customer)"
     )
