@@ -53,7 +53,9 @@ class RefuseNullCharactersMiddleware:
     """A NUL character in the address or its query is no text a page takes, and PostgreSQL
     refuses any statement comparing a value with one (a 500, where SQLite finds nothing): such
     a request is a 400 before any view or admin filter builds a query from it. Form fields
-    refuse it themselves (Django's null-character validator)."""
+    refuse it themselves (Django's null-character validator). A cookie holding one (which a
+    script, or a site of a parent domain, may set) is ignored, as if not sent: refused, it
+    would refuse every page until deleted, the log-in page too."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -61,4 +63,6 @@ class RefuseNullCharactersMiddleware:
     def __call__(self, request):
         if "\x00" in request.path or "\x00" in unquote_plus(request.META.get("QUERY_STRING", "")):
             raise BadRequest("A NUL character in the address.")
+        if any("\x00" in value for value in request.COOKIES.values()):
+            request.COOKIES = {k: v for k, v in request.COOKIES.items() if "\x00" not in v}
         return self.get_response(request)

@@ -644,6 +644,18 @@ def test_a_nul_character_in_an_address_is_a_bad_request_on_every_database(custom
     assert "Bad request" in response.content.decode()
 
 
+def test_a_cookie_with_a_nul_character_is_no_cookie_on_every_database(customer_client):
+    """A session cookie holding a NUL (a browser sends what a script, or a site of a parent
+    domain, set) made every page a 500 on PostgreSQL, the log-in page too, until the cookie
+    was deleted: such a cookie is ignored, as if not sent."""
+    client = Client()
+    client.cookies["sessionid"] = "abcdefgh\x00ijk"
+    assert client.get("/accounts/login/").status_code == 200
+    assert client.get("/licenses/")["Location"].startswith("/accounts/login/")
+    customer_client.cookies["messages"] = "\x00"  # others are read as they were
+    assert customer_client.get("/licenses/").status_code == 200
+
+
 def test_a_one_server_license_names_its_server_without_a_role(customer_client, customer):
     lic = LicenseFactory(organization=customer.membership.organization, kind="standard")
     server = tmslicense.new_installation_id()
