@@ -155,7 +155,8 @@ def check_pair(lic: License, ids: tuple[str, ...]) -> None:
     another license (any customer's) pairs with a third server, nor for the pair the other way
     round. (Under tmslicense a server is fully functional only with a duplicate of each
     license it mirrors: such a file could take the ThinManager interface from a primary, or
-    from both servers.) Servers of another organization's file are named, its license not."""
+    from both servers.) Of another organization's file, neither its license nor a server the
+    customer did not enter is named."""
     if len(ids) != 2:
         return
     one_at_a_time("server", *sorted(ids))  # two such activations at once: one after the other
@@ -186,7 +187,7 @@ def check_pair(lic: License, ids: tuple[str, ...]) -> None:
             field="installation_id",
         )
     shared = ids[0] if ids[0] in (primary, secondary) else ids[1]
-    partner = secondary if shared == primary else primary
+    partner = (secondary if shared == primary else primary) if number else "another server"
     raise InvalidInstallationIds(
         f"{shared} is synchronized with {partner} already ({which}): a ThinManager Server is "
         "paired with one other server. "

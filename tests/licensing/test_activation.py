@@ -673,11 +673,11 @@ def test_a_server_is_in_one_pair_with_one_primary_for_all_its_licenses(
 ):
     """A second two-server license on the same pair with the roles the other way round, or
     pairing one of its servers with a third, is refused: back on step 1, or about the
-    secondary beside its field on step 2, to be sent again (under tmslicense a
-    server is fully functional only with a duplicate of each license it mirrors: such a file
-    could take the ThinManager interface from a primary, or from both servers); another
-    customer's pair alike, without its license number. The same pair in the same order is
-    another license on it."""
+    secondary beside its field on step 2, to be sent again (under tmslicense a server is
+    fully functional only with a duplicate of each license it mirrors: such a file could take
+    the ThinManager interface from a primary, or from both servers); another customer's pair
+    alike, naming neither its license nor a server the customer did not enter. The same pair
+    in the same order is another license on it."""
     first = make_license("mirrored")
     step1(customer_client, first.number, ids[0])
     step2(customer_client, ids[1])
@@ -726,7 +726,7 @@ def test_a_server_is_in_one_pair_with_one_primary_for_all_its_licenses(
     fourth = tmslicense.new_installation_id()
     assert step2(customer_client, fourth)["Location"] == f"/licenses/{lic.number}/"
     assert lic.activations.get().installation_ids == (third, fourth)
-    # Another customer's pair: its servers named, its license not.
+    # Another customer's pair: neither its license nor its other server named.
     foreign = LicenseFactory(kind="mirrored")  # of an organization of its own
     others = tmslicense.new_installation_id(), tmslicense.new_installation_id()
     services.activate(
@@ -737,9 +737,9 @@ def test_a_server_is_in_one_pair_with_one_primary_for_all_its_licenses(
     new = tmslicense.new_installation_id()
     [said] = step2(customer_client, new).context["form"].errors["installation_id"]
     assert said.startswith(
-        f"{others[1]} is synchronized with {others[0]} already (a license of another customer)"
+        f"{others[1]} is synchronized with another server already (a license of another customer)"
     )
-    assert foreign.number not in said
+    assert foreign.number not in said and others[0] not in said  # not the customer's to know
     # The same pair in the same order: another license on it.
     lic = make_license("enterprise")
     step1(customer_client, lic.number, ids[0])
