@@ -472,11 +472,31 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
             "swapped": swapped,
             "revoked_url": _revoked_url() if replaces else "",
             "updated_for": person(actor) if action == "update_file" else "",
+            "not_redundant": why_not_redundant(activation),
+            **_site(),
         },
         attachment_name=activation.filename,
         attachment=text,
     )
     return activation
+
+
+def why_not_redundant(activation: Activation) -> str | None:
+    """Why the secondary server of an enterprise file is not fully functional, as its
+    ThinManager says it (tmslicense, with the organization's live files bound to it: a
+    mirrored license on the same pair that no license of its own duplicates); None when it is,
+    and for every other file. Another customer's files on the same server are not read."""
+    secondary = activation.mirrored_installation_id
+    if activation.license.kind != tmslicense.Kind.ENTERPRISE or not secondary:
+        return None
+    files = Activation.objects.live().filter(
+        Q(installation_id=secondary) | Q(mirrored_installation_id=secondary),
+        license__organization_id=activation.license.organization_id,
+    )
+    caps = tmslicense.capabilities([file.issued_license for file in files], secondary)
+    return (
+        caps.message(tmslicense.Action.RUN_CONSOLE) if caps.role is tmslicense.Role.MIRROR else None
+    )
 
 
 def _revoked_url() -> str:

@@ -257,6 +257,7 @@ def license_detail(request, number):
             "refusal": refusal,
             # No updated file can be had while the license is suspended or expired.
             "changes": lic.changes_since(live) if live and not refusal else [],
+            "not_redundant": live and services.why_not_redundant(live),
         },
     )
 

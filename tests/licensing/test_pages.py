@@ -656,6 +656,39 @@ def test_a_cookie_with_a_nul_character_is_no_cookie_on_every_database(customer_c
     assert customer_client.get("/licenses/").status_code == 200
 
 
+def test_an_enterprise_file_promises_full_redundancy_only_where_tmslicense_gives_it(
+    customer_client, customer
+):
+    """On a pair that also has a mirrored license, the secondary is fully functional only if
+    the enterprise license duplicates it (tmslicense): its page and e-mail say what the
+    secondary's ThinManager will say, not "both fully functional"."""
+    organization = customer.membership.organization
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    mirrored = LicenseFactory(organization=organization, kind="mirrored", seats=25)
+    premium = LicenseFactory(organization=organization, kind="enterprise", edition="Premium")
+    for lic in (mirrored, premium):
+        services.activate(
+            license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+        )
+    page = customer_client.get(f"/licenses/{premium.number}/").content.decode()
+    body = OutboxMessage.objects.get(activation__license=premium).body
+    for said in (re.sub(r"<[^>]+>", "", page), body):  # the page's text, without its tags
+        assert "both are fully functional" not in said
+        assert f"none here duplicates license {mirrored.number}" in said
+        assert f"interface runs only on the primary ThinManager Server ({ids[0]})" in said
+    # A duplicate (the same edition, as many seats, every feature) makes it fully redundant.
+    duplicate = LicenseFactory(organization=organization, kind="enterprise", seats=25)
+    services.activate(
+        license=duplicate, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+    )
+    for lic in (duplicate, premium):  # the first one's page, too, now that the pair has it
+        page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+        assert "both are fully functional" in page and "duplicates" not in page
+    assert (
+        "both are fully functional" in OutboxMessage.objects.get(activation__license=duplicate).body
+    )
+
+
 def test_a_one_server_license_names_its_server_without_a_role(customer_client, customer):
     lic = LicenseFactory(organization=customer.membership.organization, kind="standard")
     server = tmslicense.new_installation_id()
