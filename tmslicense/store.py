@@ -122,7 +122,8 @@ def locked(
 class Installed:
     path: Path
     data: bytes  # read as an import reads a file: verify_license decodes it
-    too_large: FileTooLarge | None = None  # then left unread (data is empty)
+    # Why it was left unread (data is empty): too large, or it cannot be read.
+    unread: LicenseError | None = None
 
 
 def read_file(path, limit: int = MAX_FILE_SIZE, too_large=FileTooLarge) -> bytes:
@@ -140,6 +141,16 @@ def _installed_file(path: Path) -> Installed:
         return Installed(path, read_file(path))
     except FileTooLarge as error:
         return Installed(path, b"", error)
+    except FileNotFoundError:
+        raise  # removed since listed: installed() leaves it out
+    except OSError as error:
+        # One file, not the folder (stored by another account, with sudo and umask 077
+        # say): the other licenses still count.
+        if isinstance(error, PermissionError):
+            why = "This file cannot be read by this account: check its owner and permissions."
+        else:
+            why = f"This file cannot be read: {error.strerror or error}."
+        return Installed(path, b"", LicenseError(why))
 
 
 def licenses_dir(data_dir: Path) -> Path:
@@ -408,8 +419,8 @@ class DataFolder:
         found: list[tuple[Path, License]] = []
         refused: list[tuple[Path, LicenseError]] = []
         for item in installed(self.path):
-            if item.too_large is not None:
-                refused.append((item.path, item.too_large))
+            if item.unread is not None:
+                refused.append((item.path, item.unread))
                 continue
             try:
                 lic = verify_license(item.data, keyring, this, revoked=revoked, dates=False)
@@ -500,7 +511,7 @@ class DataFolder:
         with self._locked():
             for item in installed(self.path):
                 try:
-                    lic = read_license(item.data) if item.too_large is None else None
+                    lic = read_license(item.data) if item.unread is None else None
                 except LicenseError:
                     lic = None
                 if (lic.license_number if lic else item.path.stem.upper()) == number:

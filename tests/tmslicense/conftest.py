@@ -79,5 +79,21 @@ def unreadable(monkeypatch):
     return make
 
 
+@pytest.fixture
+def unreadable_file(monkeypatch):
+    """Make a file one this account may not read (or, given another errno, cannot read), as
+    a file root stored with mode 600 (``sudo`` with umask 077) is to a service account."""
+
+    def make(path, code=errno.EACCES):
+        def refused(file, *args, real=open, **kwargs):
+            if isinstance(file, str | os.PathLike) and os.fspath(file) == os.fspath(path):
+                raise OSError(code, os.strerror(code), str(path))  # PermissionError for EACCES
+            return real(file, *args, **kwargs)
+
+        monkeypatch.setattr(tmslicense.store, "open", refused, raising=False)
+
+    return make
+
+
 def later(days):
     return NOW + timedelta(days=days)

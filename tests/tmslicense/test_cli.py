@@ -596,6 +596,33 @@ def test_a_licenses_folder_that_cannot_be_read_stops_the_commands(
         assert "No valid license" not in out
 
 
+def test_a_file_this_account_cannot_read_is_named_and_the_others_still_count(
+    pair, make_license, sign, tmp_path, capsys, unreadable_file
+):
+    """A file stored with ``sudo`` (root's, mode 600) and a TMS that runs as a service
+    account: the file is said to be unreadable, the server's other licenses count."""
+    tms, _ = pair
+    locked_out = _recent(make_license, kind="standard", ids=[tms.installation_id], serial="X")
+    kept = _recent(make_license, kind="standard", ids=[tms.installation_id], serial="KEPT")
+    for lic in (locked_out, kept):
+        assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
+    unreadable_file(tms.data / "licenses" / f"{locked_out.license_number}.lic")
+    common = ["--data-dir", str(tms.data), "--keyring", str(tms.keyring)]
+    assert cli.main([*common, "status"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert f"License {kept.license_number}  standard" in out
+    assert (
+        f"Not used: {locked_out.license_number}.lic: This file cannot be read by this "
+        "account: check its owner and permissions.\n"
+    ) in out
+    assert cli.main([*common, "check", "serve-clients"]) == 0
+    assert cli.main([*common, "remove", locked_out.license_number]) == 0
+    assert f"Removed {tms.data / 'licenses' / locked_out.license_number}.lic." in (
+        capsys.readouterr().out
+    )
+
+
 def _together(tms, *commands):
     """Run the commands at once, each in its own process; their results, in order."""
     processes = [

@@ -1,5 +1,6 @@
 """DataFolder: what a TMS that embeds tmslicense calls, instead of the command line."""
 
+import errno
 import os
 import re
 import stat
@@ -450,6 +451,37 @@ def test_a_file_removed_while_the_folder_is_read_is_not_counted_and_no_error(
 
     monkeypatch.setattr(tmslicense.store, "read_file", removed_meanwhile)
     assert [lic.serial for lic in folder.capabilities(keyring).licenses] == ["KEPT"]
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        (
+            errno.EACCES,
+            "This file cannot be read by this account: check its owner and permissions.",
+        ),
+        (errno.EIO, "This file cannot be read: Input/output error."),
+    ],
+    ids=["permission", "disk"],
+)
+def test_a_file_that_cannot_be_read_is_not_used_and_the_others_count(
+    folder, make_license, sign, keyring, unreadable_file, code, why
+):
+    """A file stored by another account (``sudo tmslicense import`` with umask 077: root's,
+    mode 600) stops only itself, not every license of the server."""
+    this = folder.installation_id
+    locked_out = _recent(make_license, kind="standard", ids=[this], serial="LOCKED")
+    kept = _recent(make_license, kind="standard", ids=[this], serial="KEPT")
+    for lic in (locked_out, kept):
+        folder.import_license(sign(lic), keyring)
+    path = folder.path / "licenses" / f"{locked_out.license_number}.lic"
+    unreadable_file(path, code)
+    assert folder.licenses(keyring) == ([kept], [(path, why)])
+    caps = folder.capabilities(keyring)
+    assert [lic.serial for lic in caps.licenses] == ["KEPT"] and caps.serve_clients
+    # Removed by its name, as a file that is no license file.
+    assert folder.remove_license(locked_out.license_number) == [(path, None)]
+    assert not path.exists()
 
 
 def test_an_import_never_writes_over_another_license_saved_under_its_name(
