@@ -350,13 +350,15 @@ def _capabilities(args, data_dir: Path):
     keyring = _keyring(args, data_dir, required=False)
     if keyring is None:
         store.revoked_serials(data_dir)  # a damaged list is said so, as with a keyring
+        valid = []
         refused = [
             (i.path, "cannot be verified without a keyring.") for i in store.installed(data_dir)
         ]
-        not_used = [f"{path.name}: {why}" for path, why in refused]
-        return capabilities([], this, not_used=not_used), refused, None
-    valid, refused = store.DataFolder(data_dir).licenses(_as_given(args, keyring))
-    return capabilities(valid, this), refused, keyring
+    else:
+        valid, refused = store.DataFolder(data_dir).licenses(_as_given(args, keyring))
+    # The refusal says why the installed files do not count, as check's does.
+    not_used = [f"{path.name}: {why}" for path, why in refused]
+    return capabilities(valid, this, not_used=not_used), refused, keyring
 
 
 def _status(args, data_dir: Path) -> int:

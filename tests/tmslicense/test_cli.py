@@ -728,6 +728,34 @@ def test_without_a_keyring_status_shows_the_id_and_the_rest_say_where_it_goes(
         assert tms.snapshot() == before
 
 
+@pytest.mark.parametrize("stopped_by", ["revoked", "keyring"])
+def test_status_says_why_installed_files_do_not_count_as_check_does(
+    pair, make_license, sign, tmp_path, revoked_list, stopped_by
+):
+    """Files are installed but none verifies (revoked, or its key no longer trusted): not
+    "activate a license", which is activated and imported."""
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
+    if stopped_by == "revoked":
+        assert (
+            tms.run("revoked", _file(tmp_path, revoked_list(lic.serial), "list.txt")).returncode
+            == 0
+        )
+    else:  # the site's keyring no longer lists the key that signed it
+        another = tmslicense.Keyring([Ed25519PrivateKey.generate().public_key()])
+        tms.keyring.write_text(another.to_json())
+    status = tms.run("status")
+    assert status.returncode == 0, status.stderr
+    (refusal,) = {
+        line.split("refused: ")[1] for line in status.stdout.splitlines() if "refused: " in line
+    }
+    assert "Activate a license" not in refusal
+    assert f" Not used: {lic.license_number}.lic: " in refusal
+    check = tms.run("check", "serve-clients")
+    assert (check.returncode, check.stderr.strip()) == (1, refusal)
+
+
 def test_an_empty_data_folder_setting_is_not_the_current_folder(tmp_path):
     def run(*args, **environment):
         return subprocess.run(
