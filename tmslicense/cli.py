@@ -122,9 +122,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--installation-id", help="check the file for this ID instead of this server's"
     )
     command = commands.add_parser(
-        "revoked", help="add the license site's list of revoked serials to this server's"
+        "revoked", help="add the license site's list of revoked serials to DATA_DIR/revoked.txt"
     )
-    command.add_argument("source", help="the list: a saved file, or its https:// address")
+    # Signed by the site: taken over http:// as well (see _revoked).
+    command.add_argument(
+        "source", help="the list: a saved file, or its https:// or http:// address"
+    )
     command = commands.add_parser(
         "remove", help="delete the installed files of a license (one moved to other servers)"
     )

@@ -1016,6 +1016,24 @@ def test_help_names_the_exit_codes():
     assert "exit status: 0 success or allowed, 1 refused" in " ".join(result.stdout.split())
 
 
+def test_help_of_revoked_says_where_the_serials_go_and_names_each_address_taken():
+    def shown(*args):
+        result = subprocess.run(
+            [sys.executable, "-m", "tmslicense", *args, "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return " ".join(result.stdout.split())
+
+    assert (
+        "revoked add the license site's list of revoked serials to DATA_DIR/revoked.txt "
+        "remove" in shown()
+    )
+    assert "source the list: a saved file, or its https:// or http:// address" in shown("revoked")
+
+
 def test_remove_deletes_a_licenses_files_and_says_which(pair, make_license, sign, tmp_path):
     tms, _ = pair
     lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
