@@ -7,6 +7,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -16,16 +18,25 @@ def _run(*args, **kwargs):
     return result
 
 
-def test_a_wheel_of_tmslicense_alone_installs_and_works_outside_the_checkout(tmp_path):
-    source = tmp_path / "source"  # what the build gets: nothing of the portal
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """A wheel built from pyproject.toml and the package alone: nothing of the portal."""
+    built = tmp_path_factory.mktemp("wheel")
+    source = built / "source"
     source.mkdir()
     shutil.copy(ROOT / "pyproject.toml", source)
     shutil.copytree(
         ROOT / "tmslicense", source / "tmslicense", ignore=shutil.ignore_patterns("__pycache__")
     )
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    _run(*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", source)
-    (wheel,) = (tmp_path / "dist").glob("tmslicense-*.whl")
+    _run(*PIP, "wheel", "--no-deps", "--no-build-isolation", "-w", built / "dist", source)
+    (wheel,) = (built / "dist").glob("tmslicense-*.whl")
+    return wheel
+
+
+def test_a_wheel_of_tmslicense_alone_installs_and_works_outside_the_checkout(wheel, tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
@@ -34,7 +45,7 @@ def test_a_wheel_of_tmslicense_alone_installs_and_works_outside_the_checkout(tmp
     assert "tmslicense/cli.py" in names and not any("test" in name for name in names)
 
     site = tmp_path / "site"
-    _run(*pip, "install", "--no-deps", "--target", site, wheel)
+    _run(*PIP, "install", "--no-deps", "--target", site, wheel)
     elsewhere = tmp_path / "plant"  # not the checkout: only the installed copy can be found
     elsewhere.mkdir()
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
@@ -55,3 +66,9 @@ def test_a_wheel_of_tmslicense_alone_installs_and_works_outside_the_checkout(tmp
     # Its usage names the command as typed.
     usage = _run(site / "bin" / "tmslicense", "--help", cwd=elsewhere, env=env).stdout
     assert usage.startswith("usage: tmslicense [-h]")
+
+
+def test_the_wheel_tells_type_checkers_the_library_has_type_hints(wheel):
+    """PEP 561: without py.typed, a TMS's type checker ignores the library's hints."""
+    with zipfile.ZipFile(wheel) as archive:
+        assert "tmslicense/py.typed" in archive.namelist()
