@@ -71,6 +71,10 @@ def locked(
     try:
         handle = open(path, "a+b")  # noqa: SIM115 - closed below
     except OSError as error:
+        if error.errno == errno.EROFS:  # no file can be deleted or written there either
+            raise DataFolderError(
+                f"Cannot change {data_dir}: it is on a read-only file system. Nothing was changed."
+            ) from None
         raise DataFolderError(
             f"Cannot use {path}: {error.strerror}. It only lets commands take turns: delete "
             f"it, or let this account write to {data_dir}."

@@ -503,6 +503,31 @@ def test_a_lock_file_that_cannot_be_used_is_named(pair, make_license, sign, tmp_
     assert "delete it" in result.stderr
 
 
+def test_a_data_folder_on_a_read_only_file_system_is_said_so(
+    pair, make_license, sign, tmp_path, monkeypatch, capsys
+):
+    """Not "delete it" (the lock), which a read-only file system does not allow either."""
+    import errno
+
+    tms, _ = pair
+    lock = tms.data / ".lock"
+
+    def read_only(file, *args, real=open, **kwargs):
+        if file == lock:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(lock))
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(store, "open", read_only, raising=False)
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    before = tms.snapshot()
+    common = ["--data-dir", str(tms.data), "--keyring", str(tms.keyring)]
+    assert cli.main([*common, "import", _file(tmp_path, sign(lic))]) == 2
+    assert capsys.readouterr().err == (
+        f"error: Cannot change {tms.data}: it is on a read-only file system. Nothing was changed.\n"
+    )
+    assert tms.snapshot() == before
+
+
 def test_a_folder_that_cannot_be_locked_is_said_so_at_once(pair, monkeypatch):
     import errno
     import fcntl
