@@ -652,6 +652,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
     def get_context_data(self, form, **kwargs):
         context = super().get_context_data(form=form, **kwargs)
         context["wizard_run"] = self.storage.run
+        context["wizard_run_kept"] = self.storage.kept
         context["support_staff"] = services.is_support_staff(self.request.user)
         if self.steps.current == "mirrored":
             context["license"] = form.license

@@ -54,6 +54,12 @@ class WizardSessionStorage(BaseStorage):
         }
 
     @property
+    def kept(self) -> bool:
+        """Whether this run's state is kept in the session once the response is sent: a page
+        of it can be asked for again (see ActivateLicenseView.get)."""
+        return self._state != self._empty
+
+    @property
     def is_new(self) -> bool:
         """No state was kept for this run: a fresh start, or an expired or finished one."""
         return self._loaded is None

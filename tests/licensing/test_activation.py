@@ -400,6 +400,9 @@ def test_a_step_asked_for_again_at_its_own_address_is_shown_again(
     run under way, as it was, with nothing written; the address of a run finished, unknown,
     or of another session is a fresh start."""
     lic = make_license("mirrored")
+    # A page with nothing kept is at its own address (the license's Activate button's too).
+    fresh = customer_client.get(f"/activate/?number={lic.number}").content.decode()
+    assert 'rel="canonical"' not in fresh and f'value="{lic.number}"' in fresh
     page = step1(customer_client, lic.number, ids[0]).content.decode()
     run = customer_client.wizard_run
     assert f'<link rel="canonical" href="/activate/?wizard_run={run}">' in page
