@@ -29,6 +29,7 @@ from .common import (
     support_actions,
 )
 from .license_form import LicenseForm
+from .records import OrganizationFilter
 
 
 class LatestInline(admin.TabularInline):
@@ -303,7 +304,14 @@ class LicenseAdmin(SupportList, AuditedAdmin):
         "maintenance_end",
         live_servers,
     ]
-    list_filter = ["kind", StateFilter, MaintenanceFilter, ActivatedFilter, PairFilter]
+    list_filter = [
+        OrganizationFilter,
+        "kind",
+        StateFilter,
+        MaintenanceFilter,
+        ActivatedFilter,
+        PairFilter,
+    ]
     search_fields = ["number", "organization__name"]
     found_by_file = "pk"  # an Installation ID or a serial, as a server's window shows it
     autocomplete_fields = ["organization"]

@@ -201,7 +201,7 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
         ]
         if an_id and request.user.has_perm("licensing.view_license"):
             url = reverse("admin:licensing_license_changelist")
-            links.insert(0, (f"{url}?organization__id__exact={object_id}", "Licenses"))
+            links.insert(0, (f"{url}?organization={object_id}", "Licenses"))
         extra_context = {**(extra_context or {}), "support_actions": links}
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -328,8 +328,8 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
                     request,
                     format_html(
                         "{} license file(s) in use still name the customer as before. "
-                        '<a href="{}?organization__id__exact={}&amp;activated=yes">Reissue '
-                        "them</a> so the servers show the new name.",
+                        '<a href="{}?organization={}&amp;activated=yes">Reissue them</a> so '
+                        "the servers show the new name.",
                         reissuable,
                         url,
                         obj.pk,

@@ -33,8 +33,9 @@ class ActionFilter(admin.SimpleListFilter):
 
 
 class ChosenFilter(admin.SimpleListFilter):
-    """A record's trail (its History), listed in the sidebar only when chosen (the admin
-    applies only a filter it lists), named there; a value that names none shows no events."""
+    """A record's trail (its History), or an organization's licenses, listed in the sidebar
+    only when chosen (the admin applies only a filter it lists), named there with Clear all
+    filters beside it; a value that names none shows no records."""
 
     model = None
 
@@ -64,7 +65,8 @@ class LicenseFilter(ChosenFilter):
 
 class OrganizationFilter(ChosenFilter):
     """An organization's trail: the events of its licenses and of the organization itself
-    (its edits, members, lifted pauses)."""
+    (its edits, members, lifted pauses); in the list of licenses, its licenses (its page's
+    Licenses)."""
 
     title = parameter_name = "organization"
     model = Organization

@@ -774,6 +774,9 @@ def test_renaming_an_organization_with_files_in_use_says_to_reissue(
     listed = admin_client.get(link).content.decode()
     assert live.license.number in listed
     assert unactivated.number not in listed and elsewhere.number not in listed
+    # The sidebar names the organization, whose filter can be cleared.
+    sidebar = listed.split('id="changelist-filter"')[-1]
+    assert "Acme Packaging GmbH</a></li>" in sidebar and "Clear all filters" in sidebar
     # Renamed back: the file in use has that name; nothing to reissue.
     page = rename(original)
     assert "as before" not in page
@@ -2605,7 +2608,7 @@ def test_the_organization_page_leads_to_its_licenses_and_lifts_its_members_pause
     mine = make_license("standard")
     LicenseFactory(organization=OrganizationFactory(name="Rival Foods"))
     page = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
-    licenses = f"/admin/licensing/license/?organization__id__exact={organization.pk}"
+    licenses = f"/admin/licensing/license/?organization={organization.pk}"
     assert f'href="{licenses}"' in page.content.decode().replace("&amp;", "&")
     assert list(support_client.get(licenses).context["cl"].result_list) == [mine]
 
@@ -2637,6 +2640,25 @@ def test_the_organization_page_leads_to_its_licenses_and_lifts_its_members_pause
     response = support_client.post(f"/admin/licensing/organization/{nobody.pk}/lift/")
     assert "This organization has no members: nobody is paused." in response.content.decode()
     assert AuditEvent.objects.filter(action="lift_pauses").count() == 1
+
+
+def test_an_organizations_licenses_are_listed_under_its_name_and_the_filter_is_cleared(
+    support_client, organization, make_license
+):
+    mine = make_license("standard")
+    rival = LicenseFactory(organization=OrganizationFactory(name="Rival Foods"))
+    page = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
+    link = html.unescape(re.search(r'href="([^"]+)">Licenses<', page.content.decode()).group(1))
+    assert list(support_client.get(link).context["cl"].result_list) == [mine]
+    # A search made there, for another customer's license, finds none: the sidebar says
+    # whose licenses are searched, and clearing the filter keeps the search.
+    listed = support_client.get(f"{link}&q={rival.number}")
+    assert not listed.context["cl"].result_list
+    sidebar = listed.content.decode().split('id="changelist-filter"')[-1]
+    assert f"{organization.name}</a></li>" in sidebar and "Rival Foods" not in sidebar
+    clear = re.search(r'href="([^"]+)">[^<]*Clear all filters', sidebar).group(1)
+    everyone = support_client.get(f"/admin/licensing/license/{html.unescape(clear)}")
+    assert list(everyone.context["cl"].result_list) == [rival]
 
 
 def test_an_action_that_no_longer_applies_says_why_before_its_form(support_client, live):
