@@ -4,6 +4,7 @@ serials are read from a server's Licensing window or a certificate, in any form.
 import re
 
 import tmslicense
+from tmslicense.ids import INSTALLATION_ID
 
 
 def search_forms(term: str) -> list[str]:
@@ -20,6 +21,13 @@ def search_forms(term: str) -> list[str]:
     else:
         other = tmslicense.grouped_symbols(term)
     return [term] if other in (None, term) else [term, other]
+
+
+def may_be_in_a_file(word: str) -> bool:
+    """Whether a word of a search may be a part of an Installation ID or a serial searched
+    for: as long as the beginning of an Installation ID is (4 characters or more, without
+    dashes). A shorter one is in most of them ("12" of ``Plant 12 Manufacturing``)."""
+    return len(word.replace("-", "")) >= INSTALLATION_ID.group
 
 
 # An Installation ID or a license number written whole, in its groups of four (one of three or

@@ -30,7 +30,7 @@ from django.utils.timezone import localtime
 from .. import services
 from ..forms import add_refusal, autofocus
 from ..models import Activation, License, Organization, listed_features, person, with_roles
-from ..search import search_forms, typo_in
+from ..search import may_be_in_a_file, search_forms, typo_in
 from ..templatetags.message_text import message_text
 from ..throttle import client_ip
 
@@ -380,11 +380,12 @@ class CanonicalSearch:
     ``found_by_file``: the relation (``license``) that finds a record by the licenses with a
     file (live or revoked) whose Installation ID or serial, read from a server's Licensing
     window, holds a word of the term, in either form; as the search fields, each word is
-    found in one or the other. The files are searched apart: a join would repeat a record once
-    per file, at every search. So are the search fields of a record a foreign key points to
-    (a license's number): each part of the search is then read from an index of its own table
-    (on PostgreSQL, licensing/migrations/0021; the ``among`` lookup of licensing.models), not
-    from a join of every record listed."""
+    found in one or the other (a word too short to be a part of one, in the fields alone:
+    licensing.search.may_be_in_a_file). The files are searched apart: a join would repeat a
+    record once per file, at every search. So are the search fields of a record a foreign key
+    points to (a license's number): each part of the search is then read from an index of its
+    own table (on PostgreSQL, licensing/migrations/0021; the ``among`` lookup of
+    licensing.models), not from a join of every record listed."""
 
     found_by_file = None
 
@@ -422,9 +423,11 @@ class CanonicalSearch:
         for word in smart_split(search_term):
             if word[0] in "\"'" and word[0] == word[-1]:
                 word = unescape_string_literal(word)
-            files = Activation.objects.holding(word).values("license_id")
-            in_files = Q(**{f"{self.found_by_file}__among": files})
-            words.append(_holding(self.model, fields, word) | in_files)
+            holding = _holding(self.model, fields, word)
+            if may_be_in_a_file(word):
+                files = Activation.objects.holding(word).values("license_id")
+                holding |= Q(**{f"{self.found_by_file}__among": files})
+            words.append(holding)
         duplicates = any(lookup_spawns_duplicates(self.opts, name) for name in fields)
         return queryset.filter(Q.create(words)) if words else queryset, duplicates
 

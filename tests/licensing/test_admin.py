@@ -1256,6 +1256,30 @@ def test_each_word_of_a_search_is_found_in_a_field_or_a_file(support_client, liv
     assert found(support_client, what, f"{live.installation_id[:9]} Nowhere") == []
 
 
+@pytest.mark.parametrize("what", ["license", "organization"])
+def test_a_short_word_of_a_name_is_not_searched_in_other_customers_files(support_client, what):
+    """ "12" of "Plant 12 Manufacturing" is in most serials and Installation IDs: a word shorter
+    than the beginning of an Installation ID searched for is looked for in the fields alone."""
+    other = UserFactory(organization=OrganizationFactory(name="Plant 7 Manufacturing"))
+    rival, _ = services.activate(
+        license=LicenseFactory(organization=other.membership.organization),
+        installation_id=tmslicense.new_installation_id(),
+        actor=other,
+    )
+    # A piece of its serial that none of its own fields holds, in another customer's name.
+    own = f"{rival.license.number} {rival.license.organization} {other.email}".upper()
+    word = next(piece for i in range(15) if (piece := rival.serial[i : i + 2]) not in own)
+    plant = OrganizationFactory(name=f"Plant {word} Manufacturing")
+    mine = LicenseFactory(organization=plant)
+
+    def records(lic):
+        return [lic] if what == "license" else [lic.organization]
+
+    assert found(support_client, what, plant.name) == records(mine)
+    # A part of a serial long enough to be one is searched in the files still.
+    assert found(support_client, what, f"Plant {rival.serial[:4]}") == records(rival.license)
+
+
 def test_the_words_of_a_search_share_their_joins(support_client, live):
     """Each word joined an organization's members and licenses anew: three words of a name
     took minutes with a few thousand rows."""
