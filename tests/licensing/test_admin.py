@@ -3,11 +3,13 @@
 import html
 import json
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.admin import site
 from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -1596,6 +1598,39 @@ def test_the_audit_trail_reads_in_words_and_is_found_by_action(support_client, l
     assert {e.action for e in found(support_client, "auditevent", "correct")} == {
         "correct_installation_id"
     }
+
+
+def _wrapped_anywhere() -> set[str]:
+    """The selectors of the support pages' stylesheet whose text wraps anywhere."""
+    css = re.sub(r"/\*.*?\*/", "", Path(finders.find("css/admin.css")).read_text(), flags=re.S)
+    return {
+        selector.strip()
+        for selectors, declarations in re.findall(r"([^{}]+)\{([^}]*)\}", css)
+        if "overflow-wrap: anywhere" in declarations
+        for selector in selectors.split(",")
+    }
+
+
+def test_a_long_reason_without_spaces_wraps_where_it_is_shown(support_client, support, live):
+    """A reason pasted without spaces (a path, a ticket's address) widened the license's page
+    to thousands of pixels: each cell and value showing it wraps it."""
+    reason = ("ThinManagerLicenseServerLogEntry" * 10)[:300]
+    services.revoke(activation=live, reason=reason, actor=support)
+    wrapped = _wrapped_anywhere()
+    for url, shown_in in (
+        (f"/admin/licensing/license/{live.license_id}/change/", {"history_state", "details"}),
+        ("/admin/licensing/auditevent/", {"details"}),
+    ):
+        page = support_client.get(url).content.decode()
+        assert "/static/css/admin.css" in page
+        cells = re.findall(rf'<td class="field-(\w+)">(?:(?!</td>).)*{reason}', page, re.S)
+        assert set(cells) == shown_in, url
+        assert {f"td.field-{name}" for name in cells} <= wrapped, url
+    page = support_client.get(f"/admin/licensing/activation/{live.pk}/change/").content.decode()
+    assert re.search(
+        rf'field-revoked_reason">(?:(?!</div>).)*<div class="readonly">{reason}', page, re.S
+    )
+    assert ".aligned .field-revoked_reason div.readonly" in wrapped
 
 
 def test_a_reissue_may_say_why(support_client, live):
