@@ -250,11 +250,7 @@ def placement(data_dir: Path, lic: License, current: License | None, untrusted=f
     (:class:`AlreadyReplaced`) when a newer issue is installed. ``untrusted``: the installed
     files signed with a key the keyring given lacks; one in the way that holds a newer issue
     of the license is kept, not written over."""
-    if current is not None and current.supersedes(lic):
-        raise AlreadyReplaced(
-            f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
-            f"{utc_time(current.issued_at)}) is already installed; nothing was changed."
-        )
+    refuse_older(lic, current)
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
         make_folder(folder)
@@ -273,6 +269,27 @@ def placement(data_dir: Path, lic: License, current: License | None, untrusted=f
             "changed; to install this older issue instead, remove that file first."
         )
     return target
+
+
+def _newest(lic: License, found) -> tuple[Path | None, License | None]:
+    """The newest installed issue of ``lic``'s license among ``found`` ((path, license) of
+    each installed file), with its path; (None, None) when it has none."""
+    path = current = None
+    for where, other in found:
+        if other.license_number == lic.license_number and (
+            current is None or other.supersedes(current)
+        ):
+            path, current = where, other
+    return path, current
+
+
+def refuse_older(lic: License, current: License | None) -> None:
+    """Refuse (:class:`AlreadyReplaced`) an issue older than the installed one, ``current``."""
+    if current is not None and current.supersedes(lic):
+        raise AlreadyReplaced(
+            f"A newer file for license {lic.license_number} (serial {current.serial}, issued "
+            f"{utc_time(current.issued_at)}) is already installed; nothing was changed."
+        )
 
 
 def _license_in(path: Path) -> License | None:
@@ -468,7 +485,13 @@ class DataFolder:
             keyring = kept if keyring is None else keyring
             if keyring is None:
                 raise KeyringError(no_keyring(self.path / KEYRING))
-            lic = verify_license(data, keyring, this, now=now, revoked=revoked_serials(self.path))
+            try:
+                lic = verify_license(
+                    data, keyring, this, now=now, revoked=revoked_serials(self.path)
+                )
+            except UnknownKey:
+                self._refuse_if_older(data, keyring, this)
+                raise
             # The keyring given may be older than the folder's (read at a TMS's start, or
             # kept elsewhere): a file the folder's does not trust would count by none.
             if kept is not None and (kid := read_envelope(data)["kid"]) not in kept:
@@ -482,15 +505,21 @@ class DataFolder:
                 store_file(imported.path, data)
             return imported
 
+    def _refuse_if_older(self, data, keyring, this: str) -> None:
+        """A file signed with a key the keyring does not trust, of a license a newer file of
+        which is installed (the site rotated its key since, and retired the old one): refused
+        as the older issue it is, not as a key to trust (which would lead back here)."""
+        try:
+            old = read_license(data)
+        except LicenseError:
+            return  # no license in it: its key is what is said
+        if old.server(this) is not None:
+            refuse_older(old, _newest(old, self._installed(keyring, this)[0])[1])
+
     def _placed(self, lic: License, found, refused) -> Imported:
         """Where a verified file of this server goes among those installed (``found`` and
         ``refused``, as :meth:`_installed` gives them), or that it is installed already."""
-        path = current = None  # the newest installed issue of this license
-        for where, other in found:
-            if other.license_number == lic.license_number and (
-                current is None or other.supersedes(current)
-            ):
-                path, current = where, other
+        path, current = _newest(lic, found)
         if current is not None and current.serial == lic.serial:
             return Imported(lic, path, True)
         untrusted = {path for path, error in refused if isinstance(error, UnknownKey)}

@@ -674,6 +674,29 @@ def test_an_import_keeps_a_newer_issue_in_its_place_that_it_cannot_verify(
         assert folder.capabilities(keyring).seats == 5
 
 
+def test_an_older_issue_under_a_key_retired_since_is_refused_as_the_older_issue(
+    folder, make_license, sign
+):
+    """The site rotated its key and retired the old one; the server has the new keyring and
+    the reissued file. The old file imported again is an older issue, said so: not a file
+    whose key to trust (which would lead back to the same refusal)."""
+    older, newer, new_key = _reissued_under_a_new_key(folder, make_license)
+    rotated = tmslicense.Keyring([new_key])
+    folder.install_keyring(rotated.to_json())
+    done = folder.import_license(newer, rotated)
+    before = done.path.read_bytes()
+    with pytest.raises(tmslicense.AlreadyReplaced) as refused:
+        folder.import_license(sign(older))
+    assert str(refused.value).startswith(
+        f"A newer file for license {older.license_number} (serial NEWER, issued "
+    )
+    assert done.path.read_bytes() == before
+    # A file of another license under that key is still one whose key is not trusted.
+    other = make_license(kind="standard", ids=[folder.installation_id])
+    with pytest.raises(tmslicense.UnknownKey):
+        folder.import_license(sign(other))
+
+
 def test_an_import_is_refused_a_file_whose_key_the_folders_keyring_no_longer_trusts(
     folder, make_license, sign, keyring
 ):
