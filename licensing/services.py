@@ -482,21 +482,24 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
 
 
 def why_not_redundant(activation: Activation) -> str | None:
-    """Why the secondary server of an enterprise file is not fully functional, as its
-    ThinManager says it (tmslicense, with the organization's live files bound to it: a
-    mirrored license on the same pair that no license of its own duplicates); None when it is,
-    and for every other file. Another customer's files on the same server are not read."""
+    """Why the secondary server of a two-server file is a mirror although it holds a license
+    of its own (an enterprise file; a standard one bound to it), as its ThinManager says it
+    (tmslicense, with the organization's live files bound to it: a mirrored license on the
+    pair that none of its own duplicates); None when it is fully functional, or a mirror by
+    its mirrored licenses alone, and for a one-server file. Another customer's files on the
+    same server are not read."""
     secondary = activation.mirrored_installation_id
-    if activation.license.kind != tmslicense.Kind.ENTERPRISE or not secondary:
+    if not secondary:
         return None
     files = Activation.objects.live().filter(
         Q(installation_id=secondary) | Q(mirrored_installation_id=secondary),
         license__organization_id=activation.license.organization_id,
     )
     caps = tmslicense.capabilities([file.issued_license for file in files], secondary)
-    return (
-        caps.message(tmslicense.Action.RUN_CONSOLE) if caps.role is tmslicense.Role.MIRROR else None
-    )
+    own = any(lic.server(secondary).role is not tmslicense.Role.MIRROR for lic in caps.licenses)
+    if caps.role is tmslicense.Role.MIRROR and own:
+        return caps.message(tmslicense.Action.RUN_CONSOLE)
+    return None
 
 
 def _revoked_url() -> str:

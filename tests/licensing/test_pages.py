@@ -689,6 +689,36 @@ def test_an_enterprise_file_promises_full_redundancy_only_where_tmslicense_gives
     )
 
 
+def test_a_mirrored_file_says_when_it_takes_the_console_from_a_secondary_with_licenses(
+    customer_client, customer
+):
+    """A mirrored license activated on a pair whose secondary was fully functional by an
+    enterprise license that does not duplicate it makes that server a mirror (tmslicense):
+    its page and e-mail say so, before the file is added there. A plain mirrored pair gets
+    the mirror's description alone."""
+    organization = customer.membership.organization
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    plain = LicenseFactory(organization=organization, kind="mirrored")
+    services.activate(
+        license=plain, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+    )
+    page = customer_client.get(f"/licenses/{plain.number}/").content.decode()
+    assert "The mirrored server lets thin clients boot" in page and "its ThinManager" not in page
+    pair = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    enterprise = LicenseFactory(organization=organization, kind="enterprise", seats=5)
+    mirrored = LicenseFactory(organization=organization, kind="mirrored", seats=25)
+    for lic in (enterprise, mirrored):
+        services.activate(
+            license=lic, installation_id=pair[0], mirrored_installation_id=pair[1], actor=customer
+        )
+    page = customer_client.get(f"/licenses/{mirrored.number}/").content.decode()
+    body = OutboxMessage.objects.get(activation__license=mirrored).body
+    for said in (re.sub(r"<[^>]+>", "", page), body):
+        assert "The mirrored server lets thin clients boot" in said
+        assert f"{pair[1]}, holds licenses of its own" in said
+        assert f"none here duplicates license {mirrored.number}" in said
+
+
 def test_a_one_server_license_names_its_server_without_a_role(customer_client, customer):
     lic = LicenseFactory(organization=customer.membership.organization, kind="standard")
     server = tmslicense.new_installation_id()
