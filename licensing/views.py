@@ -509,7 +509,8 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         # write) until step 1 is sent.
         if self.storage.is_new:
             self.storage.new_run()
-        return self.render(self.get_form())
+        # As it was: step 1 after the wizard's Back holds what was sent (as formtools shows it).
+        return self.render(self.get_form(data=self.storage.get_step_data(self.steps.current)))
 
     def post(self, request, *args, **kwargs):
         sent_step = request.POST.get(f"{self.prefix}-current_step", self.steps.first)
@@ -640,8 +641,10 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
 
     def get_form_kwargs(self, step=None):
         if step == "license":
-            # Typed in this request only when step 1 is the step sent.
-            return {"request": self.request, "limit_guessing": self.steps.current == "license"}
+            # Typed in this request only when step 1 is the step sent (a page asked for again
+            # shows what was sent before: no try).
+            sent = self.request.method == "POST" and self.steps.current == "license"
+            return {"request": self.request, "limit_guessing": sent}
         data = self.get_cleaned_data_for_step("license") or {}
         return {
             "license": data.get("license"),

@@ -10,9 +10,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 import tmslicense
-from licensing import services
+from licensing import services, throttle
 from licensing.models import Activation, AuditEvent
-from tests.factories import LicenseFactory, UserFactory
+from tests.factories import LicenseFactory, OrganizationFactory, UserFactory
 from tests.licensing.wizard import STEP, step1, step2
 
 OUT_OF_DATE = "was out of date: it had expired, was sent already, or step 1 was sent again"
@@ -396,7 +396,7 @@ def test_a_license_read_tells_whether_an_activation_is_live(customer_client, mak
 
 
 def test_a_step_asked_for_again_at_its_own_address_is_shown_again(
-    customer_client, make_license, ids
+    customer_client, customer, make_license, ids, monkeypatch
 ):
     """Reload and Back ask for a step at its page's own address (site.js): the step of the
     run under way, as it was, with nothing written; the address of a run finished, unknown,
@@ -417,7 +417,21 @@ def test_a_step_asked_for_again_at_its_own_address_is_shown_again(
     page = colleague.get(f"/activate/?wizard_run={run}").content.decode()
     assert "Step 1 of 2" in page and lic.number not in page and run not in page
 
+    # Step 1 again by the wizard's Back: reloaded, as it was; asked for, it counts no try
+    # of a number (one moved away meanwhile to another organization, say).
+    step2(customer_client, "", back="license")
+    monkeypatch.setattr(throttle, "record", lambda *args, **kwargs: pytest.fail("counted"))
+    page = customer_client.get(f"/activate/?wizard_run={run}").content.decode()
+    assert "Step 1 of 2" in page and f'value="{lic.number}"' in page and ids[0] in page
+    lic.organization = OrganizationFactory()
+    lic.save()
+    assert "No license" in customer_client.get(f"/activate/?wizard_run={run}").content.decode()
+    lic.organization = customer.membership.organization
+    lic.save()
+    monkeypatch.undo()
+    step1(customer_client, lic.number, ids[0])
     assert step2(customer_client, ids[1]).status_code == 302  # the run goes on
+    run = customer_client.wizard_run
     for gone in (run, "0123456789abcdef"):  # finished; unknown
         page = customer_client.get(f"/activate/?wizard_run={gone}").content.decode()
         assert "Step 1 of 2" in page and gone not in page
