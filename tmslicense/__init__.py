@@ -17,6 +17,7 @@ from .errors import (
     MalformedFile,
     NotForThisServer,
     UnknownKey,
+    UnreadableFile,
     UnsupportedAlgorithm,
 )
 from .fileformat import (
@@ -74,6 +75,7 @@ __all__ = [
     "Server",
     "THINSERVER_DATA_REFUSED",
     "UnknownKey",
+    "UnreadableFile",
     "UnsupportedAlgorithm",
     "YEARS",
     "capabilities",

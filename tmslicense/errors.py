@@ -65,6 +65,12 @@ class InvalidPayload(LicenseError):
     code = "invalid_payload"
 
 
+class UnreadableFile(LicenseError):
+    """An installed file this account cannot read (its owner or permissions; a disk error)."""
+
+    code = "unreadable"
+
+
 class AlreadyReplaced(LicenseError):
     """A newer file of the same license is installed already (an import of its older issue)."""
 

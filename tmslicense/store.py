@@ -21,7 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AlreadyReplaced, FileTooLarge, LicenseError, UnknownKey, quoted
+from .errors import (
+    AlreadyReplaced,
+    FileTooLarge,
+    LicenseError,
+    UnknownKey,
+    UnreadableFile,
+    quoted,
+)
 from .fileformat import (
     MAX_FILE_SIZE,
     as_text,
@@ -154,7 +161,7 @@ def _installed_file(path: Path) -> Installed:
             why = "This file cannot be read by this account: check its owner and permissions."
         else:
             why = f"This file cannot be read: {error.strerror or error}."
-        return Installed(path, b"", LicenseError(why))
+        return Installed(path, b"", UnreadableFile(why))
 
 
 def licenses_dir(data_dir: Path) -> Path:
@@ -244,12 +251,12 @@ def add_revoked(data_dir: Path, serials, waiting=None, wait=None) -> list[str]:
     return new
 
 
-def placement(data_dir: Path, lic: License, current: License | None, untrusted=frozenset()) -> Path:
+def placement(data_dir: Path, lic: License, current: License | None, refused=()) -> Path:
     """Where a verified license file is to be stored, replacing an older issue of the same
     license number (``current``, read holding the folder's lock, see ``locked``); refused
-    (:class:`AlreadyReplaced`) when a newer issue is installed. ``untrusted``: the installed
-    files signed with a key the keyring given lacks; one in the way that holds a newer issue
-    of the license is kept, not written over."""
+    (:class:`AlreadyReplaced`) when a newer issue is installed. ``refused``: (path, error) of
+    the installed files not verified here; one in the way is kept, not written over, when it
+    holds a newer issue under a key the keyring given lacks, or cannot be read (it may)."""
     refuse_older(lic, current)
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
@@ -261,7 +268,13 @@ def placement(data_dir: Path, lic: License, current: License | None, untrusted=f
     while (there := _license_in(target)) and there.license_number != lic.license_number:
         copies += 1
         target = folder / f"{lic.license_number}-{copies}.lic"
-    if there and target in untrusted and there.supersedes(lic):
+    why = dict(refused).get(target)
+    if isinstance(why, UnreadableFile):
+        raise UnreadableFile(
+            f"{target.name}: {why} It may hold a newer issue of license {lic.license_number}: "
+            "nothing was changed."
+        )
+    if there and isinstance(why, UnknownKey) and there.supersedes(lic):
         raise AlreadyReplaced(
             f"{target.name} holds a newer file for license {lic.license_number} (serial "
             f"{there.serial}, issued {utc_time(there.issued_at)}), signed with a key this "
@@ -522,8 +535,7 @@ class DataFolder:
         path, current = _newest(lic, found)
         if current is not None and current.serial == lic.serial:
             return Imported(lic, path, True)
-        untrusted = {path for path, error in refused if isinstance(error, UnknownKey)}
-        return Imported(lic, placement(self.path, lic, current, untrusted), False, current)
+        return Imported(lic, placement(self.path, lic, current, refused), False, current)
 
     def add_revoked_list(self, data: bytes | str, keyring=None) -> list[str]:
         """Verify the license site's signed list of revoked serials (its ``/revoked.txt``)

@@ -484,6 +484,33 @@ def test_a_file_that_cannot_be_read_is_not_used_and_the_others_count(
     assert not path.exists()
 
 
+def test_an_import_never_writes_over_a_file_of_its_license_that_cannot_be_read(
+    folder, make_license, sign, keyring, unreadable_file
+):
+    """The newer issue stored by another account (root's, mode 600): an older issue imported
+    (from an old e-mail) is refused, not written over what it cannot read."""
+    this = folder.installation_id
+    older = _recent(make_license, kind="standard", ids=[this], serial="OLDER")
+    newer = make_license(
+        kind="standard",
+        ids=[this],
+        license_number=older.license_number,
+        serial="NEWER",
+        issued_at=older.issued_at + timedelta(seconds=1),
+    )
+    path = folder.import_license(sign(newer), keyring).path
+    before = path.read_bytes()
+    unreadable_file(path)
+    with pytest.raises(tmslicense.UnreadableFile) as refused:
+        folder.import_license(sign(older), keyring)
+    assert str(refused.value) == (
+        f"{path.name}: This file cannot be read by this account: check its owner and "
+        f"permissions. It may hold a newer issue of license {older.license_number}: nothing "
+        "was changed."
+    )
+    assert path.read_bytes() == before
+
+
 def test_an_import_never_writes_over_another_license_saved_under_its_name(
     folder, make_license, sign, keyring
 ):
