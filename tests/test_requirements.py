@@ -71,6 +71,8 @@ def test_the_production_requirements_alone_run_the_processes():
             ):
                 if not module.name.endswith(".__main__"):  # runs a command line
                     importlib.import_module(module.name)
+        from django.db import connections
+        connections["default"].Database  # the PostgreSQL driver, not connecting
         from portal.celery import app
         app.connection_for_write().transport  # the broker's transport, by its URL
         for name in ("gunicorn.app.wsgiapp", "gunicorn.workers.gthread", "celery.bin.celery",
@@ -82,6 +84,7 @@ def test_the_production_requirements_alone_run_the_processes():
     env = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": "postgresql://app:app@127.0.0.1:5432/app",  # as in production
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "CACHE_URL": "redis://127.0.0.1:6379/1",
     }
