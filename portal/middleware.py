@@ -54,8 +54,10 @@ class RefuseNullCharactersMiddleware:
     refuses any statement comparing a value with one (a 500, where SQLite finds nothing): such
     a request is a 400 before any view or admin filter builds a query from it. Form fields
     refuse it themselves (Django's null-character validator). A cookie holding one (which a
-    script, or a site of a parent domain, may set) is ignored, as if not sent: refused, it
-    would refuse every page until deleted, the log-in page too."""
+    script, or a site of a parent domain, may set) is ignored, as if not sent (of two cookies
+    of one name Django reads the last: a session cookie with one after the real one still
+    ends that session here): refused, it would refuse every page until deleted, the log-in
+    page too."""
 
     def __init__(self, get_response):
         self.get_response = get_response
