@@ -29,7 +29,8 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = [member, member_email, "withdraw_link"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
+        # Each row is shown by its user and organization (Membership.__str__).
+        return super().get_queryset(request).select_related("user", "organization")
 
     def get_fields(self, request, obj=None):
         self.user = request.user  # who is looking decides which links show

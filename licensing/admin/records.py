@@ -81,7 +81,9 @@ class AuditEventAdmin(SupportList, admin.ModelAdmin):
         "action",
         "object_repr",
         "license__number",
-        "license__organization__name",
+        # The event's own organization (its license's when it was recorded): through the
+        # license, each organization found was read as every license of it, seconds a search.
+        "organization__name",
         "actor_name",
         "details",  # an invited member's address, a reason, an address lifted
     ]

@@ -2912,3 +2912,38 @@ def test_support_action_pages_have_the_admin_form_styles(support_client, live, o
     ):
         page = support_client.get(url).content.decode()
         assert '<link rel="stylesheet" href="/static/admin/css/forms.css' in page, url
+
+
+def test_the_trail_finds_an_event_by_its_organizations_name_as_recorded(
+    support_client, support, customer, organization
+):
+    """An event is found by the name of the organization it was recorded for (its own
+    organization: through the license, each organization found was read as all its licenses,
+    seconds a search on a long trail); a license moved since is found under its new owner's
+    name by its new events."""
+    lic = LicenseFactory(organization=organization)
+    services.activate(license=lic, installation_id=tmslicense.new_installation_id(), actor=customer)
+    buyer = OrganizationFactory(name="Northwind Bottling")
+    License.objects.filter(pk=lic.pk).update(organization=buyer)  # support moved it
+
+    def found(words):
+        page = support_client.get("/admin/licensing/auditevent/", {"q": words})
+        return [event.action for event in page.context["cl"].result_list]
+
+    assert found(organization.name) == ["activate"]
+    assert found("Northwind Bottling") == []
+
+
+def test_an_organizations_page_reads_its_members_at_once(support_client):
+    """Its member rows cost support no query each (each is shown by its user and
+    organization). A superuser's rows, editable, each read their user for its field."""
+    queries = []
+    for members in (2, 2, 12):  # the first page of a session reads what later ones keep
+        organization = OrganizationFactory()
+        for _ in range(members):
+            UserFactory(organization=organization)
+        with CaptureQueriesContext(connection) as read:
+            page = support_client.get(f"/admin/licensing/organization/{organization.pk}/change/")
+        assert page.status_code == 200
+        queries.append(len(read))
+    assert queries[1] == queries[2]  # as many for 12 members as for 2
