@@ -303,6 +303,12 @@ class ActivationQuerySet(models.QuerySet):
     def revoked(self):
         return self.filter(revoked_at__isnull=False)
 
+    def bound_to(self, installation_id: str):
+        """Files of a server: as its primary or its secondary (live ones, by their indexes)."""
+        return self.filter(
+            Q(installation_id=installation_id) | Q(mirrored_installation_id=installation_id)
+        )
+
     def holding(self, text: str):
         """Files (live or revoked) whose Installation ID or serial holds the text, in any case."""
         return self.filter(
@@ -399,11 +405,12 @@ class Activation(models.Model):
                 condition=Q(revoked_at__isnull=False),
                 name="activation_revoked_in_order",
             ),
-            # A new pair's check for live pairs sharing a server (services.check_pair).
+            # A server's live files: a new pair's check for live pairs sharing a server
+            # (services.check_pair), and what a secondary holds (services.why_not_redundant).
             models.Index(
                 fields=["installation_id"],
-                condition=Q(revoked_at__isnull=True) & ~Q(mirrored_installation_id=""),
-                name="activation_live_pair_primary",
+                condition=Q(revoked_at__isnull=True),
+                name="activation_live_primary",
             ),
             models.Index(
                 fields=["mirrored_installation_id"],

@@ -491,9 +491,10 @@ def why_not_redundant(activation: Activation) -> str | None:
     secondary = activation.mirrored_installation_id
     if not secondary:
         return None
-    files = Activation.objects.live().filter(
-        Q(installation_id=secondary) | Q(mirrored_installation_id=secondary),
-        license__organization_id=activation.license.organization_id,
+    files = (
+        Activation.objects.live()
+        .bound_to(secondary)
+        .filter(license__organization_id=activation.license.organization_id)
     )
     caps = tmslicense.capabilities([file.issued_license for file in files], secondary)
     own = any(lic.server(secondary).role is not tmslicense.Role.MIRROR for lic in caps.licenses)

@@ -394,6 +394,32 @@ def test_the_revoked_list_is_read_from_an_index_of_the_revoked_files(db):
     assert "activation_revoked_in_order" in plan and "Sort" not in plan
 
 
+def test_a_servers_live_files_are_read_from_indexes(organization):
+    """What a secondary holds is read on every two-server file's page and e-mail; the files
+    table holds every file ever issued."""
+    require(connection.vendor == "postgresql", "PostgreSQL is not configured: set DATABASE_URL")
+    licenses = License.objects.bulk_create(
+        LicenseFactory.build(organization=organization) for _ in range(2000)
+    )
+    Activation.objects.bulk_create(
+        Activation(
+            license=lic,
+            installation_id=tmslicense.new_installation_id(),
+            mirrored_installation_id=tmslicense.new_installation_id() if n % 2 else "",
+            serial=f"{n:016X}",
+            kid="0123456789abcdef",
+            license_file="-",
+            issued_at=timezone.now(),
+        )
+        for n, lic in enumerate(licenses)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE licensing_activation")
+    plan = Activation.objects.live().bound_to(tmslicense.new_installation_id()).explain()
+    assert "Seq Scan" not in plan, plan
+    assert "activation_live_primary" in plan and "activation_live_pair_secondary" in plan
+
+
 def test_revoked_list_makes_a_server_refuse_the_old_file(
     client, activated, customer, keyring, tmp_path
 ):
