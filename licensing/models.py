@@ -555,12 +555,17 @@ class OutboxMessage(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"  # its license file was revoked before it went out
 
-    # What makes this message unique ("activation:<serial>", "reminder:<license>:30:<date>"):
-    # the same event never writes two messages.
+    # What makes this message unique ("activation:<serial>",
+    # "reminder:org:<organization>:30:<date>"): the same event never writes two messages.
     key = models.CharField(max_length=120, unique=True)
+    # The license it is about; None for one about several (a maintenance reminder listing
+    # them: see ``licenses``) or none.
     license = models.ForeignKey(
         License, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
+    # The licenses a maintenance reminder lists: each is reminded once per organization,
+    # threshold and end date.
+    licenses = models.ManyToManyField(License, blank=True, editable=False, related_name="reminders")
     # The license file the message carries, or whose revocation it reports.
     activation = models.ForeignKey(
         Activation,

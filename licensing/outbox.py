@@ -335,8 +335,9 @@ def purge(*, now=None, batch: int = 1000) -> int:
     ).order_by()
     deleted = 0
     while ids := list(old.values_list("pk", flat=True)[:batch]):
-        # Checked again as it deletes: one sent again meanwhile is pending, and stays.
-        deleted += old.filter(pk__in=ids).delete()[0]
+        # Checked again as it deletes: one sent again meanwhile is pending, and stays. Counted
+        # alone, not with the rows deleted along (the licenses a reminder lists).
+        deleted += old.filter(pk__in=ids).delete()[1].get(OutboxMessage._meta.label, 0)
     if deleted:
         log.info(
             "outbox: %s messages older than %s days deleted", deleted, settings.OUTBOX_KEEP_DAYS

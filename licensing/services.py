@@ -542,44 +542,112 @@ def _refuse_half_a_swap(old: Activation, installation_id: str, mirrored_installa
 
 
 REMINDER_DAYS = (30, 7)
+LISTED_IN_FULL = 50  # licenses in one reminder; past this many, one line each
 
 
 @transaction.atomic
 def queue_maintenance_reminders(*, today=None) -> int:
-    """Queue the reminders due today: 30 and 7 days before a license's maintenance end, each
-    once per license, threshold and end date (a day missed by the scheduler is caught up)."""
+    """Queue the reminders due today, 30 and 7 days before a maintenance end: one e-mail per
+    organization, threshold and end date, listing its licenses whose maintenance ends that
+    day; returns how many e-mails were queued. Each license is listed once per organization,
+    threshold and end date (a day missed by the scheduler is caught up); one due only since
+    (added, moved in, its end changed) is listed in one more e-mail, without the others."""
     today = today or timezone.localdate()
+    due = License.objects.in_state("active").filter(  # expired or suspended: nothing to renew
+        maintenance_end__gte=today,
+        maintenance_end__lte=today + timedelta(days=max(REMINDER_DAYS)),
+    )
+    reminded = _reminded(due)
+    groups = {}
+    for lic in due.select_related("organization"):
+        end = lic.maintenance_end
+        threshold = min(d for d in REMINDER_DAYS if (end - today).days <= d)
+        if (lic.pk, lic.organization_id, f"{threshold}:{end.isoformat()}") not in reminded:
+            groups.setdefault((lic.organization, threshold, end), []).append(lic)
+    taken = set(
+        OutboxMessage.objects.filter(
+            key__startswith="reminder:org:", organization__in=due.values("organization_id")
+        ).values_list("key", flat=True)
+    )
+    members = {}
     count = 0
-    for lic in (
-        License.objects.in_state("active")  # an expired or suspended license: nothing to renew
-        .filter(
-            maintenance_end__gte=today,
-            maintenance_end__lte=today + timedelta(days=max(REMINDER_DAYS)),
-        )
-        .select_related("organization")
-    ):
-        days_left = (lic.maintenance_end - today).days
-        threshold = min(d for d in REMINDER_DAYS if days_left <= d)
-        key = f"reminder:{lic.number}:{threshold}:{lic.maintenance_end.isoformat()}"
-        if OutboxMessage.objects.filter(key=key).exists():
-            continue
+    for (organization, threshold, end), licenses in groups.items():
+        if organization.pk not in members:
+            members[organization.pk] = contacts(organization.pk)
+        key = first = f"reminder:org:{organization.pk}:{threshold}:{end.isoformat()}"
+        more = 1
+        while key in taken:  # one more e-mail for that day: licenses due only since
+            more += 1
+            key = f"{first}:{more}"
+        message = _queue_reminder(key, organization, licenses, members[organization.pk], today)
+        count += message is not None
+    return count
+
+
+def _reminded(due) -> set[tuple[int, int, str]]:
+    """(license id, organization id, "<threshold>:<end date>") of the reminders queued for
+    the ``due`` licenses: by the e-mails listing them, and by those written one per license
+    before (keyed "reminder:<number>:<threshold>:<date>", the license's organization's)."""
+    listing = OutboxMessage.licenses.through.objects.filter(license__in=due.values("pk"))
+    own = OutboxMessage.objects.filter(license__in=due.values("pk"), key__startswith="reminder:")
+    found = set()
+    for license_id, organization_id, key in [
+        *listing.values_list("license_id", "outboxmessage__organization_id", "outboxmessage__key"),
+        *own.values_list("license_id", "organization_id", "key"),
+    ]:
+        parts = key.split(":")
+        threshold, end = parts[3:5] if parts[1] == "org" else parts[2:4]
+        found.add((license_id, organization_id, f"{threshold}:{end}"))
+    return found
+
+
+def _queue_reminder(key, organization, licenses, recipients, today) -> OutboxMessage | None:
+    """One reminder for an organization's licenses whose maintenance ends on the same day: of
+    one license, about it (as its other e-mails); of several, a list sorted by number."""
+    end = licenses[0].maintenance_end
+    listed = [
+        # Servers refuse the file from its expiry on: past the maintenance end or not.
+        {
+            "license": lic,
+            "expires_first": lic.expires_at is not None and lic.expires_at.date() <= end,
+        }
+        for lic in sorted(licenses, key=lambda lic: lic.number)
+    ]
+    context = {"days_left": (end - today).days, "support_email": settings.SUPPORT_EMAIL}
+    if len(listed) == 1:
+        lic = licenses[0]
         message = outbox.queue(
             key=key,
             license=lic,
-            recipients=contacts(lic.organization_id),
-            subject=f"Maintenance for license {lic.number} ends on {lic.maintenance_end:%Y-%m-%d}",
+            recipients=recipients,
+            subject=f"Maintenance for license {lic.number} ends on {end:%Y-%m-%d}",
             template="email/maintenance_reminder.txt",
+            context={**context, **listed[0]},
+        )
+    else:
+        message = outbox.queue(
+            key=key,
+            organization=organization,
+            recipients=recipients,
+            subject=f"Maintenance for {len(listed):,} licenses ends on {end:%Y-%m-%d}",
+            template="email/maintenance_reminders.txt",
             context={
-                "license": lic,
-                "days_left": days_left,
-                # Servers refuse the file from its expiry on: past the maintenance end or not.
-                "expires_first": lic.expires_at is not None
-                and lic.expires_at.date() <= lic.maintenance_end,
-                "support_email": settings.SUPPORT_EMAIL,
+                **context,
+                "end": end,
+                "licenses": listed,
+                "in_full": len(listed) <= LISTED_IN_FULL,
+                "expiring_first": any(item["expires_first"] for item in listed),
+                "expiring_later": any(
+                    item["license"].expires_at and not item["expires_first"] for item in listed
+                ),
+                "working_on": not all(item["expires_first"] for item in listed),
             },
         )
-        count += message is not None
-    return count
+    if message is not None:
+        OutboxMessage.licenses.through.objects.bulk_create(
+            OutboxMessage.licenses.through(outboxmessage=message, license=lic) for lic in licenses
+        )
+    return message
 
 
 def check_reissuable(activation: Activation, lic: License) -> None:

@@ -157,10 +157,12 @@ class OutboxMessageAdmin(SupportList, admin.ModelAdmin):
         "last_error",
     ]
     list_filter = ["status"]
-    search_fields = ["subject", "key", "license__number", "recipients"]
+    # A maintenance reminder listing several licenses is found by each one's number too.
+    search_fields = ["subject", "key", "license__number", "licenses__number", "recipients"]
     readonly_fields = [
         "key",
         "license",
+        "organization",
         recipients,
         sent_to,
         "subject",

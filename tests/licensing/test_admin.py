@@ -3,6 +3,7 @@
 import html
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -1215,6 +1216,32 @@ def test_audit_events_are_found_by_installation_id_organization_or_bare_number(
         assert events and {e.license for e in events} == {live.license}, term
     messages = found(support_client, "outboxmessage", bare_number)
     assert messages and {m.license for m in messages} == {live.license}
+
+
+def test_a_reminder_listing_several_licenses_is_found_shown_and_sent_again(
+    support_client, make_license, customer, organization
+):
+    """A maintenance reminder of several licenses is about none alone: found by each one's
+    number, shown with its organization, its History the organization's trail."""
+    end = timezone.localdate() + timedelta(days=20)
+    listed = [make_license("standard", maintenance_end=end) for _ in range(2)]
+    services.queue_maintenance_reminders()
+    message = OutboxMessage.objects.get()
+    assert message.license is None
+    for lic in listed:
+        assert found(support_client, "outboxmessage", lic.number) == [message]
+    body = support_client.get(f"/admin/licensing/outboxmessage/{message.pk}/change/")
+    assert re.search(rf"Organization:</label>\s*<div[^>]*><a [^>]*>{organization.name}<", body.text)
+    response = support_client.get(f"/admin/licensing/outboxmessage/{message.pk}/history/")
+    assert response["Location"] == f"/admin/licensing/auditevent/?organization={organization.pk}"
+    OutboxMessage.objects.filter(pk=message.pk).update(status="failed", attempts=6)
+    response = support_client.post(
+        "/admin/licensing/outboxmessage/",
+        {"action": "send_again", "_selected_action": [message.pk]},
+    )
+    assert response.status_code == 302
+    assert OutboxMessage.objects.get(pk=message.pk).status in ("pending", "sent")
+    assert AuditEvent.objects.get(action="outbox_retry").organization_id == organization.pk
 
 
 @pytest.mark.parametrize(

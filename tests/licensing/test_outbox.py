@@ -14,14 +14,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail, signals
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models.query import QuerySet
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import tmslicense
 from licensing import outbox, services
-from licensing.models import OutboxMessage
-from tests.factories import OrganizationFactory, UserFactory
+from licensing.models import License, OutboxMessage
+from tests.factories import LicenseFactory, OrganizationFactory, UserFactory
 
 
 @pytest.fixture
@@ -355,26 +356,36 @@ def test_sweep_with_the_broker_down_keeps_the_messages(activate):
 )
 def test_maintenance_reminders_at_30_and_7_days(make_license, customer, days, threshold):
     today = date(2027, 3, 1)
-    lic = make_license("standard", maintenance_end=today + timedelta(days=days))
+    end = today + timedelta(days=days)
+    lic = make_license("standard", maintenance_end=end)
     assert services.queue_maintenance_reminders(today=today) == (1 if threshold else 0)
     if threshold:
         message = OutboxMessage.objects.get()
-        assert message.key == f"reminder:{lic.number}:{threshold}:{lic.maintenance_end}"
+        assert message.key == f"reminder:org:{lic.organization_id}:{threshold}:{end}"
         assert message.recipients == [customer.email]
+        # One license: the reminder is its own, as its subject says.
+        assert message.license == lic
+        assert message.subject == f"Maintenance for license {lic.number} ends on {end}"
     # The next daily run within the same threshold writes nothing more.
     assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 0
 
 
-def test_a_reminder_says_what_stops_and_when_and_whom_to_ask(make_license, customer, settings):
+def test_a_reminder_says_what_stops_and_when_and_whom_to_ask(make_license, settings):
     today = timezone.localdate()
     end = today + timedelta(days=20)
     at = datetime.combine(end, time(), tzinfo=UTC)
+
+    def alone(**kwargs):  # in an organization of its own: a reminder of its own
+        organization = OrganizationFactory()
+        UserFactory(organization=organization)
+        return make_license("standard", organization=organization, maintenance_end=end, **kwargs)
+
     cases = {
-        "never": make_license("standard", maintenance_end=end),
-        "later": make_license("standard", maintenance_end=end, expires_at=at + timedelta(days=90)),
-        "first": make_license("standard", maintenance_end=end, expires_at=at),
-        "expired": make_license("standard", maintenance_end=end, expires_at=timezone.now()),
-        "suspended": make_license("standard", maintenance_end=end, status="suspended"),
+        "never": alone(),
+        "later": alone(expires_at=at + timedelta(days=90)),
+        "first": alone(expires_at=at),
+        "expired": alone(expires_at=timezone.now()),
+        "suspended": alone(status="suspended"),
     }
     assert services.queue_maintenance_reminders(today=today) == 3
     body = {
@@ -401,7 +412,186 @@ def test_each_reminder_is_sent_once_per_license_and_threshold(make_license, cust
     ]
     assert sum(sent) == 2
     keys = sorted(OutboxMessage.objects.values_list("key", flat=True))
-    assert [k.split(":")[2] for k in keys] == ["30", "7"]
+    assert [k.split(":")[3] for k in keys] == ["30", "7"]
+
+
+def _reminded(message) -> list[str]:
+    return sorted(message.licenses.values_list("number", flat=True))
+
+
+def test_licenses_ending_on_one_day_are_reminded_in_one_email_per_organization(
+    make_license, customer, organization, other_customer
+):
+    """A customer with many licenses on one contract got one e-mail per license, each to all
+    its members; now one per organization and end date lists them."""
+    today = date(2027, 1, 1)
+    first, second = date(2027, 1, 21), date(2027, 1, 26)
+    colleague = UserFactory(organization=organization)
+    ours = [make_license("standard", maintenance_end=first) for _ in range(3)]
+    later = [make_license("mirrored", maintenance_end=second) for _ in range(2)]
+    rival = other_customer.membership.organization
+    theirs = [make_license("standard", organization=rival, maintenance_end=first) for _ in range(2)]
+    make_license("standard", maintenance_end=date(2027, 3, 1))  # not due yet
+
+    assert services.queue_maintenance_reminders(today=today) == 3
+    messages = {m.key: m for m in OutboxMessage.objects.all()}
+    assert sorted(messages) == sorted(
+        [
+            f"reminder:org:{organization.pk}:30:2027-01-21",
+            f"reminder:org:{organization.pk}:30:2027-01-26",
+            f"reminder:org:{rival.pk}:30:2027-01-21",
+        ]
+    )
+    ending = messages[f"reminder:org:{organization.pk}:30:2027-01-21"]
+    assert _reminded(ending) == sorted(lic.number for lic in ours)
+    assert ending.recipients == sorted([customer.email, colleague.email])
+    assert (ending.license, ending.organization) == (None, organization)
+    assert _reminded(messages[f"reminder:org:{organization.pk}:30:2027-01-26"]) == sorted(
+        lic.number for lic in later
+    )
+    rivals = messages[f"reminder:org:{rival.pk}:30:2027-01-21"]
+    assert _reminded(rivals) == sorted(lic.number for lic in theirs)
+    assert rivals.recipients == [other_customer.email]
+
+
+def test_reminders_read_the_members_once_per_organization(make_license, db):
+    """The run's queries do not grow with the number of licenses: the members of an
+    organization are read once, not once per license."""
+    today = date(2027, 1, 1)
+
+    def run(count: int, end: date):
+        for _organization in range(2):
+            organization = OrganizationFactory()
+            UserFactory.create_batch(3, organization=organization)
+            for _ in range(count):
+                make_license("standard", organization=organization, maintenance_end=end)
+        with CaptureQueriesContext(connection) as queries:
+            assert services.queue_maintenance_reminders(today=today) == 2
+        return [q["sql"] for q in queries]
+
+    few, many = run(3, date(2027, 1, 20)), run(30, date(2027, 1, 25))
+    assert len(many) == len(few)
+    assert sum("licensing_membership" in sql for sql in many) == 2
+
+
+def test_a_digest_is_queued_once_and_a_license_due_since_in_one_more(
+    make_license, customer, organization, other_customer
+):
+    """Missed days are caught up, a second run queues nothing, and a license that is due only
+    since (added, its maintenance end or its organization changed) is reminded in one more
+    e-mail, without those reminded already."""
+    end = date(2027, 6, 30)
+    first = [make_license("standard", maintenance_end=end) for _ in range(2)]
+    # The scheduler missed the 30th day before the end and a few after it.
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=25)) == 1
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=25)) == 0
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=24)) == 0
+
+    added = make_license("standard", maintenance_end=end)
+    moved_on = make_license("standard", maintenance_end=end + timedelta(days=3))
+    moved_on.maintenance_end = end
+    moved_on.save()
+    moved_in = make_license("standard", organization=other_customer.membership.organization)
+    moved_in.maintenance_end, moved_in.organization = end, organization
+    moved_in.save()
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=23)) == 1
+    again = OutboxMessage.objects.get(key=f"reminder:org:{organization.pk}:30:{end}:2")
+    assert _reminded(again) == sorted([added.number, moved_on.number, moved_in.number])
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=22)) == 0
+
+    # 7 days before the end, one e-mail names them all.
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=7)) == 1
+    last = OutboxMessage.objects.get(key=f"reminder:org:{organization.pk}:7:{end}")
+    assert _reminded(last) == sorted(lic.number for lic in [*first, added, moved_on, moved_in])
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=1)) == 0
+
+
+def test_a_license_reminded_under_its_former_key_is_not_reminded_again(
+    make_license, customer, organization
+):
+    """Reminders queued before they were grouped (one per license, keyed by its number)
+    still count: such a license is left out of the organization's e-mail."""
+    end = date(2027, 6, 30)
+    reminded, *others = [make_license("standard", maintenance_end=end) for _ in range(3)]
+    outbox.queue(
+        key=f"reminder:{reminded.number}:30:{end}",
+        license=reminded,
+        recipients=[customer.email],
+        subject=f"Maintenance for license {reminded.number} ends on {end}",
+        template="email/maintenance_reminder.txt",
+        context={"license": reminded, "days_left": 30},
+    )
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=29)) == 1
+    digest = OutboxMessage.objects.get(key=f"reminder:org:{organization.pk}:30:{end}")
+    assert _reminded(digest) == sorted(lic.number for lic in others)
+    assert reminded.number not in digest.body
+    assert digest.subject == f"Maintenance for 2 licenses ends on {end}"
+
+    # Reminded alone before, the last one left is reminded alone again.
+    OutboxMessage.objects.filter(pk=digest.pk).delete()
+    OutboxMessage.objects.create(
+        key=f"reminder:{others[0].number}:30:{end}",
+        license=others[0],
+        organization=organization,  # as each was written (or given by migration 0019)
+        subject="s",
+        body="b",
+    )
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=28)) == 1
+    alone = OutboxMessage.objects.get(key=f"reminder:org:{organization.pk}:30:{end}")
+    assert alone.license == others[1]
+    assert alone.subject == f"Maintenance for license {others[1].number} ends on {end}"
+    assert services.queue_maintenance_reminders(today=end - timedelta(days=7)) == 1
+
+
+def test_a_digest_lists_each_license_with_what_stops_and_when(make_license, customer, settings):
+    today = timezone.localdate()
+    end = today + timedelta(days=20)
+    at = datetime.combine(end, time(), tzinfo=UTC)
+    never = make_license("standard", maintenance_end=end, seats=25)
+    later = make_license("mirrored", maintenance_end=end, expires_at=at + timedelta(days=90))
+    first = make_license("standard", maintenance_end=end, expires_at=at, seats=1)
+    assert services.queue_maintenance_reminders(today=today) == 1
+    message = OutboxMessage.objects.get()
+    assert message.subject == f"Maintenance for 3 licenses ends on {end:%Y-%m-%d}"
+    body = message.body
+    assert body.startswith(
+        f"Maintenance for 3 of your licenses ends on {end:%Y-%m-%d}, in 20 days:"
+    )
+    numbers = sorted([never.number, later.number, first.number])
+    assert [body.index(n) for n in numbers] == sorted(body.index(n) for n in numbers)
+    assert f"{never.number}: {never.description}, 25 seats." in body
+    assert f"{later.number}: {later.description}, 10 seats." in body
+    assert f"{first.number}: {first.description}, 1 seat." in body
+    assert (
+        f"The license itself expires on {first.expiry_shown}: from then on your ThinManager "
+        "Servers refuse its file." in body
+    )
+    assert f"It keeps working until it expires on {later.expiry_shown}." in body
+    assert body.count("expires on") == 2  # not a word of it for the one that never expires
+    assert "With the other licenses, your ThinManager Servers keep working after that date" in body
+    assert f"To renew, write to {settings.SUPPORT_EMAIL} with your license numbers." in body
+
+
+def test_a_digest_of_a_very_large_customer_lists_one_license_a_line(organization, customer):
+    """1,312 licenses on one contract: one e-mail, each license on a line of its own, sorted
+    by number, and a subject that says how many."""
+    end = date(2027, 1, 31)
+    licenses = License.objects.bulk_create(
+        LicenseFactory.build(organization=organization, maintenance_end=end, seats=5)
+        for _ in range(1312)
+    )
+    licenses[0].expires_at = datetime(2027, 1, 15, tzinfo=UTC)
+    licenses[0].save()
+    assert services.queue_maintenance_reminders(today=date(2027, 1, 10)) == 1
+    message = OutboxMessage.objects.get()
+    assert message.subject == "Maintenance for 1,312 licenses ends on 2027-01-31"
+    assert message.license is None and message.organization == organization
+    lines = message.body.splitlines()
+    listed = [line for line in lines if line.startswith("TM-")]
+    assert [line.split()[0] for line in listed] == sorted(lic.number for lic in licenses)
+    assert len(lines) < len(listed) + 12  # one line each, a few around them
+    expiring = next(line for line in listed if line.startswith(licenses[0].number))
+    assert "expires 2027-01-15 00:00 UTC" in expiring
 
 
 def test_healthz_reports_database_signing_key_and_broker(client, db, settings, tmp_path):
@@ -471,17 +661,19 @@ def test_purge_keeps_a_message_sent_again_while_it_runs(db, settings):
 
 def test_purging_sent_reminders_never_sends_them_twice(make_license, customer, settings):
     """A reminder's row keeps it from being queued twice; the shortest keeping allowed (31
-    days) outlives its reminder window, purged every day as beat does."""
+    days) outlives its reminder window, purged every day as beat does. The purge counts
+    messages (not the licenses a reminder lists)."""
     settings.OUTBOX_KEEP_DAYS = 31
     end = date(2027, 6, 30)
     make_license("standard", maintenance_end=end)
-    queued = 0
+    make_license("standard", maintenance_end=end)
+    queued = purged = 0
     for day in (end + timedelta(days=d) for d in range(-40, 40)):
         noon = timezone.make_aware(datetime.combine(day, time(12)))
         queued += services.queue_maintenance_reminders(today=day)
         OutboxMessage.objects.filter(status="pending").update(status="sent", sent_at=noon)
-        outbox.purge(now=noon)
-    assert queued == 2
+        purged += outbox.purge(now=noon)
+    assert queued == purged == 2
     assert not OutboxMessage.objects.exists()  # both purged in the end
 
 
