@@ -579,7 +579,9 @@ def queue_maintenance_reminders(*, today=None) -> int:
         while key in taken:  # one more e-mail for that day: licenses due only since
             more += 1
             key = f"{first}:{more}"
-        message = _queue_reminder(key, organization, licenses, members[organization.pk], today)
+        message = _queue_reminder(
+            key, organization, licenses, members[organization.pk], today, more=more > 1
+        )
         count += message is not None
     return count
 
@@ -601,9 +603,12 @@ def _reminded(due) -> set[tuple[int, int, str]]:
     return found
 
 
-def _queue_reminder(key, organization, licenses, recipients, today) -> OutboxMessage | None:
+def _queue_reminder(
+    key, organization, licenses, recipients, today, *, more: bool
+) -> OutboxMessage | None:
     """One reminder for an organization's licenses whose maintenance ends on the same day: of
-    one license, about it (as its other e-mails); of several, a list sorted by number."""
+    one license, about it (as its other e-mails); of several, a list sorted by number, said
+    to be ``more`` when it comes after one for that day (licenses due only since)."""
     end = licenses[0].maintenance_end
     listed = [
         # Servers refuse the file from its expiry on: past the maintenance end or not.
@@ -629,11 +634,13 @@ def _queue_reminder(key, organization, licenses, recipients, today) -> OutboxMes
             key=key,
             organization=organization,
             recipients=recipients,
-            subject=f"Maintenance for {len(listed):,} licenses ends on {end:%Y-%m-%d}",
+            subject=f"Maintenance for {len(listed):,}{' more' if more else ''} licenses ends "
+            f"on {end:%Y-%m-%d}",
             template="email/maintenance_reminders.txt",
             context={
                 **context,
                 "end": end,
+                "more": more,
                 "licenses": listed,
                 "in_full": len(listed) <= LISTED_IN_FULL,
                 "expiring_first": any(item["expires_first"] for item in listed),

@@ -497,6 +497,9 @@ def test_a_digest_is_queued_once_and_a_license_due_since_in_one_more(
     assert services.queue_maintenance_reminders(today=end - timedelta(days=23)) == 1
     again = OutboxMessage.objects.get(key=f"reminder:org:{organization.pk}:30:{end}:2")
     assert _reminded(again) == sorted([added.number, moved_on.number, moved_in.number])
+    # Said to come on top of the first, not to correct it.
+    assert again.subject == f"Maintenance for 3 more licenses ends on {end}"
+    assert again.body.startswith(f"Maintenance for 3 more of your licenses ends on {end}")
     assert services.queue_maintenance_reminders(today=end - timedelta(days=22)) == 0
 
     # 7 days before the end, one e-mail names them all.
@@ -582,6 +585,8 @@ def test_a_digest_of_a_very_large_customer_lists_one_license_a_line(organization
     )
     licenses[0].expires_at = datetime(2027, 1, 15, tzinfo=UTC)
     licenses[0].save()
+    licenses[1].expires_at = datetime(2027, 1, 31, 12, tzinfo=UTC)  # on its maintenance end
+    licenses[1].save()
     assert services.queue_maintenance_reminders(today=date(2027, 1, 10)) == 1
     message = OutboxMessage.objects.get()
     assert message.subject == "Maintenance for 1,312 licenses ends on 2027-01-31"
@@ -591,7 +596,9 @@ def test_a_digest_of_a_very_large_customer_lists_one_license_a_line(organization
     assert [line.split()[0] for line in listed] == sorted(lic.number for lic in licenses)
     assert len(lines) < len(listed) + 12  # one line each, a few around them
     expiring = next(line for line in listed if line.startswith(licenses[0].number))
-    assert "expires 2027-01-15 00:00 UTC" in expiring
+    assert expiring.endswith("expires 2027-01-15 00:00 UTC, before its maintenance end")
+    on_the_day = next(line for line in listed if line.startswith(licenses[1].number))
+    assert on_the_day.endswith("expires 2027-01-31 12:00 UTC, on its maintenance end")
 
 
 def test_healthz_reports_database_signing_key_and_broker(client, db, settings, tmp_path):
