@@ -472,7 +472,8 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
             "swapped": swapped,
             "revoked_url": _revoked_url() if replaces else "",
             "updated_for": person(actor) if action == "update_file" else "",
-            "not_redundant": why_not_redundant(activation),
+            # A one-server file's page says it (not its e-mail: a query on every activation).
+            "not_redundant": len(ids) > 1 and why_not_redundant(activation),
             **_site(),
         },
         attachment_name=activation.filename,
@@ -482,22 +483,20 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
 
 
 def why_not_redundant(activation: Activation) -> str | None:
-    """Why the secondary server of a two-server file is a mirror although it holds a license
-    of its own (an enterprise file; a standard one bound to it), as its ThinManager says it
-    (tmslicense, with the organization's live files bound to it: a mirrored license on the
-    pair that none of its own duplicates); None when it is fully functional, or a mirror by
-    its mirrored licenses alone, and for a one-server file. Another customer's files on the
-    same server are not read."""
-    secondary = activation.mirrored_installation_id
-    if not secondary:
-        return None
+    """Why the server of a file that may be a mirror (a two-server file's secondary; a
+    one-server file's server) is one although it holds a license of its own (an enterprise
+    file; a standard one), as its ThinManager says it (tmslicense, with the organization's
+    live files bound to it: a mirrored license that none of its own duplicates); None when it
+    is fully functional, or a mirror by its mirrored licenses alone. Another customer's files
+    on the same server are not read."""
+    server = activation.mirrored_installation_id or activation.installation_id
     files = (
         Activation.objects.live()
-        .bound_to(secondary)
+        .bound_to(server)
         .filter(license__organization_id=activation.license.organization_id)
     )
-    caps = tmslicense.capabilities([file.issued_license for file in files], secondary)
-    own = any(lic.server(secondary).role is not tmslicense.Role.MIRROR for lic in caps.licenses)
+    caps = tmslicense.capabilities([file.issued_license for file in files], server)
+    own = any(lic.server(server).role is not tmslicense.Role.MIRROR for lic in caps.licenses)
     if caps.role is tmslicense.Role.MIRROR and own:
         return caps.message(tmslicense.Action.RUN_CONSOLE)
     return None

@@ -745,6 +745,34 @@ def test_a_mirrored_file_says_when_it_takes_the_console_from_a_secondary_with_li
         assert f"none here duplicates license {mirrored.number}" in said
 
 
+def test_a_one_server_license_on_a_mirror_says_the_server_is_still_a_mirror(
+    customer_client, customer
+):
+    """A standard license bought for the secondary of a mirrored pair, no duplicate of the
+    mirrored license: its page says the server stays a mirror, as its ThinManager will."""
+    organization = customer.membership.organization
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    mirrored = LicenseFactory(organization=organization, kind="mirrored", seats=25)
+    services.activate(
+        license=mirrored, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+    )
+    standard = LicenseFactory(organization=organization, kind="standard", seats=5)
+    services.activate(license=standard, installation_id=ids[1], actor=customer)
+    page = re.sub(
+        r"<[^>]+>", "", customer_client.get(f"/licenses/{standard.number}/").content.decode()
+    )
+    assert f"The server, {ids[1]}, holds licenses of its own, but" in page
+    assert f"none here duplicates license {mirrored.number}" in page
+    # A duplicate makes it fully functional: nothing to say.
+    duplicate = LicenseFactory(organization=organization, kind="standard", seats=25)
+    services.activate(license=duplicate, installation_id=ids[1], actor=customer)
+    for lic in (standard, duplicate, mirrored):
+        assert (
+            'id="not-redundant"'
+            not in customer_client.get(f"/licenses/{lic.number}/").content.decode()
+        )
+
+
 def test_a_one_server_license_names_its_server_without_a_role(customer_client, customer):
     lic = LicenseFactory(organization=customer.membership.organization, kind="standard")
     server = tmslicense.new_installation_id()
