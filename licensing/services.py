@@ -472,8 +472,10 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
             "swapped": swapped,
             "revoked_url": _revoked_url() if replaces else "",
             "updated_for": person(actor) if action == "update_file" else "",
-            # A one-server file's page says it (not its e-mail: a query on every activation).
-            "not_redundant": len(ids) > 1 and why_not_redundant(activation),
+            # Said where the e-mail would promise otherwise (an enterprise file's "both fully
+            # functional"); the license's page says it for every file.
+            "not_redundant": lic.kind == tmslicense.Kind.ENTERPRISE
+            and why_not_redundant(activation),
             **_site(),
         },
         attachment_name=activation.filename,
