@@ -257,7 +257,7 @@ def placement(data_dir: Path, lic: License, current: License | None, refused=())
     (:class:`AlreadyReplaced`) when a newer issue is installed. ``refused``: (path, error) of
     the installed files not verified here; one in the way is kept, not written over, when it
     holds a newer issue under a key the keyring given lacks, or cannot be read (it may)."""
-    refuse_older(lic, current)
+    _refuse_older(lic, current)
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
         make_folder(folder)
@@ -296,7 +296,7 @@ def _newest(lic: License, found) -> tuple[Path | None, License | None]:
     return path, current
 
 
-def refuse_older(lic: License, current: License | None) -> None:
+def _refuse_older(lic: License, current: License | None) -> None:
     """Refuse (:class:`AlreadyReplaced`) an issue older than the installed one, ``current``."""
     if current is not None and current.supersedes(lic):
         raise AlreadyReplaced(
@@ -527,7 +527,7 @@ class DataFolder:
         except LicenseError:
             return  # no license in it: its key is what is said
         if old.server(this) is not None:
-            refuse_older(old, _newest(old, self._installed(keyring, this)[0])[1])
+            _refuse_older(old, _newest(old, self._installed(keyring, this)[0])[1])
 
     def _placed(self, lic: License, found, refused) -> Imported:
         """Where a verified file of this server goes among those installed (``found`` and
