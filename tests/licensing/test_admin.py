@@ -2974,3 +2974,25 @@ def test_an_organizations_page_reads_its_members_at_once(support_client):
         assert page.status_code == 200
         queries.append(len(read))
     assert queries[1] == queries[2]  # as many for 12 members as for 2
+
+
+def test_a_search_of_the_trail_reads_its_events_for_no_dates_above_the_list(
+    support_client, support, organization
+):
+    """The first and last day of what a search finds (and its years) cost two more passes of
+    the search: not shown while searching, unless a date is chosen (then they say which)."""
+    services.audit(actor=support, action="org_edit", license=None, obj=organization)
+
+    def dates_read(params):
+        with CaptureQueriesContext(connection) as read:
+            page = support_client.get("/admin/licensing/auditevent/", params)
+        assert page.status_code == 200 and page.context["cl"].result_list
+        return [q["sql"] for q in read if "MIN(" in q["sql"] or "DATE_TRUNC" in q["sql"].upper()]
+
+    assert dates_read({}) != []  # the trail's days, without a search
+    assert dates_read({"q": organization.name}) == []
+    year = str(timezone.now().year)
+    chosen = support_client.get(
+        "/admin/licensing/auditevent/", {"q": organization.name, "created_at__year": year}
+    )
+    assert chosen.context["cl"].date_hierarchy == "created_at"  # the year chosen is shown
