@@ -17,7 +17,7 @@ from django.utils.functional import cached_property
 
 import tmslicense
 
-from .search import search_forms
+from .search import may_be_in_a_file, search_forms
 
 # Canonical forms, as produced by tmslicense's normalizers (the check character is
 # verified there; the database keeps anything non-canonical out).
@@ -156,12 +156,15 @@ class LicenseQuerySet(models.QuerySet):
 
     def found_by(self, term: str):
         """Licenses whose number, or one of whose files' Installation IDs or serials (a file
-        of the past too: its license's history names it), holds the term in one of its forms.
-        The files are searched apart: a join would list a license once per file."""
+        of the past too: its license's history names it), holds the term in one of its forms
+        (long enough to be a part of one: ``may_be_in_a_file``). The files are searched apart:
+        a join would list a license once per file."""
         found = Q()
         for form in search_forms(term):
-            files = Activation.objects.holding(form).values("license_id")
-            found |= Q(number__icontains=form) | Q(pk__among=files)
+            found |= Q(number__icontains=form)
+            if may_be_in_a_file(form):
+                files = Activation.objects.holding(form).values("license_id")
+                found |= Q(pk__among=files)
         return self.filter(found)
 
     def with_live_activation_id(self):

@@ -978,6 +978,23 @@ def test_my_licenses_finds_a_license_by_number_installation_id_or_serial(
         assert listed(response) == [] and "No license of your organization" in str(response.content)
 
 
+def test_my_licenses_finds_no_license_by_a_few_characters_of_its_files(
+    customer_client, activated, make_license
+):
+    """Fewer than 4 characters (the least of an Installation ID's beginning searched for) are
+    in most serials and Installation IDs: looked for in the license numbers alone, as
+    support's search does."""
+    other = make_license("standard")
+    numbers = activated.license.number + other.number
+    short = next(
+        part for part in (activated.serial[i : i + 2] for i in range(15)) if part not in numbers
+    )
+    assert listed(customer_client.get("/licenses/", {"q": short})) == []
+    assert listed(customer_client.get("/licenses/", {"q": activated.serial[:4]})) == [
+        activated.license.number
+    ]
+
+
 def test_my_licenses_says_a_typo_when_nothing_is_found(customer_client, activated):
     wrong = activated.installation_id[:-1] + ("0" if activated.installation_id[-1] != "0" else "1")
     page = customer_client.get("/licenses/", {"q": wrong}).content.decode()
