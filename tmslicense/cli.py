@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import store
-from .errors import FileTooLarge, LicenseError, UnknownKey, describe_size
+from .errors import FileTooLarge, LicenseError, Reason, UnknownKey, describe_size
 from .fileformat import MAX_FILE_SIZE, read_envelope, read_license, utc_time, verify_license
 from .gating import Action, capabilities
 from .ids import (
@@ -26,7 +26,7 @@ from .ids import (
     normalize_license_number,
 )
 from .keyring import Keyring, KeyringError
-from .model import HIDDEN_CHARACTERS, Role
+from .model import HIDDEN_CHARACTERS, Role, _format_datetime
 
 DEFAULT_DATA_DIR = "tms-data"
 
@@ -112,7 +112,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     commands.add_parser("id", help="print this installation's ID (created on first use)")
     command = commands.add_parser("import", help="verify a license file and install it")
     command.add_argument("file")
-    commands.add_parser("status", help="the Licensing window as text")
+    command = commands.add_parser("status", help="the Licensing window as text")
+    command.add_argument("--json", action="store_true", help="print it as JSON, for a program")
     command = commands.add_parser("check", help="exit 0 if this server may do ACTION, else 1")
     command.add_argument("action", choices=[a.value for a in Action])
     command = commands.add_parser("verify", help="verify a license file without installing it")
@@ -355,7 +356,8 @@ def _capabilities(args, data_dir: Path):
         store.revoked_serials(data_dir)  # a damaged list is said so, as with a keyring
         valid = []
         refused = [
-            (i.path, "cannot be verified without a keyring.") for i in store.installed(data_dir)
+            (i.path, Reason("cannot be verified without a keyring.", "no_keyring"))
+            for i in store.installed(data_dir)
         ]
     else:
         valid, refused = store.DataFolder(data_dir).licenses(_as_given(args, keyring))
@@ -367,11 +369,20 @@ def _capabilities(args, data_dir: Path):
 def _status(args, data_dir: Path) -> int:
     # Without a keyring the window still shows this server's ID (what activation asks for).
     caps, refused, keyring = _capabilities(args, data_dir)
-    print("ThinManager Licensing")
-    print(f"Installation ID: {caps.installation_id}")
     partners = sorted(
         {i for lic in caps.licenses for i in lic.installation_ids} - {caps.installation_id}
     )
+    # The licenses it is the mirror of while fully functional by its own (duplicates).
+    mirrors = [
+        lic.license_number
+        for lic in caps.licenses
+        if caps.role is not Role.MIRROR and lic.server(caps.installation_id).role is Role.MIRROR
+    ]
+    if args.json:
+        print(json.dumps(_status_json(caps, refused, keyring, partners, mirrors), indent=2))
+        return 0
+    print("ThinManager Licensing")
+    print(f"Installation ID: {caps.installation_id}")
     for partner in partners:
         print(f"Synchronized ThinManager Server: {partner}")
     print()
@@ -399,11 +410,6 @@ def _status(args, data_dir: Path) -> int:
         print(line)
     print()
     role = caps.role.value if caps.role else "unlicensed"
-    mirrors = [
-        lic.license_number
-        for lic in caps.licenses
-        if caps.role is not Role.MIRROR and lic.server(caps.installation_id).role is Role.MIRROR
-    ]
     if mirrors:  # fully functional by its own licenses, though the mirror of these
         role += f" and mirror of {', '.join(mirrors)}, fully functional"
     print(f"This server: {role}, {caps.seats} seat(s)")
@@ -411,6 +417,49 @@ def _status(args, data_dir: Path) -> int:
         message = caps.message(action)
         print(f"  {action.value:<22} {'allowed' if message is None else 'refused: ' + message}")
     return 0
+
+
+def _status_json(caps, refused, keyring, partners, mirrors) -> dict:
+    """``status --json``: the window's facts for a program (ASCII JSON: hidden characters of
+    an older file's text are written as codes by the encoder), each reason with its code."""
+    this = caps.installation_id
+    return {
+        "installation_id": this,
+        "synchronized_servers": partners,
+        "keyring": keyring is not None,
+        "role": caps.role.value if caps.role else None,
+        "fully_functional_mirror_of": mirrors,
+        "seats": caps.seats,
+        "features": sorted(caps.features),
+        "next_expiry": _format_datetime(caps.next_expiry) if caps.next_expiry else None,
+        "licenses": [
+            {**lic.to_dict(), "this_server": lic.server(this).role.value} for lic in caps.licenses
+        ],
+        "not_used": [
+            {
+                "file": path.name,
+                "license_number": None,
+                "serial": None,
+                "code": why.code,
+                "reason": str(why),
+            }
+            for path, why in refused
+        ]
+        + [
+            {
+                "file": None,
+                "license_number": lic.license_number,
+                "serial": lic.serial,
+                "code": why.code,
+                "reason": str(why),
+            }
+            for lic, why in caps.ignored
+        ],
+        "actions": {
+            action.value: {"allowed": caps.allows(action), "message": caps.message(action)}
+            for action in Action
+        },
+    }
 
 
 def _shown(text: str) -> str:

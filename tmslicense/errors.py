@@ -95,6 +95,22 @@ class LicenseRevoked(LicenseError):
     code = "revoked"
 
 
+class Reason(str):
+    """Why a file is not used: the text to show, and ``code`` for a program (a
+    :class:`LicenseError`'s code, or ``no_keyring``)."""
+
+    code: str
+
+    def __new__(cls, text: str, code: str = LicenseError.code):
+        reason = super().__new__(cls, text)
+        reason.code = code
+        return reason
+
+    @classmethod
+    def of(cls, error: LicenseError) -> Reason:
+        return cls(str(error), error.code)
+
+
 def quoted(value: str) -> str:
     """A value from a file in a message, quoted and cut short: a message stays a line."""
     return repr(value if len(value) <= 40 else value[:40] + "…")

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from .errors import AlreadyReplaced, NotForThisServer, Reason
 from .fileformat import date_problem
 from .ids import normalize_installation_id
 from .model import License, Role
@@ -40,7 +41,7 @@ class Capabilities:
     seats: int
     features: frozenset[str]
     licenses: tuple[License, ...]
-    ignored: tuple[tuple[License, str], ...]
+    ignored: tuple[tuple[License, Reason], ...]  # each with why (a str with a .code)
     # Left out of the hash (a dict has none): it follows from the fields above.
     refusals: Mapping[Action, str] = field(default_factory=dict, hash=False)
 
@@ -134,27 +135,36 @@ def capabilities(
     elif now.tzinfo is None:  # refused whether or not a license is there to compare it with
         raise ValueError("now must carry a time zone")
     applying: dict[str, License] = {}  # by license number: the newest file
-    ignored: list[tuple[License, str]] = []
+    ignored: list[tuple[License, Reason]] = []
     for lic in licenses:
         other = applying.get(lic.license_number)
         if other is not None:
             older, lic = (other, lic) if lic.supersedes(other) else (lic, other)
             what = "a copy of" if older.serial == lic.serial else "replaced by"
-            ignored.append((older, f"{what} the file {lic.serial} of the same license"))
+            ignored.append(
+                (
+                    older,
+                    Reason(
+                        f"{what} the file {lic.serial} of the same license", AlreadyReplaced.code
+                    ),
+                )
+            )
         applying[lic.license_number] = lic
     # Then the servers, of the newest file only: a license moved to other servers does not
     # count here by its older file.
     for number, lic in list(applying.items()):
         if lic.server(this) is None:
             ids = " and ".join(lic.installation_ids)
-            ignored.append((lic, f"issued for {ids}, not for this server"))
+            ignored.append(
+                (lic, Reason(f"issued for {ids}, not for this server", NotForThisServer.code))
+            )
             del applying[number]
     # Then the dates, of the newest file only: an older issue of a license whose newest file
     # expired does not count again.
     for number, lic in list(applying.items()):
         problem = date_problem(lic, now)
         if problem is not None:
-            ignored.append((lic, problem[1]))
+            ignored.append((lic, Reason(problem[1], problem[0].code)))
             del applying[number]
     roles = {lic.server(this).role for lic in applying.values()}
     full = [lic for lic in applying.values() if lic.server(this).role is not Role.MIRROR]

@@ -25,6 +25,7 @@ from .errors import (
     AlreadyReplaced,
     FileTooLarge,
     LicenseError,
+    Reason,
     UnknownKey,
     UnreadableFile,
     quoted,
@@ -464,10 +465,11 @@ class DataFolder:
                 found.append((item.path, lic))
         return found, refused
 
-    def licenses(self, keyring=None) -> tuple[list[License], list[tuple[Path, str]]]:
+    def licenses(self, keyring=None) -> tuple[list[License], list[tuple[Path, Reason]]]:
         """The installed licenses issued for this server and not revoked (their dates, and
         which file of a license counts, are :meth:`capabilities`' to decide at the time
-        asked), and the installed files that do not verify, each with why."""
+        asked), and the installed files that do not verify, each with why (a :class:`Reason`:
+        text with the error's ``code``)."""
         this = self._this()
         for _ in range(3):
             # Reads take no lock: the folder's keyring read again when it was changed while
@@ -476,7 +478,7 @@ class DataFolder:
             found, refused = self._installed(self._given(keyring), this)
             if keyring is not None or self._keyring_seen() == seen:
                 break
-        return [lic for _, lic in found], [(path, str(error)) for path, error in refused]
+        return [lic for _, lic in found], [(path, Reason.of(error)) for path, error in refused]
 
     def capabilities(self, keyring=None, *, now=None) -> Capabilities:
         """What this server may do with its installed licenses, now (or at ``now``): ask

@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import tmslicense
+from tests.tmslicense.conftest import NOW
 from tmslicense import cli, store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -1257,3 +1258,74 @@ def test_a_command_to_paste_is_quoted_for_the_systems_shell(monkeypatch):
     assert cli._command("--data-dir", "/var/lib/tms data") == "--data-dir '/var/lib/tms data'"
     monkeypatch.setattr(os, "name", "nt")
     assert cli._command(r"C:\Users\a\A2 (1).lic") == r'"C:\Users\a\A2 (1).lic"'
+
+
+def test_status_json_is_the_licensing_window_for_a_program(pair, make_license, sign, tmp_path):
+    """What a monitoring script reads: the role, seats, each license with this server's role,
+    what is allowed, and why an installed file is not used, with its code."""
+    mirror, primary = pair
+    mirrored = _recent(
+        make_license, kind="mirrored", ids=[primary.installation_id, mirror.installation_id]
+    )
+    elsewhere = _recent(make_license, kind="standard", ids=[primary.installation_id])
+    expired = make_license(  # issued in 2026 (NOW), expired since
+        kind="standard", ids=[mirror.installation_id], expires_at=NOW + timedelta(days=1)
+    )
+    assert mirror.run("import", _file(tmp_path, sign(mirrored))).returncode == 0
+    (mirror.data / "licenses" / "copied.lic").write_text(sign(elsewhere))
+    (mirror.data / "licenses" / "damaged.lic").write_text("not a license")
+    (mirror.data / "licenses" / "expired.lic").write_text(sign(expired))
+
+    result = mirror.run("status", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["installation_id"] == mirror.installation_id
+    assert status["synchronized_servers"] == [primary.installation_id]
+    assert status["keyring"] is True
+    assert (status["role"], status["seats"]) == ("mirror", mirrored.seats)
+    assert status["fully_functional_mirror_of"] == []
+    assert status["features"] == sorted(mirrored.features)
+    assert status["next_expiry"] is None
+    assert status["licenses"] == [{**mirrored.to_dict(), "this_server": "mirror"}]
+    caps = tmslicense.capabilities([mirrored], mirror.installation_id)
+    assert status["actions"] == {
+        action.value: {"allowed": caps.allows(action), "message": caps.message(action)}
+        for action in tmslicense.Action
+    }
+    assert status["actions"]["serve-clients"] == {"allowed": True, "message": None}
+    assert status["actions"]["show-thinserver-data"] == {
+        "allowed": False,
+        "message": "ThinManager is not allowed to display the ThinServer data",
+    }
+    reasons = {(item["file"], item["license_number"]): item for item in status["not_used"]}
+    assert {key: item["code"] for key, item in reasons.items()} == {
+        ("copied.lic", None): "wrong_installation",
+        ("damaged.lic", None): "malformed",
+        (None, expired.license_number): "expired",
+    }
+    assert elsewhere.license_number in reasons["copied.lic", None]["reason"]
+    assert reasons[None, expired.license_number]["serial"] == expired.serial
+    assert reasons[None, expired.license_number]["reason"].startswith("expired on ")
+    # The text window says the same reasons.
+    text = mirror.run("status").stdout
+    for item in status["not_used"]:
+        assert item["reason"] in text
+
+
+def test_status_json_without_a_keyring_shows_the_id_and_why_no_file_counts(
+    pair, make_license, sign, tmp_path
+):
+    tms, _ = pair
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    assert tms.run("import", _file(tmp_path, sign(lic))).returncode == 0
+    tms.keyring.unlink()
+    status = json.loads(tms.run("status", "--json").stdout)
+    assert (status["installation_id"], status["keyring"], status["role"]) == (
+        tms.installation_id,
+        False,
+        None,
+    )
+    assert [(item["file"], item["code"]) for item in status["not_used"]] == [
+        (f"{lic.license_number}.lic", "no_keyring")
+    ]
+    assert not any(item["allowed"] for item in status["actions"].values())
