@@ -43,8 +43,15 @@
   // rather than send the form again (Chrome's "Confirm Form Resubmission" and its error page).
   const own = document.querySelector('link[rel="canonical"]');
   history.replaceState(history.state, "", own ? own.href : location.href);
-  // A field filled in again after an error opens with the cursor at its end, to go on typing.
   const field = document.querySelector("input[autofocus]");
+  // The page opens on that field: a screen reader reads, with it, the page's warnings (an alert
+  // already there when the page loads is not reliably announced).
+  const alerts = [...document.querySelectorAll('main > .alert[role="alert"]')].map((a) => a.id);
+  if (field && alerts.length) {
+    const described = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+    field.setAttribute("aria-describedby", [...alerts, ...described].join(" "));
+  }
+  // A field filled in again after an error opens with the cursor at its end, to go on typing.
   if (field && field.value && ["text", "email", "search"].includes(field.type)) {
     field.setSelectionRange(field.value.length, field.value.length);
   }

@@ -11,7 +11,7 @@ import tmslicense
 from licensing import services
 from licensing.models import License
 from tests.browser.pages import license_of, log_in, step_one
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, LicenseFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -188,3 +188,73 @@ def test_step_two_s_field_is_described_by_what_the_page_says_of_it(page, enginee
     # The refusal says what the note above the field said, which gives way to it.
     assert "secondary-role" in described and "live-activation" not in described
     expect(page.locator("#live-activation")).to_have_count(0)
+
+
+@pytest.mark.parametrize("width", [320, 360])
+def test_a_long_word_in_the_organizations_name_leaves_the_page_within_a_phone(
+    page, engineer, width
+):
+    """A company's name may hold a long word ("Energieversorgungsunternehmen"): the Members
+    page's heading and a license's summary break it rather than scroll sideways (WCAG 1.4.10)."""
+    organization = engineer.membership.organization
+    organization.name = "Energieversorgungsunternehmen Mittelrhein GmbH " + "Z" * 60
+    organization.save()
+    lic = license_of(engineer, "standard")
+    page.set_viewport_size({"width": width, "height": 800})
+    log_in(page, engineer)
+    for path in ("/members/", f"/licenses/{lic.number}/"):
+        page.goto(path)
+        expect(page.locator("main")).to_contain_text("Energieversorgungsunternehmen")
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= width, path
+
+
+def test_the_pages_of_licenses_show_the_keyboard_and_the_current_page_without_colour(
+    page, engineer
+):
+    """The pagination's links take the site's solid focus ring (Bootstrap's glow is 1.4:1, and
+    gone in Windows' high contrast mode), and the current page is marked by more than colour."""
+    LicenseFactory.create_batch(51, organization=engineer.membership.organization)
+    log_in(page, engineer)
+    page.goto("/licenses/?page=2")
+    current = page.locator(".pagination [aria-current=page] .page-link")
+    expect(current).to_have_text("2")
+    assert "underline" in current.evaluate("link => getComputedStyle(link).textDecorationLine")
+    previous = page.get_by_role("link", name="Previous")
+    for colours in ("none", "active"):
+        page.emulate_media(forced_colors=colours)
+        previous.focus()
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")  # focus by the keyboard: :focus-visible
+        assert previous.evaluate("link => link === document.activeElement")
+        style = previous.evaluate(
+            "link => [getComputedStyle(link).outlineStyle, getComputedStyle(link).outlineWidth]"
+        )
+        assert style == ["solid", "2px"], colours
+
+
+def test_a_warning_is_read_with_the_field_the_page_opens_on(page, engineer):
+    """A step 2 the session no longer knows goes back to step 1 with a warning: a screen reader
+    opens on the License Number field, and reads the warning with it (an alert present when
+    the page loads is not reliably announced)."""
+    lic = license_of(engineer, "mirrored")
+    log_in(page, engineer)
+    step_one(page, lic.number, tmslicense.new_installation_id())
+    page.locator("input[name=wizard_run]").evaluate("field => field.value = 'ffffffffffffffff'")
+    page.get_by_label("Mirrored Installation ID").fill(tmslicense.new_installation_id())
+    page.get_by_role("button", name="Submit").click()
+    field = page.get_by_label("License Number")
+    expect(field).to_be_focused()
+    expect(field).to_have_accessible_description(re.compile("That activation page was out of date"))
+
+
+def test_a_searchs_outcome_is_in_the_pages_title(page, engineer):
+    """A screen reader reads the new page's title first: it says what the search found."""
+    lic = license_of(engineer, "standard")
+    log_in(page, engineer)
+    for term, title in (
+        (lic.number, f"1 license found for {lic.number} · My licenses"),
+        ("PLANTX", "No license found for PLANTX · My licenses"),
+    ):
+        page.get_by_label("Find a license").fill(term)
+        page.get_by_role("button", name="Find").click()
+        expect(page).to_have_title(re.compile("^" + re.escape(title)))
