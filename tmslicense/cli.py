@@ -25,7 +25,7 @@ from .ids import (
     normalize_installation_id,
     normalize_license_number,
 )
-from .keyring import Keyring, KeyringError
+from .keyring import MAX_KEYRING, Keyring, KeyringError
 from .model import HIDDEN_CHARACTERS, Role, _format_datetime
 
 DEFAULT_DATA_DIR = "tms-data"
@@ -66,7 +66,8 @@ def _main(argv: list[str] | None, prog: str) -> int:
     args.prog = prog  # for advice naming a command
     try:
         code = args.handler(args, args.data_dir)
-        sys.stdout.flush()  # here, so that a reader gone early is met below
+        if sys.stdout is not None:  # none for a Windows service (pythonw), or closed (>&-)
+            sys.stdout.flush()  # here, so that a reader gone early is met below
         return code
     except BrokenPipeError:
         # The reader stopped early (`status | head -1`): nothing of ours went wrong. What is
@@ -559,7 +560,7 @@ def _install_keyring(args, data_dir: Path) -> int:
     if _is_address(source, "http://"):
         # The keys decide which files are trusted: only over a connection that proves the site.
         raise LicenseError(f"Fetch the keyring over https://, not {source}.")
-    data = _source(source, MAX_FILE_SIZE, "a keyring", ("https://",))
+    data = _source(source, MAX_KEYRING, "a keyring", ("https://",))
     files = [_read(path) for path in args.files]
     try:
         change = _folder(data_dir).install_keyring(data, files)

@@ -37,7 +37,7 @@ from .errors import (
 )
 from .ids import normalize_installation_id
 from .keyring import key_id
-from .model import License, check_issuable, strict_json
+from .model import SERIAL, License, check_issuable, strict_json
 
 __all__ = ["MAX_FILE_SIZE", "CLOCK_TOLERANCE", "sign_license", "verify_license", "read_envelope"]
 _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -206,6 +206,13 @@ def verify_license(
         raise TypeError("revoked is a collection of serials (verify_revoked_list), not text")
     if isinstance(revoked, Iterator):  # the first check would use it up for the next
         raise TypeError("revoked is a collection of serials (a set, say), not an iterator")
+    # Lines read with their ends (readlines) or as bytes would match no serial: one looked at.
+    sample = next(iter(revoked), "")
+    if sample and not (isinstance(sample, str) and SERIAL.fullmatch(sample)):
+        raise TypeError(
+            f"revoked holds one serial each, as text without spaces or line ends: {sample!r} "
+            "is not one (verify_revoked_list gives them so)"
+        )
     envelope = read_envelope(text)
     if envelope["alg"] != "ed25519":
         raise UnsupportedAlgorithm(

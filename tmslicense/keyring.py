@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .model import decode_text, strict_json
+from .model import decode_text, strict_json, text_or_bytes
 
 __all__ = ["Keyring", "KeyringError", "key_id"]
 
@@ -35,6 +35,8 @@ def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
     digest.update(_raw(public))
     return digest.finalize().hex()[:16]
 
+
+MAX_KEYRING = 64 * 1024  # bytes: a keyring of hundreds of keys; a device (/dev/zero) has no end
 
 _DECODER = strict_json(lambda problem: KeyringError(f"The keyring is not valid: {problem}."))
 
@@ -120,6 +122,7 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
     def from_json(cls, text: str | bytes) -> Keyring:
         """Parse the file form; anything else, an empty list of keys included, is refused with
         a :class:`KeyringError` that says what is wrong."""
+        text = text_or_bytes(text)
         try:
             if isinstance(text, bytes):
                 text = decode_text(text)
@@ -142,7 +145,12 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
         """Read a keyring file; raises :class:`KeyringError` with the path in the message."""
         try:
             with open(path, "rb") as handle:
-                text = decode_text(handle.read())
+                data = handle.read(MAX_KEYRING + 1)  # a device (/dev/zero) has no end
+            if len(data) > MAX_KEYRING:
+                raise KeyringError(
+                    f"The keyring {path} is larger than {MAX_KEYRING:,} bytes: it is no keyring."
+                )
+            text = decode_text(data)
         except OSError as error:
             raise KeyringError(f"Cannot read the keyring {path}: {error.strerror}.") from None
         except UnicodeDecodeError:

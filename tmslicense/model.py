@@ -23,6 +23,15 @@ def decode_text(data: bytes) -> str:
     return data.decode("utf-8-sig")
 
 
+def text_or_bytes(data) -> str | bytes:
+    """Text, or the bytes of any buffer (a bytearray, a memoryview); anything else is refused."""
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    if not isinstance(data, str | bytes):
+        raise TypeError(f"expected text or bytes, not {type(data).__name__}")
+    return data
+
+
 FORMAT = "tms-license"
 VERSION = 1
 

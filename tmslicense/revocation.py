@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .errors import BadSignature, MalformedFile, UnknownKey, UnsupportedAlgorithm, quoted
 from .fileformat import strict_b64decode
-from .model import SERIAL, decode_text
+from .model import SERIAL, decode_text, text_or_bytes
 
 __all__ = ["sign_revoked_list", "verify_revoked_list"]
 
@@ -61,6 +61,7 @@ def verify_revoked_list(text: str | bytes, keyring: Mapping[str, Ed25519PublicKe
     one, and when the signature is not by a trusted key or does not match (a serial was
     added, removed or changed).
     """
+    text = text_or_bytes(text)
     if isinstance(text, bytes):
         try:
             text = decode_text(text)

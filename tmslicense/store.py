@@ -76,9 +76,17 @@ def locked(
     wait = LOCK_WAIT if wait is None else wait
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / ".lock"
+    # Never through a link placed there (O_NOFOLLOW): a command run as root would create, and
+    # lock, the file it names (/etc/nologin, say).
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
-        handle = open(path, "a+b")  # noqa: SIM115 - closed below
+        handle = os.fdopen(os.open(path, flags, 0o666), "r+b")
     except OSError as error:
+        if path.is_symlink():
+            raise DataFolderError(
+                f"{path} is a link, but it should be a file of its own (it only lets commands "
+                "take turns): delete it. Nothing was changed."
+            ) from None
         if error.errno == errno.EROFS:  # no file can be deleted or written there either
             raise DataFolderError(
                 f"Cannot change {data_dir}: it is on a read-only file system. Nothing was changed."
@@ -269,6 +277,11 @@ def placement(data_dir: Path, lic: License, current: License | None, refused=())
     while (there := _license_in(target)) and there.license_number != lic.license_number:
         copies += 1
         target = folder / f"{lic.license_number}-{copies}.lic"
+    if os.path.lexists(target) and not (target.is_symlink() or target.is_file()):
+        raise DataFolderError(
+            f"{target} is not a file (a folder, a pipe or a device), but the license file goes "
+            "there: move it elsewhere, then import again. Nothing was changed."
+        )
     why = dict(refused).get(target)
     if isinstance(why, UnreadableFile):
         raise UnreadableFile(
@@ -309,6 +322,8 @@ def _refuse_older(lic: License, current: License | None) -> None:
 def _license_in(path: Path) -> License | None:
     """The license a file holds, read, not verified; None for no file, one that cannot be
     read, or no license in it (damaged: replaced)."""
+    if not path.is_file():  # a pipe would be read for ever; a link to a file is read
+        return None
     try:
         return read_license(read_file(path))
     except (OSError, LicenseError):

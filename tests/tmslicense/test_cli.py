@@ -513,12 +513,12 @@ def test_a_data_folder_on_a_read_only_file_system_is_said_so(
     tms, _ = pair
     lock = tms.data / ".lock"
 
-    def read_only(file, *args, real=open, **kwargs):
+    def read_only(file, *args, real=os.open, **kwargs):
         if file == lock:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(lock))
         return real(file, *args, **kwargs)
 
-    monkeypatch.setattr(store, "open", read_only, raising=False)
+    monkeypatch.setattr(os, "open", read_only)
     lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
     before = tms.snapshot()
     common = ["--data-dir", str(tms.data), "--keyring", str(tms.keyring)]
@@ -1329,3 +1329,18 @@ def test_status_json_without_a_keyring_shows_the_id_and_why_no_file_counts(
         (f"{lic.license_number}.lic", "no_keyring")
     ]
     assert not any(item["allowed"] for item in status["actions"].values())
+
+
+def test_check_with_no_output_stream_still_answers_by_its_exit_code(pair):
+    """A Windows service (pythonw) has no stdout, nor a command run with it closed: an allowed
+    action must not read as refused (a traceback, exit 1)."""
+    tms, _ = pair
+    args = [sys.executable, "-m", "tmslicense", "--data-dir", str(tms.data), "--keyring"]
+    closed = subprocess.run(
+        ["sh", "-c", '"$@" >&-', "sh", *args, str(tms.keyring), "id"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (closed.returncode, closed.stderr) == (0, "")

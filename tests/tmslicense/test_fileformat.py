@@ -621,3 +621,16 @@ def test_text_holding_half_a_character_cannot_be_signed(make_license, private_ke
     for field in ({"customer": cut}, {"features": ["relevance", cut]}):
         with pytest.raises(tmslicense.InvalidPayload, match="lone surrogate"):
             tmslicense.sign_license(make_license(**field), private_key, kid)
+
+
+@pytest.mark.parametrize(
+    "given", [["RA\n"], {b"RA"}, [" RA"]], ids=["readlines", "bytes", "spaced"]
+)
+def test_revoked_serials_read_as_lines_are_refused_not_missed(make_license, sign, keyring, given):
+    """`open("revoked.txt").readlines()` keeps each line's end: no serial would match, and a
+    revoked file would count. Refused, as text is."""
+    lic = make_license("standard", serial="RA")
+    with pytest.raises(TypeError, match="one serial each"):
+        tmslicense.verify_license(
+            sign(lic), keyring, lic.installation_ids[0], now=NOW, revoked=given
+        )

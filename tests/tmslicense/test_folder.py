@@ -897,3 +897,35 @@ def test_the_keyring_of_a_folder_with_no_installation_is_refused_as_the_rest(tmp
         with pytest.raises(tmslicense.DataFolderError, match="holds no installation"):
             call()
     assert not (tmp_path / "mistyped").exists()
+
+
+def test_a_link_in_place_of_the_lock_is_refused_not_followed(
+    folder, make_license, sign, keyring, tmp_path
+):
+    """Whoever may write to the data folder must not make a command run as root create (or
+    lock) another file through a `.lock` link: /etc/nologin would lock out every login."""
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    victim = tmp_path / "created-by-lock"
+    (folder.path / ".lock").symlink_to(victim)
+    with pytest.raises(tmslicense.DataFolderError, match=r"\.lock is a link"):
+        folder.import_license(sign(lic), keyring)
+    assert not victim.exists()
+    assert not (folder.path / "licenses").exists()
+
+
+@pytest.mark.parametrize("made", ["pipe", "folder"])
+def test_a_pipe_or_folder_where_the_file_goes_is_named_and_kept(
+    folder, make_license, sign, keyring, made
+):
+    """A pipe would be read for ever (holding the folder's lock); a folder was named by the
+    temporary file's name. Each is named, and nothing is changed."""
+    import os
+
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    (folder.path / "licenses").mkdir()
+    target = folder.path / "licenses" / f"{lic.license_number}.lic"
+    os.mkfifo(target) if made == "pipe" else target.mkdir()
+    with pytest.raises(tmslicense.DataFolderError, match=f"{target.name} is not a file"):
+        folder.import_license(sign(lic), keyring)
+    assert target.exists() and not target.is_file()
+    assert [p.name for p in target.parent.iterdir()] == [target.name]

@@ -101,3 +101,25 @@ def test_a_list_is_read_as_saved_by_an_editor_or_fetched_as_bytes(signed, keyrin
 def test_a_list_that_is_not_text_is_refused(keyring):
     with pytest.raises(tmslicense.MalformedFile, match="not text"):
         tmslicense.verify_revoked_list(b"\x80 serials", keyring)
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_a_list_and_a_keyring_are_taken_as_any_bytes(kind, private_key, kid, keyring):
+    """As verify_license takes them: a buffer a program read the file into."""
+    text = tmslicense.sign_revoked_list(["RA"], private_key, kid)
+    assert tmslicense.verify_revoked_list(kind(text.encode()), keyring) == ["RA"]
+    assert list(tmslicense.Keyring.from_json(kind(keyring.to_json().encode()))) == list(keyring)
+    with pytest.raises(TypeError, match="text or bytes"):
+        tmslicense.Keyring.from_json(None)
+    with pytest.raises(TypeError, match="text or bytes"):
+        tmslicense.verify_revoked_list(None, keyring)
+
+
+def test_a_keyring_file_of_no_end_is_refused_unread(tmp_path):
+    """`--keyring /dev/zero` (or a keyring.json that is a device) read all memory."""
+    with pytest.raises(tmslicense.KeyringError, match="larger than"):
+        tmslicense.Keyring.load("/dev/zero")
+    big = tmp_path / "keyring.json"
+    big.write_text(" " * (tmslicense.MAX_FILE_SIZE + 1))
+    with pytest.raises(tmslicense.KeyringError, match="larger than"):
+        tmslicense.Keyring.load(big)
