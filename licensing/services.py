@@ -11,6 +11,7 @@ import re
 import secrets
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -546,53 +547,99 @@ REMINDER_DAYS = (30, 7)
 LISTED_IN_FULL = 50  # licenses in one reminder; past this many, one line each
 
 
+@dataclass(frozen=True)
+class _Ending:
+    """What a reminder is of: a license's maintenance end, or its expiry (when its servers
+    stop serving thin clients)."""
+
+    prefix: str  # of its outbox keys: "<prefix>:org:<organization>:<threshold>:<date>[:n]"
+    template: str  # for one license; with "s", for several
+    subject_one: str
+    subject_many: str
+
+    def subject(self, licenses, end, more: bool) -> str:
+        if len(licenses) == 1:
+            return self.subject_one.format(number=licenses[0].number, end=end)
+        return self.subject_many.format(
+            count=f"{len(licenses):,}{' more' if more else ''}", end=end
+        )
+
+
+MAINTENANCE = _Ending(
+    "reminder",
+    "email/maintenance_reminder.txt",
+    "Maintenance for license {number} ends on {end:%Y-%m-%d}",
+    "Maintenance for {count} licenses ends on {end:%Y-%m-%d}",
+)
+EXPIRY = _Ending(
+    "expiry",
+    "email/expiry_reminder.txt",
+    "License {number} expires on {end:%Y-%m-%d}",
+    "{count} licenses expire on {end:%Y-%m-%d}",
+)
+
+
 @transaction.atomic
 def queue_maintenance_reminders(*, today=None) -> int:
-    """Queue the reminders due today, 30 and 7 days before a maintenance end: one e-mail per
-    organization, threshold and end date, listing its licenses whose maintenance ends that
-    day; returns how many e-mails were queued. Each license is listed once per organization,
-    threshold and end date (a day missed by the scheduler is caught up); one due only since
-    (added, moved in, its end changed) is listed in one more e-mail, without the others."""
+    """Queue the reminders due today, 30 and 7 days before a maintenance end, and before an
+    expiry (one on its maintenance end's day is said by that reminder): one e-mail per
+    organization, threshold and date, listing its licenses ending that day; returns how many
+    e-mails were queued. Each license is listed once per organization, threshold and date (a
+    day missed by the scheduler is caught up); one due only since (added, moved in, its date
+    changed) is listed in one more e-mail, without the others."""
     today = today or timezone.localdate()
-    due = License.objects.in_state("active").filter(  # expired or suspended: nothing to renew
-        maintenance_end__gte=today,
-        maintenance_end__lte=today + timedelta(days=max(REMINDER_DAYS)),
+    last = today + timedelta(days=max(REMINDER_DAYS))
+    active = License.objects.in_state("active")  # expired or suspended: nothing to renew
+    maintenance = active.filter(maintenance_end__gte=today, maintenance_end__lte=last)
+    expiring = active.filter(expires_at__date__gte=today, expires_at__date__lte=last).exclude(
+        expires_at__date=F("maintenance_end")
     )
-    reminded = _reminded(due)
+    members = {}  # by organization, read once for both
+    return _queue_reminders(
+        MAINTENANCE, maintenance, lambda lic: lic.maintenance_end, today, members
+    ) + _queue_reminders(
+        EXPIRY, expiring, lambda lic: timezone.localdate(lic.expires_at), today, members
+    )
+
+
+def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
+    reminded = _reminded(due, ending.prefix)
     groups = {}
     for lic in due.select_related("organization"):
-        end = lic.maintenance_end
+        end = date_of(lic)
         threshold = min(d for d in REMINDER_DAYS if (end - today).days <= d)
         if (lic.pk, lic.organization_id, f"{threshold}:{end.isoformat()}") not in reminded:
             groups.setdefault((lic.organization, threshold, end), []).append(lic)
     taken = set(
         OutboxMessage.objects.filter(
-            key__startswith="reminder:org:", organization__in=due.values("organization_id")
+            key__startswith=f"{ending.prefix}:org:",
+            organization__in=due.values("organization_id"),
         ).values_list("key", flat=True)
     )
-    members = {}
     count = 0
     for (organization, threshold, end), licenses in groups.items():
         if organization.pk not in members:
             members[organization.pk] = contacts(organization.pk)
-        key = first = f"reminder:org:{organization.pk}:{threshold}:{end.isoformat()}"
+        key = first = f"{ending.prefix}:org:{organization.pk}:{threshold}:{end.isoformat()}"
         more = 1
         while key in taken:  # one more e-mail for that day: licenses due only since
             more += 1
             key = f"{first}:{more}"
         message = _queue_reminder(
-            key, organization, licenses, members[organization.pk], today, more=more > 1
+            ending, key, organization, licenses, members[organization.pk], today, end, more > 1
         )
         count += message is not None
     return count
 
 
-def _reminded(due) -> set[tuple[int, int, str]]:
-    """(license id, organization id, "<threshold>:<end date>") of the reminders queued for
-    the ``due`` licenses: by the e-mails listing them, and by those written one per license
+def _reminded(due, prefix: str) -> set[tuple[int, int, str]]:
+    """(license id, organization id, "<threshold>:<date>") of the reminders queued for the
+    ``due`` licenses: by the e-mails listing them, and by those written one per license
     before (keyed "reminder:<number>:<threshold>:<date>", the license's organization's)."""
-    listing = OutboxMessage.licenses.through.objects.filter(license__in=due.values("pk"))
-    own = OutboxMessage.objects.filter(license__in=due.values("pk"), key__startswith="reminder:")
+    listing = OutboxMessage.licenses.through.objects.filter(
+        license__in=due.values("pk"), outboxmessage__key__startswith=f"{prefix}:"
+    )
+    own = OutboxMessage.objects.filter(license__in=due.values("pk"), key__startswith=f"{prefix}:")
     found = set()
     for license_id, organization_id, key in [
         *listing.values_list("license_id", "outboxmessage__organization_id", "outboxmessage__key"),
@@ -605,12 +652,11 @@ def _reminded(due) -> set[tuple[int, int, str]]:
 
 
 def _queue_reminder(
-    key, organization, licenses, recipients, today, *, more: bool
+    ending: _Ending, key, organization, licenses, recipients, today, end, more: bool
 ) -> OutboxMessage | None:
-    """One reminder for an organization's licenses whose maintenance ends on the same day: of
-    one license, about it (as its other e-mails); of several, a list sorted by number, said
-    to be ``more`` when it comes after one for that day (licenses due only since)."""
-    end = licenses[0].maintenance_end
+    """One reminder for an organization's licenses ending on the same day: of one license,
+    about it (as its other e-mails); of several, a list sorted by number, said to be ``more``
+    when it comes after one for that day (licenses due only since)."""
     listed = [
         # Servers refuse the file from its expiry on: past the maintenance end or not.
         {
@@ -620,29 +666,31 @@ def _queue_reminder(
         for lic in sorted(licenses, key=lambda lic: lic.number)
     ]
     context = {"days_left": (end - today).days, "support_email": settings.SUPPORT_EMAIL}
+    subject = ending.subject(licenses, end, more)
     if len(listed) == 1:
         lic = licenses[0]
+        url = settings.SITE_URL + reverse("licensing:license_detail", args=[lic.number])
         message = outbox.queue(
             key=key,
             license=lic,
             recipients=recipients,
-            subject=f"Maintenance for license {lic.number} ends on {end:%Y-%m-%d}",
-            template="email/maintenance_reminder.txt",
-            context={**context, **listed[0]},
+            subject=subject,
+            template=ending.template,
+            context={**context, **listed[0], "url": url},
         )
     else:
         message = outbox.queue(
             key=key,
             organization=organization,
             recipients=recipients,
-            subject=f"Maintenance for {len(listed):,}{' more' if more else ''} licenses ends "
-            f"on {end:%Y-%m-%d}",
-            template="email/maintenance_reminders.txt",
+            subject=subject,
+            template=ending.template.replace(".txt", "s.txt"),
             context={
                 **context,
                 "end": end,
                 "more": more,
                 "licenses": listed,
+                "url": settings.SITE_URL + reverse("licensing:license_list"),
                 "in_full": len(listed) <= LISTED_IN_FULL,
                 "expiring_first": any(item["expires_first"] for item in listed),
                 "expiring_later": any(

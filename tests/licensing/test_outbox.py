@@ -403,6 +403,67 @@ def test_a_reminder_says_what_stops_and_when_and_whom_to_ask(make_license, setti
     )
 
 
+def test_a_license_expiring_is_reminded_30_and_7_days_before_its_servers_stop(
+    make_license, customer, settings
+):
+    """A term license may expire months before its maintenance ends: its servers stop serving
+    thin clients then. Its members are told 30 and 7 days before, once each, with what to
+    do; one expiring on its maintenance end is told so by the maintenance reminder alone."""
+    today = date(2027, 3, 1)
+    expiry = datetime(2027, 3, 21, 12, 0, tzinfo=UTC)
+    lic = make_license("standard", maintenance_end=date(2027, 12, 31), expires_at=expiry)
+    same_day = make_license(  # its maintenance reminder says it expires then
+        "standard",
+        maintenance_end=date(2027, 3, 25),
+        expires_at=datetime(2027, 3, 25, tzinfo=UTC),
+    )
+    make_license("standard", expires_at=datetime(2027, 5, 1, tzinfo=UTC))  # not due yet
+    assert services.queue_maintenance_reminders(today=today) == 2
+    message = OutboxMessage.objects.get(key__startswith="expiry:")
+    assert message.key == f"expiry:org:{lic.organization_id}:30:2027-03-21"
+    assert (message.license, message.recipients) == (lic, [customer.email])
+    assert message.subject == f"License {lic.number} expires on 2027-03-21"
+    assert message.body.startswith(
+        f"License {lic.number} ({lic.description}) expires on {lic.expiry_shown}, in 20 days."
+    )
+    assert "no longer serves thin clients" in message.body
+    assert f"write to {settings.SUPPORT_EMAIL}" in message.body
+    assert f"{settings.SITE_URL}/licenses/{lic.number}/" in message.body
+    assert OutboxMessage.objects.get(key__startswith="reminder:").license == same_day
+    assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 0
+
+    assert services.queue_maintenance_reminders(today=date(2027, 3, 21)) == 2  # 7 days: both
+    last = OutboxMessage.objects.get(key=f"expiry:org:{lic.organization_id}:7:2027-03-21")
+    assert f"expires on {lic.expiry_shown}, today." in last.body
+    # Expired: nothing more to remind of.
+    assert services.queue_maintenance_reminders(today=date(2027, 3, 22)) == 0
+
+
+def test_licenses_expiring_on_one_day_are_listed_in_one_email(make_license, customer):
+    today = date(2027, 3, 1)
+    expiry = datetime(2027, 3, 8, tzinfo=UTC)
+    licenses = [make_license("standard", expires_at=expiry) for _ in range(3)]
+    assert services.queue_maintenance_reminders(today=today) == 1
+    message = OutboxMessage.objects.get()
+    assert _reminded(message) == sorted(lic.number for lic in licenses)
+    assert message.subject == "3 licenses expire on 2027-03-08"
+    assert message.body.startswith("3 of your licenses expire on 2027-03-08, in 7 days:")
+    assert all(lic.number in message.body for lic in licenses)
+    later = make_license("standard", expires_at=expiry)
+    assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 1
+    again = OutboxMessage.objects.get(key__endswith=":2")
+    assert again.license == later
+    assert again.subject == f"License {later.number} expires on 2027-03-08"
+
+
+def test_a_maintenance_reminder_on_its_last_day_says_today(make_license, customer):
+    end = date(2027, 3, 1)
+    make_license("standard", maintenance_end=end)
+    make_license("standard", organization=OrganizationFactory(), maintenance_end=end)
+    assert services.queue_maintenance_reminders(today=end) == 1
+    assert f"ends on {end}, today." in OutboxMessage.objects.get().body
+
+
 def test_each_reminder_is_sent_once_per_license_and_threshold(make_license, customer):
     end = date(2027, 6, 30)
     make_license("standard", maintenance_end=end)
@@ -587,8 +648,10 @@ def test_a_digest_of_a_very_large_customer_lists_one_license_a_line(organization
     licenses[0].save()
     licenses[1].expires_at = datetime(2027, 1, 31, 12, tzinfo=UTC)  # on its maintenance end
     licenses[1].save()
-    assert services.queue_maintenance_reminders(today=date(2027, 1, 10)) == 1
-    message = OutboxMessage.objects.get()
+    # And the one expiring in 5 days its own reminder of that.
+    assert services.queue_maintenance_reminders(today=date(2027, 1, 10)) == 2
+    assert OutboxMessage.objects.get(key__startswith="expiry:").license == licenses[0]
+    message = OutboxMessage.objects.get(key__startswith="reminder:")
     assert message.subject == "Maintenance for 1,312 licenses ends on 2027-01-31"
     assert message.license is None and message.organization == organization
     lines = message.body.splitlines()
