@@ -50,7 +50,7 @@ def build_indexes(apps, schema_editor):
                 "could not be created (%s). Searches work, reading whole tables, and end at "
                 "the statement timeout once the audit trail is large. Have the database's "
                 "owner or a superuser run CREATE EXTENSION pg_trgm; in this database, then "
-                "run: manage.py migrate licensing 0020 && manage.py migrate",
+                "run: manage.py build_search_indexes",
                 " ".join(str(error).split()),  # one line of the log
             )
             return
