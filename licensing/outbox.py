@@ -220,6 +220,10 @@ def deliver(message_id: int) -> bool:
                 error = _sorted_out(message, to, refused)
         retry_in = _record(message, attempted=bool(to), error=error)
     if error is None:
+        if any(why.startswith("refused") for why in message.undelivered.values()):
+            # Refused for good (5xx): ended, failed or sent to the others; said as an attempt
+            # that failed is, for whoever watches the log.
+            log.warning("outbox message %s: %s; %s", message_id, message.status, message.last_error)
         return any(address in message.delivered_to for address in to)
     log.warning(
         "outbox message %s: attempt %s failed: %s", message_id, message.attempts, message.last_error

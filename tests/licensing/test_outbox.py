@@ -842,11 +842,22 @@ def reissued(activate, organization):
     return OutboxMessage.objects.get()
 
 
+def _outbox_log(caplog) -> list[str]:
+    return [
+        f"{r.levelname} {r.getMessage()}" for r in caplog.records if r.name == "licensing.outbox"
+    ]
+
+
 def test_recipients_refused_for_good_are_recorded_and_not_tried_again(
-    reissued, customer, smtp_server
+    reissued, customer, smtp_server, caplog
 ):
     server = smtp_server(gone="550 5.1.1 No such user")
     assert outbox.deliver(reissued.pk) is True
+    # In the worker's log, as every failed attempt is.
+    assert _outbox_log(caplog) == [
+        f"WARNING outbox message {reissued.pk}: sent; Not sent to gone@plant.example: refused "
+        "by the mail server: 550 5.1.1 No such user"
+    ]
     assert server.received == [sorted([customer.email, "later@xn--plnt-moa.example"])]
     reissued.refresh_from_db()
     assert reissued.status == "sent" and reissued.attempts == 1
@@ -915,7 +926,7 @@ def test_a_file_revoked_after_some_got_it_says_who_did(reissued, customer, smtp_
     "backend", ["licensing.mail.SMTPBackend", "django.core.mail.backends.smtp.EmailBackend"]
 )
 def test_a_message_refused_for_every_recipient_for_good_fails_at_once(
-    activate, smtp_server, settings, backend
+    activate, smtp_server, settings, backend, caplog
 ):
     activate("standard")
     message = OutboxMessage.objects.get()
@@ -927,6 +938,9 @@ def test_a_message_refused_for_every_recipient_for_good_fails_at_once(
     message.refresh_from_db()
     assert message.status == "failed" and message.attempts == 1 and message.sent_at is None
     assert "refused by the mail server: 550 5.1.1 No such user" in message.last_error
+    assert _outbox_log(caplog) == [
+        f"WARNING outbox message {message.pk}: failed; {message.last_error}"
+    ]
     # Support sends it again once the mailbox exists: it is tried for that recipient again.
     server.replies.clear()
     assert outbox.retry_now(message) is None
