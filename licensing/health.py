@@ -1,8 +1,10 @@
-"""/healthz: the database, the signing key and the broker, reported separately.
+"""/healthz: the database, the signing key, the keyring served and the broker, reported
+separately.
 
 503 when the database is down or the signing key cannot be read (the site cannot work, or
 issues no file: a deployment's mistake, shown at once); a broker outage is "degraded":
-activation and download still work and e-mail waits in the outbox.
+activation and download still work and e-mail waits in the outbox; so is a kept keyring that
+does not load (files are issued, /keyring.json fails).
 
 Answered by a middleware ahead of all others: a container's healthcheck reaches the server
 at its own address, which is no host the site serves (``ALLOWED_HOSTS``), over plain HTTP
@@ -56,17 +58,24 @@ def _broker() -> str:
             return answer
 
 
-def _signing() -> str:
-    # The file's name stays in the log of `manage.py check --deploy`, not on a public page.
-    return "ok" if signing.problem() is None else "error: no usable signing key"
+def _signing() -> tuple[str, str]:
+    """The signing key's state, and the served keyring's (the key's and any kept after a
+    rotation). The files' names stay in the log of `manage.py check --deploy`, not on a
+    public page."""
+    if signing.problem(key_only=True) is not None:
+        return ("error: no usable signing key",) * 2
+    if signing.problem() is not None:
+        return "ok", "error: the kept keyring does not load"
+    return "ok", "ok"
 
 
 @never_cache
 def healthz(request):
-    checks = {"database": _database(), "signing": _signing(), "broker": _broker()}
+    key, keyring = _signing()
+    checks = {"database": _database(), "signing": key, "keyring": keyring, "broker": _broker()}
     if checks["database"] != "ok" or checks["signing"] != "ok":
         status, code = "down", 503
-    elif checks["broker"].startswith("error"):
+    elif checks["broker"].startswith("error") or checks["keyring"] != "ok":
         status, code = "degraded", 200
     else:
         status, code = "ok", 200

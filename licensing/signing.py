@@ -46,11 +46,12 @@ def public_keyring() -> tmslicense.Keyring:
     return tmslicense.Keyring(keys)
 
 
-def problem() -> str | None:
-    """Why the portal cannot sign or serve its keyring (its key file missing, unreadable or no
-    Ed25519 key; a kept keyring that does not load), naming the file; None when it can."""
+def problem(*, key_only: bool = False) -> str | None:
+    """Why the portal cannot sign (its key file missing, unreadable or no Ed25519 key) or,
+    unless ``key_only``, serve its keyring (a kept keyring that does not load), naming the
+    file; None when it can."""
     try:
-        public_keyring()
+        current_kid() if key_only else public_keyring()
     except (ImproperlyConfigured, OSError, tmslicense.KeyringError) as error:
         return str(error)
     return None

@@ -672,8 +672,24 @@ def test_healthz_reports_database_signing_key_and_broker(client, db, settings, t
         "status": "ok",
         "database": "ok",
         "signing": "ok",
+        "keyring": "ok",
         "broker": "in-process",
     }
+    # The keyring kept after a rotation does not load (an error page saved in its place): the
+    # site signs and serves files, but not /keyring.json; the key is not blamed.
+    kept = tmp_path / "old-keyring.json"
+    kept.write_text("<html>502 Bad Gateway</html>")
+    settings.LICENSE_EXTRA_KEYRING_FILE = kept
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "degraded",
+        "database": "ok",
+        "signing": "ok",
+        "keyring": "error: the kept keyring does not load",
+        "broker": "in-process",
+    }
+    assert "old-keyring" not in response.content.decode()
     # A deployment without its key (not mounted, not readable) is down, not healthy, and the
     # public page does not name the file.
     settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "not-mounted.pem"
@@ -681,6 +697,7 @@ def test_healthz_reports_database_signing_key_and_broker(client, db, settings, t
     assert response.status_code == 503
     assert response.json()["status"] == "down"
     assert response.json()["signing"] == "error: no usable signing key"
+    assert response.json()["keyring"] == "error: no usable signing key"
     assert "not-mounted" not in response.content.decode()
 
 
