@@ -774,3 +774,27 @@ def test_two_licenses_activated_at_once_on_one_pair_the_other_way_round_give_one
 
         at_once(2, activate)
         assert sorted(outcomes) == ["issued", "refused"], round_
+
+
+def test_reminder_runs_at_once_queue_each_reminder_once_without_an_error(
+    postgres, customer, make_license
+):
+    """Two beats (a second started by mistake) run the daily reminders at the same moment:
+    the second waits for the first and finds its e-mails queued, rather than failing on
+    their keys (an ERROR with a traceback in the worker's log)."""
+    from datetime import date, timedelta
+
+    today = date(2027, 3, 1)
+    for days in (5, 20):
+        make_license("standard", maintenance_end=today + timedelta(days=days))
+    counts, errors = [], []
+
+    def run():
+        try:
+            counts.append(services.queue_maintenance_reminders(today=today))
+        except Exception as error:  # noqa: BLE001 - what the test looks for
+            errors.append(error)
+
+    at_once(4, run)
+    assert errors == [] and sorted(counts) == [0, 0, 0, 2]
+    assert OutboxMessage.objects.count() == 2
