@@ -940,6 +940,19 @@ def test_members_lists_the_organizations_people_only(
     assert "belong to no customer organization" in page and customer.email not in page
 
 
+def test_an_account_removed_from_its_organization_is_told_so_not_to_buy_a_license(
+    customer_client, customer, activated
+):
+    """Support removed the member (its membership deleted): the licenses are gone from it, and
+    its pages say the account belongs to no organization, not that the organization has no
+    license yet ("if you bought one, write with your order number")."""
+    customer.membership.delete()
+    for path in ("/licenses/", "/members/"):
+        page = customer_client.get(path).content.decode()
+        assert "Your account belongs to no customer organization" in page, path
+        assert "no licenses here yet" not in page and activated.license.number not in page
+
+
 def listed(response) -> list[str]:
     """The license numbers a My licenses page lists, in order."""
     link = r'class="license-number" href="/licenses/([^/"]+)/"'
@@ -1113,6 +1126,11 @@ def test_my_licenses_downloads_as_a_spreadsheet(
     assert [row["License number"] for row in found] == [activated.license.number]
     page = customer_client.get("/licenses/", {"q": activated.installation_id}).content.decode()
     assert f'href="/licenses/export/?q={activated.installation_id}"' in page
+    assert ">Download this license as a spreadsheet (CSV)</a>" in page  # not "these 1"
+    assert (
+        ">Download all 2 as a spreadsheet (CSV)</a>"
+        in customer_client.get("/licenses/").content.decode()
+    )
 
 
 def test_the_spreadsheet_needs_a_log_in_and_a_valid_search(customer_client, activated):
