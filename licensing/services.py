@@ -471,6 +471,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
             "replaces": replaces,
             "corrected": corrected,
             "swapped": swapped,
+            "changes": (details or {}).get("changes"),
             "revoked_url": _revoked_url() if replaces else "",
             "updated_for": person(actor) if action == "update_file" else "",
             # Said where the e-mail would promise otherwise (an enterprise file's "both fully
@@ -865,6 +866,7 @@ def _update_file_locked(license: License, actor, ip) -> Activation:
 
 def _replace(old: Activation, lic: License, ids, *, actor, ip, action: str, why: str):
     """A new file (new serial) in place of a live one, which is revoked and names it."""
+    changes = [list(change) for change in lic.changes_since(old)]  # the license's, since
     old.revoke(reason=why, by=actor)
     new = _issue(
         lic,
@@ -876,6 +878,7 @@ def _replace(old: Activation, lic: License, ids, *, actor, ip, action: str, why:
             "replaces": old.serial,
             "previous_installation_ids": list(old.installation_ids),
             "reason": why,
+            **({"changes": changes} if changes else {}),
         },
     )
     old.replaced_by = new

@@ -327,6 +327,10 @@ def test_a_customer_gets_an_updated_file_once_the_license_changed(
     body = OutboxMessage.objects.get(key=f"activation:{new.serial}").body
     assert f"{customer.username} ({customer.email}) got an updated license file" in body
     assert f"It replaces the file with serial {activated.serial}, which is revoked" in body
+    # What changed, as the license's page said before, and what the file holds.
+    assert f"Changed from the old file: Seats {lic.seats} → {lic.seats + 5}." in body
+    assert f"Seats: {lic.seats + 5}\nFeatures: {lic.listed_features}\n" in body
+    assert event.details["changes"] == [["Seats", str(lic.seats), str(lic.seats + 5)]]
     # Done once: a second click (or the page sent again) changes nothing more.
     response = customer_client.post(url, follow=True)
     assert "is up to date: it has the values of the license" in response.content.decode()
