@@ -672,14 +672,13 @@ def _queue_reminder(
     subject = ending.subject(licenses, end, more)
     if len(listed) == 1:
         lic = licenses[0]
-        url = settings.SITE_URL + reverse("licensing:license_detail", args=[lic.number])
         message = outbox.queue(
             key=key,
             license=lic,
             recipients=recipients,
             subject=subject,
             template=ending.template,
-            context={**context, **listed[0], "url": url},
+            context={**context, **listed[0], "url": _license_url(lic)},
         )
     else:
         message = outbox.queue(
@@ -775,6 +774,7 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
             "license": act.license,
             "activation": act,
             "revoked_url": _revoked_url(),
+            "license_url": _license_url(act.license),
             "support_email": settings.SUPPORT_EMAIL,
         },
     )
@@ -1193,6 +1193,11 @@ def check_invitation(user) -> None:
             f"The account of {user.email} is in use (a password was chosen), not an "
             "invitation to withdraw. Ask an administrator to deactivate it."
         )
+
+
+def _license_url(lic: License) -> str:
+    """The license's page, as an e-mail links to it."""
+    return settings.SITE_URL + reverse("licensing:license_detail", args=[lic.number])
 
 
 def _site() -> dict:

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -150,6 +151,7 @@ def test_revoke_needs_a_reason_and_frees_the_license(live, customer, ids):
     assert mail.recipients == [customer.email]
     assert live.serial in mail.body and ids[0] in mail.body and "(mirror)" in mail.body
     assert "Server replaced" not in mail.body and "activated again" in mail.body
+    assert f"{settings.SITE_URL}/licenses/{live.license.number}/" in mail.body  # where
     other = tmslicense.new_installation_id()
     activation, created = services.activate(
         license=live.license,
