@@ -476,6 +476,6 @@ class ResetForm(PasswordResetForm):
             recipients=[to_email],
             subject="".join(render_to_string(subject_template_name, context).splitlines()),
             template=email_template_name,
-            context=context,
+            context={**context, "valid": services.link_lifetime()},
             secret=True,
         )

@@ -436,15 +436,16 @@ class Activation(models.Model):
         return hasattr(self, "replaces")
 
     def issued_by_words(self, viewer) -> str:
-        """Who issued the file, as the customer ``viewer`` reads it: "by you", a colleague's
-        name, or "by support" for any staff member, a member of the organization too (support's
-        names stay in the admin); nothing for an account deleted since."""
+        """Who issued the file, as the customer ``viewer`` reads it: "by you", a colleague as
+        e-mails name one (``person``), or "by support" for any staff member, a member of the
+        organization too (support's names stay in the admin); nothing for an account deleted
+        since."""
         issuer = self.issued_by
         if issuer is None:
             return ""
         if issuer.pk == viewer.pk:
             return "by you"
-        return "by support" if issuer.is_staff else f"by {issuer.get_username()}"
+        return "by support" if issuer.is_staff else f"by {person(issuer)}"
 
     @property
     def installation_ids(self) -> tuple[str, ...]:

@@ -1086,7 +1086,7 @@ def _invite(organization, email, actor, ip) -> str:
         ip=ip,
         details={"member": person(user), "again": "yes" if again else "no"},
     )
-    valid = _duration(settings.PASSWORD_RESET_TIMEOUT)
+    valid = link_lifetime()
     token = default_token_generator.make_token(user)
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     if not again:
@@ -1258,7 +1258,9 @@ def awaits_password(user) -> bool:
     return user.last_login is None and not user.has_usable_password()
 
 
-def _duration(seconds: int) -> str:
+def link_lifetime() -> str:
+    """How long a link to choose a password works ("3 days"), as its e-mails say it."""
+    seconds = settings.PASSWORD_RESET_TIMEOUT
     days, hours = seconds // 86400, seconds // 3600
     if days:
         return f"{days} day{'s' if days != 1 else ''}"

@@ -240,6 +240,8 @@ def test_a_reset_e_mail_waits_while_the_mail_server_is_down_and_its_link_stays_h
     message = OutboxMessage.objects.get(key__startswith="password-reset:")
     assert message.secret and message.status == "pending" and message.attempts == 1
     assert message.recipients == [customer.email] and "/accounts/reset/" in message.body
+    # How long the link works, as the invitation says it (the same setting).
+    assert "(the link works once, for 3 days):" in message.body
 
     page = admin_client.get(f"/admin/licensing/outboxmessage/{message.pk}/change/")
     assert "Not shown: it holds a link to choose a password" in page.content.decode()

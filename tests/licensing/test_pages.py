@@ -130,7 +130,9 @@ def test_history_names_support_and_replacements_but_keeps_supports_notes(
         corrected.serial,
         activated.serial,
     ]
-    assert rows[0]["Issued"].endswith("by colleague") and rows[0]["State"] == "current"
+    # Named as the e-mails name a member: with the address (Members lists it).
+    assert rows[0]["Issued"].endswith(f"by colleague ({colleague.email})")
+    assert rows[0]["State"] == "current"
     assert "by" not in rows[1]["Issued"]  # its user was deleted
     assert rows[1]["State"].startswith("revoked by support")
     assert rows[2]["Issued"].endswith("by support")
