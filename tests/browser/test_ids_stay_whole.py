@@ -2,6 +2,7 @@
 phone, in the customer's pages and support's, each stays on one line, an ID with its role."""
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -196,6 +197,9 @@ def test_beside_the_menu_each_role_stays_inside_the_table(page, engineer, width)
     suspended = license_of(engineer, "standard")
     suspended.status = suspended.Status.SUSPENDED  # the longest status: a wider column
     suspended.save()
+    term = license_of(engineer, "standard")  # its status says until when: wider still
+    term.expires_at = datetime(2027, 6, 30, tzinfo=UTC)
+    term.save()
     page.set_viewport_size({"width": width, "height": 800})
     log_in(page, engineer)
     edge = page.evaluate(  # of the page's content, where the buttons above end

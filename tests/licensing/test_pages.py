@@ -959,6 +959,21 @@ def test_an_account_removed_from_its_organization_is_told_so_not_to_buy_a_licens
         assert "no licenses here yet" not in page and activated.license.number not in page
 
 
+def test_my_licenses_says_until_when_a_license_with_an_expiry_works(
+    customer_client, make_license
+):
+    """A term license's servers stop at its expiry, maybe long before its maintenance end:
+    the list says when, beside its status."""
+    from datetime import UTC, datetime
+
+    term = make_license("standard", expires_at=datetime(2027, 6, 30, tzinfo=UTC))
+    make_license("standard")  # no expiry: nothing more to say
+    page = customer_client.get("/licenses/").content.decode()
+    row = page.split(f">{term.number}</a>")[1].split("</tr>")[0]
+    assert "Active" in row and "until 2027-06-30 00:00 UTC" in row
+    assert page.count("until ") == 1
+
+
 def listed(response) -> list[str]:
     """The license numbers a My licenses page lists, in order."""
     link = r'class="license-number" href="/licenses/([^/"]+)/"'
