@@ -26,7 +26,7 @@ from .ids import (
     normalize_license_number,
 )
 from .keyring import MAX_KEYRING, Keyring, KeyringError
-from .model import HIDDEN_CHARACTERS, Role, _format_datetime
+from .model import HIDDEN_CHARACTERS, _format_datetime
 
 DEFAULT_DATA_DIR = "tms-data"
 
@@ -370,21 +370,12 @@ def _capabilities(args, data_dir: Path):
 def _status(args, data_dir: Path) -> int:
     # Without a keyring the window still shows this server's ID (what activation asks for).
     caps, refused, keyring = _capabilities(args, data_dir)
-    partners = sorted(
-        {i for lic in caps.licenses for i in lic.installation_ids} - {caps.installation_id}
-    )
-    # The licenses it is the mirror of while fully functional by its own (duplicates).
-    mirrors = [
-        lic.license_number
-        for lic in caps.licenses
-        if caps.role is not Role.MIRROR and lic.server(caps.installation_id).role is Role.MIRROR
-    ]
     if args.json:
-        print(json.dumps(_status_json(caps, refused, keyring, partners, mirrors), indent=2))
+        print(json.dumps(_status_json(caps, refused, keyring), indent=2))
         return 0
     print("ThinManager Licensing")
     print(f"Installation ID: {caps.installation_id}")
-    for partner in partners:
+    for partner in caps.partners:
         print(f"Synchronized ThinManager Server: {partner}")
     print()
     if keyring is None:
@@ -411,8 +402,8 @@ def _status(args, data_dir: Path) -> int:
         print(line)
     print()
     role = caps.role.value if caps.role else "unlicensed"
-    if mirrors:  # fully functional by its own licenses, though the mirror of these
-        role += f" and mirror of {', '.join(mirrors)}, fully functional"
+    if caps.fully_functional_mirror_of:  # by its own licenses, though the mirror of these
+        role += f" and mirror of {', '.join(caps.fully_functional_mirror_of)}, fully functional"
     print(f"This server: {role}, {caps.seats} seat(s)")
     for action in Action:
         message = caps.message(action)
@@ -420,16 +411,16 @@ def _status(args, data_dir: Path) -> int:
     return 0
 
 
-def _status_json(caps, refused, keyring, partners, mirrors) -> dict:
+def _status_json(caps, refused, keyring) -> dict:
     """``status --json``: the window's facts for a program (ASCII JSON: hidden characters of
     an older file's text are written as codes by the encoder), each reason with its code."""
     this = caps.installation_id
     return {
         "installation_id": this,
-        "synchronized_servers": partners,
+        "synchronized_servers": list(caps.partners),
         "keyring": keyring is not None,
         "role": caps.role.value if caps.role else None,
-        "fully_functional_mirror_of": mirrors,
+        "fully_functional_mirror_of": list(caps.fully_functional_mirror_of),
         "seats": caps.seats,
         "features": sorted(caps.features),
         "next_expiry": _format_datetime(caps.next_expiry) if caps.next_expiry else None,

@@ -59,6 +59,25 @@ class Capabilities:
         return min((lic.expires_at for lic in self.licenses if lic.expires_at), default=None)
 
     @property
+    def partners(self) -> tuple[str, ...]:
+        """The other servers of the licenses counted here (the Licensing window's synchronized
+        ThinManager Server), sorted."""
+        ids = {i for lic in self.licenses for i in lic.installation_ids}
+        return tuple(sorted(ids - {self.installation_id}))
+
+    @property
+    def fully_functional_mirror_of(self) -> tuple[str, ...]:
+        """The license numbers this server is the mirror of while fully functional by
+        duplicates of its own (empty on a mirror: it is one)."""
+        if self.role is Role.MIRROR:
+            return ()
+        return tuple(
+            lic.license_number
+            for lic in self.licenses
+            if lic.server(self.installation_id).role is Role.MIRROR
+        )
+
+    @property
     def serve_clients(self) -> bool:
         return self.allows(Action.SERVE_CLIENTS)
 

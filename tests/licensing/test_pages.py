@@ -959,9 +959,7 @@ def test_an_account_removed_from_its_organization_is_told_so_not_to_buy_a_licens
         assert "no licenses here yet" not in page and activated.license.number not in page
 
 
-def test_my_licenses_says_until_when_a_license_with_an_expiry_works(
-    customer_client, make_license
-):
+def test_my_licenses_says_until_when_a_license_with_an_expiry_works(customer_client, make_license):
     """A term license's servers stop at its expiry, maybe long before its maintenance end:
     the list says when, beside its status."""
     from datetime import UTC, datetime

@@ -91,6 +91,12 @@ def test_a_mirror_with_a_complete_duplicate_license_of_its_own_is_fully_function
     assert caps.role is tmslicense.Role.PRIMARY
     assert caps.show_thinserver_data
     assert caps.seats == own.seats + mirrored.seats  # its own, and the primary's on a failover
+    # What the Licensing window says of it: synchronized with the primary, whose license it
+    # is the mirror of while fully functional.
+    assert caps.partners == (mirrored.installation_ids[0],)
+    assert caps.fully_functional_mirror_of == (mirrored.license_number,)
+    short = tmslicense.capabilities([mirrored], secondary)
+    assert (short.partners, short.fully_functional_mirror_of) == (caps.partners, ())
 
 
 @pytest.mark.parametrize(
