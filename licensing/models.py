@@ -346,6 +346,9 @@ class Activation(models.Model):
     kid = models.CharField("signing key id", max_length=32)
     license_file = models.TextField()
     issued_at = models.DateTimeField(default=timezone.now)
+    # When the file stops working on its servers (as it says; None: never), beside it so that
+    # reminders find the files expiring soon: support may extend a license without a new file.
+    expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -446,6 +446,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
         kid=kid,
         license_file=text,
         issued_at=tms.issued_at,
+        expires_at=tms.expires_at,
         issued_by=actor,
     )
     audit(

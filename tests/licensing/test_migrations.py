@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 from django.db import IntegrityError, connection
 from django.db.migrations.executor import MigrationExecutor
@@ -266,3 +267,52 @@ def test_the_search_indexes_command_says_sqlite_has_none(tmp_path):
     assert result.stderr.strip() == (
         "CommandError: These indexes exist only on PostgreSQL: SQLite reads its tables."
     )
+
+
+def test_each_file_gets_its_expiry_as_recorded_in_it(migrate):
+    """Reminders find the files that expire soon by a column of their own: files issued
+    before it are given what they carry (a damaged one is given none, not a failed migrate)."""
+    from datetime import UTC, date, datetime
+
+    apps = migrate([("licensing", "0024_outbox_message_licenses")])
+    Activation = apps.get_model("licensing", "Activation")
+    lic = _old_license(apps, "Old Files Inc.")
+    key = Ed25519PrivateKey.generate()
+
+    def issued(serial, expires_at, text=None):
+        tms = tmslicense.License.create(
+            serial=serial,
+            license_number=lic.number,
+            kind="standard",
+            installation_ids=[tmslicense.new_installation_id()],
+            product="ThinManager",
+            edition="Premium",
+            seats=1,
+            features=[],
+            customer="Old Files Inc.",
+            issued_at=datetime(2026, 1, 1, tzinfo=UTC),
+            maintenance_end=date(2027, 1, 1),
+            expires_at=expires_at,
+        )
+        return Activation.objects.create(
+            license=lic,
+            installation_id=tms.installation_ids[0],
+            serial=serial,
+            kid="k",
+            license_file=text or tmslicense.sign_license(tms, key, tmslicense.key_id(key)),
+            issued_at=tms.issued_at,
+            revoked_at=tms.issued_at,  # one live file per license: the others revoked
+            revoked_reason="Replaced",
+        )
+
+    term = issued("AAAA000000000011", datetime(2027, 3, 1, 12, tzinfo=UTC))
+    never = issued("AAAA000000000012", None)
+    damaged = issued("AAAA000000000013", None, text="not a file")
+    apps = migrate([("licensing", "0025_activation_expires_at")])
+    Activation = apps.get_model("licensing", "Activation")
+    expiry = dict(Activation.objects.values_list("pk", "expires_at"))
+    assert expiry == {
+        term.pk: datetime(2027, 3, 1, 12, tzinfo=UTC),
+        never.pk: None,
+        damaged.pk: None,
+    }
