@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -39,6 +39,12 @@ def expiry_shown(value) -> str:
     messages write it ("2027-06-30 00:00 UTC": a date alone reads as that whole day, which an
     expiry set without a time does not include); "never"."""
     return "never" if value is None else tmslicense.utc_time(value)
+
+
+def last_day(expires_at) -> date:
+    """The last day a license (or its file) works, in the site's time zone: one that expires
+    at midnight works through the day before."""
+    return timezone.localdate(expires_at - timedelta(microseconds=1))
 
 
 def listed_features(features) -> str:

@@ -10,16 +10,17 @@ import ipaddress
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -36,6 +37,8 @@ from .models import (
     Membership,
     Organization,
     OutboxMessage,
+    expiry_shown,
+    last_day,
     one_at_a_time,
     person,
     roles_swapped,
@@ -556,12 +559,12 @@ class _Ending:
 
     prefix: str  # of its outbox keys: "<prefix>:org:<organization>:<threshold>:<date>[:n]"
     template: str  # for one license; with "s", for several
-    subject_one: str
+    subject_one: Callable[[License, date], str]
     subject_many: str
 
     def subject(self, licenses, end, more: bool) -> str:
         if len(licenses) == 1:
-            return self.subject_one.format(number=licenses[0].number, end=end)
+            return self.subject_one(licenses[0], end)
         return self.subject_many.format(
             count=f"{len(licenses):,}{' more' if more else ''}", end=end
         )
@@ -570,40 +573,77 @@ class _Ending:
 MAINTENANCE = _Ending(
     "reminder",
     "email/maintenance_reminder.txt",
-    "Maintenance for license {number} ends on {end:%Y-%m-%d}",
+    lambda lic, end: f"Maintenance for license {lic.number} ends on {end:%Y-%m-%d}",
     "Maintenance for {count} licenses ends on {end:%Y-%m-%d}",
 )
 EXPIRY = _Ending(
     "expiry",
     "email/expiry_reminder.txt",
-    "License {number} expires on {end:%Y-%m-%d}",
-    "{count} licenses expire on {end:%Y-%m-%d}",
+    lambda lic, end: (
+        f"The license file of {lic.number} expires on {expiry_shown(lic.stops_at)}"
+        if lic.extended
+        else f"License {lic.number} expires on {expiry_shown(lic.stops_at)}"
+    ),
+    "{count} licenses expire by the end of {end:%Y-%m-%d}",
 )
 
 
 @transaction.atomic
 def queue_maintenance_reminders(*, today=None) -> int:
     """Queue the reminders due today, 30 and 7 days before a maintenance end, and before an
-    expiry (one on its maintenance end's day is said by that reminder): one e-mail per
-    organization, threshold and date, listing its licenses ending that day; returns how many
-    e-mails were queued. Each license is listed once per organization, threshold and date (a
-    day missed by the scheduler is caught up); one due only since (added, moved in, its date
-    changed) is listed in one more e-mail, without the others."""
+    expiry: of the file a license's servers hold (support may have extended the license
+    since), or of a license not activated (it can be activated no more); one on its
+    maintenance end's last day is said by that reminder. One e-mail per organization,
+    threshold and date, listing its licenses ending that day; returns how many e-mails were
+    queued. Each license is listed once per organization, threshold and date (a day missed by
+    the scheduler is caught up); one due only since (added, moved in, its date changed) is
+    listed in one more e-mail, without the others."""
     # A second run at once (a second beat) waits for the first, and finds its e-mails queued.
     one_at_a_time("reminders", "run")
     today = today or timezone.localdate()
     last = today + timedelta(days=max(REMINDER_DAYS))
     active = License.objects.in_state("active")  # expired or suspended: nothing to renew
     maintenance = active.filter(maintenance_end__gte=today, maintenance_end__lte=last)
-    expiring = active.filter(expires_at__date__gte=today, expires_at__date__lte=last).exclude(
-        expires_at__date=F("maintenance_end")
+    # Whose last day (see last_day) is from today to the last: expiring after today's start
+    # and by the end of the last.
+    after, by = _midnight(today), _midnight(last + DAY)
+    live = Activation.objects.live().filter(license=OuterRef("pk"))
+    expiring = active.annotate(
+        activated=Exists(live), file_expires=Subquery(live.values("expires_at")[:1])
+    ).filter(
+        Q(activated=True, file_expires__gt=after, file_expires__lte=by)
+        | Q(activated=False, expires_at__gt=after, expires_at__lte=by)
     )
     members = {}  # by organization, read once for both
     return _queue_reminders(
         MAINTENANCE, maintenance, lambda lic: lic.maintenance_end, today, members
-    ) + _queue_reminders(
-        EXPIRY, expiring, lambda lic: timezone.localdate(lic.expires_at), today, members
-    )
+    ) + _queue_reminders(EXPIRY, expiring, _expiry_day, today, members)
+
+
+DAY = timedelta(days=1)
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _on_the_day(moment: datetime, day: date) -> bool:
+    """Whether an expiry falls on ``day``, from its first moment to its end (the next
+    midnight: "through the maintenance end")."""
+    return _midnight(day) <= moment <= _midnight(day + DAY)
+
+
+def _expiry_day(lic: License) -> date | None:
+    """The last day the license's servers run on its file (its own expiry's, not activated),
+    noting when that is (``stops_at``) and whether the license was extended since the file
+    (``extended``); None when its maintenance reminder says it (on its maintenance end, and
+    the file's expiry the license's)."""
+    lic.stops_at = lic.file_expires if lic.activated else lic.expires_at
+    own = lic.expires_at and lic.expires_at.replace(microsecond=0)  # a file has seconds
+    lic.extended = lic.activated and (own is None or own > lic.stops_at)
+    if not lic.extended and _on_the_day(lic.stops_at, lic.maintenance_end):
+        return None
+    return last_day(lic.stops_at)
 
 
 def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
@@ -611,6 +651,8 @@ def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
     groups = {}
     for lic in due.select_related("organization"):
         end = date_of(lic)
+        if end is None:
+            continue
         threshold = min(d for d in REMINDER_DAYS if (end - today).days <= d)
         if (lic.pk, lic.organization_id, f"{threshold}:{end.isoformat()}") not in reminded:
             groups.setdefault((lic.organization, threshold, end), []).append(lic)
@@ -662,14 +704,25 @@ def _queue_reminder(
     about it (as its other e-mails); of several, a list sorted by number, said to be ``more``
     when it comes after one for that day (licenses due only since)."""
     listed = [
-        # Servers refuse the file from its expiry on: past the maintenance end or not.
         {
             "license": lic,
-            "expires_first": lic.expires_at is not None and lic.expires_at.date() <= end,
+            # Servers refuse the file from its expiry on: past the maintenance end or not.
+            "expires_first": lic.expires_at is not None and last_day(lic.expires_at) <= end,
+            "expires_on_end": lic.expires_at is not None and _on_the_day(lic.expires_at, end),
+            # Of an expiry: when the servers stop, and why.
+            "stops": expiry_shown(getattr(lic, "stops_at", None)),
+            "activated": getattr(lic, "activated", None),
+            "extended": getattr(lic, "extended", False),
         }
         for lic in sorted(licenses, key=lambda lic: lic.number)
     ]
-    context = {"days_left": (end - today).days, "support_email": settings.SUPPORT_EMAIL}
+    stops = [lic.stops_at for lic in licenses if getattr(lic, "stops_at", None)]
+    context = {
+        "days_left": (end - today).days,
+        # On its last day, a file expiring at the next midnight works until the day's end.
+        "tonight": any(timezone.localdate(at) != end for at in stops),
+        "support_email": settings.SUPPORT_EMAIL,
+    }
     subject = ending.subject(licenses, end, more)
     if len(listed) == 1:
         lic = licenses[0]
@@ -700,6 +753,9 @@ def _queue_reminder(
                     item["license"].expires_at and not item["expires_first"] for item in listed
                 ),
                 "working_on": not all(item["expires_first"] for item in listed),
+                "any_activated": any(item["activated"] for item in listed),
+                "any_extended": any(item["extended"] for item in listed),
+                "any_not_activated": any(item["activated"] is False for item in listed),
             },
         )
     if message is not None:

@@ -404,39 +404,72 @@ def test_a_reminder_says_what_stops_and_when_and_whom_to_ask(make_license, setti
 
 
 def test_a_license_expiring_is_reminded_30_and_7_days_before_its_servers_stop(
-    make_license, customer, settings
+    activate, make_license, customer, settings
 ):
     """A term license may expire months before its maintenance ends: its servers stop serving
     thin clients then. Its members are told 30 and 7 days before, once each, with what to
     do; one expiring on its maintenance end is told so by the maintenance reminder alone."""
     today = date(2027, 3, 1)
     expiry = datetime(2027, 3, 21, 12, 0, tzinfo=UTC)
-    lic = make_license("standard", maintenance_end=date(2027, 12, 31), expires_at=expiry)
-    same_day = make_license(  # its maintenance reminder says it expires then
+    lic = activate("standard", maintenance_end=date(2027, 12, 31), expires_at=expiry).license
+    OutboxMessage.objects.all().delete()  # its file's e-mail
+    on_its_end = make_license(  # its maintenance reminder says it expires then
         "standard",
-        maintenance_end=date(2027, 3, 25),
-        expires_at=datetime(2027, 3, 25, tzinfo=UTC),
+        maintenance_end=date(2027, 3, 24),
+        expires_at=datetime(2027, 3, 25, tzinfo=UTC),  # the next midnight: through the day
     )
     make_license("standard", expires_at=datetime(2027, 5, 1, tzinfo=UTC))  # not due yet
     assert services.queue_maintenance_reminders(today=today) == 2
     message = OutboxMessage.objects.get(key__startswith="expiry:")
     assert message.key == f"expiry:org:{lic.organization_id}:30:2027-03-21"
     assert (message.license, message.recipients) == (lic, [customer.email])
-    assert message.subject == f"License {lic.number} expires on 2027-03-21"
+    assert message.subject == f"License {lic.number} expires on 2027-03-21 12:00 UTC"
     assert message.body.startswith(
-        f"License {lic.number} ({lic.description}) expires on {lic.expiry_shown}, in 20 days."
+        f"License {lic.number} ({lic.description}) expires on 2027-03-21 12:00 UTC, in 20 days."
     )
     assert "no longer serves thin clients" in message.body
     assert f"write to {settings.SUPPORT_EMAIL}" in message.body
     assert f"{settings.SITE_URL}/licenses/{lic.number}/" in message.body
-    assert OutboxMessage.objects.get(key__startswith="reminder:").license == same_day
+    reminder = OutboxMessage.objects.get(key__startswith="reminder:")
+    assert reminder.license == on_its_end
+    assert "The license itself expires on 2027-03-25 00:00 UTC" in reminder.body
     assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 0
 
     assert services.queue_maintenance_reminders(today=date(2027, 3, 21)) == 2  # 7 days: both
     last = OutboxMessage.objects.get(key=f"expiry:org:{lic.organization_id}:7:2027-03-21")
-    assert f"expires on {lic.expiry_shown}, today." in last.body
+    assert "expires on 2027-03-21 12:00 UTC, today." in last.body
     # Expired: nothing more to remind of.
     assert services.queue_maintenance_reminders(today=date(2027, 3, 22)) == 0
+
+
+def test_an_expiry_reminder_follows_the_file_on_the_servers(activate, make_license, customer):
+    """Support extended the license but its servers hold the file issued before: they stop on
+    the file's expiry, which the reminders follow (and say to add the updated file). A
+    license not activated cannot be activated once it has expired: said so."""
+    today = date(2027, 3, 1)
+    old_expiry = datetime(2027, 3, 11, tzinfo=UTC)  # midnight: the 10th is its last day
+    lic = activate("standard", expires_at=old_expiry).license
+    OutboxMessage.objects.all().delete()
+    License.objects.filter(pk=lic.pk).update(expires_at=datetime(2027, 9, 1, tzinfo=UTC))
+    waiting = make_license("standard", organization=OrganizationFactory(), expires_at=old_expiry)
+    UserFactory(organization=waiting.organization)
+    assert services.queue_maintenance_reminders(today=today) == 2
+    extended = OutboxMessage.objects.get(license=lic)
+    assert extended.key == f"expiry:org:{lic.organization_id}:30:2027-03-10"
+    assert extended.subject == f"The license file of {lic.number} expires on 2027-03-11 00:00 UTC"
+    assert "The license itself is extended to 2027-09-01 00:00 UTC" in extended.body
+    assert "add its updated file on them before then" in extended.body
+    unactivated = OutboxMessage.objects.get(license=waiting).body
+    assert "It is not activated: from then on it can be activated no more." in unactivated
+    assert "ThinManager Servers refuse" not in unactivated
+    # Its last day: "at the end of today", not "today" (it works until midnight).
+    assert services.queue_maintenance_reminders(today=date(2027, 3, 10)) == 2
+    assert "expires on 2027-03-11 00:00 UTC, at the end of today." in (
+        OutboxMessage.objects.get(key=f"expiry:org:{lic.organization_id}:7:2027-03-10").body
+    )
+    # Its updated file added: nothing more to remind of before the license's own expiry.
+    services.update_file(license=lic, actor=customer)
+    assert services.queue_maintenance_reminders(today=date(2027, 3, 10)) == 0
 
 
 def test_licenses_expiring_on_one_day_are_listed_in_one_email(make_license, customer):
@@ -446,14 +479,19 @@ def test_licenses_expiring_on_one_day_are_listed_in_one_email(make_license, cust
     assert services.queue_maintenance_reminders(today=today) == 1
     message = OutboxMessage.objects.get()
     assert _reminded(message) == sorted(lic.number for lic in licenses)
-    assert message.subject == "3 licenses expire on 2027-03-08"
-    assert message.body.startswith("3 of your licenses expire on 2027-03-08, in 7 days:")
-    assert all(lic.number in message.body for lic in licenses)
+    assert message.subject == "3 licenses expire by the end of 2027-03-07"
+    assert message.body.startswith("3 of your licenses expire by the end of 2027-03-07, in 6 days:")
+    assert all(
+        f"{lic.number}: {lic.description}, 10 seats; expires 2027-03-08 00:00 UTC (not activated)."
+        in message.body
+        for lic in licenses
+    )
+    assert "can be activated no more once it has expired" in message.body
     later = make_license("standard", expires_at=expiry)
     assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 1
     again = OutboxMessage.objects.get(key__endswith=":2")
     assert again.license == later
-    assert again.subject == f"License {later.number} expires on 2027-03-08"
+    assert again.subject == f"License {later.number} expires on 2027-03-08 00:00 UTC"
 
 
 def test_a_maintenance_reminder_on_its_last_day_says_today(make_license, customer):
