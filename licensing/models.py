@@ -93,6 +93,17 @@ def one_at_a_time(scope: str, *keys: str) -> None:
             cursor.execute(f"SELECT {locks}", [part for key in keys for part in (scope, key)])  # noqa: S608 - placeholders only
 
 
+def alone(scope: str, key: str) -> bool:
+    """Whether this transaction is the only one doing ``key`` now (a daily run started twice:
+    the second has nothing to do). SQLite's transactions take the write lock at once: one at a
+    time anyway."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s), hashtext(%s))", [scope, key])
+        return cursor.fetchone()[0]
+
+
 class Organization(models.Model):
     # The customer's name in its license files.
     name = models.CharField(max_length=200, unique=True, validators=[validate_license_text])

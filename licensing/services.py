@@ -37,6 +37,7 @@ from .models import (
     Membership,
     Organization,
     OutboxMessage,
+    alone,
     expiry_shown,
     last_day,
     one_at_a_time,
@@ -598,8 +599,8 @@ def queue_maintenance_reminders(*, today=None) -> int:
     queued. Each license is listed once per organization, threshold and date (a day missed by
     the scheduler is caught up); one due only since (added, moved in, its date changed) is
     listed in one more e-mail, without the others."""
-    # A second run at once (a second beat) waits for the first, and finds its e-mails queued.
-    one_at_a_time("reminders", "run")
+    if not alone("reminders", "run"):  # started twice (a second beat): the first does it
+        return 0
     today = today or timezone.localdate()
     last = today + timedelta(days=max(REMINDER_DAYS))
     active = License.objects.in_state("active")  # expired or suspended: nothing to renew

@@ -472,6 +472,22 @@ def test_an_expiry_reminder_follows_the_file_on_the_servers(activate, make_licen
     assert services.queue_maintenance_reminders(today=date(2027, 3, 10)) == 0
 
 
+def test_a_license_reminded_of_its_expiry_is_still_reminded_of_its_maintenance_end(
+    make_license, customer
+):
+    """Each kind of reminder counts its own: an expiry reminder of a date does not stand for a
+    maintenance reminder of that date (support moved the maintenance end onto it since)."""
+    today = date(2027, 3, 1)
+    lic = make_license("standard", expires_at=datetime(2027, 3, 9, 12, tzinfo=UTC))
+    assert services.queue_maintenance_reminders(today=today) == 1
+    License.objects.filter(pk=lic.pk).update(maintenance_end=date(2027, 3, 9))
+    assert services.queue_maintenance_reminders(today=today) == 1
+    assert sorted(OutboxMessage.objects.values_list("key", flat=True)) == [
+        f"expiry:org:{lic.organization_id}:30:2027-03-09",
+        f"reminder:org:{lic.organization_id}:30:2027-03-09",
+    ]
+
+
 def test_licenses_expiring_on_one_day_are_listed_in_one_email(make_license, customer):
     today = date(2027, 3, 1)
     expiry = datetime(2027, 3, 8, tzinfo=UTC)
