@@ -590,7 +590,7 @@ EXPIRY = _Ending(
 
 
 @transaction.atomic
-def queue_maintenance_reminders(*, today=None) -> int:
+def queue_reminders(*, today=None) -> int:
     """Queue the reminders due today, 30 and 7 days before a maintenance end, and before an
     expiry: of the file a license's servers hold (support may have extended the license
     since), or of a license not activated (it can be activated no more); one on its

@@ -48,5 +48,6 @@ def purge_sessions() -> None:
 
 
 @shared_task
-def send_maintenance_reminders() -> int:
-    return services.queue_maintenance_reminders()
+def send_reminders() -> int:
+    """The day's maintenance and expiry reminders (services.queue_reminders)."""
+    return services.queue_reminders()

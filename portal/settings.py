@@ -337,8 +337,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "licensing.tasks.purge_sessions",
         "schedule": crontab(hour=3, minute=45),
     },
-    "maintenance-reminders": {
-        "task": "licensing.tasks.send_maintenance_reminders",
+    "reminders": {
+        "task": "licensing.tasks.send_reminders",
         "schedule": crontab(hour=6, minute=0),
     },
 }

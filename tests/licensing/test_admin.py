@@ -1227,7 +1227,7 @@ def test_a_reminder_listing_several_licenses_is_found_shown_and_sent_again(
     number, shown with its organization, its History the organization's trail."""
     end = timezone.localdate() + timedelta(days=20)
     listed = [make_license("standard", maintenance_end=end) for _ in range(2)]
-    services.queue_maintenance_reminders()
+    services.queue_reminders()
     message = OutboxMessage.objects.get()
     assert message.license is None
     for lic in listed:

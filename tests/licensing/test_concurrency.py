@@ -791,7 +791,7 @@ def test_reminder_runs_at_once_queue_each_reminder_once_without_an_error(
 
     def run():
         try:
-            counts.append(services.queue_maintenance_reminders(today=today))
+            counts.append(services.queue_reminders(today=today))
         except Exception as error:  # noqa: BLE001 - what the test looks for
             errors.append(error)
 

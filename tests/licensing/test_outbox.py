@@ -358,7 +358,7 @@ def test_maintenance_reminders_at_30_and_7_days(make_license, customer, days, th
     today = date(2027, 3, 1)
     end = today + timedelta(days=days)
     lic = make_license("standard", maintenance_end=end)
-    assert services.queue_maintenance_reminders(today=today) == (1 if threshold else 0)
+    assert services.queue_reminders(today=today) == (1 if threshold else 0)
     if threshold:
         message = OutboxMessage.objects.get()
         assert message.key == f"reminder:org:{lic.organization_id}:{threshold}:{end}"
@@ -367,7 +367,7 @@ def test_maintenance_reminders_at_30_and_7_days(make_license, customer, days, th
         assert message.license == lic
         assert message.subject == f"Maintenance for license {lic.number} ends on {end}"
     # The next daily run within the same threshold writes nothing more.
-    assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 0
+    assert services.queue_reminders(today=today + timedelta(days=1)) == 0
 
 
 def test_a_reminder_says_what_stops_and_when_and_whom_to_ask(make_license, settings):
@@ -387,7 +387,7 @@ def test_a_reminder_says_what_stops_and_when_and_whom_to_ask(make_license, setti
         "expired": alone(expires_at=timezone.now()),
         "suspended": alone(status="suspended"),
     }
-    assert services.queue_maintenance_reminders(today=today) == 3
+    assert services.queue_reminders(today=today) == 3
     body = {
         name: OutboxMessage.objects.filter(license=lic).values_list("body", flat=True).first()
         for name, lic in cases.items()
@@ -419,7 +419,7 @@ def test_a_license_expiring_is_reminded_30_and_7_days_before_its_servers_stop(
         expires_at=datetime(2027, 3, 25, tzinfo=UTC),  # the next midnight: through the day
     )
     make_license("standard", expires_at=datetime(2027, 5, 1, tzinfo=UTC))  # not due yet
-    assert services.queue_maintenance_reminders(today=today) == 2
+    assert services.queue_reminders(today=today) == 2
     message = OutboxMessage.objects.get(key__startswith="expiry:")
     assert message.key == f"expiry:org:{lic.organization_id}:30:2027-03-21"
     assert (message.license, message.recipients) == (lic, [customer.email])
@@ -433,13 +433,13 @@ def test_a_license_expiring_is_reminded_30_and_7_days_before_its_servers_stop(
     reminder = OutboxMessage.objects.get(key__startswith="reminder:")
     assert reminder.license == on_its_end
     assert "The license itself expires on 2027-03-25 00:00 UTC" in reminder.body
-    assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 0
+    assert services.queue_reminders(today=today + timedelta(days=1)) == 0
 
-    assert services.queue_maintenance_reminders(today=date(2027, 3, 21)) == 2  # 7 days: both
+    assert services.queue_reminders(today=date(2027, 3, 21)) == 2  # 7 days: both
     last = OutboxMessage.objects.get(key=f"expiry:org:{lic.organization_id}:7:2027-03-21")
     assert "expires on 2027-03-21 12:00 UTC, today." in last.body
     # Expired: nothing more to remind of.
-    assert services.queue_maintenance_reminders(today=date(2027, 3, 22)) == 0
+    assert services.queue_reminders(today=date(2027, 3, 22)) == 0
 
 
 def test_an_expiry_reminder_follows_the_file_on_the_servers(activate, make_license, customer):
@@ -453,7 +453,7 @@ def test_an_expiry_reminder_follows_the_file_on_the_servers(activate, make_licen
     License.objects.filter(pk=lic.pk).update(expires_at=datetime(2027, 9, 1, tzinfo=UTC))
     waiting = make_license("standard", organization=OrganizationFactory(), expires_at=old_expiry)
     UserFactory(organization=waiting.organization)
-    assert services.queue_maintenance_reminders(today=today) == 2
+    assert services.queue_reminders(today=today) == 2
     extended = OutboxMessage.objects.get(license=lic)
     assert extended.key == f"expiry:org:{lic.organization_id}:30:2027-03-10"
     assert extended.subject == f"The license file of {lic.number} expires on 2027-03-11 00:00 UTC"
@@ -463,13 +463,13 @@ def test_an_expiry_reminder_follows_the_file_on_the_servers(activate, make_licen
     assert "It is not activated: from then on it can be activated no more." in unactivated
     assert "ThinManager Servers refuse" not in unactivated
     # Its last day: "at the end of today", not "today" (it works until midnight).
-    assert services.queue_maintenance_reminders(today=date(2027, 3, 10)) == 2
+    assert services.queue_reminders(today=date(2027, 3, 10)) == 2
     assert "expires on 2027-03-11 00:00 UTC, at the end of today." in (
         OutboxMessage.objects.get(key=f"expiry:org:{lic.organization_id}:7:2027-03-10").body
     )
     # Its updated file added: nothing more to remind of before the license's own expiry.
     services.update_file(license=lic, actor=customer)
-    assert services.queue_maintenance_reminders(today=date(2027, 3, 10)) == 0
+    assert services.queue_reminders(today=date(2027, 3, 10)) == 0
 
 
 def test_a_license_reminded_of_its_expiry_is_still_reminded_of_its_maintenance_end(
@@ -479,9 +479,9 @@ def test_a_license_reminded_of_its_expiry_is_still_reminded_of_its_maintenance_e
     maintenance reminder of that date (support moved the maintenance end onto it since)."""
     today = date(2027, 3, 1)
     lic = make_license("standard", expires_at=datetime(2027, 3, 9, 12, tzinfo=UTC))
-    assert services.queue_maintenance_reminders(today=today) == 1
+    assert services.queue_reminders(today=today) == 1
     License.objects.filter(pk=lic.pk).update(maintenance_end=date(2027, 3, 9))
-    assert services.queue_maintenance_reminders(today=today) == 1
+    assert services.queue_reminders(today=today) == 1
     assert sorted(OutboxMessage.objects.values_list("key", flat=True)) == [
         f"expiry:org:{lic.organization_id}:30:2027-03-09",
         f"reminder:org:{lic.organization_id}:30:2027-03-09",
@@ -492,7 +492,7 @@ def test_licenses_expiring_on_one_day_are_listed_in_one_email(make_license, cust
     today = date(2027, 3, 1)
     expiry = datetime(2027, 3, 8, tzinfo=UTC)
     licenses = [make_license("standard", expires_at=expiry) for _ in range(3)]
-    assert services.queue_maintenance_reminders(today=today) == 1
+    assert services.queue_reminders(today=today) == 1
     message = OutboxMessage.objects.get()
     assert _reminded(message) == sorted(lic.number for lic in licenses)
     assert message.subject == "3 licenses expire by the end of 2027-03-07"
@@ -504,7 +504,7 @@ def test_licenses_expiring_on_one_day_are_listed_in_one_email(make_license, cust
     )
     assert "can be activated no more once it has expired" in message.body
     later = make_license("standard", expires_at=expiry)
-    assert services.queue_maintenance_reminders(today=today + timedelta(days=1)) == 1
+    assert services.queue_reminders(today=today + timedelta(days=1)) == 1
     again = OutboxMessage.objects.get(key__endswith=":2")
     assert again.license == later
     assert again.subject == f"License {later.number} expires on 2027-03-08 00:00 UTC"
@@ -514,17 +514,14 @@ def test_a_maintenance_reminder_on_its_last_day_says_today(make_license, custome
     end = date(2027, 3, 1)
     make_license("standard", maintenance_end=end)
     make_license("standard", organization=OrganizationFactory(), maintenance_end=end)
-    assert services.queue_maintenance_reminders(today=end) == 1
+    assert services.queue_reminders(today=end) == 1
     assert f"ends on {end}, today." in OutboxMessage.objects.get().body
 
 
 def test_each_reminder_is_sent_once_per_license_and_threshold(make_license, customer):
     end = date(2027, 6, 30)
     make_license("standard", maintenance_end=end)
-    sent = [
-        services.queue_maintenance_reminders(today=end - timedelta(days=d))
-        for d in range(40, -2, -1)
-    ]
+    sent = [services.queue_reminders(today=end - timedelta(days=d)) for d in range(40, -2, -1)]
     assert sum(sent) == 2
     keys = sorted(OutboxMessage.objects.values_list("key", flat=True))
     assert [k.split(":")[3] for k in keys] == ["30", "7"]
@@ -548,7 +545,7 @@ def test_licenses_ending_on_one_day_are_reminded_in_one_email_per_organization(
     theirs = [make_license("standard", organization=rival, maintenance_end=first) for _ in range(2)]
     make_license("standard", maintenance_end=date(2027, 3, 1))  # not due yet
 
-    assert services.queue_maintenance_reminders(today=today) == 3
+    assert services.queue_reminders(today=today) == 3
     messages = {m.key: m for m in OutboxMessage.objects.all()}
     assert sorted(messages) == sorted(
         [
@@ -581,7 +578,7 @@ def test_reminders_read_the_members_once_per_organization(make_license, db):
             for _ in range(count):
                 make_license("standard", organization=organization, maintenance_end=end)
         with CaptureQueriesContext(connection) as queries:
-            assert services.queue_maintenance_reminders(today=today) == 2
+            assert services.queue_reminders(today=today) == 2
         return [q["sql"] for q in queries]
 
     few, many = run(3, date(2027, 1, 20)), run(30, date(2027, 1, 25))
@@ -598,9 +595,9 @@ def test_a_digest_is_queued_once_and_a_license_due_since_in_one_more(
     end = date(2027, 6, 30)
     first = [make_license("standard", maintenance_end=end) for _ in range(2)]
     # The scheduler missed the 30th day before the end and a few after it.
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=25)) == 1
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=25)) == 0
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=24)) == 0
+    assert services.queue_reminders(today=end - timedelta(days=25)) == 1
+    assert services.queue_reminders(today=end - timedelta(days=25)) == 0
+    assert services.queue_reminders(today=end - timedelta(days=24)) == 0
 
     added = make_license("standard", maintenance_end=end)
     moved_on = make_license("standard", maintenance_end=end + timedelta(days=3))
@@ -609,19 +606,19 @@ def test_a_digest_is_queued_once_and_a_license_due_since_in_one_more(
     moved_in = make_license("standard", organization=other_customer.membership.organization)
     moved_in.maintenance_end, moved_in.organization = end, organization
     moved_in.save()
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=23)) == 1
+    assert services.queue_reminders(today=end - timedelta(days=23)) == 1
     again = OutboxMessage.objects.get(key=f"reminder:org:{organization.pk}:30:{end}:2")
     assert _reminded(again) == sorted([added.number, moved_on.number, moved_in.number])
     # Said to come on top of the first, not to correct it.
     assert again.subject == f"Maintenance for 3 more licenses ends on {end}"
     assert again.body.startswith(f"Maintenance for 3 more of your licenses ends on {end}")
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=22)) == 0
+    assert services.queue_reminders(today=end - timedelta(days=22)) == 0
 
     # 7 days before the end, one e-mail names them all.
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=7)) == 1
+    assert services.queue_reminders(today=end - timedelta(days=7)) == 1
     last = OutboxMessage.objects.get(key=f"reminder:org:{organization.pk}:7:{end}")
     assert _reminded(last) == sorted(lic.number for lic in [*first, added, moved_on, moved_in])
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=1)) == 0
+    assert services.queue_reminders(today=end - timedelta(days=1)) == 0
 
 
 def test_a_license_reminded_under_its_former_key_is_not_reminded_again(
@@ -639,7 +636,7 @@ def test_a_license_reminded_under_its_former_key_is_not_reminded_again(
         template="email/maintenance_reminder.txt",
         context={"license": reminded, "days_left": 30},
     )
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=29)) == 1
+    assert services.queue_reminders(today=end - timedelta(days=29)) == 1
     digest = OutboxMessage.objects.get(key=f"reminder:org:{organization.pk}:30:{end}")
     assert _reminded(digest) == sorted(lic.number for lic in others)
     assert reminded.number not in digest.body
@@ -654,11 +651,11 @@ def test_a_license_reminded_under_its_former_key_is_not_reminded_again(
         subject="s",
         body="b",
     )
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=28)) == 1
+    assert services.queue_reminders(today=end - timedelta(days=28)) == 1
     alone = OutboxMessage.objects.get(key=f"reminder:org:{organization.pk}:30:{end}")
     assert alone.license == others[1]
     assert alone.subject == f"Maintenance for license {others[1].number} ends on {end}"
-    assert services.queue_maintenance_reminders(today=end - timedelta(days=7)) == 1
+    assert services.queue_reminders(today=end - timedelta(days=7)) == 1
 
 
 def test_a_digest_lists_each_license_with_what_stops_and_when(make_license, customer, settings):
@@ -668,7 +665,7 @@ def test_a_digest_lists_each_license_with_what_stops_and_when(make_license, cust
     never = make_license("standard", maintenance_end=end, seats=25)
     later = make_license("mirrored", maintenance_end=end, expires_at=at + timedelta(days=90))
     first = make_license("standard", maintenance_end=end, expires_at=at, seats=1)
-    assert services.queue_maintenance_reminders(today=today) == 1
+    assert services.queue_reminders(today=today) == 1
     message = OutboxMessage.objects.get()
     assert message.subject == f"Maintenance for 3 licenses ends on {end:%Y-%m-%d}"
     body = message.body
@@ -703,7 +700,7 @@ def test_a_digest_of_a_very_large_customer_lists_one_license_a_line(organization
     licenses[1].expires_at = datetime(2027, 1, 31, 12, tzinfo=UTC)  # on its maintenance end
     licenses[1].save()
     # And the one expiring in 5 days its own reminder of that.
-    assert services.queue_maintenance_reminders(today=date(2027, 1, 10)) == 2
+    assert services.queue_reminders(today=date(2027, 1, 10)) == 2
     assert OutboxMessage.objects.get(key__startswith="expiry:").license == licenses[0]
     message = OutboxMessage.objects.get(key__startswith="reminder:")
     assert message.subject == "Maintenance for 1,312 licenses ends on 2027-01-31"
@@ -811,7 +808,7 @@ def test_purging_sent_reminders_never_sends_them_twice(make_license, customer, s
     queued = purged = 0
     for day in (end + timedelta(days=d) for d in range(-40, 40)):
         noon = timezone.make_aware(datetime.combine(day, time(12)))
-        queued += services.queue_maintenance_reminders(today=day)
+        queued += services.queue_reminders(today=day)
         OutboxMessage.objects.filter(status="pending").update(status="sent", sent_at=noon)
         purged += outbox.purge(now=noon)
     assert queued == purged == 2
