@@ -41,7 +41,7 @@ from .forms import (
     MirroredStepForm,
     NewPasswordForm,
 )
-from .models import Activation, License, Membership
+from .models import Activation, License, Membership, expiry_shown
 from .search import typo_in
 
 
@@ -125,6 +125,10 @@ def _mark_files_out_of_date(licenses) -> None:
         lic.file_out_of_date = lic.is_activatable() and any(
             lic.changes_since(live) for live in lic.live_activations
         )
+        # What stops first: the license's expiry (no file is issued after it), or its file's
+        # (its servers refuse it then), issued before the license was extended.
+        ends = [at for at in (lic.expires_at, *(a.expires_at for a in lic.live_activations)) if at]
+        lic.works_until = expiry_shown(min(ends)) if ends else None
 
 
 @login_required
