@@ -42,7 +42,7 @@ from .ids import (
     normalize_installation_id,
     normalize_license_number,
 )
-from .keyring import Keyring, KeyringError, key_id
+from .keyring import MAX_KEYRING, Keyring, KeyringError, key_id
 from .model import YEARS, Kind, License, Role, Server, case_variants, check_issuable, text_problem
 from .revocation import sign_revoked_list, verify_revoked_list
 
@@ -70,6 +70,7 @@ __all__ = [
     "LicenseNotYetValid",
     "LicenseRevoked",
     "MAX_FILE_SIZE",
+    "MAX_KEYRING",
     "MalformedFile",
     "NotForThisServer",
     "Reason",

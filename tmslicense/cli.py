@@ -428,13 +428,7 @@ def _status_json(caps, refused, keyring) -> dict:
             {**lic.to_dict(), "this_server": lic.server(this).role.value} for lic in caps.licenses
         ],
         "not_used": [
-            {
-                "file": path.name,
-                "license_number": None,
-                "serial": None,
-                "code": why.code,
-                "reason": str(why),
-            }
+            {"file": path.name, **_holds(path), "code": why.code, "reason": str(why)}
             for path, why in refused
         ]
         + [
@@ -452,6 +446,15 @@ def _status_json(caps, refused, keyring) -> dict:
             for action in Action
         },
     }
+
+
+def _holds(path: Path) -> dict:
+    """The license number and serial a file not used holds, as far as it can be read."""
+    try:
+        lic = read_license(store.read_file(path))
+    except (OSError, LicenseError):
+        return {"license_number": None, "serial": None}
+    return {"license_number": lic.license_number, "serial": lic.serial}
 
 
 def _shown(text: str) -> str:

@@ -123,6 +123,13 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
         """Parse the file form; anything else, an empty list of keys included, is refused with
         a :class:`KeyringError` that says what is wrong."""
         text = text_or_bytes(text)
+        if (
+            len(text) > MAX_KEYRING // 4
+            and len(text.encode() if isinstance(text, str) else text) > MAX_KEYRING
+        ):
+            raise KeyringError(
+                f"The keyring is larger than {MAX_KEYRING:,} bytes: it is no keyring."
+            )
         try:
             if isinstance(text, bytes):
                 text = decode_text(text)
@@ -146,11 +153,7 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_KEYRING + 1)  # a device (/dev/zero) has no end
-            if len(data) > MAX_KEYRING:
-                raise KeyringError(
-                    f"The keyring {path} is larger than {MAX_KEYRING:,} bytes: it is no keyring."
-                )
-            text = decode_text(data)
+            text = data if len(data) > MAX_KEYRING else decode_text(data)  # refused below
         except OSError as error:
             raise KeyringError(f"Cannot read the keyring {path}: {error.strerror}.") from None
         except UnicodeDecodeError:

@@ -1297,15 +1297,18 @@ def test_status_json_is_the_licensing_window_for_a_program(pair, make_license, s
         "allowed": False,
         "message": "ThinManager is not allowed to display the ThinServer data",
     }
-    reasons = {(item["file"], item["license_number"]): item for item in status["not_used"]}
-    assert {key: item["code"] for key, item in reasons.items()} == {
-        ("copied.lic", None): "wrong_installation",
-        ("damaged.lic", None): "malformed",
-        (None, expired.license_number): "expired",
+    # Each named by its file, or its license, and by what it holds as far as it can be read.
+    reasons = {item["file"] or item["license_number"]: item for item in status["not_used"]}
+    assert {
+        key: (item["code"], item["license_number"], item["serial"]) for key, item in reasons.items()
+    } == {
+        "copied.lic": ("wrong_installation", elsewhere.license_number, elsewhere.serial),
+        "damaged.lic": ("malformed", None, None),
+        expired.license_number: ("expired", expired.license_number, expired.serial),
     }
-    assert elsewhere.license_number in reasons["copied.lic", None]["reason"]
-    assert reasons[None, expired.license_number]["serial"] == expired.serial
-    assert reasons[None, expired.license_number]["reason"].startswith("expired on ")
+    assert elsewhere.license_number in reasons["copied.lic"]["reason"]
+    assert reasons[expired.license_number]["file"] is None
+    assert reasons[expired.license_number]["reason"].startswith("expired on ")
     # The text window says the same reasons.
     text = mirror.run("status").stdout
     for item in status["not_used"]:

@@ -123,3 +123,16 @@ def test_a_keyring_file_of_no_end_is_refused_unread(tmp_path):
     big.write_text(" " * (tmslicense.MAX_FILE_SIZE + 1))
     with pytest.raises(tmslicense.KeyringError, match="larger than"):
         tmslicense.Keyring.load(big)
+
+
+def test_a_keyring_too_large_to_load_is_not_installed(tmp_path):
+    """Refused when given, not stored to stop every license at the next read."""
+    big = tmslicense.Keyring(Ed25519PrivateKey.generate().public_key() for _ in range(600))
+    assert len(big.to_json().encode()) > tmslicense.MAX_KEYRING
+    with pytest.raises(tmslicense.KeyringError, match="larger than 65,536 bytes"):
+        tmslicense.Keyring.from_json(big.to_json())
+    folder = tmslicense.DataFolder(tmp_path / "tms")
+    folder.installation_id  # noqa: B018 - made, as on a server
+    with pytest.raises(tmslicense.KeyringError, match="larger than"):
+        folder.install_keyring(big.to_json())
+    assert not (folder.path / "keyring.json").exists()
