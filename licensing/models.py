@@ -645,6 +645,11 @@ class OutboxMessage(models.Model):
         return [r for r in self.recipients if r not in done]
 
     @property
+    def refused_for_good(self) -> bool:
+        """Whether the mail server refused a recipient for good (5xx; see outbox)."""
+        return any(why.startswith("refused") for why in self.undelivered.values())
+
+    @property
     def file_revoked(self) -> str:
         """Why it must not go out, when it carries a license file revoked since (else ""):
         the customer would get a file the servers refuse."""

@@ -220,7 +220,7 @@ def deliver(message_id: int) -> bool:
                 error = _sorted_out(message, to, refused)
         retry_in = _record(message, attempted=bool(to), error=error)
     if error is None:
-        if any(why.startswith("refused") for why in message.undelivered.values()):
+        if message.refused_for_good:
             # Refused for good (5xx): ended, failed or sent to the others; said as an attempt
             # that failed is, for whoever watches the log.
             log.warning("outbox message %s: %s; %s", message_id, message.status, message.last_error)
@@ -286,7 +286,7 @@ def _record(message: OutboxMessage, *, attempted: bool, error=None) -> timedelta
         message.next_attempt_at = timezone.now() + retry_in
     elif message.delivered_to:
         message.status, message.sent_at = OutboxMessage.Status.SENT, timezone.now()
-    elif error or any(why.startswith("refused") for why in message.undelivered.values()):
+    elif error or message.refused_for_good:
         message.status = OutboxMessage.Status.FAILED
     else:
         message.status = OutboxMessage.Status.CANCELLED

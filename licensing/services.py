@@ -559,7 +559,8 @@ class _Ending:
     stop serving thin clients)."""
 
     prefix: str  # of its outbox keys: "<prefix>:org:<organization>:<threshold>:<date>[:n]"
-    template: str  # for one license; with "s", for several
+    template_one: str
+    template_many: str
     subject_one: Callable[[License, date], str]
     subject_many: str
 
@@ -574,12 +575,14 @@ class _Ending:
 MAINTENANCE = _Ending(
     "reminder",
     "email/maintenance_reminder.txt",
+    "email/maintenance_reminders.txt",
     lambda lic, end: f"Maintenance for license {lic.number} ends on {end:%Y-%m-%d}",
     "Maintenance for {count} licenses ends on {end:%Y-%m-%d}",
 )
 EXPIRY = _Ending(
     "expiry",
     "email/expiry_reminder.txt",
+    "email/expiry_reminders.txt",
     lambda lic, end: (
         f"The license file of {lic.number} expires on {expiry_shown(lic.stops_at)}"
         if lic.extended
@@ -732,7 +735,7 @@ def _queue_reminder(
             license=lic,
             recipients=recipients,
             subject=subject,
-            template=ending.template,
+            template=ending.template_one,
             context={**context, **listed[0], "url": _license_url(lic)},
         )
     else:
@@ -741,7 +744,7 @@ def _queue_reminder(
             organization=organization,
             recipients=recipients,
             subject=subject,
-            template=ending.template.replace(".txt", "s.txt"),
+            template=ending.template_many,
             context={
                 **context,
                 "end": end,
