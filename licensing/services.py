@@ -585,7 +585,7 @@ EXPIRY = _Ending(
     "email/expiry_reminders.txt",
     lambda lic, end: (
         f"The license file of {lic.number} expires on {expiry_shown(lic.stops_at)}"
-        if lic.extended
+        if lic.extended or lic.shortened
         else f"License {lic.number} expires on {expiry_shown(lic.stops_at)}"
     ),
     "{count} licenses expire by the end of {end:%Y-%m-%d}",
@@ -595,7 +595,7 @@ EXPIRY = _Ending(
 @transaction.atomic
 def queue_reminders(*, today=None) -> int:
     """Queue the reminders due today, 30 and 7 days before a maintenance end, and before an
-    expiry: of the file a license's servers hold (support may have extended the license
+    expiry: of the file a license's servers hold (support may have changed the license's
     since), or of a license not activated (it can be activated no more); one on its
     maintenance end's last day is said by that reminder. One e-mail per organization,
     threshold and date, listing its licenses ending that day; returns how many e-mails were
@@ -606,21 +606,25 @@ def queue_reminders(*, today=None) -> int:
         return 0
     today = today or timezone.localdate()
     last = today + timedelta(days=max(REMINDER_DAYS))
-    active = License.objects.in_state("active")  # expired or suspended: nothing to renew
-    maintenance = active.filter(maintenance_end__gte=today, maintenance_end__lte=last)
-    # Whose last day (see last_day) is from today to the last: expiring after today's start
-    # and by the end of the last.
-    after, by = _midnight(today), _midnight(last + DAY)
     live = Activation.objects.live().filter(license=OuterRef("pk"))
-    expiring = active.annotate(
+    licenses = License.objects.annotate(
         activated=Exists(live), file_expires=Subquery(live.values("expires_at")[:1])
-    ).filter(
+    )
+    # Expired or suspended: nothing to renew.
+    maintenance = licenses.in_state("active").filter(
+        maintenance_end__gte=today, maintenance_end__lte=last
+    )
+    # Whose last day (see last_day) is from today to the last: expiring from now on, by the
+    # end of the last. A file runs on after its license expired (support shortened it); a
+    # suspended license is not reminded of its files.
+    after, by = max(_midnight(today), timezone.now()), _midnight(last + DAY)
+    expiring = licenses.exclude(status=License.Status.SUSPENDED).filter(
         Q(activated=True, file_expires__gt=after, file_expires__lte=by)
         | Q(activated=False, expires_at__gt=after, expires_at__lte=by)
     )
     members = {}  # by organization, read once for both
     return _queue_reminders(
-        MAINTENANCE, maintenance, lambda lic: lic.maintenance_end, today, members
+        MAINTENANCE, maintenance, _maintenance_day, today, members
     ) + _queue_reminders(EXPIRY, expiring, _expiry_day, today, members)
 
 
@@ -631,6 +635,22 @@ def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+def _servers_stop(lic: License) -> None:
+    """Note when the license's servers stop (``stops_at``: its file's expiry; not activated,
+    its own; None: never), and whether the license's own expiry is later (``extended``: its
+    updated file is to be added) or earlier (``shortened``: no new file after it) than the
+    file's, support having changed it since."""
+    lic.stops_at = lic.file_expires if lic.activated else lic.expires_at
+    own = lic.expires_at and lic.expires_at.replace(microsecond=0)  # a file has seconds
+    lic.extended = bool(lic.activated and lic.stops_at and (own is None or own > lic.stops_at))
+    lic.shortened = bool(lic.activated and own and (lic.stops_at is None or own < lic.stops_at))
+
+
+def _maintenance_day(lic: License) -> date:
+    _servers_stop(lic)
+    return lic.maintenance_end
+
+
 def _on_the_day(moment: datetime, day: date) -> bool:
     """Whether an expiry falls on ``day``, from its first moment to its end (the next
     midnight: "through the maintenance end")."""
@@ -638,14 +658,10 @@ def _on_the_day(moment: datetime, day: date) -> bool:
 
 
 def _expiry_day(lic: License) -> date | None:
-    """The last day the license's servers run on its file (its own expiry's, not activated),
-    noting when that is (``stops_at``) and whether the license was extended since the file
-    (``extended``); None when its maintenance reminder says it (on its maintenance end, and
-    the file's expiry the license's)."""
-    lic.stops_at = lic.file_expires if lic.activated else lic.expires_at
-    own = lic.expires_at and lic.expires_at.replace(microsecond=0)  # a file has seconds
-    lic.extended = lic.activated and (own is None or own > lic.stops_at)
-    if not lic.extended and _on_the_day(lic.stops_at, lic.maintenance_end):
+    """The last day the license's servers run on its file (see _servers_stop); None when its
+    maintenance reminder says it (on that day, the file's expiry the license's)."""
+    _servers_stop(lic)
+    if _on_the_day(lic.stops_at, lic.maintenance_end) and not (lic.extended or lic.shortened):
         return None
     return last_day(lic.stops_at)
 
@@ -710,17 +726,19 @@ def _queue_reminder(
     listed = [
         {
             "license": lic,
-            # Servers refuse the file from its expiry on: past the maintenance end or not.
-            "expires_first": lic.expires_at is not None and last_day(lic.expires_at) <= end,
-            "expires_on_end": lic.expires_at is not None and _on_the_day(lic.expires_at, end),
-            # Of an expiry: when the servers stop, and why.
-            "stops": expiry_shown(getattr(lic, "stops_at", None)),
-            "activated": getattr(lic, "activated", None),
-            "extended": getattr(lic, "extended", False),
+            # When its servers stop (they refuse the file from its expiry on), and why.
+            "stops": expiry_shown(lic.stops_at),
+            "expires_first": lic.stops_at is not None and last_day(lic.stops_at) <= end,
+            "expires_on_end": lic.stops_at is not None and _on_the_day(lic.stops_at, end),
+            "stops_at": lic.stops_at,
+            "activated": lic.activated,
+            "extended": lic.extended,
+            "shortened": lic.shortened,
+            "differs": lic.extended or lic.shortened,  # the file's expiry, not the license's
         }
         for lic in sorted(licenses, key=lambda lic: lic.number)
     ]
-    stops = [lic.stops_at for lic in licenses if getattr(lic, "stops_at", None)]
+    stops = [lic.stops_at for lic in licenses if lic.stops_at]
     context = {
         "days_left": (end - today).days,
         # On its last day, a file expiring at the next midnight works until the day's end.
@@ -754,7 +772,7 @@ def _queue_reminder(
                 "in_full": len(listed) <= LISTED_IN_FULL,
                 "expiring_first": any(item["expires_first"] for item in listed),
                 "expiring_later": any(
-                    item["license"].expires_at and not item["expires_first"] for item in listed
+                    item["stops_at"] and not item["expires_first"] for item in listed
                 ),
                 "working_on": not all(item["expires_first"] for item in listed),
                 "any_activated": any(item["activated"] for item in listed),

@@ -126,9 +126,12 @@ def _mark_files_out_of_date(licenses) -> None:
             lic.changes_since(live) for live in lic.live_activations
         )
         # What stops first: the license's expiry (no file is issued after it), or its file's
-        # (its servers refuse it then), issued before the license was extended.
-        ends = [at for at in (lic.expires_at, *(a.expires_at for a in lic.live_activations)) if at]
+        # (its servers refuse it then), issued before the license was extended; or its file
+        # expired already.
+        files = [a.expires_at for a in lic.live_activations if a.expires_at]
+        ends = [at for at in (lic.expires_at, *files) if at]
         lic.works_until = expiry_shown(min(ends)) if ends else None
+        lic.file_expired = min(ends) <= timezone.now() if files else False
 
 
 @login_required

@@ -14,9 +14,11 @@ def record_expiry(apps, schema_editor):
         except tmslicense.LicenseError:  # a file damaged in the database: none recorded
             continue
         if expires_at is not None:
-            activation.expires_at = expires_at
-            changed.append(activation)
-    Activation.objects.bulk_update(changed, ["expires_at"], batch_size=500)
+            changed.append(Activation(pk=activation.pk, expires_at=expires_at))  # no file held
+        if len(changed) == 500:
+            Activation.objects.bulk_update(changed, ["expires_at"])
+            changed = []
+    Activation.objects.bulk_update(changed, ["expires_at"])
 
 
 class Migration(migrations.Migration):

@@ -488,6 +488,47 @@ def test_a_license_reminded_of_its_expiry_is_still_reminded_of_its_maintenance_e
     ]
 
 
+def test_a_license_shortened_since_its_file_is_reminded_of_the_file_and_of_itself(
+    activate, customer
+):
+    """Support shortened the license (or it expired so) after its file was issued: its
+    servers run on the file until the file's expiry, and are reminded of it, with the
+    license's own expiry said beside it (no new file after it)."""
+    lic = activate("standard", expires_at=datetime(2027, 6, 30, 12, tzinfo=UTC)).license
+    OutboxMessage.objects.all().delete()
+    License.objects.filter(pk=lic.pk).update(expires_at=datetime(2027, 5, 20, tzinfo=UTC))
+    with mock.patch("django.utils.timezone.now", return_value=datetime(2027, 6, 2, 6, tzinfo=UTC)):
+        assert services.queue_reminders(today=date(2027, 6, 2)) == 1  # the license expired
+    message = OutboxMessage.objects.get()
+    assert message.subject == f"The license file of {lic.number} expires on 2027-06-30 12:00 UTC"
+    assert "The license itself expired on 2027-05-20 00:00 UTC" in message.body
+    assert "no new file is issued" in message.body
+
+
+def test_a_file_expired_this_morning_is_not_reminded_as_expiring_today(activate, customer):
+    lic = activate("standard", expires_at=datetime(2027, 7, 10, 3, tzinfo=UTC)).license
+    OutboxMessage.objects.all().delete()
+    License.objects.filter(pk=lic.pk).update(expires_at=datetime(2027, 12, 31, tzinfo=UTC))
+    with mock.patch("django.utils.timezone.now", return_value=datetime(2027, 7, 10, 6, tzinfo=UTC)):
+        assert services.queue_reminders(today=date(2027, 7, 10)) == 0
+
+
+def test_the_maintenance_reminder_says_when_the_servers_file_expires(activate, customer):
+    """Extended since its file was issued, whose expiry comes before the maintenance end: the
+    maintenance reminder does not promise the servers work until the license's expiry."""
+    lic = activate(
+        "standard",
+        maintenance_end=date(2027, 6, 30),
+        expires_at=datetime(2027, 6, 15, 12, tzinfo=UTC),
+    ).license
+    OutboxMessage.objects.all().delete()
+    License.objects.filter(pk=lic.pk).update(expires_at=datetime(2027, 12, 31, tzinfo=UTC))
+    services.queue_reminders(today=date(2027, 5, 31))
+    body = OutboxMessage.objects.get(key__startswith="reminder:").body
+    assert "keep working after that date" not in body
+    assert "Its file on your ThinManager Servers expires on 2027-06-15 12:00 UTC" in body
+
+
 def test_licenses_expiring_on_one_day_are_listed_in_one_email(make_license, customer):
     today = date(2027, 3, 1)
     expiry = datetime(2027, 3, 8, tzinfo=UTC)

@@ -985,6 +985,10 @@ def test_my_licenses_says_until_when_a_license_with_an_expiry_works(
     License.objects.filter(pk=term.pk).update(expires_at=datetime(2028, 6, 30, tzinfo=UTC))
     assert until(term) == ["2027-06-30 00:00 UTC"]
     assert customer_client.get("/licenses/").content.decode().count("until ") == 1
+    # The file expired already (the license extended, its updated file not taken): said so.
+    Activation.objects.filter(license=term).update(expires_at=datetime(2026, 1, 1, tzinfo=UTC))
+    page = customer_client.get("/licenses/").content.decode()
+    assert "its file expired <span" in page and "until " not in page
 
 
 def listed(response) -> list[str]:
