@@ -738,11 +738,11 @@ def _queue_reminder(
         }
         for lic in sorted(licenses, key=lambda lic: lic.number)
     ]
-    stops = [lic.stops_at for lic in licenses if lic.stops_at]
     context = {
         "days_left": (end - today).days,
         # On its last day, a file expiring at the next midnight works until the day's end.
-        "tonight": any(timezone.localdate(at) != end for at in stops),
+        "tonight": ending is EXPIRY
+        and any(timezone.localdate(lic.stops_at) != end for lic in licenses),
         "support_email": settings.SUPPORT_EMAIL,
     }
     subject = ending.subject(licenses, end, more)
