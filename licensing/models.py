@@ -580,15 +580,16 @@ class OutboxMessage(models.Model):
         CANCELLED = "cancelled", "Cancelled"  # its license file was revoked before it went out
 
     # What makes this message unique ("activation:<serial>",
-    # "reminder:org:<organization>:30:<date>"): the same event never writes two messages.
+    # "reminder:org:<organization>:30:<date>", "expiry:org:…"): the same event never writes
+    # two messages.
     key = models.CharField(max_length=120, unique=True)
-    # The license it is about; None for one about several (a maintenance reminder listing
-    # them: see ``licenses``) or none.
+    # The license it is about; None for one about several (a reminder listing them: see
+    # ``licenses``) or none.
     license = models.ForeignKey(
         License, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
-    # The licenses a maintenance reminder lists: each is reminded once per organization,
-    # threshold and end date.
+    # The licenses a reminder lists: each is reminded once per kind (maintenance, expiry),
+    # organization, threshold and date.
     licenses = models.ManyToManyField(License, blank=True, editable=False, related_name="reminders")
     # The license file the message carries, or whose revocation it reports.
     activation = models.ForeignKey(
