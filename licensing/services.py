@@ -745,41 +745,34 @@ def _queue_reminder(
         and any(timezone.localdate(lic.stops_at) != end for lic in licenses),
         "support_email": settings.SUPPORT_EMAIL,
     }
-    subject = ending.subject(licenses, end, more)
-    if len(listed) == 1:
-        lic = licenses[0]
-        message = outbox.queue(
-            key=key,
-            license=lic,
-            recipients=recipients,
-            subject=subject,
-            template=ending.template_one,
-            context={**context, **listed[0], "url": _license_url(lic)},
-        )
+    if len(listed) == 1:  # about the license, as its other e-mails
+        about = {"license": licenses[0]}
+        template = ending.template_one
+        context.update(listed[0], url=_license_url(licenses[0]))
     else:
-        message = outbox.queue(
-            key=key,
-            organization=organization,
-            recipients=recipients,
-            subject=subject,
-            template=ending.template_many,
-            context={
-                **context,
-                "end": end,
-                "more": more,
-                "licenses": listed,
-                "url": settings.SITE_URL + reverse("licensing:license_list"),
-                "in_full": len(listed) <= LISTED_IN_FULL,
-                "expiring_first": any(item["expires_first"] for item in listed),
-                "expiring_later": any(
-                    item["stops_at"] and not item["expires_first"] for item in listed
-                ),
-                "working_on": not all(item["expires_first"] for item in listed),
-                "any_activated": any(item["activated"] for item in listed),
-                "any_extended": any(item["extended"] for item in listed),
-                "any_not_activated": any(item["activated"] is False for item in listed),
-            },
+        about = {"organization": organization}
+        template = ending.template_many
+        context.update(
+            end=end,
+            more=more,
+            licenses=listed,
+            url=settings.SITE_URL + reverse("licensing:license_list"),
+            in_full=len(listed) <= LISTED_IN_FULL,
+            expiring_first=any(item["expires_first"] for item in listed),
+            expiring_later=any(item["stops_at"] and not item["expires_first"] for item in listed),
+            working_on=not all(item["expires_first"] for item in listed),
+            any_activated=any(item["activated"] for item in listed),
+            any_extended=any(item["extended"] for item in listed),
+            any_not_activated=any(item["activated"] is False for item in listed),
         )
+    message = outbox.queue(
+        key=key,
+        recipients=recipients,
+        subject=ending.subject(licenses, end, more),
+        template=template,
+        context=context,
+        **about,
+    )
     if message is not None:
         OutboxMessage.licenses.through.objects.bulk_create(
             OutboxMessage.licenses.through(outboxmessage=message, license=lic) for lic in licenses
