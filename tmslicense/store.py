@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +134,7 @@ def locked(
                     ) from None
                 time.sleep(0.05)
         try:
+            _remove_leftovers(data_dir)
             yield
         finally:
             release()
@@ -358,6 +360,23 @@ def _uninterrupted() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if caught:  # sent again, to the handler there was: Python's raises KeyboardInterrupt
         signal.raise_signal(signal.SIGINT)
+
+
+_LEFTOVER = re.compile(r"\..+\.[0-9a-f]{16}\.tmp")  # what _write names its temporary files
+
+
+def _remove_leftovers(data_dir: Path) -> None:
+    """Remove the temporary files of a change cut off before its rename (a power cut, a
+    process killed): with the folder's lock held, no change is under way."""
+    for folder in (data_dir, licenses_dir(data_dir)):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # no licenses folder yet; one that cannot be read is said elsewhere
+            continue
+        for entry in entries:
+            if _LEFTOVER.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def _write(target: Path, text: str) -> None:

@@ -929,3 +929,37 @@ def test_a_pipe_or_folder_where_the_file_goes_is_named_and_kept(
         folder.import_license(sign(lic), keyring)
     assert target.exists() and not target.is_file()
     assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_what_a_killed_import_left_half_written_is_removed_by_the_next_change(
+    folder, make_license, sign, keyring, tmp_path
+):
+    """A TMS killed (power cut, SIGKILL) between writing an import's file and renaming it
+    leaves a hidden temporary file: the next change of the folder, which holds its lock as
+    every writer does, removes it; other files are kept."""
+    import signal
+    import subprocess
+    import sys
+
+    lic = _recent(make_license, kind="standard", ids=[folder.installation_id])
+    folder.install_keyring(keyring.to_json())
+    file = tmp_path / "from-the-site.lic"
+    file.write_text(sign(lic))
+    killed = (
+        "import os, signal, sys, tmslicense\n"
+        "os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "tmslicense.DataFolder(sys.argv[1]).import_license(open(sys.argv[2], 'rb').read())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", killed, str(folder.path), str(file)])
+    assert run.returncode == -signal.SIGKILL
+    licenses = folder.path / "licenses"
+    left = [path.name for path in licenses.iterdir()]
+    assert len(left) == 1 and re.fullmatch(r"\..+\.lic\.[0-9a-f]{16}\.tmp", left[0])
+    kept = [licenses / ".notes.txt", folder.path / ".backup.tmp"]
+    for path in kept:
+        path.write_text("the server's own")
+    folder.import_license(sign(lic))
+    assert sorted(licenses.iterdir()) == sorted(
+        [licenses / ".notes.txt", licenses / f"{lic.license_number}.lic"]
+    )
+    assert all(path.read_text() == "the server's own" for path in kept)
