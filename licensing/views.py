@@ -310,10 +310,11 @@ def download(request, number):
 
 
 def asked_from_elsewhere(request) -> bool:
-    """Whether the browser says another site's page asked for this (a link or an image
-    there): a file is not downloaded, nor a download recorded, that nobody here chose; the
-    license's page offers it."""
-    return request.headers.get("Sec-Fetch-Site") == "cross-site"
+    """Whether the browser says another page than this site's own asked for this (a link or
+    an image there, on another site or on another host or port of this one: "same-site"): a
+    file is not downloaded, nor a download recorded, that nobody here chose; the license's
+    page offers it. A browser that does not say is let through."""
+    return request.headers.get("Sec-Fetch-Site", "none") not in ("same-origin", "none")
 
 
 def license_file_response(request, activation: Activation) -> HttpResponse:
