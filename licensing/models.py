@@ -274,6 +274,20 @@ class License(models.Model):
         return self.state == "Active"
 
     @property
+    def kept_off(self) -> str:
+        """Why a license not active cannot be activated again, and until what; "" for an
+        active one."""
+        if self.is_activatable():
+            return ""
+        until = "extended its expiry"
+        if self.status == self.Status.SUSPENDED:
+            until = "lifted the suspension" + (f" and {until}" if self.is_expired() else "")
+        return (
+            f"The license is {self.state.lower()}: it cannot be activated again until support "
+            f"has {until}."
+        )
+
+    @property
     def description(self) -> str:
         """What the license is, each part named, for e-mails: "ThinManager Premium edition,
         mirrored license" (an edition may be named as a kind is)."""

@@ -272,7 +272,11 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
             attempt,
             done=done,
             template="admin/licensing/activation_action.html",
-            context={"title": title, "effect": effect, "activation": activation},
+            context={
+                "title": title,
+                "effect": effect(activation.license) if callable(effect) else effect,
+                "activation": activation,
+            },
         )
 
     def revoke_view(self, request, pk):
@@ -290,9 +294,11 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
             pk,
             permission="revoke_activation",
             title="Revoke activation",
-            effect="The license can be activated again, for any servers. "
-            f"{OLD_FILE_KEEPS_WORKING} The organization's members are told by e-mail; the "
-            "reason stays with support.",
+            effect=lambda lic: (
+                f"{lic.kept_off or 'The license can be activated again, for any servers.'} "
+                f"{OLD_FILE_KEEPS_WORKING} The organization's members are told by e-mail; the "
+                "reason stays with support."
+            ),
             fields=["reason"],
             reason_for="revocation",
             run=run,

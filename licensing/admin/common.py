@@ -117,6 +117,8 @@ def details(event):
                 f"{f}: {_plain(_listed(f, old))} → {_plain(_listed(f, new))}"
                 for f, (old, new) in value.items()
             ]
+        elif key == "changes" and isinstance(value, list):  # a replaced file's: (what, old, new)
+            lines += [f"{what}: {old} → {new}" for what, old, new in value]
         elif key == "values":
             lines += [f"{f}: {_plain(_listed(f, v))}" for f, v in value.items()]
         elif key in ("installation_ids", "previous_installation_ids"):

@@ -2998,3 +2998,20 @@ def test_a_search_of_the_trail_reads_its_events_for_no_dates_above_the_list(
         "/admin/licensing/auditevent/", {"q": organization.name, "created_at__year": year}
     )
     assert chosen.context["cl"].date_hierarchy == "created_at"  # the year chosen is shown
+
+
+def test_what_a_replacement_changed_is_shown_as_old_and_new_values(support_client, live):
+    """An updated or reissued file's event lists what changed from the old file, each as a
+    license change's is: its old value, then its new one."""
+    lic = live.license
+    old_end = lic.maintenance_end
+    lic.seats += 5
+    lic.maintenance_end = old_end + timedelta(days=365)
+    lic.save()
+    services.reissue(activation=live, actor=UserFactory(is_staff=True), reason="renewed")
+    event = AuditEvent.objects.get(action="reissue")
+    text = text_of(
+        support_client.get(f"/admin/licensing/auditevent/{event.pk}/change/").content.decode()
+    )
+    assert f"Seats: {lic.seats - 5} → {lic.seats}<br>" in text
+    assert f"Maintenance end: {old_end:%Y-%m-%d} → {lic.maintenance_end:%Y-%m-%d}" in text

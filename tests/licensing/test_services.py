@@ -181,9 +181,12 @@ def test_revoke_needs_a_reason_and_frees_the_license(live, customer, ids):
     ],
 )
 def test_a_revocation_notice_of_a_license_not_active_says_why_it_stays_off(
-    live, customer, change, says
+    live, customer, support_client, change, says
 ):
     License.objects.filter(pk=live.license_id).update(**change)
+    # Support's Revoke page says it alike (it said the license could be activated again).
+    page = support_client.get(f"/admin/licensing/activation/{live.pk}/revoke/").content.decode()
+    assert f"The license is {says}." in page and "can be activated again" not in page
     services.revoke(activation=live, reason="Plant closed", actor=customer)
     body = OutboxMessage.objects.get(key=f"revoked:{live.serial}").body
     assert f"The license is {says}." in " ".join(body.split())
