@@ -214,7 +214,12 @@ class License(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="licenses"
     )
-    kind = models.CharField(max_length=12, choices=Kind.choices)
+    kind = models.CharField(
+        max_length=12,
+        choices=Kind.choices,
+        help_text="Part of its files: fixed once saved. For another kind, add a new license; "
+        "then revoke this one's file and suspend it, with the reason.",
+    )
     product = models.CharField(
         max_length=100, default="ThinManager", validators=[validate_license_text]
     )

@@ -126,6 +126,13 @@ class LicenseForm(UnchangedSinceOpened):
 
     def clean(self):
         cleaned = super().clean()
+        changed = set(self.changed_data) - {"reason", "opened"}
+        if self.instance.pk and cleaned.get("reason") and not changed:
+            self.add_error(
+                "reason",
+                "Nothing else was changed: a reason is kept in the audit trail with the change "
+                "it explains, so nothing was saved. Make the change with it.",
+            )
         if not self.instance.pk or cleaned.get("reason") or self.has_error("reason"):
             return cleaned
         # What customers see (Active, Suspended, Expired) changes by the status or the expiry.

@@ -913,6 +913,31 @@ def test_saving_a_license_unchanged_records_nothing(support_client, live):
     assert not AuditEvent.objects.filter(action="license_change").exists()
 
 
+def test_the_kind_of_a_saved_license_says_how_to_get_another(support_client, live):
+    """A customer bought the wrong kind: the kind cannot change (it is in the files), and the
+    page says what to do instead."""
+    page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/")
+    text = " ".join(page.content.decode().split())
+    assert "Mirrored" in text
+    assert "For another kind, add a new license" in text
+
+
+def test_a_reason_with_no_change_is_refused_not_dropped(support_client, live):
+    """A reason is kept with the change it explains: typed alone (a note of a call, say), the
+    page said the license was changed and the reason went nowhere."""
+    lic = live.license
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+    events = AuditEvent.objects.count()
+    response = support_client.post(url, license_form(lic, reason="Customer asks about seats"))
+    assert response.status_code == 200
+    assert "Nothing else was changed" in response.context["adminform"].form.errors["reason"][0]
+    assert AuditEvent.objects.count() == events
+    # With a change, it is kept.
+    response = support_client.post(url, license_form(lic, seats=12, reason="Two more seats"))
+    assert response.status_code == 302
+    assert AuditEvent.objects.get(action="license_change").details["reason"] == "Two more seats"
+
+
 def test_people_are_shown_by_name_and_email_without_links_to_users(
     support_client, support, live, customer
 ):
