@@ -11,7 +11,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DataError, connection
@@ -376,18 +375,21 @@ SEARCH_WORDS = 20  # in one search of support's lists
 
 
 class CanonicalSearch:
-    """People paste Installation IDs and license numbers in any form: the term is searched in
-    each of its forms (licensing.search.search_forms).
+    """People paste Installation IDs and license numbers in any form: the term, and each of its
+    words, is searched in each of its forms (licensing.search.search_forms). As Django's search,
+    each word (a quoted phrase as one) is in one of the search fields.
 
     ``found_by_file``: the relation (``license``) that finds a record by the licenses with a
     file (live or revoked) whose Installation ID or serial, read from a server's Licensing
-    window, holds a word of the term, in either form; as the search fields, each word is
-    found in one or the other (a word too short to be a part of one, in the fields alone:
-    licensing.search.may_be_in_a_file). The files are searched apart: a join would repeat a
-    record once per file, at every search. So are the search fields of a record a foreign key
-    points to (a license's number): each part of the search is then read from an index of its
-    own table (on PostgreSQL, licensing/migrations/0021; the ``among`` lookup of
-    licensing.models), not from a join of every record listed."""
+    window, holds a word of the term: each word is found in the fields or in the files (a
+    word too short to be a part of one, in the fields alone: licensing.search.may_be_in_a_file).
+
+    Each part of a search is read from its own table, never from a join: a join repeats a
+    record once per file, member or license it has (a large customer's members times licenses
+    at every search, and Django's DISTINCT over every column to list it once). A record a
+    relation leads to is found in a search of its own table, then looked up by its key (the
+    ``among`` lookup of licensing.models), each read from an index on PostgreSQL
+    (licensing/migrations/0021)."""
 
     found_by_file = None
 
@@ -402,54 +404,70 @@ class CanonicalSearch:
                     "Installation ID, a name or an address): nothing was searched.",
                 )
             return queryset.none(), False
-        as_typed, *other_forms = search_forms(search_term)
-        found, duplicates = self._fields_or_files(request, queryset, as_typed)
-        for other in other_forms:
-            more, _ = self._fields_or_files(request, queryset, other)
-            found = found | more  # the same fields: duplicates only where the first has them
+        fields = self.get_search_fields(request)
+        found = Q.create(
+            [self._holding_words(fields, form) for form in search_forms(search_term)],
+            connector=Q.OR,
+        )
+        found = queryset.filter(found) if search_term.strip() else queryset
         listing = getattr(request.resolver_match, "url_name", "").endswith("_changelist")
         typo = listing and typo_in(search_term)
         if typo and not found.exists():
             # Read out or typed with one character wrong: say so, not only "0 results".
             messages.warning(request, f"Nothing found for {search_term.strip()}. {typo}")
-        return found, duplicates
+        return found, False  # no join: each record once
 
-    def _fields_or_files(self, request, queryset, search_term):
-        if not self.found_by_file:
-            return super().get_search_results(request, queryset, search_term)
-        # Django's search (each word, a quoted phrase as one, in one of the search fields),
-        # each word found in the license's files too; one filter, as Django's, so that the
-        # words share their joins (a filter per word joins members and licenses again each).
-        fields = self.get_search_fields(request)
+    def _holding_words(self, fields, search_term) -> Q:
+        """The records that hold each word of the term, in one of its forms, in a field or
+        (``found_by_file``) a file."""
         words = []
         for word in smart_split(search_term):
             if word[0] in "\"'" and word[0] == word[-1]:
                 word = unescape_string_literal(word)
-            holding = _holding(self.model, fields, word)
-            if may_be_in_a_file(word):
-                files = Activation.objects.holding(word).values("license_id")
-                holding |= Q(**{f"{self.found_by_file}__among": files})
-            words.append(holding)
-        duplicates = any(lookup_spawns_duplicates(self.opts, name) for name in fields)
-        return queryset.filter(Q.create(words)) if words else queryset, duplicates
+            either = Q()
+            for form in search_forms(word):
+                either |= _holding(self.model, fields, form)
+                if self.found_by_file and may_be_in_a_file(form):
+                    files = Activation.objects.holding(form).values("license_id")
+                    either |= _pointing_to(self.model, self.found_by_file, files)
+            words.append(either)
+        return Q.create(words)
 
 
 def _holding(model, fields, word) -> Q:
-    """The records whose search fields hold the word; those of a record a foreign key points
-    to (an event's license, its organization) in a search of their own table."""
-    own, pointed_to = [], {}
+    """The records whose search fields hold the word; those a relation leads to (an event's
+    license, an organization's members) in a search of their own table."""
+    own, related = [], {}
     for name in fields:
         relation, _, rest = name.partition("__")
-        if rest and model._meta.get_field(relation).many_to_one:
-            pointed_to.setdefault(relation, []).append(rest)
+        if rest:
+            related.setdefault(relation, []).append(rest)
         else:
             own.append(name)
     found = Q.create([(f"{name}__icontains", word) for name in own], connector=Q.OR)
-    for relation, names in pointed_to.items():
-        related = model._meta.get_field(relation).related_model
-        records = related._default_manager.filter(_holding(related, names, word)).values("pk")
-        found |= Q(**{f"{relation}__among": records})
+    for relation, names in related.items():
+        other = model._meta.get_field(relation).related_model
+        keys = other._default_manager.filter(_holding(other, names, word)).values("pk")
+        found |= _pointing_to(model, relation, keys)
     return found
+
+
+def _pointing_to(model, relation: str, keys) -> Q:
+    """The records of ``model`` whose ``relation`` ("pk": the record itself) leads to one of
+    the records whose keys ``keys`` (a query) gives, without a join."""
+    if relation == "pk":
+        return Q(pk__among=keys)
+    field = model._meta.get_field(relation)
+    if field.many_to_many:  # the table of links between them (an e-mail's licenses)
+        links = field.remote_field.through._default_manager.filter(
+            **{f"{field.m2m_reverse_field_name()}__among": keys}
+        )
+        return Q(pk__among=links.values(field.m2m_field_name()))
+    if field.concrete:  # its own key to them (an event's license)
+        return Q(**{f"{relation}__among": keys})
+    # Theirs to it (an organization's members, or licenses).
+    theirs = field.related_model._default_manager.filter(pk__among=keys)
+    return Q(pk__among=theirs.values(field.field.attname))
 
 
 class WrongFiltersRefused:

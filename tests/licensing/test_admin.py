@@ -1348,6 +1348,52 @@ def test_the_words_of_a_search_share_their_joins(support_client, live):
     assert joins("Acme Packaging Ltd") == joins("Acme")
 
 
+@pytest.mark.parametrize(
+    "what", ["license", "organization", "activation", "outboxmessage", "auditevent"]
+)
+def test_a_search_reads_each_table_apart_never_a_join_that_repeats_records(
+    support_client, live, customer, what
+):
+    """A record with many members, licenses or files is listed once, and found without
+    joining them (a join of an organization's members and licenses read 100,000 rows per
+    search for a large customer, and its DISTINCT every column of the e-mails)."""
+    organization = live.license.organization
+    for _ in range(3):
+        UserFactory(organization=organization, email=f"eng{_}@{customer.email.split('@')[1]}")
+        services.reissue(activation=live.license.live_activation, actor=customer)
+    terms = [organization.name, live.license.number, customer.email, live.installation_id]
+    for term in terms:
+        with CaptureQueriesContext(connection) as queries:
+            listed = found(support_client, what, term)
+        assert len(listed) == len(set(listed)), term
+        searches = [query["sql"] for query in queries if "LIKE" in query["sql"]]
+        assert searches, term
+        for sql in searches:
+            assert "DISTINCT" not in sql, term
+            if sql.startswith("SELECT COUNT("):
+                assert "JOIN" not in sql, (term, sql)
+
+
+@pytest.mark.parametrize(
+    ("what", "records"),
+    [
+        ("license", lambda live: [live.license]),
+        ("organization", lambda live: [live.license.organization]),
+        ("activation", lambda live: [live]),
+    ],
+)
+def test_each_word_is_found_in_every_form_it_is_typed_in(support_client, live, what, records):
+    """An ID or a number typed without its dashes (or with O for 0) is found beside another
+    word too, as it is alone: each word is searched in each of its forms."""
+    lic = live.license
+    name = lic.organization.name.split()[0].lower()
+    bare = live.installation_id.replace("-", "").lower()
+    other_bare = live.mirrored_installation_id.replace("-", "").lower()
+    number = lic.number.removeprefix("TM-").replace("-", "").lower()
+    for term in (f"{name} {bare}", f"{bare} {other_bare}", f"{name} {number}"):
+        assert found(support_client, what, term) == records(live), term
+
+
 @pytest.mark.parametrize("what", ["license", "activation", "auditevent"])
 def test_the_beginning_of_an_installation_id_without_dashes_is_found(
     support_client, live, make_license, customer, what
