@@ -272,11 +272,11 @@ def _refuse_if_account_gone(actor) -> None:
         raise _no_longer_member() from None
 
 
-def lock_account(user) -> bool:
-    """Lock an account's row until the transaction ends; False when it was deleted meanwhile.
-    A save of the account (which would insert a deleted one again, without its organization)
-    or a record naming it then never meets its deletion half-way."""
-    return get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+def lock_account(user):
+    """Lock an account's row until the transaction ends, and read it as it is now; None when
+    it was deleted meanwhile. A save of the account (which would insert a deleted one again,
+    without its organization) or a record naming it then never meets its deletion half-way."""
+    return get_user_model().objects.select_for_update().filter(pk=user.pk).first()
 
 
 def account_gone(actor) -> bool:

@@ -382,10 +382,15 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         with transaction.atomic():
             # The account's row is locked while its password is saved: an invitation
-            # withdrawn meanwhile (its account deleted) is not brought back by the save.
-            if not services.lock_account(form.user):
+            # withdrawn meanwhile (its account deleted) is not brought back by the save, and
+            # the link, checked again on the row as it is now, works once: sent from two
+            # tabs at once, the second finds the password the first set.
+            account = services.lock_account(form.user)
+            token = self.request.session.get(auth_views.INTERNAL_RESET_SESSION_TOKEN)
+            if account is None or not self.token_generator.check_token(account, token):
                 self.validlink = False
                 return self.render_to_response(self.get_context_data(form=None))
+            form.user = account
             invited = services.awaits_password(form.user)
             response = super().form_valid(form)
             auth.audit_account(

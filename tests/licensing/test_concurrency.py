@@ -634,6 +634,40 @@ def test_an_account_deleted_while_it_changes_its_password_stays_deleted(
     assert "_auth_user_id" not in client.session
 
 
+def test_one_password_link_sent_from_two_tabs_at_once_sets_one_password(postgres, customer):
+    """A link opened in two tabs (or on a phone and a PC) and sent from both at once: it
+    works once, as it says; the other tab is told the link is no longer valid, not that its
+    password was set while the other one's is the one that works."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(customer.pk))
+    link = f"/accounts/reset/{uid}/{default_token_generator.make_token(customer)}/"
+    tabs = {}
+    for password in ("First-tab-password-7", "Second-tab-password-8"):
+        tab = Client()
+        form = tab.get(link, follow=True)
+        assert "Choose your password" in form.content.decode()
+        tabs[password] = (tab, form.redirect_chain[-1][0])
+    answers = {}
+    pending = list(tabs.items())
+
+    def send():
+        password, (tab, url) = pending.pop()
+        data = {"new_password1": password, "new_password2": password}
+        answers[password] = tab.post(url, data)
+
+    at_once(2, send)
+    told_set = [password for password, answer in answers.items() if answer.status_code == 302]
+    assert len(told_set) == 1, {p: a.status_code for p, a in answers.items()}
+    [other] = set(tabs) - set(told_set)
+    assert "This link is no longer valid" in answers[other].content.decode()
+    assert get_user_model().objects.get(pk=customer.pk).check_password(told_set[0])
+    assert AuditEvent.objects.filter(action="password_reset").count() == 1
+
+
 @pytest.mark.parametrize("page", ["/accounts/login/", "/admin/login/"])
 def test_an_account_deleted_while_it_logs_in_is_not_let_in_and_no_500(
     postgres, customer, monkeypatch, page
