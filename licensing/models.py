@@ -459,6 +459,14 @@ class Activation(models.Model):
                 condition=Q(revoked_at__isnull=True) & ~Q(mirrored_installation_id=""),
                 name="activation_live_pair_secondary",
             ),
+            # Support's list of files, newest first: a page of it without sorting them all.
+            models.Index(fields=["-issued_at", "-id"], name="activation_issued_order"),
+            # The live files expiring soon, for the expiry reminders (services.queue_reminders).
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(revoked_at__isnull=True, expires_at__isnull=False),
+                name="activation_live_expiry",
+            ),
         ]
 
     def __str__(self):

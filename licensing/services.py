@@ -618,8 +618,9 @@ def queue_reminders(*, today=None) -> int:
     # end of the last. A file runs on after its license expired (support shortened it); a
     # suspended license is not reminded of its files.
     after, by = max(_midnight(today), timezone.now()), _midnight(last + DAY)
+    files = Activation.objects.live().filter(expires_at__gt=after, expires_at__lte=by)
     expiring = licenses.exclude(status=License.Status.SUSPENDED).filter(
-        Q(activated=True, file_expires__gt=after, file_expires__lte=by)
+        Q(pk__in=files.values("license_id"))
         | Q(activated=False, expires_at__gt=after, expires_at__lte=by)
     )
     members = {}  # by organization, read once for both

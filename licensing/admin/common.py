@@ -444,7 +444,10 @@ def _holding(model, fields, word) -> Q:
             related.setdefault(relation, []).append(rest)
         else:
             own.append(name)
-    found = Q.create([(f"{name}__icontains", word) for name in own], connector=Q.OR)
+    found = Q()
+    if own:  # in a query of their own: each part of the search is then a look-up by key
+        holding = Q.create([(f"{name}__icontains", word) for name in own], connector=Q.OR)
+        found = Q(pk__among=model._default_manager.filter(holding).values("pk"))
     for relation, names in related.items():
         other = model._meta.get_field(relation).related_model
         keys = other._default_manager.filter(_holding(other, names, word)).values("pk")
