@@ -333,7 +333,13 @@ class LicenseAdmin(SupportList, AuditedAdmin):
     def get_list_display(self, request):
         searched = _searched_installation_id(request)
         shown = super().get_list_display(request)
-        return [*shown, _where_found(searched)] if searched else shown
+        if not searched:
+            return shown
+        # Why each license was found (each file with the ID, in which role), beside its
+        # number, on a laptop's screen beside the filters; its seats and maintenance end give
+        # way to it.
+        number, *rest = (c for c in shown if c not in ("seats", "maintenance_end"))
+        return [number, _where_found(searched), *rest]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
