@@ -36,12 +36,17 @@ class AccountAdmin(WrongFiltersRefused, UserAdmin):
             self._audit(request, after, what)
         return response
 
-    def delete_model(self, request, obj):
+    # The accounts are locked before the deletion reads what names them (files, events): a
+    # file being issued for one at that moment waits, then is refused as the account's; read
+    # unlocked, a record committed meanwhile made the deletion's commit fail (a 500).
+    def delete_model(self, request, obj):  # in the delete page's transaction
+        services.lock_account(obj)
         self._audit(request, obj, "delete")
         super().delete_model(request, obj)
 
+    @transaction.atomic
     def delete_queryset(self, request, queryset):
-        for user in queryset:
+        for user in queryset.select_for_update():
             self._audit(request, user, "delete")
         super().delete_queryset(request, queryset)
 

@@ -590,6 +590,54 @@ def test_an_account_deleted_while_its_file_is_issued_is_refused_not_a_500(
     assert after == before
 
 
+@pytest.mark.parametrize("way", ["its page", "the list's action"])
+def test_an_account_deleted_while_its_file_is_being_issued_is_deleted_not_a_500(
+    postgres, customer, make_license, way
+):
+    """An administrator deletes an account in the instant its file is issued, the other way
+    round: the file's records committed after the deletion had cleared what named the account
+    and before it deleted it, and the deletion's commit failed (a 500). The deletion locks the
+    account first: the file waits for it, then is refused, and the account is deleted."""
+    from django.contrib.auth import get_user_model
+
+    from tests.factories import UserFactory
+
+    lic = make_license("standard")
+    outcome, started = [], []
+
+    def activate():
+        try:
+            services.activate(
+                license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
+            )
+            outcome.append("issued")
+        except services.ActivationError as error:
+            outcome.append(error.message)
+        finally:
+            connection.close()
+
+    def activate_before_the_account_goes(execute, sql, params, many, context):
+        if not started and sql.startswith('DELETE FROM "auth_user"'):
+            started.append(threading.Thread(target=activate))
+            started[0].start()
+            started[0].join(timeout=3)  # committed meanwhile, unless it waits for the account
+        return execute(sql, params, many, context)
+
+    admin = Client()
+    admin.force_login(UserFactory(is_staff=True, is_superuser=True))
+    with connection.execute_wrapper(activate_before_the_account_goes):
+        if way == "its page":
+            response = admin.post(f"/admin/auth/user/{customer.pk}/delete/", {"post": "yes"})
+        else:
+            selected = {"action": "delete_selected", "_selected_action": [customer.pk]}
+            response = admin.post("/admin/auth/user/", {**selected, "post": "yes"})
+    started[0].join(timeout=30)
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk=customer.pk).exists()
+    assert len(outcome) == 1 and "no longer belongs" in outcome[0]
+    assert not Activation.objects.filter(license=lic).exists()
+
+
 def test_an_account_deleted_while_it_downloads_a_file_gets_no_file_and_no_500(
     postgres, customer, make_license, monkeypatch
 ):
