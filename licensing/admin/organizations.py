@@ -22,8 +22,23 @@ from .common import (
 )
 
 
+class MembershipForm(forms.ModelForm):
+    def clean_user(self):
+        user = self.cleaned_data["user"]
+        theirs = Membership.objects.filter(user=user).exclude(pk=self.instance.pk)
+        if other := theirs.select_related("organization").first():
+            # Said instead of "Membership with this User already exists."
+            raise forms.ValidationError(
+                f"{user.username} is a member of {other.organization} already: an account "
+                "belongs to one organization. To move them, remove them there first (save "
+                "that page), then add them here."
+            )
+        return user
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    form = MembershipForm
     extra = 0
     autocomplete_fields = ["user"]
     readonly_fields = [member, member_email, "withdraw_link"]

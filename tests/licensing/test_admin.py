@@ -673,6 +673,14 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     assert page.status_code == 200
     assert f"replaced: {was} → {other.membership}" in page.content.decode()
     assert f"changed: {was}" in page.content.decode()
+    # A member of another organization: the refusal names it, and what to do.
+    elsewhere = UserFactory(organization=OrganizationFactory(name="Rival Foods"))
+    response = save_member_row(elsewhere)
+    assert response.status_code == 200
+    text = " ".join(response.content.decode().split())
+    assert f"{elsewhere.username} is a member of Rival Foods" in text
+    assert "remove them there first" in text
+    assert elsewhere.membership.organization.name == "Rival Foods"
 
 
 def test_licenses_on_pairs_that_share_a_server_are_listed(
