@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -271,12 +272,14 @@ def _searched_installation_id(request) -> str | None:
         return None
 
 
-def _where_found(installation_id: str):
-    """A column saying which files of each license carry the Installation ID searched for: a
-    license found by a revoked file's ID shows that file, which the live one's servers do not."""
+def _where_found(installation_id: str, link):
+    """The number column of a list searched by an Installation ID: each license's number (a
+    link: ``link(lic)``) with, under it, which of its files carry the ID (a license found by a
+    revoked file's ID shows that file, which the live one's servers do not). In the number's
+    place, so that every column keeps its own (a sort is kept as a column's place)."""
 
-    @admin.display(description=f"files with {installation_id}")
-    def column(lic):
+    @admin.display(description="number", ordering="number")
+    def number(lic):
         lines = []
         for activation in lic.searched_activations:
             role = dict(activation.servers)[installation_id]
@@ -286,10 +289,15 @@ def _where_found(installation_id: str):
                 else f"revoked {timezone.localtime(activation.revoked_at):%Y-%m-%d}"
             )
             lines.append((activation.serial, state, f" as {role}" if role else ""))
-        return format_html_join(mark_safe("<br>"), "{} ({}){}", lines) or "-"
+        return format_html(
+            '<a class="nowrap" href="{}">{}</a><div class="files-with">files with {}:<br>{}</div>',
+            link(lic),
+            lic.number,
+            installation_id,
+            format_html_join(mark_safe("<br>"), "{} ({}){}", lines) or "-",
+        )
 
-    column.__name__ = "files_with_id"  # the column's CSS class
-    return column
+    return number
 
 
 @admin.register(License)
@@ -335,11 +343,21 @@ class LicenseAdmin(SupportList, AuditedAdmin):
         shown = super().get_list_display(request)
         if not searched:
             return shown
-        # Why each license was found (each file with the ID, in which role), beside its
-        # number, on a laptop's screen beside the filters; its seats and maintenance end give
-        # way to it.
-        number, *rest = (c for c in shown if c not in ("seats", "maintenance_end"))
-        return [number, _where_found(searched), *rest]
+        # Why each license was found (each file with the ID, in which role), with its number:
+        # on a laptop's screen beside the filters (a column of its own was off it).
+        context = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
+
+        def link(lic):
+            url = reverse("admin:licensing_license_change", args=[lic.pk])
+            return add_preserved_filters(context, url)
+
+        return [_where_found(searched, link), *shown[1:]]
+
+    def get_list_display_links(self, request, list_display):
+        # Searched by an Installation ID, the number column links its number alone.
+        if _searched_installation_id(request):
+            return None
+        return super().get_list_display_links(request, list_display)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

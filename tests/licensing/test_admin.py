@@ -108,6 +108,26 @@ def test_support_finds_a_license_by_either_installation_id_or_number(
     assert f'class="installation-id">{live.mirrored_installation_id}</span> (mirror)' in page
 
 
+def test_a_search_by_installation_id_keeps_each_columns_place_and_its_sort(
+    support_client, live, make_license, customer
+):
+    """The list's sort is kept as a column's place (?o=4): found by a whole Installation ID,
+    the list shows which files hold it beside each number, and every column where it was, so
+    a sort chosen before (by state, say) sorts the same column after, and the other way."""
+    url = "/admin/licensing/license/"
+    plain = support_client.get(url, {"o": "4"}).context["cl"]
+    searched = support_client.get(url, {"o": "4", "q": live.installation_id}).context["cl"]
+    names = [getattr(c, "__name__", c) for c in plain.list_display]
+    assert [getattr(c, "__name__", c) for c in searched.list_display] == names
+    assert plain.get_ordering_field_columns() == searched.get_ordering_field_columns()
+    page = support_client.get(url, {"q": live.installation_id}).content.decode()
+    change = f"/admin/licensing/license/{live.license_id}/change/"
+    assert (
+        f'<a class="nowrap" href="{change}?_changelist_filters=q%3D{live.installation_id}">' in page
+    )
+    assert f"{live.serial} (live) as primary" in page
+
+
 def test_a_name_that_reads_as_a_license_number_is_searched_as_typed(support_client, make_license):
     name = "Metro Paper SA"
     assert tmslicense.normalize_license_number(name) == "TM-METR-0PAP-ERSA"
