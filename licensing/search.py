@@ -6,21 +6,32 @@ import re
 import tmslicense
 from tmslicense.ids import INSTALLATION_ID
 
+# Around an ID or a number copied from a sentence ("…, bound to W5G6-….") or a list's cell
+# ("… (primary)"), and no part of it.
+_AROUND = " \t\r\n,.;:!?()[]{}<>\"'"
+
 
 def search_forms(term: str) -> list[str]:
     """The term as typed (a name can read as a valid number: ``Metro Paper SA``) and, when it
     reads as an Installation ID or a license number, in its canonical form; or, as the beginning
     of one typed without dashes (``ykwha8j4``, 4 characters or more), grouped as stored
-    (``YKWH-A8J4``)."""
+    (``YKWH-A8J4``); and each of these of the term without the punctuation around it. Each
+    form once, whatever its case (they are searched in any case)."""
+    forms = {}
+    for text in (term, term.strip(_AROUND)):
+        for form in (text, _canonical(text)):
+            if form:
+                forms.setdefault(form.upper(), form)
+    return list(forms.values()) or [term]
+
+
+def _canonical(text: str) -> str | None:
     for normalize in (tmslicense.normalize_installation_id, tmslicense.normalize_license_number):
         try:
-            other = normalize(term)
-            break
+            return normalize(text)
         except tmslicense.InvalidIdentifier:
             continue
-    else:
-        other = tmslicense.grouped_symbols(term)
-    return [term] if other in (None, term) else [term, other]
+    return tmslicense.grouped_symbols(text)
 
 
 def may_be_in_a_file(word: str) -> bool:
@@ -40,14 +51,22 @@ _WHOLE = (
 
 
 def typo_in(term: str) -> str | None:
-    """What is wrong with a term that has the form of an Installation ID or a license number
-    but not its check character (read out or typed with one character wrong), or, written
-    whole in its groups, not its length (a character dropped or doubled)."""
+    """What is wrong with a term, or one of its words, that has the form of an Installation ID
+    or a license number but not its check character (read out or typed with one character
+    wrong), or, written whole in its groups, not its length (a character dropped or doubled)."""
+    words = term.split()
+    for text in dict.fromkeys([term, *(words if len(words) > 1 else [])]):
+        if why := _typo(text.strip(_AROUND)):
+            return why if text == term else f"{text.strip(_AROUND)}: {why}"
+    return None
+
+
+def _typo(text: str) -> str | None:
     for normalize, whole in _WHOLE:
         try:
-            normalize(term)
+            normalize(text)
         except tmslicense.InvalidIdentifier as error:
-            if error.code == "checksum" or (error.code == "length" and whole.fullmatch(term)):
+            if error.code == "checksum" or (error.code == "length" and whole.fullmatch(text)):
                 return error.message
         else:
             return None

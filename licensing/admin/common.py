@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -25,6 +26,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
 from django.utils.timezone import localtime
+
+import tmslicense
 
 from .. import services
 from ..forms import add_refusal, autofocus
@@ -384,11 +387,11 @@ class CanonicalSearch:
     window, holds a word of the term: each word is found in the fields or in the files (a
     word too short to be a part of one, in the fields alone: licensing.search.may_be_in_a_file).
 
-    Each part of a search is read from its own table, never from a join: a join repeats a
-    record once per file, member or license it has (a large customer's members times licenses
-    at every search, and Django's DISTINCT over every column to list it once). A record a
-    relation leads to is found in a search of its own table, then looked up by its key (the
-    ``among`` lookup of licensing.models), each read from an index on PostgreSQL
+    A record's own fields are searched in its row; what a relation leads to (its license, an
+    organization's members and licenses, an e-mail's licenses, the files) in a search of its
+    own table, never a join: a join repeats a record once per file, member or license it has
+    (a large customer's members times licenses at every search, and Django's DISTINCT over
+    every column to list it once). On PostgreSQL each of these reads an index
     (licensing/migrations/0021)."""
 
     found_by_file = None
@@ -404,12 +407,33 @@ class CanonicalSearch:
                     "Installation ID, a name or an address): nothing was searched.",
                 )
             return queryset.none(), False
-        fields = self.get_search_fields(request)
+        if not search_term.strip():
+            return queryset, False
+        fields, holding = self.get_search_fields(request), {}
+
+        def held(form: str) -> Q:  # each form searched once, however often it comes
+            if form not in holding:
+                holding[form] = _holding(self.model, fields, form)
+                if self.found_by_file and may_be_in_a_file(form):
+                    files = Activation.objects.holding(form).values("license_id")
+                    licenses = License.objects.filter(pk__in=files)
+                    holding[form] |= _pointing_to(self.model, self.found_by_file, licenses)
+            return holding[form]
+
+        # The term as typed, or in another of its forms (an ID typed with spaces between its
+        # groups): each word in one of its forms.
+        readings = dict.fromkeys(
+            tuple(tuple(search_forms(word)) for word in _words(form))
+            for form in search_forms(search_term)
+        )
         found = Q.create(
-            [self._holding_words(fields, form) for form in search_forms(search_term)],
+            [
+                Q.create([Q.create([held(f) for f in forms], connector=Q.OR) for forms in words])
+                for words in readings
+            ],
             connector=Q.OR,
         )
-        found = queryset.filter(found) if search_term.strip() else queryset
+        found = queryset.filter(found)
         listing = getattr(request.resolver_match, "url_name", "").endswith("_changelist")
         typo = listing and typo_in(search_term)
         if typo and not found.exists():
@@ -417,26 +441,27 @@ class CanonicalSearch:
             messages.warning(request, f"Nothing found for {search_term.strip()}. {typo}")
         return found, False  # no join: each record once
 
-    def _holding_words(self, fields, search_term) -> Q:
-        """The records that hold each word of the term, in one of its forms, in a field or
-        (``found_by_file``) a file."""
-        words = []
-        for word in smart_split(search_term):
-            if word[0] in "\"'" and word[0] == word[-1]:
-                word = unescape_string_literal(word)
-            either = Q()
-            for form in search_forms(word):
-                either |= _holding(self.model, fields, form)
-                if self.found_by_file and may_be_in_a_file(form):
-                    files = Activation.objects.holding(form).values("license_id")
-                    either |= _pointing_to(self.model, self.found_by_file, files)
-            words.append(either)
-        return Q.create(words)
+
+# A server's role as the lists write it beside its ID ("… (primary)"), copied with it.
+_ROLE = re.compile(rf"\(({'|'.join(tmslicense.Role)})\)", re.IGNORECASE)
+
+
+def _words(term: str) -> list[str]:
+    """The words of a search, as Django's search reads them (a quoted phrase is one), but a
+    server's role in brackets."""
+    words = []
+    for word in smart_split(term):
+        if word[0] in "\"'" and word[0] == word[-1]:
+            word = unescape_string_literal(word)
+        if not _ROLE.fullmatch(word):
+            words.append(word)
+    return words
 
 
 def _holding(model, fields, word) -> Q:
-    """The records whose search fields hold the word; those a relation leads to (an event's
-    license, an organization's members) in a search of their own table."""
+    """The records whose search fields hold the word: their own in their row, those a
+    relation leads to (an event's license, an organization's members) in a search of their
+    own table."""
     own, related = [], {}
     for name in fields:
         relation, _, rest = name.partition("__")
@@ -444,33 +469,45 @@ def _holding(model, fields, word) -> Q:
             related.setdefault(relation, []).append(rest)
         else:
             own.append(name)
-    found = Q()
-    if own:  # in a query of their own: each part of the search is then a look-up by key
-        holding = Q.create([(f"{name}__icontains", word) for name in own], connector=Q.OR)
-        found = Q(pk__among=model._default_manager.filter(holding).values("pk"))
+    found = Q.create([(f"{name}__icontains", word) for name in own], connector=Q.OR)
     for relation, names in related.items():
         other = model._meta.get_field(relation).related_model
-        keys = other._default_manager.filter(_holding(other, names, word)).values("pk")
-        found |= _pointing_to(model, relation, keys)
+        found |= _pointing_to(
+            model, relation, other._default_manager.filter(_holding(other, names, word))
+        )
     return found
 
 
-def _pointing_to(model, relation: str, keys) -> Q:
+def _pointing_to(model, relation: str, records) -> Q:
     """The records of ``model`` whose ``relation`` ("pk": the record itself) leads to one of
-    the records whose keys ``keys`` (a query) gives, without a join."""
+    ``records`` (a query of the related model), without a join."""
     if relation == "pk":
-        return Q(pk__among=keys)
+        return _among("pk", records.values_list("pk", flat=True))
     field = model._meta.get_field(relation)
     if field.many_to_many:  # the table of links between them (an e-mail's licenses)
         links = field.remote_field.through._default_manager.filter(
-            **{f"{field.m2m_reverse_field_name()}__among": keys}
+            **{f"{field.m2m_reverse_field_name()}__in": records.values("pk")}
         )
-        return Q(pk__among=links.values(field.m2m_field_name()))
+        return _among("pk", links.values_list(field.m2m_field_name(), flat=True))
     if field.concrete:  # its own key to them (an event's license)
-        return Q(**{f"{relation}__among": keys})
+        return _among(relation, records.values_list("pk", flat=True))
     # Theirs to it (an organization's members, or licenses).
-    theirs = field.related_model._default_manager.filter(pk__among=keys)
-    return Q(pk__among=theirs.values(field.field.attname))
+    return _among("pk", records.values_list(field.field.attname, flat=True))
+
+
+FEW_KEYS = 1000
+
+
+def _among(lookup: str, keys) -> Q:
+    """The records whose ``lookup`` is one of the keys a query gives. Read first: a few (at
+    most FEW_KEYS) are given as a list, each found by its index (PostgreSQL tests a list
+    given by a hash, but the result of a query inside another key by key: a word in most
+    customers' names made it test each file against 38,000 licenses); more, as the query
+    itself, which PostgreSQL tests by a hash of its keys, reading the table (a word found in
+    most records is found in most of it)."""
+    keys = keys.order_by()
+    few = list(keys[: FEW_KEYS + 1])
+    return Q(**{f"{lookup}__in": few if len(few) <= FEW_KEYS else keys})
 
 
 class WrongFiltersRefused:
