@@ -46,9 +46,12 @@ class AccountAdmin(WrongFiltersRefused, UserAdmin):
 
     @transaction.atomic
     def delete_queryset(self, request, queryset):
-        for user in queryset.select_for_update():
+        # By their keys: a list filtered by group is DISTINCT, which cannot be locked.
+        pks = list(queryset.values_list("pk", flat=True))
+        users = get_user_model().objects.select_for_update().filter(pk__in=pks)
+        for user in users:
             self._audit(request, user, "delete")
-        super().delete_queryset(request, queryset)
+        super().delete_queryset(request, users)
 
     @staticmethod
     def _audit(request, user, what: str, details=None) -> None:
