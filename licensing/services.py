@@ -279,6 +279,17 @@ def lock_account(user):
     return get_user_model().objects.select_for_update().filter(pk=user.pk).first()
 
 
+def lock_accounts_to_delete(pks) -> list:
+    """Lock accounts about to be deleted, after the files that name them (as issuer or
+    revoker): a file being issued or replaced at that moment, which locks its license and
+    files first and then needs the account, is waited for and its records seen by the
+    deletion; a file issued for an account locked here waits, then is refused as the
+    account's. Returns the accounts, locked."""
+    named = Q(issued_by__in=pks) | Q(revoked_by__in=pks)
+    list(Activation.objects.filter(named).order_by("pk").select_for_update().values_list("pk"))
+    return list(get_user_model().objects.filter(pk__in=pks).order_by("pk").select_for_update())
+
+
 def account_gone(actor) -> bool:
     """Whether an account acting in this request has been deleted since it began (what the
     database's refusal of a record naming it meant)."""

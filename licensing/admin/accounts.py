@@ -36,22 +36,22 @@ class AccountAdmin(WrongFiltersRefused, UserAdmin):
             self._audit(request, after, what)
         return response
 
-    # The accounts are locked before the deletion reads what names them (files, events): a
-    # file being issued for one at that moment waits, then is refused as the account's; read
+    # The accounts are locked before the deletion reads what names them (files, events): read
     # unlocked, a record committed meanwhile made the deletion's commit fail (a 500).
     def delete_model(self, request, obj):  # in the delete page's transaction
-        services.lock_account(obj)
+        services.lock_accounts_to_delete([obj.pk])
         self._audit(request, obj, "delete")
         super().delete_model(request, obj)
 
     @transaction.atomic
     def delete_queryset(self, request, queryset):
         # By their keys: a list filtered by group is DISTINCT, which cannot be locked.
-        pks = list(queryset.values_list("pk", flat=True))
-        users = get_user_model().objects.select_for_update().filter(pk__in=pks)
+        users = services.lock_accounts_to_delete(list(queryset.values_list("pk", flat=True)))
         for user in users:
             self._audit(request, user, "delete")
-        super().delete_queryset(request, users)
+        super().delete_queryset(
+            request, get_user_model().objects.filter(pk__in=[u.pk for u in users])
+        )
 
     @staticmethod
     def _audit(request, user, what: str, details=None) -> None:

@@ -643,6 +643,56 @@ def test_an_account_deleted_while_its_file_is_being_issued_is_deleted_not_a_500(
     assert not Activation.objects.filter(license=lic).exists()
 
 
+def test_an_account_deleted_while_it_gets_an_updated_file_waits_for_it(
+    postgres, customer, make_license, monkeypatch
+):
+    """A superuser deletes an account while its customer gets an updated file: the deletion
+    waits for the file (it locks the files naming the account before the account), then
+    deletes the account. Locked the other way round, the two waited for each other and one
+    of them got a 500 (a deadlock)."""
+    import time
+
+    from django.contrib.auth import get_user_model
+
+    from tests.factories import UserFactory
+
+    lic = make_license("standard", seats=10)
+    services.activate(license=lic, installation_id=tmslicense.new_installation_id(), actor=customer)
+    lic.seats = 12
+    lic.save()
+    locked_activation = services._locked_activation
+
+    def held_a_while(pk):  # the file locked, the deletion comes meanwhile
+        activation = locked_activation(pk)
+        time.sleep(1.5)
+        return activation
+
+    monkeypatch.setattr(services, "_locked_activation", held_a_while)
+    outcome = []
+
+    def update():
+        try:
+            outcome.append(services.update_file(license=lic, actor=customer).serial)
+        except BaseException as error:  # noqa: BLE001 - a 500 would be this: reported below
+            outcome.append(error)
+        finally:
+            connection.close()
+
+    customer_thread = threading.Thread(target=update)
+    customer_thread.start()
+    time.sleep(0.5)
+    admin = Client()
+    admin.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = admin.post(f"/admin/auth/user/{customer.pk}/delete/", {"post": "yes"})
+    customer_thread.join(timeout=30)
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk=customer.pk).exists()
+    [serial] = outcome
+    assert isinstance(serial, str), serial
+    new = Activation.objects.get(serial=serial)
+    assert new.is_live and new.issued_by is None and new.license.seats == 12
+
+
 def test_an_account_deleted_while_it_downloads_a_file_gets_no_file_and_no_500(
     postgres, customer, make_license, monkeypatch
 ):
