@@ -25,6 +25,11 @@ from .common import (
 class MembershipForm(forms.ModelForm):
     def clean_user(self):
         user = self.cleaned_data["user"]
+        if user.is_staff:
+            raise forms.ValidationError(
+                f"{user.username} is staff: staff belong to no customer organization (as a "
+                "member, they would see its licenses as their own and be sent its e-mails)."
+            )
         theirs = Membership.objects.filter(user=user).exclude(pk=self.instance.pk)
         if other := theirs.select_related("organization").first():
             # Said instead of "Membership with this User already exists."

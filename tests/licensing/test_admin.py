@@ -701,6 +701,12 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     assert f"{elsewhere.username} is a member of Rival Foods" in text
     assert "remove them there first" in text
     assert elsewhere.membership.organization.name == "Rival Foods"
+    # Support staff belong to no customer: as a member, one would see that customer's licenses
+    # as theirs and be sent its e-mails.
+    response = save_member_row(admin_user)
+    assert response.status_code == 200
+    assert "is staff: staff belong to no customer organization" in response.content.decode()
+    assert not Membership.objects.filter(user=admin_user).exists()
 
 
 def test_licenses_on_pairs_that_share_a_server_are_listed(
