@@ -123,6 +123,8 @@ def details(event):
             lines += [f"{what}: {old} → {new}" for what, old, new in value]
         elif key == "values":
             lines += [f"{f}: {_plain(_listed(f, v))}" for f, v in value.items()]
+        elif key == "previous_installation_ids" and value == event.details.get("installation_ids"):
+            continue  # a reissue's or an update's: the same servers, said once
         elif key in ("installation_ids", "previous_installation_ids"):
             lines.append(format_html("{}: {}", key.replace("_", " "), _servers(event, value)))
         else:

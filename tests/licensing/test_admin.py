@@ -3150,4 +3150,5 @@ def test_what_a_replacement_changed_is_shown_as_old_and_new_values(support_clien
         support_client.get(f"/admin/licensing/auditevent/{event.pk}/change/").content.decode()
     )
     assert f"Seats: {lic.seats - 5} → {lic.seats}<br>" in text
+    assert "previous installation ids" not in text  # the same servers: said once
     assert f"Maintenance end: {old_end:%Y-%m-%d} → {lic.maintenance_end:%Y-%m-%d}" in text
