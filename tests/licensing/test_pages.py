@@ -1046,6 +1046,13 @@ def test_my_licenses_finds_no_license_by_a_few_characters_of_its_files(
     ]
 
 
+def test_my_licenses_finds_an_id_copied_with_the_punctuation_around_it(customer_client, activated):
+    """Copied from the file's e-mail ("…, bound to W5G6-….")."""
+    for term in (f"{activated.installation_id}.", f"{activated.serial},"):
+        page = customer_client.get("/licenses/", {"q": term}).content.decode()
+        assert activated.license.number in page and "No license of your organization" not in page
+
+
 def test_my_licenses_says_a_typo_when_nothing_is_found(customer_client, activated):
     wrong = activated.installation_id[:-1] + ("0" if activated.installation_id[-1] != "0" else "1")
     page = customer_client.get("/licenses/", {"q": wrong}).content.decode()
