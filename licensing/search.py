@@ -6,9 +6,21 @@ import re
 import tmslicense
 from tmslicense.ids import INSTALLATION_ID
 
-# Around an ID or a number copied from a sentence ("…, bound to W5G6-….") or a list's cell
-# ("… (primary)"), and no part of it.
-_AROUND = " \t\r\n,.;:!?()[]{}<>\"'"
+# Around an ID or a number copied from a sentence ("…, bound to W5G6-….", in a mail program's
+# quotes), and no part of it.
+_AROUND = " \t\r\n,.;:!?()[]{}<>\"'\u2018\u2019\u201c\u201d\u00ab\u00bb\u2026"
+# A server's role as the site, its lists and a server's status write it beside its ID: copied
+# with it, and no part of what is searched for.
+_ROLE = re.compile(r"\((?:primary|mirror|redundant|secondary)(?:,\s*this server)?\)", re.I)
+
+
+def without_roles(term: str) -> str:
+    return _ROLE.sub(" ", term)
+
+
+def bare(text: str) -> str:
+    """A word without the punctuation around it."""
+    return text.strip(_AROUND)
 
 
 def search_forms(term: str) -> list[str]:
@@ -18,14 +30,16 @@ def search_forms(term: str) -> list[str]:
     (``YKWH-A8J4``); and each of these of the term without the punctuation around it. Each
     form once, whatever its case (they are searched in any case)."""
     forms = {}
-    for text in (term, term.strip(_AROUND)):
-        for form in (text, _canonical(text)):
+    for text in (term, bare(term)):
+        for form in (text, canonical(text)):
             if form:
                 forms.setdefault(form.upper(), form)
     return list(forms.values()) or [term]
 
 
-def _canonical(text: str) -> str | None:
+def canonical(text: str) -> str | None:
+    """An Installation ID or license number in its canonical form, else the beginning of
+    an ID grouped as stored; None when the text is neither."""
     for normalize in (tmslicense.normalize_installation_id, tmslicense.normalize_license_number):
         try:
             return normalize(text)
@@ -54,10 +68,10 @@ def typo_in(term: str) -> str | None:
     """What is wrong with a term, or one of its words, that has the form of an Installation ID
     or a license number but not its check character (read out or typed with one character
     wrong), or, written whole in its groups, not its length (a character dropped or doubled)."""
-    words = term.split()
+    words = without_roles(term).split()
     for text in dict.fromkeys([term, *(words if len(words) > 1 else [])]):
-        if why := _typo(text.strip(_AROUND)):
-            return why if text == term else f"{text.strip(_AROUND)}: {why}"
+        if why := _typo(bare(text)):
+            return why if text == term else f"{bare(text)}: {why}"
     return None
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -27,12 +26,10 @@ from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
 from django.utils.timezone import localtime
 
-import tmslicense
-
 from .. import services
 from ..forms import add_refusal, autofocus
 from ..models import Activation, License, Organization, listed_features, person, with_roles
-from ..search import may_be_in_a_file, search_forms, typo_in
+from ..search import bare, canonical, may_be_in_a_file, search_forms, typo_in, without_roles
 from ..templatetags.message_text import message_text
 from ..throttle import client_ip
 
@@ -422,16 +419,16 @@ class CanonicalSearch:
                     holding[form] |= _pointing_to(self.model, self.found_by_file, licenses)
             return holding[form]
 
-        # The term as typed, or in another of its forms (an ID typed with spaces between its
-        # groups): each word in one of its forms.
-        readings = dict.fromkeys(
-            tuple(tuple(search_forms(word)) for word in _words(form))
-            for form in search_forms(search_term)
-        )
+        # The term's words as typed, each in one of its forms; or, read whole, an ID typed
+        # with spaces between its groups.
+        words = _words(search_term)
+        readings = [[search_forms(word) for word in words]]
+        if len(words) > 1 and (whole := canonical(bare(without_roles(search_term)))):
+            readings.append([[whole]])
         found = Q.create(
             [
-                Q.create([Q.create([held(f) for f in forms], connector=Q.OR) for forms in words])
-                for words in readings
+                Q.create([Q.create([held(f) for f in forms], connector=Q.OR) for forms in reading])
+                for reading in readings
             ],
             connector=Q.OR,
         )
@@ -444,19 +441,14 @@ class CanonicalSearch:
         return found, False  # no join: each record once
 
 
-# A server's role as the lists write it beside its ID ("… (primary)"), copied with it.
-_ROLE = re.compile(rf"\(({'|'.join(tmslicense.Role)})\)", re.IGNORECASE)
-
-
 def _words(term: str) -> list[str]:
     """The words of a search, as Django's search reads them (a quoted phrase is one), but a
-    server's role in brackets."""
+    server's role written beside its ID."""
     words = []
-    for word in smart_split(term):
+    for word in smart_split(without_roles(term)):
         if word[0] in "\"'" and word[0] == word[-1]:
             word = unescape_string_literal(word)
-        if not _ROLE.fullmatch(word):
-            words.append(word)
+        words.append(word)
     return words
 
 

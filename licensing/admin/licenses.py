@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 import tmslicense
 
 from ..models import STATE_RANK, Activation, AuditEvent, License, expiry_shown
+from ..search import bare, without_roles
 from .common import (
     AuditedAdmin,
     SupportList,
@@ -266,8 +267,8 @@ def live_file(lic):
 
 def _searched_installation_id(request) -> str | None:
     """The Installation ID searched for, in canonical form; None when the search is not one."""
-    try:
-        return tmslicense.normalize_installation_id(request.GET.get("q", ""))
+    try:  # as the search reads it: copied with the punctuation around it, or its role
+        return tmslicense.normalize_installation_id(bare(without_roles(request.GET.get("q", ""))))
     except tmslicense.InvalidIdentifier:
         return None
 
@@ -343,6 +344,8 @@ class LicenseAdmin(SupportList, AuditedAdmin):
         shown = super().get_list_display(request)
         if not searched:
             return shown
+        if hasattr(request, "_found_by_id"):  # one column for the request: the sort finds it
+            return request._found_by_id
         # Why each license was found (each file with the ID, in which role), with its number:
         # on a laptop's screen beside the filters (a column of its own was off it).
         context = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
@@ -351,7 +354,8 @@ class LicenseAdmin(SupportList, AuditedAdmin):
             url = reverse("admin:licensing_license_change", args=[lic.pk])
             return add_preserved_filters(context, url)
 
-        return [_where_found(searched, link), *shown[1:]]
+        request._found_by_id = [_where_found(searched, link), *shown[1:]]
+        return request._found_by_id
 
     def get_list_display_links(self, request, list_display):
         # Searched by an Installation ID, the number column links its number alone.

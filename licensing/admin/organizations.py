@@ -25,7 +25,7 @@ from .common import (
 class MembershipForm(forms.ModelForm):
     def clean_user(self):
         user = self.cleaned_data["user"]
-        if user.is_staff:
+        if user.is_staff and "user" in self.changed_data:  # not a member made staff since
             raise forms.ValidationError(
                 f"{user.username} is staff: staff belong to no customer organization (as a "
                 "member, they would see its licenses as their own and be sent its e-mails)."

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 import tmslicense
 from licensing import services
-from licensing.admin.common import opened
+from licensing.admin.common import SEARCH_WORDS, opened
 from licensing.admin.licenses import LatestInline
 from licensing.models import (
     Activation,
@@ -125,6 +125,10 @@ def test_a_search_by_installation_id_keeps_each_columns_place_and_its_sort(
     assert (
         f'<a class="nowrap" href="{change}?_changelist_filters=q%3D{live.installation_id}">' in page
     )
+    assert f"{live.serial} (live) as primary" in page
+    # Its number is sorted by as before, and the files show for the ID copied with its role.
+    assert 'class="sortable column-number' in page
+    page = support_client.get(url, {"q": f"{live.installation_id}. (primary)"}).content.decode()
     assert f"{live.serial} (live) as primary" in page
 
 
@@ -707,6 +711,26 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     assert response.status_code == 200
     assert "is staff: staff belong to no customer organization" in response.content.decode()
     assert not Membership.objects.filter(user=admin_user).exists()
+    # A member made staff since is said where that is chosen, not at every save of the
+    # organization's page with their row unchanged.
+    elsewhere.is_staff = True
+    elsewhere.save()
+    rival = elsewhere.membership.organization
+    response = admin_client.post(
+        f"/admin/licensing/organization/{rival.pk}/change/",
+        {
+            "opened": opened(Organization.objects.get(pk=rival.pk)),
+            "name": "Rival Foods Ltd",
+            "created_at_0": "2026-01-01",
+            "created_at_1": "00:00:00",
+            "memberships-TOTAL_FORMS": 1,
+            "memberships-INITIAL_FORMS": 1,
+            "memberships-0-id": elsewhere.membership.pk,
+            "memberships-0-user": elsewhere.pk,
+            "memberships-0-organization": rival.pk,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
 
 
 def test_licenses_on_pairs_that_share_a_server_are_listed(
@@ -1439,10 +1463,26 @@ def test_an_id_or_serial_copied_with_the_punctuation_around_it_is_found(support_
         f"{primary}.",
         f"{live.serial},",
         f"{primary} (primary)",
+        f"{primary} (primary, this server)",  # as tmslicense status writes a location
+        f"{mirror} (secondary)",  # as the site's refusals name a pair's second server
+        f"\u201c{primary}\u201d",  # in typographic quotes, as a mail program writes them
         f"{primary}, {mirror}",
         f"({live.license.number})",
     ):
         assert found(support_client, what, term) == [expected], term
+
+
+def test_a_quoted_phrase_is_searched_as_one_and_counts_as_words(support_client, make_license):
+    """A phrase in quotes narrows the search ("12 Mills": not every name with 12 and Mills);
+    a text pasted in quotes is no way around the limit of words."""
+    mine = make_license(organization=OrganizationFactory(name="Plant 12 Mills"))
+    make_license(organization=OrganizationFactory(name="Mills of Plant 12"))
+    assert found(support_client, "license", '"12 Mills"') == [mine]
+    assert len(found(support_client, "license", "12 Mills")) == 2
+    pasted = '"' + " ".join(f"word{n}" for n in range(SEARCH_WORDS + 1)) + '"'
+    with CaptureQueriesContext(connection) as queries:
+        assert found(support_client, "license", pasted) == []
+    assert len(queries) < 30
 
 
 def test_a_typo_in_one_word_of_a_search_is_said(support_client, live):
