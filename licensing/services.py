@@ -286,7 +286,12 @@ def lock_accounts_to_delete(pks) -> list:
     deletion; a file issued for an account locked here waits, then is refused as the
     account's. Returns the accounts, locked."""
     named = Q(issued_by__in=pks) | Q(revoked_by__in=pks)
-    list(Activation.objects.filter(named).order_by("pk").select_for_update().values_list("pk"))
+    with _not_waiting_on_a_send(
+        "A license file this account issued or revoked is being e-mailed right now: nothing "
+        "was deleted; try again in a moment."
+    ):
+        files = Activation.objects.filter(named).order_by("pk").select_for_update()
+        list(files.values_list("pk"))
     return list(get_user_model().objects.filter(pk__in=pks).order_by("pk").select_for_update())
 
 

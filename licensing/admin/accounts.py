@@ -3,12 +3,13 @@ on them), refusing what a hand-made address or POST holds that their queries can
 support's lists do; every change of an account audited, as support's changes are: an
 account's e-mail address decides where license files and password-reset links go."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.shortcuts import redirect
 
 from .. import services
 from ..models import Membership
@@ -37,7 +38,22 @@ class AccountAdmin(WrongFiltersRefused, UserAdmin):
         return response
 
     # The accounts are locked before the deletion reads what names them (files, events): read
-    # unlocked, a record committed meanwhile made the deletion's commit fail (a 500).
+    # unlocked, a record committed meanwhile made the deletion's commit fail (a 500). A file
+    # being e-mailed is waited for a few seconds at most: then the page says why, not a 500.
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except services.ActivationError as error:  # rolled back
+            self.message_user(request, error.message, messages.ERROR)
+            return redirect(request.get_full_path())
+
+    def response_action(self, request, queryset):
+        try:
+            return super().response_action(request, queryset)
+        except services.ActivationError as error:  # "Delete selected", rolled back
+            self.message_user(request, error.message, messages.ERROR)
+            return redirect(request.get_full_path())
+
     def delete_model(self, request, obj):  # in the delete page's transaction
         services.lock_accounts_to_delete([obj.pk])
         self._audit(request, obj, "delete")

@@ -693,6 +693,56 @@ def test_an_account_deleted_while_it_gets_an_updated_file_waits_for_it(
     assert new.is_live and new.issued_by is None and new.license.seats == 12
 
 
+@pytest.mark.parametrize("way", ["its page", "the list's action"])
+def test_deleting_an_account_while_its_file_is_e_mailed_is_refused_not_a_500(
+    postgres, customer, make_license, monkeypatch, way
+):
+    """The worker holds a file's row while it e-mails it: a deletion of the account that
+    issued it waits a few seconds at most, as support's actions do, then says why; it waited
+    until the statement timeout's 500."""
+    from django.contrib.auth import get_user_model
+
+    from tests.factories import UserFactory
+
+    live, _ = services.activate(
+        license=make_license("standard"),
+        installation_id=tmslicense.new_installation_id(),
+        actor=customer,
+    )
+    monkeypatch.setattr(services, "SENDING_LOCK_WAIT", "1s")
+    locked, release = threading.Event(), threading.Event()
+
+    def sending():  # as outbox.deliver holds it during the send
+        try:
+            with transaction.atomic():
+                list(Activation.objects.select_for_update().filter(pk=live.pk))
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=sending)
+    worker.start()
+    assert locked.wait(timeout=30)
+    admin = Client()
+    admin.force_login(UserFactory(is_staff=True, is_superuser=True))
+    try:
+        if way == "its page":
+            url = f"/admin/auth/user/{customer.pk}/delete/"
+            response = admin.post(url, {"post": "yes"}, follow=True)
+        else:
+            selected = {"action": "delete_selected", "_selected_action": [customer.pk]}
+            response = admin.post("/admin/auth/user/", {**selected, "post": "yes"}, follow=True)
+    finally:
+        release.set()
+        worker.join(timeout=30)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "being e-mailed right now" in page and "Successfully deleted" not in page
+    assert get_user_model().objects.filter(pk=customer.pk).exists()
+    assert not AuditEvent.objects.filter(action="user_delete").exists()
+
+
 def test_an_account_deleted_while_it_downloads_a_file_gets_no_file_and_no_500(
     postgres, customer, make_license, monkeypatch
 ):
