@@ -658,17 +658,7 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
         """The organization's page saved with one member row: a new one, or ``row`` changed."""
         return admin_client.post(
             f"/admin/licensing/organization/{organization.pk}/change/",
-            {
-                "opened": opened(Organization.objects.get(pk=organization.pk)),
-                "name": organization.name,
-                "created_at_0": "2026-01-01",
-                "created_at_1": "00:00:00",
-                "memberships-TOTAL_FORMS": 1,
-                "memberships-INITIAL_FORMS": 0 if row is None else 1,
-                **({} if row is None else {"memberships-0-id": row.pk}),
-                "memberships-0-user": user.pk,
-                "memberships-0-organization": organization.pk,
-            },
+            organization_form(organization, rows=[(row, user)]),
         )
 
     newcomer = UserFactory()
@@ -718,17 +708,7 @@ def test_membership_changes_are_audited(admin_client, admin_user, organization):
     rival = elsewhere.membership.organization
     response = admin_client.post(
         f"/admin/licensing/organization/{rival.pk}/change/",
-        {
-            "opened": opened(Organization.objects.get(pk=rival.pk)),
-            "name": "Rival Foods Ltd",
-            "created_at_0": "2026-01-01",
-            "created_at_1": "00:00:00",
-            "memberships-TOTAL_FORMS": 1,
-            "memberships-INITIAL_FORMS": 1,
-            "memberships-0-id": elsewhere.membership.pk,
-            "memberships-0-user": elsewhere.pk,
-            "memberships-0-organization": rival.pk,
-        },
+        organization_form(rival, "Rival Foods Ltd", rows=[(elsewhere.membership, elsewhere)]),
     )
     assert response.status_code == 302, response.content.decode()[:2000]
 
@@ -814,17 +794,7 @@ def test_renaming_an_organization_with_files_in_use_says_to_reissue(
     def rename(name):
         response = admin_client.post(
             f"/admin/licensing/organization/{organization.pk}/change/",
-            {
-                "opened": opened(Organization.objects.get(pk=organization.pk)),
-                "name": name,
-                "created_at_0": "2026-01-01",
-                "created_at_1": "00:00:00",
-                "memberships-TOTAL_FORMS": 1,
-                "memberships-INITIAL_FORMS": 1,
-                "memberships-0-id": membership.pk,
-                "memberships-0-user": customer.pk,
-                "memberships-0-organization": organization.pk,
-            },
+            organization_form(organization, name, rows=[(membership, customer)]),
             follow=True,
         )
         assert response.status_code == 200
@@ -921,6 +891,25 @@ def new_license_form(organization, **values):
         "audit_events-INITIAL_FORMS": 0,
         **values,
     }
+
+
+def organization_form(organization, name=None, rows=()):
+    """The organization change form as the admin posts it, its name ``name`` (unchanged when
+    None) and one member row for each (membership, user) of ``rows`` (a new row: None)."""
+    data = {
+        "opened": opened(Organization.objects.get(pk=organization.pk)),  # the page opened now
+        "name": organization.name if name is None else name,
+        "created_at_0": "2026-01-01",
+        "created_at_1": "00:00:00",
+        "memberships-TOTAL_FORMS": len(rows),
+        "memberships-INITIAL_FORMS": sum(row is not None for row, _ in rows),
+    }
+    for n, (row, user) in enumerate(rows):
+        data[f"memberships-{n}-user"] = user.pk
+        data[f"memberships-{n}-organization"] = organization.pk
+        if row is not None:
+            data[f"memberships-{n}-id"] = row.pk
+    return data
 
 
 def license_form(lic, **changes):
@@ -1585,14 +1574,7 @@ def test_what_a_license_file_cannot_carry_is_refused_when_entered(
 def test_an_organization_name_with_a_line_break_is_refused(admin_client, organization):
     response = admin_client.post(
         f"/admin/licensing/organization/{organization.pk}/change/",
-        {
-            "opened": opened(Organization.objects.get(pk=organization.pk)),
-            "name": "Acme\rThis server: primary",
-            "created_at_0": "2026-01-01",
-            "created_at_1": "00:00:00",
-            "memberships-TOTAL_FORMS": 0,
-            "memberships-INITIAL_FORMS": 0,
-        },
+        organization_form(organization, "Acme\rThis server: primary"),
     )
     assert response.status_code == 200
     assert "line breaks" in str(response.context["adminform"].form.errors["name"])
