@@ -4,6 +4,7 @@ other things done at once: password resets, log-ins, look-ups, invitations."""
 import re
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
@@ -43,6 +44,31 @@ def at_once(count: int, request) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+
+
+@contextmanager
+def held_elsewhere(work):
+    """``work`` done in a transaction on a connection of its own, which holds what it locked
+    until the block ends."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                work()
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=60)
 
 
 def delete_when_called(monkeypatch, owner, name: str, user) -> None:
@@ -206,34 +232,23 @@ def test_a_locked_license_does_not_hold_up_the_customers_other_licenses(
     postgres, customer, make_license
 ):
     held, other = make_license("standard"), make_license("standard")
-    locked, release = threading.Event(), threading.Event()
 
-    def hold():
-        try:
-            with transaction.atomic():  # the activation's row lock lasts until this ends
-                services.activate(
-                    license=held, installation_id=tmslicense.new_installation_id(), actor=customer
-                )
-                locked.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(timeout=30)
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '3s'")  # waiting on a lock fails the test
-        activation, created = services.activate(
-            license=other, installation_id=tmslicense.new_installation_id(), actor=customer
+    def activate_held():  # the activation's row lock lasts until its transaction ends
+        services.activate(
+            license=held, installation_id=tmslicense.new_installation_id(), actor=customer
         )
-        assert created and activation.license == other
-    finally:
-        release.set()
-        holder.join(timeout=60)
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
+
+    with held_elsewhere(activate_held):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '3s'")  # waiting on a lock fails the test
+            activation, created = services.activate(
+                license=other, installation_id=tmslicense.new_installation_id(), actor=customer
+            )
+            assert created and activation.license == other
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
 
 
 def test_simultaneous_password_resets_send_no_more_than_the_limit(postgres, customer, settings):
@@ -710,32 +725,16 @@ def test_deleting_an_account_while_its_file_is_e_mailed_is_refused_not_a_500(
         actor=customer,
     )
     monkeypatch.setattr(services, "SENDING_LOCK_WAIT", "1s")
-    locked, release = threading.Event(), threading.Event()
-
-    def sending():  # as outbox.deliver holds it during the send
-        try:
-            with transaction.atomic():
-                list(Activation.objects.select_for_update().filter(pk=live.pk))
-                locked.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=sending)
-    worker.start()
-    assert locked.wait(timeout=30)
     admin = Client()
     admin.force_login(UserFactory(is_staff=True, is_superuser=True))
-    try:
+    # The file's row held as outbox.deliver holds it during the send.
+    with held_elsewhere(lambda: list(Activation.objects.select_for_update().filter(pk=live.pk))):
         if way == "its page":
             url = f"/admin/auth/user/{customer.pk}/delete/"
             response = admin.post(url, {"post": "yes"}, follow=True)
         else:
             selected = {"action": "delete_selected", "_selected_action": [customer.pk]}
             response = admin.post("/admin/auth/user/", {**selected, "post": "yes"}, follow=True)
-    finally:
-        release.set()
-        worker.join(timeout=30)
     assert response.status_code == 200
     page = response.content.decode()
     assert "being e-mailed right now" in page and "Successfully deleted" not in page
