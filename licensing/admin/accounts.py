@@ -3,10 +3,12 @@ on them), refusing what a hand-made address or POST holds that their queries can
 support's lists do; every change of an account audited, as support's changes are: an
 account's e-mail address decides where license files and password-reset links go."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.shortcuts import redirect
@@ -17,7 +19,23 @@ from ..throttle import client_ip
 from .common import WrongFiltersRefused, saved
 
 
+class AccountForm(UserChangeForm):
+    def clean_is_staff(self):
+        staff = self.cleaned_data["is_staff"]
+        if staff and "is_staff" in self.changed_data:
+            membership = Membership.objects.filter(user=self.instance).first()
+            if membership is not None:  # as the organization's page refuses adding staff
+                raise forms.ValidationError(
+                    f"{self.instance.username} is a member of {membership.organization}: "
+                    "staff belong to no customer organization (as a member, they would see "
+                    "its licenses as their own and be sent its e-mails). Remove them from it "
+                    "first (its page, Members), then make them staff."
+                )
+        return staff
+
+
 class AccountAdmin(WrongFiltersRefused, UserAdmin):
+    form = AccountForm
     # Facts, not settings (an edit would also have cut their fractions of a second).
     readonly_fields = ["last_login", "date_joined"]
 

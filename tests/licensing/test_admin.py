@@ -2650,6 +2650,32 @@ def test_superusers_edits_of_accounts_are_audited(admin_client, admin_user, cust
     assert "pbkdf2" not in trail and new not in trail
 
 
+def test_a_member_is_not_made_staff(admin_client, customer, organization):
+    """Staff belong to no customer organization (the organization's page refuses adding one):
+    a superuser ticking Staff status on a member's account is told which organization to
+    remove them from first, and nothing is saved; once removed, they can be made staff."""
+    url = f"/admin/auth/user/{customer.pk}/change/"
+    form = {
+        "username": customer.username,
+        "email": customer.email,
+        "is_active": "on",
+        "is_staff": "on",
+    }
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert (
+        f"{customer.username} is a member of {organization}: staff belong to no customer "
+        "organization"
+    ) in html.unescape(response.content.decode())
+    customer.refresh_from_db()
+    assert not customer.is_staff and not AuditEvent.objects.filter(action="user_change")
+
+    Membership.objects.filter(user=customer).delete()
+    assert admin_client.post(url, form).status_code == 302
+    customer.refresh_from_db()
+    assert customer.is_staff
+
+
 @pytest.mark.parametrize(
     "query",
     [
