@@ -604,7 +604,7 @@ EXPIRY = _Ending(
         if lic.extended or lic.shortened
         else f"License {lic.number} expires on {expiry_shown(lic.stops_at)}"
     ),
-    "{count} licenses expire by the end of {end:%Y-%m-%d}",
+    "{count} licenses expire by the end of {end:%Y-%m-%d} (UTC)",
 )
 
 

@@ -76,7 +76,7 @@ def _plain(value) -> str:
         return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
     if isinstance(value, str) and (moment := _moment(value)):
         # As the JSON keeps it ("2031-06-30T00:00:00Z"), shown as the admin shows one.
-        return f"{localtime(moment):%Y-%m-%d %H:%M}"
+        return f"{localtime(moment):%Y-%m-%d %H:%M} UTC"
     return "none" if value in (None, "") else str(value)
 
 

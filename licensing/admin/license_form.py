@@ -50,6 +50,11 @@ class FeatureListField(forms.CharField):
         return names
 
 
+# Said instead of "Enter a valid date.": the one way dates are read (portal/formats).
+DATE_AS = "Enter a valid date, written as 2032-11-05."
+TIME_AS = "Enter a valid time, written as 14:30."
+
+
 class DateAndOptionalTimeWidget(AdminSplitDateTime):
     """Shows a time of 00:00 as an empty box, as it was entered: clearing the date then
     clears the expiry."""
@@ -66,7 +71,11 @@ class DateAndOptionalTimeField(forms.SplitDateTimeField):
         super().__init__(
             require_all_fields=False,
             widget=DateAndOptionalTimeWidget,
-            error_messages={"incomplete": "Enter the date too, or leave both empty."},
+            error_messages={
+                "incomplete": "Enter the date too, or leave both empty.",
+                "invalid_date": DATE_AS,
+                "invalid_time": TIME_AS,
+            },
             **kwargs,
         )
         self.fields[1].required = False
@@ -111,6 +120,11 @@ class LicenseForm(UnchangedSinceOpened):
         help_text="Kept in the audit trail with the change; needed when the license becomes "
         "suspended, expired or active again.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "maintenance_end" in self.fields:
+            self.fields["maintenance_end"].error_messages["invalid"] = DATE_AS
 
     def clean_number(self):
         try:

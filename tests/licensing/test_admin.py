@@ -932,6 +932,30 @@ def license_form(lic, **changes):
     }
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"maintenance_end": "05/11/2032"},  # 11 May or 5 November?
+        {"maintenance_end": "05/11/32"},
+        {"expires_at_0": "01/07/2033"},
+    ],
+)
+def test_dates_are_written_one_way_in_the_admin(support_client, live, changes):
+    """Dates are typed as the site shows them (2032-11-05): a date in a day/month or
+    month/day order (Django's American defaults read 01/07 as 7 January) is refused with the
+    way to write it, and nothing is saved."""
+    lic = live.license
+    before = (lic.maintenance_end, lic.expires_at)
+    response = support_client.post(
+        f"/admin/licensing/license/{lic.pk}/change/", license_form(lic, **changes)
+    )
+    assert response.status_code == 200
+    assert "written as 2032-11-05" in response.content.decode()
+    lic.refresh_from_db()
+    assert (lic.maintenance_end, lic.expires_at) == before
+    assert not AuditEvent.objects.filter(action="license_change").exists()
+
+
 def test_license_change_audit_says_what_each_field_was_and_became(support_client, live):
     lic = live.license
     response = support_client.post(
@@ -1609,7 +1633,7 @@ def test_an_expiry_of_a_date_alone_is_shown_so_and_cleared_with_its_date(support
     # The trail shows the moment as the form does, not as the JSON keeps it; text that only
     # looks like one stays text.
     trail = support_client.get(url).content.decode()
-    assert "expires at: 2031-06-30 00:00 → none" in trail and "2031-06-30T" not in trail
+    assert "expires at: 2031-06-30 00:00 UTC → none" in trail and "2031-06-30T" not in trail
     for reason in ("2031-02-30T10:00Z", "2031-06-30T10:00"):
         support_client.post(url, license_form(lic, status="suspended", reason=reason))
         support_client.post(url, license_form(lic, status="active", reason="Paid"))

@@ -536,8 +536,10 @@ def test_licenses_expiring_on_one_day_are_listed_in_one_email(make_license, cust
     assert services.queue_reminders(today=today) == 1
     message = OutboxMessage.objects.get()
     assert _reminded(message) == sorted(lic.number for lic in licenses)
-    assert message.subject == "3 licenses expire by the end of 2027-03-07"
-    assert message.body.startswith("3 of your licenses expire by the end of 2027-03-07, in 6 days:")
+    assert message.subject == "3 licenses expire by the end of 2027-03-07 (UTC)"
+    assert message.body.startswith(
+        "3 of your licenses expire by the end of 2027-03-07 (UTC), in 6 days:"
+    )
     assert all(
         f"{lic.number}: {lic.description}, 10 seats; expires 2027-03-08 00:00 UTC (not activated)."
         in message.body

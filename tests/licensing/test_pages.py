@@ -73,7 +73,8 @@ def test_license_page_shows_both_servers_serial_and_history(customer_client, act
     page = customer_client.get(f"/licenses/{activated.license.number}/").content.decode()
     live = activated.license.live_activation
     assert live.serial in page and activated.serial in page
-    assert f"replaced {live.issued_at:%Y-%m-%d} by" in page
+    replaced = f'<span class="text-nowrap">{live.issued_at:%Y-%m-%d %H:%M} UTC</span>'
+    assert f"replaced {replaced} by" in page
     assert "Download license file" in page
     assert page.count(activated.mirrored_installation_id) >= 2
 
@@ -317,7 +318,8 @@ def test_a_customer_gets_an_updated_file_once_the_license_changed(
     assert new.serial != activated.serial and new.installation_ids == ids
     assert "Here is the updated license file of" in page and f">{new.serial}</span>" in page
     assert 'id="file-changes"' not in page  # the file has the license's values now
-    assert f"replaced {timezone.now():%Y-%m-%d} by" in page
+    replaced = Activation.objects.get(pk=activated.pk).revoked_at
+    assert f'replaced <span class="text-nowrap">{replaced:%Y-%m-%d %H:%M} UTC</span> by' in page
     row = page.split(f'">{new.serial}</td>')[1].split("</tr>")[0]
     assert "UTC</span> by you</td>" in row  # the customer's own, not "by support"
     verified = tmslicense.verify_license(new.license_file, keyring, ids[1])
@@ -886,9 +888,13 @@ def test_a_license_whose_file_was_revoked_says_so(customer_client, activated, cu
     number = activated.license.number
     rows = customer_client.get("/licenses/").content.decode().split("<tr>")[2:]
     row = next(r for r in rows if number in r)
-    assert f"no current file (revoked {timezone.now():%Y-%m-%d})" in row
+    assert f"no current file (revoked {timezone.now():%Y-%m-%d} UTC)" in row
     page = customer_client.get(f"/licenses/{number}/").content.decode()
-    assert f"the last one ({activated.serial}) was revoked on" in page
+    revoked = activated.license.activations.get().revoked_at
+    assert (
+        f"the last one ({activated.serial}) was revoked on "
+        f'<span class="text-nowrap">{revoked:%Y-%m-%d %H:%M} UTC</span>.'
+    ) in page
     assert "Server scrapped" not in page  # support's reason stays in the admin
 
 
@@ -937,7 +943,8 @@ def test_members_lists_the_organizations_people_only(
     assert "Members of Acme Packaging" in page and 'aria-current="page"' in page
     assert f"{customer.email} (you)" in page and colleague.email in page
     assert f"{invited.email}</td>" in page and "invited, has not chosen a password yet" in page
-    assert f"{timezone.now():%Y-%m-%d}</td>" in page and "never</td>" in page
+    last = colleague.last_login
+    assert f"{last:%Y-%m-%d %H:%M} UTC</td>" in page and "never</td>" in page
     assert other_customer.email not in page and gone.email not in page
 
     support = UserFactory(is_staff=True)
