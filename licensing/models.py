@@ -516,7 +516,7 @@ class Activation(models.Model):
 
     def revoke(self, *, reason: str, by) -> None:
         """Mark revoked (callers lock the row and audit: see licensing.services). Its file is
-        e-mailed no more: see ``OutboxMessage.file_revoked``."""
+        e-mailed no more: see ``OutboxMessage.outdated``."""
         self.revoked_at = timezone.now()
         self.revoked_reason = reason[:300]
         self.revoked_by = by
@@ -594,6 +594,9 @@ class AuditEvent(models.Model):
     @property
     def action_in_words(self) -> str:
         return self.words(self.action)
+
+
+REMINDER_KEYS = ("reminder:", "expiry:")  # the outbox keys of reminders (see services)
 
 
 class OutboxMessage(models.Model):
@@ -678,12 +681,20 @@ class OutboxMessage(models.Model):
         return any(why.startswith("refused") for why in self.undelivered.values())
 
     @property
-    def file_revoked(self) -> str:
-        """Why it must not go out, when it carries a license file revoked since (else ""):
-        the customer would get a file the servers refuse."""
+    def outdated(self) -> str:
+        """Why it must not go out now (else ""): it carries a license file revoked since (the
+        customer would get a file the servers refuse), or it is a reminder from an earlier day
+        (it counts the days left from the day it was written: "in 7 days", "today")."""
         if self.attachment and self.activation_id and self.activation.revoked_at:
             return (
                 f"Not sent: license file {self.activation.serial} was revoked before it went out."
+            )
+        written = timezone.localdate(self.created_at)
+        if self.key.startswith(REMINDER_KEYS) and written != timezone.localdate():
+            return (
+                f"Not sent: a reminder written on {written:%Y-%m-%d} counts the days left from "
+                "then. The next one is written on the day it is due; My licenses on the site "
+                "gives the dates."
             )
         return ""
 

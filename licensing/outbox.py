@@ -203,7 +203,7 @@ def deliver(message_id: int) -> bool:
             )
             if message.activation is None:
                 return False
-        if why := message.file_revoked:
+        if why := message.outdated:
             if message.delivered_to:  # before the file was revoked
                 why = f"Sent to {', '.join(message.delivered_to)} only. {why}"
             message.status, message.last_error = OutboxMessage.Status.CANCELLED, why
@@ -391,7 +391,7 @@ def retry_now(message: OutboxMessage) -> str | None:
         return "It was sent already."
     if message.status == OutboxMessage.Status.CANCELLED:
         return message.last_error or "It was cancelled."
-    if why := message.file_revoked:
+    if why := message.outdated:
         OutboxMessage.objects.filter(pk=message.pk).exclude(
             status=OutboxMessage.Status.SENT
         ).update(status=OutboxMessage.Status.CANCELLED, last_error=why)

@@ -1107,3 +1107,41 @@ def test_a_license_message_nobody_may_receive_any_more_is_cancelled(activate, cu
     message.refresh_from_db()
     assert message.status == "cancelled" and message.attempts == 0
     assert message.last_error.startswith(f"Not sent to {customer.email}: no longer a member")
+
+
+@pytest.mark.parametrize("prefix", ["reminder", "expiry"])
+def test_a_reminder_goes_out_only_on_the_day_it_was_written(db, make_license, customer, prefix):
+    """A reminder counts the days left from the day it was written ("in 7 days", "today"):
+    sent a day later, it would be a day wrong, or name a date already past, of a license
+    extended since. Support's Send again of one from an earlier day, and a delivery after the
+    workers were down over midnight, cancel it with why; on its day it is sent again."""
+    today = timezone.localdate()
+    if prefix == "reminder":
+        make_license("standard", maintenance_end=today + timedelta(days=7))
+    else:
+        # Its last day: the 7th from today.
+        make_license("standard", expires_at=services._midnight(today + timedelta(days=8)))
+    assert services.queue_reminders() == 1
+    message = OutboxMessage.objects.get(key__startswith=f"{prefix}:")
+    assert "in 7 days" in message.body
+    OutboxMessage.objects.filter(pk=message.pk).update(status="failed", attempts=6)
+    assert services.send_again(message=message, actor=UserFactory(is_staff=True)) is None
+    mail.outbox.clear()
+
+    yesterday = timezone.now() - timedelta(days=1)
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status="failed", attempts=6, created_at=yesterday
+    )
+    why = services.send_again(message=message, actor=UserFactory(is_staff=True))
+    assert why == (
+        f"Not sent: a reminder written on {yesterday:%Y-%m-%d} counts the days left from then. "
+        "The next one is written on the day it is due; My licenses on the site gives the dates."
+    )
+    message.refresh_from_db()
+    assert (message.status, message.last_error) == ("cancelled", why)
+
+    OutboxMessage.objects.filter(pk=message.pk).update(status="pending", attempts=0)
+    assert outbox.deliver(message.pk) is False
+    message.refresh_from_db()
+    assert (message.status, message.last_error) == ("cancelled", why)
+    assert not mail.outbox
