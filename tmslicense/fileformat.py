@@ -288,9 +288,10 @@ def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] 
     except OverflowError:  # issued on the calendar's first day: no clock is a day before it
         ahead = False
     if ahead:  # then now is well inside the calendar
+        # Not "valid from" the issue time: a clock up to CLOCK_TOLERANCE behind it is taken.
         return LicenseNotYetValid, (
-            f"valid from {utc_time(lic.issued_at)}, but this server's clock says "
-            f"{utc_time(now)}: check the clock"
+            f"issued {utc_time(lic.issued_at)}, more than a day after this server's clock "
+            f"({utc_time(now)}): check the clock"
         )
     if lic.expires_at is not None and now >= lic.expires_at:
         return LicenseExpired, f"expired on {utc_time(lic.expires_at)}"

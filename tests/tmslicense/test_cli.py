@@ -254,8 +254,8 @@ def test_check_says_why_the_installed_files_do_not_count(pair, make_license, sig
     assert result.returncode == 1
     message = result.stderr.strip()
     assert message.startswith("No valid license for this ThinManager Server")
-    assert f" Not counted: license {lic.license_number}, valid from " in message
-    assert message.endswith("UTC: check the clock.")
+    assert f" Not counted: license {lic.license_number}, issued " in message
+    assert message.endswith("UTC): check the clock.")
 
 
 def test_check_on_a_mirror_also_says_why_its_own_license_does_not_count(pair, make_license, sign):
@@ -276,7 +276,7 @@ def test_check_on_a_mirror_also_says_why_its_own_license_does_not_count(pair, ma
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert lines[0].startswith("This is a mirrored ThinManager Server")
-    assert lines[1].startswith(f"Not used: license {own.license_number}, serial OWN: valid from")
+    assert lines[1].startswith(f"Not used: license {own.license_number}, serial OWN: issued ")
     assert lines[1].endswith("check the clock")
 
 

@@ -234,7 +234,7 @@ def test_a_clock_at_either_end_of_the_calendar_gets_a_refusal_not_a_crash(
         caps = tmslicense.capabilities([expiring], expiring.installation_ids[0], now=at_the_end)
         assert caps.role is None
     lic = make_license("standard")
-    with pytest.raises(tmslicense.LicenseNotYetValid, match=r"clock says 0001-01-01 00:00 UTC"):
+    with pytest.raises(tmslicense.LicenseNotYetValid, match=r"clock \(0001-01-01 00:00 UTC\)"):
         tmslicense.verify_license(
             sign(lic), keyring, lic.installation_ids[0], now=datetime(1, 1, 1, tzinfo=UTC)
         )
@@ -606,7 +606,8 @@ def test_a_clock_at_the_calendars_start_east_of_utc_is_refused_with_a_message(
     lic = make_license(kind="standard")
     clock = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
     this = lic.installation_ids[0]
-    with pytest.raises(tmslicense.LicenseNotYetValid, match="says 0001-01-01 00:00 UTC\\+0500"):
+    behind = r"clock \(0001-01-01 00:00 UTC\+0500\)"
+    with pytest.raises(tmslicense.LicenseNotYetValid, match=behind):
         tmslicense.verify_license(sign(lic), keyring, this, now=clock)
     caps = tmslicense.capabilities([lic], this, now=clock)
     refusal = caps.message(tmslicense.Action.SERVE_CLIENTS)
