@@ -17,13 +17,23 @@ def no_names_differing_only_in_case(apps, schema_editor):
         .filter(count__gt=1)
         .values("folded")
     )
-    clashes = Organization.objects.annotate(folded=Lower("name")).filter(folded__in=twice)
-    names = ", ".join(repr(o.name) for o in clashes.order_by(Lower("name"), "pk"))
-    if names:
+    clashes = list(
+        Organization.objects.annotate(folded=Lower("name"))
+        .filter(folded__in=twice)
+        .order_by(Lower("name"), "pk")
+    )
+    if clashes:
+        names = ", ".join(f"{o.name!r} (id {o.pk})" for o in clashes)
+        # The site does not start before the migrations ran: renamed from the command line.
+        rename = (
+            "from licensing.models import Organization as O; "
+            f"O.objects.filter(pk={clashes[0].pk}).update(name='NEW NAME')"
+        )
         raise RuntimeError(
-            "These organizations' names differ only in letter case: "
-            f"{names}. A customer is one organization: rename one of each (Support, "
-            "Organizations), then migrate again."
+            f"These organizations' names differ only in letter case: {names}. A customer is "
+            "one organization, and its license files carry its name: rename one of each, "
+            "then migrate again. With the site stopped, rename one by its id, e.g. "
+            f'python manage.py shell -c "{rename}" (with the name it should have).'
         )
 
 
