@@ -41,6 +41,23 @@ def email_backend(app_configs, **kwargs):
 
 
 @checks.register(checks.Tags.security, deploy=True)
+def email_cut_off(app_configs, **kwargs):
+    """Django's own SMTP back-end, which .env.example once suggested: a mail server that hangs
+    would hold a send until the task's limit, never counted as an attempt (docs/operations.md).
+    A warning: mail still goes out."""
+    if settings.EMAIL_BACKEND != "django.core.mail.backends.smtp.EmailBackend":
+        return []
+    return [
+        checks.Warning(
+            "EMAIL_BACKEND is Django's own SMTP back-end: a send to a mail server that hangs is "
+            "never cut off nor marked failed. Remove EMAIL_BACKEND from .env: with EMAIL_HOST "
+            "set, the site's licensing.mail.SMTPBackend (Django's, with the cut-off) is used.",
+            id="licensing.W001",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
 def site_url_allowed(app_configs, **kwargs):
     """The site's own address (SITE_URL, in every link it e-mails) among ALLOWED_HOSTS: else
     every page reached by such a link is a 400."""

@@ -107,6 +107,17 @@ def test_the_deploy_checks_refuse_e_mail_that_is_not_sent(tmp_path):
     assert "no issues" in manage("check", "--deploy", env={**env, **filed}).stdout
 
 
+def test_the_deploy_checks_warn_of_djangos_own_smtp_back_end(tmp_path):
+    """An .env kept from before the site's SMTP back-end (an older .env.example suggested
+    Django's) would keep a hanging mail server's sends from ever being cut off: a warning,
+    which does not stop a deployment."""
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    django_smtp = {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend"}
+    result = manage("check", "--deploy", "--fail-level", "ERROR", env={**env, **django_smtp})
+    assert "licensing.W001" in result.stderr and "licensing.mail.SMTPBackend" in result.stderr
+    assert "no issues" in manage("check", "--deploy", env=env).stdout  # the default
+
+
 def test_smtp_over_tls_from_the_start_or_starttls_not_both(tmp_path):
     env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     assert env["EMAIL_USE_TLS"] == "true"  # .env.example's
