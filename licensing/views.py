@@ -132,6 +132,21 @@ def _mark_files_out_of_date(licenses) -> None:
         ends = [at for at in (lic.expires_at, *files) if at]
         lic.works_until = expiry_shown(min(ends)) if ends else None
         lic.file_expired = min(ends) <= timezone.now() if files else False
+        lic.file_in_use = _file_in_use(lic, lic.live_activations)
+
+
+def _file_in_use(lic: License, live) -> str:
+    """Until when the file on a license's servers works, said of a license not active: support
+    suspended it, or moved its expiry into the past, after the file was issued ("" when it is
+    active, or has no file)."""
+    if lic.is_activatable() or not live:
+        return ""
+    ends = live[0].expires_at
+    if ends is None:
+        return "The file on your servers does not expire."
+    if ends <= timezone.now():
+        return f"The file on your servers expired on {expiry_shown(ends)}."
+    return f"The file on your servers works until {expiry_shown(ends)}."
 
 
 @login_required
@@ -164,8 +179,14 @@ SPREADSHEET_COLUMNS = [
     "Mirrored Installation ID",
     "Serial",
     "Issued (UTC)",
+    "File expires (UTC)",
     "File out of date",
 ]
+
+
+def _minute(moment) -> str:
+    """A time in a spreadsheet's cell, in UTC as its column's name says ("never": no expiry)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "never"
 
 
 def _cell(value) -> str:
@@ -190,7 +211,6 @@ def license_export(request):
     response.write("\ufeff")  # spreadsheet programs then read it as UTF-8
     writer = csv.writer(response)
     writer.writerow(SPREADSHEET_COLUMNS)
-    minute = "%Y-%m-%d %H:%M"
     for lic in licenses:
         live = lic.live_activations[0] if lic.live_activations else None
         ids = live.installation_ids if live else ()
@@ -205,11 +225,12 @@ def license_export(request):
                 lic.seats,
                 lic.listed_features,
                 lic.maintenance_end.isoformat(),
-                lic.expires_at.astimezone(UTC).strftime(minute) if lic.expires_at else "never",
+                _minute(lic.expires_at),
                 ids[0] if ids else "",
                 ids[1] if len(ids) > 1 else "",
                 live.serial if live else "",
-                live.issued_at.astimezone(UTC).strftime(minute) if live else "",
+                _minute(live.issued_at) if live else "",
+                _minute(live.expires_at) if live else "",
                 "yes" if lic.file_out_of_date else "",
             )
         )
@@ -265,6 +286,7 @@ def license_detail(request, number):
             # No updated file can be had while the license is suspended or expired.
             "changes": lic.changes_since(live) if live and not refusal else [],
             "not_redundant": live and services.why_not_redundant(live),
+            "file_in_use": _file_in_use(lic, [live] if live else []),
         },
     )
 

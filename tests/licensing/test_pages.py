@@ -998,6 +998,44 @@ def test_my_licenses_says_until_when_a_license_with_an_expiry_works(
     assert "its file expired <span" in page and "until " not in page
 
 
+def test_a_license_not_active_says_until_when_the_file_on_its_servers_works(
+    customer_client, make_license, customer
+):
+    """Support moved a license's expiry into the past (or suspended it) after its file was
+    issued: the file on its servers works on until its own expiry, or for ever. The list, the
+    license's page and the spreadsheet say until when, not only "Expired"."""
+    from datetime import UTC, datetime
+
+    lic = make_license("standard", expires_at=datetime(2099, 12, 31, tzinfo=UTC))
+    services.activate(license=lic, installation_id=tmslicense.new_installation_id(), actor=customer)
+    License.objects.filter(pk=lic.pk).update(expires_at=datetime(2026, 5, 15, tzinfo=UTC))
+    says = "The file on your servers works until 2099-12-31 00:00 UTC."
+
+    def row():
+        page = customer_client.get("/licenses/").content.decode()
+        return page.split(f">{lic.number}</a>")[1].split("</tr>")[0]
+
+    assert "Expired" in row() and says in row()
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert says in page.split('id="current-file"')[1]
+    exported_row = exported(customer_client.get("/licenses/export/"))[0]
+    assert exported_row["Status"] == "Expired"
+    assert exported_row["File expires (UTC)"] == "2099-12-31 00:00"
+
+    Activation.objects.filter(license=lic).update(expires_at=None)
+    assert "The file on your servers does not expire." in row()
+    assert exported(customer_client.get("/licenses/export/"))[0]["File expires (UTC)"] == "never"
+    Activation.objects.filter(license=lic).update(expires_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert "The file on your servers expired on 2026-01-01 00:00 UTC." in row()
+
+    License.objects.filter(pk=lic.pk).update(expires_at=None, status="suspended")
+    assert "Suspended" in row() and "The file on your servers expired on" in row()
+    # Active: the list says it as before ("until", "its file expired"), the page not at all.
+    License.objects.filter(pk=lic.pk).update(status="active")
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    assert "The file on your servers" not in row() + page
+
+
 def listed(response) -> list[str]:
     """The license numbers a My licenses page lists, in order."""
     link = r'class="license-number" href="/licenses/([^/"]+)/"'
