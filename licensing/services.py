@@ -592,7 +592,11 @@ MAINTENANCE = _Ending(
     "reminder",
     "email/maintenance_reminder.txt",
     "email/maintenance_reminders.txt",
-    lambda lic, end: f"Maintenance for license {lic.number} ends on {end:%Y-%m-%d}",
+    lambda lic, end: (
+        f"License {lic.number} expires and its maintenance ends on {end:%Y-%m-%d}"
+        if _expires_with_maintenance(lic)
+        else f"Maintenance for license {lic.number} ends on {end:%Y-%m-%d}"
+    ),
     "Maintenance for {count} licenses ends on {end:%Y-%m-%d}",
 )
 EXPIRY = _Ending(
@@ -668,19 +672,21 @@ def _maintenance_day(lic: License) -> date:
     return lic.maintenance_end
 
 
-def _on_the_day(moment: datetime, day: date) -> bool:
-    """Whether an expiry falls on ``day``, from its first moment to its end (the next
-    midnight: "through the maintenance end")."""
-    return _midnight(day) <= moment <= _midnight(day + DAY)
+def _expires_with_maintenance(lic: License) -> bool:
+    """Whether the license's last day (its own expiry's, its file's the same) is its
+    maintenance end: its maintenance reminder says both (see _servers_stop)."""
+    return (
+        lic.stops_at is not None
+        and last_day(lic.stops_at) == lic.maintenance_end
+        and not (lic.extended or lic.shortened)
+    )
 
 
 def _expiry_day(lic: License) -> date | None:
     """The last day the license's servers run on its file (see _servers_stop); None when its
-    maintenance reminder says it (on that day, the file's expiry the license's)."""
+    maintenance reminder says it."""
     _servers_stop(lic)
-    if _on_the_day(lic.stops_at, lic.maintenance_end) and not (lic.extended or lic.shortened):
-        return None
-    return last_day(lic.stops_at)
+    return None if _expires_with_maintenance(lic) else last_day(lic.stops_at)
 
 
 def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
@@ -746,7 +752,7 @@ def _queue_reminder(
             # When its servers stop (they refuse the file from its expiry on), and why.
             "stops": expiry_shown(lic.stops_at),
             "expires_first": lic.stops_at is not None and last_day(lic.stops_at) <= end,
-            "expires_on_end": lic.stops_at is not None and _on_the_day(lic.stops_at, end),
+            "expires_on_end": lic.stops_at is not None and last_day(lic.stops_at) == end,
             "stops_at": lic.stops_at,
             "activated": lic.activated,
             "extended": lic.extended,

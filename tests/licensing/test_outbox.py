@@ -383,7 +383,7 @@ def test_a_reminder_says_what_stops_and_when_and_whom_to_ask(make_license, setti
     cases = {
         "never": alone(),
         "later": alone(expires_at=at + timedelta(days=90)),
-        "first": alone(expires_at=at),
+        "first": alone(expires_at=at + timedelta(days=1)),  # through its maintenance end
         "expired": alone(expires_at=timezone.now()),
         "suspended": alone(status="suspended"),
     }
@@ -470,6 +470,52 @@ def test_an_expiry_reminder_follows_the_file_on_the_servers(activate, make_licen
     # Its updated file added: nothing more to remind of before the license's own expiry.
     services.update_file(license=lic, actor=customer)
     assert services.queue_reminders(today=date(2027, 3, 10)) == 0
+
+
+def test_an_expiry_on_the_maintenance_ends_day_is_said_by_one_reminder_that_says_it(
+    activate, make_license, customer
+):
+    """A license whose last day is its maintenance end's is reminded once, by the maintenance
+    reminder, whose subject says it expires too; one not activated is told it can be
+    activated no more (it has no file for servers to refuse). One expiring at 00:00 of its
+    maintenance end's day works through the day before: its own expiry reminder counts the
+    days to that one."""
+    today = date(2027, 3, 1)
+    end = date(2027, 3, 8)
+    through = datetime(2027, 3, 9, tzinfo=UTC)  # the next midnight: through the 8th
+    activated = activate("standard", maintenance_end=end, expires_at=through).license
+    waiting = make_license(
+        "standard", organization=OrganizationFactory(), maintenance_end=end, expires_at=through
+    )
+    UserFactory(organization=waiting.organization)
+    OutboxMessage.objects.all().delete()
+    assert services.queue_reminders(today=today) == 2
+    assert not OutboxMessage.objects.filter(key__startswith="expiry:")
+    mails = {m.license: m for m in OutboxMessage.objects.all()}
+    for lic in (activated, waiting):
+        assert (
+            mails[lic].subject == f"License {lic.number} expires and its maintenance ends on {end}"
+        )
+        assert mails[lic].body.startswith(
+            f"Maintenance for license {lic.number} ({lic.description}) ends on {end}, in 7 days."
+        )
+    assert "The license itself expires on 2027-03-09 00:00 UTC: from then on your ThinManager" in (
+        mails[activated].body
+    )
+    assert (
+        "The license itself expires on 2027-03-09 00:00 UTC. It is not activated: from then on "
+        "it can be activated no more."
+    ) in mails[waiting].body
+    assert "refuse" not in mails[waiting].body
+
+    OutboxMessage.objects.all().delete()
+    License.objects.filter(pk=activated.pk).update(maintenance_end=date(2027, 3, 9))
+    assert services.queue_reminders(today=today) == 3  # its own expiry reminder, a day earlier
+    expiry = OutboxMessage.objects.get(key__startswith="expiry:")
+    assert expiry.license == activated and expiry.key.endswith(":7:2027-03-08")
+    assert "expires on 2027-03-09 00:00 UTC, in 7 days." in expiry.body
+    maintenance = OutboxMessage.objects.get(license=activated, key__startswith="reminder:")
+    assert maintenance.subject == f"Maintenance for license {activated.number} ends on 2027-03-09"
 
 
 def test_a_license_reminded_of_its_expiry_is_still_reminded_of_its_maintenance_end(
@@ -707,7 +753,10 @@ def test_a_digest_lists_each_license_with_what_stops_and_when(make_license, cust
     at = datetime.combine(end, time(), tzinfo=UTC)
     never = make_license("standard", maintenance_end=end, seats=25)
     later = make_license("mirrored", maintenance_end=end, expires_at=at + timedelta(days=90))
-    first = make_license("standard", maintenance_end=end, expires_at=at, seats=1)
+    # Through its maintenance end (a file's last day before it has a reminder of its own).
+    first = make_license(
+        "standard", maintenance_end=end, expires_at=at + timedelta(days=1), seats=1
+    )
     assert services.queue_reminders(today=today) == 1
     message = OutboxMessage.objects.get()
     assert message.subject == f"Maintenance for 3 licenses ends on {end:%Y-%m-%d}"
@@ -721,8 +770,8 @@ def test_a_digest_lists_each_license_with_what_stops_and_when(make_license, cust
     assert f"{later.number}: {later.description}, 10 seats." in body
     assert f"{first.number}: {first.description}, 1 seat." in body
     assert (
-        f"The license itself expires on {first.expiry_shown}: from then on your ThinManager "
-        "Servers refuse its file." in body
+        f"The license itself expires on {first.expiry_shown}. It is not activated: from then on "
+        "it can be activated no more." in body
     )
     assert f"It keeps working until it expires on {later.expiry_shown}." in body
     assert body.count("expires on") == 2  # not a word of it for the one that never expires
