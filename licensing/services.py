@@ -672,12 +672,18 @@ def _maintenance_day(lic: License) -> date:
     return lic.maintenance_end
 
 
+def _on_the_day(moment: datetime, day: date) -> bool:
+    """Whether an expiry falls on ``day``, from its first moment (one date typed for both) to
+    its end (the next midnight: "through the maintenance end")."""
+    return _midnight(day) <= moment <= _midnight(day + DAY)
+
+
 def _expires_with_maintenance(lic: License) -> bool:
-    """Whether the license's last day (its own expiry's, its file's the same) is its
-    maintenance end: its maintenance reminder says both (see _servers_stop)."""
+    """Whether the license's expiry (its file's the same) falls on its maintenance end's day:
+    its maintenance reminder says both (see _servers_stop)."""
     return (
         lic.stops_at is not None
-        and last_day(lic.stops_at) == lic.maintenance_end
+        and _on_the_day(lic.stops_at, lic.maintenance_end)
         and not (lic.extended or lic.shortened)
     )
 
@@ -752,7 +758,7 @@ def _queue_reminder(
             # When its servers stop (they refuse the file from its expiry on), and why.
             "stops": expiry_shown(lic.stops_at),
             "expires_first": lic.stops_at is not None and last_day(lic.stops_at) <= end,
-            "expires_on_end": lic.stops_at is not None and last_day(lic.stops_at) == end,
+            "expires_on_end": lic.stops_at is not None and _on_the_day(lic.stops_at, end),
             "stops_at": lic.stops_at,
             "activated": lic.activated,
             "extended": lic.extended,

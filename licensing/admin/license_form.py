@@ -57,11 +57,13 @@ TIME_AS = "Enter a valid time, written as 14:30."
 
 class DateAndOptionalTimeWidget(AdminSplitDateTime):
     """Shows a time of 00:00 as an empty box, as it was entered: clearing the date then
-    clears the expiry."""
+    clears the expiry; a time with seconds with them (a page saved as it is keeps them)."""
 
     def decompress(self, value):
         date, clock = super().decompress(value)
-        return [date, None if clock == time(0, 0) else clock]
+        if clock == time(0, 0):
+            return [date, None]
+        return [date, clock and clock.strftime("%H:%M:%S" if clock.second else "%H:%M")]
 
 
 class DateAndOptionalTimeField(forms.SplitDateTimeField):

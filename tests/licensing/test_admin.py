@@ -3,7 +3,7 @@
 import html
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -1639,6 +1639,29 @@ def test_an_expiry_of_a_date_alone_is_shown_so_and_cleared_with_its_date(support
         support_client.post(url, license_form(lic, status="active", reason="Paid"))
         trail = support_client.get("/admin/licensing/auditevent/")
         assert trail.status_code == 200 and f"reason: {reason}" in trail.content.decode()
+
+
+def test_an_expiry_with_seconds_is_kept_by_a_save_that_does_not_change_it(support_client, live):
+    """The page shows an expiry's time to the second when it has seconds (one from before,
+    or the clock's "Now"), so that saving the page as it is does not cut them off: a change
+    of the license, an "out of date" file and a reissue asked for, none meant."""
+    lic = live.license
+    expiry = datetime(2031, 6, 30, 14, 23, 47, tzinfo=UTC)
+    License.objects.filter(pk=lic.pk).update(expires_at=expiry)
+    url = f"/admin/licensing/license/{lic.pk}/change/"
+    page = support_client.get(url).content.decode()
+    shown = {
+        name: re.search(rf'name="{name}"[^>]*value="([^"]*)"', page)[1]
+        for name in ("expires_at_0", "expires_at_1")
+    }
+    assert shown == {"expires_at_0": "2031-06-30", "expires_at_1": "14:23:47"}
+    lic.refresh_from_db()
+    response = support_client.post(url, license_form(lic, seats=lic.seats + 1, **shown))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lic.refresh_from_db()
+    assert lic.expires_at == expiry
+    changed = AuditEvent.objects.get(action="license_change").details["changed"]
+    assert list(changed) == ["seats"]
 
 
 def test_an_expiry_time_without_a_date_is_refused(support_client, live):

@@ -475,11 +475,10 @@ def test_an_expiry_reminder_follows_the_file_on_the_servers(activate, make_licen
 def test_an_expiry_on_the_maintenance_ends_day_is_said_by_one_reminder_that_says_it(
     activate, make_license, customer
 ):
-    """A license whose last day is its maintenance end's is reminded once, by the maintenance
-    reminder, whose subject says it expires too; one not activated is told it can be
-    activated no more (it has no file for servers to refuse). One expiring at 00:00 of its
-    maintenance end's day works through the day before: its own expiry reminder counts the
-    days to that one."""
+    """A license expiring on its maintenance end's day (through it, or at its 00:00: one date
+    typed for both) is reminded once, by the maintenance reminder, whose subject says it
+    expires too; one not activated is told it can be activated no more (it has no file for
+    servers to refuse). One expiring the day before has its own expiry reminder."""
     today = date(2027, 3, 1)
     end = date(2027, 3, 8)
     through = datetime(2027, 3, 9, tzinfo=UTC)  # the next midnight: through the 8th
@@ -510,12 +509,20 @@ def test_an_expiry_on_the_maintenance_ends_day_is_said_by_one_reminder_that_says
 
     OutboxMessage.objects.all().delete()
     License.objects.filter(pk=activated.pk).update(maintenance_end=date(2027, 3, 9))
-    assert services.queue_reminders(today=today) == 3  # its own expiry reminder, a day earlier
+    assert services.queue_reminders(today=today) == 2  # at 00:00 of the day: one reminder
+    assert not OutboxMessage.objects.filter(key__startswith="expiry:")
+    assert OutboxMessage.objects.get(license=activated).subject == (
+        f"License {activated.number} expires and its maintenance ends on 2027-03-09"
+    )
+
+    OutboxMessage.objects.all().delete()
+    License.objects.filter(pk=activated.pk).update(maintenance_end=date(2027, 3, 10))
+    assert services.queue_reminders(today=today) == 3  # the day before: its own expiry reminder
     expiry = OutboxMessage.objects.get(key__startswith="expiry:")
     assert expiry.license == activated and expiry.key.endswith(":7:2027-03-08")
     assert "expires on 2027-03-09 00:00 UTC, in 7 days." in expiry.body
     maintenance = OutboxMessage.objects.get(license=activated, key__startswith="reminder:")
-    assert maintenance.subject == f"Maintenance for license {activated.number} ends on 2027-03-09"
+    assert maintenance.subject == f"Maintenance for license {activated.number} ends on 2027-03-10"
 
 
 def test_a_license_reminded_of_its_expiry_is_still_reminded_of_its_maintenance_end(
