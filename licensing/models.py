@@ -596,7 +596,8 @@ class AuditEvent(models.Model):
         return self.words(self.action)
 
 
-REMINDER_KEYS = ("reminder:", "expiry:")  # the outbox keys of reminders (see services)
+# The first part of a reminder's outbox key, of a maintenance end and of an expiry (services).
+MAINTENANCE_REMINDER, EXPIRY_REMINDER = "reminder", "expiry"
 
 
 class OutboxMessage(models.Model):
@@ -690,11 +691,11 @@ class OutboxMessage(models.Model):
                 f"Not sent: license file {self.activation.serial} was revoked before it went out."
             )
         written = timezone.localdate(self.created_at)
-        if self.key.startswith(REMINDER_KEYS) and written != timezone.localdate():
+        reminder = self.key.split(":", 1)[0] in (MAINTENANCE_REMINDER, EXPIRY_REMINDER)
+        if reminder and written != timezone.localdate():
             return (
                 f"Not sent: a reminder written on {written:%Y-%m-%d} counts the days left from "
-                "then. The next one is written on the day it is due; My licenses on the site "
-                "gives the dates."
+                "then. The next daily run of reminders writes it anew, counting from its own day."
             )
         return ""
 

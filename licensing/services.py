@@ -31,6 +31,8 @@ from tmslicense.model import HIDDEN_CHARACTERS, reads_as_blank
 
 from . import outbox, signing, throttle
 from .models import (
+    EXPIRY_REMINDER,
+    MAINTENANCE_REMINDER,
     Activation,
     AuditEvent,
     License,
@@ -77,6 +79,13 @@ class InvalidInstallationIds(ActivationError):
 def contact_support(why: str = "") -> str:
     """Where the customer gets help, said the same way in every message that sends them."""
     return f"{why or 'Contact support'} at {settings.SUPPORT_EMAIL} with your license number."
+
+
+# Why a staff account is no member of a customer organization, wherever one would be made so.
+STAFF_ARE_NO_MEMBERS = (
+    "staff belong to no customer organization (as a member, they would see its licenses as "
+    "their own and be sent its e-mails)"
+)
 
 
 def is_support_staff(user) -> bool:
@@ -589,7 +598,7 @@ class _Ending:
 
 
 MAINTENANCE = _Ending(
-    "reminder",
+    MAINTENANCE_REMINDER,
     "email/maintenance_reminder.txt",
     "email/maintenance_reminders.txt",
     lambda lic, end: (
@@ -600,7 +609,7 @@ MAINTENANCE = _Ending(
     "Maintenance for {count} licenses ends on {end:%Y-%m-%d}",
 )
 EXPIRY = _Ending(
-    "expiry",
+    EXPIRY_REMINDER,
     "email/expiry_reminder.txt",
     "email/expiry_reminders.txt",
     lambda lic, end: (
@@ -705,23 +714,26 @@ def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
         threshold = min(d for d in REMINDER_DAYS if (end - today).days <= d)
         if (lic.pk, lic.organization_id, f"{threshold}:{end.isoformat()}") not in reminded:
             groups.setdefault((lic.organization, threshold, end), []).append(lic)
-    taken = set(
+    taken = dict(
         OutboxMessage.objects.filter(
             key__startswith=f"{ending.prefix}:org:",
             organization__in=due.values("organization_id"),
-        ).values_list("key", flat=True)
+        ).values_list("key", "status")
     )
     count = 0
     for (organization, threshold, end), licenses in groups.items():
         if organization.pk not in members:
             members[organization.pk] = contacts(organization.pk)
         key = first = f"{ending.prefix}:org:{organization.pk}:{threshold}:{end.isoformat()}"
-        more = 1
+        more, n = False, 1
         while key in taken:  # one more e-mail for that day: licenses due only since
-            more += 1
-            key = f"{first}:{more}"
+            more = (
+                more or taken[key] != OutboxMessage.Status.CANCELLED
+            )  # not one that reached nobody
+            n += 1
+            key = f"{first}:{n}"
         message = _queue_reminder(
-            ending, key, organization, licenses, members[organization.pk], today, end, more > 1
+            ending, key, organization, licenses, members[organization.pk], today, end, more
         )
         count += message is not None
     return count
@@ -730,11 +742,16 @@ def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
 def _reminded(due, prefix: str) -> set[tuple[int, int, str]]:
     """(license id, organization id, "<threshold>:<date>") of the reminders queued for the
     ``due`` licenses: by the e-mails listing them, and by those written one per license
-    before (keyed "reminder:<number>:<threshold>:<date>", the license's organization's)."""
+    before (keyed "reminder:<number>:<threshold>:<date>", the license's organization's). Not
+    by one cancelled, which reached nobody (written on an earlier day, or its recipients all
+    gone): written anew."""
+    cancelled = OutboxMessage.Status.CANCELLED
     listing = OutboxMessage.licenses.through.objects.filter(
         license__in=due.values("pk"), outboxmessage__key__startswith=f"{prefix}:"
-    )
-    own = OutboxMessage.objects.filter(license__in=due.values("pk"), key__startswith=f"{prefix}:")
+    ).exclude(outboxmessage__status=cancelled)
+    own = OutboxMessage.objects.filter(
+        license__in=due.values("pk"), key__startswith=f"{prefix}:"
+    ).exclude(status=cancelled)
     found = set()
     for license_id, organization_id, key in [
         *listing.values_list("license_id", "outboxmessage__organization_id", "outboxmessage__key"),

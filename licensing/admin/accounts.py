@@ -27,9 +27,8 @@ class AccountForm(UserChangeForm):
             if membership is not None:  # as the organization's page refuses adding staff
                 raise forms.ValidationError(
                     f"{self.instance.username} is a member of {membership.organization}: "
-                    "staff belong to no customer organization (as a member, they would see "
-                    "its licenses as their own and be sent its e-mails). Remove them from it "
-                    "first (its page, Members), then make them staff."
+                    f"{services.STAFF_ARE_NO_MEMBERS}. Remove them from it first (its page, "
+                    "Members), then make them staff."
                 )
         return staff
 

@@ -26,10 +26,8 @@ class MembershipForm(forms.ModelForm):
     def clean_user(self):
         user = self.cleaned_data["user"]
         if user.is_staff and "user" in self.changed_data:  # not a member made staff since
-            raise forms.ValidationError(
-                f"{user.username} is staff: staff belong to no customer organization (as a "
-                "member, they would see its licenses as their own and be sent its e-mails)."
-            )
+            why = services.STAFF_ARE_NO_MEMBERS
+            raise forms.ValidationError(f"{user.username} is staff: {why}.")
         theirs = Membership.objects.filter(user=user).exclude(pk=self.instance.pk)
         if other := theirs.select_related("organization").first():
             # Said instead of "Membership with this User already exists."

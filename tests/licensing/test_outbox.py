@@ -1191,7 +1191,7 @@ def test_a_reminder_goes_out_only_on_the_day_it_was_written(db, make_license, cu
     why = services.send_again(message=message, actor=UserFactory(is_staff=True))
     assert why == (
         f"Not sent: a reminder written on {yesterday:%Y-%m-%d} counts the days left from then. "
-        "The next one is written on the day it is due; My licenses on the site gives the dates."
+        "The next daily run of reminders writes it anew, counting from its own day."
     )
     message.refresh_from_db()
     assert (message.status, message.last_error) == ("cancelled", why)
@@ -1201,3 +1201,25 @@ def test_a_reminder_goes_out_only_on_the_day_it_was_written(db, make_license, cu
     message.refresh_from_db()
     assert (message.status, message.last_error) == ("cancelled", why)
     assert not mail.outbox
+    # Cancelled, it reached nobody: the day's run writes the reminder anew, counting from today
+    # (the 7 days' is the last before the date: it is not lost), not as "more" licenses.
+    assert services.queue_reminders() == 1
+    again = OutboxMessage.objects.get(key=f"{message.key}:2")
+    assert again.subject == message.subject and "in 7 days" in again.body
+    assert services.queue_reminders() == 0
+
+
+def test_no_line_of_a_reminder_starts_with_from(activate, make_license):
+    """A line beginning "From " reaches a mailbox kept in one file (mbox) as ">From ": the
+    reminders' sentences do not begin so."""
+    expiry = datetime(2027, 3, 9, tzinfo=UTC)
+    activate("standard", expires_at=expiry)  # activated, alone in its organization's reminder
+    for count in (1, 2):  # not activated: alone, and two in one reminder
+        organization = OrganizationFactory()
+        UserFactory(organization=organization)
+        for _ in range(count):
+            make_license("standard", organization=organization, expires_at=expiry)
+    OutboxMessage.objects.all().delete()
+    assert services.queue_reminders(today=date(2027, 3, 1)) == 3
+    for body in OutboxMessage.objects.values_list("body", flat=True):
+        assert not any(line.startswith("From ") for line in body.splitlines()), body
