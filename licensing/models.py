@@ -574,7 +574,7 @@ class AuditEvent(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action_in_words} {self.object_repr}"
+        return f"{self.created_at:%Y-%m-%d %H:%M} UTC {self.action_in_words} {self.object_repr}"
 
     WORDS = {
         "correct_installation_id": "correct Installation ID",

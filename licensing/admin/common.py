@@ -69,6 +69,11 @@ def ip_address(event):
     return event.ip_address or "-"
 
 
+def in_utc(moment) -> str:
+    """A time as the admin shows it (DATETIME_FORMAT, portal/formats), in UTC as it says."""
+    return f"{localtime(moment):%Y-%m-%d %H:%M} UTC"
+
+
 def _plain(value) -> str:
     if isinstance(value, list):
         return ", ".join(_plain(v) for v in value) or "none"
@@ -76,7 +81,7 @@ def _plain(value) -> str:
         return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
     if isinstance(value, str) and (moment := _moment(value)):
         # As the JSON keeps it ("2031-06-30T00:00:00Z"), shown as the admin shows one.
-        return f"{localtime(moment):%Y-%m-%d %H:%M} UTC"
+        return in_utc(moment)
     return "none" if value in (None, "") else str(value)
 
 
@@ -297,7 +302,7 @@ def servers(activation):
 def issued(activation):
     return format_html(
         '<span class="nowrap">{}</span><br>{}',
-        f"{localtime(activation.issued_at):%Y-%m-%d %H:%M}",
+        in_utc(activation.issued_at),
         _person(activation.issued_by),
     )
 
@@ -309,7 +314,7 @@ def history_state(activation):
         return "live"
     text = format_html(
         'revoked <span class="nowrap">{}</span>: {}',
-        f"{localtime(activation.revoked_at):%Y-%m-%d %H:%M}",
+        in_utc(activation.revoked_at),
         activation.revoked_reason,
     )
     if activation.replaced_by_id:

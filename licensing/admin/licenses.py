@@ -24,6 +24,7 @@ from .common import (
     details,
     file_in_use,
     history_state,
+    in_utc,
     ip_address,
     issued,
     object_repr,
@@ -284,11 +285,7 @@ def _where_found(installation_id: str, link):
         lines = []
         for activation in lic.searched_activations:
             role = dict(activation.servers)[installation_id]
-            state = (
-                "live"
-                if activation.is_live
-                else f"revoked {timezone.localtime(activation.revoked_at):%Y-%m-%d}"
-            )
+            state = "live" if activation.is_live else f"revoked {in_utc(activation.revoked_at)}"
             lines.append((activation.serial, state, f" as {role}" if role else ""))
         return format_html(
             '<a class="nowrap" href="{}">{}</a><div class="files-with">files with {}:<br>{}</div>',

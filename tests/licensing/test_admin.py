@@ -160,6 +160,25 @@ def test_license_page_shows_activation_history_inline(support_client, live):
     assert live.serial in body and live.mirrored_installation_id in body
 
 
+def test_every_time_in_the_admin_says_utc(support_client, live, customer):
+    """Support on the telephone with a plant in another time zone reads times as the
+    customer's pages and e-mails write them: in UTC, and saying so."""
+    services.revoke(activation=live, reason="Server scrapped", actor=customer)
+    live.refresh_from_db()
+    issued = f"{timezone.localtime(live.issued_at):%Y-%m-%d %H:%M} UTC"
+    revoked = f"{timezone.localtime(live.revoked_at):%Y-%m-%d %H:%M} UTC"
+    page = support_client.get(f"/admin/licensing/license/{live.license_id}/change/").text
+    assert issued in page and f'revoked <span class="nowrap">{revoked}</span>' in page
+    assert issued in support_client.get("/admin/licensing/activation/").text
+    event = AuditEvent.objects.filter(action="revoke").get()
+    trail = support_client.get("/admin/licensing/auditevent/").text
+    assert f"{timezone.localtime(event.created_at):%Y-%m-%d %H:%M} UTC" in trail
+    action_page = f"/admin/licensing/activation/{live.pk}/reissue/"
+    assert f"revoked on {revoked}" in support_client.get(action_page).text
+    found = support_client.get("/admin/licensing/license/", {"q": live.installation_id}).text
+    assert f"{live.serial} (revoked {revoked})" in found
+
+
 def test_license_page_reads_its_history_in_a_fixed_number_of_queries(
     support_client, live, customer, django_assert_max_num_queries
 ):
@@ -2459,7 +2478,8 @@ def test_a_license_found_by_a_revoked_files_id_shows_that_file(support_client, l
     response = support_client.get("/admin/licensing/license/", {"q": old_secondary.lower()})
     assert list(response.context["cl"].result_list) == [live.license]
     page = response.content.decode()
-    revoked_on = f"{timezone.localtime(timezone.now()):%Y-%m-%d}"
+    live.refresh_from_db()
+    revoked_on = f"{timezone.localtime(live.revoked_at):%Y-%m-%d %H:%M} UTC"
     assert f"files with {old_secondary}:" in page
     assert f"{live.serial} (revoked {revoked_on}) as mirror" in page
     assert new.serial not in page  # the live file does not carry that ID
