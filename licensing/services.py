@@ -587,14 +587,20 @@ class _Ending:
     template_one: str
     template_many: str
     subject_one: Callable[[License, date], str]
-    subject_many: str
+    subject_many: Callable[[str, date, list[License]], str]  # (how many, the date, which)
 
     def subject(self, licenses, end, more: bool) -> str:
         if len(licenses) == 1:
             return self.subject_one(licenses[0], end)
-        return self.subject_many.format(
-            count=f"{len(licenses):,}{' more' if more else ''}", end=end
-        )
+        return self.subject_many(f"{len(licenses):,}{' more' if more else ''}", end, licenses)
+
+
+def _expiring_too(licenses) -> str:
+    """Of a maintenance reminder's subject: how many of its licenses expire on that day."""
+    count = sum(_expires_with_maintenance(lic) for lic in licenses)
+    if not count:
+        return ""
+    return f"; {count:,} of them expire{'s' if count == 1 else ''} then"
 
 
 MAINTENANCE = _Ending(
@@ -606,7 +612,9 @@ MAINTENANCE = _Ending(
         if _expires_with_maintenance(lic)
         else f"Maintenance for license {lic.number} ends on {end:%Y-%m-%d}"
     ),
-    "Maintenance for {count} licenses ends on {end:%Y-%m-%d}",
+    lambda count, end, licenses: (
+        f"Maintenance for {count} licenses ends on {end:%Y-%m-%d}{_expiring_too(licenses)}"
+    ),
 )
 EXPIRY = _Ending(
     EXPIRY_REMINDER,
@@ -617,7 +625,7 @@ EXPIRY = _Ending(
         if lic.extended or lic.shortened
         else f"License {lic.number} expires on {expiry_shown(lic.stops_at)}"
     ),
-    "{count} licenses expire by the end of {end:%Y-%m-%d} (UTC)",
+    lambda count, end, licenses: f"{count} licenses expire by the end of {end:%Y-%m-%d} (UTC)",
 )
 
 

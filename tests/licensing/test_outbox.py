@@ -507,6 +507,22 @@ def test_an_expiry_on_the_maintenance_ends_day_is_said_by_one_reminder_that_says
     ) in mails[waiting].body
     assert "refuse" not in mails[waiting].body
 
+    # Listed with others, in the subject too: one who reads only subjects learns it.
+    OutboxMessage.objects.all().delete()
+    make_license("standard", organization=waiting.organization, maintenance_end=end)
+    assert services.queue_reminders(today=today) == 2
+    assert OutboxMessage.objects.get(organization=waiting.organization).subject == (
+        f"Maintenance for 2 licenses ends on {end}; 1 of them expires then"
+    )
+    make_license(
+        "standard", organization=waiting.organization, maintenance_end=end, expires_at=through
+    )
+    OutboxMessage.objects.all().delete()
+    assert services.queue_reminders(today=today) == 2
+    assert OutboxMessage.objects.get(organization=waiting.organization).subject == (
+        f"Maintenance for 3 licenses ends on {end}; 2 of them expire then"
+    )
+
     OutboxMessage.objects.all().delete()
     License.objects.filter(pk=activated.pk).update(maintenance_end=date(2027, 3, 9))
     assert services.queue_reminders(today=today) == 2  # at 00:00 of the day: one reminder
@@ -766,7 +782,10 @@ def test_a_digest_lists_each_license_with_what_stops_and_when(make_license, cust
     )
     assert services.queue_reminders(today=today) == 1
     message = OutboxMessage.objects.get()
-    assert message.subject == f"Maintenance for 3 licenses ends on {end:%Y-%m-%d}"
+    assert (
+        message.subject
+        == f"Maintenance for 3 licenses ends on {end:%Y-%m-%d}; 1 of them expires then"
+    )
     body = message.body
     assert body.startswith(
         f"Maintenance for 3 of your licenses ends on {end:%Y-%m-%d}, in 20 days:"
@@ -802,7 +821,10 @@ def test_a_digest_of_a_very_large_customer_lists_one_license_a_line(organization
     assert services.queue_reminders(today=date(2027, 1, 10)) == 2
     assert OutboxMessage.objects.get(key__startswith="expiry:").license == licenses[0]
     message = OutboxMessage.objects.get(key__startswith="reminder:")
-    assert message.subject == "Maintenance for 1,312 licenses ends on 2027-01-31"
+    assert (
+        message.subject
+        == "Maintenance for 1,312 licenses ends on 2027-01-31; 1 of them expires then"
+    )
     assert message.license is None and message.organization == organization
     lines = message.body.splitlines()
     listed = [line for line in lines if line.startswith("TM-")]
