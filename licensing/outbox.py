@@ -475,8 +475,11 @@ def _email(message: OutboxMessage, to: list[str]) -> EmailMessage:
         reply_to=[settings.SUPPORT_EMAIL],  # a reply reaches people, not the sending mailbox
         headers={
             "Message-ID": _message_id(message),
-            # No out-of-office replies to it (RFC 3834): nobody reads the sending mailbox.
+            # No out-of-office replies to it (RFC 3834): nobody reads the sending mailbox;
+            # also as Exchange and vacation programs read it, which send theirs to Reply-To.
             "Auto-Submitted": "auto-generated",
+            "X-Auto-Response-Suppress": "OOF, AutoReply",
+            "Precedence": "bulk",
         },
     )
     if message.attachment_name:

@@ -192,6 +192,9 @@ def test_headers_say_where_replies_go_and_that_nobody_answers_automatically(acti
     sent = mail.outbox[0].message()
     assert sent["Reply-To"] == settings.SUPPORT_EMAIL
     assert sent["Auto-Submitted"] == "auto-generated"
+    # As mail servers that take no RFC 3834 header (Exchange, vacation programs) read it.
+    assert sent["X-Auto-Response-Suppress"] == "OOF, AutoReply"
+    assert sent["Precedence"] == "bulk"
     # On the site's host; the same on every attempt, but not for the same row of another
     # database (a restored copy) written at another time.
     assert sent["Message-ID"] == outbox._message_id(message)
