@@ -10,6 +10,29 @@ from django.db import transaction
 from django.db.models import Q
 
 
+def address_forms(text: str) -> set[str]:
+    """An e-mail address as typed, and with its domain in the other form it is written in:
+    mail programs show a domain of other letters in its ASCII form (bücher.example as
+    xn--bcher-kva.example), and an account keeps the one it was given."""
+    local, at, domain = text.rpartition("@")
+    if not (at and domain):
+        return {text}
+    try:
+        ascii_form = domain.encode("idna").decode("ascii")
+        letters = ascii_form.encode("ascii").decode("idna")  # in lower case, as mail reads it
+    except UnicodeError:  # no domain mail servers read: as typed only
+        return {text}
+    return {text, f"{local}@{ascii_form}", f"{local}@{letters}"}
+
+
+def same_address(text: str, field: str = "email") -> Q:
+    """The accounts whose ``field`` is this address in any letter case and either form."""
+    query = Q()
+    for form in address_forms(text):
+        query |= Q(**{f"{field}__iexact": form})
+    return query
+
+
 class UsernameOrEmailBackend(ModelBackend):
     """Django's model backend, finding the account by its exact username, else by its username
     or e-mail address in any letter case. Text that fits two accounts that way (an address two
@@ -22,7 +45,7 @@ class UsernameOrEmailBackend(ModelBackend):
         text = username.strip()
         user = users.filter(username=text).first()
         if user is None:
-            found = list(users.filter(Q(username__iexact=text) | Q(email__iexact=text))[:2])
+            found = list(users.filter(Q(username__iexact=text) | same_address(text))[:2])
             user = found[0] if len(found) == 1 else None
         if user is None:
             users.model().set_password(password)  # as long as a real check (Django's own guard)

@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 import tmslicense
 
 from . import outbox, services, throttle
+from .auth import address_forms, same_address
 
 ID_WIDGET = forms.TextInput(
     attrs={
@@ -435,18 +436,18 @@ class ResetForm(PasswordResetForm):
         autofocus(self, "email")
 
     def get_users(self, email):
-        """Django's: active accounts with a password. And a member invited by support who has
-        not chosen one yet (none is usable until then): their invitation's link may have run
-        out."""
-        yield from super().get_users(email)
-        invited = get_user_model().objects.filter(
-            email__iexact=email, is_active=True, membership__isnull=False
-        )
-        yield from (
-            user
-            for user in invited
-            if services.awaits_password(user) and user.email.casefold() == email.casefold()
-        )
+        """As Django's, active accounts with a password, by their address in any letter case,
+        its domain in either form (see auth.address_forms); and a member invited by support
+        who has not chosen one yet (none is usable until then): their invitation's link may
+        have run out. The link goes to the account's own address."""
+        typed = {form.casefold() for form in address_forms(email)}
+        for user in get_user_model().objects.filter(same_address(email), is_active=True):
+            if not typed & {form.casefold() for form in address_forms(user.email)}:
+                continue  # alike only by the database's case rules (Django's check)
+            if user.has_usable_password() or (
+                hasattr(user, "membership") and services.awaits_password(user)
+            ):
+                yield user
 
     def save(self, *args, request, **kwargs):
         """Sends nothing once this e-mail address, or the address asking, had its share of

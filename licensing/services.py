@@ -30,6 +30,7 @@ import tmslicense
 from tmslicense.model import HIDDEN_CHARACTERS, reads_as_blank
 
 from . import outbox, signing, throttle
+from .auth import same_address
 from .models import (
     EXPIRY_REMINDER,
     MAINTENANCE_REMINDER,
@@ -1170,7 +1171,7 @@ def _invite(organization, email, actor, ip) -> str:
     # Locked: a withdrawal under way is waited for (then no account is found, and a new one
     # made), and one that comes next cancels the e-mail written here.
     user = (
-        User.objects.filter(email__iexact=email)
+        User.objects.filter(same_address(email))
         .select_related("membership")
         .select_for_update(of=("self",))
         .first()

@@ -169,6 +169,20 @@ def test_an_account_logs_in_by_username_or_e_mail_in_any_case(client, db):
     assert "Enter a correct username or e-mail address and password" in page
 
 
+def test_an_address_with_an_international_domain_is_found_in_either_form(client, db, organization):
+    """Mail programs show a domain of other letters in its ASCII form (bücher.example as
+    xn--bcher-kva.example): the address copied from them logs in and gets a reset link."""
+    user = UserFactory(email="Gina@Bücher.example", organization=organization)
+    for typed in ("gina@xn--bcher-kva.example", "GINA@BÜCHER.EXAMPLE"):
+        assert log_in(client, typed, PASSWORD).status_code == 302, typed
+        assert client.session["_auth_user_id"] == str(user.pk)
+        client.logout()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post("/accounts/password_reset/", {"email": "gina@xn--bcher-kva.example"})
+    assert [m.to for m in mail.outbox] == [["Gina@Bücher.example"]]
+    assert "/accounts/reset/" in mail.outbox[0].body
+
+
 def test_an_e_mail_address_two_accounts_share_logs_in_neither(client, db):
     UserFactory(username="shift-a", email="control-room@plant.example")
     UserFactory(username="shift-b", email="control-room@plant.example")

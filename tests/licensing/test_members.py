@@ -83,6 +83,22 @@ def test_an_invited_member_chooses_a_password_and_sees_the_organizations_license
     assert "This link is no longer valid" in again
 
 
+def test_an_address_invited_in_its_domains_other_form_is_the_same_account(
+    support_client, organization, django_capture_on_commit_callbacks
+):
+    """bücher.example and xn--bcher-kva.example are one mailbox: inviting the address in the
+    other form finds its account (two would share it, and logging in by it find neither)."""
+    UserFactory(email="bob@bücher.example", organization=organization)
+    response = invite(
+        support_client,
+        organization,
+        "bob@xn--bcher-kva.example",
+        django_capture_on_commit_callbacks,
+    )
+    assert "is a member of" in response.content.decode() and "already" in response.content.decode()
+    assert User.objects.filter(email__icontains="bob@").count() == 1
+
+
 def test_an_address_with_characters_a_user_name_cannot_have_is_invited_and_logs_in(
     support_client, organization, django_capture_on_commit_callbacks
 ):
