@@ -509,6 +509,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
             # functional"); the license's page says it for every file.
             "not_redundant": lic.kind == tmslicense.Kind.ENTERPRISE
             and why_not_redundant(activation),
+            "url": _license_url(lic),
             **_site(),
         },
         attachment_name=activation.filename,

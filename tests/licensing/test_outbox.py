@@ -41,7 +41,9 @@ def activate(make_license, customer):
     return run
 
 
-def test_activation_writes_its_email_in_the_same_transaction(activate, customer, organization):
+def test_activation_writes_its_email_in_the_same_transaction(
+    activate, customer, organization, settings
+):
     colleague = UserFactory(organization=organization)
     activation = activate()
     message = OutboxMessage.objects.get()
@@ -51,6 +53,12 @@ def test_activation_writes_its_email_in_the_same_transaction(activate, customer,
     assert activation.installation_id in message.body
     assert activation.mirrored_installation_id in message.body
     assert message.attachment == activation.license_file
+    # Where to get it again and whom to ask, months later.
+    assert message.body.rstrip().endswith(
+        f"Its page, to download the file again: "
+        f"{settings.SITE_URL}/licenses/{activation.license.number}/\n"
+        f"Questions: {settings.SUPPORT_EMAIL}, with the license number."
+    )
 
 
 def test_a_file_reissued_by_support_is_mailed_to_the_organization(activate, customer, organization):
@@ -404,6 +412,8 @@ def test_a_reminder_says_what_stops_and_when_and_whom_to_ask(make_license, setti
     assert all(
         f"To renew, write to {settings.SUPPORT_EMAIL}" in body[name] for name in body if body[name]
     )
+    later = cases["later"]
+    assert f"Its page: {settings.SITE_URL}/licenses/{later.number}/" in body["later"]
 
 
 def test_a_license_expiring_is_reminded_30_and_7_days_before_its_servers_stop(
