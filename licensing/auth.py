@@ -13,16 +13,24 @@ from django.db.models import Q
 def address_forms(text: str) -> set[str]:
     """An e-mail address as typed, and with its domain in the other form it is written in:
     mail programs show a domain of other letters in its ASCII form (bücher.example as
-    xn--bcher-kva.example), and an account keeps the one it was given."""
+    xn--bcher-kva.example), and an account keeps the one it was given. Only a domain that is
+    one of the two as typed (in any case) has the other: the conversion drops characters that
+    show as nothing (a soft hyphen) and reads others as letters (a full-width "ｅ"), which
+    would make endless texts of one address."""
     local, at, domain = text.rpartition("@")
-    if not (at and domain):
-        return {text}
     try:
         ascii_form = domain.encode("idna").decode("ascii")
         letters = ascii_form.encode("ascii").decode("idna")  # in lower case, as mail reads it
     except UnicodeError:  # no domain mail servers read: as typed only
         return {text}
+    if not at or domain.casefold() not in (ascii_form.casefold(), letters.casefold()):
+        return {text}
     return {text, f"{local}@{ascii_form}", f"{local}@{letters}"}
+
+
+def address_key(text: str) -> str:
+    """The one text of an address's forms (see address_forms), to count it by."""
+    return min(address_forms(text), key=lambda form: (not form.isascii(), form))
 
 
 def same_address(text: str, field: str = "email") -> Q:

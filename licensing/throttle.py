@@ -20,6 +20,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.cache import cache
 
+from .auth import address_key
+
 log = logging.getLogger(__name__)
 
 
@@ -127,7 +129,7 @@ def _name(typed: str) -> str:
     """An account's name as typed, for a key: the same however it was cased or spaced (upper-
     cased first, as the database compares names: "kımı" finds "kimi"), and with no colon of
     its own (``5:alice`` from 2001:db8::1 must not count for ``alice`` from 2001:db8::1:5)."""
-    return quote(typed.strip().upper().lower(), safe="@.+-_")
+    return quote(address_key(typed.strip()).upper().lower(), safe="@.+-_")
 
 
 def _epoch_key(name: str) -> str:

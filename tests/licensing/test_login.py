@@ -183,6 +183,44 @@ def test_an_address_with_an_international_domain_is_found_in_either_form(client,
     assert "/accounts/reset/" in mail.outbox[0].body
 
 
+@pytest.mark.parametrize("hidden", ["\u00ad", "\u200b", "\u2060"])
+def test_an_address_with_characters_that_show_as_nothing_is_no_account(
+    client, customer, settings, hidden
+):
+    """A domain's other form is its only other form: characters that mail servers drop (a
+    soft hyphen, a zero-width space) make another text, which finds no account. Else each
+    variant would be a name of its own to the limits: unlimited reset e-mails to one mailbox,
+    and the account's own ceiling on failed log-ins never reached."""
+    settings.PASSWORD_RESET_LIMIT = 3
+    local, domain = customer.email.split("@")
+    for n in range(1, 6):
+        variant = f"{local}@{hidden * n}{domain}"
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            client.post("/accounts/password_reset/", {"email": variant}, REMOTE_ADDR=f"10.0.1.{n}")
+        assert log_in(client, variant, PASSWORD, ip=f"10.0.2.{n}").status_code == 200
+    assert not mail.outbox and "_auth_user_id" not in client.session
+
+
+def test_a_reset_asked_for_an_address_alike_only_by_the_databases_case_rules_sends_nothing(
+    client, db, organization
+):
+    """PostgreSQL's case-blind comparison takes a dotless "ı" for an "i" (Django's own form
+    checks the address again for this): no link is sent to the account it finds so."""
+    UserFactory(email="mike@plant.example", organization=organization)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post("/accounts/password_reset/", {"email": "mıke@plant.example"})
+    assert not mail.outbox
+
+
+def test_an_addresss_two_forms_count_as_one_for_the_limits(client, db, organization, settings):
+    settings.PASSWORD_RESET_LIMIT = 2
+    UserFactory(email="gina@bücher.example", organization=organization)
+    for n, typed in enumerate(["gina@bücher.example", "gina@xn--bcher-kva.example"] * 2):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            client.post("/accounts/password_reset/", {"email": typed}, REMOTE_ADDR=f"10.0.3.{n}")
+    assert len(mail.outbox) == 2
+
+
 def test_an_e_mail_address_two_accounts_share_logs_in_neither(client, db):
     UserFactory(username="shift-a", email="control-room@plant.example")
     UserFactory(username="shift-b", email="control-room@plant.example")
