@@ -724,24 +724,22 @@ def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
         threshold = min(d for d in REMINDER_DAYS if (end - today).days <= d)
         if (lic.pk, lic.organization_id, f"{threshold}:{end.isoformat()}") not in reminded:
             groups.setdefault((lic.organization, threshold, end), []).append(lic)
-    taken = dict(
-        OutboxMessage.objects.filter(
-            key__startswith=f"{ending.prefix}:org:",
-            organization__in=due.values("organization_id"),
-        ).values_list("key", "status")
+    written = OutboxMessage.objects.filter(
+        key__startswith=f"{ending.prefix}:org:", organization__in=due.values("organization_id")
     )
+    taken = set(written.values_list("key", flat=True))
+    reaching = set(written.exclude(_reaching_nobody()).values_list("key", flat=True))
     count = 0
     for (organization, threshold, end), licenses in groups.items():
         if organization.pk not in members:
             members[organization.pk] = contacts(organization.pk)
         key = first = f"{ending.prefix}:org:{organization.pk}:{threshold}:{end.isoformat()}"
-        more, n = False, 1
+        n = 1
         while key in taken:  # one more e-mail for that day: licenses due only since
-            more = (
-                more or taken[key] != OutboxMessage.Status.CANCELLED
-            )  # not one that reached nobody
             n += 1
             key = f"{first}:{n}"
+        # "More" licenses after one that went out (or will), not after one that reached nobody.
+        more = any(k in reaching for k in [first, *(f"{first}:{m}" for m in range(2, n))])
         message = _queue_reminder(
             ending, key, organization, licenses, members[organization.pk], today, end, more
         )
@@ -749,19 +747,30 @@ def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
     return count
 
 
+def _reaching_nobody(via: str = "") -> Q:
+    """Reminders that reached nobody and never will, to be written anew: sent to nobody, and
+    cancelled (from an earlier day, or its recipients all gone), or still waiting from before
+    today (the workers were down: the worker cancels it, see OutboxMessage.outdated).
+    ``via``: the path to the message ("outboxmessage__")."""
+    Status = OutboxMessage.Status
+    earlier = _midnight(timezone.localdate())
+    return Q(**{f"{via}delivered_to": []}) & (
+        Q(**{f"{via}status": Status.CANCELLED})
+        | Q(**{f"{via}status": Status.PENDING, f"{via}created_at__lt": earlier})
+    )
+
+
 def _reminded(due, prefix: str) -> set[tuple[int, int, str]]:
     """(license id, organization id, "<threshold>:<date>") of the reminders queued for the
     ``due`` licenses: by the e-mails listing them, and by those written one per license
     before (keyed "reminder:<number>:<threshold>:<date>", the license's organization's). Not
-    by one cancelled, which reached nobody (written on an earlier day, or its recipients all
-    gone): written anew."""
-    cancelled = OutboxMessage.Status.CANCELLED
+    by one that reached nobody and never will (see _reaching_nobody): written anew."""
     listing = OutboxMessage.licenses.through.objects.filter(
         license__in=due.values("pk"), outboxmessage__key__startswith=f"{prefix}:"
-    ).exclude(outboxmessage__status=cancelled)
+    ).exclude(_reaching_nobody("outboxmessage__"))
     own = OutboxMessage.objects.filter(
         license__in=due.values("pk"), key__startswith=f"{prefix}:"
-    ).exclude(status=cancelled)
+    ).exclude(_reaching_nobody())
     found = set()
     for license_id, organization_id, key in [
         *listing.values_list("license_id", "outboxmessage__organization_id", "outboxmessage__key"),

@@ -1258,3 +1258,49 @@ def test_no_line_of_a_reminder_starts_with_from(activate, make_license):
     assert services.queue_reminders(today=date(2027, 3, 1)) == 3
     for body in OutboxMessage.objects.values_list("body", flat=True):
         assert not any(line.startswith("From ") for line in body.splitlines()), body
+
+
+def test_a_reminder_from_an_earlier_day_is_written_anew_only_if_nobody_got_it(
+    db, make_license, customer, organization, smtp_server
+):
+    """Cancelled after some members got it (one mailbox full until past midnight), a reminder
+    is not written anew: they would get it twice. One still waiting from an earlier day when
+    the day's run comes (the workers were down), sent to nobody, is written anew at once: the
+    worker cancels it."""
+    UserFactory(organization=organization, username="later", email="later@plant.example")
+    server = smtp_server(later="452 4.2.2 Mailbox full")
+    make_license("standard", maintenance_end=timezone.localdate() + timedelta(days=7))
+    assert services.queue_reminders() == 1
+    message = OutboxMessage.objects.get()
+    with pytest.raises(outbox.DeliveryFailed):  # the customer got it
+        outbox.deliver(message.pk)
+    yesterday = timezone.now() - timedelta(days=1)
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        created_at=yesterday, next_attempt_at=timezone.now()
+    )
+    assert outbox.deliver(message.pk) is False
+    message.refresh_from_db()
+    assert message.status == "cancelled" and message.delivered_to == [customer.email]
+    assert services.queue_reminders() == 0
+    assert server.received == [[customer.email]]
+
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status="pending", delivered_to=[], undelivered={}
+    )
+    assert services.queue_reminders() == 1  # yesterday's, waiting, reached nobody
+    assert outbox.deliver(message.pk) is False  # and is cancelled
+    assert OutboxMessage.objects.get(pk=message.pk).status == "cancelled"
+
+
+def test_a_reminder_written_anew_is_no_more_licenses(make_license, customer, settings):
+    """Written anew after one that reached nobody, a reminder of several licenses says them as
+    the first did, not as "more" licenses due since, and links the list of them."""
+    end = timezone.localdate() + timedelta(days=7)
+    for _ in range(2):
+        make_license("standard", maintenance_end=end)
+    assert services.queue_reminders() == 1
+    OutboxMessage.objects.update(status="cancelled")
+    assert services.queue_reminders() == 1
+    again = OutboxMessage.objects.get(status="pending")
+    assert again.subject == f"Maintenance for 2 licenses ends on {end}"
+    assert f"Your licenses: {settings.SITE_URL}/licenses/" in again.body
