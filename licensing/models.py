@@ -13,6 +13,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, Now
 from django.db.models.lookups import In
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
 
 import tmslicense
@@ -39,6 +40,12 @@ def expiry_shown(value) -> str:
     messages write it ("2027-06-30 00:00 UTC": a date alone reads as that whole day, which an
     expiry set without a time does not include); "never"."""
     return "never" if value is None else tmslicense.utc_time(value)
+
+
+def in_utc(moment) -> str:
+    """A moment to the minute, as every page shows one (DATETIME_FORMAT): "2026-11-28 20:25
+    UTC". (An expiry is shown as files write it: see expiry_shown.)"""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 def last_day(expires_at) -> date:
@@ -574,7 +581,7 @@ class AuditEvent(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M} UTC {self.action_in_words} {self.object_repr}"
+        return f"{in_utc(self.created_at)} {self.action_in_words} {self.object_repr}"
 
     WORDS = {
         "correct_installation_id": "correct Installation ID",

@@ -24,11 +24,19 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
-from django.utils.timezone import localtime
 
 from .. import services
 from ..forms import add_refusal, autofocus
-from ..models import Activation, License, Organization, listed_features, person, with_roles
+from ..models import (
+    Activation,
+    License,
+    Organization,
+    expiry_shown,
+    in_utc,
+    listed_features,
+    person,
+    with_roles,
+)
 from ..search import bare, canonical, may_be_in_a_file, search_forms, typo_in, without_roles
 from ..templatetags.message_text import message_text
 from ..throttle import client_ip
@@ -69,19 +77,15 @@ def ip_address(event):
     return event.ip_address or "-"
 
 
-def in_utc(moment) -> str:
-    """A time as the admin shows it (DATETIME_FORMAT, portal/formats), in UTC as it says."""
-    return f"{localtime(moment):%Y-%m-%d %H:%M} UTC"
-
-
 def _plain(value) -> str:
     if isinstance(value, list):
         return ", ".join(_plain(v) for v in value) or "none"
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
     if isinstance(value, str) and (moment := _moment(value)):
-        # As the JSON keeps it ("2031-06-30T00:00:00Z"), shown as the admin shows one.
-        return in_utc(moment)
+        # As the JSON keeps it ("2031-06-30T00:00:00Z"), shown as files and pages write an
+        # expiry: to the second when it has seconds (a change of seconds is a change).
+        return expiry_shown(moment)
     return "none" if value in (None, "") else str(value)
 
 

@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 
 import tmslicense
 
-from ..models import STATE_RANK, Activation, AuditEvent, License, expiry_shown
+from ..models import STATE_RANK, Activation, AuditEvent, License, expiry_shown, in_utc
 from ..search import bare, without_roles
 from .common import (
     AuditedAdmin,
@@ -24,7 +24,6 @@ from .common import (
     details,
     file_in_use,
     history_state,
-    in_utc,
     ip_address,
     issued,
     object_repr,

@@ -1681,6 +1681,10 @@ def test_an_expiry_with_seconds_is_kept_by_a_save_that_does_not_change_it(suppor
     assert lic.expires_at == expiry
     changed = AuditEvent.objects.get(action="license_change").details["changed"]
     assert list(changed) == ["seats"]
+    # A change of the seconds alone is a change, and the trail says it to the second.
+    support_client.post(url, license_form(lic, expires_at_0="2031-06-30", expires_at_1="14:23"))
+    trail = support_client.get("/admin/licensing/auditevent/").text
+    assert "expires at: 2031-06-30 14:23:47 UTC → 2031-06-30 14:23 UTC" in trail
 
 
 def test_an_expiry_time_without_a_date_is_refused(support_client, live):
