@@ -10,27 +10,37 @@ from django.db import transaction
 from django.db.models import Q
 
 
-def address_forms(text: str) -> set[str]:
-    """An e-mail address as typed, and with its domain in the other form it is written in:
-    mail programs show a domain of other letters in its ASCII form (bücher.example as
-    xn--bcher-kva.example), and an account keeps the one it was given. Only a domain that is
-    one of the two as typed (in any case) has the other: the conversion drops characters that
-    show as nothing (a soft hyphen) and reads others as letters (a full-width "ｅ"), which
-    would make endless texts of one address."""
-    local, at, domain = text.rpartition("@")
+def _spellings(domain: str) -> tuple[str, str] | None:
+    """A domain's two spellings, in ASCII and in letters (xn--bcher-kva.example,
+    bücher.example), when it is written as one of them in any case; else None. The conversion
+    drops characters that show as nothing (a soft hyphen), reads others as letters (a
+    full-width "ｅ") and ß as ss: taken for another spelling, they would make endless texts
+    of one address, or one of two."""
+    lowered = domain.lower()
     try:
-        ascii_form = domain.encode("idna").decode("ascii")
-        letters = ascii_form.encode("ascii").decode("idna")  # in lower case, as mail reads it
-    except UnicodeError:  # no domain mail servers read: as typed only
-        return {text}
-    if not at or domain.casefold() not in (ascii_form.casefold(), letters.casefold()):
-        return {text}
-    return {text, f"{local}@{ascii_form}", f"{local}@{letters}"}
+        ascii_form = lowered.encode("idna").decode("ascii")
+        letters = ascii_form.encode("ascii").decode("idna")
+    except UnicodeError:  # no domain mail servers read
+        return None
+    return (ascii_form, letters) if lowered in (ascii_form, letters) else None
+
+
+def address_forms(text: str) -> set[str]:
+    """An e-mail address as typed, and with its domain in its other spelling: mail programs
+    show a domain of other letters in ASCII (bücher.example as xn--bcher-kva.example), and
+    an account keeps the one it was given."""
+    local, at, domain = text.rpartition("@")
+    spellings = _spellings(domain) if at else None
+    return {text, *(f"{local}@{one}" for one in spellings or ())}
 
 
 def address_key(text: str) -> str:
-    """The one text of an address's forms (see address_forms), to count it by."""
-    return min(address_forms(text), key=lambda form: (not form.isascii(), form))
+    """One text for every way an address (or a user name) finds its account, to count it by:
+    its domain in letters, in the database's case rules (upper-cased first: "kımı" finds
+    "kimi")."""
+    local, at, domain = text.rpartition("@")
+    spellings = _spellings(domain) if at else None
+    return (f"{local}@{spellings[1]}" if spellings else text).upper().lower()
 
 
 def same_address(text: str, field: str = "email") -> Q:

@@ -1359,7 +1359,7 @@ def _check_address(email: str) -> None:
         read = domain.encode("idna").decode("idna")
     except UnicodeError:
         read = ""
-    if read.casefold() != domain.casefold():
+    if read.lower() != domain.lower():  # not casefold(): ß is not the ss mail is sent to
         shown = email.encode("ascii", "backslashreplace").decode()
         raise InvitationRefused(
             f"The address {shown} holds characters that show as nothing or as other letters "

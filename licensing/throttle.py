@@ -126,10 +126,10 @@ def _key(scope: str, subject: str, window: int, now: float | None = None) -> str
 
 
 def _name(typed: str) -> str:
-    """An account's name as typed, for a key: the same however it was cased or spaced (upper-
-    cased first, as the database compares names: "kımı" finds "kimi"), and with no colon of
-    its own (``5:alice`` from 2001:db8::1 must not count for ``alice`` from 2001:db8::1:5)."""
-    return quote(address_key(typed.strip()).upper().lower(), safe="@.+-_")
+    """An account's name as typed, for a key: the same however it was cased, spaced or its
+    address's domain spelled (auth.address_key), and with no colon of its own (``5:alice``
+    from 2001:db8::1 must not count for ``alice`` from 2001:db8::1:5)."""
+    return quote(address_key(typed.strip()), safe="@.+-_")
 
 
 def _epoch_key(name: str) -> str:

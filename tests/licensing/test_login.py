@@ -173,7 +173,11 @@ def test_an_address_with_an_international_domain_is_found_in_either_form(client,
     """Mail programs show a domain of other letters in its ASCII form (bücher.example as
     xn--bcher-kva.example): the address copied from them logs in and gets a reset link."""
     user = UserFactory(email="Gina@Bücher.example", organization=organization)
-    for typed in ("gina@xn--bcher-kva.example", "GINA@BÜCHER.EXAMPLE"):
+    for typed in (
+        "gina@xn--bcher-kva.example",
+        "GINA@XN--BCHER-KVA.EXAMPLE",
+        "GINA@BÜCHER.EXAMPLE",
+    ):
         assert log_in(client, typed, PASSWORD).status_code == 302, typed
         assert client.session["_auth_user_id"] == str(user.pk)
         client.logout()
@@ -210,6 +214,22 @@ def test_a_reset_asked_for_an_address_alike_only_by_the_databases_case_rules_sen
     with TestCase.captureOnCommitCallbacks(execute=True):
         client.post("/accounts/password_reset/", {"email": "mıke@plant.example"})
     assert not mail.outbox
+
+
+def test_an_address_is_counted_under_one_name_in_any_case_and_form():
+    """However an address is written (the database's case rules find "ı" for "i"), its failed
+    log-ins and reset requests count under one name; another mailbox's under its own."""
+    names = {
+        throttle._name(typed)
+        for typed in (
+            "mike@mill-ivory.example",
+            "Mike@MIll-Ivory.Example",
+            "mike@mıll-ıvory.example",
+            "mike@xn--mll-ivory-vpb.example",
+        )
+    }
+    assert names == {"mike@mill-ivory.example"}
+    assert throttle._name("gina@XN--BCHER-KVA.EXAMPLE") == throttle._name("gina@Bücher.example")
 
 
 def test_an_addresss_two_forms_count_as_one_for_the_limits(client, db, organization, settings):

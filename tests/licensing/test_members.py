@@ -167,6 +167,8 @@ def test_the_invitation_says_how_long_its_link_works(
         ("zero-width space", r"eng@acme.example\u200b holds characters that show as nothing"),
         ("soft hyphen", "mail servers read its domain as acme.example"),
         ("full-width letter", "mail servers read its domain as acme.example"),
+        # Mail is sent by the old rules, which read ß as ss: another domain today.
+        ("sharp s", "mail servers read its domain as strasse.example"),
         ("deactivated", "is deactivated: ask an administrator"),
         ("password turned off", "turned off the password"),
     ],
@@ -191,6 +193,7 @@ def test_an_invitation_that_cannot_be_made_says_why_and_writes_nothing(
         "zero-width space": lambda: "eng@acme.example\u200b",
         "soft hyphen": lambda: "eng@ac\u00adme.example",
         "full-width letter": lambda: "eng@\uff41cme.example",
+        "sharp s": lambda: "eng@straße.example",
         "deactivated": lambda: member(is_active=False, password=None).email,
         # Logged in once, then an administrator turned its password off: not an invitation.
         "password turned off": lambda: member(password=None, last_login=timezone.now()).email,
