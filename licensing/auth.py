@@ -34,13 +34,20 @@ def address_forms(text: str) -> set[str]:
     return {text, *(f"{local}@{one}" for one in spellings or ())}
 
 
+def _fold(text: str) -> str:
+    """Text as the database compares it case-blind: each character upper-cased where that is
+    one character ("kımı" finds "kimi", "ſ" is "s"; "ß" stays), then lower-cased."""
+    return "".join(c.upper() if len(c.upper()) == 1 else c for c in text).lower()
+
+
 def address_key(text: str) -> str:
     """One text for every way an address (or a user name) finds its account, to count it by:
-    its domain in letters, in the database's case rules (upper-cased first: "kımı" finds
-    "kimi")."""
-    local, at, domain = text.rpartition("@")
+    its domain in letters, in the database's case rules, before and after the spelling (an
+    ASCII spelling with an "ı" in it is found so)."""
+    folded = _fold(text)
+    local, at, domain = folded.rpartition("@")
     spellings = _spellings(domain) if at else None
-    return (f"{local}@{spellings[1]}" if spellings else text).upper().lower()
+    return _fold(f"{local}@{spellings[1]}") if spellings else folded
 
 
 def same_address(text: str, field: str = "email") -> Q:
