@@ -179,8 +179,9 @@ SPREADSHEET_COLUMNS = [
     "Mirrored Installation ID",
     "Serial",
     "Issued (UTC)",
-    "File expires (UTC)",
     "File out of date",
+    # Columns added later come last: a sheet that reads them by position keeps working.
+    "File expires (UTC)",
 ]
 
 
@@ -230,8 +231,8 @@ def license_export(request):
                 ids[1] if len(ids) > 1 else "",
                 live.serial if live else "",
                 _minute(live.issued_at) if live else "",
-                _minute(live.expires_at) if live else "",
                 "yes" if lic.file_out_of_date else "",
+                _minute(live.expires_at) if live else "",
             )
         )
     return response

@@ -1212,6 +1212,13 @@ def test_my_licenses_downloads_as_a_spreadsheet(
     assert row["Expires (UTC)"] == "never"
     # A cell a spreadsheet would run as a formula is written as text.
     assert rows[waiting.number]["Product"] == "'=HYPERLINK(1)"
+    # A sheet that reads the columns by position keeps working: new ones come last.
+    first = response.content.decode("utf-8")[1:].splitlines()[0].split(",")
+    assert first[:14] == [
+        *("License number", "Kind", "Status", "Product", "Edition", "Seats", "Features"),
+        *("Maintenance end", "Expires (UTC)", "Installation ID", "Mirrored Installation ID"),
+        *("Serial", "Issued (UTC)", "File out of date"),
+    ]
     assert rows[waiting.number]["Features"] == "relevance"
     assert rows[waiting.number]["Installation ID"] == rows[waiting.number]["Serial"] == ""
     # What a search found, all of it, not only the page shown.
