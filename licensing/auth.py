@@ -101,7 +101,8 @@ def audit_log_in(sender, request, user, **kwargs):
 
 def audit_account(request, user, action: str) -> None:
     """An account's own event (a log-in; a password chosen from an invitation, reset or
-    changed), audited on its organization's trail with the address it came from."""
+    changed: AuditEvent.ACCOUNT_EVENTS, deleted in time), audited on its organization's trail
+    with the address it came from."""
     from . import services, throttle
     from .models import Membership
 

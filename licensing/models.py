@@ -555,7 +555,9 @@ def person(user) -> str:
 
 
 class AuditEvent(models.Model):
-    """Who changed what, when and from where. Written by the services, never edited."""
+    """Who changed what, when and from where. Written by the services, never edited: only
+    its address is cleared, and an account's own events deleted, when no longer needed
+    (services.purge_audit)."""
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -582,6 +584,9 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{in_utc(self.created_at)} {self.action_in_words} {self.object_repr}"
+
+    # An account's own events (auth.audit_account), which name no license.
+    ACCOUNT_EVENTS = ("log_in", "password_change", "password_reset", "invitation_accepted")
 
     WORDS = {
         "correct_installation_id": "correct Installation ID",

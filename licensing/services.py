@@ -7,6 +7,7 @@ twice. Domain errors carry the message to show and, where it belongs to a form f
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import secrets
 import uuid
@@ -47,6 +48,8 @@ from .models import (
     person,
     roles_swapped,
 )
+
+log = logging.getLogger(__name__)
 
 
 class ActivationError(Exception):
@@ -1452,3 +1455,38 @@ def audit(
         details=details or {},
         ip_address=ip or None,
     )
+
+
+def purge_audit(*, now=None, batch: int = 1000) -> tuple[int, int]:
+    """Personal data the trail needs no longer (docs/operations.md, "Personal data"): the
+    address of each event older than ``AUDIT_ADDRESS_KEEP_DAYS`` is cleared, and an account's
+    own events (log-ins, passwords chosen), which name no license, are deleted after
+    ``AUDIT_ACCOUNT_KEEP_DAYS``. What was done to a license or an organization stays, with who
+    did it. Returns how many events lost their address and how many were deleted, in batches
+    so that no statement holds many rows at once."""
+    now = now or timezone.now()
+    events = AuditEvent.objects.order_by()
+    own = events.filter(
+        action__in=AuditEvent.ACCOUNT_EVENTS,
+        created_at__lt=now - timedelta(days=settings.AUDIT_ACCOUNT_KEEP_DAYS),
+    )
+    deleted = 0
+    while ids := list(own.values_list("pk", flat=True)[:batch]):
+        deleted += events.filter(pk__in=ids).delete()[0]
+    addressed = events.filter(
+        ip_address__isnull=False,
+        created_at__lt=now - timedelta(days=settings.AUDIT_ADDRESS_KEEP_DAYS),
+    )
+    cleared = 0
+    while ids := list(addressed.values_list("pk", flat=True)[:batch]):
+        cleared += events.filter(pk__in=ids).update(ip_address=None)
+    if deleted or cleared:
+        log.info(
+            "audit trail: %s account events older than %s days deleted, the addresses of %s "
+            "events older than %s days cleared",
+            deleted,
+            settings.AUDIT_ACCOUNT_KEEP_DAYS,
+            cleared,
+            settings.AUDIT_ADDRESS_KEEP_DAYS,
+        )
+    return cleared, deleted

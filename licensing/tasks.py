@@ -37,6 +37,11 @@ def purge_outbox() -> int:
 
 
 @shared_task
+def purge_audit() -> tuple[int, int]:
+    return services.purge_audit()
+
+
+@shared_task
 def purge_sessions() -> None:
     """Delete expired sessions (Django keeps them in the database until asked): one DELETE,
     without the statement timeout that web requests have (portal/settings.py)."""

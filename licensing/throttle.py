@@ -132,6 +132,9 @@ def _name(typed: str) -> str:
     return quote(address_key(typed.strip()), safe="@.+-_")
 
 
+EPOCH_KEPT = 30 * 24 * 3600  # seconds an account's epoch is kept after a pause is lifted
+
+
 def _epoch_key(name: str) -> str:
     # An account's failed log-ins are counted under its epoch; a new epoch forgets them, from
     # every address at once.
@@ -293,11 +296,12 @@ def lift_login_pause(user) -> bool:
     """Forget the account's failed log-ins, under its username and its e-mail address, from
     every address: its password was reset, or support lifted the pause. The addresses' own
     counts (across accounts) stay. False (and logged) when the cache is unreachable."""
-    # Kept without expiry (a few bytes per account): an epoch that expired mid-window would
-    # bring back the counts made under the one before.
+    # Kept a month: far longer than the counts made under the epoch before (a window and a
+    # minute), which it must outlive, and not for ever, as its key names the account. When it
+    # ends, the counts made under it in its last window are forgotten.
     epochs = {_epoch_key(_name(n)): secrets.token_hex(4) for n in {user.username, user.email} if n}
     try:
-        cache.set_many(epochs, timeout=None)
+        cache.set_many(epochs, timeout=EPOCH_KEPT)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; log-in pause not lifted", exc_info=True)
         return False

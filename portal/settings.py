@@ -274,6 +274,11 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "licensing@localhost")
 # maintenance reminder's row (up to 30 days before the end) is what keeps it from being sent
 # twice, so it must outlive its reminder window. Pending e-mails are never deleted.
 OUTBOX_KEEP_DAYS = envint("OUTBOX_KEEP_DAYS", 90, minimum=31)
+# How long the audit trail keeps personal data it needs no longer (services.purge_audit): the
+# address each event came from (support's list of a customer's addresses lately reads 30
+# days), and an account's own events, log-ins and passwords chosen, which name no license.
+AUDIT_ADDRESS_KEEP_DAYS = envint("AUDIT_ADDRESS_KEEP_DAYS", 90, minimum=31)
+AUDIT_ACCOUNT_KEEP_DAYS = envint("AUDIT_ACCOUNT_KEEP_DAYS", 365, minimum=31)
 
 # The private key that signs license files: a PEM file, never in the repository.
 LICENSE_SIGNING_KEY_FILE = Path(env("LICENSE_SIGNING_KEY_FILE", VAR_DIR / "signing-key.pem"))
@@ -332,6 +337,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-outbox": {
         "task": "licensing.tasks.purge_outbox",
         "schedule": crontab(hour=3, minute=30),
+    },
+    "purge-audit": {
+        "task": "licensing.tasks.purge_audit",
+        "schedule": crontab(hour=3, minute=50),
     },
     "purge-sessions": {
         "task": "licensing.tasks.purge_sessions",

@@ -192,6 +192,8 @@ def test_hsts_subdomains_and_preload_are_separate_choices(tmp_path, overrides, h
     ("name", "value", "said"),
     [
         ("OUTBOX_KEEP_DAYS", "30", "OUTBOX_KEEP_DAYS must be at least 31, not 30"),
+        # Support's list of a customer's addresses lately reads 30 days of them.
+        ("AUDIT_ADDRESS_KEEP_DAYS", "7", "AUDIT_ADDRESS_KEEP_DAYS must be at least 31, not 7"),
         ("LOGIN_FAILURE_WINDOW", "0", "LOGIN_FAILURE_WINDOW must be at least 1, not 0"),
         ("LOGIN_FAILURE_LIMIT", "-1", "LOGIN_FAILURE_LIMIT must be at least 1, not -1"),
         ("EMAIL_TIMEOUT", "0", "EMAIL_TIMEOUT must be at least 1, not 0"),

@@ -569,3 +569,22 @@ def test_a_pause_says_its_time_in_words():
     now = throttle.time.time()  # the rate limits' clock (tests/conftest.py)
     assert throttle.Pause("login", 5, ends=int(now) + 30).time_left == "1 minute"
     assert throttle.Pause("login", 5, ends=int(now) + 600).time_left == "10 minutes"
+
+
+def test_a_lifted_pause_keeps_the_accounts_names_in_the_cache_for_a_month_not_for_ever(db):
+    """Lifting a pause (a password reset, support) starts a new epoch for the account's
+    names, its user name and address: kept long enough that the counts of the epoch before
+    are gone (a window and a minute), and no longer than a month."""
+    import time
+
+    from django.core.cache import cache
+
+    user = UserFactory(username="anna", email="anna@werk.example")
+    assert throttle.lift_login_pause(user)
+    for name in ("anna", "anna@werk.example"):
+        key = cache.make_and_validate_key(throttle._epoch_key(name))
+        if hasattr(cache, "_expire_info"):  # local memory
+            left = cache._expire_info[key] - time.time()
+        else:  # Redis: -1 for a key kept for ever
+            left = cache._cache.get_client(key).ttl(key)
+        assert 29 * 86400 < left <= 30 * 86400, name

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 import tmslicense
 from licensing import services
-from licensing.models import Activation, AuditEvent, License, OutboxMessage
+from licensing.models import Activation, AuditEvent, License, OutboxMessage, person
 from tests.factories import OrganizationFactory
 
 
@@ -422,3 +422,44 @@ def test_the_database_keeps_one_organization_per_name_in_any_case(db):
     with pytest.raises(IntegrityError), transaction.atomic():
         Organization.objects.create(name="ACME PLASTICS")
     assert Organization.objects.count() == 1
+
+
+def test_the_trail_keeps_addresses_and_account_events_only_as_long_as_set(live, customer, settings):
+    """Personal data kept no longer than needed: the address an event came from is cleared
+    after AUDIT_ADDRESS_KEEP_DAYS (support's "addresses lately" reads 30 days), and an
+    account's own events (log-ins, passwords chosen), which name no license, are deleted
+    after AUDIT_ACCOUNT_KEEP_DAYS. What was done to a license stays, with who did it."""
+    settings.AUDIT_ADDRESS_KEEP_DAYS, settings.AUDIT_ACCOUNT_KEEP_DAYS = 90, 365
+    now = timezone.now()
+
+    def event(action, days_ago, ip="198.51.100.23"):
+        return AuditEvent.objects.create(
+            actor=customer,
+            actor_name=person(customer),
+            action=action,
+            object_repr=str(customer),
+            ip_address=ip,
+            created_at=now - timedelta(days=days_ago),
+        )
+
+    old_activation = AuditEvent.objects.get(action="activate")
+    AuditEvent.objects.filter(pk=old_activation.pk).update(created_at=now - timedelta(days=400))
+    recent_log_in, old_log_in = event("log_in", 89), event("log_in", 91)
+    older_log_in = event("log_in", 366)
+    password_change, reset = event("password_change", 366), event("password_reset", 366)
+    accepted = event("invitation_accepted", 366)
+    kept_password_change = event("password_change", 364)
+
+    assert services.purge_audit(now=now, batch=2) == (3, 4)
+
+    def ip(e):
+        return AuditEvent.objects.filter(pk=e.pk).values_list("ip_address", flat=True).first()
+
+    assert not AuditEvent.objects.filter(pk__in=[older_log_in.pk, password_change.pk]).exists()
+    assert not AuditEvent.objects.filter(pk__in=[reset.pk, accepted.pk]).exists()
+    assert ip(recent_log_in) == "198.51.100.23"  # within 90 days
+    assert ip(old_log_in) is None and ip(kept_password_change) is None
+    old_activation.refresh_from_db()  # what was done to the license stays, its actor named
+    assert old_activation.ip_address is None and old_activation.actor_name == person(customer)
+    assert old_activation.details["serial"] == live.serial
+    assert services.purge_audit(now=now) == (0, 0)  # nothing left to do
