@@ -233,7 +233,10 @@ def installation_ids(lic: License, installation_id: str, mirrored_installation_i
     if mirror == primary:
         raise InvalidInstallationIds(
             "The Mirrored Installation ID must be the ID of the secondary ThinManager Server; "
-            "it is the same as the first Installation ID.",
+            "it is the same as the first Installation ID. If the secondary shows this ID too, "
+            "it is a copy of the primary (a cloned virtual machine, say) and needs an ID of "
+            "its own: on the secondary only, delete installation.secret and the licenses "
+            "folder from its license data folder, then read its new Installation ID.",
             field="mirrored_installation_id",
         )
     return (primary, mirror)

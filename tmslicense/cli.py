@@ -27,6 +27,7 @@ from .ids import (
 )
 from .keyring import MAX_KEYRING, Keyring, KeyringError
 from .model import HIDDEN_CHARACTERS, _format_datetime
+from .revocation import MAX_REVOKED_LIST
 
 DEFAULT_DATA_DIR = "tms-data"
 
@@ -251,10 +252,15 @@ def _download(url: str, limit: int, https_only: bool) -> bytes:
         with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - http(s) only
             if https_only and not _is_address(response.url, "https://"):
                 raise LicenseError(f"Cannot fetch {url}: it sends on to {response.url}.")
-            return response.read(limit)
+            data = response.read(limit)
+            if response.length and len(data) < limit:  # the connection closed before the end
+                raise http.client.IncompleteRead(data, response.length)
+            return data
     except (OSError, ValueError, http.client.HTTPException) as error:  # URLError is an OSError
         reason = getattr(error, "reason", error)
-        if isinstance(reason, ssl.SSLError):
+        if isinstance(error, http.client.IncompleteRead):
+            why = "the download was cut off before its end; try again"
+        elif isinstance(reason, ssl.SSLError):
             why = f"the secure connection failed ({reason.reason or reason})"
         elif isinstance(reason, OSError) and reason.strerror:
             why = reason.strerror.lower()
@@ -495,10 +501,6 @@ def _check(args, data_dir: Path) -> int:
         for line in _not_used(refused, caps):
             print(line, file=sys.stderr)
     return 1
-
-
-# A list of revoked serials larger than this is refused, not read in part.
-MAX_REVOKED_LIST = 16 * 1024 * 1024
 
 
 def _revoked(args, data_dir: Path) -> int:

@@ -16,6 +16,7 @@ import base64
 import binascii
 import codecs
 import json
+import re
 from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -37,7 +38,7 @@ from .errors import (
 )
 from .ids import normalize_installation_id
 from .keyring import key_id
-from .model import SERIAL, License, check_issuable, strict_json
+from .model import HIDDEN_CHARACTERS, SERIAL, License, check_issuable, strict_json
 
 __all__ = ["MAX_FILE_SIZE", "CLOCK_TOLERANCE", "sign_license", "verify_license", "read_envelope"]
 _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -49,6 +50,9 @@ MAX_FILE_SIZE = 64 * 1024
 # less than this is still accepted.
 CLOCK_TOLERANCE = timedelta(days=1)
 _ENVELOPE_KEYS = {"alg", "kid", "payload", "sig"}
+# In the block, besides white space: a reply's quote marks ("> " before each line) and
+# characters that show as nothing, picked up on the way. None is base64: dropped.
+_NOT_IN_BLOCK = re.compile(f"[>{HIDDEN_CHARACTERS}]")
 
 
 def sign_license(payload: License | Mapping, private_key: Ed25519PrivateKey, kid: str) -> str:
@@ -143,7 +147,10 @@ def _armored_body(text: str) -> str:
             "one by one."
         )
     # Mail programs re-wrap lines, add CRs and trailing spaces: all white space is dropped.
-    return "".join(text[begin + len(BEGIN) : end].split())
+    body = "".join(text[begin + len(BEGIN) : end].split())
+    if ">" in body or not body.isascii():
+        body = _NOT_IN_BLOCK.sub("", body)
+    return body
 
 
 def _check_text_size(text: str) -> None:
@@ -294,7 +301,10 @@ def date_problem(lic: License, now: datetime) -> tuple[type[LicenseError], str] 
             f"({utc_time(now)}): check the clock"
         )
     if lic.expires_at is not None and now >= lic.expires_at:
-        return LicenseExpired, f"expired on {utc_time(lic.expires_at)}"
+        # With the clock: one far ahead (a dead battery, a year typed wrong) is seen as such.
+        return LicenseExpired, (
+            f"expired on {utc_time(lic.expires_at)} (this server's clock: {utc_time(now)})"
+        )
     return None
 
 

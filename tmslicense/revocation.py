@@ -27,6 +27,9 @@ from .model import SERIAL, decode_text, text_or_bytes
 
 __all__ = ["sign_revoked_list", "verify_revoked_list"]
 
+# A list of revoked serials larger than this is refused, not read in part.
+MAX_REVOKED_LIST = 16 * 1024 * 1024
+
 # What the signature is over starts with this tag; a license file's signed payload is JSON,
 # which never does, so neither signature can be passed off as the other.
 _DOMAIN = b"tms-revoked-serials-v1\n"

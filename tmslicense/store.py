@@ -16,6 +16,7 @@ import errno
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -51,7 +52,7 @@ from .ids import (
 )
 from .keyring import Keyring, KeyringError
 from .model import SERIAL, License
-from .revocation import verify_revoked_list
+from .revocation import MAX_REVOKED_LIST, verify_revoked_list
 
 __all__ = ["DataFolder", "DataFolderError", "Imported", "KeyringChange", "LOCK_WAIT", "locked"]
 
@@ -97,6 +98,8 @@ def locked(
             f"it, or let this account write to {data_dir}."
         ) from None
     with handle:
+        if os.fstat(handle.fileno()).st_uid == 0:  # made by root just now, or kept so
+            _to_folders_owner(handle.fileno(), data_dir)
         if os.name == "nt":
             import msvcrt
 
@@ -225,11 +228,17 @@ def _revoked_text(data_dir: Path) -> str | None:
         "backup, or delete it and add the license site's list again with the revoked command."
     )
     try:
-        text = path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no serial
+        # An editor's byte-order mark is no serial. The lists added hold no more than the
+        # site's last one (a serial once revoked stays on it): twice that is no list, but a
+        # device (/dev/zero) that never ends, say.
+        with open(path, encoding="utf-8-sig") as handle:
+            text = handle.read(2 * MAX_REVOKED_LIST + 1)
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
         raise DataFolderError(damaged.format("not UTF-8 text")) from None
+    if len(text) > 2 * MAX_REVOKED_LIST:
+        raise DataFolderError(damaged.format(f"larger than {2 * MAX_REVOKED_LIST:,} characters"))
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if line and not line.startswith("#") and not SERIAL.fullmatch(line):
@@ -272,6 +281,7 @@ def placement(data_dir: Path, lic: License, current: License | None, refused=())
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
         make_folder(folder)
+        _to_folders_owner(folder, data_dir)
     target = folder / f"{lic.license_number}.lic"
     # A file of another license saved under this one's name (by hand) is not written over:
     # it may be what that license counts by. This one goes beside it.
@@ -379,6 +389,36 @@ def _remove_leftovers(data_dir: Path) -> None:
                     os.unlink(entry.path)
 
 
+def _owned_as_before(fd: int, target: Path) -> None:
+    """A file written in place of another keeps its mode and, written by root, its owner; a
+    new one written by root goes to the owner of its folder. The server's account must read
+    what an administrator changed with sudo: under a umask of 077, a file root makes is
+    root's alone, and the server would count no license."""
+    try:
+        before = os.lstat(target)
+    except OSError:
+        before = None
+    if before is None or not stat.S_ISREG(before.st_mode):
+        _to_folders_owner(fd, target.parent)
+        return
+    if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+        os.fchmod(fd, stat.S_IMODE(before.st_mode) & 0o777)
+    if _as_root():
+        os.chown(fd, before.st_uid, before.st_gid)
+
+
+def _to_folders_owner(made: int | Path, folder: Path) -> None:
+    """What root made in the data folder (a file, given open, or a folder) goes to the
+    folder's owner: see _owned_as_before."""
+    if _as_root():
+        owner = os.stat(folder)
+        os.chown(made, owner.st_uid, owner.st_gid)
+
+
+def _as_root() -> bool:
+    return getattr(os, "geteuid", lambda: None)() == 0  # no such thing on Windows
+
+
 def _write(target: Path, text: str) -> None:
     """Write to a temporary file and rename: a crash leaves the old file or the new one,
     never half of one. The temporary file is new, of a name no one can guess: one placed in
@@ -389,6 +429,7 @@ def _write(target: Path, text: str) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(temporary, flags, 0o666)
     try:
+        _owned_as_before(fd, target)
         with open(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

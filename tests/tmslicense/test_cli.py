@@ -606,6 +606,34 @@ def test_a_server_that_trickles_or_refuses_is_given_up_on(pair, monkeypatch, cap
     assert capsys.readouterr().err.strip().endswith(": connection refused.")
 
 
+def test_a_download_cut_off_is_said_so_not_taken_for_a_bad_list(pair, capsys):
+    """A connection that drops before the whole list came (a flaky plant link): "cut off,
+    try again", not that the site's list is not signed (or the keyring not valid JSON)."""
+    import socket
+
+    tms, _ = pair
+    common = ["--data-dir", str(tms.data), "--keyring", str(tms.keyring)]
+    for head, body in (
+        (b"Content-Length: 206\r\n", b"-----BEGIN TMS REVOKED SERIALS-----\n"),
+        (b"Transfer-Encoding: chunked\r\n", b"40\r\n-----BEGIN TMS"),
+    ):
+        server = socket.create_server(("127.0.0.1", 0))
+
+        def answer(server=server, head=head, body=body):
+            connection, _ = server.accept()
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n" + body)
+            connection.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/revoked.txt"
+        assert cli.main([*common, "revoked", url]) == 1  # a keyring is fetched alike
+        server.close()
+        err = capsys.readouterr().err
+        assert f"Cannot fetch {url}: the download was cut off" in err, err
+        assert "try again" in err and "not signed" not in err
+
+
 def test_a_licenses_folder_that_cannot_be_read_stops_the_commands(
     pair, make_license, sign, tmp_path, capsys, unreadable
 ):
@@ -935,6 +963,12 @@ def test_damaged_files_in_the_data_folder_give_a_message_not_a_traceback(
     # Saved as UTF-8 with a byte-order mark, and a comment indented: every serial counts.
     revoked.write_text(f"{lic.serial}\n  # a note\n", encoding="utf-8-sig")
     assert store.revoked_serials(tms.data) == {lic.serial}
+    revoked.unlink()
+    # One that never ends (a link to a device) is refused once read past its limit.
+    revoked.symlink_to("/dev/zero")
+    result = tms.run("status")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "revoked.txt is damaged (larger than 33,554,432 characters)" in result.stderr
     revoked.unlink()
 
     tms.keyring.write_bytes(b"\xff\xfe not json")

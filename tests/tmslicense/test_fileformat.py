@@ -395,6 +395,33 @@ def test_harmless_transport_damage_is_accepted(make_license, sign, keyring):
         assert tmslicense.verify_license(rewrapped, keyring, installation_id, now=NOW) == lic
 
 
+def test_a_file_quoted_in_a_reply_or_with_invisible_characters_is_accepted(
+    make_license, sign, keyring
+):
+    """A file forwarded in a reply ("> " before each line, quoted twice over), or pasted with
+    characters that show as nothing (a zero-width space, a soft hyphen, a byte-order mark):
+    none of them is base64, so dropping them reads the file as issued; the signature still
+    refuses any other change."""
+    from tmslicense.fileformat import license_file
+
+    lic = make_license("mirrored")
+    lines = sign(lic).splitlines()
+    quoted = "\r\n".join(["On Monday support wrote:", *(f"> {line}" for line in lines), ""])
+    twice = "\n".join(f">> > {line}" for line in lines)
+    hidden = "\n".join(
+        [lines[0], lines[1][:10] + "\u200b" + lines[1][10:] + "\u00ad", "\ufeff" + lines[2]]
+        + lines[3:]
+    )
+    for text in (quoted, twice, hidden):
+        for installation_id in lic.installation_ids:
+            assert tmslicense.verify_license(text, keyring, installation_id, now=NOW) == lic
+        assert license_file(text) == sign(lic)  # what a data folder stores: as issued
+    # A quote mark or an invisible character is dropped; a character of another kind is not.
+    changed = "\n".join([lines[0], lines[1][:10] + "\u00e9" + lines[1][11:], *lines[2:]])
+    with pytest.raises(tmslicense.MalformedFile, match="damaged"):
+        tmslicense.verify_license(changed, keyring, None, now=NOW)
+
+
 def test_every_error_is_a_license_error_with_a_code():
     classes = [
         tmslicense.FileTooLarge,

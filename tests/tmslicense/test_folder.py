@@ -963,3 +963,33 @@ def test_what_a_killed_import_left_half_written_is_removed_by_the_next_change(
         [licenses / ".notes.txt", licenses / f"{lic.license_number}.lic"]
     )
     assert all(path.read_text() == "the server's own" for path in kept)
+
+
+def test_what_root_writes_under_a_strict_umask_stays_the_servers_accounts(
+    tmp_path, make_license, sign, keyring
+):
+    """A server runs under an account of its own; an administrator runs a command with sudo
+    under a umask of 077. A file written in place of another keeps its owner and mode, and
+    what is new (the licenses folder, a license file, the lock) goes to the folder's owner:
+    otherwise each is root's alone, and the server counts no license."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("only root can give a file to another account: run as root to test it")
+    folder = tmslicense.DataFolder(tmp_path / "tms")
+    this = folder.installation_id
+    folder.install_keyring(keyring.to_json().encode())
+    (folder.path / ".lock").unlink()
+    server = 65534  # the server's account ("nobody")
+    for path in [folder.path, *folder.path.iterdir()]:
+        os.chown(path, server, server)
+    os.chmod(folder.path / "keyring.json", 0o640)
+    umask = os.umask(0o077)
+    try:
+        folder.install_keyring(keyring.to_json().encode())  # written again, as root
+        folder.import_license(sign(_recent(make_license, kind="standard", ids=[this])), keyring)
+    finally:
+        os.umask(umask)
+    made = [folder.path, *folder.path.rglob("*")]
+    assert {p.name for p in made} >= {".lock", "licenses", "keyring.json"}
+    assert all((p.stat().st_uid, p.stat().st_gid) == (server, server) for p in made), made
+    assert stat.S_IMODE((folder.path / "keyring.json").stat().st_mode) == 0o640
+    assert folder.capabilities(keyring).serve_clients
