@@ -412,7 +412,10 @@ def _to_folders_owner(made: int | Path, folder: Path) -> None:
     folder's owner: see _owned_as_before."""
     if _as_root():
         owner = os.stat(folder)
-        os.chown(made, owner.st_uid, owner.st_gid)
+        # A folder by its name: never through a link put in its place meanwhile (root would
+        # give the file it names, /etc/shadow say, to the folder's owner).
+        follow = {} if isinstance(made, int) else {"follow_symlinks": False}
+        os.chown(made, owner.st_uid, owner.st_gid, **follow)
 
 
 def _as_root() -> bool:

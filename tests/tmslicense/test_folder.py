@@ -993,3 +993,21 @@ def test_what_root_writes_under_a_strict_umask_stays_the_servers_accounts(
     assert all((p.stat().st_uid, p.stat().st_gid) == (server, server) for p in made), made
     assert stat.S_IMODE((folder.path / "keyring.json").stat().st_mode) == 0o640
     assert folder.capabilities(keyring).serve_clients
+
+
+def test_root_gives_the_folders_owner_no_file_through_a_link_put_in_its_way(tmp_path):
+    """Between root making the licenses folder and giving it to the data folder's owner,
+    that owner could put a link in its place: the link is given, never the file it names."""
+    from tmslicense import store
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("only root can give a file to another account: run as root to test it")
+    data = tmp_path / "tms"
+    data.mkdir()
+    os.chown(data, 65534, 65534)
+    elsewhere = tmp_path / "shadow"
+    elsewhere.write_text("root's")
+    (data / "licenses").symlink_to(elsewhere)
+    store._to_folders_owner(data / "licenses", data)
+    assert elsewhere.stat().st_uid == 0
+    assert os.lstat(data / "licenses").st_uid == 65534
