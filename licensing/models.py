@@ -126,6 +126,7 @@ class Organization(models.Model):
         permissions = [
             ("lift_pauses", "Can lift the log-in and look-up pauses of an organization's members"),
             ("invite_member", "Can invite members to an organization by e-mail"),
+            ("deactivate_member", "Can deactivate the account of an organization's member"),
         ]
 
     def __str__(self):
@@ -594,6 +595,7 @@ class AuditEvent(models.Model):
         "outbox_cancel": "send again: cancelled",
         "member_invite": "invite member",
         "member_invite_withdraw": "withdraw invitation",
+        "member_deactivate": "deactivate member",
         "user_password_set": "set password",
         "user_password_off": "turn off password log-in",
     }

@@ -1313,6 +1313,50 @@ def withdraw_invitation(*, membership: Membership, actor, ip=None) -> str:
     )
 
 
+@transaction.atomic
+def deactivate_member(*, membership: Membership, actor, ip=None) -> str:
+    """Support takes a member's access away (an engineer who left the plant): the account is
+    deactivated, kept with its history. It no longer logs in (a session open now ends at its
+    next page), sees the organization's licenses or gets its e-mails, and a link to choose a
+    password not sent yet is not sent. An administrator can activate it again."""
+    User = get_user_model()
+    user = User.objects.select_for_update().filter(pk=membership.user_id).first()  # vs. a save
+    if user is None or not user.is_active:
+        raise InvitationRefused(DEACTIVATED_ALREADY)
+    if awaits_password(user):
+        raise InvitationRefused(
+            f"{user.email} has not chosen a password yet: withdraw the invitation instead."
+        )
+    organization = membership.organization
+    links = OutboxMessage.objects.filter(
+        key__startswith=f"password-reset:{user.pk}:",
+        status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED],
+    )
+    with _not_waiting_on_a_send(
+        "An e-mail to this member is being sent right now: try again in a moment.",
+        InvitationRefused,
+    ):
+        links.update(body="", status=OutboxMessage.Status.CANCELLED, last_error=DEACTIVATED)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    audit(
+        actor=actor,
+        action="member_deactivate",
+        license=None,
+        obj=organization,
+        ip=ip,
+        details={"member": person(user)},
+    )
+    return (
+        f"Deactivated the account of {user.email}: it no longer logs in, sees {organization}'s "
+        "licenses or gets its e-mails. An administrator can activate it again."
+    )
+
+
+DEACTIVATED = "The account was deactivated."
+DEACTIVATED_ALREADY = "That account was deactivated already (or is not this organization's)."
+
+
 def _tell_members(organization, user, event: str, subject: str) -> None:
     """E-mail the organization's members that ``user`` was invited ("added") or that the
     invitation was withdrawn."""
@@ -1334,7 +1378,7 @@ def check_invitation(user) -> None:
     if not awaits_password(user):
         raise InvitationRefused(
             f"The account of {user.email} is in use (a password was chosen), not an "
-            "invitation to withdraw. Ask an administrator to deactivate it."
+            "invitation to withdraw: deactivate it instead (Deactivate beside the member)."
         )
 
 

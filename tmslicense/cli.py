@@ -253,7 +253,8 @@ def _download(url: str, limit: int, https_only: bool) -> bytes:
             if https_only and not _is_address(response.url, "https://"):
                 raise LicenseError(f"Cannot fetch {url}: it sends on to {response.url}.")
             data = response.read(limit)
-            if response.length and len(data) < limit:  # the connection closed before the end
+            # The connection closed before the end (an ftp:// one, redirected to, says nothing).
+            if getattr(response, "length", None) and len(data) < limit:
                 raise http.client.IncompleteRead(data, response.length)
             return data
     except (OSError, ValueError, http.client.HTTPException) as error:  # URLError is an OSError

@@ -357,6 +357,22 @@ def new_license_number() -> str:
 SECRET_FILE = "installation.secret"  # noqa: S105 (a file name, not a secret)
 
 
+def as_root() -> bool:
+    return getattr(os, "geteuid", lambda: None)() == 0  # no such thing on Windows
+
+
+def give_to_folders_owner(made: int | str | os.PathLike, folder: str | os.PathLike) -> None:
+    """What root made in a data folder (a file, given open, or a folder by its name) goes to
+    the folder's owner: the server runs under an account of its own, and must read what an
+    administrator made with sudo (under a umask of 077, root's alone)."""
+    if as_root():
+        owner = os.stat(folder)
+        # A folder by its name: never through a link put in its place meanwhile (root would
+        # give the file it names, /etc/shadow say, to the folder's owner).
+        follow = {} if isinstance(made, int) else {"follow_symlinks": False}
+        os.chown(made, owner.st_uid, owner.st_gid, **follow)
+
+
 def sync_folder(folder: str | os.PathLike) -> None:
     """Make a file's new name in ``folder`` (a rename, a link) last through a power cut: the
     folder itself written to disk. POSIX only (Windows has no such call, nor needs it); as far
@@ -403,6 +419,7 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
         # that share a volume; a shared name would let one truncate what another linked.
         fd, temporary = tempfile.mkstemp(prefix=f".{SECRET_FILE}.", dir=data_dir)
         try:
+            give_to_folders_owner(fd, data_dir)
             with os.fdopen(fd, "w") as handle:
                 handle.write(candidate.hex() + "\n")
                 handle.flush()

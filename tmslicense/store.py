@@ -45,6 +45,8 @@ from .gating import Capabilities, capabilities
 from .ids import (
     SECRET_FILE,
     InvalidInstallationId,
+    as_root,
+    give_to_folders_owner,
     load_or_create_installation_id,
     make_folder,
     normalize_license_number,
@@ -98,8 +100,11 @@ def locked(
             f"it, or let this account write to {data_dir}."
         ) from None
     with handle:
-        if os.fstat(handle.fileno()).st_uid == 0:  # made by root just now, or kept so
-            _to_folders_owner(handle.fileno(), data_dir)
+        made = os.fstat(handle.fileno())
+        # Made by root just now, or kept so; never a second name of another file (a hard
+        # link the folder's owner put there, to /etc/shadow say, would be given to them).
+        if made.st_uid == 0 and made.st_nlink == 1:
+            give_to_folders_owner(handle.fileno(), data_dir)
         if os.name == "nt":
             import msvcrt
 
@@ -281,7 +286,7 @@ def placement(data_dir: Path, lic: License, current: License | None, refused=())
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
         make_folder(folder)
-        _to_folders_owner(folder, data_dir)
+        give_to_folders_owner(folder, data_dir)
     target = folder / f"{lic.license_number}.lic"
     # A file of another license saved under this one's name (by hand) is not written over:
     # it may be what that license counts by. This one goes beside it.
@@ -399,27 +404,12 @@ def _owned_as_before(fd: int, target: Path) -> None:
     except OSError:
         before = None
     if before is None or not stat.S_ISREG(before.st_mode):
-        _to_folders_owner(fd, target.parent)
+        give_to_folders_owner(fd, target.parent)
         return
     if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
         os.fchmod(fd, stat.S_IMODE(before.st_mode) & 0o777)
-    if _as_root():
+    if as_root():
         os.chown(fd, before.st_uid, before.st_gid)
-
-
-def _to_folders_owner(made: int | Path, folder: Path) -> None:
-    """What root made in the data folder (a file, given open, or a folder) goes to the
-    folder's owner: see _owned_as_before."""
-    if _as_root():
-        owner = os.stat(folder)
-        # A folder by its name: never through a link put in its place meanwhile (root would
-        # give the file it names, /etc/shadow say, to the folder's owner).
-        follow = {} if isinstance(made, int) else {"follow_symlinks": False}
-        os.chown(made, owner.st_uid, owner.st_gid, **follow)
-
-
-def _as_root() -> bool:
-    return getattr(os, "geteuid", lambda: None)() == 0  # no such thing on Windows
 
 
 def _write(target: Path, text: str) -> None:
@@ -428,7 +418,7 @@ def _write(target: Path, text: str) -> None:
     its way (a link to another file) is never written through."""
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
     # Made new (O_EXCL: a link in its place is refused, not followed), with the mode the
-    # umask gives, as any file the server writes.
+    # umask gives, as any file the server writes; then the mode of the file it replaces.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(temporary, flags, 0o666)
     try:

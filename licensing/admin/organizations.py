@@ -44,7 +44,7 @@ class MembershipInline(admin.TabularInline):
     form = MembershipForm
     extra = 0
     autocomplete_fields = ["user"]
-    readonly_fields = [member, member_email, "withdraw_link"]
+    readonly_fields = [member, member_email, "access"]
 
     def get_queryset(self, request):
         # Each row is shown by its user and organization (Membership.__str__).
@@ -53,25 +53,31 @@ class MembershipInline(admin.TabularInline):
     def get_fields(self, request, obj=None):
         self.user = request.user  # who is looking decides which links show
         if self.has_change_permission(request, obj):
-            return ["user", member_email, "withdraw_link"]
-        return [member, "withdraw_link"]  # support: no link to the user, which it may not open
+            return ["user", member_email, "access"]
+        return [member, "access"]  # support: no link to the user, which it may not open
 
-    @admin.display(description="invitation")
-    def withdraw_link(self, membership):
-        if not (
-            self.user.has_perm("licensing.invite_member")
-            and services.awaits_password(membership.user)
-        ):
+    @admin.display(description="access")
+    def access(self, membership):
+        """An invitation not used yet is withdrawn; an account in use is deactivated."""
+        user = membership.user
+        if not user.is_active:
+            return "deactivated"
+        invited = services.awaits_password(user)
+        name, what = ("withdraw", "invitation") if invited else ("deactivate", "account")
+        permission = "invite_member" if invited else "deactivate_member"
+        label = name.capitalize()
+        if not self.user.has_perm(f"licensing.{permission}"):
             return "–"
         url = reverse(
-            "admin:licensing_organization_withdraw",
-            args=[membership.organization_id, membership.pk],
+            f"admin:licensing_organization_{name}", args=[membership.organization_id, membership.pk]
         )
         return format_html(
-            '<a class="button support-action" href="{}" aria-label="Withdraw the invitation of '
-            '{}">Withdraw</a>',
+            '<a class="button support-action" href="{}" aria-label="{} the {} of {}">{}</a>',
             url,
-            membership.user.email,
+            label,
+            what,
+            user.email,
+            label,
         )
 
 
@@ -190,6 +196,7 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
     def get_urls(self):
         invite = self.admin_site.admin_view(self.invite_view)
         withdraw = self.admin_site.admin_view(self.withdraw_view)
+        deactivate = self.admin_site.admin_view(self.deactivate_view)
         lift = self.admin_site.admin_view(self.lift_view)
         lift_address = self.admin_site.admin_view(self.lift_address_view)
         return [
@@ -202,6 +209,11 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
                 "<int:pk>/withdraw/<int:membership_pk>/",
                 withdraw,
                 name="licensing_organization_withdraw",
+            ),
+            path(
+                "<int:pk>/deactivate/<int:membership_pk>/",
+                deactivate,
+                name="licensing_organization_deactivate",
             ),
             *super().get_urls(),
         ]
@@ -267,6 +279,27 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
             effect=f"The account of {membership.user.email}, invited and not used yet, will "
             "be deleted: its links stop working. The members told of the invitation are told "
             "of its withdrawal.",
+        )
+
+    def deactivate_view(self, request, pk, membership_pk):
+        organization = _organization(request, pk, "deactivate_member")
+        membership = (
+            organization.memberships.select_related("user").filter(pk=membership_pk).first()
+        )
+        if membership is None or not membership.user.is_active:  # Back, or another tab's
+            self.message_user(request, services.DEACTIVATED_ALREADY, messages.WARNING)
+            return redirect("admin:licensing_organization_change", organization.pk)
+        return self._organization_action(
+            request,
+            organization,
+            forms.Form(request.POST if request.method == "POST" else None),
+            lambda data: services.deactivate_member(
+                membership=membership, actor=request.user, ip=client_ip(request)
+            ),
+            title="Deactivate member",
+            effect=f"{membership.user.email} will no longer log in, see {organization}'s "
+            "licenses or get its e-mails; a session open now ends at its next page. The "
+            "account is kept, with its history: an administrator can activate it again.",
         )
 
     def lift_view(self, request, pk):

@@ -57,6 +57,7 @@ def test_support_group_has_exactly_the_permissions_it_needs(db):
         "view_auditevent",
         "lift_pauses",
         "invite_member",
+        "deactivate_member",
         "add_organization",
         "change_organization",
     } <= codenames

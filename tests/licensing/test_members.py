@@ -365,6 +365,79 @@ def test_an_account_in_use_is_no_invitation_to_withdraw(support_client, organiza
     assert User.objects.filter(pk=customer.pk).exists()
 
 
+def test_support_deactivates_a_member_who_left_the_plant(
+    support, organization, customer, django_capture_on_commit_callbacks
+):
+    """The customer writes that an engineer left: support takes their access away at once.
+    The account is kept, with its history; the session they have open ends."""
+    colleague = UserFactory(organization=organization, email="colleague@acme.example")
+    invited = UserFactory(organization=organization, password=None)  # no password yet
+    engineer = Client()
+    engineer.force_login(customer)
+    assert engineer.get("/licenses/").status_code == 200
+    Client().post("/accounts/password_reset/", {"email": customer.email})  # waiting to be sent
+    reset = OutboxMessage.objects.get(key__startswith=f"password-reset:{customer.pk}:")
+    staff = Client()
+    staff.force_login(support)
+    page = staff.get(f"/admin/licensing/organization/{organization.pk}/change/").content.decode()
+    url = f"/admin/licensing/organization/{organization.pk}/deactivate/{customer.membership.pk}/"
+    assert f'href="{url}"' in page and page.count("/deactivate/") == 2  # not the invited one
+    assert f"/withdraw/{invited.membership.pk}/" in page
+    assert "no longer log in" in staff.get(url).content.decode()
+
+    response = staff.post(url, follow=True)
+    assert f"Deactivated the account of {customer.email}" in response.content.decode()
+    customer.refresh_from_db()
+    assert not customer.is_active and Membership.objects.filter(user=customer).exists()
+    event = AuditEvent.objects.get(action="member_deactivate")
+    assert (event.actor, event.organization, event.details) == (
+        support,
+        organization,
+        {"member": f"{customer.username} ({customer.email})"},
+    )
+    reset.refresh_from_db()
+    assert (reset.status, reset.body) == ("cancelled", "")
+    # The open session ends; the password no longer logs in; a reset sends nothing.
+    assert engineer.get("/licenses/")["Location"].startswith("/accounts/login/")
+    assert not Client().login(username=customer.email, password=PASSWORD)
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post("/accounts/password_reset/", {"email": customer.email})
+    assert not [m for m in mail.outbox if customer.email in m.to]
+    colleagues = Client()
+    colleagues.force_login(colleague)
+    assert customer.email not in colleagues.get("/members/").content.decode()
+    page = staff.get(f"/admin/licensing/organization/{organization.pk}/change/").content.decode()
+    assert "deactivated" in page and f'href="{url}"' not in page
+    again = staff.post(url, follow=True).content.decode()  # Back, or another tab
+    assert "deactivated already" in again
+    assert AuditEvent.objects.filter(action="member_deactivate").count() == 1
+
+
+def test_only_an_account_in_use_of_that_organization_is_deactivated(
+    client, support_client, organization, customer
+):
+    invited = UserFactory(organization=organization, password=None)
+    url = f"/admin/licensing/organization/{organization.pk}/deactivate/{invited.membership.pk}/"
+    said = support_client.post(url).content.decode()
+    assert "has not chosen a password yet: withdraw the invitation instead" in said
+    other = OrganizationFactory(name="Rival Foods")
+    wrong = f"/admin/licensing/organization/{other.pk}/deactivate/{customer.membership.pk}/"
+    assert "deactivated already" in support_client.post(wrong, follow=True).content.decode()
+    clerk = UserFactory(is_staff=True)  # staff, not in the support group
+    clerk.user_permissions.add(Permission.objects.get(codename="view_organization"))
+    client.force_login(clerk)
+    mine = f"/admin/licensing/organization/{organization.pk}/deactivate/{customer.membership.pk}/"
+    assert client.post(mine).status_code == 403
+    assert (
+        "/deactivate/"
+        not in client.get(
+            f"/admin/licensing/organization/{organization.pk}/change/"
+        ).content.decode()
+    )
+    assert User.objects.filter(is_active=True).count() == User.objects.count()
+    assert not AuditEvent.objects.filter(action="member_deactivate").exists()
+
+
 def test_a_password_set_as_the_invitation_is_withdrawn_brings_no_account_back(
     support_client, support, organization, django_capture_on_commit_callbacks, monkeypatch
 ):

@@ -634,6 +634,19 @@ def test_a_download_cut_off_is_said_so_not_taken_for_a_bad_list(pair, capsys):
         assert "try again" in err and "not signed" not in err
 
 
+def test_a_download_redirected_to_ftp_is_read_as_any_other(monkeypatch):
+    """urllib follows an http:// address sent on to ftp://, whose answer has no length to
+    tell a cut-off download by: its bytes are taken as they came."""
+    import io
+    import urllib.request
+
+    class FtpAnswer(io.BytesIO):
+        url = "ftp://127.0.0.1/revoked.txt"
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: FtpAnswer(b"# list\n"))
+    assert cli._download("http://127.0.0.1/revoked.txt", 100, https_only=False) == b"# list\n"
+
+
 def test_a_licenses_folder_that_cannot_be_read_stops_the_commands(
     pair, make_license, sign, tmp_path, capsys, unreadable
 ):

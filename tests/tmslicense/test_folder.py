@@ -974,11 +974,18 @@ def test_what_root_writes_under_a_strict_umask_stays_the_servers_accounts(
     otherwise each is root's alone, and the server counts no license."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         pytest.skip("only root can give a file to another account: run as root to test it")
+    server = 65534  # the server's account ("nobody")
     folder = tmslicense.DataFolder(tmp_path / "tms")
-    this = folder.installation_id
+    folder.path.mkdir()
+    os.chown(folder.path, server, server)
+    umask = os.umask(0o077)
+    try:
+        this = folder.installation_id  # a new server's secret, made by root
+    finally:
+        os.umask(umask)
+    assert (folder.path / "installation.secret").stat().st_uid == server
     folder.install_keyring(keyring.to_json().encode())
     (folder.path / ".lock").unlink()
-    server = 65534  # the server's account ("nobody")
     for path in [folder.path, *folder.path.iterdir()]:
         os.chown(path, server, server)
     os.chmod(folder.path / "keyring.json", 0o640)
@@ -999,6 +1006,7 @@ def test_root_gives_the_folders_owner_no_file_through_a_link_put_in_its_way(tmp_
     """Between root making the licenses folder and giving it to the data folder's owner,
     that owner could put a link in its place: the link is given, never the file it names."""
     from tmslicense import store
+    from tmslicense.ids import give_to_folders_owner
 
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         pytest.skip("only root can give a file to another account: run as root to test it")
@@ -1008,6 +1016,11 @@ def test_root_gives_the_folders_owner_no_file_through_a_link_put_in_its_way(tmp_
     elsewhere = tmp_path / "shadow"
     elsewhere.write_text("root's")
     (data / "licenses").symlink_to(elsewhere)
-    store._to_folders_owner(data / "licenses", data)
+    give_to_folders_owner(data / "licenses", data)
     assert elsewhere.stat().st_uid == 0
     assert os.lstat(data / "licenses").st_uid == 65534
+    # Nor a lock that is a second name of another file (a hard link the owner put there).
+    os.link(elsewhere, data / ".lock")
+    with store.locked(data):
+        pass
+    assert elsewhere.stat().st_uid == 0
