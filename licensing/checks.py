@@ -16,6 +16,29 @@ def signing_key(app_configs, **kwargs):
     return [checks.Error(why, id="licensing.E001")]
 
 
+@checks.register(checks.Tags.security, deploy=True)
+def keys_in_use(app_configs, **kwargs):
+    """Files in use signed with a key the site's keyring does not list: a server given that
+    keyring refuses them (and the customer's download is the same file)."""
+    from django.db import DatabaseError
+
+    if signing.problem() is not None:
+        return []  # E001 says why
+    try:
+        unlisted = signing.unlisted_keys()
+    except DatabaseError:  # not migrated yet: the files are checked once it is
+        return []
+    return [
+        checks.Warning(
+            f"{count} license file(s) in use are signed with key {kid}, which /keyring.json "
+            "does not list: keep it in LICENSE_EXTRA_KEYRING_FILE until they are reissued "
+            "(docs/operations.md, Rotate the signing key).",
+            id="licensing.W002",
+        )
+        for kid, count in sorted(unlisted.items())
+    ]
+
+
 # Backends that send nothing: the e-mails' password links would go to the log, or nowhere.
 _NOT_SENDING = {
     "django.core.mail.backends.console.EmailBackend": "printed in the log",

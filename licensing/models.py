@@ -610,6 +610,19 @@ class AuditEvent(models.Model):
         return self.words(self.action)
 
 
+class SigningKey(models.Model):
+    """The public half of each key that signed a file (licensing.signing): the keyring the
+    site serves lists it for as long as a file signed with it is in use, whatever key file
+    is mounted then (retired, replaced, lost)."""
+
+    kid = models.CharField(max_length=16, primary_key=True)
+    public_key = models.CharField(max_length=44)  # the 32 raw bytes, base64 as keyrings write it
+    first_used_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.kid
+
+
 # The first part of a reminder's outbox key, of a maintenance end and of an expiry (services).
 MAINTENANCE_REMINDER, EXPIRY_REMINDER = "reminder", "expiry"
 

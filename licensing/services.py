@@ -1393,6 +1393,7 @@ def _site() -> dict:
         "site_name": settings.SITE_NAME,
         "site_url": settings.SITE_URL,
         "support_email": settings.SUPPORT_EMAIL,
+        "keyring_url": settings.SITE_URL + reverse("keyring"),
     }
 
 

@@ -6,23 +6,45 @@ never served. Everything else only gets the public keyring.
 
 from __future__ import annotations
 
+import base64
 import os
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 
 import tmslicense
 
 
 def sign(lic: tmslicense.License) -> tuple[str, str]:
-    """Sign a license; returns (license file text, key id)."""
+    """Sign a license; returns (license file text, key id). The key's public half is kept
+    (SigningKey) with the first file it signs."""
     key, kid = _signing_key(*_key_file_identity())
+    if kid not in _recorded:
+        _record(key.public_key(), kid)
     return tmslicense.sign_license(lic, key, kid), kid
+
+
+_recorded: set[str] = set()  # the keys this process knows are kept
+
+
+def _record(public: Ed25519PublicKey, kid: str) -> None:
+    from .models import SigningKey
+
+    SigningKey.objects.bulk_create([key_row(SigningKey, public)], ignore_conflicts=True)
+    transaction.on_commit(lambda: _recorded.add(kid))  # not if the file's transaction fails
+
+
+def key_row(model, public: Ed25519PublicKey):
+    """A SigningKey row (``model``: the model, or a migration's) of a public key."""
+    raw = base64.b64encode(public.public_bytes_raw()).decode("ascii")
+    return model(kid=tmslicense.key_id(public), public_key=raw)
 
 
 def sign_revoked(serials) -> str:
@@ -37,13 +59,33 @@ def current_kid() -> str:
 
 
 def public_keyring() -> tmslicense.Keyring:
-    """The keys a TMS should trust: the current one plus any kept after a rotation."""
+    """The keys a TMS should trust: the current one, any kept after a rotation, and each that
+    signed a file still in use (its key file retired, replaced or lost since)."""
+    from .models import Activation, SigningKey
+
+    in_use = SigningKey.objects.filter(kid__in=Activation.objects.live().values("kid"))
+    keys = [Ed25519PublicKey.from_public_bytes(base64.b64decode(k.public_key)) for k in in_use]
+    return tmslicense.Keyring([*served_keys(), *keys])
+
+
+def served_keys() -> list[Ed25519PublicKey]:
+    """The current key's public half, and the keys kept after a rotation."""
     key, _ = _signing_key(*_key_file_identity())
     keys = [key.public_key()]
     if settings.LICENSE_EXTRA_KEYRING_FILE:
         extra = tmslicense.Keyring.load(settings.LICENSE_EXTRA_KEYRING_FILE)
         keys.extend(extra.values())
-    return tmslicense.Keyring(keys)
+    return keys
+
+
+def unlisted_keys() -> Counter:
+    """The keys of files in use that the keyring does not list (signed before the site kept
+    each key's public half, by a key no longer served), with how many files each."""
+    from .models import Activation
+
+    listed = public_keyring()
+    kids = Activation.objects.live().values_list("kid", flat=True)
+    return Counter(kid for kid in kids if kid not in listed)
 
 
 def problem(*, key_only: bool = False) -> str | None:
@@ -51,7 +93,7 @@ def problem(*, key_only: bool = False) -> str | None:
     unless ``key_only``, serve its keyring (a kept keyring that does not load), naming the
     file; None when it can."""
     try:
-        current_kid() if key_only else public_keyring()
+        current_kid() if key_only else served_keys()
     except (ImproperlyConfigured, OSError, tmslicense.KeyringError) as error:
         return str(error)
     return None

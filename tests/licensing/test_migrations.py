@@ -321,3 +321,14 @@ def test_each_file_gets_its_expiry_as_recorded_in_it(migrate):
         never.pk: None,
         damaged.pk: None,
     }
+
+
+def test_the_keys_served_when_the_site_is_upgraded_are_kept_as_the_files_keys(migrate, settings):
+    """Files issued before the site kept each key's public half were signed with the keys it
+    serves then: kept, so that the keyring lists them once their key file is gone."""
+    from licensing import signing
+
+    migrate([("licensing", "0028_support_deactivates_members")])
+    apps = migrate([("licensing", "0029_signing_key")])
+    kept = apps.get_model("licensing", "SigningKey").objects.values_list("kid", flat=True)
+    assert list(kept) == [signing.current_kid()]

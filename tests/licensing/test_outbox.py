@@ -53,6 +53,9 @@ def test_activation_writes_its_email_in_the_same_transaction(
     assert activation.installation_id in message.body
     assert activation.mirrored_installation_id in message.body
     assert message.attachment == activation.license_file
+    # A server that has not the site's keyring (a key rotated since it was set up) is told
+    # where it is.
+    assert f"needs the license site's keyring: {settings.SITE_URL}/keyring.json\n" in message.body
     # Where to get it again and whom to ask, months later.
     assert message.body.rstrip().endswith(
         f"Its page, to download the file again: "

@@ -168,6 +168,9 @@ def test_swapped_roles_are_shown_as_a_swap_not_a_correction(customer_client, act
 
 def test_download_gives_only_the_current_file(customer_client, activated, customer, keyring):
     new = services.reissue(activation=activated, actor=customer)
+    page = customer_client.get(f"/licenses/{activated.license.number}/").content.decode()
+    help = page.split('id="keyring-help"')[1].split("</p>")[0]
+    assert "the site's keyring" in help and 'href="/keyring.json"' in help
     response = customer_client.get(f"/licenses/{activated.license.number}/download/")
     assert response["Cache-Control"] == "no-store"
     lic = tmslicense.verify_license(response.content, keyring, activated.installation_id)
@@ -225,6 +228,32 @@ def test_keyring_serves_public_keys_only(client, db, signing_key_file):
     body = response.content.decode()
     assert "PRIVATE" not in body
     assert signing_key_file.read_text().splitlines()[1] not in body
+
+
+def test_the_keyring_lists_each_key_of_a_file_in_use_whatever_key_file_is_mounted(
+    client, activated, customer, settings, tmp_path
+):
+    """The key file replaced without the old key kept (a key lost, or retired while files it
+    signed are in use): a server given the site's keyring must still take those files, and
+    the customer's download is the same file. A key no file in use needs is not listed."""
+    from licensing import checks, signing
+
+    old = activated.kid
+    settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "new-key.pem"
+    signing.create_key_file(settings.LICENSE_SIGNING_KEY_FILE)
+    served = tmslicense.Keyring.from_json(client.get("/keyring.json").content)
+    assert set(served) == {old, signing.current_kid()}
+    tmslicense.verify_license(activated.license_file, served, activated.installation_id)
+    assert checks.keys_in_use(None) == []
+    new = services.reissue(activation=activated, actor=customer)  # the old file is replaced
+    served = tmslicense.Keyring.from_json(client.get("/keyring.json").content)
+    assert set(served) == {new.kid} != {old}
+    # A file signed before the site kept each key's public half: said at deployment.
+    services.reissue(activation=new, actor=customer)
+    Activation.objects.filter(revoked_at__isnull=True).update(kid="0123456789abcdef")
+    [warning] = checks.keys_in_use(None)
+    assert warning.id == "licensing.W002" and "1 license file(s)" in warning.msg
+    assert "0123456789abcdef" in warning.msg
 
 
 @pytest.mark.parametrize(
