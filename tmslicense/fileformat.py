@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from .errors import (
     BadSignature,
     FileTooLarge,
+    InvalidPayload,
     LicenseError,
     LicenseExpired,
     LicenseNotYetValid,
@@ -81,7 +82,13 @@ def sign_license(payload: License | Mapping, private_key: Ed25519PrivateKey, kid
     body = base64.b64encode(
         json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
     ).decode("ascii")
-    return _armor(body)
+    text = _armor(body)
+    if len(text) > MAX_FILE_SIZE:  # every TMS would refuse it unread
+        raise InvalidPayload(
+            f"The license file would be {len(text):,} bytes, more than a ThinManager Server "
+            f"takes ({MAX_FILE_SIZE:,}): list fewer or shorter features."
+        )
+    return text
 
 
 def _armor(body: str) -> str:

@@ -15,6 +15,12 @@ from .. import services
 from ..models import License, listed_features, validate_license_text
 from .common import UnchangedSinceOpened
 
+_SEPARATORS = re.compile(r'[\s,;\[\]"\uff0c\u3001\uff1b\u060c\u061b]+')
+
+# Any license's file stays within tmslicense.MAX_FILE_SIZE (64 KiB) with its features taking
+# this many characters, of up to 4 bytes each, written twice over in base64.
+MAX_FEATURES_TEXT = 4000
+
 
 class FeatureListField(forms.CharField):
     """Feature names typed as a list ("relevance, multimonitor"), kept as a JSON list of text
@@ -32,13 +38,22 @@ class FeatureListField(forms.CharField):
 
     def to_python(self, value):
         # Brackets and quotes are separators too: the JSON list the admin used to ask for
-        # ('["relevance"]') still means what it did.
-        names = [name for name in re.split(r'[\s,\[\]"]+', super().to_python(value)) if name]
+        # ('["relevance"]') still means what it did; so are semicolons and the commas of other
+        # scripts (full-width, ideographic, Arabic), as a list typed in them has them.
+        names = [name for name in _SEPARATORS.split(super().to_python(value)) if name]
         for name in names:
             try:
                 validate_license_text(name)
             except ValidationError as error:
                 raise ValidationError(f"{name!r}: {error.message}", code=error.code) from None
+        length = sum(map(len, names))
+        if length > MAX_FEATURES_TEXT:
+            # The file would be larger than a server takes (tmslicense.MAX_FILE_SIZE).
+            raise ValidationError(
+                f"The features take {length:,} characters; at most {MAX_FEATURES_TEXT:,}, "
+                "so that their license file stays within what a ThinManager Server takes.",
+                code="too_long",
+            )
         twice = sorted(set(tmslicense.case_variants(names)))
         if twice:
             # tmslicense refuses a file that lists a feature twice, in any case.

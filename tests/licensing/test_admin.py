@@ -1556,9 +1556,55 @@ def test_features_are_typed_as_names_separated_by_commas_or_spaces(support_clien
     assert 'value="multimonitor, relevance, thinserver"' in page
     support_client.post(url, license_form(lic, features="multimonitor, relevance, thinserver"))
     assert AuditEvent.objects.filter(action="license_change").count() == 1
+    # Semicolons and the commas of other scripts separate too (full-width, ideographic).
+    from licensing.admin.license_form import FeatureListField
+
+    for typed in ("relevance; multimonitor", "relevance，multimonitor", "relevance、multimonitor"):
+        assert FeatureListField().clean(typed) == ["relevance", "multimonitor"], typed
     event = AuditEvent.objects.get(action="license_change")
     page = support_client.get(f"/admin/licensing/auditevent/{event.pk}/change/").content.decode()
     assert "features: relevance → multimonitor, relevance, thinserver" in page
+
+
+def test_accented_text_is_kept_one_way_however_it_was_typed(support_client, live):
+    """ "é" as one character or as "e" and a combining accent (a Mac, a PDF's text) reads the
+    same: one customer, and one feature a server compares exactly."""
+    import unicodedata
+
+    def decomposed(text):
+        return unicodedata.normalize("NFD", text)
+
+    form = {"memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+    response = support_client.post(
+        "/admin/licensing/organization/add/", {**form, "name": decomposed("Café Société")}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Organization.objects.filter(name="Café Société").exists()
+    again = support_client.post(
+        "/admin/licensing/organization/add/", {**form, "name": "Café Société"}
+    )
+    assert "The organization Café Société exists already" in again.content.decode()
+    lic = live.license
+    response = support_client.post(
+        f"/admin/licensing/license/{lic.pk}/change/",
+        license_form(lic, edition=decomposed("Prämie"), features=decomposed("relevance, métrique")),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lic.refresh_from_db()
+    assert lic.edition == "Prämie" and sorted(lic.features) == ["métrique", "relevance"]
+
+
+def test_features_too_long_for_a_license_file_are_refused(support_client, live):
+    """A document pasted into the box: the file would be larger than a server takes."""
+    lic = live.license
+    pasted = ", ".join(f"feature{i:04d}" for i in range(400))  # 4,400 characters
+    response = support_client.post(
+        f"/admin/licensing/license/{lic.pk}/change/", license_form(lic, features=pasted)
+    )
+    assert response.status_code == 200
+    assert "The features take 4,400 characters; at most 4,000" in response.content.decode()
+    lic.refresh_from_db()
+    assert lic.features == ["relevance"]
 
 
 def test_a_feature_listed_twice_is_refused(support_client, live):

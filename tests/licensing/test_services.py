@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import tmslicense
@@ -422,6 +422,22 @@ def test_the_database_keeps_one_organization_per_name_in_any_case(db):
     with pytest.raises(IntegrityError), transaction.atomic():
         Organization.objects.create(name="ACME PLASTICS")
     assert Organization.objects.count() == 1
+
+
+def test_a_name_the_database_takes_for_the_same_in_any_case_is_named_when_entered(db):
+    """PostgreSQL's lower() takes "istanbul" for "İstanbul" (and K for the Kelvin sign):
+    the organization that exists is named, not a constraint's name shown."""
+    from django.core.exceptions import ValidationError
+
+    from licensing.models import Organization
+    from tests.conftest import require
+
+    require(connection.vendor == "postgresql", "PostgreSQL is not configured: set DATABASE_URL")
+    Organization.objects.create(name="İstanbul Makina")
+    Organization.objects.create(name="\u212aelvin Tools")  # with the Kelvin sign
+    for typed, there in (("istanbul makina", "İstanbul Makina"), ("kelvin tools", "elvin Tools")):
+        with pytest.raises(ValidationError, match=f"The organization .*{there} exists already"):
+            Organization(name=typed).full_clean()
 
 
 def test_the_trail_keeps_addresses_and_account_events_only_as_long_as_set(live, customer, settings):

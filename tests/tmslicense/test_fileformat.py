@@ -446,6 +446,16 @@ def test_sign_refuses_a_payload_the_tms_would_refuse(private_key, kid):
         tmslicense.sign_license({"seats": 1}, private_key, kid)
 
 
+def test_sign_refuses_a_file_larger_than_a_tms_takes(make_license, private_key, kid, keyring):
+    """Thousands of features would make a file every server refuses as too large."""
+    many = [f"機能{i:04d}" for i in range(3500)]
+    with pytest.raises(tmslicense.InvalidPayload, match=r"more than a ThinManager Server takes"):
+        tmslicense.sign_license(make_license(features=many), private_key, kid)
+    lic = make_license(features=many[:1500])  # what fits is signed and verifies
+    text = tmslicense.sign_license(lic, private_key, kid)
+    assert tmslicense.verify_license(text, keyring, None, now=NOW) == lic
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [
