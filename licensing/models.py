@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -34,13 +33,6 @@ def validate_license_text(value: str) -> None:
     problem = tmslicense.text_problem(value)
     if problem:
         raise ValidationError(f"This field {problem}.", code="license_text")
-
-
-def composed(text: str) -> str:
-    """Text that goes into license files as one way of writing it (Unicode's NFC): "é" typed
-    as one character or as "e" and an accent reads alike, and a ThinManager Server compares
-    the text exactly (a feature, a redundant pair's product and edition)."""
-    return unicodedata.normalize("NFC", text)
 
 
 def expiry_shown(value) -> str:
@@ -142,9 +134,8 @@ class Organization(models.Model):
 
     def clean(self):
         # Spaces as one (two would print as one in the Licensing window: the same name twice),
-        # accents composed (composed), and no second customer by a name that reads the same
-        # in other case.
-        self.name = composed(" ".join(self.name.split()))
+        # and no second customer by a name that reads the same in other case.
+        self.name = " ".join(self.name.split())
         one_at_a_time("organization", self.name.lower())
         # As the database compares (the constraint's lower(), which takes "istanbul" for
         # "İstanbul" on PostgreSQL) and in any case.
@@ -352,8 +343,6 @@ class License(models.Model):
         return [(what, _shown(old), _shown(new)) for what, old, new in pairs if old != new]
 
     def clean(self):
-        self.product, self.edition = composed(self.product), composed(self.edition)
-        self.features = [composed(feature) for feature in self.features]
         try:
             self.number = tmslicense.normalize_license_number(self.number)
         except tmslicense.InvalidLicenseNumber as error:

@@ -432,12 +432,15 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     @transaction.atomic
     def form_valid(self, form):
-        # The account's row is locked while its password is saved: one deleted since the
-        # request began is not brought back by the save.
-        if not services.lock_account(form.user):
+        # The account's row is locked while its password is saved, and saved as it is now:
+        # one deleted or deactivated since the request began is not brought back by the save.
+        account = services.lock_account(form.user)
+        if account is None or not account.is_active:
             logout(self.request)
-            messages.error(self.request, "Your account was deleted: nothing was changed.")
+            gone = "deleted" if account is None else "deactivated"
+            messages.error(self.request, f"Your account was {gone}: nothing was changed.")
             return redirect("login")
+        form.user = account
         response = super().form_valid(form)
         auth.audit_account(self.request, form.user, "password_change")
         return response

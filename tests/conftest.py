@@ -49,6 +49,10 @@ def signing_key_file(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _signing_key(signing_key_file, settings):
     settings.LICENSE_SIGNING_KEY_FILE = signing_key_file
+    # Which keys this process has kept in the database: each test's database starts without.
+    from licensing import signing
+
+    signing._recorded.clear()
 
 
 @pytest.fixture(autouse=True)

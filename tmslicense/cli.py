@@ -13,10 +13,11 @@ import os
 import re
 import sys
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import store
-from .errors import FileTooLarge, LicenseError, Reason, UnknownKey, describe_size
+from .errors import FileTooLarge, LicenseError, LicenseExpired, Reason, UnknownKey, describe_size
 from .fileformat import MAX_FILE_SIZE, read_envelope, read_license, utc_time, verify_license
 from .gating import Action, capabilities
 from .ids import (
@@ -79,7 +80,10 @@ def _main(argv: list[str] | None, prog: str) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except LicenseError as error:
-        print(f"refused: {_shown(str(error))}", file=sys.stderr)
+        clock = ""
+        if isinstance(error, LicenseExpired):  # one far ahead reads as a file that expired
+            clock = f" (this server's clock: {utc_time(datetime.now(UTC))})"
+        print(f"refused: {_shown(str(error))}{clock}", file=sys.stderr)
         return 1
     except OSError as error:  # the data folder or a file in it cannot be used
         where = f"{error.filename}: " if error.filename else ""
@@ -371,17 +375,20 @@ def _capabilities(args, data_dir: Path):
         valid, refused = store.DataFolder(data_dir).licenses(_as_given(args, keyring))
     # The refusal says why the installed files do not count, as check's does.
     not_used = [f"{path.name}: {why}" for path, why in refused]
-    return capabilities(valid, this, not_used=not_used), refused, keyring
+    now = datetime.now(UTC)
+    return capabilities(valid, this, now=now, not_used=not_used), refused, keyring, now
 
 
 def _status(args, data_dir: Path) -> int:
     # Without a keyring the window still shows this server's ID (what activation asks for).
-    caps, refused, keyring = _capabilities(args, data_dir)
+    caps, refused, keyring, now = _capabilities(args, data_dir)
     if args.json:
-        print(json.dumps(_status_json(caps, refused, keyring), indent=2))
+        print(json.dumps(_status_json(caps, refused, keyring, now), indent=2))
         return 0
     print("ThinManager Licensing")
     print(f"Installation ID: {caps.installation_id}")
+    # What the dates were checked by: a clock far ahead reads as files that expired.
+    print(f"This server's clock: {utc_time(now)}")
     for partner in caps.partners:
         print(f"Synchronized ThinManager Server: {partner}")
     print()
@@ -418,12 +425,13 @@ def _status(args, data_dir: Path) -> int:
     return 0
 
 
-def _status_json(caps, refused, keyring) -> dict:
+def _status_json(caps, refused, keyring, now) -> dict:
     """``status --json``: the window's facts for a program (ASCII JSON: hidden characters of
     an older file's text are written as codes by the encoder), each reason with its code."""
     this = caps.installation_id
     return {
         "installation_id": this,
+        "clock": _format_datetime(now),  # what the dates were checked by
         "synchronized_servers": list(caps.partners),
         "keyring": keyring is not None,
         "role": caps.role.value if caps.role else None,

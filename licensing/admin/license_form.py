@@ -30,7 +30,10 @@ class FeatureListField(forms.CharField):
         return listed_features(value) if isinstance(value, list) else value
 
     def has_changed(self, initial, data):
-        # Shown in another order than stored: saved as it was, that is no change to record.
+        # Sent as shown, or shown in another order than stored: saved as it was, no change to
+        # record (nor a list stored before a separator was added read anew).
+        if (data or "").strip() == self.prepare_value(initial or []):
+            return False
         try:
             return sorted(initial or []) != sorted(self.to_python(data))
         except ValidationError:
@@ -46,14 +49,6 @@ class FeatureListField(forms.CharField):
                 validate_license_text(name)
             except ValidationError as error:
                 raise ValidationError(f"{name!r}: {error.message}", code=error.code) from None
-        length = sum(map(len, names))
-        if length > MAX_FEATURES_TEXT:
-            # The file would be larger than a server takes (tmslicense.MAX_FILE_SIZE).
-            raise ValidationError(
-                f"The features take {length:,} characters; at most {MAX_FEATURES_TEXT:,}, "
-                "so that their license file stays within what a ThinManager Server takes.",
-                code="too_long",
-            )
         twice = sorted(set(tmslicense.case_variants(names)))
         if twice:
             # tmslicense refuses a file that lists a feature twice, in any case.
@@ -142,6 +137,20 @@ class LicenseForm(UnchangedSinceOpened):
         super().__init__(*args, **kwargs)
         if "maintenance_end" in self.fields:
             self.fields["maintenance_end"].error_messages["invalid"] = DATE_AS
+
+    def clean_features(self):
+        if "features" not in self.changed_data:
+            return self.instance.features  # as stored, however it would be read now
+        features = self.cleaned_data["features"]
+        length = sum(map(len, features))
+        if length > MAX_FEATURES_TEXT:
+            # The file would be larger than a server takes (tmslicense.MAX_FILE_SIZE).
+            raise forms.ValidationError(
+                f"The features take {length:,} characters; at most {MAX_FEATURES_TEXT:,}, "
+                "so that their license file stays within what a ThinManager Server takes.",
+                code="too_long",
+            )
+        return features
 
     def clean_number(self):
         try:

@@ -786,6 +786,45 @@ def test_an_account_deleted_while_it_changes_its_password_stays_deleted(
     assert "_auth_user_id" not in client.session
 
 
+def test_an_account_deactivated_while_it_changes_its_password_stays_deactivated(
+    postgres, customer, monkeypatch
+):
+    """Support deactivates the engineer who left in the instant they change their password:
+    the change's save (of the row read when the request began) does not turn the account on
+    again, and their session ends."""
+    import threading
+
+    from django.contrib.auth import get_user_model
+
+    from licensing import services
+    from licensing.forms import ChangePasswordForm
+    from tests.factories import PASSWORD
+
+    def deactivate():
+        membership = customer.membership
+        services.deactivate_member(membership=membership, actor=None)
+        connection.close()
+
+    work = ChangePasswordForm.clean_old_password
+
+    def deactivating_first(*args, **kwargs):
+        thread = threading.Thread(target=deactivate)
+        thread.start()
+        thread.join(timeout=30)
+        return work(*args, **kwargs)
+
+    monkeypatch.setattr(ChangePasswordForm, "clean_old_password", deactivating_first)
+    client = Client()
+    client.force_login(customer)
+    new = "Another-plant-password-9"
+    data = {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    response = client.post("/accounts/password_change/", data, follow=True)
+    assert "Your account was deactivated: nothing was changed." in response.content.decode()
+    account = get_user_model().objects.get(pk=customer.pk)
+    assert not account.is_active and account.check_password(PASSWORD)
+    assert "_auth_user_id" not in client.session
+
+
 def test_one_password_link_sent_from_two_tabs_at_once_sets_one_password(postgres, customer):
     """A link opened in two tabs (or on a phone and a PC) and sent from both at once: it
     works once, as it says; the other tab is told the link is no longer valid, not that its

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import replace
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -1360,6 +1360,13 @@ def test_status_json_is_the_licensing_window_for_a_program(pair, make_license, s
     text = mirror.run("status").stdout
     for item in status["not_used"]:
         assert item["reason"] in text
+    # And the clock they were decided by: one far ahead reads as files that expired.
+    before = datetime.now(UTC).replace(microsecond=0)
+    clock = datetime.fromisoformat(status["clock"])
+    assert before - timedelta(minutes=5) <= clock <= before + timedelta(seconds=1)
+    assert re.search(r"^This server's clock: \d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC$", text, re.M)
+    refused = mirror.run("import", _file(tmp_path, sign(expired), "again.lic"))
+    assert "expired on" in refused.stderr and "(this server's clock: " in refused.stderr
 
 
 def test_status_json_without_a_keyring_shows_the_id_and_why_no_file_counts(
