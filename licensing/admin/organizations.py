@@ -256,15 +256,51 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
         )
 
     def withdraw_view(self, request, pk, membership_pk):
-        organization = _organization(request, pk, "invite_member")
+        def check(user):
+            if user is None:
+                raise services.InvitationRefused(services.WITHDRAWN_ALREADY)
+            services.check_invitation(user)  # not an account in use
+
+        return self._member_action(
+            request,
+            pk,
+            membership_pk,
+            "invite_member",
+            check,
+            services.withdraw_invitation,
+            title="Withdraw invitation",
+            effect="The account of {email}, invited and not used yet, will be deleted: its "
+            "links stop working. The members told of the invitation are told of its withdrawal.",
+        )
+
+    def deactivate_view(self, request, pk, membership_pk):
+        def check(user):
+            if user is None or not user.is_active:
+                raise services.InvitationRefused(services.DEACTIVATED_ALREADY)
+
+        return self._member_action(
+            request,
+            pk,
+            membership_pk,
+            "deactivate_member",
+            check,
+            services.deactivate_member,
+            title="Deactivate member",
+            effect="{email} will no longer log in, see {organization}'s licenses or get its "
+            "e-mails; a session open now ends at its next page. The account is kept, with its "
+            "history: an administrator can activate it again.",
+        )
+
+    def _member_action(self, request, pk, membership_pk, permission, check, run, *, title, effect):
+        """The page of an action on one of the organization's members: back to the
+        organization's page, told why, when ``check`` refuses it (Back after it was done,
+        another tab's, or a member it is not for)."""
+        organization = _organization(request, pk, permission)
         membership = (
             organization.memberships.select_related("user").filter(pk=membership_pk).first()
         )
-        # Back after a withdrawal, another tab's, or an account in use: nothing to withdraw.
         try:
-            if membership is None:
-                raise services.InvitationRefused(services.WITHDRAWN_ALREADY)
-            services.check_invitation(membership.user)
+            check(membership.user if membership else None)
         except services.InvitationRefused as error:
             self.message_user(request, error.message, messages.WARNING)
             return redirect("admin:licensing_organization_change", organization.pk)
@@ -272,34 +308,9 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
             request,
             organization,
             forms.Form(request.POST if request.method == "POST" else None),
-            lambda data: services.withdraw_invitation(
-                membership=membership, actor=request.user, ip=client_ip(request)
-            ),
-            title="Withdraw invitation",
-            effect=f"The account of {membership.user.email}, invited and not used yet, will "
-            "be deleted: its links stop working. The members told of the invitation are told "
-            "of its withdrawal.",
-        )
-
-    def deactivate_view(self, request, pk, membership_pk):
-        organization = _organization(request, pk, "deactivate_member")
-        membership = (
-            organization.memberships.select_related("user").filter(pk=membership_pk).first()
-        )
-        if membership is None or not membership.user.is_active:  # Back, or another tab's
-            self.message_user(request, services.DEACTIVATED_ALREADY, messages.WARNING)
-            return redirect("admin:licensing_organization_change", organization.pk)
-        return self._organization_action(
-            request,
-            organization,
-            forms.Form(request.POST if request.method == "POST" else None),
-            lambda data: services.deactivate_member(
-                membership=membership, actor=request.user, ip=client_ip(request)
-            ),
-            title="Deactivate member",
-            effect=f"{membership.user.email} will no longer log in, see {organization}'s "
-            "licenses or get its e-mails; a session open now ends at its next page. The "
-            "account is kept, with its history: an administrator can activate it again.",
+            lambda data: run(membership=membership, actor=request.user, ip=client_ip(request)),
+            title=title,
+            effect=effect.format(email=membership.user.email, organization=organization),
         )
 
     def lift_view(self, request, pk):
