@@ -24,10 +24,12 @@ import tmslicense
 
 def sign(lic: tmslicense.License) -> tuple[str, str]:
     """Sign a license; returns (license file text, key id). The key's public half is kept
-    (SigningKey) with the first file it signs."""
+    (SigningKey) once the first file it signs is."""
     key, kid = _signing_key(*_key_file_identity())
     if kid not in _recorded:
-        _record(key.public_key(), kid)
+        # After the file's transaction, in one of its own: inside it, the new row would hold
+        # up every other file signed meanwhile (the same row) until that transaction ends.
+        transaction.on_commit(lambda: _record(key.public_key(), kid), robust=True)
     return tmslicense.sign_license(lic, key, kid), kid
 
 
@@ -38,7 +40,7 @@ def _record(public: Ed25519PublicKey, kid: str) -> None:
     from .models import SigningKey
 
     SigningKey.objects.bulk_create([key_row(SigningKey, public)], ignore_conflicts=True)
-    transaction.on_commit(lambda: _recorded.add(kid))  # not if the file's transaction fails
+    _recorded.add(kid)
 
 
 def key_row(model, public: Ed25519PublicKey):

@@ -231,13 +231,19 @@ def test_keyring_serves_public_keys_only(client, db, signing_key_file):
 
 
 def test_the_keyring_lists_each_key_of_a_file_in_use_whatever_key_file_is_mounted(
-    client, activated, customer, settings, tmp_path
+    client, make_license, customer, settings, tmp_path, django_capture_on_commit_callbacks
 ):
     """The key file replaced without the old key kept (a key lost, or retired while files it
     signed are in use): a server given the site's keyring must still take those files, and
     the customer's download is the same file. A key no file in use needs is not listed."""
     from licensing import checks, signing
 
+    with django_capture_on_commit_callbacks(execute=True):  # the key is kept once committed
+        activated, _ = services.activate(
+            license=make_license("standard"),
+            installation_id=tmslicense.new_installation_id(),
+            actor=customer,
+        )
     old = activated.kid
     settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "new-key.pem"
     signing.create_key_file(settings.LICENSE_SIGNING_KEY_FILE)
@@ -245,7 +251,8 @@ def test_the_keyring_lists_each_key_of_a_file_in_use_whatever_key_file_is_mounte
     assert set(served) == {old, signing.current_kid()}
     tmslicense.verify_license(activated.license_file, served, activated.installation_id)
     assert checks.keys_in_use(None) == []
-    new = services.reissue(activation=activated, actor=customer)  # the old file is replaced
+    with django_capture_on_commit_callbacks(execute=True):  # the old file is replaced
+        new = services.reissue(activation=activated, actor=customer)
     served = tmslicense.Keyring.from_json(client.get("/keyring.json").content)
     assert set(served) == {new.kid} != {old}
     # A file signed before the site kept each key's public half: said at deployment.
