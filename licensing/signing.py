@@ -83,11 +83,13 @@ def served_keys() -> list[Ed25519PublicKey]:
 def unlisted_keys() -> Counter:
     """The keys of files in use that the keyring does not list (signed before the site kept
     each key's public half, by a key no longer served), with how many files each."""
+    from django.db.models import Count
+
     from .models import Activation
 
     listed = public_keyring()
-    kids = Activation.objects.live().values_list("kid", flat=True)
-    return Counter(kid for kid in kids if kid not in listed)
+    files = Activation.objects.live().values("kid").annotate(files=Count("pk")).order_by()
+    return Counter({f["kid"]: f["files"] for f in files if f["kid"] not in listed})
 
 
 def problem(*, key_only: bool = False) -> str | None:
