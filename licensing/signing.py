@@ -67,17 +67,25 @@ def public_keyring() -> tmslicense.Keyring:
 
     in_use = SigningKey.objects.filter(kid__in=Activation.objects.live().values("kid"))
     keys = [Ed25519PublicKey.from_public_bytes(base64.b64decode(k.public_key)) for k in in_use]
-    return tmslicense.Keyring([*served_keys(), *keys])
+    try:
+        current = [_signing_key(*_key_file_identity())[0].public_key()]
+    except ImproperlyConfigured:
+        # No key file to read now (check --deploy and /healthz say so): the servers still get
+        # the public keys of the files in use, which need no private key.
+        current = []
+    return tmslicense.Keyring([*current, *_kept_keys(), *keys])
 
 
 def served_keys() -> list[Ed25519PublicKey]:
     """The current key's public half, and the keys kept after a rotation."""
     key, _ = _signing_key(*_key_file_identity())
-    keys = [key.public_key()]
-    if settings.LICENSE_EXTRA_KEYRING_FILE:
-        extra = tmslicense.Keyring.load(settings.LICENSE_EXTRA_KEYRING_FILE)
-        keys.extend(extra.values())
-    return keys
+    return [key.public_key(), *_kept_keys()]
+
+
+def _kept_keys() -> list[Ed25519PublicKey]:
+    if not settings.LICENSE_EXTRA_KEYRING_FILE:
+        return []
+    return list(tmslicense.Keyring.load(settings.LICENSE_EXTRA_KEYRING_FILE).values())
 
 
 def unlisted_keys() -> Counter:

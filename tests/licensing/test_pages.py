@@ -251,6 +251,14 @@ def test_the_keyring_lists_each_key_of_a_file_in_use_whatever_key_file_is_mounte
     assert set(served) == {old, signing.current_kid()}
     tmslicense.verify_license(activated.license_file, served, activated.installation_id)
     assert checks.keys_in_use(None) == []
+    # While no key file can be read (a key lost), the public keys of the files in use are
+    # still served: a server may be set up meanwhile.
+    new_key = settings.LICENSE_SIGNING_KEY_FILE
+    settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "missing.pem"
+    response = client.get("/keyring.json")
+    assert response.status_code == 200
+    assert set(tmslicense.Keyring.from_json(response.content)) == {old}
+    settings.LICENSE_SIGNING_KEY_FILE = new_key
     with django_capture_on_commit_callbacks(execute=True):  # the old file is replaced
         new = services.reissue(activation=activated, actor=customer)
     served = tmslicense.Keyring.from_json(client.get("/keyring.json").content)
