@@ -469,7 +469,16 @@ class LogoutView(auth_views.LogoutView):
 @require_GET
 def keyring_json(request):
     """The public keys a TMS trusts (never the private key)."""
-    response = HttpResponse(signing.public_keyring().to_json(), content_type="application/json")
+    keyring = signing.public_keyring()
+    if not keyring:  # no key file to read, no kept keys, no file in use: no keyring to give
+        response = HttpResponse(
+            "The license site cannot give its keyring right now: try again later.",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    response = HttpResponse(keyring.to_json(), content_type="application/json")
     response["Cache-Control"] = "max-age=300"  # public, as the revocation list
     return response
 

@@ -26,8 +26,17 @@ class FeatureListField(forms.CharField):
     """Feature names typed as a list ("relevance, multimonitor"), kept as a JSON list of text
     as tmslicense writes them into the file."""
 
+    # The features stored (set by the form): sent back as shown, they are kept as they are,
+    # not read anew (a list stored before a separator was added would read otherwise).
+    stored: list | None = None
+
     def prepare_value(self, value):
         return listed_features(value) if isinstance(value, list) else value
+
+    def clean(self, value):
+        if self.stored is not None and (value or "").strip() == self.prepare_value(self.stored):
+            return list(self.stored)
+        return super().clean(value)
 
     def has_changed(self, initial, data):
         # Sent as shown, or shown in another order than stored: saved as it was, no change to
@@ -137,6 +146,8 @@ class LicenseForm(UnchangedSinceOpened):
         super().__init__(*args, **kwargs)
         if "maintenance_end" in self.fields:
             self.fields["maintenance_end"].error_messages["invalid"] = DATE_AS
+        if self.instance.pk is not None and "features" in self.fields:
+            self.fields["features"].stored = self.instance.features
 
     def clean_features(self):
         if "features" not in self.changed_data:

@@ -269,6 +269,11 @@ def test_the_keyring_lists_each_key_of_a_file_in_use_whatever_key_file_is_mounte
     [warning] = checks.keys_in_use(None)
     assert warning.id == "licensing.W002" and "1 license file(s)" in warning.msg
     assert "0123456789abcdef" in warning.msg
+    # No key file to read and no key of a file in use known: no keyring to give, not an
+    # empty one (a server would be told to trust nothing), nor one kept by a proxy.
+    settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "missing.pem"
+    response = client.get("/keyring.json")
+    assert (response.status_code, response["Cache-Control"]) == (503, "no-store")
 
 
 @pytest.mark.parametrize(
