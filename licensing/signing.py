@@ -68,12 +68,12 @@ def public_keyring() -> tmslicense.Keyring:
     in_use = SigningKey.objects.filter(kid__in=Activation.objects.live().values("kid"))
     keys = [Ed25519PublicKey.from_public_bytes(base64.b64decode(k.public_key)) for k in in_use]
     try:
-        current = [_signing_key(*_key_file_identity())[0].public_key()]
+        served = served_keys()
     except ImproperlyConfigured:
         # No key file to read now (check --deploy and /healthz say so): the servers still get
-        # the public keys of the files in use, which need no private key.
-        current = []
-    return tmslicense.Keyring([*current, *_kept_keys(), *keys])
+        # the kept keys and those of the files in use, which need no private key.
+        served = _kept_keys()
+    return tmslicense.Keyring([*served, *keys])
 
 
 def served_keys() -> list[Ed25519PublicKey]:

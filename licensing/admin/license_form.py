@@ -33,15 +33,18 @@ class FeatureListField(forms.CharField):
     def prepare_value(self, value):
         return listed_features(value) if isinstance(value, list) else value
 
+    def sent_as_shown(self, data, features) -> bool:
+        return (data or "").strip() == self.prepare_value(features or [])
+
     def clean(self, value):
-        if self.stored is not None and (value or "").strip() == self.prepare_value(self.stored):
+        if self.stored is not None and self.sent_as_shown(value, self.stored):
             return list(self.stored)
         return super().clean(value)
 
     def has_changed(self, initial, data):
         # Sent as shown, or shown in another order than stored: saved as it was, no change to
         # record (nor a list stored before a separator was added read anew).
-        if (data or "").strip() == self.prepare_value(initial or []):
+        if self.sent_as_shown(data, initial):
             return False
         try:
             return sorted(initial or []) != sorted(self.to_python(data))
