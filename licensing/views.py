@@ -16,7 +16,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.exceptions import BadRequest, ImproperlyConfigured, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Prefetch
@@ -471,13 +471,7 @@ def keyring_json(request):
     """The public keys a TMS trusts (never the private key)."""
     keyring = signing.public_keyring()
     if not keyring:  # no key file to read, no kept keys, no file in use: no keyring to give
-        response = HttpResponse(
-            "The license site cannot give its keyring right now: try again later.",
-            status=503,
-            content_type="text/plain; charset=utf-8",
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+        return _unavailable("its keyring")
     response = HttpResponse(keyring.to_json(), content_type="application/json")
     response["Cache-Control"] = "max-age=300"  # public, as the revocation list
     return response
@@ -491,10 +485,24 @@ def revoked_txt(request):
     serials = (
         Activation.objects.revoked().order_by("revoked_at", "pk").values_list("serial", flat=True)
     )
-    response = HttpResponse(
-        signing.sign_revoked(serials.iterator()), content_type="text/plain; charset=utf-8"
-    )
+    try:
+        signed = signing.sign_revoked(serials.iterator())
+    except ImproperlyConfigured:  # no key file to read (check --deploy and /healthz say why)
+        return _unavailable("its list of revoked files")
+    response = HttpResponse(signed, content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = "max-age=300"
+    return response
+
+
+def _unavailable(what: str) -> HttpResponse:
+    """A public file the site cannot give now: a server's download is told to try again,
+    and no cache keeps the answer."""
+    response = HttpResponse(
+        f"The license site cannot give {what} right now: try again later.",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-store"
     return response
 
 

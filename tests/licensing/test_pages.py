@@ -501,6 +501,16 @@ def test_revoked_list_makes_a_server_refuse_the_old_file(
         tmslicense.verify_revoked_list(forged, keyring)
 
 
+def test_no_revoked_list_while_no_key_file_can_be_read(client, activated, customer, settings):
+    # A key lost or unreadable (check --deploy and /healthz say which): a server's download
+    # is told to try later, and no proxy keeps that answer, rather than a 500 page.
+    services.reissue(activation=activated, actor=customer)
+    settings.LICENSE_SIGNING_KEY_FILE = "/nonexistent/signing-key.pem"
+    response = client.get("/revoked.txt")
+    assert (response.status_code, response["Cache-Control"]) == (503, "no-store")
+    assert b"try again later" in response.content
+
+
 def test_staff_without_organization_sees_no_customer_license(client, activated):
     from tests.factories import UserFactory
 
