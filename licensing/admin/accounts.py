@@ -16,10 +16,14 @@ from django.shortcuts import redirect
 from .. import services
 from ..models import Membership
 from ..throttle import client_ip
-from .common import WrongFiltersRefused, saved
+from .common import LockedWhenSaved, UnchangedSinceOpened, WrongFiltersRefused, saved
 
 
-class AccountForm(UserChangeForm):
+class AccountForm(UnchangedSinceOpened, UserChangeForm):
+    # A log-in meanwhile changes the account but nothing its page writes (its password is
+    # changed on a page of its own).
+    opened_ignores = ("password", "last_login")
+
     def clean_is_staff(self):
         staff = self.cleaned_data["is_staff"]
         if staff and "is_staff" in self.changed_data:
@@ -33,8 +37,13 @@ class AccountForm(UserChangeForm):
         return staff
 
 
-class AccountAdmin(WrongFiltersRefused, UserAdmin):
+class AccountAdmin(WrongFiltersRefused, LockedWhenSaved, UserAdmin):
     form = AccountForm
+    # Its page carries the digest of what it showed (an account deactivated meanwhile).
+    fieldsets = [
+        (None, {"fields": [*UserAdmin.fieldsets[0][1]["fields"], "opened"]}),
+        *UserAdmin.fieldsets[1:],
+    ]
     # Facts, not settings (an edit would also have cut their fractions of a second).
     readonly_fields = ["last_login", "date_joined"]
 

@@ -169,12 +169,17 @@ def _json_value(value):
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def opened(obj: Model) -> str:
-    """A digest of a record's values as stored, which its admin page carries; "" for a new one."""
+def opened(obj: Model, ignored=()) -> str:
+    """A digest of a record's values as stored, which its admin page carries; "" for a new one.
+    Fields named in ``ignored`` (those its page cannot write) are left out."""
     if obj.pk is None:
         return ""
-    # A list is a set here (a license's features): saved in another order, it is unchanged.
-    values = {k: sorted(v) if isinstance(v, list) else v for k, v in model_to_dict(obj).items()}
+    # A list is a set here (a license's features, an account's groups by their keys): saved
+    # in another order, it is unchanged.
+    values = {
+        k: sorted(getattr(x, "pk", x) for x in v) if isinstance(v, list) else v
+        for k, v in model_to_dict(obj, exclude=ignored).items()
+    }
     values = json.dumps(values, cls=DjangoJSONEncoder, sort_keys=True)
     return hashlib.sha256(values.encode()).hexdigest()[:32]
 
@@ -187,15 +192,18 @@ class UnchangedSinceOpened(forms.ModelForm):
     waited for and then compared against."""
 
     opened = forms.CharField(widget=forms.HiddenInput, required=False)
+    opened_ignores = ()  # fields that change without the page and that it cannot write
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["opened"].initial = opened(self.instance)
+        self.fields["opened"].initial = opened(self.instance, self.opened_ignores)
 
     def clean(self):
         cleaned = super().clean()
         # The instance holds the stored values until the form is cleaned.
-        if self.data.get(self.add_prefix("opened"), "") != opened(self.instance):
+        if self.data.get(self.add_prefix("opened"), "") != opened(
+            self.instance, self.opened_ignores
+        ):
             raise forms.ValidationError(
                 f"{self.instance} was changed by someone else since this page was opened: "
                 "nothing was saved. Open it again to see the change, then make yours.",
@@ -223,11 +231,8 @@ def saved(obj: Model, form, change: bool, *, secret=()) -> dict | None:
     return {"values": _json_value(values)}
 
 
-class AuditedAdmin(admin.ModelAdmin):
-    """Writes an audit event for every save made in the admin, with what changed; refuses a
-    save over a change made since its page was opened (``UnchangedSinceOpened``)."""
-
-    form = UnchangedSinceOpened
+class LockedWhenSaved:
+    """An admin whose page is saved reads its record locked (``UnchangedSinceOpened``)."""
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -237,6 +242,13 @@ class AuditedAdmin(admin.ModelAdmin):
             obj = self.get_queryset(request).select_for_update(of=("self",)).filter(pk=obj.pk)
             obj = obj.first()
         return obj
+
+
+class AuditedAdmin(LockedWhenSaved, admin.ModelAdmin):
+    """Writes an audit event for every save made in the admin, with what changed; refuses a
+    save over a change made since its page was opened (``UnchangedSinceOpened``)."""
+
+    form = UnchangedSinceOpened
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

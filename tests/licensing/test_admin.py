@@ -2706,7 +2706,7 @@ def test_superusers_edits_of_accounts_are_audited(admin_client, admin_user, cust
         "last_name": customer.last_name,
         "is_active": "on",
         "groups": [Group.objects.get(name="support").pk],
-    }
+    } | opened_page(admin_client, url)
     assert admin_client.post(url, form, REMOTE_ADDR="10.2.2.2").status_code == 302
     event = AuditEvent.objects.get(action="user_change")
     assert (event.actor, event.ip_address, event.organization) == (
@@ -2717,6 +2717,7 @@ def test_superusers_edits_of_accounts_are_audited(admin_client, admin_user, cust
     assert event.details == {
         "changed": {"email address": [old_email, "ops@plant.example"], "groups": [[], ["support"]]}
     }
+    form |= opened_page(admin_client, url)
     assert admin_client.post(url, form).status_code == 302  # saved as it is: nothing to record
     assert AuditEvent.objects.filter(action="user_change").count() == 1
 
@@ -2753,6 +2754,34 @@ def test_superusers_edits_of_accounts_are_audited(admin_client, admin_user, cust
     assert "pbkdf2" not in trail and new not in trail
 
 
+def test_an_account_page_saved_over_a_change_made_since_it_was_opened_is_refused(
+    admin_client, customer, organization, support
+):
+    """A superuser's page of an account opened before support deactivated it (a leaver), then
+    saved, would turn it back on unseen (the page sends Active ticked as it showed it)."""
+    url = f"/admin/auth/user/{customer.pk}/change/"
+    old_email = customer.email
+    form = {"username": customer.username, "email": "new@plant.example", "is_active": "on"}
+    form |= opened_page(admin_client, url)
+    customer.last_login = timezone.now()  # a log-in meanwhile changes nothing that is shown
+    customer.save(update_fields=["last_login"])
+    services.deactivate_member(membership=customer.membership, actor=support)
+    refused = admin_client.post(url, form)
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.non_field_errors() == [
+        f"{customer.username} was changed by someone else since this page was opened: nothing "
+        "was saved. Open it again to see the change, then make yours."
+    ]
+    customer.refresh_from_db()
+    assert (customer.is_active, customer.email) == (False, old_email)
+    assert not AuditEvent.objects.filter(action="user_change").exists()
+    # Opened again, it is saved (turned on again, knowingly).
+    form |= opened_page(admin_client, url)
+    assert admin_client.post(url, form).status_code == 302
+    customer.refresh_from_db()
+    assert (customer.is_active, customer.email) == (True, "new@plant.example")
+
+
 def test_a_member_is_not_made_staff(admin_client, customer, organization):
     """Staff belong to no customer organization (the organization's page refuses adding one):
     a superuser ticking Staff status on a member's account is told which organization to
@@ -2763,7 +2792,7 @@ def test_a_member_is_not_made_staff(admin_client, customer, organization):
         "email": customer.email,
         "is_active": "on",
         "is_staff": "on",
-    }
+    } | opened_page(admin_client, url)
     response = admin_client.post(url, form)
     assert response.status_code == 200
     assert (
