@@ -39,7 +39,7 @@ from .errors import (
 )
 from .ids import normalize_installation_id
 from .keyring import key_id
-from .model import HIDDEN_CHARACTERS, SERIAL, License, check_issuable, strict_json
+from .model import HIDDEN_CHARACTERS, SERIAL, FileData, License, check_issuable, strict_json
 
 __all__ = ["MAX_FILE_SIZE", "CLOCK_TOLERANCE", "sign_license", "verify_license", "read_envelope"]
 _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -102,7 +102,7 @@ def license_file(text: str) -> str:
     return _armor(_armored_body(text))
 
 
-def read_envelope(text: str | bytes) -> dict:
+def read_envelope(text: FileData) -> dict:
     """Unarmor a license file and return its envelope, checking only its form (no signature).
     A file over MAX_FILE_SIZE bytes is refused first: bytes as given, text as UTF-8."""
     if isinstance(text, bytearray | memoryview):
@@ -183,7 +183,7 @@ def as_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def read_license(text: str | bytes) -> License:
+def read_license(text: FileData) -> License:
     """The license a file carries, its signature NOT checked: for showing what a file says
     (the license site's own pages), never for deciding what a server may do: that is
     :func:`verify_license`."""
@@ -196,7 +196,7 @@ def read_license(text: str | bytes) -> License:
 
 
 def verify_license(
-    text: str | bytes,
+    text: FileData,
     keyring: Mapping[str, Ed25519PublicKey],
     installation_id: str | None,
     *,

@@ -13,6 +13,7 @@ two different neighbours changes the sum by ``(wi + wj) * (x + y) != 0``).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from functools import reduce
@@ -345,12 +346,12 @@ def installation_id_from_secret(secret: bytes) -> str:
 
 
 def new_installation_id() -> str:
-    """A fresh random Installation ID, for example ``'7K3M-Q9XA-2B4C-D5EF-GH6J'``."""
+    """A fresh random Installation ID, for example ``'FJHZ-2SJ0-1JBD-ZWX4-QW7N'``."""
     return installation_id_from_secret(os.urandom(32))
 
 
 def new_license_number() -> str:
-    """A fresh random license number, for example ``'TM-4Q7Z-M2KD-8RWA'``."""
+    """A fresh random license number, for example ``'TM-Q6H8-J9SE-5BYJ'``."""
     return LICENSE_NUMBER.from_bits(os.urandom(8))
 
 
@@ -370,7 +371,18 @@ def give_to_folders_owner(made: int | str | os.PathLike, folder: str | os.PathLi
         # A folder by its name: never through a link put in its place meanwhile (root would
         # give the file it names, /etc/shadow say, to the folder's owner).
         follow = {} if isinstance(made, int) else {"follow_symlinks": False}
-        os.chown(made, owner.st_uid, owner.st_gid, **follow)
+        chown_if_allowed(made, owner.st_uid, owner.st_gid, **follow)
+
+
+def chown_if_allowed(made, uid: int, gid: int, **follow) -> None:
+    """Give a file to an account where root may: a root without the capability (a hardened
+    service) or in a rootless container (the owner an account it does not know) uses the
+    folder as it is, as any account uses a folder it may write."""
+    try:
+        os.chown(made, uid, gid, **follow)
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EINVAL):
+            raise
 
 
 def sync_folder(folder: str | os.PathLike) -> None:

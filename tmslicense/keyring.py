@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .model import decode_text, strict_json, text_or_bytes
+from .model import FileData, decode_text, strict_json, text_or_bytes
 
 __all__ = ["Keyring", "KeyringError", "key_id"]
 
@@ -119,7 +119,7 @@ class Keyring(Mapping[str, Ed25519PublicKey]):
         return json.dumps({"keys": keys}, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> Keyring:
+    def from_json(cls, text: FileData) -> Keyring:
         """Parse the file form; anything else, an empty list of keys included, is refused with
         a :class:`KeyringError` that says what is wrong."""
         text = text_or_bytes(text)

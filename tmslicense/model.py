@@ -23,7 +23,10 @@ def decode_text(data: bytes) -> str:
     return data.decode("utf-8-sig")
 
 
-def text_or_bytes(data) -> str | bytes:
+FileData = str | bytes | bytearray | memoryview  # a file's text, or its bytes in any buffer
+
+
+def text_or_bytes(data: FileData) -> str | bytes:
     """Text, or the bytes of any buffer (a bytearray, a memoryview); anything else is refused."""
     if isinstance(data, bytearray | memoryview):
         return bytes(data)

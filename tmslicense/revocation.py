@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .errors import BadSignature, MalformedFile, UnknownKey, UnsupportedAlgorithm, quoted
 from .fileformat import strict_b64decode
-from .model import SERIAL, decode_text, text_or_bytes
+from .model import SERIAL, FileData, decode_text, text_or_bytes
 
 __all__ = ["sign_revoked_list", "verify_revoked_list"]
 
@@ -55,7 +55,7 @@ def sign_revoked_list(
     return "\n".join([*lines, *serials, f"{_SIGNATURE}ed25519 {kid} {signature}"]) + "\n"
 
 
-def verify_revoked_list(text: str | bytes, keyring: Mapping[str, Ed25519PublicKey]) -> list[str]:
+def verify_revoked_list(text: FileData, keyring: Mapping[str, Ed25519PublicKey]) -> list[str]:
     """The serials of a list of revoked serials signed by a key in ``keyring``; as bytes, in
     UTF-8 or UTF-16 (see ``decode_text``), with or without a byte-order mark.
 

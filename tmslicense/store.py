@@ -46,6 +46,7 @@ from .ids import (
     SECRET_FILE,
     InvalidInstallationId,
     as_root,
+    chown_if_allowed,
     give_to_folders_owner,
     load_or_create_installation_id,
     make_folder,
@@ -53,7 +54,7 @@ from .ids import (
     sync_folder,
 )
 from .keyring import Keyring, KeyringError
-from .model import SERIAL, License
+from .model import SERIAL, FileData, License
 from .revocation import MAX_REVOKED_LIST, verify_revoked_list
 
 __all__ = ["DataFolder", "DataFolderError", "Imported", "KeyringChange", "LOCK_WAIT", "locked"]
@@ -62,6 +63,12 @@ __all__ = ["DataFolder", "DataFolderError", "Imported", "KeyringChange", "LOCK_W
 class DataFolderError(Exception):
     """A file in the data folder is damaged: the server cannot decide what its licenses
     allow until it is restored."""
+
+
+def may_not_write(folder: Path) -> DataFolderError:
+    return DataFolderError(
+        f"Cannot change {folder}: this account may not write to it. Nothing was changed."
+    )
 
 
 LOCK_WAIT = 30  # seconds to wait for another command that is changing the folder
@@ -95,6 +102,8 @@ def locked(
             raise DataFolderError(
                 f"Cannot change {data_dir}: it is on a read-only file system. Nothing was changed."
             ) from None
+        if error.errno in (errno.EACCES, errno.EPERM) and not path.exists():
+            raise may_not_write(data_dir) from None
         raise DataFolderError(
             f"Cannot use {path}: {error.strerror}. It only lets commands take turns: delete "
             f"it, or let this account write to {data_dir}."
@@ -347,7 +356,7 @@ def _license_in(path: Path) -> License | None:
         return None
 
 
-def store_file(target: Path, data: bytes | str) -> None:
+def store_file(target: Path, data: FileData) -> None:
     """Store a verified license file, its armored block alone: stored so, what imports
     verifies again (the text around it, an e-mail in any encoding, each byte that is no UTF-8
     read as U+FFFD, 3 bytes, could grow the file past MAX_FILE_SIZE, or not be UTF-8 at all)."""
@@ -409,7 +418,7 @@ def _owned_as_before(fd: int, target: Path) -> None:
     if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
         os.fchmod(fd, stat.S_IMODE(before.st_mode) & 0o777)
     if as_root():
-        os.chown(fd, before.st_uid, before.st_gid)
+        chown_if_allowed(fd, before.st_uid, before.st_gid)
 
 
 def _write(target: Path, text: str) -> None:
@@ -420,7 +429,10 @@ def _write(target: Path, text: str) -> None:
     # Made new (O_EXCL: a link in its place is refused, not followed), with the mode the
     # umask gives, as any file the server writes; then the mode of the file it replaces.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(temporary, flags, 0o666)
+    try:
+        fd = os.open(temporary, flags, 0o666)
+    except PermissionError:
+        raise may_not_write(target.parent) from None
     try:
         _owned_as_before(fd, target)
         with open(fd, "w", encoding="utf-8") as handle:
@@ -556,7 +568,7 @@ class DataFolder:
         not_used = [f"{path.name}: {why}" for path, why in refused]
         return capabilities(valid, self._this(), now=now, not_used=not_used)
 
-    def import_license(self, data: bytes | str, keyring=None, *, now=None) -> Imported:
+    def import_license(self, data: FileData, keyring=None, *, now=None) -> Imported:
         """Verify a license file for this server (at ``now``, by default the clock's) and
         install it, replacing an older issue of the same license. Refuses (a
         :class:`LicenseError`, nothing changed) a file that does not verify here, and an
@@ -607,7 +619,7 @@ class DataFolder:
             return Imported(lic, path, True)
         return Imported(lic, placement(self.path, lic, current, refused), False, current)
 
-    def add_revoked_list(self, data: bytes | str, keyring=None) -> list[str]:
+    def add_revoked_list(self, data: FileData, keyring=None) -> list[str]:
         """Verify the license site's signed list of revoked serials (its ``/revoked.txt``)
         and add its serials to this server's; returns the ones that were new. Refuses a list
         that does not verify, or is no text (a :class:`LicenseError`, nothing changed)."""
@@ -663,7 +675,7 @@ class DataFolder:
         return Keyring.load(path) if path.exists() else None
 
     def install_keyring(
-        self, data: bytes | str, licenses: Iterable[bytes | str] = (), *, now=None
+        self, data: FileData, licenses: Iterable[FileData] = (), *, now=None
     ) -> KeyringChange:
         """Keep a keyring (the license site's ``/keyring.json``, after a key rotation say) as
         the folder's. Refuses (a :class:`KeyringError`, nothing changed) one that is not a
@@ -675,6 +687,8 @@ class DataFolder:
         lists a key (a compromised one) and reissued its files under a new key, the keyring
         alone would leave their licenses without a file that counts, and the files alone are
         not trusted by the folder's keyring. Refused whole (nothing changed) when one is."""
+        if isinstance(licenses, str | bytes | bytearray | memoryview):  # read line by line
+            raise TypeError("licenses is a list of license files ([file]), not one")
         this = self._this()
         new = Keyring.from_json(data)
         with self._locked():

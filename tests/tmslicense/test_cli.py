@@ -25,16 +25,18 @@ ROOT = Path(__file__).resolve().parents[2]
 class Tms:
     """One ThinManager Server: its own data folder, trusting the site's keyring."""
 
-    def __init__(self, folder: Path, keyring: tmslicense.Keyring):
-        folder.mkdir(parents=True)
+    def __init__(self, folder: Path, keyring: tmslicense.Keyring, runs_as=()):
+        folder.mkdir(parents=True, exist_ok=True)
         self.data = folder / "data"
         self.keyring = folder / "keyring.json"
         self.keyring.write_text(keyring.to_json())
+        self.runs_as = list(runs_as)  # a command that runs the next one as another account
         self.installation_id = self.run("id").stdout.strip()
 
     def run(self, *args):
         return subprocess.run(
             [
+                *self.runs_as,
                 sys.executable,
                 "-m",
                 "tmslicense",
@@ -502,6 +504,80 @@ def test_a_lock_file_that_cannot_be_used_is_named(pair, make_license, sign, tmp_
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: Cannot use {tms.data / '.lock'}: Is a directory.")
     assert "delete it" in result.stderr
+
+
+def _as_root():
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("only root can run a command as another account: run as root to test it")
+
+
+@pytest.mark.parametrize(
+    "root_that_may_not_give",
+    [
+        # Root in a rootless container: the folder's owner is not an account it knows.
+        ["unshare", "--user", "--map-root-user", "--"],
+        # Root without the capability to change owners (a hardened service).
+        ["setpriv", "--bounding-set=-chown", "--"],
+    ],
+)
+def test_a_root_that_may_not_give_files_away_uses_its_folder_as_it_is(
+    tmp_path, keyring, make_license, sign, root_that_may_not_give
+):
+    """What root makes in a data folder goes to the folder's owner where root may do so;
+    where it may not, the folder is used as it is, as any account uses a folder it may write."""
+    _as_root()
+    data = tmp_path / "tms" / "data"
+    data.mkdir(parents=True)
+    os.chown(data, 1234, 1234)
+    data.chmod(0o777)  # the server's account's, and open to all
+    tms = Tms(tmp_path / "tms", keyring, runs_as=root_that_may_not_give)
+    assert tmslicense.normalize_installation_id(tms.installation_id) == tms.installation_id
+    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+    result = tms.run("import", _file(tmp_path, sign(lic)))
+    assert result.returncode == 0, result.stderr
+    for args in (["keyring", str(tms.keyring)], ["check", "change-config"]):
+        result = tms.run(*args)
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_data_folder_this_account_may_not_write_is_named(keyring, make_license, sign, tmp_path):
+    """The server's account may read its folder but not write it (made by root, say): an
+    import names the folder, not a lock to delete or a temporary file, and changes nothing."""
+    import tempfile
+
+    _as_root()
+    top = Path(tempfile.mkdtemp())  # one the server's account ("nobody") can reach
+    try:
+        top.chmod(0o755)
+        tms = Tms(top, keyring)  # made by root
+        (tms.data / "installation.secret").chmod(0o644)
+        tms.runs_as = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        assert tms.run("id").stdout.strip() == tms.installation_id  # it may read
+        lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+        path = _file(top, sign(lic))
+        Path(path).chmod(0o644)
+        before = tms.snapshot()
+        result = tms.run("import", path)
+        assert (result.returncode, result.stderr) == (
+            2,
+            f"error: Cannot change {tms.data}: this account may not write to it. "
+            "Nothing was changed.\n",
+        )
+        # A lock it may use, in a folder it may not write to: the folder is named.
+        (tms.data / "licenses").mkdir(mode=0o755)
+        (tms.data / ".lock").touch()
+        (tms.data / ".lock").chmod(0o666)
+        result = tms.run("import", path)
+        assert (result.returncode, result.stderr) == (
+            2,
+            f"error: Cannot change {tms.data / 'licenses'}: this account may not write to it. "
+            "Nothing was changed.\n",
+        )
+        assert tms.snapshot() == before | {Path(".lock"): b""}
+    finally:
+        import shutil
+
+        shutil.rmtree(top)
 
 
 def test_a_data_folder_on_a_read_only_file_system_is_said_so(

@@ -611,6 +611,11 @@ def test_the_folder_keeps_the_sites_keyring_and_refuses_one_that_drops_a_used_ke
         folder.install_keyring(tmslicense.Keyring([new_key]).to_json())
     assert (folder.path / "keyring.json").read_bytes() == before
     assert folder.capabilities(folder.keyring()).serve_clients
+    # One file given where a list of them is taken: said so, not "not a license file".
+    for one in (sign(lic), sign(lic).encode()):
+        with pytest.raises(TypeError, match=r"a list of license files \(\[file\]\), not one"):
+            folder.install_keyring(tmslicense.Keyring([new_key]).to_json(), one)
+    assert (folder.path / "keyring.json").read_bytes() == before
     # Once the license is gone (or reissued with the new key), the old key may go.
     folder.remove_license(lic.license_number)
     change = folder.install_keyring(tmslicense.Keyring([new_key]).to_json())
