@@ -12,7 +12,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -447,23 +447,9 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     swapped = roles_swapped(previous, ids)
     pairs = zip(previous, ids, strict=False)  # none for a first activation
     corrected = [] if swapped else [(was, new) for was, new in pairs if was != new]
-    now = timezone.now()
     serial = secrets.token_hex(8).upper()
     try:
-        tms = tmslicense.License.create(
-            serial=serial,
-            license_number=lic.number,
-            kind=lic.kind,
-            installation_ids=ids,
-            product=lic.product,
-            edition=lic.edition,
-            seats=lic.seats,
-            features=sorted(lic.features),  # as the site lists them: a server's status alike
-            customer=lic.organization.name,
-            issued_at=now,
-            maintenance_end=lic.maintenance_end,
-            expires_at=lic.expires_at,
-        )
+        tms = _file_license(lic, ids, serial)
         text, kid = signing.sign(tms)
     except tmslicense.InvalidPayload as error:
         # Recorded before the site checked what a file may carry (a name with a tab, say):
@@ -524,6 +510,25 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     return activation
 
 
+def _file_license(lic: License, ids, serial: str) -> tmslicense.License:
+    """What a file of this license for these servers says, issued now (InvalidPayload: the
+    license cannot be put into a file as recorded)."""
+    return tmslicense.License.create(
+        serial=serial,
+        license_number=lic.number,
+        kind=lic.kind,
+        installation_ids=ids,
+        product=lic.product,
+        edition=lic.edition,
+        seats=lic.seats,
+        features=sorted(lic.features),  # as the site lists them: a server's status alike
+        customer=lic.organization.name,
+        issued_at=timezone.now(),
+        maintenance_end=lic.maintenance_end,
+        expires_at=lic.expires_at,
+    )
+
+
 def why_not_redundant(activation: Activation) -> str | None:
     """Why the server of a file that may be a mirror (a two-server file's secondary; a
     one-server file's server) is one although it holds a license of its own (an enterprise
@@ -532,16 +537,52 @@ def why_not_redundant(activation: Activation) -> str | None:
     is fully functional, or a mirror by its mirrored licenses alone. Another customer's files
     on the same server are not read."""
     server = activation.mirrored_installation_id or activation.installation_id
+    return _not_redundant(server, activation.license.organization_id)
+
+
+def _not_redundant(server: str, organization_id: int, also=()) -> str | None:
+    """why_not_redundant of ``server`` with the organization's live files bound to it, and
+    the licenses in ``also`` (a file not issued yet)."""
     files = (
-        Activation.objects.live()
-        .bound_to(server)
-        .filter(license__organization_id=activation.license.organization_id)
+        Activation.objects.live().bound_to(server).filter(license__organization_id=organization_id)
     )
-    caps = tmslicense.capabilities([file.issued_license for file in files], server)
+    caps = tmslicense.capabilities([*(file.issued_license for file in files), *also], server)
     own = any(lic.server(server).role is not tmslicense.Role.MIRROR for lic in caps.licenses)
     if caps.role is tmslicense.Role.MIRROR and own:
         return caps.message(tmslicense.Action.RUN_CONSOLE)
     return None
+
+
+@dataclass(frozen=True)
+class PairedAlready:
+    secondary: str  # the server the primary is synchronized with
+    number: str  # the license whose file pairs them
+    not_redundant: str | None  # an enterprise license's secondary a mirror still: why
+
+
+def paired_already(lic: License, primary: str) -> PairedAlready | None:
+    """For step 2 of a two-server license: the server a live file of another of the
+    organization's licenses pairs ``primary`` with (as its secondary: the only one this
+    license may take, check_pair), and for an enterprise license, why that server would not
+    be fully functional with it, as its ThinManager would say it. None when no file of the
+    organization's makes ``primary`` a primary (another customer's is not named)."""
+    pair = (
+        Activation.objects.live()
+        .filter(installation_id=primary, license__organization_id=lic.organization_id)
+        .exclude(mirrored_installation_id="")
+        .exclude(license_id=lic.pk)
+        .values_list("mirrored_installation_id", "license__number")
+        .first()
+    )
+    if pair is None:
+        return None
+    secondary, number = pair
+    not_redundant = None
+    if lic.kind == tmslicense.Kind.ENTERPRISE:
+        with suppress(tmslicense.InvalidPayload):  # issuing it says why
+            planned = _file_license(lic, (primary, secondary), "0" * 16)
+            not_redundant = _not_redundant(secondary, lic.organization_id, also=[planned])
+    return PairedAlready(secondary, number, not_redundant)
 
 
 def _revoked_url() -> str:

@@ -716,6 +716,7 @@ class ActivateLicenseView(LoginRequiredMixin, SessionWizardView):
         if self.steps.current == "mirrored":
             context["license"] = form.license
             context["installation_id"] = form.installation_id
+            context["paired"] = services.paired_already(form.license, form.installation_id)
             context["move_license"] = services.contact_support(
                 "To move the license to another secondary server, contact support"
             )

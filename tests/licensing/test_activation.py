@@ -377,8 +377,9 @@ def _activation_reads(queries):
 
 def test_a_license_read_tells_whether_an_activation_is_live(customer_client, make_license, ids):
     """The look-up and the locked re-read carry the live activation's id: a first activation
-    reads no activation but the pair's other licenses (is one the other way round?); a
-    re-download reads the live one where it is checked."""
+    reads no activation but the pair's other licenses (is the primary paired already, for
+    step 2's page; is one the other way round?); a re-download reads the live one where it
+    is checked."""
     lic = make_license("mirrored")
     with CaptureQueriesContext(connection) as first:
         assert step1(customer_client, lic.number, ids[0]).status_code == 200
@@ -386,10 +387,11 @@ def test_a_license_read_tells_whether_an_activation_is_live(customer_client, mak
     with CaptureQueriesContext(connection) as again:
         assert step1(customer_client, lic.number, ids[0]).status_code == 200
         assert step2(customer_client, ids[1]).status_code == 302
-    [pair] = _activation_reads(first)  # whether another pair shares a server
+    paired, pair = _activation_reads(first)  # step 2's page; whether a pair shares a server
+    assert '"installation_id" = ' in paired["sql"]
     assert '"mirrored_installation_id" IN' in pair["sql"]
-    # Step 1's early check, then step 2's: step 1 again, and the locked re-read.
-    assert len(_activation_reads(again)) == 3
+    # Step 1's early check and step 2's page, then step 2's: step 1 again, the locked re-read.
+    assert len(_activation_reads(again)) == 4
     assert Activation.objects.count() == 1
 
 

@@ -782,6 +782,50 @@ def test_an_enterprise_file_promises_full_redundancy_only_where_tmslicense_gives
     )
 
 
+def test_step_2_says_which_secondary_a_paired_primary_takes_and_what_it_will_allow(
+    customer_client, customer, other_customer
+):
+    """A pair adding a license: step 2 names the secondary the primary is synchronized with
+    already (the only one it may take), and for an enterprise license that would leave that
+    server a mirror (no duplicate of the pair's mirrored license) says so before the file
+    is issued, not "fully redundant" then a refusal of the console on the server."""
+    from tests.licensing.wizard import step1
+
+    organization = customer.membership.organization
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    mirrored = LicenseFactory(organization=organization, kind="mirrored", seats=25)
+    services.activate(
+        license=mirrored, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+    )
+    premium = LicenseFactory(organization=organization, kind="enterprise", edition="Premium")
+    said = re.sub(r"<[^>]+>", "", step1(customer_client, premium.number, ids[0]).content.decode())
+    assert (
+        f"{ids[0]} is synchronized with {ids[1]} already (license {mirrored.number}): enter "
+        f"{ids[1]} as the Mirrored Installation ID." in said
+    )
+    assert "The secondary server is fully redundant" not in said
+    assert f"With this license, {ids[1]} will not be fully functional" in said
+    assert f"none here duplicates license {mirrored.number}" in said
+    # A duplicate of the mirrored license would be: the usual description, the pair named.
+    duplicate = LicenseFactory(organization=organization, kind="enterprise", seats=25)
+    customer_client.wizard_run = ""
+    said = re.sub(r"<[^>]+>", "", step1(customer_client, duplicate.number, ids[0]).content.decode())
+    assert "The secondary server is fully redundant" in said and "duplicates" not in said
+    assert f"is synchronized with {ids[1]} already (license {mirrored.number})" in said
+    # A primary paired by another customer's file only: nothing of theirs is named.
+    other = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    theirs = LicenseFactory(organization=other_customer.membership.organization, kind="mirrored")
+    services.activate(
+        license=theirs,
+        installation_id=other[0],
+        mirrored_installation_id=other[1],
+        actor=other_customer,
+    )
+    customer_client.wizard_run = ""
+    said = step1(customer_client, premium.number, other[0]).content.decode()
+    assert "Step 2 of 2" in said and other[1] not in said and "synchronized with" not in said
+
+
 def test_a_mirrored_file_says_when_it_takes_the_console_from_a_secondary_with_licenses(
     customer_client, customer
 ):
