@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.urls import reverse
@@ -451,6 +451,12 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
     try:
         tms = _file_license(lic, ids, serial)
         text, kid = signing.sign(tms)
+    except ImproperlyConfigured as error:  # the key file lost or unreadable since the start
+        log.error("No license file can be issued: %s", error)
+        raise ActivationError(
+            "License files cannot be issued right now: nothing was done. Try again in a few "
+            "minutes; " + contact_support("if it cannot wait, contact support")
+        ) from None
     except tmslicense.InvalidPayload as error:
         # Recorded before the site checked what a file may carry (a name with a tab, say):
         # support corrects the record, then the file can be issued.
@@ -963,6 +969,31 @@ def revoke(*, activation: Activation, reason: str, actor, ip=None) -> Activation
         },
     )
     return act
+
+
+RESTORED_REASON = (
+    "On the site's list of revoked files saved before its database was restored from an older "
+    "backup: revoked again."
+)
+
+
+def revoke_listed(serials, *, dry_run: bool = False) -> list[Activation]:
+    """After a restore from a dump older than the last revocations (files revoked since are
+    live again in it): revoke again, by the site, each live file whose serial is on the list
+    of revoked files saved since (``serials``, verified). Returns them, with ``dry_run``
+    changing nothing."""
+    found = Activation.objects.live().filter(serial__in=list(serials)).order_by("pk")
+    found = list(found.select_related("license"))
+    if dry_run:
+        return found
+    done = []
+    for act in found:
+        try:
+            with transaction.atomic():
+                done.append(revoke(activation=act, reason=RESTORED_REASON, actor=None))
+        except ActivationError:  # revoked meanwhile by support
+            continue
+    return done
 
 
 def corrected_installation_ids(

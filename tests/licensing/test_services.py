@@ -313,18 +313,29 @@ def test_signing_key_never_reaches_the_logs(make_license, customer, signing_key_
 
 
 def test_missing_signing_key_is_a_clear_error_that_writes_nothing(
-    make_license, customer, settings, tmp_path
+    make_license, customer, customer_client, settings, tmp_path, caplog
 ):
-    from django.core.exceptions import ImproperlyConfigured
+    """A key file lost or unreadable while the site runs (check --deploy refuses to start
+    without one): the customer is told to try later, not shown a 500 page; the log says why."""
+    from tests.licensing.wizard import step1
 
     settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "absent.pem"
-    with pytest.raises(ImproperlyConfigured, match="create_signing_key"):
+    lic = make_license("standard")
+    with pytest.raises(services.ActivationError) as refused:
         services.activate(
-            license=make_license("standard"),
-            installation_id=tmslicense.new_installation_id(),
-            actor=customer,
+            license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
         )
-    assert not Activation.objects.exists() and not AuditEvent.objects.exists()
+    assert refused.value.message == (
+        "License files cannot be issued right now: nothing was done. Try again in a few "
+        f"minutes; if it cannot wait, contact support at {settings.SUPPORT_EMAIL} with your "
+        "license number."
+    )
+    assert "create_signing_key" in caplog.text  # for whoever runs the site
+    page = step1(customer_client, lic.number, tmslicense.new_installation_id())
+    assert page.status_code == 200
+    assert "License files cannot be issued right now" in page.content.decode()
+    assert not Activation.objects.exists()
+    assert not AuditEvent.objects.exclude(action="log_in").exists()
     assert not OutboxMessage.objects.exists()
 
 
