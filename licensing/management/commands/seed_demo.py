@@ -17,13 +17,13 @@ DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - a documented demo login, local
 # repeats its license's kind ("ThinManager Standard, Standard" read as one said twice).
 PRODUCT = "ThinManager"
 LICENSES = [
-    # (number symbols, kind, edition, seats)
-    ("DEMO0000001", Kind.STANDARD, "Premium", 10),
-    ("DEMO0000002", Kind.MIRRORED, "Standard", 25),
-    ("DEMO0000003", Kind.ENTERPRISE, "Premium", 50),
+    # (number symbols, kind, edition, seats, the edition an earlier version gave it)
+    ("DEMO0000001", Kind.STANDARD, "Premium", 10, "Standard"),
+    ("DEMO0000002", Kind.MIRRORED, "Standard", 25, "Premium"),
+    ("DEMO0000003", Kind.ENTERPRISE, "Premium", 50, "Enterprise"),
 ]
 OTHER_LICENSE = "0THER000001"
-OTHER_EDITION = "Premium"
+OTHER_EDITION, OTHER_EARLIER_EDITION = "Premium", "Standard"
 # Two servers to activate for, and two more to try a refusal, a correction or a second license.
 SAMPLE_IDS = [
     "DEMO000000000000001",
@@ -62,32 +62,25 @@ class Command(BaseCommand):
         support = self._user(User, "support", "support@example.com", staff=True)
         support.groups.add(Group.objects.get(name="support"))
 
-        # The product and edition of a demo license made by an earlier version are set too.
-        for i, (stem, kind, edition, seats) in enumerate(LICENSES):
-            License.objects.update_or_create(
-                number=LICENSE_NUMBER.complete(stem),
-                defaults=dict(product=PRODUCT, edition=edition),
-                create_defaults=dict(
-                    organization=org,
-                    kind=kind,
-                    product=PRODUCT,
-                    edition=edition,
-                    seats=seats,
-                    features=["relevance", "multimonitor"] if i else [],
-                    maintenance_end=date.today() + timedelta(days=365),
-                ),
+        for i, (stem, kind, edition, seats, earlier) in enumerate(LICENSES):
+            self._license(
+                stem,
+                earlier,
+                organization=org,
+                kind=kind,
+                edition=edition,
+                seats=seats,
+                features=["relevance", "multimonitor"] if i else [],
+                maintenance_end=date.today() + timedelta(days=365),
             )
-        License.objects.update_or_create(
-            number=LICENSE_NUMBER.complete(OTHER_LICENSE),
-            defaults=dict(product=PRODUCT, edition=OTHER_EDITION),
-            create_defaults=dict(
-                organization=other,
-                kind=Kind.STANDARD,
-                product=PRODUCT,
-                edition=OTHER_EDITION,
-                seats=5,
-                maintenance_end=date.today() + timedelta(days=30),
-            ),
+        self._license(
+            OTHER_LICENSE,
+            OTHER_EARLIER_EDITION,
+            organization=other,
+            kind=Kind.STANDARD,
+            edition=OTHER_EDITION,
+            seats=5,
+            maintenance_end=date.today() + timedelta(days=30),
         )
         ids = [INSTALLATION_ID.complete(stem) for stem in SAMPLE_IDS]
 
@@ -114,6 +107,20 @@ class Command(BaseCommand):
             "README.md.\n  E-mails the site sends (license files, password-reset links) are "
             "printed in the terminal of the server (make run's)."
         )
+
+    @staticmethod
+    def _license(stem: str, earlier_edition: str, **values) -> None:
+        """A demo license, made once. One an earlier version made, its edition repeating its
+        kind, gets this version's edition; what was set since (support trying the admin) is
+        kept."""
+        number = LICENSE_NUMBER.complete(stem)
+        _, made = License.objects.get_or_create(
+            number=number, defaults={"product": PRODUCT, **values}
+        )
+        if not made:
+            License.objects.filter(number=number, product=PRODUCT, edition=earlier_edition).update(
+                edition=values["edition"]
+            )
 
     def _user(self, User, username, email, staff=False):
         user, created = User.objects.get_or_create(
