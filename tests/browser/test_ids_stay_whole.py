@@ -159,12 +159,12 @@ def test_supports_lists_keep_numbers_and_installation_ids_whole(page, engineer, 
     assert set(lines(paragraph.locator("strong, .installation-id"))) == {1}
 
 
-@pytest.mark.parametrize("width", [390, 800, 992, 1000, 1280])
+@pytest.mark.parametrize("width", [390, 800, 992, 1000, 1100, 1280])
 def test_a_long_account_name_leaves_every_page_within_the_screen(page, engineer, width):
     """An invited member's user name is their e-mail address: in the bar it neither pushes Log
-    out off the screen nor squeezes the menu's links onto two lines; in a phone's cards (a
-    colleague's name in Members and in a license's history) it breaks rather than sticking
-    out of the card, out of reach."""
+    out off the screen nor squeezes the menu's links or buttons onto two lines; in a phone's
+    cards (a colleague's name in Members and in a license's history) it breaks rather than
+    sticking out of the card, out of reach."""
     long_name = "new.engineer.with.a.rather.long.address@plant-maintenance.example.com"
     colleague = UserFactory(  # staff too: the widest bar (its Support link)
         username=long_name,
@@ -185,7 +185,7 @@ def test_a_long_account_name_leaves_every_page_within_the_screen(page, engineer,
         box = log_out.bounding_box()
         assert box["x"] + box["width"] <= width, path
         assert page.evaluate("document.documentElement.scrollWidth") <= width, path
-        for link in page.locator("#nav .nav-link").element_handles():
+        for link in page.locator("#nav .nav-link, #nav .btn").element_handles():
             assert link.evaluate(LINES) == 1, (path, link.inner_text())
         for cell in page.locator("main td").element_handles():
             cell_box, page_width = cell.bounding_box(), width
