@@ -535,24 +535,39 @@ def _file_license(lic: License, ids, serial: str) -> tmslicense.License:
     )
 
 
-def why_not_redundant(activation: Activation) -> str | None:
+PLANNED_SERIAL = "0" * 16  # of a file not issued, only asked what it would do
+
+
+def why_not_redundant(activation: Activation, *, updated: bool = False) -> str | None:
     """Why the server of a file that may be a mirror (a two-server file's secondary; a
     one-server file's server) is one although it holds a license of its own (an enterprise
     file; a standard one), as its ThinManager says it (tmslicense, with the organization's
     live files bound to it: a mirrored license that none of its own duplicates); None when it
     is fully functional, or a mirror by its mirrored licenses alone. Another customer's files
-    on the same server are not read."""
+    on the same server are not read. ``updated``: with the license's updated file in its
+    place (what "Get an updated file" gives); None also when the license cannot be put into
+    a file as recorded (issuing it says why)."""
     server = activation.mirrored_installation_id or activation.installation_id
-    return _not_redundant(server, activation.license.organization_id)
+    planned = None
+    if updated:
+        try:
+            planned = _file_license(activation.license, activation.installation_ids, PLANNED_SERIAL)
+        except tmslicense.InvalidPayload:
+            return None
+    return _not_redundant(server, activation.license.organization_id, planned)
 
 
-def _not_redundant(server: str, organization_id: int, also=()) -> str | None:
+def _not_redundant(server: str, organization_id: int, planned=None) -> str | None:
     """why_not_redundant of ``server`` with the organization's live files bound to it, and
-    the licenses in ``also`` (a file not issued yet)."""
+    ``planned`` (a file not issued yet) in place of its license's file there."""
     files = (
         Activation.objects.live().bound_to(server).filter(license__organization_id=organization_id)
     )
-    caps = tmslicense.capabilities([*(file.issued_license for file in files), *also], server)
+    licenses = [file.issued_license for file in files]
+    if planned is not None:
+        number = planned.license_number
+        licenses = [lic for lic in licenses if lic.license_number != number] + [planned]
+    caps = tmslicense.capabilities(licenses, server)
     own = any(lic.server(server).role is not tmslicense.Role.MIRROR for lic in caps.licenses)
     if caps.role is tmslicense.Role.MIRROR and own:
         return caps.message(tmslicense.Action.RUN_CONSOLE)
@@ -586,8 +601,8 @@ def paired_already(lic: License, primary: str) -> PairedAlready | None:
     not_redundant = None
     if lic.kind == tmslicense.Kind.ENTERPRISE:
         with suppress(tmslicense.InvalidPayload):  # issuing it says why
-            planned = _file_license(lic, (primary, secondary), "0" * 16)
-            not_redundant = _not_redundant(secondary, lic.organization_id, also=[planned])
+            planned = _file_license(lic, (primary, secondary), PLANNED_SERIAL)
+            not_redundant = _not_redundant(secondary, lic.organization_id, planned)
     return PairedAlready(secondary, number, not_redundant)
 
 

@@ -276,6 +276,9 @@ def license_detail(request, number):
         activation.issued_by_shown = activation.issued_by_words(request.user)
     live = next((a for a in activations if a.is_live), None)
     refusal = _refusal(lic)
+    # No updated file can be had while the license is suspended or expired.
+    changes = lic.changes_since(live) if live and not refusal else []
+    not_redundant = live and services.why_not_redundant(live)
     return render(
         request,
         "licensing/license_detail.html",
@@ -284,9 +287,12 @@ def license_detail(request, number):
             "activations": activations,
             "live": live,
             "refusal": refusal,
-            # No updated file can be had while the license is suspended or expired.
-            "changes": lic.changes_since(live) if live and not refusal else [],
-            "not_redundant": live and services.why_not_redundant(live),
+            "changes": changes,
+            "not_redundant": not_redundant,
+            # Said before the click: the updated file would take a server's full function.
+            "update_not_redundant": changes
+            and not not_redundant
+            and services.why_not_redundant(live, updated=True),
             "file_in_use": _file_in_use(lic, [live] if live else []),
         },
     )

@@ -27,6 +27,22 @@ from .common import (
 )
 
 
+def _loses_full_function(activation) -> str:
+    """What support is told before reissuing a file whose license's values would leave a
+    fully functional server a mirror (more seats on a mirrored license than its duplicate
+    has, say): as that server's ThinManager would say it; "" when nothing is lost."""
+    if services.why_not_redundant(activation):
+        return ""  # a mirror already
+    why = services.why_not_redundant(activation, updated=True)
+    if not why:
+        return ""
+    server = activation.mirrored_installation_id or activation.installation_id
+    return (
+        f" With the new file, {server} would no longer be fully functional; its ThinManager "
+        f"would say: “{why}”"
+    )
+
+
 class LiveFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "live"
@@ -274,7 +290,7 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
             template="admin/licensing/activation_action.html",
             context={
                 "title": title,
-                "effect": effect(activation.license) if callable(effect) else effect,
+                "effect": effect(activation) if callable(effect) else effect,
                 "activation": activation,
             },
         )
@@ -294,9 +310,12 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
             pk,
             permission="revoke_activation",
             title="Revoke activation",
-            effect=lambda lic: (
-                f"{lic.kept_off or 'The license can be activated again, for any servers.'} "
-                f"{OLD_FILE_KEEPS_WORKING} The organization's members are told by e-mail; the "
+            effect=lambda activation: (
+                (
+                    activation.license.kept_off
+                    or "The license can be activated again, for any servers."
+                )
+                + f" {OLD_FILE_KEEPS_WORKING} The organization's members are told by e-mail; the "
                 "reason stays with support."
             ),
             fields=["reason"],
@@ -319,9 +338,12 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
             pk,
             permission="reissue_activation",
             title="Reissue license file",
-            effect="A new file with a new serial and the license's current values, for the same "
-            "servers, replaces this one. It is e-mailed to the organization's members; importing "
-            f"it on a server replaces the old file there. {OLD_FILE_KEEPS_WORKING}",
+            effect=lambda activation: (
+                "A new file with a new serial and the license's current values, for the same "
+                "servers, replaces this one. It is e-mailed to the organization's members; "
+                f"importing it on a server replaces the old file there. {OLD_FILE_KEEPS_WORKING}"
+                + _loses_full_function(activation)
+            ),
             fields=["reason"],
             run=run,
             issues=True,

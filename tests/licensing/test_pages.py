@@ -826,6 +826,46 @@ def test_step_2_says_which_secondary_a_paired_primary_takes_and_what_it_will_all
     assert "Step 2 of 2" in said and other[1] not in said and "synchronized with" not in said
 
 
+def test_an_update_that_would_take_a_secondarys_full_function_says_so_before_the_click(
+    customer_client, customer
+):
+    """A fully redundant pair (an enterprise license duplicating its mirrored one); support
+    adds seats to the mirrored license: its page offers the updated file, and says before it
+    is taken that the secondary would then be a mirror (the enterprise license no longer
+    duplicates it), not only after."""
+    organization = customer.membership.organization
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    mirrored = LicenseFactory(organization=organization, kind="mirrored", seats=25)
+    enterprise = LicenseFactory(organization=organization, kind="enterprise", seats=25)
+    for lic in (mirrored, enterprise):
+        services.activate(
+            license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+        )
+    page = customer_client.get(f"/licenses/{mirrored.number}/").content.decode()
+    assert 'id="update-file"' not in page and "its ThinManager" not in page
+    License.objects.filter(pk=mirrored.pk).update(seats=30)
+    said = re.sub(
+        r"<[^>]+>", "", customer_client.get(f"/licenses/{mirrored.number}/").content.decode()
+    )
+    assert f"With the updated file, the secondary, {ids[1]}, would no longer be fully" in said
+    assert f"none here duplicates license {mirrored.number}" in said
+    assert "holds licenses of its own, but" not in said  # fully functional now
+    # Support's reissue page says it too, before the file is issued.
+    support = UserFactory(is_staff=True, is_superuser=True)
+    staff = Client()
+    staff.force_login(support)
+    live = mirrored.activations.get()
+    page = staff.get(f"/admin/licensing/activation/{live.pk}/reissue/").content.decode()
+    assert f"With the new file, {ids[1]} would no longer be fully functional" in page
+    live = enterprise.activations.get()
+    page = staff.get(f"/admin/licensing/activation/{live.pk}/reissue/").content.decode()
+    assert "would no longer be fully functional" not in page  # its own values are as filed
+    # Seats the enterprise license covers: nothing to warn of.
+    License.objects.filter(pk=mirrored.pk).update(seats=20)
+    page = customer_client.get(f"/licenses/{mirrored.number}/").content.decode()
+    assert 'id="update-file"' in page and 'id="update-not-redundant"' not in page
+
+
 def test_a_mirrored_file_says_when_it_takes_the_console_from_a_secondary_with_licenses(
     customer_client, customer
 ):
