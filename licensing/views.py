@@ -294,6 +294,12 @@ def license_detail(request, number):
             and not not_redundant
             and services.why_not_redundant(live, updated=True),
             "file_in_use": _file_in_use(lic, [live] if live else []),
+            # The license extended after its file expired: the updated file, not that one.
+            "file_expired": live
+            and not refusal
+            and live.expires_at
+            and live.expires_at <= timezone.now()
+            and expiry_shown(live.expires_at),
         },
     )
 

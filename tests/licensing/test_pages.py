@@ -13,7 +13,7 @@ from django.utils import timezone
 
 import tmslicense
 from licensing import services
-from licensing.models import Activation, AuditEvent, License, OutboxMessage
+from licensing.models import Activation, AuditEvent, License, OutboxMessage, expiry_shown
 from tests.conftest import require
 from tests.factories import PASSWORD, LicenseFactory, UserFactory
 from tmslicense import store
@@ -824,6 +824,23 @@ def test_step_2_says_which_secondary_a_paired_primary_takes_and_what_it_will_all
     customer_client.wizard_run = ""
     said = step1(customer_client, premium.number, other[0]).content.decode()
     assert "Step 2 of 2" in said and other[1] not in said and "synchronized with" not in said
+
+
+def test_an_active_license_whose_file_expired_offers_its_updated_file_not_the_expired_one(
+    customer_client, activated
+):
+    """The license extended after its file expired: every server refuses that file, so its
+    page says so and offers the updated file alone, not the expired one to add."""
+    lic = activated.license
+    ended = timezone.now() - timedelta(days=3)
+    Activation.objects.filter(pk=activated.pk).update(expires_at=ended)
+    License.objects.filter(pk=lic.pk).update(expires_at=timezone.now() + timedelta(days=365))
+    page = customer_client.get(f"/licenses/{lic.number}/").content.decode()
+    said = re.sub(r"<[^>]+>", "", page)
+    assert "Active" in said and 'id="update-file"' in page
+    assert f"This file expired on {expiry_shown(ended)}: ThinManager Servers refuse it." in said
+    assert f'href="/licenses/{lic.number}/download/"' not in page
+    assert "Add the same file" not in said
 
 
 def test_an_update_that_would_take_a_secondarys_full_function_says_so_before_the_click(
