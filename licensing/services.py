@@ -438,9 +438,12 @@ def _file_subject(lic: License, action: str, replaces: str | None) -> str:
     return f"{subject} (replaces {replaces})" if replaces else subject
 
 
-def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activation:
+def _issue(
+    lic: License, ids, *, actor, ip, action: str, details=None, replaced_expired: str = ""
+) -> Activation:
     """Sign and record a file and queue its e-mail: to the customer who activated, or for a
-    file that support issued, to the organization's members."""
+    file that support issued, to the organization's members. ``replaced_expired``: when the
+    file it replaces expired, as shown."""
     replaces = (details or {}).get("replaces")
     # A correction names the ID it corrected, or says the two servers' roles were swapped.
     previous = (details or {}).get("previous_installation_ids") or []
@@ -498,6 +501,7 @@ def _issue(lic: License, ids, *, actor, ip, action: str, details=None) -> Activa
             "license": lic,
             "activation": activation,
             "replaces": replaces,
+            "replaced_expired": replaced_expired,
             "corrected": corrected,
             "swapped": swapped,
             "changes": (details or {}).get("changes"),
@@ -1098,6 +1102,7 @@ def _replace(old: Activation, lic: License, ids, *, actor, ip, action: str, why:
     """A new file (new serial) in place of a live one, which is revoked and names it."""
     changes = [list(change) for change in lic.changes_since(old)]  # the license's, since
     old.revoke(reason=why, by=actor)
+    expired = old.expires_at is not None and old.expires_at <= timezone.now()
     new = _issue(
         lic,
         ids,
@@ -1110,6 +1115,7 @@ def _replace(old: Activation, lic: License, ids, *, actor, ip, action: str, why:
             "reason": why,
             **({"changes": changes} if changes else {}),
         },
+        replaced_expired=expiry_shown(old.expires_at) if expired else "",
     )
     old.replaced_by = new
     old.save(update_fields=["replaced_by"])

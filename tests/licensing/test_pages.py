@@ -841,6 +841,16 @@ def test_an_active_license_whose_file_expired_offers_its_updated_file_not_the_ex
     assert f"This file expired on {expiry_shown(ended)}: ThinManager Servers refuse it." in said
     assert f'href="/licenses/{lic.number}/download/"' not in page
     assert "Add the same file" not in said
+    # Its e-mail does not say the old file keeps working: the servers refuse it already.
+    assert customer_client.post(f"/licenses/{lic.number}/update-file/").status_code == 302
+    body = OutboxMessage.objects.get(
+        key__startswith="activation:", activation__replaces=activated
+    ).body
+    assert "The old file keeps working" not in body
+    assert (
+        f"The old file expired on {expiry_shown(ended)}: the servers refuse it already; add "
+        "the new file now." in body
+    )
 
 
 def test_an_update_that_would_take_a_secondarys_full_function_says_so_before_the_click(
