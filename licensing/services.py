@@ -866,6 +866,8 @@ def _queue_reminder(
             # When its servers stop (they refuse the file from its expiry on), and why.
             "stops": expiry_shown(lic.stops_at),
             "expires_first": lic.stops_at is not None and last_day(lic.stops_at) <= end,
+            # Expired already: the extended license's file not taken (see _expiring_too).
+            "stopped": lic.stops_at is not None and lic.stops_at <= _midnight(today),
             "expires_on_end": lic.stops_at is not None and _on_the_day(lic.stops_at, end),
             "stops_at": lic.stops_at,
             "activated": lic.activated,

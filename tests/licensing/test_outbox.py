@@ -488,6 +488,39 @@ def test_an_expiry_reminder_follows_the_file_on_the_servers(activate, make_licen
     assert services.queue_reminders(today=date(2027, 3, 10)) == 0
 
 
+def test_a_reminder_says_a_file_that_expired_already_is_refused_now(
+    activate, make_license, customer
+):
+    """The license extended after its file expired, the updated file not taken: the
+    maintenance reminder says the servers refuse the file since its expiry, and to add the
+    updated one now, not "before" a date gone."""
+    end = date(2027, 3, 31)
+    gone = datetime(2027, 2, 15, tzinfo=UTC)
+    lic = activate("standard", expires_at=gone, maintenance_end=end).license
+    License.objects.filter(pk=lic.pk).update(expires_at=datetime(2028, 1, 1, tzinfo=UTC))
+    OutboxMessage.objects.all().delete()
+    assert services.queue_reminders(today=date(2027, 3, 1)) == 1
+    body = OutboxMessage.objects.get(key__startswith="reminder:").body
+    assert (
+        "Its file on your ThinManager Servers expired on 2027-02-15 00:00 UTC: they refuse it "
+        "(the license is extended to 2028-01-01 00:00 UTC: add its updated file now; its page "
+        "gives it)." in body
+    )
+    assert "before then" not in body and "from then on" not in body
+    # In a reminder of several licenses too.
+    other = activate("standard", expires_at=gone, maintenance_end=end).license
+    License.objects.filter(pk=other.pk).update(expires_at=datetime(2028, 1, 1, tzinfo=UTC))
+    OutboxMessage.objects.all().delete()
+    assert services.queue_reminders(today=date(2027, 3, 1)) == 1
+    body = OutboxMessage.objects.get(key__startswith="reminder:").body
+    assert (
+        body.count(
+            "Its file on your ThinManager Servers expired on 2027-02-15 00:00 UTC: they refuse it."
+        )
+        == 2
+    )
+
+
 def test_an_expiry_on_the_maintenance_ends_day_is_said_by_one_reminder_that_says_it(
     activate, make_license, customer
 ):
