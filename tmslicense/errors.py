@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+class DataFolderError(Exception):
+    """A server's data folder cannot be used as it is: a damaged file (the server cannot
+    decide what its licenses allow until it is restored), or one this account may not
+    change."""
+
+
 class LicenseError(Exception):
     """Base class: the license file cannot be used. ``message`` (``str(error)``) is the
     message to show; ``code`` names the reason for a program."""

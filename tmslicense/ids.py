@@ -21,6 +21,8 @@ from operator import xor
 
 from cryptography.hazmat.primitives import hashes
 
+from .errors import DataFolderError
+
 __all__ = [
     "grouped_symbols",
     "InvalidIdentifier",
@@ -371,18 +373,26 @@ def give_to_folders_owner(made: int | str | os.PathLike, folder: str | os.PathLi
         # A folder by its name: never through a link put in its place meanwhile (root would
         # give the file it names, /etc/shadow say, to the folder's owner).
         follow = {} if isinstance(made, int) else {"follow_symlinks": False}
-        chown_if_allowed(made, owner.st_uid, owner.st_gid, **follow)
+        give(made, owner.st_uid, owner.st_gid, folder, **follow)
 
 
-def chown_if_allowed(made, uid: int, gid: int, **follow) -> None:
-    """Give a file to an account where root may: a root without the capability (a hardened
-    service) or in a rootless container (the owner an account it does not know) uses the
-    folder as it is, as any account uses a folder it may write."""
+def give(made, uid: int, gid: int, folder, **follow) -> None:
+    """Give a file root writes in ``folder`` to an account (its owner's, or the replaced
+    file's). A root that may not (without the capability, or in a rootless container) is
+    refused (:class:`DataFolderError`) rather than leave a file that account cannot read."""
+    found = os.stat(made, **follow)
+    if (found.st_uid, found.st_gid) == (uid, gid):
+        return  # root's own folder, say: nothing to give
     try:
         os.chown(made, uid, gid, **follow)
     except OSError as error:
         if error.errno not in (errno.EPERM, errno.EINVAL):
             raise
+        raise DataFolderError(
+            f"Cannot change {folder}: this account may not give what it writes there to the "
+            f"account that uses it (uid {uid}), which could then not read it. Run the command "
+            "as that account. Nothing was changed."
+        ) from None
 
 
 def sync_folder(folder: str | os.PathLike) -> None:
@@ -431,8 +441,8 @@ def load_or_create_installation_id(data_dir: str | os.PathLike) -> str:
         # that share a volume; a shared name would let one truncate what another linked.
         fd, temporary = tempfile.mkstemp(prefix=f".{SECRET_FILE}.", dir=data_dir)
         try:
-            give_to_folders_owner(fd, data_dir)
             with os.fdopen(fd, "w") as handle:
+                give_to_folders_owner(handle.fileno(), data_dir)
                 handle.write(candidate.hex() + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())  # its content on disk before it is linked

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .errors import (
     AlreadyReplaced,
+    DataFolderError,
     FileTooLarge,
     LicenseError,
     Reason,
@@ -46,7 +47,7 @@ from .ids import (
     SECRET_FILE,
     InvalidInstallationId,
     as_root,
-    chown_if_allowed,
+    give,
     give_to_folders_owner,
     load_or_create_installation_id,
     make_folder,
@@ -58,11 +59,6 @@ from .model import SERIAL, FileData, License
 from .revocation import MAX_REVOKED_LIST, verify_revoked_list
 
 __all__ = ["DataFolder", "DataFolderError", "Imported", "KeyringChange", "LOCK_WAIT", "locked"]
-
-
-class DataFolderError(Exception):
-    """A file in the data folder is damaged: the server cannot decide what its licenses
-    allow until it is restored."""
 
 
 def may_not_write(folder: Path) -> DataFolderError:
@@ -113,7 +109,12 @@ def locked(
         # Made by root just now, or kept so; never a second name of another file (a hard
         # link the folder's owner put there, to /etc/shadow say, would be given to them).
         if made.st_uid == 0 and made.st_nlink == 1:
-            give_to_folders_owner(handle.fileno(), data_dir)
+            try:
+                give_to_folders_owner(handle.fileno(), data_dir)
+            except DataFolderError:
+                if made.st_size == 0:  # made just now, it seems: not left behind
+                    path.unlink(missing_ok=True)
+                raise
         if os.name == "nt":
             import msvcrt
 
@@ -295,7 +296,11 @@ def placement(data_dir: Path, lic: License, current: License | None, refused=())
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
         make_folder(folder)
-        give_to_folders_owner(folder, data_dir)
+        try:
+            give_to_folders_owner(folder, data_dir)
+        except DataFolderError:
+            folder.rmdir()  # made just now, empty: nothing is left changed
+            raise
     target = folder / f"{lic.license_number}.lic"
     # A file of another license saved under this one's name (by hand) is not written over:
     # it may be what that license counts by. This one goes beside it.
@@ -418,7 +423,7 @@ def _owned_as_before(fd: int, target: Path) -> None:
     if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
         os.fchmod(fd, stat.S_IMODE(before.st_mode) & 0o777)
     if as_root():
-        chown_if_allowed(fd, before.st_uid, before.st_gid)
+        give(fd, before.st_uid, before.st_gid, target.parent)
 
 
 def _write(target: Path, text: str) -> None:
@@ -687,7 +692,7 @@ class DataFolder:
         lists a key (a compromised one) and reissued its files under a new key, the keyring
         alone would leave their licenses without a file that counts, and the files alone are
         not trusted by the folder's keyring. Refused whole (nothing changed) when one is."""
-        if isinstance(licenses, str | bytes | bytearray | memoryview):  # read line by line
+        if isinstance(licenses, FileData):  # one file, which would be read line by line
             raise TypeError("licenses is a list of license files ([file]), not one")
         this = self._this()
         new = Keyring.from_json(data)

@@ -511,33 +511,65 @@ def _as_root():
         pytest.skip("only root can run a command as another account: run as root to test it")
 
 
-@pytest.mark.parametrize(
-    "root_that_may_not_give",
-    [
-        # Root in a rootless container: the folder's owner is not an account it knows.
-        ["unshare", "--user", "--map-root-user", "--"],
-        # Root without the capability to change owners (a hardened service).
-        ["setpriv", "--bounding-set=-chown", "--"],
-    ],
+SERVER = 1234  # the server's own account
+AS_SERVER = ["setpriv", f"--reuid={SERVER}", f"--regid={SERVER}", "--clear-groups", "--"]
+MAY_NOT_GIVE = (
+    f"this account may not give what it writes there to the account that uses it (uid {SERVER})"
 )
-def test_a_root_that_may_not_give_files_away_uses_its_folder_as_it_is(
-    tmp_path, keyring, make_license, sign, root_that_may_not_give
+
+
+def test_a_root_that_may_not_give_files_away_changes_nothing(
+    keyring, make_license, sign, revoked_list
 ):
-    """What root makes in a data folder goes to the folder's owner where root may do so;
-    where it may not, the folder is used as it is, as any account uses a folder it may write."""
+    """The server runs under its own account; an administrator's job runs as a root that may
+    not change owners (a hardened service without the capability, or a rootless container):
+    what it would write would be root's alone, and the server could read it no more. It is
+    refused, with why, and the folder is left as it was, the server still at work."""
+    import shutil
+    import tempfile
+
     _as_root()
-    data = tmp_path / "tms" / "data"
-    data.mkdir(parents=True)
-    os.chown(data, 1234, 1234)
-    data.chmod(0o777)  # the server's account's, and open to all
-    tms = Tms(tmp_path / "tms", keyring, runs_as=root_that_may_not_give)
-    assert tmslicense.normalize_installation_id(tms.installation_id) == tms.installation_id
-    lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
-    result = tms.run("import", _file(tmp_path, sign(lic)))
-    assert result.returncode == 0, result.stderr
-    for args in (["keyring", str(tms.keyring)], ["check", "change-config"]):
-        result = tms.run(*args)
-        assert result.returncode == 0, result.stderr
+    top = Path(tempfile.mkdtemp())  # one the server's account can reach
+    try:
+        top.chmod(0o755)
+        (top / "data").mkdir(mode=0o700)
+        os.chown(top / "data", SERVER, SERVER)
+        tms = Tms(top, keyring, runs_as=AS_SERVER)
+        lic = _recent(make_license, kind="standard", ids=[tms.installation_id])
+        path, listed = _file(top, sign(lic)), _file(top, revoked_list("0123456789ABCDEF"), "r")
+        for readable in (path, listed):
+            Path(readable).chmod(0o644)
+        assert tms.run("import", path).returncode == 0
+        before = tms.snapshot()
+        # Without the capability: refused, saying why. In a rootless container, where the
+        # server's account is none it knows, it cannot even read the folder: refused too.
+        for root, why in (
+            (["setpriv", "--bounding-set=-chown", "--"], MAY_NOT_GIVE),
+            (["unshare", "-r", "--"], "Permission denied"),
+        ):
+            tms.runs_as = ["sh", "-c", 'umask 077 && exec "$@"', "-", *root]
+            for args in (["revoked", listed], ["keyring", str(tms.keyring)]):
+                result = tms.run(*args)
+                assert result.returncode == 2 and why in result.stderr, result.stderr
+            assert tms.snapshot() == before
+        tms.runs_as = AS_SERVER
+        assert tms.run("check", "serve-clients").returncode == 0
+        # A new server's folder: no Installation ID is made that the server could not read.
+        fresh = top / "fresh" / "data"
+        fresh.mkdir(parents=True, mode=0o700)
+        os.chown(fresh, SERVER, SERVER)
+        made = subprocess.run(
+            ["setpriv", "--bounding-set=-chown", "--"]
+            + [sys.executable, "-m", "tmslicense", "--data-dir", str(fresh), "id"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert made.returncode == 2 and MAY_NOT_GIVE in made.stderr
+        assert list(fresh.iterdir()) == []
+    finally:
+        shutil.rmtree(top)
 
 
 def test_a_data_folder_this_account_may_not_write_is_named(keyring, make_license, sign, tmp_path):
