@@ -456,9 +456,14 @@ def _issue(
         text, kid = signing.sign(tms)
     except ImproperlyConfigured as error:  # the key file lost or unreadable since the start
         log.error("No license file can be issued: %s", error)
+        if action in ("activate", "update_file"):  # a customer
+            why = "Try again in a few minutes; " + contact_support(
+                "if it cannot wait, contact support"
+            )
+        else:
+            why = f"The site's signing key cannot be read: {error}"
         raise ActivationError(
-            "License files cannot be issued right now: nothing was done. Try again in a few "
-            "minutes; " + contact_support("if it cannot wait, contact support")
+            f"License files cannot be issued right now: nothing was done. {why}"
         ) from None
     except tmslicense.InvalidPayload as error:
         # Recorded before the site checked what a file may carry (a name with a tab, say):
@@ -998,23 +1003,23 @@ RESTORED_REASON = (
 )
 
 
-def revoke_listed(serials, *, dry_run: bool = False) -> list[Activation]:
+def revoke_listed(serials, *, dry_run: bool = False) -> tuple[list[Activation], list[str]]:
     """After a restore from a dump older than the last revocations (files revoked since are
     live again in it): revoke again, by the site, each live file whose serial is on the list
-    of revoked files saved since (``serials``, verified). Returns them, with ``dry_run``
-    changing nothing."""
+    of revoked files saved since (``serials``, verified). Returns the files revoked (with
+    ``dry_run``, to be revoked: nothing changed) and, for each that could not be, why."""
     found = Activation.objects.live().filter(serial__in=list(serials)).order_by("pk")
     found = list(found.select_related("license"))
     if dry_run:
-        return found
-    done = []
+        return found, []
+    done, failed = [], []
     for act in found:
         try:
-            with transaction.atomic():
-                done.append(revoke(activation=act, reason=RESTORED_REASON, actor=None))
-        except ActivationError:  # revoked meanwhile by support
-            continue
-    return done
+            done.append(revoke(activation=act, reason=RESTORED_REASON, actor=None))
+        except ActivationError as error:
+            if Activation.objects.live().filter(pk=act.pk).exists():  # else: revoked meanwhile
+                failed.append(f"{act.serial} (license {act.license.number}): {error.message}")
+    return done, failed
 
 
 def corrected_installation_ids(

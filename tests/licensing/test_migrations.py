@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -332,3 +332,13 @@ def test_the_keys_served_when_the_site_is_upgraded_are_kept_as_the_files_keys(mi
     apps = migrate([("licensing", "0029_signing_key")])
     kept = apps.get_model("licensing", "SigningKey").objects.values_list("kid", flat=True)
     assert list(kept) == [signing.current_kid()]
+
+
+def test_revoke_listed_refuses_a_database_not_migrated_yet(migrate, tmp_path):
+    """A backup of an older version restored: the list is applied once the database is
+    migrated (the site's keyring and the files' columns are read), not half-way."""
+    migrate([("licensing", "0028_support_deactivates_members")])
+    listed = tmp_path / "revoked.txt"
+    listed.write_text("# Revoked\n")
+    with pytest.raises(CommandError, match=r"run `manage.py migrate` first\. Nothing was revoked"):
+        call_command("revoke_listed", str(listed))

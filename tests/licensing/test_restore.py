@@ -75,3 +75,24 @@ def test_a_list_not_signed_by_the_site_revokes_nothing(make_license, customer, t
         call_command("revoke_listed", str(tmp_path / "missing.txt"))
     live.refresh_from_db()
     assert live.is_live and not AuditEvent.objects.filter(action="revoke").exists()
+
+
+def test_a_file_that_could_not_be_revoked_again_is_named_and_fails_the_command(
+    make_license, customer, support, tmp_path, monkeypatch
+):
+    """A refusal that leaves a listed file live (its row held by a send past the lock's
+    timeout): named, the command fails, to be run again; not "nothing to revoke"."""
+    leaked = _activated(make_license, customer)
+    services.revoke(activation=leaked, reason="Leaked", actor=support)
+    saved = tmp_path / "revoked.txt"
+    saved.write_bytes(Client().get("/revoked.txt").content)
+    Activation.objects.filter(pk=leaked.pk).update(revoked_at=None, revoked_reason="")
+
+    def held(**kwargs):
+        raise services.ActivationError("Its license file is being e-mailed right now.")
+
+    monkeypatch.setattr(services, "revoke", held)
+    with pytest.raises(CommandError, match=rf"Not revoked, still live .*{leaked.serial}"):
+        call_command("revoke_listed", str(saved))
+    leaked.refresh_from_db()
+    assert leaked.is_live

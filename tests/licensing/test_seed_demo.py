@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 import tmslicense
-from licensing.models import License, Membership, Organization
+from licensing.models import AuditEvent, License, Membership, Organization
 from licensing.services import find_license
 
 
@@ -78,7 +78,12 @@ def test_demo_licenses_name_the_product_and_an_edition_unlike_their_kind(db):
         assert lic.edition in {"Standard", "Premium"}
         assert lic.edition.lower() not in lic.get_kind_display().lower()
     # What support set since (trying the admin) stays as set: the customer's file would
-    # otherwise be called out of date by every start of `make run`.
-    License.objects.filter(number__endswith="001H").update(product="ThinServer", edition="Gold")
+    # otherwise be called out of date by every start of `make run`. An edition an earlier
+    # version gave another license is one support may set too.
+    for end, edition in (("001H", "Gold"), ("002R", "Premium")):
+        lic = License.objects.get(number__endswith=end)
+        License.objects.filter(pk=lic.pk).update(edition=edition)
+        AuditEvent.objects.create(action="license_change", license=lic, object_repr=str(lic))
     _seed()
-    assert License.objects.filter(product="ThinServer", edition="Gold").count() == 1
+    assert License.objects.get(number__endswith="001H").edition == "Gold"
+    assert License.objects.get(number__endswith="002R").edition == "Premium"

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import tmslicense
-from licensing import services
+from licensing import services, signing
 from licensing.models import Activation, AuditEvent, License, OutboxMessage, person
 from tests.factories import OrganizationFactory
 
@@ -313,7 +313,7 @@ def test_signing_key_never_reaches_the_logs(make_license, customer, signing_key_
 
 
 def test_missing_signing_key_is_a_clear_error_that_writes_nothing(
-    make_license, customer, customer_client, settings, tmp_path, caplog
+    make_license, customer, customer_client, support, settings, tmp_path, caplog
 ):
     """A key file lost or unreadable while the site runs (check --deploy refuses to start
     without one): the customer is told to try later, not shown a 500 page; the log says why."""
@@ -337,6 +337,21 @@ def test_missing_signing_key_is_a_clear_error_that_writes_nothing(
     assert not Activation.objects.exists()
     assert not AuditEvent.objects.exclude(action="log_in").exists()
     assert not OutboxMessage.objects.exists()
+    # Support is told what to look at, not to contact support.
+    settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "key.pem"
+    signing.create_key_file(settings.LICENSE_SIGNING_KEY_FILE)
+    live, _ = services.activate(
+        license=lic, installation_id=tmslicense.new_installation_id(), actor=customer
+    )
+    settings.LICENSE_SIGNING_KEY_FILE = tmp_path / "absent.pem"
+    with pytest.raises(services.ActivationError) as refused:
+        services.reissue(activation=live, actor=support)
+    assert "signing key cannot be read: LICENSE_SIGNING_KEY_FILE: no signing key at" in (
+        refused.value.message
+    )
+    assert "contact support" not in refused.value.message
+    live.refresh_from_db()
+    assert live.is_live
 
 
 # A throw-away key on SM2, a curve the cryptography package does not load.

@@ -2,6 +2,8 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 import tmslicense
 from licensing import services, signing
@@ -24,6 +26,12 @@ class Command(BaseCommand):
     stdin = sys.stdin.buffer  # replaced in tests
 
     def handle(self, *args, file, dry_run=False, **options):
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise CommandError(
+                "The database is not migrated to this version (a backup of an older one "
+                "restored): run `manage.py migrate` first. Nothing was revoked."
+            )
         try:
             text = self.stdin.read() if file == "-" else Path(file).read_bytes()
             serials = tmslicense.verify_revoked_list(text, signing.public_keyring())
@@ -31,7 +39,7 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: {error.strerror}: nothing was revoked.") from None
         except tmslicense.LicenseError as error:
             raise CommandError(f"{file}: {str(error).rstrip('.')}: nothing was revoked.") from None
-        files = services.revoke_listed(serials, dry_run=dry_run)
+        files, failed = services.revoke_listed(serials, dry_run=dry_run)
         for act in files:
             done = "Would revoke" if dry_run else "Revoked"
             self.stdout.write(f"{done} {act.serial} (license {act.license.number}).")
@@ -41,6 +49,10 @@ class Command(BaseCommand):
                 f"{unknown} serial(s) on the list are not in this database: files issued after "
                 "the backup was taken, which the site cannot list again (servers that took the "
                 "list before keep refusing them)."
+            )
+        if failed:
+            raise CommandError(
+                "Not revoked, still live (run the command again): " + "; ".join(failed)
             )
         if not files:
             self.stdout.write("No file on the list is live here: nothing to revoke.")

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from licensing.models import Kind, License, Membership, Organization
+from licensing.models import AuditEvent, Kind, License, Membership, Organization
 from tmslicense.ids import INSTALLATION_ID, LICENSE_NUMBER
 
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - a documented demo login, local only
@@ -110,17 +110,16 @@ class Command(BaseCommand):
 
     @staticmethod
     def _license(stem: str, earlier_edition: str, **values) -> None:
-        """A demo license, made once. One an earlier version made, its edition repeating its
-        kind, gets this version's edition; what was set since (support trying the admin) is
-        kept."""
+        """A demo license, made once. One an earlier version made (its edition repeating its
+        kind) gets this version's edition, unless it was changed since (support trying the
+        admin): that is kept."""
         number = LICENSE_NUMBER.complete(stem)
-        _, made = License.objects.get_or_create(
+        lic, made = License.objects.get_or_create(
             number=number, defaults={"product": PRODUCT, **values}
         )
-        if not made:
-            License.objects.filter(number=number, product=PRODUCT, edition=earlier_edition).update(
-                edition=values["edition"]
-            )
+        changed = AuditEvent.objects.filter(license=lic, action="license_change").exists()
+        if not made and not changed and (lic.product, lic.edition) == (PRODUCT, earlier_edition):
+            License.objects.filter(pk=lic.pk).update(edition=values["edition"])
 
     def _user(self, User, username, email, staff=False):
         user, created = User.objects.get_or_create(
