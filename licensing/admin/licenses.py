@@ -228,7 +228,12 @@ def _suspended(lic: License, live: Activation | None):
     text = f"License {lic.number} is suspended: no file is issued or downloaded meanwhile."
     if live is None:
         return text
-    expires = live.issued_license.expires_at
+    expires = live.expires_at  # the file's
+    if expires is not None and expires <= timezone.now():
+        return (
+            f"{text} The file on the servers ({live.serial}) expired on {expiry_shown(expires)}: "
+            "they refuse it already."
+        )
     return format_html(
         '{} The file on the servers ({}) keeps working until {}it is revoked: <a href="{}">'
         "Revoke it</a> if the servers must stop using it.",

@@ -27,6 +27,7 @@ from licensing.models import (
     Membership,
     Organization,
     OutboxMessage,
+    expiry_shown,
     listed_features,
 )
 from tests.conftest import require
@@ -2125,6 +2126,13 @@ def test_suspending_says_the_file_on_the_servers_keeps_working_until_revoked(
     )
     shown = suspend(make_license())  # no file on the servers: nothing to revoke
     assert "no file is issued or downloaded meanwhile." in shown
+    assert "keeps working" not in shown
+    # A file that expired already (the license extended after): refused on the servers.
+    ended = timezone.now().replace(microsecond=0) - timedelta(days=2)
+    Activation.objects.filter(license=expiring).update(expires_at=ended)
+    License.objects.filter(pk=expiring.pk).update(status="active")
+    shown = suspend(License.objects.get(pk=expiring.pk))
+    assert f"expired on {expiry_shown(ended)}: they refuse it already." in shown
     assert "keeps working" not in shown
 
 
