@@ -731,7 +731,30 @@ class OutboxMessage(models.Model):
                 f"Not sent: a reminder written on {written:%Y-%m-%d} counts the days left from "
                 "then. The next daily run of reminders writes it anew, counting from its own day."
             )
+        if reminder and (changed := self._no_longer_due()):
+            return (
+                f"Not sent: license {changed.number} changed since this reminder was written "
+                "(renewed, extended or suspended). The next daily run of reminders writes what "
+                "is still due."
+            )
         return ""
+
+    def _no_longer_due(self) -> License | None:
+        """The first license a reminder lists that is no longer due on its date, as the run
+        of reminders reads it (services.queue_reminders): its maintenance end moved, or the
+        expiry of the file its servers hold (its own, not activated), or suspended since."""
+        kind, *parts = self.key.split(":")
+        day = date.fromisoformat(parts[3] if parts[0] == "org" else parts[2])
+        for lic in self.licenses.all() or ([self.license] if self.license_id else []):
+            if kind == MAINTENANCE_REMINDER:
+                due = lic.is_activatable() and lic.maintenance_end == day
+            else:
+                live = Activation.objects.live().filter(license=lic).first()
+                ends = live.expires_at if live else lic.expires_at
+                due = lic.status != License.Status.SUSPENDED and ends and last_day(ends) == day
+            if not due:
+                return lic
+        return None
 
 
 def _shown(value) -> str:

@@ -1282,6 +1282,39 @@ def test_a_reminder_goes_out_only_on_the_day_it_was_written(db, make_license, cu
     assert services.queue_reminders() == 0
 
 
+@pytest.mark.parametrize(
+    ("prefix", "change"),
+    [
+        ("reminder", {"maintenance_end": timezone.localdate() + timedelta(days=372)}),
+        ("reminder", {"status": "suspended"}),
+        ("expiry", {"expires_at": timezone.now() + timedelta(days=400)}),
+        ("expiry", {"status": "suspended"}),
+    ],
+)
+def test_a_reminder_of_a_license_changed_since_it_was_written_is_not_sent(
+    db, make_license, customer, prefix, change
+):
+    """Written at the morning's run while the workers were down, then the license renewed
+    (or suspended) by support before it went out: not sent, saying why; the next run writes
+    what is still due."""
+    today = timezone.localdate()
+    if prefix == "reminder":
+        lic = make_license("standard", maintenance_end=today + timedelta(days=7))
+    else:
+        lic = make_license("standard", expires_at=services._midnight(today + timedelta(days=8)))
+    assert services.queue_reminders() == 1
+    message = OutboxMessage.objects.get(key__startswith=f"{prefix}:")
+    License.objects.filter(pk=lic.pk).update(**change)
+    assert outbox.deliver(message.pk) is False
+    message.refresh_from_db()
+    assert message.status == "cancelled" and not mail.outbox
+    assert message.last_error == (
+        f"Not sent: license {lic.number} changed since this reminder was written (renewed, "
+        "extended or suspended). The next daily run of reminders writes what is still due."
+    )
+    assert services.queue_reminders() == 0  # nothing is due now
+
+
 def test_no_line_of_a_reminder_starts_with_from(activate, make_license):
     """A line beginning "From " reaches a mailbox kept in one file (mbox) as ">From ": the
     reminders' sentences do not begin so."""
