@@ -12,7 +12,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -544,7 +544,13 @@ def _file_license(lic: License, ids, serial: str) -> tmslicense.License:
     )
 
 
-PLANNED_SERIAL = "0" * 16  # of a file not issued, only asked what it would do
+def _planned(lic: License, ids) -> tmslicense.License | None:
+    """The file this license would get for these servers now, only asked what it would do;
+    None when the license cannot be put into a file as recorded (issuing it says why)."""
+    try:
+        return _file_license(lic, ids, "0" * 16)
+    except tmslicense.InvalidPayload:
+        return None
 
 
 def why_not_redundant(activation: Activation, *, updated: bool = False) -> str | None:
@@ -557,12 +563,9 @@ def why_not_redundant(activation: Activation, *, updated: bool = False) -> str |
     place (what "Get an updated file" gives); None also when the license cannot be put into
     a file as recorded (issuing it says why)."""
     server = activation.mirrored_installation_id or activation.installation_id
-    planned = None
-    if updated:
-        try:
-            planned = _file_license(activation.license, activation.installation_ids, PLANNED_SERIAL)
-        except tmslicense.InvalidPayload:
-            return None
+    planned = _planned(activation.license, activation.installation_ids) if updated else None
+    if updated and planned is None:
+        return None
     return _not_redundant(server, activation.license.organization_id, planned)
 
 
@@ -608,10 +611,8 @@ def paired_already(lic: License, primary: str) -> PairedAlready | None:
         return None
     secondary, number = pair
     not_redundant = None
-    if lic.kind == tmslicense.Kind.ENTERPRISE:
-        with suppress(tmslicense.InvalidPayload):  # issuing it says why
-            planned = _file_license(lic, (primary, secondary), PLANNED_SERIAL)
-            not_redundant = _not_redundant(secondary, lic.organization_id, planned)
+    if lic.kind == tmslicense.Kind.ENTERPRISE and (planned := _planned(lic, (primary, secondary))):
+        not_redundant = _not_redundant(secondary, lic.organization_id, planned)
     return PairedAlready(secondary, number, not_redundant)
 
 
@@ -871,7 +872,7 @@ def _queue_reminder(
             # When its servers stop (they refuse the file from its expiry on), and why.
             "stops": expiry_shown(lic.stops_at),
             "expires_first": lic.stops_at is not None and last_day(lic.stops_at) <= end,
-            # Expired already: the extended license's file not taken (see _expiring_too).
+            # Expired already: the extended license's file not taken (see _servers_stop).
             "stopped": lic.stops_at is not None and lic.stops_at <= _midnight(today),
             "expires_on_end": lic.stops_at is not None and _on_the_day(lic.stops_at, end),
             "stops_at": lic.stops_at,
