@@ -232,11 +232,17 @@ def saved(obj: Model, form, change: bool, *, secret=()) -> dict | None:
 
 
 class LockedWhenSaved:
-    """An admin whose page is saved reads its record locked (``UnchangedSinceOpened``)."""
+    """An admin whose page is saved reads its record locked (``UnchangedSinceOpened``); its
+    deletion is not (it locks what it deletes in its own order: an account's files first)."""
+
+    def changeform_view(self, request, *args, **kwargs):
+        request.saves_its_record = True
+        return super().changeform_view(request, *args, **kwargs)
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
-        if obj is not None and request.method == "POST" and connection.in_atomic_block:
+        saving = request.method == "POST" and getattr(request, "saves_its_record", False)
+        if obj is not None and saving and connection.in_atomic_block:
             # The admin's save runs in one transaction: read again, locked until it ends.
             # (None when deleted meanwhile: the admin's "does not exist" page.)
             obj = self.get_queryset(request).select_for_update(of=("self",)).filter(pk=obj.pk)
