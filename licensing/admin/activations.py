@@ -18,6 +18,7 @@ from ..views import asked_from_elsewhere, license_file_response
 from .common import (
     SupportList,
     action_page,
+    expired_file,
     file_in_use,
     issued_by,
     revoked_by,
@@ -25,6 +26,13 @@ from .common import (
     state,
     support_actions,
 )
+
+
+def _old_file(activation) -> str:
+    """What becomes of the file an action revokes on its servers."""
+    if expired := expired_file(activation):
+        return f"{expired} already."
+    return OLD_FILE_KEEPS_WORKING
 
 
 def _loses_full_function(activation) -> str:
@@ -315,7 +323,7 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
                     activation.license.kept_off
                     or "The license can be activated again, for any servers."
                 )
-                + f" {OLD_FILE_KEEPS_WORKING} The organization's members are told by e-mail; the "
+                + f" {_old_file(activation)} The organization's members are told by e-mail; the "
                 "reason stays with support."
             ),
             fields=["reason"],
@@ -341,7 +349,7 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
             effect=lambda activation: (
                 "A new file with a new serial and the license's current values, for the same "
                 "servers, replaces this one. It is e-mailed to the organization's members; "
-                f"importing it on a server replaces the old file there. {OLD_FILE_KEEPS_WORKING}"
+                f"importing it on a server replaces the old file there. {_old_file(activation)}"
                 + _loses_full_function(activation)
             ),
             fields=["reason"],
@@ -369,9 +377,11 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
             pk,
             permission="reissue_activation",
             title="Correct an Installation ID",
-            effect="Fill in only the ID that was mistyped. A new file with the corrected ID, "
-            "with a new serial, replaces this one and is e-mailed to the organization's members. "
-            f"{OLD_FILE_KEEPS_WORKING}",
+            effect=lambda activation: (
+                "Fill in only the ID that was mistyped. A new file with the corrected ID, with a "
+                "new serial, replaces this one and is e-mailed to the organization's members. "
+                + _old_file(activation)
+            ),
             fields=["installation_id", "mirrored_installation_id", "reason"],
             reason_for="correction",
             run=run,

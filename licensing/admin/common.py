@@ -20,6 +20,7 @@ from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -361,9 +362,33 @@ SUPPORT_ACTIONS = [
 ]
 
 
+def expired_file(live) -> str:
+    """That the live file ``live`` expired (its servers refuse it), or ""."""
+    if live.expires_at is None or live.expires_at > timezone.now():
+        return ""
+    return f"{live.serial} expired on {expiry_shown(live.expires_at)}: the servers refuse it"
+
+
 def file_in_use(lic, live):
     """What the live file ``live`` on the servers has the old way (as the customer's page
-    lists it) and how a new file gets there, or that it is up to date."""
+    lists it) and how a new file gets there, or that it is up to date; that it expired; and
+    why its server that may be a mirror is one although it holds licenses of its own (as
+    the customer's page says it: services.why_not_redundant)."""
+    text = _file_values(lic, live)
+    if expired := expired_file(live):
+        text = format_html("{}.<br>{}", expired, text)
+    if why := services.why_not_redundant(live):
+        server = live.mirrored_installation_id or live.installation_id
+        text = format_html(
+            "{}<br>{} holds licenses of its own but is a mirror; its ThinManager says: “{}”",
+            text,
+            server,
+            why,
+        )
+    return text
+
+
+def _file_values(lic, live):
     changes = lic.changes_since(live)
     if not changes:
         return f"{live.serial}: up to date"

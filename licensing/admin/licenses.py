@@ -22,6 +22,7 @@ from .common import (
     action,
     actor,
     details,
+    expired_file,
     file_in_use,
     history_state,
     ip_address,
@@ -228,12 +229,9 @@ def _suspended(lic: License, live: Activation | None):
     text = f"License {lic.number} is suspended: no file is issued or downloaded meanwhile."
     if live is None:
         return text
+    if expired := expired_file(live):
+        return f"{text} The file on the servers: {expired} already."
     expires = live.expires_at  # the file's
-    if expires is not None and expires <= timezone.now():
-        return (
-            f"{text} The file on the servers ({live.serial}) expired on {expiry_shown(expires)}: "
-            "they refuse it already."
-        )
     return format_html(
         '{} The file on the servers ({}) keeps working until {}it is revoked: <a href="{}">'
         "Revoke it</a> if the servers must stop using it.",
@@ -382,13 +380,15 @@ class LicenseAdmin(SupportList, AuditedAdmin):
             )
         elif changes:
             url = reverse("admin:licensing_activation_reissue", args=[live.pk])
+            expired = expired_file(live)
             messages.warning(
                 request,
                 format_html(
-                    "The license file in use ({}) still has the old values ({}). "
+                    "The license file in use ({}) still has the old values ({}).{} "
                     '<a href="{}">Reissue it</a> so the servers get the change.',
                     live.serial,
                     ", ".join(f"{what}: {old}" for what, old, _ in changes),
+                    f" {expired} now." if expired else "",
                     url,
                 ),
             )

@@ -2094,6 +2094,38 @@ def test_a_suspended_license_made_expired_asks_why_and_stays_expired_when_lifted
     assert not any("has expired already" in m for m in shown)  # said once
 
 
+def test_support_sees_a_file_expired_and_a_secondary_left_a_mirror_as_the_customer_does(
+    support_client, customer, make_license
+):
+    """A plant calls: "our license expired, we paid" and "our secondary shows it may not
+    display the ThinServer data". The license's page in the admin says the file expired and
+    the servers refuse it (not "up to date"), the reissue page does not say the old file
+    keeps working, and a secondary that is a mirror although it holds an enterprise license
+    is said so, with what its ThinManager says, as on the customer's page."""
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    mirrored = make_license("mirrored", seats=25)
+    enterprise = make_license("enterprise", seats=10)
+    for lic in (mirrored, enterprise):
+        services.activate(
+            license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+        )
+    page = support_client.get(f"/admin/licensing/license/{enterprise.pk}/change/")
+    said = html.unescape(re.sub(r"<[^>]+>", " ", page.content.decode()))
+    assert f"{ids[1]} holds licenses of its own but is a mirror; its ThinManager says:" in said
+    assert f"none here duplicates license {mirrored.number}" in said
+
+    ended = timezone.now().replace(microsecond=0) - timedelta(hours=3)
+    live = enterprise.activations.get()
+    Activation.objects.filter(pk=live.pk).update(expires_at=ended)
+    License.objects.filter(pk=enterprise.pk).update(expires_at=ended + timedelta(days=365))
+    page = support_client.get(f"/admin/licensing/license/{enterprise.pk}/change/")
+    said = html.unescape(re.sub(r"<[^>]+>", " ", page.content.decode()))
+    assert f"{live.serial} expired on {expiry_shown(ended)}: the servers refuse it" in said
+    page = support_client.get(f"/admin/licensing/activation/{live.pk}/reissue/")
+    said = html.unescape(page.content.decode())
+    assert "the servers refuse it already." in said and "A revoked file keeps working" not in said
+
+
 def test_suspending_says_the_file_on_the_servers_keeps_working_until_revoked(
     support_client, live, make_license, customer
 ):
@@ -2132,7 +2164,7 @@ def test_suspending_says_the_file_on_the_servers_keeps_working_until_revoked(
     Activation.objects.filter(license=expiring).update(expires_at=ended)
     License.objects.filter(pk=expiring.pk).update(status="active")
     shown = suspend(License.objects.get(pk=expiring.pk))
-    assert f"expired on {expiry_shown(ended)}: they refuse it already." in shown
+    assert f"expired on {expiry_shown(ended)}: the servers refuse it already." in shown
     assert "keeps working" not in shown
 
 
