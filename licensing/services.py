@@ -1023,6 +1023,18 @@ def revoke_listed(serials, *, dry_run: bool = False) -> tuple[list[Activation], 
     return done, failed
 
 
+def files_also_on(activation: Activation, servers) -> list[Activation]:
+    """The organization's live files of its other licenses bound to any of ``servers``: a
+    server replaced (its hardware, a new Installation ID) needs each corrected."""
+    bound = Q()
+    for server in servers:
+        bound |= Q(installation_id=server) | Q(mirrored_installation_id=server)
+    files = Activation.objects.live().filter(
+        bound, license__organization_id=activation.license.organization_id
+    )
+    return list(files.exclude(license_id=activation.license_id).select_related("license"))
+
+
 def corrected_installation_ids(
     old: Activation, lic: License, installation_id: str, mirrored_installation_id: str = ""
 ) -> tuple[str, ...]:

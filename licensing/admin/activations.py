@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 import tmslicense
 
@@ -33,6 +34,20 @@ def _old_file(activation) -> str:
     if expired := expired_file(activation):
         return f"{expired} already."
     return OLD_FILE_KEEPS_WORKING
+
+
+def _also_on_these_servers(activation) -> str:
+    """The organization's other licenses on this file's servers: a server replaced needs
+    each of its files corrected."""
+    numbers = sorted(
+        {f.license.number for f in services.files_also_on(activation, activation.installation_ids)}
+    )
+    if not numbers:
+        return ""
+    return (
+        f" {', '.join(numbers)} {'is' if len(numbers) == 1 else 'are'} on these servers too: "
+        "a server replaced needs each of its files corrected."
+    )
 
 
 def _loses_full_function(activation) -> str:
@@ -367,9 +382,22 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
                 actor=request.user,
                 ip=client_ip(request),
             )
-            return (
-                f"Corrected and reissued as {new.serial}; {activation.serial} is revoked."
-                f"{_nobody_told(new)}"
+            replaced = set(activation.installation_ids) - set(new.installation_ids)
+            others = [
+                format_html(
+                    ' {} is on {} too: <a href="{}">correct it</a> as well.',
+                    other.license.number,
+                    " and ".join(sorted(replaced & set(other.installation_ids))),
+                    reverse("admin:licensing_activation_correct", args=[other.pk]),
+                )
+                for other in services.files_also_on(activation, replaced)
+            ]
+            return format_html(
+                "Corrected and reissued as {}; {} is revoked.{}{}",
+                new.serial,
+                activation.serial,
+                _nobody_told(new),
+                format_html_join("", "{}", ((other,) for other in others)),
             )
 
         return self._action_page(
@@ -378,9 +406,10 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
             permission="reissue_activation",
             title="Correct an Installation ID",
             effect=lambda activation: (
-                "Fill in only the ID that was mistyped. A new file with the corrected ID, with a "
-                "new serial, replaces this one and is e-mailed to the organization's members. "
-                + _old_file(activation)
+                "Fill in only the ID that was mistyped, or of the server replaced. A new file "
+                "with the corrected ID, with a new serial, replaces this one and is e-mailed to "
+                f"the organization's members. {_old_file(activation)}"
+                + _also_on_these_servers(activation)
             ),
             fields=["installation_id", "mirrored_installation_id", "reason"],
             reason_for="correction",

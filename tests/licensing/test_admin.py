@@ -381,6 +381,33 @@ def test_reissue_and_correct_are_audited(support_client, support, live, keyring)
     assert sorted(actions) == ["correct_installation_id", "reissue"]
 
 
+def test_correcting_a_replaced_server_names_the_other_files_on_it(
+    support_client, customer, make_license
+):
+    """A plant replaced its primary's hardware and calls for one license: its other licenses
+    on the old server are named, on the page and once corrected (with a link to correct
+    each), not left there unseen."""
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    first, second = make_license("mirrored"), make_license("enterprise")
+    for lic in (first, second):
+        services.activate(
+            license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+        )
+    live, other = first.activations.get(), second.activations.get()
+    url = f"/admin/licensing/activation/{live.pk}/correct/"
+    page = html.unescape(re.sub(r"<[^>]+>", " ", support_client.get(url).content.decode()))
+    assert f"{second.number} is on these servers too" in page
+    new = tmslicense.new_installation_id()
+    response = support_client.post(
+        url, {"installation_id": new, "reason": "Primary replaced"}, follow=True
+    )
+    [message] = [str(m) for m in response.context["messages"]]
+    assert (
+        f"{second.number} is on {ids[0]} too: "
+        f'<a href="/admin/licensing/activation/{other.pk}/correct/">correct it</a> as well'
+    ) in message
+
+
 def test_correct_with_a_mistyped_id_writes_nothing(support_client, live):
     bad = live.installation_id[:-1] + ("0" if live.installation_id[-1] != "0" else "1")
     response = support_client.post(
