@@ -1463,6 +1463,19 @@ def deactivate_member(*, membership: Membership, actor, ip=None) -> str:
     return (
         f"Deactivated the account of {user.email}: it no longer logs in, sees {organization}'s "
         "licenses or gets its e-mails. An administrator can activate it again."
+        + nobody_else_told(organization, user)
+    )
+
+
+def nobody_else_told(organization, user) -> str:
+    """Said when no member but ``user`` has a confirmed e-mail address (``contacts``): without
+    them, no license e-mail reaches anyone."""
+    if any(address != user.email for address in contacts(organization.pk)):
+        return ""
+    return (
+        f" Nobody else in {organization} has a confirmed e-mail address: no license e-mail (new "
+        "files, revocations, reminders) reaches anyone until an invited member chooses a "
+        "password."
     )
 
 

@@ -269,8 +269,11 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
             check,
             services.withdraw_invitation,
             title="Withdraw invitation",
-            effect="The account of {email}, invited and not used yet, will be deleted: its "
-            "links stop working. The members told of the invitation are told of its withdrawal.",
+            effect=lambda user, organization: (
+                f"The account of {user.email}, invited and not used yet, will be deleted: its "
+                "links stop working. The members told of the invitation are told of its "
+                "withdrawal."
+            ),
         )
 
     def deactivate_view(self, request, pk, membership_pk):
@@ -286,9 +289,12 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
             check,
             services.deactivate_member,
             title="Deactivate member",
-            effect="{email} will no longer log in, see {organization}'s licenses or get its "
-            "e-mails; a session open now ends at its next page. The account is kept, with its "
-            "history: an administrator can activate it again.",
+            effect=lambda user, organization: (
+                f"{user.email} will no longer log in, see {organization}'s licenses or get its "
+                "e-mails; a session open now ends at its next page. The account is kept, with "
+                "its history: an administrator can activate it again."
+                + services.nobody_else_told(organization, user)
+            ),
         )
 
     def _member_action(self, request, pk, membership_pk, permission, check, run, *, title, effect):
@@ -310,7 +316,7 @@ class OrganizationAdmin(SupportList, AuditedAdmin):
             forms.Form(request.POST if request.method == "POST" else None),
             lambda data: run(membership=membership, actor=request.user, ip=client_ip(request)),
             title=title,
-            effect=effect.format(email=membership.user.email, organization=organization),
+            effect=effect(membership.user, organization),
         )
 
     def lift_view(self, request, pk):

@@ -1,6 +1,7 @@
 """Support invites a customer's engineer: an account of the organization, whose password only
 the engineer chooses, from an e-mailed link."""
 
+import html
 import re
 
 import pytest
@@ -411,6 +412,30 @@ def test_support_deactivates_a_member_who_left_the_plant(
     again = staff.post(url, follow=True).content.decode()  # Back, or another tab
     assert "deactivated already" in again
     assert AuditEvent.objects.filter(action="member_deactivate").count() == 1
+
+
+def test_deactivating_the_last_member_who_gets_e_mails_says_so_first(support, organization):
+    """The engineer who left was the only member with a confirmed address (a colleague is
+    invited, no password yet): after the deactivation no license e-mail reaches anyone, which
+    support is told before it is done and once it is."""
+    leaving = UserFactory(organization=organization)
+    UserFactory(organization=organization, password=None)  # invited: its address unconfirmed
+    staff = Client()
+    staff.force_login(support)
+    url = f"/admin/licensing/organization/{organization.pk}/deactivate/{leaving.membership.pk}/"
+    alone = (
+        f"Nobody else in {organization} has a confirmed e-mail address: no license e-mail (new "
+        "files, revocations, reminders) reaches anyone until an invited member chooses a "
+        "password."
+    )
+    assert alone in html.unescape(staff.get(url).content.decode())
+    response = staff.post(url, follow=True)
+    assert alone in html.unescape(response.content.decode())
+    # With a colleague who gets them: nothing to warn of.
+    other = UserFactory(organization=organization)
+    url = f"/admin/licensing/organization/{organization.pk}/deactivate/{other.membership.pk}/"
+    UserFactory(organization=organization)
+    assert "Nobody else" not in staff.get(url).content.decode()
 
 
 def test_only_an_account_in_use_of_that_organization_is_deactivated(
