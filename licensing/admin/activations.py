@@ -50,6 +50,19 @@ def _also_on_these_servers(activation) -> str:
     )
 
 
+def _both_servers(activation) -> str:
+    """Of a two-server file's revocation: both servers lose it, the one kept too; one server
+    replaced (stolen, broken) is a correction."""
+    if not activation.mirrored_installation_id:
+        return ""
+    return (
+        f" Both servers, {activation.installation_id} and "
+        f"{activation.mirrored_installation_id}, stop using it once they have the list. To "
+        "take it from one server only (stolen, broken, replaced), Correct an Installation ID "
+        "instead: the other keeps the license with a new file."
+    )
+
+
 def _loses_full_function(activation) -> str:
     """What support is told before reissuing a file whose license's values would leave a
     fully functional server a mirror (more seats on a mirrored license than its duplicate
@@ -339,7 +352,7 @@ class ActivationAdmin(SupportList, admin.ModelAdmin):
                     or "The license can be activated again, for any servers."
                 )
                 + f" {_old_file(activation)} The organization's members are told by e-mail; the "
-                "reason stays with support."
+                "reason stays with support." + _both_servers(activation)
             ),
             fields=["reason"],
             reason_for="revocation",

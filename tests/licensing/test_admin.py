@@ -408,6 +408,19 @@ def test_correcting_a_replaced_server_names_the_other_files_on_it(
     ) in message
 
 
+def test_revoking_a_two_server_file_says_both_servers_lose_it(support_client, live):
+    """A plant calls: one of its two servers was stolen. Revoking the file takes it from the
+    server kept too: the page says so, and that a correction takes it from one only."""
+    page = html.unescape(
+        support_client.get(f"/admin/licensing/activation/{live.pk}/revoke/").content.decode()
+    )
+    assert (
+        f"Both servers, {live.installation_id} and {live.mirrored_installation_id}, stop using "
+        "it once they have the list. To take it from one server only (stolen, broken, "
+        "replaced), Correct an Installation ID instead" in page
+    )
+
+
 def test_correct_with_a_mistyped_id_writes_nothing(support_client, live):
     bad = live.installation_id[:-1] + ("0" if live.installation_id[-1] != "0" else "1")
     response = support_client.post(
