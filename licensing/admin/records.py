@@ -160,9 +160,9 @@ class OutboxMessageAdmin(SupportList, admin.ModelAdmin):
         subject,
         recipients,
         "status",
+        "last_error",  # why not sent: in view beside the status, on a laptop's screen too
         "attempts",
         "sent_at",
-        "last_error",
     ]
     list_filter = ["status"]
     # A maintenance reminder listing several licenses is found by each one's number too.
@@ -186,6 +186,13 @@ class OutboxMessageAdmin(SupportList, admin.ModelAdmin):
     ]
     fields = readonly_fields  # the recipients as a list, not also as stored; no attachment
     actions = ["send_again"]
+
+    def get_fields(self, request, obj=None):
+        # A next attempt comes only for a message still to be sent (not a failed one).
+        fields = super().get_fields(request, obj)
+        if obj is not None and obj.status != OutboxMessage.Status.PENDING:
+            fields = [f for f in fields if f != "next_attempt_at"]
+        return fields
 
     def has_add_permission(self, request):
         return False
@@ -220,4 +227,8 @@ class OutboxMessageAdmin(SupportList, admin.ModelAdmin):
             else:
                 queued += 1
         if queued:
-            self.message_user(request, f"{queued} message(s) queued again.")
+            self.message_user(
+                request,
+                f"{queued} message(s) queued again: their status says in a moment whether they "
+                "went out (reload the list).",
+            )

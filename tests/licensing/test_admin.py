@@ -1350,6 +1350,12 @@ def test_outbox_message_is_view_only_and_its_list_shows_recipients(support_clien
     )
     body = support_client.get(url).content.decode()
     assert re.search(r"Sent to:</label>\s*<div[^>]*>a@plant.example<", body)
+    assert "Next attempt" not in body  # none comes: sent (or failed)
+    OutboxMessage.objects.filter(pk=message.pk).update(status="pending", sent_at=None)
+    assert "Next attempt" in support_client.get(url).content.decode()
+    # Why one was not sent is in view beside its status, before the columns after it.
+    columns = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', listed)
+    assert columns.index("last_error") == columns.index("status") + 1
 
 
 def found(client, what, term):
