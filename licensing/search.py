@@ -4,7 +4,7 @@ serials are read from a server's Licensing window or a certificate, in any form.
 import re
 
 import tmslicense
-from tmslicense.ids import INSTALLATION_ID
+from tmslicense.ids import ALPHABET, INSTALLATION_ID
 
 # Around an ID or a number copied from a sentence ("…, bound to W5G6-….", in a mail program's
 # quotes), and no part of it.
@@ -85,3 +85,26 @@ def _typo(text: str) -> str | None:
         else:
             return None
     return None
+
+
+def one_character_off(term: str) -> list[str]:
+    """The Installation IDs and license numbers one character different from ``term``, one
+    word with the form of one but not its check character (a character read out wrong, or
+    two neighbours swapped), each in its canonical form: what it may have been meant as. The
+    check character leaves a few dozen of the hundreds of variants."""
+    text = bare(without_roles(term)).strip().upper()
+    if not text or " " in text or not typo_in(text):
+        return []
+    at = [i for i, ch in enumerate(text) if ch.isalnum()]
+    variants = {text[:i] + symbol + text[i + 1 :] for i in at for symbol in ALPHABET}
+    for i, j in zip(at, at[1:], strict=False):  # neighbours, over a dash between them
+        variants.add(text[:i] + text[j] + text[i + 1 : j] + text[i] + text[j + 1 :])
+    meant = set()
+    for variant in variants - {text}:
+        for normalize, _ in _WHOLE:
+            try:
+                meant.add(normalize(variant))
+                break
+            except tmslicense.InvalidIdentifier:
+                continue
+    return sorted(meant)

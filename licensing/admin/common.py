@@ -38,7 +38,15 @@ from ..models import (
     person,
     with_roles,
 )
-from ..search import bare, canonical, may_be_in_a_file, search_forms, typo_in, without_roles
+from ..search import (
+    bare,
+    canonical,
+    may_be_in_a_file,
+    one_character_off,
+    search_forms,
+    typo_in,
+    without_roles,
+)
 from ..templatetags.message_text import message_text
 from ..throttle import client_ip
 
@@ -488,8 +496,21 @@ class CanonicalSearch:
         listing = getattr(request.resolver_match, "url_name", "").endswith("_changelist")
         typo = listing and typo_in(search_term)
         if typo and not found.exists():
-            # Read out or typed with one character wrong: say so, not only "0 results".
-            messages.warning(request, f"Nothing found for {search_term.strip()}. {typo}")
+            # Read out or typed with one character wrong: say so, not only "0 results", and
+            # show what the ID or number one character different finds (on the phone).
+            said = f"Nothing found for {search_term.strip()}. {typo}"
+            meant = [
+                (candidate, finds)
+                for candidate in one_character_off(search_term)
+                if (finds := Q.create([held(f) for f in search_forms(candidate)], connector=Q.OR))
+                and queryset.filter(finds).exists()
+            ]
+            if meant:
+                found = queryset.filter(Q.create([finds for _, finds in meant], connector=Q.OR))
+                said += (
+                    f" Shown: what one character different finds: {', '.join(m for m, _ in meant)}."
+                )
+            messages.warning(request, said)
         return found, False  # no join: each record once
 
 

@@ -3213,18 +3213,42 @@ def test_a_new_file_from_support_says_so_in_its_subject_and_what_it_corrected(
     assert "is corrected to" not in swapped.body
 
 
-def test_a_search_for_an_id_read_out_with_a_typo_says_so(support_client, live):
+def test_a_search_for_an_id_read_out_with_a_typo_says_so_and_shows_what_was_meant(
+    support_client, live
+):
+    """An ID read out on the phone with one character wrong, or two swapped: said so, and
+    what an ID or number one character different finds is shown (the check character
+    leaves a few candidates, at most one of them on file as a rule)."""
     typo = live.installation_id[:-1] + ("0" if live.installation_id[-1] != "0" else "1")
+    swapped = live.mirrored_installation_id[1] + live.mirrored_installation_id[0]
+    swapped += live.mirrored_installation_id[2:]
     for url in ("/admin/licensing/license/", "/admin/licensing/activation/"):
-        response = support_client.get(url, {"q": typo.lower()})
-        assert list(response.context["cl"].result_list) == []
-        assert "This Installation ID contains a typo" in response.content.decode()
+        for wrong, meant in (
+            (typo, live.installation_id),
+            (swapped, live.mirrored_installation_id),
+        ):
+            if wrong == meant:
+                continue  # the same two characters: no swap
+            response = support_client.get(url, {"q": wrong.lower()})
+            assert [r.pk for r in response.context["cl"].result_list] == [
+                live.license.pk if "license" in url else live.pk
+            ]
+            page = html.unescape(response.content.decode())
+            assert "This Installation ID contains a typo" in page
+            assert f"Shown: what one character different finds: {meant}." in page
         found = support_client.get(url, {"q": live.installation_id})
         assert "contains a typo" not in found.content.decode()
     number = live.license.number
     wrong = number[:-1] + ("0" if number[-1] != "0" else "1")
     page = support_client.get("/admin/licensing/license/", {"q": wrong}).content.decode()
     assert f"Nothing found for {wrong}. This license number contains a typo" in page
+    assert f"one character different finds: {number}." in page
+    # Nothing one character different on file either: said so, nothing shown.
+    unknown = tmslicense.new_installation_id()
+    unknown = unknown[:-1] + ("0" if unknown[-1] != "0" else "1")
+    response = support_client.get("/admin/licensing/license/", {"q": unknown})
+    assert list(response.context["cl"].result_list) == []
+    assert "one character different" not in response.content.decode()
     # Written whole with its dashes but a character short (one dropped as it was read out):
     # said so; a part of an ID, searched for as such, is not.
     short = live.installation_id[:5] + live.installation_id[6:]
