@@ -749,6 +749,14 @@ def test_a_cookie_with_a_nul_character_is_no_cookie_on_every_database(customer_c
     assert customer_client.get("/licenses/").status_code == 200
 
 
+def _on_pair(customer, ids, *licenses):
+    """Each license activated for the pair ``ids`` (primary, secondary), in turn."""
+    for lic in licenses:
+        services.activate(
+            license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
+        )
+
+
 def test_an_enterprise_file_promises_full_redundancy_only_where_tmslicense_gives_it(
     customer_client, customer
 ):
@@ -759,10 +767,7 @@ def test_an_enterprise_file_promises_full_redundancy_only_where_tmslicense_gives
     ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
     mirrored = LicenseFactory(organization=organization, kind="mirrored", seats=25)
     premium = LicenseFactory(organization=organization, kind="enterprise", edition="Premium")
-    for lic in (mirrored, premium):
-        services.activate(
-            license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
-        )
+    _on_pair(customer, ids, mirrored, premium)
     page = customer_client.get(f"/licenses/{premium.number}/").content.decode()
     body = OutboxMessage.objects.get(activation__license=premium).body
     for said in (re.sub(r"<[^>]+>", "", page), body):  # the page's text, without its tags
@@ -864,10 +869,7 @@ def test_an_update_that_would_take_a_secondarys_full_function_says_so_before_the
     ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
     mirrored = LicenseFactory(organization=organization, kind="mirrored", seats=25)
     enterprise = LicenseFactory(organization=organization, kind="enterprise", seats=25)
-    for lic in (mirrored, enterprise):
-        services.activate(
-            license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=customer
-        )
+    _on_pair(customer, ids, mirrored, enterprise)
     page = customer_client.get(f"/licenses/{mirrored.number}/").content.decode()
     assert 'id="update-file"' not in page and "its ThinManager" not in page
     License.objects.filter(pk=mirrored.pk).update(seats=30)
@@ -912,10 +914,7 @@ def test_a_mirrored_file_says_when_it_takes_the_console_from_a_secondary_with_li
     pair = tmslicense.new_installation_id(), tmslicense.new_installation_id()
     enterprise = LicenseFactory(organization=organization, kind="enterprise", seats=5)
     mirrored = LicenseFactory(organization=organization, kind="mirrored", seats=25)
-    for lic in (enterprise, mirrored):
-        services.activate(
-            license=lic, installation_id=pair[0], mirrored_installation_id=pair[1], actor=customer
-        )
+    _on_pair(customer, pair, enterprise, mirrored)
     page = customer_client.get(f"/licenses/{mirrored.number}/").content.decode()
     said = re.sub(r"<[^>]+>", "", page)
     assert "The mirrored server lets thin clients boot" in said
