@@ -725,36 +725,31 @@ class OutboxMessage(models.Model):
                 f"Not sent: license file {self.activation.serial} was revoked before it went out."
             )
         written = timezone.localdate(self.created_at)
-        reminder = self.key.split(":", 1)[0] in (MAINTENANCE_REMINDER, EXPIRY_REMINDER)
+        reminder = self.is_reminder
         if reminder and written != timezone.localdate():
             return (
                 f"Not sent: a reminder written on {written:%Y-%m-%d} counts the days left from "
-                "then. The next daily run of reminders writes it anew, counting from its own day."
+                "then. It is written anew at once, counting from today."
             )
-        if reminder and (changed := self._no_longer_due()):
+        if reminder and (changed := self._changed_since_written()):
             return (
-                f"Not sent: license {changed.number} changed since this reminder was written "
-                "(renewed, extended or suspended). The next daily run of reminders writes what "
-                "is still due."
+                f"Not sent: license {changed} changed since this reminder was written (renewed, "
+                "extended, suspended or its file replaced). The reminders due now are written "
+                "anew at once."
             )
         return ""
 
-    def _no_longer_due(self) -> License | None:
-        """The first license a reminder lists that is no longer due on its date, as the run
-        of reminders reads it (services.queue_reminders): its maintenance end moved, or the
-        expiry of the file its servers hold (its own, not activated), or suspended since."""
-        kind, *parts = self.key.split(":")
-        day = date.fromisoformat(parts[3] if parts[0] == "org" else parts[2])
-        for lic in self.licenses.all() or ([self.license] if self.license_id else []):
-            if kind == MAINTENANCE_REMINDER:
-                due = lic.is_activatable() and lic.maintenance_end == day
-            else:
-                live = Activation.objects.live().filter(license=lic).first()
-                ends = live.expires_at if live else lic.expires_at
-                due = lic.status != License.Status.SUSPENDED and ends and last_day(ends) == day
-            if not due:
-                return lic
-        return None
+    @property
+    def is_reminder(self) -> bool:
+        return self.key.split(":", 1)[0] in (MAINTENANCE_REMINDER, EXPIRY_REMINDER)
+
+    def _changed_since_written(self) -> str | None:
+        """The number of a license the reminder lists that changed since it was written (each
+        change is audited: its dates, status, file), whose reminder may then say what is no
+        longer so; None when none did."""
+        listed = list(self.licenses.values_list("pk", flat=True)) or [self.license_id]
+        since = AuditEvent.objects.filter(license_id__in=listed, created_at__gt=self.created_at)
+        return since.values_list("license__number", flat=True).first()
 
 
 def _shown(value) -> str:

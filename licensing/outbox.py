@@ -208,6 +208,7 @@ def deliver(message_id: int) -> bool:
                 why = f"Sent to {', '.join(message.delivered_to)} only. {why}"
             message.status, message.last_error = OutboxMessage.Status.CANCELLED, why
             message.save(update_fields=["status", "last_error"])
+            _remind_anew(message)
             return False
         _leave_out_former_members(message)
         to = message.to_send
@@ -349,6 +350,16 @@ def purge(*, now=None, batch: int = 1000) -> int:
     return deleted
 
 
+def _remind_anew(message: OutboxMessage) -> None:
+    """A reminder cancelled as out of date: the reminders due now (its other licenses, the
+    day's count) are written at once, once this transaction is committed, not at the next
+    day's run (a last day's reminder would be lost)."""
+    if message.is_reminder:
+        from .services import queue_reminders  # services queues through this module
+
+        transaction.on_commit(queue_reminders, robust=True)
+
+
 CHANGED_MEANWHILE = "It changed meanwhile: look at it again."
 
 
@@ -395,6 +406,7 @@ def retry_now(message: OutboxMessage) -> str | None:
         OutboxMessage.objects.filter(pk=message.pk).exclude(
             status=OutboxMessage.Status.SENT
         ).update(status=OutboxMessage.Status.CANCELLED, last_error=why)
+        _remind_anew(message)
         return why
     queued = OutboxMessage.objects.filter(
         pk=message.pk,

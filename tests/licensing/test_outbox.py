@@ -1264,7 +1264,7 @@ def test_a_reminder_goes_out_only_on_the_day_it_was_written(db, make_license, cu
     why = services.send_again(message=message, actor=UserFactory(is_staff=True))
     assert why == (
         f"Not sent: a reminder written on {yesterday:%Y-%m-%d} counts the days left from then. "
-        "The next daily run of reminders writes it anew, counting from its own day."
+        "It is written anew at once, counting from today."
     )
     message.refresh_from_db()
     assert (message.status, message.last_error) == ("cancelled", why)
@@ -1291,28 +1291,66 @@ def test_a_reminder_goes_out_only_on_the_day_it_was_written(db, make_license, cu
         ("expiry", {"status": "suspended"}),
     ],
 )
-def test_a_reminder_of_a_license_changed_since_it_was_written_is_not_sent(
-    db, make_license, customer, prefix, change
+def test_a_reminder_of_a_license_changed_since_it_was_written_is_written_anew(
+    db, make_license, customer, support, prefix, change, django_capture_on_commit_callbacks
 ):
-    """Written at the morning's run while the workers were down, then the license renewed
-    (or suspended) by support before it went out: not sent, saying why; the next run writes
-    what is still due."""
+    """Written at the morning's run while the workers were down, then one of the licenses it
+    lists renewed (or suspended) by support before it went out: not sent, saying why, and
+    what is due now is written at once (the other license's reminder, on its last day too),
+    not at the next day's run."""
     today = timezone.localdate()
     if prefix == "reminder":
-        lic = make_license("standard", maintenance_end=today + timedelta(days=7))
+        due = {"maintenance_end": today + timedelta(days=7)}
     else:
-        lic = make_license("standard", expires_at=services._midnight(today + timedelta(days=8)))
+        due = {"expires_at": services._midnight(today + timedelta(days=8))}
+    lic, other = make_license("standard", **due), make_license("standard", **due)
     assert services.queue_reminders() == 1
     message = OutboxMessage.objects.get(key__startswith=f"{prefix}:")
-    License.objects.filter(pk=lic.pk).update(**change)
-    assert outbox.deliver(message.pk) is False
+    assert set(message.licenses.all()) == {lic, other}
+    License.objects.filter(pk=lic.pk).update(**change)  # as support's page saves it:
+    services.audit(actor=support, action="license_change", license=lic, obj=lic)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox.deliver(message.pk) is False
     message.refresh_from_db()
-    assert message.status == "cancelled" and not mail.outbox
+    assert message.status == "cancelled"
+    assert [m.subject for m in mail.outbox] == [
+        anew.subject for anew in OutboxMessage.objects.filter(key=f"{message.key}:2")
+    ]
+    assert not any(lic.number in m.body for m in mail.outbox)  # only the one written anew
     assert message.last_error == (
         f"Not sent: license {lic.number} changed since this reminder was written (renewed, "
-        "extended or suspended). The next daily run of reminders writes what is still due."
+        "extended, suspended or its file replaced). The reminders due now are written anew at "
+        "once."
     )
-    assert services.queue_reminders() == 0  # nothing is due now
+    anew = OutboxMessage.objects.get(key=f"{message.key}:2")
+    assert anew.license == other and lic.number not in anew.body
+    assert services.queue_reminders() == 0  # nothing more is due now
+
+
+def test_a_maintenance_reminder_saying_an_expiry_is_not_sent_once_the_license_is_extended(
+    activate, customer, support, django_capture_on_commit_callbacks
+):
+    """Its maintenance ends in 7 days, its file expires in 4: the maintenance reminder says
+    the file expires, then support extends the license and the customer takes the new file
+    before it went out. It is not sent saying an expiry that is no longer so."""
+    today = timezone.localdate()
+    live = activate(
+        "standard",
+        maintenance_end=today + timedelta(days=7),
+        expires_at=services._midnight(today + timedelta(days=5)),
+    )
+    lic = live.license
+    assert services.queue_reminders() == 2  # maintenance, expiry
+    reminder = OutboxMessage.objects.get(key__startswith="reminder:")
+    License.objects.filter(pk=lic.pk).update(expires_at=timezone.now() + timedelta(days=400))
+    services.update_file(license=License.objects.get(pk=lic.pk), actor=customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox.deliver(reminder.pk) is False
+    reminder.refresh_from_db()
+    assert reminder.status == "cancelled"
+    anew = OutboxMessage.objects.get(key=f"{reminder.key}:2")
+    assert "keep working after that date" in anew.body
+    assert f"{today + timedelta(days=5):%Y-%m-%d}" not in anew.body  # the expiry gone
 
 
 def test_no_line_of_a_reminder_starts_with_from(activate, make_license):
