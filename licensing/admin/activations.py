@@ -53,8 +53,8 @@ def _also_on_these_servers(activation) -> str:
 def _both_servers(activation) -> str:
     """Of a two-server file's revocation: both servers lose it, the one kept too; one server
     replaced (stolen, broken) is a correction."""
-    if not activation.mirrored_installation_id:
-        return ""
+    if not activation.mirrored_installation_id or expired_file(activation):
+        return ""  # one server, or refused by both already
     return (
         f" Both servers, {activation.installation_id} and "
         f"{activation.mirrored_installation_id}, stop using it once they have the list. To "

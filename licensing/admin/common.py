@@ -499,19 +499,30 @@ class CanonicalSearch:
             # Read out or typed with one character wrong: say so, not only "0 results", and
             # show what the ID or number one character different finds (on the phone).
             said = f"Nothing found for {search_term.strip()}. {typo}"
-            meant = [
-                (candidate, finds)
-                for candidate in one_character_off(search_term)
-                if (finds := Q.create([held(f) for f in search_forms(candidate)], connector=Q.OR))
-                and queryset.filter(finds).exists()
-            ]
-            if meant:
-                found = queryset.filter(Q.create([finds for _, finds in meant], connector=Q.OR))
-                said += (
-                    f" Shown: what one character different finds: {', '.join(m for m, _ in meant)}."
-                )
+            # Searched for as typed only when a file or a license holds one (a few dozen
+            # candidates, seldom more than one on file): each would be a whole search.
+            if meant := _on_file(one_character_off(search_term)):
+                forms = [f for candidate in meant for f in search_forms(candidate)]
+                near = queryset.filter(Q.create([held(f) for f in forms], connector=Q.OR))
+                if near.exists():
+                    found = near
+                    said += f" Shown: what one character different finds: {', '.join(meant)}."
             messages.warning(request, said)
         return found, False  # no join: each record once
+
+
+def _on_file(candidates: list[str]) -> list[str]:
+    """Those of ``candidates`` (Installation IDs, license numbers) that a file or a license
+    holds, in one statement each."""
+    ids = [c for c in candidates if not c.startswith("TM-")]
+    numbers = [c for c in candidates if c.startswith("TM-")]
+    held = set(License.objects.filter(number__in=numbers).values_list("number", flat=True))
+    if ids:
+        files = Activation.objects.filter(
+            Q(installation_id__in=ids) | Q(mirrored_installation_id__in=ids)
+        ).values_list("installation_id", "mirrored_installation_id")
+        held |= {i for pair in files for i in pair} & set(ids)
+    return sorted(held)
 
 
 def _words(term: str) -> list[str]:

@@ -3243,6 +3243,15 @@ def test_a_search_for_an_id_read_out_with_a_typo_says_so_and_shows_what_was_mean
     page = support_client.get("/admin/licensing/license/", {"q": wrong}).content.decode()
     assert f"Nothing found for {wrong}. This license number contains a typo" in page
     assert f"one character different finds: {number}." in page
+    # The few dozen candidates are looked up at once, not each searched for (support's
+    # lists of events and e-mails are long): about two searches' statements, not twenty's.
+    for what in ("license", "auditevent", "outboxmessage"):
+        url = f"/admin/licensing/{what}/"
+        with CaptureQueriesContext(connection) as exact:
+            support_client.get(url, {"q": live.installation_id})
+        with CaptureQueriesContext(connection) as near:
+            support_client.get(url, {"q": typo})
+        assert len(near) <= 2 * len(exact), what
     # Nothing one character different on file either: said so, nothing shown.
     unknown = tmslicense.new_installation_id()
     unknown = unknown[:-1] + ("0" if unknown[-1] != "0" else "1")
