@@ -61,6 +61,25 @@ from .revocation import MAX_REVOKED_LIST, verify_revoked_list
 __all__ = ["DataFolder", "DataFolderError", "Imported", "KeyringChange", "LOCK_WAIT", "locked"]
 
 
+def _root_may_give(data_dir: Path) -> None:
+    """A root that may not give what it writes in the folder to the folder's account is
+    refused (give_to_folders_owner) before anything is changed: a change may write several
+    files (a keyring, then its licenses), and one refused half-way would leave the others."""
+    if not as_root():
+        return
+    probe = data_dir / f".{secrets.token_hex(8)}.probe"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(probe, flags, 0o600)
+    except OSError:
+        return  # the lock says why the folder cannot be written
+    try:
+        give_to_folders_owner(fd, data_dir)
+    finally:
+        os.close(fd)
+        probe.unlink(missing_ok=True)
+
+
 def may_not_write(folder: Path) -> DataFolderError:
     return DataFolderError(
         f"Cannot change {folder}: this account may not write to it. Nothing was changed."
@@ -82,6 +101,7 @@ def locked(
     if given, when it starts to wait: to say so), then raises :class:`DataFolderError`."""
     wait = LOCK_WAIT if wait is None else wait
     data_dir.mkdir(parents=True, exist_ok=True)
+    _root_may_give(data_dir)
     path = data_dir / ".lock"
     # Never through a link placed there (O_NOFOLLOW): a command run as root would create, and
     # lock, the file it names (/etc/nologin, say).
@@ -109,12 +129,7 @@ def locked(
         # Made by root just now, or kept so; never a second name of another file (a hard
         # link the folder's owner put there, to /etc/shadow say, would be given to them).
         if made.st_uid == 0 and made.st_nlink == 1:
-            try:
-                give_to_folders_owner(handle.fileno(), data_dir)
-            except DataFolderError:
-                if made.st_size == 0:  # made just now, it seems: not left behind
-                    path.unlink(missing_ok=True)
-                raise
+            give_to_folders_owner(handle.fileno(), data_dir)
         if os.name == "nt":
             import msvcrt
 
@@ -296,11 +311,7 @@ def placement(data_dir: Path, lic: License, current: License | None, refused=())
     folder = licenses_dir(data_dir)
     if not _has_licenses_dir(data_dir):
         make_folder(folder)
-        try:
-            give_to_folders_owner(folder, data_dir)
-        except DataFolderError:
-            folder.rmdir()  # made just now, empty: nothing is left changed
-            raise
+        give_to_folders_owner(folder, data_dir)
     target = folder / f"{lic.license_number}.lic"
     # A file of another license saved under this one's name (by hand) is not written over:
     # it may be what that license counts by. This one goes beside it.

@@ -552,6 +552,32 @@ def test_a_root_that_may_not_give_files_away_changes_nothing(
                 result = tms.run(*args)
                 assert result.returncode == 2 and why in result.stderr, result.stderr
             assert tms.snapshot() == before
+        # A keyring.json root's already (written by sudo before 1.9.0), and a new key's
+        # files with it: the keyring would pass, then its license be refused, half-way.
+        tms.runs_as = AS_SERVER
+        assert tms.run("keyring", str(tms.keyring)).returncode == 0
+        os.chown(tms.data / "keyring.json", 0, 0)
+        (tms.data / "keyring.json").chmod(0o644)
+        before = tms.snapshot()
+        new_key = Ed25519PrivateKey.generate()
+        both = _file(
+            top,
+            tmslicense.Keyring([*keyring.values(), new_key.public_key()]).to_json(),
+            "both.json",
+        )
+        reissued = replace(
+            lic, serial="FEDCBA9876543210", issued_at=lic.issued_at + timedelta(seconds=1)
+        )
+        signed = _file(
+            top, tmslicense.sign_license(reissued, new_key, tmslicense.key_id(new_key)), "new.lic"
+        )
+        for readable in (both, signed):
+            Path(readable).chmod(0o644)
+        tms.runs_as = ["setpriv", "--bounding-set=-chown", "--"]
+        result = tms.run("keyring", both, signed)
+        assert result.returncode == 2 and MAY_NOT_GIVE in result.stderr, result.stderr
+        assert tms.snapshot() == before
+        assert not [p for p in tms.data.rglob("*") if p.name.endswith(".probe")]
         tms.runs_as = AS_SERVER
         assert tms.run("check", "serve-clients").returncode == 0
         # A new server's folder: no Installation ID is made that the server could not read.
