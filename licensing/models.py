@@ -492,6 +492,11 @@ class Activation(models.Model):
         return self.revoked_at is None
 
     @property
+    def has_expired(self) -> bool:
+        """Whether the file expired: its servers refuse it."""
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def is_replacement(self) -> bool:
         """Issued in place of another file: support's reissue or correction, or a customer's
         updated file (``services.update_file``)."""

@@ -1122,7 +1122,6 @@ def _replace(old: Activation, lic: License, ids, *, actor, ip, action: str, why:
     """A new file (new serial) in place of a live one, which is revoked and names it."""
     changes = [list(change) for change in lic.changes_since(old)]  # the license's, since
     old.revoke(reason=why, by=actor)
-    expired = old.expires_at is not None and old.expires_at <= timezone.now()
     new = _issue(
         lic,
         ids,
@@ -1135,7 +1134,7 @@ def _replace(old: Activation, lic: License, ids, *, actor, ip, action: str, why:
             "reason": why,
             **({"changes": changes} if changes else {}),
         },
-        replaced_expired=expiry_shown(old.expires_at) if expired else "",
+        replaced_expired=expiry_shown(old.expires_at) if old.has_expired else "",
     )
     old.replaced_by = new
     old.save(update_fields=["replaced_by"])

@@ -297,8 +297,7 @@ def license_detail(request, number):
             # The license extended after its file expired: the updated file, not that one.
             "file_expired": live
             and not refusal
-            and live.expires_at
-            and live.expires_at <= timezone.now()
+            and live.has_expired
             and expiry_shown(live.expires_at),
         },
     )

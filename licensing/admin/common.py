@@ -20,7 +20,6 @@ from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -372,7 +371,7 @@ SUPPORT_ACTIONS = [
 
 def expired_file(live) -> str:
     """That the live file ``live`` expired (its servers refuse it), or ""."""
-    if live.expires_at is None or live.expires_at > timezone.now():
+    if not live.has_expired:
         return ""
     return f"{live.serial} expired on {expiry_shown(live.expires_at)}: the servers refuse it"
 
