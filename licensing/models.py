@@ -734,7 +734,7 @@ class OutboxMessage(models.Model):
         if reminder and written != timezone.localdate():
             return (
                 f"Not sent: a reminder written on {written:%Y-%m-%d} counts the days left from "
-                "then. It is written anew at once, counting from today."
+                "then. What is still due is written anew at once, counting from today."
             )
         if reminder and (changed := self._changed_since_written()):
             return (

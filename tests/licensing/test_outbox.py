@@ -1264,7 +1264,7 @@ def test_a_reminder_goes_out_only_on_the_day_it_was_written(db, make_license, cu
     why = services.send_again(message=message, actor=UserFactory(is_staff=True))
     assert why == (
         f"Not sent: a reminder written on {yesterday:%Y-%m-%d} counts the days left from then. "
-        "It is written anew at once, counting from today."
+        "What is still due is written anew at once, counting from today."
     )
     message.refresh_from_db()
     assert (message.status, message.last_error) == ("cancelled", why)
