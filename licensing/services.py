@@ -451,24 +451,23 @@ def _issue(
     pairs = zip(previous, ids, strict=False)  # none for a first activation
     corrected = [] if swapped else [(was, new) for was, new in pairs if was != new]
     serial = secrets.token_hex(8).upper()
+    customers = action in ("activate", "update_file")  # a refusal is told to them, else support
     try:
         tms = _file_license(lic, ids, serial)
         text, kid = signing.sign(tms)
     except ImproperlyConfigured as error:  # the key file lost or unreadable since the start
         log.error("No license file can be issued: %s", error)
-        if action in ("activate", "update_file"):  # a customer
-            why = "Try again in a few minutes; " + contact_support(
-                "if it cannot wait, contact support"
-            )
-        else:
-            why = f"The site's signing key cannot be read: {error}"
+        why = (
+            "Try again in a few minutes; " + contact_support("if it cannot wait, contact support")
+            if customers
+            else f"The site's signing key cannot be read: {error}"
+        )
         raise ActivationError(
             f"License files cannot be issued right now: nothing was done. {why}"
         ) from None
     except tmslicense.InvalidPayload as error:
         # Recorded before the site checked what a file may carry (a name with a tab, say):
         # support corrects the record, then the file can be issued.
-        customers = action in ("activate", "update_file")
         fix = contact_support() if customers else "Correct the record first."
         raise LicenseNotActivatable(
             f"License {lic.number} cannot be put into a license file as it is recorded: "
