@@ -740,9 +740,11 @@ def queue_reminders(*, today=None) -> int:
         | Q(activated=False, expires_at__gt=after, expires_at__lte=by)
     )
     members = {}  # by organization, read once for both
-    return _queue_reminders(
-        MAINTENANCE, maintenance, _maintenance_day, today, members
-    ) + _queue_reminders(EXPIRY, expiring, _expiry_day, today, members)
+    count = _queue_reminders(MAINTENANCE, maintenance, _maintenance_day, today, members)
+    told = _told_before_a_change(expiring)  # after today's maintenance reminders
+    return count + _queue_reminders(
+        EXPIRY, expiring, lambda lic: _expiry_day(lic, told), today, members
+    )
 
 
 DAY = timedelta(days=1)
@@ -784,11 +786,13 @@ def _expires_with_maintenance(lic: License) -> bool:
     )
 
 
-def _expiry_day(lic: License) -> date | None:
+def _expiry_day(lic: License, told: set[int]) -> date | None:
     """The last day the license's servers run on its file (see _servers_stop); None when its
-    maintenance reminder says it."""
+    maintenance reminder says it (not one written before it expired so: ``told``)."""
     _servers_stop(lic)
-    return None if _expires_with_maintenance(lic) else last_day(lic.stops_at)
+    if _expires_with_maintenance(lic) and lic.pk not in told:
+        return None
+    return last_day(lic.stops_at)
 
 
 def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
@@ -839,24 +843,55 @@ def _reaching_nobody(via: str = "") -> Q:
 
 def _reminded(due, prefix: str) -> set[tuple[int, int, str]]:
     """(license id, organization id, "<threshold>:<date>") of the reminders queued for the
-    ``due`` licenses: by the e-mails listing them, and by those written one per license
-    before (keyed "reminder:<number>:<threshold>:<date>", the license's organization's). Not
-    by one that reached nobody and never will (see _reaching_nobody): written anew."""
+    ``due`` licenses (see _reminders_of)."""
+    return {
+        (license_id, organization_id, f"{threshold}:{end}")
+        for license_id, organization_id, threshold, end, _ in _reminders_of(due, prefix)
+    }
+
+
+def _reminders_of(due, prefix: str):
+    """(license id, organization id, threshold, date, when written) of the reminders queued
+    for the ``due`` licenses: by the e-mails listing them, and by those written one per
+    license before (keyed "reminder:<number>:<threshold>:<date>", the license's
+    organization's). Not by one that reached nobody and never will (see _reaching_nobody):
+    written anew."""
     listing = OutboxMessage.licenses.through.objects.filter(
         license__in=due.values("pk"), outboxmessage__key__startswith=f"{prefix}:"
     ).exclude(_reaching_nobody("outboxmessage__"))
     own = OutboxMessage.objects.filter(
         license__in=due.values("pk"), key__startswith=f"{prefix}:"
     ).exclude(_reaching_nobody())
-    found = set()
-    for license_id, organization_id, key in [
-        *listing.values_list("license_id", "outboxmessage__organization_id", "outboxmessage__key"),
-        *own.values_list("license_id", "organization_id", "key"),
+    for license_id, organization_id, key, written in [
+        *listing.values_list(
+            "license_id",
+            "outboxmessage__organization_id",
+            "outboxmessage__key",
+            "outboxmessage__created_at",
+        ),
+        *own.values_list("license_id", "organization_id", "key", "created_at"),
     ]:
         parts = key.split(":")
         threshold, end = parts[3:5] if parts[1] == "org" else parts[2:4]
-        found.add((license_id, organization_id, f"{threshold}:{end}"))
-    return found
+        yield license_id, organization_id, threshold, end, written
+
+
+def _told_before_a_change(due) -> set[int]:
+    """Ids of the ``due`` licenses whose last maintenance reminder of their maintenance end
+    was written before the license's last audited change (its expiry, a new file): it did
+    not say an expiry on that day set since, so the expiry's own reminder says it."""
+    changed = dict(
+        AuditEvent.objects.filter(license__in=due.values("pk"))
+        .values("license_id")
+        .annotate(last=Max("created_at"))
+        .values_list("license_id", "last")
+    )
+    ends = dict(due.values_list("pk", "maintenance_end"))
+    last_told = {}
+    for license_id, _, _, end, written in _reminders_of(due, MAINTENANCE_REMINDER):
+        if end == ends[license_id].isoformat():
+            last_told[license_id] = max(written, last_told.get(license_id, written))
+    return {pk for pk, written in last_told.items() if pk in changed and written < changed[pk]}
 
 
 def _queue_reminder(

@@ -590,6 +590,41 @@ def test_an_expiry_on_the_maintenance_ends_day_is_said_by_one_reminder_that_says
     assert maintenance.subject == f"Maintenance for license {activated.number} ends on 2027-03-10"
 
 
+def test_an_expiry_set_on_the_maintenance_ends_day_after_its_reminder_has_its_own(
+    activate, make_license, customer, support
+):
+    """The maintenance reminder went out 7 days before the end, saying nothing of an expiry;
+    support then set the license to expire on that day and the customer took its updated
+    file: the servers stop then, and an expiry reminder says so (the maintenance reminder
+    that would say both went out already). Once; and not when the maintenance reminder was
+    written after the change (it says both)."""
+    end = date(2027, 3, 8)
+    through = datetime(2027, 3, 9, tzinfo=UTC)
+    waiting = make_license("standard", organization=OrganizationFactory(), maintenance_end=end)
+    UserFactory(organization=waiting.organization)
+    lic = activate("standard", maintenance_end=end).license
+    OutboxMessage.objects.all().delete()
+    assert services.queue_reminders(today=date(2027, 3, 1)) == 2
+    assert not OutboxMessage.objects.filter(key__startswith="expiry:")
+
+    for changed in (lic, waiting):
+        License.objects.filter(pk=changed.pk).update(expires_at=through)
+        services.audit(actor=support, action="license_change", license=changed, obj=changed)
+    services.update_file(license=License.objects.get(pk=lic.pk), actor=customer)
+    assert services.queue_reminders(today=date(2027, 3, 3)) == 2
+    for changed in (lic, waiting):
+        expiry = OutboxMessage.objects.get(key=f"expiry:org:{changed.organization_id}:7:2027-03-08")
+        assert expiry.subject == f"License {changed.number} expires on 2027-03-09 00:00 UTC"
+    assert services.queue_reminders(today=date(2027, 3, 4)) == 0  # once
+
+    # Set before the maintenance reminder: that reminder says both, and no other does.
+    other = make_license("standard", maintenance_end=end + timedelta(days=1))
+    License.objects.filter(pk=other.pk).update(expires_at=through + timedelta(days=1))
+    services.audit(actor=support, action="license_change", license=other, obj=other)
+    assert services.queue_reminders(today=date(2027, 3, 4)) == 1
+    assert not OutboxMessage.objects.filter(key__endswith="2027-03-09", key__startswith="expiry:")
+
+
 def test_a_license_reminded_of_its_expiry_is_still_reminded_of_its_maintenance_end(
     make_license, customer
 ):
