@@ -500,7 +500,7 @@ class CanonicalSearch:
             said = f"Nothing found for {search_term.strip()}. {typo}"
             # Searched for as typed only when a file or a license holds one (a few dozen
             # candidates, seldom more than one on file): each would be a whole search.
-            if meant := _on_file(one_character_off(search_term)):
+            if meant := meant_on_file(request, search_term):
                 forms = [f for candidate in meant for f in search_forms(candidate)]
                 near = queryset.filter(Q.create([held(f) for f in forms], connector=Q.OR))
                 if near.exists():
@@ -508,6 +508,16 @@ class CanonicalSearch:
                     said += f" Shown: what one character different finds: {', '.join(meant)}."
             messages.warning(request, said)
         return found, False  # no join: each record once
+
+
+def meant_on_file(request, term: str) -> list[str]:
+    """The Installation IDs and license numbers one character different from ``term`` (a
+    typo: licensing.search.one_character_off) that a file or a license holds; read once per
+    request (the list's search and its columns ask)."""
+    known = request.__dict__.setdefault("_meant_on_file", {})
+    if term not in known:
+        known[term] = _on_file(one_character_off(term))
+    return known[term]
 
 
 def _on_file(candidates: list[str]) -> list[str]:

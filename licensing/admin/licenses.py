@@ -27,6 +27,7 @@ from .common import (
     history_state,
     ip_address,
     issued,
+    meant_on_file,
     object_repr,
     servers,
     support_actions,
@@ -269,11 +270,15 @@ def live_file(lic):
 
 
 def _searched_installation_id(request) -> str | None:
-    """The Installation ID searched for, in canonical form; None when the search is not one."""
+    """The Installation ID searched for, in canonical form; one read out with a character
+    wrong, the one on file it was meant as (the search shows what that finds); None when the
+    search is not one."""
+    term = request.GET.get("q", "")
     try:  # as the search reads it: copied with the punctuation around it, or its role
-        return tmslicense.normalize_installation_id(bare(without_roles(request.GET.get("q", ""))))
+        return tmslicense.normalize_installation_id(bare(without_roles(term)))
     except tmslicense.InvalidIdentifier:
-        return None
+        meant = [m for m in meant_on_file(request, term) if not m.startswith("TM-")]
+        return meant[0] if len(meant) == 1 else None
 
 
 def _where_found(installation_id: str, link):

@@ -3236,6 +3236,9 @@ def test_a_search_for_an_id_read_out_with_a_typo_says_so_and_shows_what_was_mean
             page = html.unescape(response.content.decode())
             assert "This Installation ID contains a typo" in page
             assert f"Shown: what one character different finds: {meant}." in page
+            if "license" in url:  # which file holds it, in which role, as for the whole ID
+                role = "mirror" if meant == live.mirrored_installation_id else "primary"
+                assert f"files with {meant}:<br>{live.serial} (live) as {role}" in page
         found = support_client.get(url, {"q": live.installation_id})
         assert "contains a typo" not in found.content.decode()
     number = live.license.number
