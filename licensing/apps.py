@@ -13,5 +13,6 @@ class LicensingConfig(AppConfig):
 
         user_logged_in.disconnect(dispatch_uid="update_last_login")  # audit_log_in saves it
         user_logged_in.connect(auth.audit_log_in, dispatch_uid="audit-log-in")
+        user_logged_in.connect(auth.start_session, dispatch_uid="start-session")
         signals.request_started.connect(outbox.request_started, dispatch_uid="outbox")
         signals.request_finished.connect(outbox.request_finished, dispatch_uid="outbox")

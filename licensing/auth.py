@@ -3,11 +3,14 @@ and every log-in audited, with its address."""
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import update_last_login
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
+
+from portal.middleware import mark_used
 
 
 def _spellings(domain: str) -> tuple[str, str] | None:
@@ -97,6 +100,16 @@ def audit_log_in(sender, request, user, **kwargs):
             raise PermissionDenied("Your account was deleted: you are not logged in.")
         update_last_login(sender, user)
         audit_account(request, user, "log_in")
+
+
+def start_session(sender, request, user, **kwargs):
+    """A log-in's session (Django's ``user_logged_in``), used now (see
+    portal.middleware.IdleSessionsMiddleware). Django keeps the session's data, a password
+    link opened in it before too (its token, for the page that sets the password): on a
+    shared PC, the next person logging in as themselves would set the password of the one
+    who opened it. The link asks for the token again."""
+    request.session.pop(auth_views.INTERNAL_RESET_SESSION_TOKEN, None)
+    mark_used(request.session)
 
 
 def audit_account(request, user, action: str) -> None:

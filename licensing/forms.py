@@ -219,7 +219,13 @@ class LicenseSearchForm(forms.Form):
         max_length=100,
         required=False,
         widget=forms.TextInput(
-            attrs={"type": "search", "class": "form-control", "spellcheck": "false"}
+            # Not offered to the next person on a shared PC from the browser's form history.
+            attrs={
+                "type": "search",
+                "class": "form-control",
+                "spellcheck": "false",
+                "autocomplete": "off",
+            }
         ),
         help_text="License number, Installation ID or serial, or a part of one.",
         error_messages={

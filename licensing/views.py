@@ -389,11 +389,23 @@ class LoginView(auth_views.LoginView):
 
 def csrf_failure(request, reason=""):
     """A form sent from a page no longer valid ("Page expired"). A log-in form left open in
-    another tab, sent once logged in there: the user is in, so on to where it led. A page of
+    another tab, sent once logged in there: the user is in, so on to where it led; sent by
+    another user, the log-in page again. A page of
     the activation, whose state went with the old session: back to its start, with why (the
     browser's Back and reload would send the expired page again)."""
     if request.user.is_authenticated and request.path == reverse("login"):
-        messages.info(request, f"You are logged in already, as {request.user.get_username()}.")
+        user, typed = request.user, request.POST.get("username", "").strip()[:254]
+        if typed.casefold() not in (user.get_username().casefold(), user.email.casefold()):
+            # Someone else, at a page opened before: logged in anew from a fresh page, not
+            # taken into that session (a shared PC).
+            messages.warning(
+                request,
+                f"That log-in page had expired: {user.get_username()} logged in since, in this "
+                f"or another tab. To log in as {typed or 'another user'}, enter the password "
+                "again.",
+            )
+            return redirect(request.get_full_path())
+        messages.info(request, f"You are logged in already, as {user.get_username()}.")
         view = LoginView()
         view.setup(request)
         return redirect(view.get_success_url())  # its next, checked, or the user's start

@@ -1,11 +1,14 @@
 """The site's Content-Security-Policy, on every response (settings.CONTENT_SECURITY_POLICY);
-a logged-in user's pages kept by no browser; requests that no page can answer, refused before
-any view."""
+a logged-in user's pages kept by no browser, and a session left unused ended; requests that no
+page can answer, refused before any view."""
 
-from urllib.parse import unquote_plus
+import time
+from urllib.parse import unquote_plus, urlsplit
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import BadRequest
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
 
@@ -47,6 +50,52 @@ class PrivatePagesMiddleware:
         if "Cache-Control" not in response and request.user.is_authenticated:
             add_never_cache_headers(response)
         return response
+
+
+class IdleSessionsMiddleware:
+    """A session lasts ``SESSION_COOKIE_AGE`` (settings.SESSION_IDLE_MINUTES) from its last
+    use: one in use is saved again, which moves its end on, at most once a minute (a write a
+    minute, not one a page). Its cookie goes when the browser closes
+    (``SESSION_EXPIRE_AT_BROWSER_CLOSE``). A page asked for once it ended leads to the log-in,
+    which says why (a form sent then is said so by its own page: the activation's)."""
+
+    SAVED_EVERY = 60  # seconds
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        used = request.session.get("seen_at", 0)
+        if request.user.is_authenticated and time.time() - used >= self.SAVED_EVERY:
+            mark_used(request.session)
+        response = self.get_response(request)
+        if request.method == "GET" and _ended_unused(request) and _to_log_in(response):
+            messages.info(
+                request,
+                f"You were logged out after {settings.SESSION_IDLE_MINUTES} minutes without use.",
+            )
+        return response
+
+
+def mark_used(session) -> None:
+    """The session used now (a log-in marks its new one: no second write on the next page)."""
+    session["seen_at"] = int(time.time())
+
+
+def _ended_unused(request) -> bool:
+    """Whether the request came with a session that is no more: it expired unused (a log-out
+    deletes the cookie with the session)."""
+    return (
+        request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        and request.session.session_key is None
+        and not request.user.is_authenticated
+    )
+
+
+def _to_log_in(response) -> bool:
+    if response.status_code != 302:
+        return False
+    return urlsplit(response["Location"]).path in (reverse("login"), reverse("admin:login"))
 
 
 class RefuseNullCharactersMiddleware:

@@ -1,0 +1,144 @@
+"""A plant's shared control-room PC: one browser, one person after another, often without
+logging out. What the first leaves behind gives the next nobody's rights."""
+
+import re
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core import mail
+from django.db import connection
+from django.test import Client, TestCase
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.factories import PASSWORD, UserFactory
+
+
+def log_in(client, user):
+    response = client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 302
+    return response
+
+
+def test_a_session_ends_with_the_browser_and_after_an_hour_without_use(customer):
+    client = Client()
+    cookie = log_in(client, customer).cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["expires"] == "" and cookie["max-age"] == ""  # gone when the browser closes
+    session = Session.objects.get()
+    assert settings.SESSION_COOKIE_AGE == 60 * 60
+    left = session.expire_date - timezone.now()
+    assert timedelta(minutes=59) < left <= timedelta(minutes=60)  # not two weeks
+
+    # In use, its end moves on, by a session write at most once a minute, not one a page.
+    client.get("/licenses/")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/licenses/").status_code == 200
+    assert not [q for q in queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+    stored = client.session
+    stored["seen_at"] = int(time.time()) - 120
+    stored.save()
+    Session.objects.update(expire_date=timezone.now() + timedelta(minutes=58))
+    client.get("/licenses/")
+    assert Session.objects.get().expire_date - timezone.now() > timedelta(minutes=59)
+
+    # Unused for an hour: the next person finds the log-in, and why.
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    response = client.get("/licenses/", follow=True)
+    assert response.redirect_chain == [("/accounts/login/?next=/licenses/", 302)]
+    page = response.content.decode()
+    assert "You were logged out after 60 minutes without use." in page
+    assert customer.username not in page
+    # Said once, and not to someone who logged out.
+    assert "without use" not in client.get("/accounts/login/").content.decode()
+    log_in(client, customer)
+    client.post("/accounts/logout/")
+    response = client.get("/licenses/", follow=True)
+    assert "without use" not in response.content.decode()
+
+
+def test_support_is_logged_out_alike(support):
+    client = Client()
+    client.post("/admin/login/", {"username": support.username, "password": PASSWORD})
+    assert client.get("/admin/").status_code == 200
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    response = client.get("/admin/licensing/license/", follow=True)
+    assert response.redirect_chain[0][0].startswith("/admin/login/")
+    assert "You were logged out after 60 minutes without use." in response.content.decode()
+
+
+def test_a_reset_link_opened_before_someone_logs_in_sets_nobody_elses_password(
+    customer, organization
+):
+    """Alice opened her e-mailed link and was called away; Bob logs in as himself on the same
+    PC and opens it from the history: it no longer sets her password. The page names the
+    account it sets the password of."""
+    alice = UserFactory(organization=organization, username="alice", email="alice@plant.example")
+    client = Client()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post("/accounts/password_reset/", {"email": alice.email})
+    link = re.search(r"/accounts/reset/\S+", mail.outbox[-1].body).group()
+    form = client.get(link, follow=True)
+    page = form.content.decode()
+    assert "Choose your password" in page
+    assert "For the account alice (alice@plant.example)." in page
+    set_password = form.redirect_chain[-1][0]
+
+    log_in(client, customer)  # Bob, as himself
+    page = client.get(set_password).content.decode()
+    assert "This link is no longer valid" in page
+    new = {"new_password1": "Bobs-choice-for-alice-7", "new_password2": "Bobs-choice-for-alice-7"}
+    client.post(set_password, new)
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
+
+
+def test_a_log_in_page_left_open_logs_the_next_person_in_as_themselves(customer, organization):
+    """The log-in page was open in one tab when Demo logged in in another; Bob types his own
+    name and password in the first: he is not taken into Demo's session."""
+    bob = UserFactory(organization=organization, username="bob", email="bob@plant.example")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(customer)  # the other tab
+    form = {"username": "bob", "password": PASSWORD, "csrfmiddlewaretoken": "stale"}
+    response = client.post("/accounts/login/?next=/activate/", form, follow=True)
+    assert response.redirect_chain == [("/accounts/login/?next=/activate/", 302)]
+    page = response.content.decode()
+    assert response.context["user"] == customer  # nothing done as Bob, nothing as Demo
+    assert (
+        f"That log-in page had expired: {customer.username} logged in since, in this or "
+        "another tab. To log in as bob, enter the password again."
+    ) in page
+    # Logging in from the fresh page replaces Demo's session with Bob's.
+    token = client.cookies[settings.CSRF_COOKIE_NAME].value
+    response = client.post(
+        "/accounts/login/?next=/activate/", {**form, "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302 and response["Location"] == "/activate/"
+    assert client.get("/licenses/").context["user"] == bob
+    # Typed as the one logged in (the name or e-mail address, in any case): on, as before.
+    client.force_login(customer)
+    form["username"] = customer.email.upper()
+    response = client.post("/accounts/login/?next=/activate/", form)
+    assert response["Location"] == "/activate/"
+
+
+def test_the_search_box_is_not_filled_in_for_the_next_person(customer_client, make_license):
+    make_license("standard")
+    page = customer_client.get("/licenses/").content.decode()
+    box = re.search(r'<input[^>]*name="q"[^>]*>', page).group()
+    assert 'autocomplete="off"' in box
+
+
+def test_a_password_change_says_it_ended_the_other_sessions(customer):
+    shared_pc, home = Client(), Client()
+    log_in(shared_pc, customer)
+    log_in(home, customer)
+    new = "A-new-password-for-home-3"
+    response = home.post(
+        "/accounts/password_change/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+        follow=True,
+    )
+    assert "logged out everywhere else" in response.content.decode()
+    assert shared_pc.get("/licenses/").status_code == 302
