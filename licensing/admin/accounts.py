@@ -1,7 +1,8 @@
 """Django's own lists of user accounts and groups (superusers only: support has no permission
 on them), refusing what a hand-made address or POST holds that their queries cannot take, as
-support's lists do; every change of an account audited, as support's changes are: an
-account's e-mail address decides where license files and password-reset links go."""
+support's lists do; every change of an account or a group audited, as support's changes are:
+an account's e-mail address decides where license files and password-reset links go, a
+group what its members may do."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -97,13 +98,11 @@ class AccountAdmin(WrongFiltersRefused, LockedWhenSaved, UserAdmin):
 
     @staticmethod
     def _audit(request, user, what: str, details=None) -> None:
-        services.audit(
-            actor=request.user,
-            action=f"user_{what}",
-            license=None,
-            obj=user,
-            ip=client_ip(request),
-            details=details,
+        _audit(
+            request,
+            user,
+            f"user_{what}",
+            details,
             # On its organization's trail (read before a deletion takes its membership).
             organization_id=Membership.objects.filter(user=user)
             .values_list("organization_id", flat=True)
@@ -112,7 +111,41 @@ class AccountAdmin(WrongFiltersRefused, LockedWhenSaved, UserAdmin):
 
 
 class AccountGroupAdmin(WrongFiltersRefused, GroupAdmin):
-    pass
+    """A group grants rights (support's are one): its changes, creation and deletion are
+    audited, with the permissions before and after."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # its permissions saved
+        details = saved(form.instance, form, change)
+        if details is not None:
+            _audit(request, form.instance, f"group_{'change' if change else 'create'}", details)
+
+    def delete_model(self, request, obj):
+        self._audit_deletion(request, [obj])
+        super().delete_model(request, obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        self._audit_deletion(request, queryset)
+        super().delete_queryset(request, queryset)
+
+    @staticmethod
+    def _audit_deletion(request, groups) -> None:
+        for group in groups:
+            granted = sorted(str(p) for p in group.permissions.all())
+            _audit(request, group, "group_delete", {"permissions": granted})
+
+
+def _audit(request, obj, action: str, details=None, organization_id=None) -> None:
+    services.audit(
+        actor=request.user,
+        action=action,
+        license=None,
+        obj=obj,
+        ip=client_ip(request),
+        details=details,
+        organization_id=organization_id,
+    )
 
 
 for model, model_admin in ((get_user_model(), AccountAdmin), (Group, AccountGroupAdmin)):

@@ -223,7 +223,8 @@ class UnchangedSinceOpened(forms.ModelForm):
 def saved(obj: Model, form, change: bool, *, secret=()) -> dict | None:
     """What an admin form's save did, for its audit event: a change as each changed field's old
     and new value (None when nothing changed), a new object as every value it was given,
-    defaults included, related ones by name. Fields named in ``secret`` are left out."""
+    defaults included, related ones (and many: an account's groups) by name. Fields named in
+    ``secret`` are left out."""
     if change:
         # form.initial holds the values from before, in model_to_dict's form.
         fields = [f for f in form.changed_data if f not in secret]
@@ -232,8 +233,10 @@ def saved(obj: Model, form, change: bool, *, secret=()) -> dict | None:
         changed = {_label(obj, f): pair for f, pair in pairs.items() if pair[0] != pair[1]}
         return {"changed": changed} if changed else None
     values = {
-        str(f.verbose_name): _shown(getattr(obj, f.name))
-        for f in obj._meta.concrete_fields
+        str(f.verbose_name): _shown(
+            list(getattr(obj, f.name).all()) if f.many_to_many else getattr(obj, f.name)
+        )
+        for f in [*obj._meta.concrete_fields, *obj._meta.many_to_many]
         if f.name in form.fields and f.name not in secret
     }
     return {"values": _json_value(values)}

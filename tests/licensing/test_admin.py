@@ -2840,6 +2840,43 @@ def test_superusers_edits_of_accounts_are_audited(admin_client, admin_user, cust
     assert "pbkdf2" not in trail and new not in trail
 
 
+def test_superusers_edits_of_groups_are_audited(admin_client, admin_user):
+    """A group grants rights (support's are one): who gave or took which permission, from
+    where, and a group's creation and deletion with what it granted, are on the trail."""
+    from django.contrib.auth.models import Permission
+
+    group = Group.objects.get(name="support")
+    before = sorted(str(p) for p in group.permissions.all())
+    remove = Permission.objects.get(codename="delete_membership")
+    assert remove not in group.permissions.all()
+    url = f"/admin/auth/group/{group.pk}/change/"
+    granted = [*group.permissions.values_list("pk", flat=True), remove.pk]
+    form = {"name": "support", "permissions": granted}
+    assert admin_client.post(url, form, REMOTE_ADDR="10.2.2.3").status_code == 302
+    event = AuditEvent.objects.get(action="group_change")
+    assert (event.actor, event.ip_address, event.object_repr) == (admin_user, "10.2.2.3", "support")
+    assert event.details == {"changed": {"permissions": [before, sorted([*before, str(remove)])]}}
+    assert admin_client.post(url, form).status_code == 302  # saved as it is: nothing to record
+    assert AuditEvent.objects.filter(action="group_change").count() == 1
+
+    form = {"name": "auditors", "permissions": [remove.pk]}
+    assert admin_client.post("/admin/auth/group/add/", form).status_code == 302
+    event = AuditEvent.objects.get(action="group_create")
+    assert event.details == {"values": {"name": "auditors", "permissions": [str(remove)]}}
+    added = Group.objects.get(name="auditors")
+    response = admin_client.post(f"/admin/auth/group/{added.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="group_delete")
+    assert (event.object_repr, event.details) == ("auditors", {"permissions": [str(remove)]})
+    again = Group.objects.create(name="temporary")
+    response = admin_client.post(
+        "/admin/auth/group/",
+        {"action": "delete_selected", "_selected_action": [again.pk], "post": "yes"},
+    )
+    assert response.status_code == 302 and not Group.objects.filter(name="temporary")
+    assert AuditEvent.objects.filter(action="group_delete", object_repr="temporary").exists()
+
+
 def test_an_account_page_saved_over_a_change_made_since_it_was_opened_is_refused(
     admin_client, customer, organization, support
 ):
