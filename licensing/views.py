@@ -32,7 +32,7 @@ from formtools.wizard.views import SessionWizardView
 import tmslicense
 from portal.middleware import content_security_policy
 
-from . import auth, services, signing, throttle
+from . import auth, services, signing, spreadsheet, throttle
 from .forms import (
     ChangePasswordForm,
     LicenseSearchForm,
@@ -190,12 +190,6 @@ def _minute(moment) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "never"
 
 
-def _cell(value) -> str:
-    """A value as a spreadsheet shows it: text that would start a formula stays text."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @log_in_to(lambda request: reverse("licensing:license_list") + _query(request))
 @require_GET
 def license_export(request):
@@ -209,14 +203,14 @@ def license_export(request):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     day = timezone.now().strftime("%Y-%m-%d")
     response["Content-Disposition"] = f'attachment; filename="licenses-{day}.csv"'
-    response.write("\ufeff")  # spreadsheet programs then read it as UTF-8
+    response.write(spreadsheet.BOM)
     writer = csv.writer(response)
     writer.writerow(SPREADSHEET_COLUMNS)
     for lic in licenses:
         live = lic.live_activations[0] if lic.live_activations else None
         ids = live.installation_ids if live else ()
         writer.writerow(
-            _cell(value)
+            spreadsheet.cell(value)
             for value in (
                 lic.number,
                 lic.get_kind_display(),

@@ -11,13 +11,21 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import redirect
 
 from .. import services
 from ..models import Membership
 from ..throttle import client_ip
-from .common import LockedWhenSaved, UnchangedSinceOpened, WrongFiltersRefused, saved
+from .common import (
+    LockedWhenSaved,
+    UnchangedSinceOpened,
+    WrongFiltersRefused,
+    person_trail,
+    saved,
+)
 
 
 class AccountForm(UnchangedSinceOpened, UserChangeForm):
@@ -47,6 +55,16 @@ class AccountAdmin(WrongFiltersRefused, LockedWhenSaved, UserAdmin):
     ]
     # Facts, not settings (an edit would also have cut their fractions of a second).
     readonly_fields = ["last_login", "date_joined"]
+
+    def history_view(self, request, object_id, extra_context=None):
+        """What the account did, on the audit trail (what was done to it is on its
+        organization's), not the admin's own log of edits."""
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            raise Http404
+        if not self.has_view_or_change_permission(request, account):
+            raise PermissionDenied
+        return redirect(person_trail(account.pk))
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)  # its groups saved: now compared

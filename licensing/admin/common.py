@@ -20,7 +20,9 @@ from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
@@ -65,9 +67,22 @@ def revoked_by(activation):
     return _person(activation.revoked_by)
 
 
+@admin.display(description="time", ordering="created_at")
+def when(event):
+    """To the second: matched against a firewall's or a server's log."""
+    return date_format(timezone.localtime(event.created_at), r"Y-m-d H:i:s \U\T\C")
+
+
 @admin.display(description="actor")
 def actor(event):
-    return event.actor_name or "–"
+    """Who acted, as named then; a link to what they did (the trail filtered by them)."""
+    if event.actor_id is None:  # the site, or an account deleted since
+        return event.actor_name or "–"
+    return format_html('<a href="{}">{}</a>', person_trail(event.actor_id), event.actor_name)
+
+
+def person_trail(user_id: int) -> str:
+    return f"{reverse('admin:licensing_auditevent_changelist')}?actor={user_id}"
 
 
 @admin.display(description="action", ordering="action")

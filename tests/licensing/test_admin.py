@@ -1,5 +1,6 @@
 """Support staff in the Django admin: search, history, and audited, permission-checked actions."""
 
+import csv
 import html
 import json
 import re
@@ -2652,6 +2653,82 @@ def test_an_organizations_history_opens_its_audit_trail(
     message = live.license.messages.get()
     response = support_client.get(f"/admin/licensing/outboxmessage/{message.pk}/history/")
     assert response["Location"] == f"/admin/licensing/auditevent/?license={live.license_id}"
+
+
+def test_a_persons_trail_is_what_they_did(
+    support_client, support, live, organization, customer, admin_client
+):
+    """An auditor's "what did this person do": the trail filtered by who acted, opened from
+    the actor's name in the trail, and an account's History (a superuser's) opens it too."""
+    services.lift_pauses(organization=organization, actor=support)
+    trail = support_client.get("/admin/licensing/auditevent/")
+    page = trail.content.decode()
+    url = f"/admin/licensing/auditevent/?actor={customer.pk}"
+    assert f'href="{url}"' in page
+    theirs = support_client.get(url)
+    assert {e.action for e in theirs.context["cl"].result_list} == {"activate"}
+    assert f"{customer.username}</a></li>" in theirs.content.decode().split("changelist-filter")[-1]
+    response = admin_client.get(f"/admin/auth/user/{customer.pk}/history/")
+    assert response["Location"] == url
+    assert support_client.get(f"/admin/auth/user/{customer.pk}/history/").status_code == 403
+    for value in ("999999", "abc"):
+        page = support_client.get("/admin/licensing/auditevent/", {"actor": value})
+        assert page.status_code == 200 and not page.context["cl"].result_list
+
+
+def test_the_trail_as_listed_downloads_as_a_spreadsheet_to_the_second(
+    support_client, support, live, organization, customer
+):
+    """An auditor matches events against a firewall's log (to the second) and keeps them: the
+    trail, as filtered or searched, downloads as CSV with every column, the time in UTC to the
+    microsecond; a cell a spreadsheet would run as a formula is not one; the download is on
+    the trail itself."""
+    services.revoke(activation=live, actor=support, reason="=HYPERLINK(evil)", ip="10.9.9.9")
+    trail = support_client.get("/admin/licensing/auditevent/", {"license": live.license_id})
+    page = trail.content.decode()
+    assert f'href="export/?license={live.license_id}"' in page
+    # The list shows the second too.
+    event = AuditEvent.objects.get(action="revoke")
+    assert f"{event.created_at:%Y-%m-%d %H:%M:%S} UTC" in page
+
+    response = support_client.get(
+        "/admin/licensing/auditevent/export/", {"license": live.license_id}
+    )
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="audit-trail-')
+    rows = list(
+        csv.reader(b"".join(response.streaming_content).decode().lstrip("\ufeff").splitlines())
+    )
+    assert rows[0] == [
+        "time (UTC)",
+        "actor",
+        "action",
+        "license",
+        "organization",
+        "object",
+        "details",
+        "IP address",
+    ]
+    assert [row[2] for row in rows[1:]] == ["revoke", "activate"]  # newest first, as listed
+    revoked = rows[1]
+    assert revoked[0] == event.created_at.astimezone(UTC).isoformat(timespec="microseconds")
+    assert revoked[1:6] == [
+        services.person(support),
+        "revoke",
+        live.license.number,
+        organization.name,
+        event.object_repr,
+    ]
+    assert json.loads(revoked[6].removeprefix("'"))["reason"] == "=HYPERLINK(evil)"
+    assert revoked[7] == "10.9.9.9"
+    # Searched: what the search found.
+    response = support_client.get("/admin/licensing/auditevent/export/", {"q": "10.9.9.9"})
+    assert b"".join(response.streaming_content).decode().count("\n") == 2
+    exported = AuditEvent.objects.filter(action="export_trail")
+    assert exported.count() == 2 and exported.first().actor == support
+    assert exported.first().details == {"filter": "q=10.9.9.9"}
+    # Only for those who may see the trail.
+    assert Client().get("/admin/licensing/auditevent/export/").status_code == 302
 
 
 @pytest.mark.parametrize(
