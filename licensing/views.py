@@ -331,8 +331,10 @@ def _servers(activation: Activation) -> str:
 def download(request, number):
     lic = get_license_for_user(request.user, number)
     activation = lic.activations.live().first()
-    if activation is None or not lic.is_activatable() or asked_from_elsewhere(request):
-        # The license's page says why (revoked meanwhile, say), where the button would be.
+    refused = activation is None or activation.has_expired  # servers refuse an expired one
+    if refused or not lic.is_activatable() or asked_from_elsewhere(request):
+        # The license's page says why (revoked meanwhile, expired, say), where the button
+        # would be, and offers the updated file if there is one.
         return redirect("licensing:license_detail", number=lic.number)
     return license_file_response(request, activation)
 

@@ -176,7 +176,7 @@ def test_every_time_in_the_admin_says_utc(support_client, live, customer):
     assert issued in support_client.get("/admin/licensing/activation/").text
     event = AuditEvent.objects.filter(action="revoke").get()
     trail = support_client.get("/admin/licensing/auditevent/").text
-    assert f"{timezone.localtime(event.created_at):%Y-%m-%d %H:%M} UTC" in trail
+    assert f"{timezone.localtime(event.created_at):%Y-%m-%d %H:%M:%S} UTC" in trail  # to the second
     action_page = f"/admin/licensing/activation/{live.pk}/reissue/"
     assert f"revoked on {revoked}" in support_client.get(action_page).text
     found = support_client.get("/admin/licensing/license/", {"q": live.installation_id}).text

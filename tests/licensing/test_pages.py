@@ -846,6 +846,10 @@ def test_an_active_license_whose_file_expired_offers_its_updated_file_not_the_ex
     assert f"This file expired on {expiry_shown(ended)}: ThinManager Servers refuse it." in said
     assert f'href="/licenses/{lic.number}/download/"' not in page
     assert "Add the same file" not in said
+    # Its download address (bookmarked, or the page open from before) leads to that page.
+    downloaded = customer_client.get(f"/licenses/{lic.number}/download/")
+    assert downloaded.status_code == 302
+    assert downloaded["Location"] == f"/licenses/{lic.number}/"
     # Its e-mail does not say the old file keeps working: the servers refuse it already.
     assert customer_client.post(f"/licenses/{lic.number}/update-file/").status_code == 302
     body = OutboxMessage.objects.get(
