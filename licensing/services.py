@@ -831,13 +831,19 @@ def _queue_reminders(ending: _Ending, due, date_of, today, members) -> int:
 def _reaching_nobody(via: str = "") -> Q:
     """Reminders that reached nobody and never will, to be written anew: sent to nobody, and
     cancelled (from an earlier day, or its recipients all gone), or still waiting from before
-    today (the workers were down: the worker cancels it, see OutboxMessage.outdated).
-    ``via``: the path to the message ("outboxmessage__")."""
+    today (the workers were down: the worker cancels it, see OutboxMessage.outdated), or
+    failed before today (the mail server down past the retries: support's Send again would
+    find it out of date). ``via``: the path to the message ("outboxmessage__")."""
     Status = OutboxMessage.Status
     earlier = _midnight(timezone.localdate())
     return Q(**{f"{via}delivered_to": []}) & (
         Q(**{f"{via}status": Status.CANCELLED})
-        | Q(**{f"{via}status": Status.PENDING, f"{via}created_at__lt": earlier})
+        | Q(
+            **{
+                f"{via}status__in": [Status.PENDING, Status.FAILED],
+                f"{via}created_at__lt": earlier,
+            }
+        )
     )
 
 

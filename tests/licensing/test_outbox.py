@@ -1436,6 +1436,36 @@ def test_a_reminder_from_an_earlier_day_is_written_anew_only_if_nobody_got_it(
     assert OutboxMessage.objects.get(pk=message.pk).status == "cancelled"
 
 
+def test_a_reminder_the_mail_server_failed_is_written_anew_at_the_next_days_run(
+    make_license, customer
+):
+    """The mail relay was down for longer than the retries last (half an hour): the
+    reminder failed, reaching nobody. The next day's run writes it anew (support's Send
+    again would say it is out of date); one that reached a member is not."""
+    make_license("standard", maintenance_end=timezone.localdate() + timedelta(days=7))
+    assert services.queue_reminders() == 1
+    message = OutboxMessage.objects.get()
+    with mock.patch("django.core.mail.EmailMessage.send", side_effect=OSError("relay down")):
+        for _ in range(outbox.MAX_ATTEMPTS):
+            OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+            with pytest.raises(outbox.DeliveryFailed):
+                outbox.deliver(message.pk)
+    message.refresh_from_db()
+    assert (message.status, message.delivered_to) == ("failed", [])
+    assert services.queue_reminders() == 0  # the same day: support sees it failed
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - timedelta(days=1)
+    )
+    assert services.queue_reminders() == 1
+    anew = OutboxMessage.objects.get(status="pending")
+    assert anew.key == f"{message.key}:2" and anew.recipients == [customer.email]
+    # Reached a member before failing: not written anew.
+    OutboxMessage.objects.filter(pk=anew.pk).update(
+        status="failed", delivered_to=[customer.email], created_at=message.created_at
+    )
+    assert services.queue_reminders() == 0
+
+
 def test_a_reminder_written_anew_is_no_more_licenses(make_license, customer, settings):
     """Written anew after one that reached nobody, a reminder of several licenses says them as
     the first did, not as "more" licenses due since, and links the list of them."""
