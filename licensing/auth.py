@@ -1,14 +1,19 @@
 """Log-in by username or e-mail address, in any letter case: what a plant engineer remembers;
 and every log-in audited, with its address."""
 
+from importlib import import_module
+
 from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user_model, logout
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import update_last_login
+from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from portal.middleware import mark_used
 
@@ -112,10 +117,27 @@ def start_session(sender, request, user, **kwargs):
     mark_used(request.session)
 
 
-def audit_account(request, user, action: str) -> None:
+def end_sessions(request) -> int:
+    """Every session of the request's user ended, this one's too (a browser left logged in on
+    a shared PC, without changing the password), audited; returns how many. The sessions
+    are kept in the database, not by user: each live one is read (a live one is one used in
+    the last SESSION_IDLE_MINUTES)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    user_id = str(request.user.pk)
+    theirs = [
+        session.session_key
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if store.decode(session.session_data).get(SESSION_KEY) == user_id
+    ]
+    Session.objects.filter(session_key__in=theirs).delete()
+    audit_account(request, request.user, "log_out_everywhere", {"sessions": len(theirs)})
+    return len(theirs)
+
+
+def audit_account(request, user, action: str, details=None) -> None:
     """An account's own event (a log-in; a password chosen from an invitation, reset or
-    changed: AuditEvent.ACCOUNT_EVENTS, deleted in time), audited on its organization's trail
-    with the address it came from."""
+    changed; a log-out everywhere: AuditEvent.ACCOUNT_EVENTS, deleted in time), audited on its
+    organization's trail with the address it came from."""
     from . import services, throttle
     from .models import Membership
 
@@ -126,4 +148,5 @@ def audit_account(request, user, action: str) -> None:
         license=None,
         obj=membership.organization if membership else user,
         ip=throttle.client_ip(request) if request is not None else None,
+        details=details,
     )

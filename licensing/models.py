@@ -599,7 +599,13 @@ class AuditEvent(models.Model):
         return f"{in_utc(self.created_at)} {self.action_in_words} {self.object_repr}"
 
     # An account's own events (auth.audit_account), which name no license.
-    ACCOUNT_EVENTS = ("log_in", "password_change", "password_reset", "invitation_accepted")
+    ACCOUNT_EVENTS = (
+        "log_in",
+        "password_change",
+        "password_reset",
+        "invitation_accepted",
+        "log_out_everywhere",
+    )
 
     WORDS = {
         "correct_installation_id": "correct Installation ID",

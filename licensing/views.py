@@ -466,7 +466,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class LogoutView(auth_views.LogoutView):
-    """Log-out is a POST (the bar's button); a link or a typed address asks first."""
+    """Log-out is a POST (the bar's button); a link or a typed address asks first. Sent with
+    ``everywhere``, every session of the account ends (auth.end_sessions)."""
 
     http_method_names = ["get", "post", "options"]
 
@@ -479,8 +480,13 @@ class LogoutView(auth_views.LogoutView):
 
     def post(self, request, *args, **kwargs):
         was_in = request.user.is_authenticated
+        everywhere = was_in and request.POST.get("everywhere") and auth.end_sessions(request)
         response = super().post(request, *args, **kwargs)
-        if was_in:
+        if everywhere:
+            messages.info(
+                request, f"You are logged out in every browser ({everywhere} sessions ended)."
+            )
+        elif was_in:
             messages.info(request, "You are logged out.")
         return response
 

@@ -142,3 +142,24 @@ def test_a_password_change_says_it_ended_the_other_sessions(customer):
     )
     assert "logged out everywhere else" in response.content.decode()
     assert shared_pc.get("/licenses/").status_code == 302
+
+
+def test_a_user_logs_out_everywhere_without_changing_the_password(customer, organization):
+    """Left logged in on the shared PC, the engineer logs out of every browser from home;
+    a colleague's session stays, and the trail says it."""
+    from licensing.models import AuditEvent
+
+    colleague = UserFactory(organization=organization)
+    shared_pc, home, theirs = Client(), Client(), Client()
+    for client, user in ((shared_pc, customer), (home, customer), (theirs, colleague)):
+        log_in(client, user)
+    for page in ("/accounts/logout/", "/accounts/password_change/"):
+        assert 'name="everywhere"' in home.get(page).content.decode(), page
+    response = home.post("/accounts/logout/", {"everywhere": "1"}, follow=True)
+    assert "You are logged out in every browser" in response.content.decode()
+    assert shared_pc.get("/licenses/").status_code == 302
+    assert home.get("/licenses/").status_code == 302
+    assert theirs.get("/licenses/").status_code == 200
+    event = AuditEvent.objects.get(action="log_out_everywhere")
+    assert event.actor == customer and event.organization == organization
+    assert event.details == {"sessions": 2}
