@@ -1,6 +1,7 @@
 """Log-in by username or e-mail address, in any letter case: what a plant engineer remembers;
 and every log-in audited, with its address."""
 
+import logging
 from importlib import import_module
 
 from asgiref.sync import sync_to_async
@@ -16,6 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.middleware import mark_used
+
+log = logging.getLogger(__name__)
 
 
 def _spellings(domain: str) -> tuple[str, str] | None:
@@ -105,6 +108,16 @@ def audit_log_in(sender, request, user, **kwargs):
             raise PermissionDenied("Your account was deleted: you are not logged in.")
         update_last_login(sender, user)
         audit_account(request, user, "log_in")
+
+
+def log_failed_log_in(sender, credentials, request=None, **kwargs):
+    """A wrong password (Django's ``user_login_failed``), logged with the name typed and the
+    address, never the password: what a security team reviews after a guessing run (the
+    pauses are logged when they start: licensing.throttle)."""
+    from .throttle import client_ip
+
+    where = client_ip(request) if request is not None else "no request"
+    log.info("log-in failed for %r from %s", str(credentials.get("username", ""))[:254], where)
 
 
 def start_session(sender, request, user, **kwargs):

@@ -15,6 +15,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from django.conf import settings
@@ -90,14 +91,22 @@ def _counters(request, scope: str, name: str, now: int) -> tuple[dict[str, dict]
     ip = _counted_address(request)
     shown = ip.strip("[]")
     per_ip, window = _address_limits()[scope]
-    subjects = {f"ip:{ip}": {"limit": per_ip, "address": shown, "shared": True}}
+    subjects = {
+        f"ip:{ip}": {"limit": per_ip, "address": shown, "shared": True, "who": f"address {shown}"}
+    }
     owner = ""
     if scope == "lookup":
         if request.user.is_authenticated:
             owner = f"user:{request.user.pk}"
-            subjects[owner] = {"limit": settings.ACTIVATION_FAILURE_LIMIT}
+            subjects[owner] = {
+                "limit": settings.ACTIVATION_FAILURE_LIMIT,
+                "who": f"account {request.user.get_username()!r}",
+            }
     elif scope == "reset":  # the e-mail address typed; and the address asking
-        subjects[f"email:{_name(name)}"] = {"limit": settings.PASSWORD_RESET_LIMIT}
+        subjects[f"email:{_name(name)}"] = {
+            "limit": settings.PASSWORD_RESET_LIMIT,
+            "who": f"e-mail address {name.strip()[:254]!r}",
+        }
     else:  # "login": the account as typed, from this address; and the address
         account = _name(name)
         owner = f"account:{account}"
@@ -107,12 +116,14 @@ def _counters(request, scope: str, name: str, now: int) -> tuple[dict[str, dict]
                 "limit": settings.LOGIN_FAILURE_LIMIT,
                 "address": shown,
                 "epoch": epoch,
+                "who": f"account {name.strip()[:254]!r} from {shown}",
             },
             # From every address: a guesser with many addresses still meets a ceiling (a new
             # password set by e-mail starts a new epoch, which lifts it).
             f"account:{account}:{epoch}": {
                 "limit": settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT,
                 "epoch": epoch,
+                "who": f"account {name.strip()[:254]!r} from every address",
             },
         }
     return {_key(scope, s, window, now): c for s, c in subjects.items()}, window, owner
@@ -213,6 +224,15 @@ def _count(request, scope: str, name: str) -> tuple[list[Pause], list[str]]:
             cache.add(key, 0, timeout=window + 60)
             if cache.incr(key) > counter["limit"]:
                 over[key] = {**counter, "ends": ends}
+                if cache.add(f"{key}:logged", 1, timeout=window + 60):  # once a window
+                    log.warning(
+                        "%s tries paused for %s: %d in %d minutes, until %s UTC",
+                        scope,
+                        counter["who"],
+                        counter["limit"],
+                        window // 60,
+                        datetime.fromtimestamp(ends, UTC).strftime("%Y-%m-%d %H:%M"),
+                    )
             raised.append(key)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; %s try not counted", scope, exc_info=True)

@@ -9,13 +9,15 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.core.exceptions import BadRequest, PermissionDenied
-from django.urls import path
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils import timezone
 
 from .. import services, spreadsheet
 from ..models import AuditEvent, License, Organization, OutboxMessage
 from ..templatetags.message_text import message_text
 from ..throttle import client_ip, ip_text
+from ..views import asked_from_elsewhere
 from .common import (
     SupportList,
     action,
@@ -131,6 +133,9 @@ class AuditEventAdmin(SupportList, admin.ModelAdmin):
         Audited: it holds customers' addresses."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        if asked_from_elsewhere(request):  # not downloaded (nor recorded) for another site
+            listed = reverse("admin:licensing_auditevent_changelist")
+            return redirect(f"{listed}?{request.GET.urlencode()}")
         try:
             events = self.get_changelist_instance(request).queryset
         except IncorrectLookupParameters:

@@ -2727,8 +2727,14 @@ def test_the_trail_as_listed_downloads_as_a_spreadsheet_to_the_second(
     exported = AuditEvent.objects.filter(action="export_trail")
     assert exported.count() == 2 and exported.first().actor == support
     assert exported.first().details == {"filter": "q=10.9.9.9"}
-    # Only for those who may see the trail.
+    # Only for those who may see the trail, and asked for on this site, not by another's page.
     assert Client().get("/admin/licensing/auditevent/export/").status_code == 302
+    response = support_client.get(
+        "/admin/licensing/auditevent/export/", {"q": "x"}, HTTP_SEC_FETCH_SITE="cross-site"
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/licensing/auditevent/?q=x"
+    assert exported.count() == 2
 
 
 @pytest.mark.parametrize(

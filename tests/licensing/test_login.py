@@ -588,3 +588,28 @@ def test_a_lifted_pause_keeps_the_accounts_names_in_the_cache_for_a_month_not_fo
         else:  # Redis: -1 for a key kept for ever
             left = cache._cache.get_client(key).ttl(key)
         assert 29 * 86400 < left <= 30 * 86400, name
+
+
+def test_failed_log_ins_and_each_pause_are_logged_for_a_security_team(
+    client, customer, limits, caplog
+):
+    """A guessing run leaves a record a security team reviews later (the pauses live only as
+    long as their window): each failed log-in with the name typed and the address, and each
+    pause once, when it starts."""
+    caplog.set_level("INFO", logger="licensing")
+    for _ in range(limits.LOGIN_FAILURE_LIMIT + 2):
+        log_in(client, customer.username, "wrong", ip="10.0.0.9")
+    failed = [r for r in caplog.records if r.getMessage().startswith("log-in failed")]
+    assert len(failed) == limits.LOGIN_FAILURE_LIMIT  # those beyond it are not tried
+    assert failed[0].getMessage() == f"log-in failed for {customer.username!r} from 10.0.0.9"
+    paused = [r for r in caplog.records if "paused" in r.getMessage()]
+    assert [r.levelname for r in paused] == ["WARNING"]  # once, not at every try beyond it
+    assert (
+        paused[0]
+        .getMessage()
+        .startswith(
+            f"login tries paused for account {customer.username!r} from 10.0.0.9: "
+            f"{limits.LOGIN_FAILURE_LIMIT} in 15 minutes, until "
+        )
+    )
+    assert "wrong" not in caplog.text  # never a password
