@@ -884,14 +884,20 @@ def _reminders_of(due, prefix: str):
 
 def _told_before_a_change(due) -> set[int]:
     """Ids of the ``due`` licenses whose last maintenance reminder of their maintenance end
-    was written before the license's last audited change (its expiry, a new file): it did
-    not say an expiry on that day set since, so the expiry's own reminder says it."""
-    changed = dict(
-        AuditEvent.objects.filter(license__in=due.values("pk"))
-        .values("license_id")
-        .annotate(last=Max("created_at"))
-        .values_list("license_id", "last")
+    was written before their expiry last changed (support's change of it, audited, or a new
+    file, which carries the license's): it did not say an expiry on that day set since, so
+    the expiry's own reminder says it."""
+    expiry = str(License._meta.get_field("expires_at").verbose_name)  # as audited
+    edits = AuditEvent.objects.filter(
+        license__in=due.values("pk"), action="license_change", details__changed__has_key=expiry
     )
+    files = Activation.objects.filter(license__in=due.values("pk"))
+    changed = {}
+    for license_id, at in [
+        *edits.values("license_id").annotate(at=Max("created_at")).values_list("license_id", "at"),
+        *files.values("license_id").annotate(at=Max("issued_at")).values_list("license_id", "at"),
+    ]:
+        changed[license_id] = max(at, changed.get(license_id, at))
     ends = dict(due.values_list("pk", "maintenance_end"))
     last_told = {}
     for license_id, _, _, end, written in _reminders_of(due, MAINTENANCE_REMINDER):

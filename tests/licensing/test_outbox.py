@@ -590,6 +590,9 @@ def test_an_expiry_on_the_maintenance_ends_day_is_said_by_one_reminder_that_says
     assert maintenance.subject == f"Maintenance for license {activated.number} ends on 2027-03-10"
 
 
+DAY = timedelta(days=1)
+
+
 def test_an_expiry_set_on_the_maintenance_ends_day_after_its_reminder_has_its_own(
     activate, make_license, customer, support
 ):
@@ -609,7 +612,13 @@ def test_an_expiry_set_on_the_maintenance_ends_day_after_its_reminder_has_its_ow
 
     for changed in (lic, waiting):
         License.objects.filter(pk=changed.pk).update(expires_at=through)
-        services.audit(actor=support, action="license_change", license=changed, obj=changed)
+        services.audit(
+            actor=support,
+            action="license_change",
+            license=changed,
+            obj=changed,
+            details={"changed": {"expires at": ["never", "2027-03-09 00:00 UTC"]}},
+        )
     services.update_file(license=License.objects.get(pk=lic.pk), actor=customer)
     assert services.queue_reminders(today=date(2027, 3, 3)) == 2
     for changed in (lic, waiting):
@@ -617,12 +626,21 @@ def test_an_expiry_set_on_the_maintenance_ends_day_after_its_reminder_has_its_ow
         assert expiry.subject == f"License {changed.number} expires on 2027-03-09 00:00 UTC"
     assert services.queue_reminders(today=date(2027, 3, 4)) == 0  # once
 
-    # Set before the maintenance reminder: that reminder says both, and no other does.
-    other = make_license("standard", maintenance_end=end + timedelta(days=1))
-    License.objects.filter(pk=other.pk).update(expires_at=through + timedelta(days=1))
-    services.audit(actor=support, action="license_change", license=other, obj=other)
+    # Set before the maintenance reminder: that reminder says both, and no other does, when
+    # the license changed since otherwise (its seats) or its file was downloaded again.
+    other = activate(
+        "standard", maintenance_end=end + timedelta(days=1), expires_at=through + DAY
+    ).license
     assert services.queue_reminders(today=date(2027, 3, 4)) == 1
-    assert not OutboxMessage.objects.filter(key__endswith="2027-03-09", key__startswith="expiry:")
+    assert OutboxMessage.objects.get(key__endswith=":7:2027-03-09").subject == (
+        f"License {other.number} expires and its maintenance ends on 2027-03-09"
+    )
+    for action, details in (
+        ("license_change", {"changed": {"seats": [25, 30]}}),
+        ("file_download", {}),
+    ):
+        services.audit(actor=customer, action=action, license=other, obj=other, details=details)
+    assert services.queue_reminders(today=date(2027, 3, 5)) == 0
 
 
 def test_a_license_reminded_of_its_expiry_is_still_reminded_of_its_maintenance_end(
