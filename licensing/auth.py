@@ -16,8 +16,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.middleware import mark_used
-
 log = logging.getLogger(__name__)
 
 
@@ -121,13 +119,11 @@ def log_failed_log_in(sender, credentials, request=None, **kwargs):
 
 
 def start_session(sender, request, user, **kwargs):
-    """A log-in's session (Django's ``user_logged_in``), used now (see
-    portal.middleware.IdleSessionsMiddleware). Django keeps the session's data, a password
-    link opened in it before too (its token, for the page that sets the password): on a
-    shared PC, the next person logging in as themselves would set the password of the one
-    who opened it. The link asks for the token again."""
+    """A log-in's session (Django's ``user_logged_in``). Django keeps the session's data, a
+    password link opened in it before too (its token, for the page that sets the password):
+    on a shared PC, the next person logging in as themselves would set the password of the
+    one who opened it. The link asks for the token again."""
     request.session.pop(auth_views.INTERNAL_RESET_SESSION_TOKEN, None)
-    mark_used(request.session)
 
 
 def end_sessions(request) -> int:

@@ -3,12 +3,15 @@ a logged-in user's pages kept by no browser, and a session left unused ended; re
 page can answer, refused before any view."""
 
 import time
+from datetime import timedelta
 from urllib.parse import unquote_plus, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.sessions.models import Session
 from django.core.exceptions import BadRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
 
@@ -54,42 +57,61 @@ class PrivatePagesMiddleware:
 
 class IdleSessionsMiddleware:
     """A session lasts ``SESSION_COOKIE_AGE`` (settings.SESSION_IDLE_MINUTES) from its last
-    use: one in use is saved again, which moves its end on, at most once a minute (a write a
-    minute, not one a page). Its cookie goes when the browser closes
-    (``SESSION_EXPIRE_AT_BROWSER_CLOSE``). A page asked for once it ended leads to the log-in,
-    which says why (a form sent then is said so by its own page: the activation's)."""
+    use: in use, its end is moved on at most once a minute (a cookie of its own says when it
+    last was), by writing that end alone: the session's data, which another tab's request
+    may be changing at that moment (an activation's step), is not written. Its cookies go
+    when the browser closes (``SESSION_EXPIRE_AT_BROWSER_CLOSE``). A page asked for once it
+    ended leads to the log-in, which says why, unless the page said so itself (the
+    activation's)."""
 
-    SAVED_EVERY = 60  # seconds
+    MOVED_EVERY = 60  # seconds
+    COOKIE = "seen"  # when the session's end was last moved on, in seconds since 1970
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        used = request.session.get("seen_at", 0)
-        if request.user.is_authenticated and time.time() - used >= self.SAVED_EVERY:
-            mark_used(request.session)
+        now = int(time.time())
+        seen = request.COOKIES.get(self.COOKIE, "")
+        seen = int(seen) if seen.isascii() and seen.isdigit() else 0
+        due = now - seen >= self.MOVED_EVERY
+        if due and request.user.is_authenticated:
+            ends = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE)
+            Session.objects.filter(session_key=request.session.session_key).update(expire_date=ends)
         response = self.get_response(request)
-        if request.method == "GET" and _ended_unused(request) and _to_log_in(response):
-            messages.info(
-                request,
-                f"You were logged out after {settings.SESSION_IDLE_MINUTES} minutes without use.",
+        if due and request.user.is_authenticated:  # a log-in's new session too
+            response.set_cookie(
+                self.COOKIE,
+                str(now),
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
             )
+        if _ended(request) and _to_log_in(response) and not len(messages.get_messages(request)):
+            messages.info(request, _why_ended(request, seen, now))
         return response
 
 
-def mark_used(session) -> None:
-    """The session used now (a log-in marks its new one: no second write on the next page)."""
-    session["seen_at"] = int(time.time())
-
-
-def _ended_unused(request) -> bool:
-    """Whether the request came with a session that is no more: it expired unused (a log-out
-    deletes the cookie with the session)."""
-    return (
+def _ended(request) -> bool:
+    """Whether the request came with a session that is no more (a log-out deletes the
+    cookie with the session)."""
+    return bool(
         request.COOKIES.get(settings.SESSION_COOKIE_NAME)
         and request.session.session_key is None
         and not request.user.is_authenticated
     )
+
+
+def _why_ended(request, seen: int, now: int) -> str:
+    minutes = settings.SESSION_IDLE_MINUTES
+    if seen and now - seen >= minutes * 60:
+        why = f"You were logged out after {minutes} minutes without use"
+    else:  # ended otherwise: a log-out elsewhere, a new password
+        why = (
+            "Your log-in ended (you logged out everywhere, or the password was changed, in "
+            "another tab or browser)"
+        )
+    return f"{why}{'.' if request.method in ('GET', 'HEAD') else ': what you sent was not saved.'}"
 
 
 def _to_log_in(response) -> bool:
