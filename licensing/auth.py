@@ -67,6 +67,18 @@ def same_address(text: str, field: str = "email") -> Q:
     return query
 
 
+def find_account(text: str):
+    """The account a name typed at the log-in names: its exact username, else its username or
+    e-mail address in any letter case when that fits one account alone; else None."""
+    users = get_user_model()._default_manager
+    text = text.strip()
+    user = users.filter(username=text).first()
+    if user is None:
+        found = list(users.filter(Q(username__iexact=text) | same_address(text))[:2])
+        user = found[0] if len(found) == 1 else None
+    return user
+
+
 class UsernameOrEmailBackend(ModelBackend):
     """Django's model backend, finding the account by its exact username, else by its username
     or e-mail address in any letter case. Text that fits two accounts that way (an address two
@@ -75,14 +87,11 @@ class UsernameOrEmailBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or password is None:
             return None
-        users = get_user_model()._default_manager
-        text = username.strip()
-        user = users.filter(username=text).first()
+        user = find_account(username)
         if user is None:
-            found = list(users.filter(Q(username__iexact=text) | same_address(text))[:2])
-            user = found[0] if len(found) == 1 else None
-        if user is None:
-            users.model().set_password(password)  # as long as a real check (Django's own guard)
+            get_user_model()().set_password(
+                password
+            )  # as long as a real check (Django's own guard)
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
@@ -109,13 +118,20 @@ def audit_log_in(sender, request, user, **kwargs):
 
 
 def log_failed_log_in(sender, credentials, request=None, **kwargs):
-    """A wrong password (Django's ``user_login_failed``), logged with the name typed and the
-    address, never the password: what a security team reviews after a guessing run (the
-    pauses are logged when they start: licensing.throttle)."""
+    """A failed log-in (Django's ``user_login_failed``), logged (log_wrong_password)."""
+    log_wrong_password(request, find_account(str(credentials.get("username", ""))))
+
+
+def log_wrong_password(request, account, what: str = "log-in") -> None:
+    """A wrong password, logged with the account it was tried for and the address: what a
+    security team reviews after a guessing run (pauses are logged when they start:
+    licensing.throttle). Never the text typed (a password typed as the name, by mistake):
+    a name that is no account's is "an unknown name"."""
     from .throttle import client_ip
 
+    who = f"account {account.get_username()!r}" if account else "an unknown name"
     where = client_ip(request) if request is not None else "no request"
-    log.info("log-in failed for %r from %s", str(credentials.get("username", ""))[:254], where)
+    log.info("%s failed for %s from %s", what, who, where)
 
 
 def start_session(sender, request, user, **kwargs):
@@ -129,8 +145,8 @@ def start_session(sender, request, user, **kwargs):
 def end_sessions(request) -> int:
     """Every session of the request's user ended, this one's too (a browser left logged in on
     a shared PC, without changing the password), audited; returns how many. The sessions
-    are kept in the database, not by user: each live one is read (a live one is one used in
-    the last SESSION_IDLE_MINUTES)."""
+    are kept in the database (checks.sessions_in_the_database), not by user: each live one is
+    read (a live one is one used in the last SESSION_IDLE_MINUTES)."""
     store = import_module(settings.SESSION_ENGINE).SessionStore()
     user_id = str(request.user.pk)
     theirs = [
@@ -138,7 +154,8 @@ def end_sessions(request) -> int:
         for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
         if store.decode(session.session_data).get(SESSION_KEY) == user_id
     ]
-    Session.objects.filter(session_key__in=theirs).delete()
+    for key in theirs:
+        store.delete(key)
     audit_account(request, request.user, "log_out_everywhere", {"sessions": len(theirs)})
     return len(theirs)
 

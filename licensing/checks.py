@@ -115,3 +115,21 @@ def secret_key_set(app_configs, **kwargs):
             id="licensing.E004",
         )
     ]
+
+
+@checks.register(checks.Tags.security)
+def sessions_in_the_database(app_configs, **kwargs):
+    """Sessions are kept in the database: a session's end is moved on by its row
+    (portal.middleware.IdleSessionsMiddleware) and "Log out everywhere" reads the rows
+    (auth.end_sessions); in a cache or a cookie, a session in use would end and a log-out
+    everywhere would end nothing."""
+    engine = settings.SESSION_ENGINE
+    if engine == "django.contrib.sessions.backends.db":
+        return []
+    return [
+        checks.Error(
+            f"SESSION_ENGINE is {engine}: sessions must be kept in the database "
+            "(django.contrib.sessions.backends.db).",
+            id="licensing.E005",
+        )
+    ]

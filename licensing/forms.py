@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 
 import tmslicense
 
-from . import outbox, services, throttle
+from . import auth, outbox, services, throttle
 from .auth import address_forms, same_address
 
 ID_WIDGET = forms.TextInput(
@@ -189,7 +189,11 @@ class ChangePasswordForm(FocusFirstProblem, ProblemsBesideThePassword, PasswordC
                 "tries of your password",
                 "If you forgot it, log out and reset it by e-mail.",
             )
-        old_password = super().clean_old_password()  # a wrong one stays counted
+        try:
+            old_password = super().clean_old_password()  # a wrong one stays counted
+        except forms.ValidationError:
+            auth.log_wrong_password(self.request, self.user, "Change password's check")
+            raise
         throttle.forget(counted)
         return old_password
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.cache import cache
 
-from .auth import address_key
+from .auth import address_key, find_account
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +116,14 @@ def _counters(request, scope: str, name: str, now: int) -> tuple[dict[str, dict]
                 "limit": settings.LOGIN_FAILURE_LIMIT,
                 "address": shown,
                 "epoch": epoch,
-                "who": f"account {name.strip()[:254]!r} from {shown}",
+                "who": f"from {shown}",  # after the account: see _log_pause
             },
             # From every address: a guesser with many addresses still meets a ceiling (a new
             # password set by e-mail starts a new epoch, which lifts it).
             f"account:{account}:{epoch}": {
                 "limit": settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT,
                 "epoch": epoch,
-                "who": f"account {name.strip()[:254]!r} from every address",
+                "who": "from every address",
             },
         }
     return {_key(scope, s, window, now): c for s, c in subjects.items()}, window, owner
@@ -224,15 +224,8 @@ def _count(request, scope: str, name: str) -> tuple[list[Pause], list[str]]:
             cache.add(key, 0, timeout=window + 60)
             if cache.incr(key) > counter["limit"]:
                 over[key] = {**counter, "ends": ends}
-                if cache.add(f"{key}:logged", 1, timeout=window + 60):  # once a window
-                    log.warning(
-                        "%s tries paused for %s: %d in %d minutes, until %s UTC",
-                        scope,
-                        counter["who"],
-                        counter["limit"],
-                        window // 60,
-                        datetime.fromtimestamp(ends, UTC).strftime("%Y-%m-%d %H:%M"),
-                    )
+                if cache.add(_logged(key), 1, timeout=window + 60):  # once a window
+                    _log_pause(scope, name, counter, window, ends)
             raised.append(key)
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; %s try not counted", scope, exc_info=True)
@@ -240,6 +233,28 @@ def _count(request, scope: str, name: str) -> tuple[list[Pause], list[str]]:
     if over and owner:
         _record_refusal(_refused_key(scope, owner), over, now, window)
     return [_pause(scope, entry) for entry in over.values()], raised
+
+
+def _logged(key: str) -> str:
+    """The marker of a counter whose pause was logged (lifted with it)."""
+    return f"{key}:logged"
+
+
+def _log_pause(scope: str, name: str, counter: dict, window: int, ends: int) -> None:
+    """A pause starting, for a security team. An account's is named by the account the name
+    typed is, never the text typed (a password, by mistake)."""
+    who = counter["who"]
+    if "epoch" in counter:  # an account's
+        account = find_account(name)
+        who = f"account {account.get_username()!r} {who}" if account else f"an unknown name {who}"
+    log.warning(
+        "%s tries paused for %s: %d in %d minutes, until %s UTC",
+        scope,
+        who,
+        counter["limit"],
+        window // 60,
+        datetime.fromtimestamp(ends, UTC).strftime("%Y-%m-%d %H:%M"),
+    )
 
 
 REFUSALS_KEPT = 20  # counters recorded per account or customer, the latest
@@ -333,7 +348,8 @@ def lift_lookup_pause(user) -> bool:
     counted for an address (across its users) stay. False (and logged) when the cache is
     unreachable."""
     try:
-        cache.delete(_key("lookup", f"user:{user.pk}", settings.ACTIVATION_FAILURE_WINDOW))
+        key = _key("lookup", f"user:{user.pk}", settings.ACTIVATION_FAILURE_WINDOW)
+        cache.delete_many([key, _logged(key)])
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; look-up pause not lifted", exc_info=True)
         return False
@@ -350,7 +366,7 @@ def lift_address_pause(address: str) -> tuple[str, list[str]] | None:
     keys = {scope: _key(scope, f"ip:{block}", window) for scope, (_, window) in limits.items()}
     try:
         counts = cache.get_many(list(keys.values()))
-        cache.delete_many(list(keys.values()))
+        cache.delete_many([*keys.values(), *map(_logged, keys.values())])
     except Exception:  # noqa: BLE001
         log.warning("rate-limit cache unreachable; address pause not lifted", exc_info=True)
         return None

@@ -73,7 +73,8 @@ class IdleSessionsMiddleware:
     def __call__(self, request):
         now = int(time.time())
         seen = request.COOKIES.get(self.COOKIE, "")
-        seen = int(seen) if seen.isascii() and seen.isdigit() else 0
+        seen = int(seen) if seen.isascii() and seen.isdigit() and len(seen) <= 10 else 0
+        seen = seen if seen <= now else 0  # a clock set back, a cookie set by another site
         due = now - seen >= self.MOVED_EVERY
         if due and request.user.is_authenticated:
             ends = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE)
@@ -87,24 +88,28 @@ class IdleSessionsMiddleware:
                 httponly=True,
                 samesite="Lax",
             )
-        if _ended(request) and _to_log_in(response) and not len(messages.get_messages(request)):
+        said = len(messages.get_messages(request))  # the page's own why (the activation's)
+        if _ended(request) and _to_log_in(response) and not said:
             messages.info(request, _why_ended(request, seen, now))
         return response
 
 
 def _ended(request) -> bool:
     """Whether the request came with a session that is no more (a log-out deletes the
-    cookie with the session)."""
+    cookie with the session), other than to log out."""
     return bool(
         request.COOKIES.get(settings.SESSION_COOKIE_NAME)
         and request.session.session_key is None
         and not request.user.is_authenticated
+        and request.path != reverse("logout")
     )
 
 
 def _why_ended(request, seen: int, now: int) -> str:
     minutes = settings.SESSION_IDLE_MINUTES
-    if seen and now - seen >= minutes * 60:
+    if not seen:  # not known (a session from before the cookie was given)
+        why = "Your log-in ended"
+    elif now - seen >= minutes * 60:
         why = f"You were logged out after {minutes} minutes without use"
     else:  # ended otherwise: a log-out elsewhere, a new password
         why = (

@@ -601,15 +601,45 @@ def test_failed_log_ins_and_each_pause_are_logged_for_a_security_team(
         log_in(client, customer.username, "wrong", ip="10.0.0.9")
     failed = [r for r in caplog.records if r.getMessage().startswith("log-in failed")]
     assert len(failed) == limits.LOGIN_FAILURE_LIMIT  # those beyond it are not tried
-    assert failed[0].getMessage() == f"log-in failed for {customer.username!r} from 10.0.0.9"
-    paused = [r for r in caplog.records if "paused" in r.getMessage()]
-    assert [r.levelname for r in paused] == ["WARNING"]  # once, not at every try beyond it
-    assert (
-        paused[0]
-        .getMessage()
-        .startswith(
-            f"login tries paused for account {customer.username!r} from 10.0.0.9: "
-            f"{limits.LOGIN_FAILURE_LIMIT} in 15 minutes, until "
-        )
+    assert failed[0].getMessage() == (
+        f"log-in failed for account {customer.username!r} from 10.0.0.9"
+    )
+    paused = [r.getMessage() for r in caplog.records if "paused" in r.getMessage()]
+    assert len(paused) == 1  # once, not at every try beyond it
+    assert paused[0].startswith(
+        f"login tries paused for account {customer.username!r} from 10.0.0.9: "
+        f"{limits.LOGIN_FAILURE_LIMIT} in 15 minutes, until "
     )
     assert "wrong" not in caplog.text  # never a password
+    # A name that is no account's (a password typed as the name, by mistake) is not logged.
+    caplog.clear()
+    for _ in range(limits.LOGIN_FAILURE_LIMIT + 1):
+        log_in(client, "My-Secret-Pass-1", "x", ip="10.0.0.8")
+    assert "secret-pass" not in caplog.text.lower()
+    assert "log-in failed for an unknown name from 10.0.0.8" in caplog.text
+    assert "login tries paused for an unknown name from 10.0.0.8" in caplog.text
+    # The current password tried on Change password (a session left open) is logged too.
+    caplog.clear()
+    client.force_login(customer)
+    client.post(
+        "/accounts/password_change/",
+        {"old_password": "guess", "new_password1": "N3w-pass-word-1", "new_password2": "x"},
+        REMOTE_ADDR="10.0.0.7",
+    )
+    assert (
+        f"Change password's check failed for account {customer.username!r} from 10.0.0.7"
+        in caplog.text
+    )
+
+
+def test_a_pause_lifted_by_support_is_logged_again_when_it_starts_again(
+    client, customer, limits, caplog
+):
+    caplog.set_level("WARNING", logger="licensing")
+    for n in range(limits.LOGIN_FAILURE_LIMIT_PER_IP + 1):  # a name each: the address's
+        log_in(client, f"nobody-{n}", "x", ip="10.0.0.6")
+    assert caplog.text.count("login tries paused for address 10.0.0.6") == 1
+    assert throttle.lift_address_pause("10.0.0.6")
+    for n in range(limits.LOGIN_FAILURE_LIMIT_PER_IP + 1):
+        log_in(client, f"nobody-{n}", "x", ip="10.0.0.6")
+    assert caplog.text.count("login tries paused for address 10.0.0.6") == 2

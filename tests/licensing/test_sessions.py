@@ -198,3 +198,45 @@ def test_a_user_logs_out_everywhere_without_changing_the_password(customer, orga
     event = AuditEvent.objects.get(action="log_out_everywhere")
     assert event.actor == customer and event.organization == organization
     assert event.details == {"sessions": 2}
+
+
+def test_a_seen_cookie_from_elsewhere_neither_ends_a_session_in_use_nor_breaks_a_page(customer):
+    """Set by another site of a parent domain, or a clock set back: a time ahead, or a number
+    too long to read, is taken as not known (the session's end is moved on)."""
+    client = Client()
+    log_in(client, customer)
+    for forged in (str(int(time.time()) + 10**9), "9" * 5000, "-5", "soon"):
+        client.cookies["seen"] = forged
+        Session.objects.update(expire_date=timezone.now() + timedelta(minutes=2))
+        assert client.get("/licenses/").status_code == 200
+        assert Session.objects.get().expire_date - timezone.now() > timedelta(minutes=59)
+    assert client.get("/accounts/login/").status_code == 200
+
+
+def test_after_the_session_ended_log_out_and_a_session_from_before_say_no_more_than_known(
+    customer,
+):
+    client = Client()
+    log_in(client, customer)
+    client.get("/licenses/")
+    client.cookies["seen"] = str(int(time.time()) - 3601)
+    Session.objects.all().delete()
+    page = client.post("/accounts/logout/", follow=True).content.decode()
+    assert "not saved" not in page and "without use" not in page
+    # A session given before its end was moved on by the cookie: why is not known.
+    log_in(client, customer)
+    del client.cookies["seen"]
+    Session.objects.all().delete()
+    page = client.get("/licenses/", follow=True).content.decode()
+    assert "Your log-in ended." in page and "without use" not in page
+
+
+def test_sessions_are_kept_in_the_database(settings):
+    """A session's end is moved on by its row, and a log-out everywhere reads the rows: an
+    engine that keeps them elsewhere is refused."""
+    from licensing.checks import sessions_in_the_database
+
+    assert sessions_in_the_database(None) == []
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    (error,) = sessions_in_the_database(None)
+    assert error.id == "licensing.E005" and "kept in the database" in error.msg
