@@ -262,7 +262,7 @@ class LicenseStepForm(_Form):
     )
     installation_id = forms.CharField(
         label="Installation ID",
-        max_length=60,
+        max_length=200,  # an ID pasted with its label and spaces around its dashes
         widget=ID_WIDGET,
         help_text="Shown at the bottom of the Licensing window of the (primary) ThinManager "
         "Server.",
@@ -330,7 +330,7 @@ class LicenseStepForm(_Form):
 class MirroredStepForm(_Form):
     mirrored_installation_id = forms.CharField(
         label="Mirrored Installation ID",
-        max_length=60,
+        max_length=200,  # an ID pasted with its label and spaces around its dashes
         widget=ID_WIDGET,
         help_text="The Installation ID of the secondary ThinManager Server, from its Licensing "
         "window.",

@@ -121,6 +121,30 @@ def test_on_the_narrowest_screen_each_installation_id_stays_in_reach(page, engin
         assert page.evaluate("document.documentElement.scrollWidth") <= 320, url
 
 
+@pytest.mark.parametrize("width", [360, 375])
+def test_on_a_common_phone_an_enterprise_pairs_ids_stay_in_their_card(page, engineer, width):
+    """360 px, the commonest Android width: an enterprise pair's longer role ("redundant")
+    beside its ID stuck out of the card, its first character cut off at the screen's edge."""
+    lic = license_of(engineer, "enterprise")
+    ids = tmslicense.new_installation_id(), tmslicense.new_installation_id()
+    services.activate(
+        license=lic, installation_id=ids[0], mirrored_installation_id=ids[1], actor=engineer
+    )
+    page.set_viewport_size({"width": width, "height": 800})
+    log_in(page, engineer)
+    for url in ("/licenses/", f"/licenses/{lic.number}/"):
+        page.goto(url)
+        for row in page.locator("tr").all():
+            card = row.bounding_box()
+            for element in row.locator("td .installation-id").all():
+                box = element.bounding_box()
+                assert (
+                    card["x"] <= box["x"] and box["x"] + box["width"] <= card["x"] + card["width"]
+                ), (url, box, card)
+        assert set(lines(page.locator("td .installation-id"))) == {1}, url
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, url
+
+
 def test_supports_lists_keep_numbers_and_installation_ids_whole(page, engineer, history):
     support = UserFactory(is_staff=True)
     # A live server's tests empty the migrations' support group: its permissions directly.

@@ -80,6 +80,34 @@ def test_mirrored_and_enterprise_licenses_ask_for_mirrored_installation_id(
     assert "primary" in detail and second_role in detail
 
 
+def test_an_id_pasted_with_its_label_and_spaced_dashes_is_taken_whole(
+    customer_client, make_license, ids
+):
+    """Copied from `tmslicense status` on the server, or read by a phone's text recognition
+    with spaces around each dash: 65 characters, all of them taken (a field of 60 cut the
+    paste and then said 16 characters were entered)."""
+    lic = make_license("mirrored")
+    spaced = " - ".join(ids[0].split("-"))
+    pasted = f"Synchronized ThinManager Server: {spaced}"
+    assert len(pasted) > 60
+    page = step1(customer_client, lic.number, pasted).content.decode()
+    assert "Step 2 of 2" in page
+    assert 'maxlength="60"' not in page
+    assert (
+        step2(customer_client, f"Installation ID: {' - '.join(ids[1].split('-'))}").status_code
+        == 302
+    )
+    assert Activation.objects.get().installation_ids == tuple(ids)
+
+
+def test_the_steps_are_sent_to_the_activations_address(customer_client, make_license, ids):
+    """Not to the page's own address: a send that fails (the Wi-Fi dropped) then leaves the
+    step in the browser's history, and Back returns to it with what was typed."""
+    lic = make_license("mirrored")
+    for page in (customer_client.get("/activate/"), step1(customer_client, lic.number, ids[0])):
+        assert '<form method="post" action="/activate/" novalidate>' in page.content.decode()
+
+
 def test_mirrored_installation_id_must_differ(customer_client, make_license, ids):
     lic = make_license("mirrored")
     step1(customer_client, lic.number, ids[0])
