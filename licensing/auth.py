@@ -89,9 +89,8 @@ class UsernameOrEmailBackend(ModelBackend):
             return None
         user = find_account(username)
         if user is None:
-            get_user_model()().set_password(
-                password
-            )  # as long as a real check (Django's own guard)
+            # As long as a real check (Django's own guard: no name told apart by the time).
+            get_user_model()().set_password(password)
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
