@@ -2,6 +2,7 @@
 and every log-in audited, with its address."""
 
 import logging
+from datetime import timedelta
 from importlib import import_module
 
 from asgiref.sync import sync_to_async
@@ -77,6 +78,24 @@ def find_account(text: str):
         found = list(users.filter(Q(username__iexact=text) | same_address(text))[:2])
         user = found[0] if len(found) == 1 else None
     return user
+
+
+def logged_in_from_here(name: str, request, *, days: int = 30) -> bool:
+    """Whether the account a name typed names logged in from the request's address in the
+    last ``days`` (its audited log-ins): where its owner works, which a guesser who paused
+    the account from everywhere else does not keep them out of (throttle.count_try)."""
+    from .models import AuditEvent
+    from .throttle import client_ip
+
+    account = find_account(name)
+    return account is not None and (
+        AuditEvent.objects.filter(
+            actor=account,
+            action="log_in",
+            ip_address=client_ip(request),
+            created_at__gte=timezone.now() - timedelta(days=days),
+        ).exists()
+    )
 
 
 class UsernameOrEmailBackend(ModelBackend):

@@ -396,7 +396,12 @@ class ThrottledLogin:
         username = self.cleaned_data.get("username") or ""
         # Counted before the password is tried, so that simultaneous tries cannot all slip
         # under the limit; taken back when it is right. Beyond the limit it is not tried.
-        refused, counted = throttle.count_try(self.request, "login", username)
+        refused, counted = throttle.count_try(
+            self.request,
+            "login",
+            username,
+            past_ceiling=lambda: auth.logged_in_from_here(username, self.request),
+        )
         if refused:
             raise paused(refused, "log-ins", "If you forgot your password, reset it by e-mail.")
         try:

@@ -160,12 +160,19 @@ def record(request, scope: str, name: str = "") -> Pause | None:
     return _refusal(_count(request, scope, name)[0])
 
 
-def count_try(request, scope: str, name: str = "") -> tuple[Pause | None, list[str]]:
+def count_try(
+    request, scope: str, name: str = "", *, past_ceiling=None
+) -> tuple[Pause | None, list[str]]:
     """Count a try before it is made (a log-in, before its password is checked), so that
     simultaneous tries cannot all slip under a limit. Returns the pause that refuses it,
     with its count taken back at once (a try not made is no guess, and must not pause the
-    account or the address further), else None and the keys raised, for :func:`forget`."""
+    account or the address further), else None and the keys raised, for :func:`forget`.
+    ``past_ceiling``: asked when an account's ceiling across addresses alone refuses it;
+    true lets the try be made (an address its owner uses)."""
     over, raised = _count(request, scope, name)
+    ceiling = all(p is not None and not p.address and not p.shared for p in over)
+    if over and scope == "login" and ceiling and past_ceiling and past_ceiling():
+        return None, raised
     if over:
         forget(raised)
         return _refusal(over), []

@@ -405,6 +405,28 @@ def test_an_account_has_a_ceiling_across_all_addresses(client, customer, limits)
     assert log_in(client, customer.username, new, ip="203.0.113.1").status_code == 302
 
 
+def test_an_address_the_account_logged_in_from_lately_is_let_past_its_ceiling(
+    client, customer, limits
+):
+    """A guesser from many addresses who paused the account everywhere does not keep its
+    owner out where they work: an address the account logged in from in the last 30 days
+    is let past the ceiling across addresses (its own limit there still counts); another is
+    not."""
+    limits.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = 6
+    assert log_in(client, customer.username, PASSWORD, ip="192.0.2.10").status_code == 302
+    client.logout()
+    for n in range(6):
+        log_in(client, customer.username, "wrong", ip=f"198.51.100.{n // 2}")
+    refused = log_in(client, customer.username, PASSWORD, ip="203.0.113.1")
+    assert "Too many failed log-ins" in refused.content.decode()
+    assert log_in(client, customer.username, PASSWORD, ip="192.0.2.10").status_code == 302
+    client.logout()
+    for _ in range(limits.LOGIN_FAILURE_LIMIT):  # wrong there too: paused there as anywhere
+        log_in(client, customer.username, "wrong", ip="192.0.2.10")
+    refused = log_in(client, customer.username, PASSWORD, ip="192.0.2.10")
+    assert "Too many failed log-ins" in refused.content.decode()
+
+
 def test_refused_tries_do_not_count(client, customer, limits):
     """A try refused while paused is not made: it pauses neither the account elsewhere (its
     ceiling across addresses) nor the address for the colleagues there."""
