@@ -39,6 +39,7 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 _FOLD = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _IGNORED = " -\t\n\r\v\f"
+_SENTENCE_END = ".,;"  # after an ID, not in it
 # Unicode calls these "symbols", not dashes; pasted text uses them as dashes all the same.
 _OTHER_DASHES = "\u2212"  # MINUS SIGN
 
@@ -188,8 +189,11 @@ class _Scheme:
 
 
 def _typed(text: str) -> tuple[str, str]:
-    """``text`` upper-cased and stripped, and its symbols: without spaces and dashes, folded."""
+    """``text`` upper-cased and stripped, and its symbols: without spaces and dashes, folded.
+    A sentence's full stop or comma after it (copied from a sentence; a phone's double
+    space types ". ") is stripped too."""
     typed = text.strip().upper() if text.isascii() else _plain(text).strip()
+    typed = typed.rstrip(_SENTENCE_END + _IGNORED)
     return typed, "".join(ch for ch in typed if ch not in _IGNORED).translate(_FOLD)
 
 

@@ -69,6 +69,19 @@ def test_input_is_forgiving():
     assert tmslicense.normalize_installation_id(readable.replace("1", "I")) == readable
 
 
+@pytest.mark.parametrize("end", [".", ". ", ",", ";", "..."])
+def test_a_sentences_full_stop_or_comma_after_an_id_is_left_out(end):
+    """Copied from the end of a sentence, or a phone's double space typing ". ": the ID is
+    read without it (it was called a character never used in an ID)."""
+    canonical = tmslicense.new_installation_id()
+    assert tmslicense.normalize_installation_id(canonical + end) == canonical
+    assert tmslicense.normalize_license_number(LICENSE_NUMBER.lower() + end) == LICENSE_NUMBER
+    # Inside an ID it is still named.
+    with pytest.raises(tmslicense.InvalidInstallationId) as caught:
+        tmslicense.normalize_installation_id(canonical[:4] + "." + canonical[5:])
+    assert caught.value.code == "characters"
+
+
 def test_license_number_prefix_is_optional():
     number = tmslicense.new_license_number()
     assert tmslicense.normalize_license_number(number[3:]) == number
