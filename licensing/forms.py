@@ -182,17 +182,29 @@ class ChangePasswordForm(FocusFirstProblem, ProblemsBesideThePassword, PasswordC
         self.fields["new_password2"].label = "The same new password again"
 
     def clean_old_password(self):
-        refused, counted = throttle.count_try(self.request, "login", self.user.get_username())
-        if refused:
-            raise paused(
+        name = self.user.get_username()
+        refused, counted = throttle.count_try(
+            self.request,
+            "login",
+            name,
+            past_ceiling=lambda: auth.logged_in_from_here(name, self.request),
+        )
+
+        def pause():
+            return paused(
                 refused,
                 "tries of your password",
                 "If you forgot it, log out and reset it by e-mail.",
             )
+
+        if refused and not counted:
+            raise pause()
         try:
             old_password = super().clean_old_password()  # a wrong one stays counted
         except forms.ValidationError:
             auth.log_wrong_password(self.request, self.user, "Change password's check")
+            if refused:  # let past the ceiling (throttle.count_try): said as a refusal
+                raise pause() from None
             raise
         throttle.forget(counted)
         return old_password
@@ -402,14 +414,20 @@ class ThrottledLogin:
             username,
             past_ceiling=lambda: auth.logged_in_from_here(username, self.request),
         )
-        if refused:
-            raise paused(refused, "log-ins", "If you forgot your password, reset it by e-mail.")
+
+        def pause():
+            return paused(refused, "log-ins", "If you forgot your password, reset it by e-mail.")
+
+        if refused and not counted:
+            raise pause()
         try:
             cleaned = super().clean()
         except forms.ValidationError as error:
             if error.code != "invalid_login":  # the right password, of an account not let in
                 throttle.forget(counted)
                 raise
+            if refused:  # let past the ceiling (throttle.count_try): said as a refusal
+                raise pause() from None
             if "@" in username:
                 # An address two accounts share logs in neither (licensing.auth). Said to
                 # whoever types an address, shared or not, so that it tells nothing.

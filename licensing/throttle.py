@@ -168,11 +168,13 @@ def count_try(
     with its count taken back at once (a try not made is no guess, and must not pause the
     account or the address further), else None and the keys raised, for :func:`forget`.
     ``past_ceiling``: asked when an account's ceiling across addresses alone refuses it;
-    true lets the try be made (an address its owner uses)."""
+    true lets the try be made (an address its owner uses): returned are then both the pause
+    and the keys raised, the pause for a wrong password (answered as a refusal: the answer
+    tells nobody which addresses the owner uses), the keys to take back for a right one."""
     over, raised = _count(request, scope, name)
     ceiling = all(p is not None and not p.address and not p.shared for p in over)
     if over and scope == "login" and ceiling and past_ceiling and past_ceiling():
-        return None, raised
+        return _refusal(over), raised
     if over:
         forget(raised)
         return _refusal(over), []

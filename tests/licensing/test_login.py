@@ -413,17 +413,34 @@ def test_an_address_the_account_logged_in_from_lately_is_let_past_its_ceiling(
     is let past the ceiling across addresses (its own limit there still counts); another is
     not."""
     limits.LOGIN_FAILURE_LIMIT_PER_ACCOUNT = 6
-    assert log_in(client, customer.username, PASSWORD, ip="192.0.2.10").status_code == 302
-    client.logout()
+    for address in ("192.0.2.10", "2001:db8:1:2::aaaa"):
+        assert log_in(client, customer.username, PASSWORD, ip=address).status_code == 302
+        client.logout()
     for n in range(6):
         log_in(client, customer.username, "wrong", ip=f"198.51.100.{n // 2}")
     refused = log_in(client, customer.username, PASSWORD, ip="203.0.113.1")
     assert "Too many failed log-ins" in refused.content.decode()
-    assert log_in(client, customer.username, PASSWORD, ip="192.0.2.10").status_code == 302
+    # Where the owner logged in lately (an IPv6 address's /64: it changes daily): let in.
+    for address in ("192.0.2.10", "2001:db8:1:2::bbbb"):
+        assert log_in(client, customer.username, PASSWORD, ip=address).status_code == 302
+        client.logout()
+    # A wrong password there gets the refusal too: the answer tells no guesser which
+    # addresses the owner uses.
+    wrong = log_in(client, customer.username, "wrong", ip="192.0.2.10")
+    assert "Too many failed log-ins" in wrong.content.decode()
+    # Changing the password there works as the log-in does.
+    client.force_login(customer)
+    new = "Another-plant-password-9"
+    changed = client.post(
+        "/accounts/password_change/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+        REMOTE_ADDR="192.0.2.10",
+    )
+    assert changed.status_code == 302
     client.logout()
     for _ in range(limits.LOGIN_FAILURE_LIMIT):  # wrong there too: paused there as anywhere
         log_in(client, customer.username, "wrong", ip="192.0.2.10")
-    refused = log_in(client, customer.username, PASSWORD, ip="192.0.2.10")
+    refused = log_in(client, customer.username, new, ip="192.0.2.10")
     assert "Too many failed log-ins" in refused.content.decode()
 
 
