@@ -84,7 +84,7 @@ def logged_in_from_here(name: str, request, *, days: int = 30) -> bool:
     """Whether the account a name typed names logged in from the request's address (an IPv6
     one's /64) in the last ``days`` (its audited log-ins): where its owner works, which a
     guesser who paused the account from everywhere else does not keep them out of
-    (throttle.count_try)."""
+    (throttle.count_try asks)."""
     from .models import AuditEvent
     from .throttle import client_ip, counted
 

@@ -182,13 +182,7 @@ class ChangePasswordForm(FocusFirstProblem, ProblemsBesideThePassword, PasswordC
         self.fields["new_password2"].label = "The same new password again"
 
     def clean_old_password(self):
-        name = self.user.get_username()
-        refused, counted = throttle.count_try(
-            self.request,
-            "login",
-            name,
-            past_ceiling=lambda: auth.logged_in_from_here(name, self.request),
-        )
+        refused, counted = throttle.count_try(self.request, "login", self.user.get_username())
 
         def pause():
             return paused(
@@ -408,12 +402,7 @@ class ThrottledLogin:
         username = self.cleaned_data.get("username") or ""
         # Counted before the password is tried, so that simultaneous tries cannot all slip
         # under the limit; taken back when it is right. Beyond the limit it is not tried.
-        refused, counted = throttle.count_try(
-            self.request,
-            "login",
-            username,
-            past_ceiling=lambda: auth.logged_in_from_here(username, self.request),
-        )
+        refused, counted = throttle.count_try(self.request, "login", username)
 
         def pause():
             return paused(refused, "log-ins", "If you forgot your password, reset it by e-mail.")

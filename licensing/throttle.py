@@ -21,7 +21,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.cache import cache
 
-from .auth import address_key, find_account
+from .auth import address_key, find_account, logged_in_from_here
 
 log = logging.getLogger(__name__)
 
@@ -160,20 +160,18 @@ def record(request, scope: str, name: str = "") -> Pause | None:
     return _refusal(_count(request, scope, name)[0])
 
 
-def count_try(
-    request, scope: str, name: str = "", *, past_ceiling=None
-) -> tuple[Pause | None, list[str]]:
+def count_try(request, scope: str, name: str = "") -> tuple[Pause | None, list[str]]:
     """Count a try before it is made (a log-in, before its password is checked), so that
     simultaneous tries cannot all slip under a limit. Returns the pause that refuses it,
     with its count taken back at once (a try not made is no guess, and must not pause the
     account or the address further), else None and the keys raised, for :func:`forget`.
-    ``past_ceiling``: asked when an account's ceiling across addresses alone refuses it;
-    true lets the try be made (an address its owner uses): returned are then both the pause
-    and the keys raised, the pause for a wrong password (answered as a refusal: the answer
-    tells nobody which addresses the owner uses), the keys to take back for a right one."""
+    A log-in refused by its account's ceiling across addresses alone, from an address its
+    owner uses (auth.logged_in_from_here), is made: returned are then both the pause and the
+    keys raised, the pause for a wrong password (answered as a refusal: the answer tells
+    nobody which addresses the owner uses), the keys to take back for a right one."""
     over, raised = _count(request, scope, name)
     ceiling = all(p is not None and not p.address and not p.shared for p in over)
-    if over and scope == "login" and ceiling and past_ceiling and past_ceiling():
+    if over and scope == "login" and ceiling and logged_in_from_here(name, request):
         return _refusal(over), raised
     if over:
         forget(raised)

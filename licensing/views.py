@@ -391,7 +391,7 @@ def csrf_failure(request, reason=""):
     browser's Back and reload would send the expired page again)."""
     if request.user.is_authenticated and request.path == reverse("login"):
         user, typed = request.user, request.POST.get("username", "").strip()[:254]
-        if typed.casefold() not in (user.get_username().casefold(), user.email.casefold()):
+        if auth.find_account(typed) != user:
             # Someone else, at a page opened before: logged in anew from a fresh page, not
             # taken into that session (a shared PC).
             messages.warning(
